@@ -1,0 +1,53 @@
+# creditledger: PGXS build plus the project's own targets.
+#
+#   make / make install   build and install into the PostgreSQL found by PG_CONFIG
+#   make demo             install what is missing, build, run the demo on a throwaway cluster
+#   make test             install what is missing, build with -Werror, run pg_regress,
+#                         isolation and TAP tests against temporary instances
+#   make bench            pgbench ratios on a throwaway cluster (see test/bench)
+
+.DEFAULT_GOAL := all
+
+EXTENSION   = creditledger
+MODULE_big  = creditledger
+OBJS = \
+	src/creditledger.o \
+	src/spi_plans.o \
+	src/validate.o \
+	src/journal.o \
+	src/locking.o \
+	src/posting.o \
+	src/accounts.o \
+	src/transfers.o \
+	src/verify.o
+
+DATA = $(wildcard sql/creditledger--*.sql)
+
+PG_CONFIG ?= pg_config
+
+# Warnings: the full set always; -Werror when WERROR=1 (make test sets it).
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(if $(WERROR),-Werror)
+PG_CPPFLAGS = -I$(srcdir)/src
+
+TEST_CONF = --temp-config=$(srcdir)/test/creditledger.conf
+
+REGRESS      = install accounts transfers entries reversal journal verify privileges
+REGRESS_OPTS = --temp-instance=tmp_check $(TEST_CONF)
+
+ISOLATION      = opposite_transfers same_voucher double_reversal overdraw_race
+ISOLATION_OPTS = --inputdir=test --outputdir=output_iso \
+                 --temp-instance=tmp_check_iso $(TEST_CONF)
+
+TAP_TESTS   = 1
+PROVE_TESTS = test/t/*.pl
+
+# The project targets come first: they work before the server headers are
+# installed (test/run.sh installs them).
+.PHONY: demo test bench
+demo test bench:
+	bash test/run.sh $@
+
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+endif

@@ -1,0 +1,308 @@
+-- creditledger 0.1.0: install script.
+--
+-- Owns the schema's tables, views, guard triggers and function declarations.
+-- Every name is schema-qualified; every function revokes EXECUTE from PUBLIC.
+-- The hot paths (posting, locking, hashing, verification) are C; what is
+-- naturally SQL (views, the guard trigger, role setup) stays SQL.
+
+\echo Use "CREATE EXTENSION creditledger" to load this file. \quit
+
+--------------------------------------------------------------------------
+-- Tables
+--------------------------------------------------------------------------
+
+CREATE SEQUENCE creditledger.account_id_seq;
+CREATE SEQUENCE creditledger.transfer_id_seq;
+CREATE SEQUENCE creditledger.entry_id_seq;
+
+CREATE TABLE creditledger.ledger_accounts (
+    account_id   bigint PRIMARY KEY DEFAULT nextval('creditledger.account_id_seq'),
+    code         text NOT NULL UNIQUE,
+    currency     text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+    normal_side  text NOT NULL CHECK (normal_side IN ('credit', 'debit')),
+    min_balance  bigint,
+    hot_mode     text NOT NULL DEFAULT 'none'
+                 CHECK (hot_mode IN ('none', 'buffered', 'split', 'buffered_split')),
+    shards       int NOT NULL DEFAULT 1 CHECK (shards BETWEEN 1 AND 1024),
+    metadata     jsonb NOT NULL DEFAULT '{}',
+    status       text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+    balance      bigint NOT NULL DEFAULT 0,
+    version      bigint NOT NULL DEFAULT 0,
+    last_hash    bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000',
+    opened_at    timestamptz NOT NULL DEFAULT now(),
+    closed_at    timestamptz
+);
+ALTER SEQUENCE creditledger.account_id_seq OWNED BY creditledger.ledger_accounts.account_id;
+COMMENT ON TABLE creditledger.ledger_accounts IS
+    'Accounts: attributes plus the posted balance, version and last hash of the main chain (sub_account 0), so posting never scans the journal. Written only by creditledger functions.';
+
+CREATE TABLE creditledger.ledger_transfers (
+    transfer_id  bigint PRIMARY KEY DEFAULT nextval('creditledger.transfer_id_seq'),
+    voucher      text NOT NULL UNIQUE,
+    kind         text NOT NULL CHECK (kind IN ('transfer', 'entry', 'reversal')),
+    reverses     bigint UNIQUE,
+    memo         text,
+    metadata     jsonb,
+    payload_hash bytea NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    CHECK ((kind = 'reversal') = (reverses IS NOT NULL))
+);
+ALTER SEQUENCE creditledger.transfer_id_seq OWNED BY creditledger.ledger_transfers.transfer_id;
+COMMENT ON TABLE creditledger.ledger_transfers IS
+    'One row per transfer, multi-leg entry or reversal; the voucher is the idempotency key and payload_hash the SHA-256 of the call''s arguments. Append-only (guard triggers).';
+
+CREATE TABLE creditledger.journal_entries (
+    entry_id       bigint PRIMARY KEY DEFAULT nextval('creditledger.entry_id_seq'),
+    transfer_id    bigint NOT NULL,
+    voucher        text NOT NULL,
+    account_id     bigint NOT NULL,
+    sub_account    int NOT NULL DEFAULT 0,
+    version        bigint NOT NULL CHECK (version > 0),
+    side           "char" NOT NULL CHECK (side IN ('D', 'C')),
+    amount         bigint NOT NULL CHECK (amount > 0),
+    balance_before bigint NOT NULL,
+    balance_after  bigint NOT NULL,
+    is_reversal    boolean NOT NULL,
+    prev_hash      bytea NOT NULL,
+    hash           bytea NOT NULL,
+    accepted_at    timestamptz NOT NULL,
+    posted_at      timestamptz NOT NULL,
+    UNIQUE (account_id, sub_account, version)
+);
+ALTER SEQUENCE creditledger.entry_id_seq OWNED BY creditledger.journal_entries.entry_id;
+CREATE INDEX journal_entries_transfer_idx ON creditledger.journal_entries (transfer_id);
+COMMENT ON TABLE creditledger.journal_entries IS
+    'The chained journal: one row per leg, chained per (account_id, sub_account) by version and SHA-256 hash. Append-only (guard triggers).';
+
+--------------------------------------------------------------------------
+-- Append-only guard: UPDATE, DELETE and TRUNCATE refused for every role.
+-- A superuser repairing data can bypass it consciously (DISABLE TRIGGER ALL
+-- or session_replication_role = replica); verify_chain detects the result.
+--------------------------------------------------------------------------
+
+CREATE FUNCTION creditledger.refuse_journal_change() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION USING
+        ERRCODE = 'object_not_in_prerequisite_state',
+        MESSAGE = format('%s on %s is not allowed', TG_OP, TG_TABLE_NAME),
+        DETAIL  = 'The creditledger journal and transfers are append-only.',
+        HINT    = 'Post a reversal with creditledger.reverse() instead of changing history.';
+END
+$$;
+COMMENT ON FUNCTION creditledger.refuse_journal_change() IS
+    'Trigger function: refuses UPDATE, DELETE and TRUNCATE on the append-only tables.';
+
+CREATE TRIGGER journal_entries_append_only
+    BEFORE UPDATE OR DELETE ON creditledger.journal_entries
+    FOR EACH ROW EXECUTE FUNCTION creditledger.refuse_journal_change();
+CREATE TRIGGER journal_entries_no_truncate
+    BEFORE TRUNCATE ON creditledger.journal_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION creditledger.refuse_journal_change();
+CREATE TRIGGER ledger_transfers_append_only
+    BEFORE UPDATE OR DELETE ON creditledger.ledger_transfers
+    FOR EACH ROW EXECUTE FUNCTION creditledger.refuse_journal_change();
+CREATE TRIGGER ledger_transfers_no_truncate
+    BEFORE TRUNCATE ON creditledger.ledger_transfers
+    FOR EACH STATEMENT EXECUTE FUNCTION creditledger.refuse_journal_change();
+
+--------------------------------------------------------------------------
+-- Dump: every data table and sequence travels with pg_dump.
+--------------------------------------------------------------------------
+
+SELECT pg_catalog.pg_extension_config_dump('creditledger.ledger_accounts', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.ledger_transfers', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.journal_entries', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.account_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.transfer_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.entry_id_seq', '');
+
+--------------------------------------------------------------------------
+-- Views
+--------------------------------------------------------------------------
+
+CREATE VIEW creditledger.accounts AS
+SELECT a.account_id, a.code, a.currency, a.normal_side,
+       a.balance,
+       a.balance AS posted_balance,
+       0::bigint AS buffered_amount,
+       0::bigint AS buffered_count,
+       a.version, a.min_balance, a.hot_mode, a.shards, a.status
+  FROM creditledger.ledger_accounts a;
+COMMENT ON VIEW creditledger.accounts IS
+    'One row per account with the columns of account_state(): balance = posted + committed buffered postings.';
+
+CREATE VIEW creditledger.journal AS
+SELECT j.entry_id, j.transfer_id, j.voucher, j.account_id, j.sub_account, j.version,
+       j.side::text AS side, j.amount, j.balance_before, j.balance_after, j.is_reversal,
+       j.prev_hash, j.hash, j.accepted_at, j.posted_at
+  FROM creditledger.journal_entries j;
+COMMENT ON VIEW creditledger.journal IS
+    'The chained journal, one row per leg; columns come straight from creditledger.journal_entries.';
+
+CREATE VIEW creditledger.transfers AS
+SELECT t.transfer_id, t.voucher, t.kind, t.reverses,
+       (SELECT r.transfer_id FROM creditledger.ledger_transfers r
+         WHERE r.reverses = t.transfer_id) AS reversed_by,
+       t.memo, t.metadata, t.created_at
+  FROM creditledger.ledger_transfers t;
+COMMENT ON VIEW creditledger.transfers IS
+    'Transfers, multi-leg entries and reversals; reversed_by is derived from the reversal''s reverses column, so no row is ever updated.';
+
+--------------------------------------------------------------------------
+-- Functions (C). Functions that read or write ledger tables run with the
+-- owner's rights and a pinned search_path; none is STRICT, so a NULL
+-- argument is an error (22004), never a silent NULL.
+--------------------------------------------------------------------------
+
+CREATE FUNCTION creditledger.open_account(code text, currency text,
+        normal_side text DEFAULT 'credit', min_balance bigint DEFAULT 0,
+        hot_mode text DEFAULT 'none', shards int DEFAULT 8,
+        metadata jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'cl_open_account'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.open_account(text, text, text, bigint, text, int, jsonb) IS
+    'Opens an account (idempotent on code: same attributes return the same id, different ones raise LD004).';
+
+CREATE FUNCTION creditledger.account_id(code text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'cl_account_id'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.account_id(text) IS
+    'The id of the account with this code; LD003 if there is none.';
+
+CREATE FUNCTION creditledger.set_hot_mode(account bigint, hot_mode text, shards int DEFAULT 8)
+RETURNS void
+AS 'MODULE_PATHNAME', 'cl_set_hot_mode'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.set_hot_mode(bigint, text, int) IS
+    'Switches an account''s hot mode (this release supports only ''none'').';
+
+CREATE FUNCTION creditledger.close_account(account bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'cl_close_account'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.close_account(bigint) IS
+    'Closes an account at balance 0 with nothing buffered (else 55000); a closed account takes no postings.';
+
+CREATE FUNCTION creditledger.balance(account bigint)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'cl_balance'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.balance(bigint) IS
+    'The account''s balance: posted plus committed buffered postings, over all sub-accounts.';
+
+CREATE FUNCTION creditledger.account_state(account bigint)
+RETURNS TABLE(account_id bigint, code text, currency text, normal_side text,
+              balance bigint, posted_balance bigint, buffered_amount bigint,
+              buffered_count bigint, version bigint, min_balance bigint,
+              hot_mode text, shards int, status text)
+AS 'MODULE_PATHNAME', 'cl_account_state'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.account_state(bigint) IS
+    'One row describing the account (the columns of the accounts view); LD003 if unknown.';
+
+CREATE FUNCTION creditledger.transfer(voucher text, debit_account bigint,
+        credit_account bigint, amount bigint,
+        memo text DEFAULT NULL, metadata jsonb DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'cl_transfer'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.transfer(text, bigint, bigint, bigint, text, jsonb) IS
+    'Debits one account and credits another by amount; idempotent on voucher; returns the transfer id.';
+
+CREATE FUNCTION creditledger.post_entry(voucher text, legs jsonb,
+        memo text DEFAULT NULL, metadata jsonb DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'cl_post_entry'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.post_entry(text, jsonb, text, jsonb) IS
+    'Posts a multi-leg entry (2 to 1000 legs, balanced per currency); idempotent on voucher; returns the transfer id.';
+
+CREATE FUNCTION creditledger.reverse(voucher text, reversal_voucher text DEFAULT NULL,
+        reason text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'cl_reverse'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.reverse(text, text, text) IS
+    'Posts the mirror image of a transfer once (default voucher: voucher || '':reversal''); returns the reversal''s transfer id.';
+
+CREATE FUNCTION creditledger.lock_accounts(accounts bigint[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'cl_lock_accounts'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.lock_accounts(bigint[]) IS
+    'Locks the given accounts in ascending id order until the end of the transaction, as every posting does.';
+
+CREATE FUNCTION creditledger.flush(account bigint DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'cl_flush'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.flush(bigint) IS
+    'Applies committed buffered postings (of one account, or all); returns how many were applied.';
+
+CREATE FUNCTION creditledger.verify_chain(account bigint DEFAULT NULL)
+RETURNS TABLE(account_id bigint, sub_account int, version bigint, problem text, line_id bigint)
+AS 'MODULE_PATHNAME', 'cl_verify_chain'
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.verify_chain(bigint) IS
+    'Recomputes chains (all, or one account''s) and returns one row per problem; no rows = intact.';
+
+--------------------------------------------------------------------------
+-- Roles
+--------------------------------------------------------------------------
+
+CREATE FUNCTION creditledger.setup_roles() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['creditledger_app', 'creditledger_auditor', 'creditledger_admin'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+        EXECUTE format('GRANT USAGE ON SCHEMA creditledger TO %I', r);
+    END LOOP;
+
+    -- Applications: open and look up accounts, post, reverse, lock, read balances.
+    GRANT EXECUTE ON FUNCTION
+        creditledger.open_account(text, text, text, bigint, text, int, jsonb),
+        creditledger.account_id(text),
+        creditledger.balance(bigint),
+        creditledger.account_state(bigint),
+        creditledger.transfer(text, bigint, bigint, bigint, text, jsonb),
+        creditledger.post_entry(text, jsonb, text, jsonb),
+        creditledger.reverse(text, text, text),
+        creditledger.lock_accounts(bigint[])
+        TO creditledger_app;
+
+    -- Auditors: read everything, verify chains; never write.
+    GRANT SELECT ON creditledger.accounts, creditledger.journal, creditledger.transfers
+        TO creditledger_auditor;
+    GRANT EXECUTE ON FUNCTION
+        creditledger.account_id(text),
+        creditledger.balance(bigint),
+        creditledger.account_state(bigint),
+        creditledger.verify_chain(bigint)
+        TO creditledger_auditor;
+
+    -- Administrators: everything the others may do, plus account administration.
+    GRANT creditledger_app, creditledger_auditor TO creditledger_admin;
+    GRANT EXECUTE ON FUNCTION
+        creditledger.set_hot_mode(bigint, text, int),
+        creditledger.close_account(bigint),
+        creditledger.flush(bigint)
+        TO creditledger_admin;
+END
+$$;
+COMMENT ON FUNCTION creditledger.setup_roles() IS
+    'Creates (if missing) the NOLOGIN roles creditledger_app, creditledger_auditor and creditledger_admin and grants them their functions and views; safe to run again after an upgrade.';
+
+--------------------------------------------------------------------------
+-- Privileges: nothing for PUBLIC.
+--------------------------------------------------------------------------
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA creditledger FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA creditledger FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA creditledger FROM PUBLIC;

@@ -1,0 +1,340 @@
+/*
+ * accounts.c: open_account, account_id, set_hot_mode, close_account,
+ * balance, account_state and flush.
+ *
+ * Locking: open_account claims the code with INSERT ... ON CONFLICT DO
+ * NOTHING on the unique code index, so two sessions opening one code get one
+ * account; the second compares attributes (same: same id, else LD004).
+ * close_account locks the row FOR NO KEY UPDATE, like every posting, so a
+ * concurrent posting either commits first (and the balance is seen) or
+ * finds the account closed.  Readers take no locks.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "compat.h"
+#include "errcodes.h"
+#include "spi_plans.h"
+#include "validate.h"
+
+PG_FUNCTION_INFO_V1(cl_open_account);
+PG_FUNCTION_INFO_V1(cl_account_id);
+PG_FUNCTION_INFO_V1(cl_set_hot_mode);
+PG_FUNCTION_INFO_V1(cl_close_account);
+PG_FUNCTION_INFO_V1(cl_balance);
+PG_FUNCTION_INFO_V1(cl_account_state);
+PG_FUNCTION_INFO_V1(cl_flush);
+
+#define CL_MAX_SHARDS 1024
+
+static ClPlan insert_account_plan = {
+	"INSERT INTO creditledger.ledger_accounts"
+	" (code, currency, normal_side, min_balance, hot_mode, shards, metadata)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7)"
+	" ON CONFLICT (code) DO NOTHING RETURNING account_id",
+	7, {TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, INT4OID, JSONBOID}
+};
+
+static ClPlan same_account_plan = {
+	"SELECT account_id,"
+	"       currency = $2 AND normal_side = $3"
+	"       AND min_balance IS NOT DISTINCT FROM $4"
+	"       AND hot_mode = $5 AND shards = $6 AND metadata = $7"
+	"  FROM creditledger.ledger_accounts WHERE code = $1",
+	7, {TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, INT4OID, JSONBOID}
+};
+
+static ClPlan account_by_code_plan = {
+	"SELECT account_id FROM creditledger.ledger_accounts WHERE code = $1",
+	1, {TEXTOID}
+};
+
+static ClPlan account_state_plan = {
+	"SELECT account_id, code, currency, normal_side, balance, posted_balance,"
+	"       buffered_amount, buffered_count, version, min_balance, hot_mode,"
+	"       shards, status"
+	"  FROM creditledger.accounts WHERE account_id = $1",
+	1, {INT8OID}
+};
+
+static ClPlan lock_for_close_plan = {
+	"SELECT status, balance FROM creditledger.ledger_accounts"
+	" WHERE account_id = $1 FOR NO KEY UPDATE",
+	1, {INT8OID}
+};
+
+static ClPlan close_plan = {
+	"UPDATE creditledger.ledger_accounts SET status = 'closed', closed_at = now()"
+	" WHERE account_id = $1",
+	1, {INT8OID}
+};
+
+static ClPlan account_exists_plan = {
+	"SELECT 1 FROM creditledger.ledger_accounts WHERE account_id = $1",
+	1, {INT8OID}
+};
+
+/*
+ * unknown_account: raise LD003 for an account id nobody has.
+ */
+static void
+unknown_account(int64 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+			 errmsg("account " INT64_FORMAT " does not exist", id)));
+}
+
+/*
+ * check_hot_mode: validate hot_mode and shards (22023), and refuse the modes
+ * this release does not implement (0A000).
+ */
+static void
+check_hot_mode(const char *hot_mode, int32 shards)
+{
+	if (strcmp(hot_mode, "none") != 0 && strcmp(hot_mode, "buffered") != 0 &&
+		strcmp(hot_mode, "split") != 0 && strcmp(hot_mode, "buffered_split") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid hot_mode \"%s\"", hot_mode),
+				 errdetail("hot_mode is one of none, buffered, split and buffered_split.")));
+	if (shards < 1 || shards > CL_MAX_SHARDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("shards must be between 1 and %d", CL_MAX_SHARDS),
+				 errdetail("The value given was %d.", shards)));
+	if (strcmp(hot_mode, "none") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("hot_mode \"%s\" is not supported by this release", hot_mode),
+				 errhint("Use hot_mode 'none'; buffered and split accounts arrive in a later release.")));
+}
+
+/*
+ * require_account: LD003 unless account id exists.  Inside SPI.
+ */
+static void
+require_account(int64 id)
+{
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	cl_exec(&account_exists_plan, values, NULL, 1);
+	if (SPI_processed == 0)
+		unknown_account(id);
+}
+
+/*
+ * open_account(code, currency, normal_side, min_balance, hot_mode, shards,
+ * metadata): open an account, or return the id of the identical one.
+ */
+Datum
+cl_open_account(PG_FUNCTION_ARGS)
+{
+	char	   *code;
+	char	   *currency;
+	char	   *normal_side;
+	char	   *hot_mode;
+	int32		shards;
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	int64		id;
+
+	CL_REQUIRE_ARGS("code", "currency", "normal_side", NULL, "hot_mode", "shards", "metadata");
+	code = cl_reference_arg(fcinfo, 0, "code");
+	currency = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	cl_check_currency(currency);
+	normal_side = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (strcmp(normal_side, "credit") != 0 && strcmp(normal_side, "debit") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid normal_side \"%s\"", normal_side),
+				 errdetail("normal_side is 'credit' (balance = credits - debits) or 'debit' (balance = debits - credits).")));
+	hot_mode = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	shards = PG_GETARG_INT32(5);
+	check_hot_mode(hot_mode, shards);
+	/* an account that is not split is one (sub-)account */
+	if (strcmp(hot_mode, "split") != 0 && strcmp(hot_mode, "buffered_split") != 0)
+		shards = 1;
+
+	values[0] = CStringGetTextDatum(code);
+	values[1] = CStringGetTextDatum(currency);
+	values[2] = CStringGetTextDatum(normal_side);
+	values[3] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
+	nulls[3] = PG_ARGISNULL(3) ? 'n' : ' ';
+	values[4] = CStringGetTextDatum(hot_mode);
+	values[5] = Int32GetDatum(shards);
+	values[6] = PG_GETARG_DATUM(6);
+
+	cl_spi_connect();
+	cl_exec(&insert_account_plan, values, nulls, 1);
+	if (SPI_processed == 1)
+		id = cl_getint64(0, 1, NULL);
+	else
+	{
+		bool		isnull;
+
+		cl_exec(&same_account_plan, values, nulls, 1);
+		if (SPI_processed != 1)
+			elog(ERROR, "creditledger: account \"%s\" vanished", code);
+		id = cl_getint64(0, 1, NULL);
+		if (!DatumGetBool(cl_getdatum(0, 2, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_IDEMPOTENCY_CONFLICT),
+					 errmsg("account \"%s\" already exists with different attributes", code),
+					 errdetail("Account \"%s\" is account " INT64_FORMAT ".", code, id),
+					 errhint("Use creditledger.account_state() to see its attributes.")));
+	}
+	cl_spi_finish();
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * account_id(code): the id of the account with this code; LD003 if none.
+ */
+Datum
+cl_account_id(PG_FUNCTION_ARGS)
+{
+	Datum		values[1];
+	int64		id;
+
+	CL_REQUIRE_ARGS("code");
+	values[0] = PG_GETARG_DATUM(0);
+	cl_spi_connect();
+	cl_exec(&account_by_code_plan, values, NULL, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+				 errmsg("account \"%s\" does not exist", text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+	id = cl_getint64(0, 1, NULL);
+	cl_spi_finish();
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * set_hot_mode(account, hot_mode, shards): change how an account absorbs
+ * contention.  This release knows only 'none', so the call validates its
+ * arguments and the account and changes nothing.
+ */
+Datum
+cl_set_hot_mode(PG_FUNCTION_ARGS)
+{
+	CL_REQUIRE_ARGS("account", "hot_mode", "shards");
+	check_hot_mode(text_to_cstring(PG_GETARG_TEXT_PP(1)), PG_GETARG_INT32(2));
+	cl_spi_connect();
+	require_account(PG_GETARG_INT64(0));
+	cl_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * close_account(account): close an account at balance 0 (55000 otherwise);
+ * a closed account takes no postings (LD003).
+ */
+Datum
+cl_close_account(PG_FUNCTION_ARGS)
+{
+	int64		id;
+	Datum		values[1];
+	bool		isnull;
+	int64		balance;
+
+	CL_REQUIRE_ARGS("account");
+	id = PG_GETARG_INT64(0);
+	values[0] = Int64GetDatum(id);
+	cl_spi_connect();
+	cl_exec(&lock_for_close_plan, values, NULL, 1);
+	if (SPI_processed == 0)
+		unknown_account(id);
+	if (strcmp(TextDatumGetCString(cl_getdatum(0, 1, &isnull)), "open") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+				 errmsg("account " INT64_FORMAT " is already closed", id)));
+	balance = cl_getint64(0, 2, NULL);
+	if (balance != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("account " INT64_FORMAT " cannot be closed with a non-zero balance", id),
+				 errdetail("The balance is " INT64_FORMAT ".", balance),
+				 errhint("Transfer the balance out first.")));
+	cl_exec(&close_plan, values, NULL, 0);
+	cl_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * balance(account): posted plus committed buffered postings; LD003 if the
+ * account does not exist.  A closed account reads as its (zero) balance.
+ */
+Datum
+cl_balance(PG_FUNCTION_ARGS)
+{
+	int64		id;
+	int64		balance;
+	Datum		values[1];
+
+	CL_REQUIRE_ARGS("account");
+	id = PG_GETARG_INT64(0);
+	values[0] = Int64GetDatum(id);
+	cl_spi_connect();
+	cl_exec(&account_state_plan, values, NULL, 1);
+	if (SPI_processed == 0)
+		unknown_account(id);
+	balance = cl_getint64(0, 5, NULL);
+	cl_spi_finish();
+	PG_RETURN_INT64(balance);
+}
+
+/*
+ * account_state(account): one row with the columns of the accounts view.
+ */
+Datum
+cl_account_state(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		id;
+	Datum		values[1];
+
+	CL_REQUIRE_ARGS("account");
+	id = PG_GETARG_INT64(0);
+	InitMaterializedSRF(fcinfo, 0);
+	values[0] = Int64GetDatum(id);
+	cl_spi_connect();
+	cl_exec(&account_state_plan, values, NULL, 1);
+	if (SPI_processed == 0)
+		unknown_account(id);
+	{
+		int			natts = rsinfo->setDesc->natts;
+		Datum	   *row = palloc(sizeof(Datum) * natts);
+		bool	   *nulls = palloc(sizeof(bool) * natts);
+
+		for (int i = 0; i < natts; i++)
+			row[i] = cl_getdatum(0, i + 1, &nulls[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, nulls);
+	}
+	cl_spi_finish();
+	return (Datum) 0;
+}
+
+/*
+ * flush(account): apply committed buffered postings of one account (or of
+ * all, for NULL) and return how many were applied.  Accounts of this
+ * release are never buffered, so there is nothing to apply: the call checks
+ * the account and returns 0.
+ */
+Datum
+cl_flush(PG_FUNCTION_ARGS)
+{
+	if (!PG_ARGISNULL(0))
+	{
+		cl_spi_connect();
+		require_account(PG_GETARG_INT64(0));
+		cl_spi_finish();
+	}
+	PG_RETURN_INT64(0);
+}

@@ -1,0 +1,25 @@
+/*
+ * errcodes.h: creditledger's SQLSTATEs (class LD), as listed in CONTRACT.md.
+ *
+ * Business refusals use class LD; malformed input uses the standard 22xxx
+ * codes (ERRCODE_NULL_VALUE_NOT_ALLOWED, ERRCODE_INVALID_PARAMETER_VALUE,
+ * ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE) from utils/errcodes.h.
+ */
+#ifndef CREDITLEDGER_ERRCODES_H
+#define CREDITLEDGER_ERRCODES_H
+
+#include "utils/elog.h"
+
+#define ERRCODE_CL_INSUFFICIENT_FUNDS		MAKE_SQLSTATE('L','D','0','0','1')
+#define ERRCODE_CL_CREDIT_LIMIT_EXCEEDED	MAKE_SQLSTATE('L','D','0','0','2')
+#define ERRCODE_CL_ACCOUNT_UNAVAILABLE		MAKE_SQLSTATE('L','D','0','0','3')
+#define ERRCODE_CL_IDEMPOTENCY_CONFLICT		MAKE_SQLSTATE('L','D','0','0','4')
+#define ERRCODE_CL_REVERSAL_NOT_ALLOWED		MAKE_SQLSTATE('L','D','0','0','5')
+#define ERRCODE_CL_CREDIT_LINE_UNAVAILABLE	MAKE_SQLSTATE('L','D','0','0','6')
+#define ERRCODE_CL_HOLD_STATE				MAKE_SQLSTATE('L','D','0','0','7')
+#define ERRCODE_CL_DRAWDOWN_STATE			MAKE_SQLSTATE('L','D','0','0','8')
+#define ERRCODE_CL_CURRENCY_MISMATCH		MAKE_SQLSTATE('L','D','0','0','9')
+#define ERRCODE_CL_UNBALANCED_ENTRY			MAKE_SQLSTATE('L','D','0','1','0')
+#define ERRCODE_CL_CREDIT_GRAPH_CYCLE		MAKE_SQLSTATE('L','D','0','1','1')
+
+#endif							/* CREDITLEDGER_ERRCODES_H */

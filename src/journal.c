@@ -1,0 +1,140 @@
+/*
+ * journal.c: the canonical encoding of journal entries and their SHA-256 chain.
+ *
+ * hash = SHA-256(prev_hash || encoding), where encoding is (all integers
+ * big-endian, timestamps as microseconds since 1970-01-01 00:00:00 UTC):
+ *
+ *   "CLJ1"                     4 bytes, format tag
+ *   account_id                 int64
+ *   sub_account                int32
+ *   version                    int64
+ *   transfer_id                int64
+ *   side                       1 byte, 'D' or 'C'
+ *   amount                     int64
+ *   balance_before             int64
+ *   balance_after              int64
+ *   is_reversal                1 byte, 0 or 1
+ *   accepted_at                int64
+ *   posted_at                  int64
+ *   voucher                    int32 byte length, then the UTF-8 bytes
+ *
+ * The first entry of a chain has prev_hash = 32 zero bytes.  The same bytes
+ * can be produced in SQL with int8send/int4send (see README), so an auditor
+ * can recompute any hash without this code.  Pure functions: no locking.
+ */
+#include "postgres.h"
+
+#include "common/cryptohash.h"
+#include "lib/stringinfo.h"
+#include "port/pg_bswap.h"
+
+#include "journal.h"
+
+/* Seconds from the Unix epoch to the PostgreSQL epoch (2000-01-01). */
+#define UNIX_TO_PG_EPOCH_USECS \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC)
+
+const uint8 cl_zero_hash[CL_HASH_LEN] = {0};
+
+/*
+ * cl_put_int64 / cl_put_int32 / cl_put_bytes: append in canonical form.
+ */
+void
+cl_put_int64(StringInfo buf, int64 v)
+{
+	uint64		be = pg_hton64((uint64) v);
+
+	appendBinaryStringInfo(buf, (const char *) &be, sizeof(be));
+}
+
+void
+cl_put_int32(StringInfo buf, int32 v)
+{
+	uint32		be = pg_hton32((uint32) v);
+
+	appendBinaryStringInfo(buf, (const char *) &be, sizeof(be));
+}
+
+void
+cl_put_bytes(StringInfo buf, const char *data, int len)
+{
+	cl_put_int32(buf, len);
+	appendBinaryStringInfo(buf, data, len);
+}
+
+/*
+ * cl_hash_ctx_create: a SHA-256 context owned by the current resource owner,
+ * reusable for many digests.
+ */
+pg_cryptohash_ctx *
+cl_hash_ctx_create(void)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	return ctx;
+}
+
+/*
+ * cl_sha256: SHA-256 of data, using (and resetting) ctx.
+ */
+void
+cl_sha256(pg_cryptohash_ctx *ctx, const uint8 *data, size_t len, uint8 out[CL_HASH_LEN])
+{
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, data, len) < 0 ||
+		pg_cryptohash_final(ctx, out, CL_HASH_LEN) < 0)
+		elog(ERROR, "creditledger: could not compute SHA-256");
+}
+
+/*
+ * journal_entry_hash: the chained hash of entry e after prev_hash.
+ */
+void
+journal_entry_hash(pg_cryptohash_ctx *ctx, const uint8 prev_hash[CL_HASH_LEN],
+				   const JournalEntry *e, uint8 out[CL_HASH_LEN])
+{
+	char		fixed[256];
+	StringInfoData buf;
+
+	/* a stack buffer serves all but absurdly long vouchers */
+	buf.data = fixed;
+	buf.len = 0;
+	buf.maxlen = sizeof(fixed);
+	buf.cursor = 0;
+	if (e->voucher_len > (int) sizeof(fixed) - 128)
+		initStringInfo(&buf);
+
+	appendBinaryStringInfo(&buf, (const char *) prev_hash, CL_HASH_LEN);
+	appendBinaryStringInfo(&buf, "CLJ1", 4);
+	cl_put_int64(&buf, e->account_id);
+	cl_put_int32(&buf, e->sub_account);
+	cl_put_int64(&buf, e->version);
+	cl_put_int64(&buf, e->transfer_id);
+	appendStringInfoChar(&buf, e->side);
+	cl_put_int64(&buf, e->amount);
+	cl_put_int64(&buf, e->balance_before);
+	cl_put_int64(&buf, e->balance_after);
+	appendStringInfoChar(&buf, e->is_reversal ? 1 : 0);
+	cl_put_int64(&buf, e->accepted_at + UNIX_TO_PG_EPOCH_USECS);
+	cl_put_int64(&buf, e->posted_at + UNIX_TO_PG_EPOCH_USECS);
+	cl_put_bytes(&buf, e->voucher, e->voucher_len);
+
+	cl_sha256(ctx, (const uint8 *) buf.data, buf.len, out);
+	if (buf.data != fixed)
+		pfree(buf.data);
+}
+
+/*
+ * cl_balance_delta: how a posting of amount on side changes the balance of an
+ * account whose normal side is credit (normal_credit) or debit.  amount > 0,
+ * so the negation cannot overflow.
+ */
+int64
+cl_balance_delta(bool normal_credit, char side, int64 amount)
+{
+	bool		increases = normal_credit ? (side == 'C') : (side == 'D');
+
+	return increases ? amount : -amount;
+}

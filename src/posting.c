@@ -1,0 +1,244 @@
+/*
+ * posting.c: the posting engine shared by transfer, post_entry and reverse.
+ *
+ * Given the legs of a transfer whose ledger_transfers row the caller has
+ * already inserted (so the voucher is claimed), post_legs:
+ *   1. locks every account the legs touch in ascending id order
+ *      (locking.c; LD003 for an unknown or closed account),
+ *   2. checks currencies (LD009 for a transfer, LD010 for an entry that
+ *      does not balance per currency),
+ *   3. computes every new balance with overflow checks (22003) and checks
+ *      each account's final balance against its floor (LD001),
+ *   4. appends one chained journal entry per leg, in leg order, and
+ *   5. updates each account's balance, version and last hash.
+ * Nothing is written before every check has passed; an error in between
+ * aborts the caller's (sub)transaction, so a failed call leaves nothing.
+ * Must be called inside SPI.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/int.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "errcodes.h"
+#include "journal.h"
+#include "locking.h"
+#include "posting.h"
+#include "spi_plans.h"
+
+static ClPlan insert_entry_plan = {
+	"INSERT INTO creditledger.journal_entries"
+	" (transfer_id, voucher, account_id, sub_account, version, side, amount,"
+	"  balance_before, balance_after, is_reversal, prev_hash, hash,"
+	"  accepted_at, posted_at)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+	14, {INT8OID, TEXTOID, INT8OID, INT4OID, INT8OID, CHAROID, INT8OID,
+		INT8OID, INT8OID, BOOLOID, BYTEAOID, BYTEAOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID}
+};
+
+static ClPlan update_account_plan = {
+	"UPDATE creditledger.ledger_accounts"
+	"   SET balance = $2, version = $3, last_hash = $4"
+	" WHERE account_id = $1",
+	4, {INT8OID, INT8OID, INT8OID, BYTEAOID}
+};
+
+/*
+ * hash_datum: a bytea Datum holding a hash.
+ */
+static Datum
+hash_datum(const uint8 *hash)
+{
+	bytea	   *b = palloc(VARHDRSZ + CL_HASH_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + CL_HASH_LEN);
+	memcpy(VARDATA(b), hash, CL_HASH_LEN);
+	return PointerGetDatum(b);
+}
+
+/*
+ * check_currencies: LD009 when a transfer joins two currencies; LD010 when an
+ * entry's debits and credits differ within any currency.
+ */
+static void
+check_currencies(PostingKind kind, const PostingLeg *legs, int nlegs,
+				 LockedAccount *accts, int naccts)
+{
+	if (kind == POSTING_TRANSFER)
+	{
+		LockedAccount *d = cl_find_locked(accts, naccts, legs[0].account_id);
+		LockedAccount *c = cl_find_locked(accts, naccts, legs[1].account_id);
+
+		if (strcmp(d->currency, c->currency) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_CURRENCY_MISMATCH),
+					 errmsg("accounts " INT64_FORMAT " and " INT64_FORMAT " have different currencies",
+							d->account_id, c->account_id),
+					 errdetail("Account " INT64_FORMAT " is in %s, account " INT64_FORMAT " in %s.",
+							   d->account_id, d->currency, c->account_id, c->currency)));
+		return;
+	}
+
+	/*
+	 * Per currency, sum debits minus credits.  Amounts are positive bigints
+	 * and there are at most 1000 legs, so an int128-free check is: track the
+	 * net in int64 with overflow detection.
+	 */
+	for (int i = 0; i < nlegs; i++)
+	{
+		const char *cur = cl_find_locked(accts, naccts, legs[i].account_id)->currency;
+		int64		net = 0;
+		bool		seen_before = false;
+
+		for (int k = 0; k < i && !seen_before; k++)
+			seen_before = strcmp(cl_find_locked(accts, naccts, legs[k].account_id)->currency,
+								 cur) == 0;
+		if (seen_before)
+			continue;
+		for (int j = i; j < nlegs; j++)
+		{
+			if (strcmp(cl_find_locked(accts, naccts, legs[j].account_id)->currency, cur) != 0)
+				continue;
+			if (pg_add_s64_overflow(net, legs[j].side == 'D' ? legs[j].amount : -legs[j].amount,
+									&net))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("entry total in %s is out of range for type bigint", cur)));
+		}
+		if (net != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_UNBALANCED_ENTRY),
+					 errmsg("entry does not balance in %s", cur),
+					 errdetail("Debits exceed credits in %s by " INT64_FORMAT ".", cur, net)));
+	}
+}
+
+/*
+ * apply_deltas: compute every account's final balance (22003 on overflow)
+ * and check it against the account's floor (LD001).
+ */
+static void
+apply_deltas(const PostingLeg *legs, int nlegs, LockedAccount *accts, int naccts)
+{
+	for (int i = 0; i < nlegs; i++)
+	{
+		LockedAccount *a = cl_find_locked(accts, naccts, legs[i].account_id);
+		int64		delta = cl_balance_delta(a->normal_credit, legs[i].side, legs[i].amount);
+
+		if (pg_add_s64_overflow(a->new_balance, delta, &a->new_balance))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("balance of account " INT64_FORMAT " would be out of range for type bigint",
+							a->account_id)));
+	}
+	for (int i = 0; i < naccts; i++)
+	{
+		LockedAccount *a = &accts[i];
+
+		if (a->has_floor && a->new_balance < a->min_balance && a->new_balance < a->balance)
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_INSUFFICIENT_FUNDS),
+					 errmsg("insufficient funds in account " INT64_FORMAT, a->account_id),
+					 errdetail("The balance is " INT64_FORMAT "; the posting would leave " INT64_FORMAT
+							   ", below the minimum balance of " INT64_FORMAT ".",
+							   a->balance, a->new_balance, a->min_balance)));
+	}
+}
+
+/*
+ * write_entries: append one chained journal entry per leg and move each
+ * account's head (balance, version, last hash) forward.
+ */
+static void
+write_entries(int64 transfer_id, const char *voucher, PostingKind kind,
+			  const PostingLeg *legs, int nlegs, LockedAccount *accts, int naccts)
+{
+	pg_cryptohash_ctx *ctx = cl_hash_ctx_create();
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	Datum		values[14];
+	JournalEntry e;
+
+	e.transfer_id = transfer_id;
+	e.voucher = voucher;
+	e.voucher_len = strlen(voucher);
+	e.sub_account = 0;
+	e.is_reversal = (kind == POSTING_REVERSAL);
+	e.accepted_at = now;
+	e.posted_at = now;
+
+	values[0] = Int64GetDatum(transfer_id);
+	values[1] = CStringGetTextDatum(voucher);
+	values[3] = Int32GetDatum(0);
+	values[9] = BoolGetDatum(e.is_reversal);
+	values[12] = TimestampTzGetDatum(now);
+	values[13] = TimestampTzGetDatum(now);
+
+	for (int i = 0; i < nlegs; i++)
+	{
+		LockedAccount *a = cl_find_locked(accts, naccts, legs[i].account_id);
+		uint8		hash[CL_HASH_LEN];
+
+		e.account_id = a->account_id;
+		e.version = a->version + 1;
+		e.side = legs[i].side;
+		e.amount = legs[i].amount;
+		e.balance_before = a->balance;
+		e.balance_after = a->balance + cl_balance_delta(a->normal_credit, e.side, e.amount);
+		journal_entry_hash(ctx, a->last_hash, &e, hash);
+
+		values[2] = Int64GetDatum(e.account_id);
+		values[4] = Int64GetDatum(e.version);
+		values[5] = CharGetDatum(e.side);
+		values[6] = Int64GetDatum(e.amount);
+		values[7] = Int64GetDatum(e.balance_before);
+		values[8] = Int64GetDatum(e.balance_after);
+		values[10] = hash_datum(a->last_hash);
+		values[11] = hash_datum(hash);
+		cl_exec(&insert_entry_plan, values, NULL, 0);
+
+		a->version = e.version;
+		a->balance = e.balance_after;
+		memcpy(a->last_hash, hash, CL_HASH_LEN);
+	}
+	pg_cryptohash_free(ctx);
+
+	for (int i = 0; i < naccts; i++)
+	{
+		Datum		uvalues[4];
+
+		Assert(accts[i].balance == accts[i].new_balance);
+		uvalues[0] = Int64GetDatum(accts[i].account_id);
+		uvalues[1] = Int64GetDatum(accts[i].balance);
+		uvalues[2] = Int64GetDatum(accts[i].version);
+		uvalues[3] = hash_datum(accts[i].last_hash);
+		cl_exec(&update_account_plan, uvalues, NULL, 0);
+	}
+}
+
+/*
+ * post_legs: lock, check and post the legs of transfer transfer_id (see the
+ * file header for the steps).
+ */
+void
+post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
+		  const PostingLeg *legs, int nlegs)
+{
+	int64	   *ids = palloc(sizeof(int64) * nlegs);
+	int			nids;
+	int			naccts;
+	LockedAccount *accts;
+
+	for (int i = 0; i < nlegs; i++)
+		ids[i] = legs[i].account_id;
+	nids = cl_sort_unique_ids(ids, nlegs);
+
+	accts = cl_lock_account_rows(ids, nids, &naccts);
+	check_currencies(kind, legs, nlegs, accts, naccts);
+	apply_deltas(legs, nlegs, accts, naccts);
+	write_entries(transfer_id, voucher, kind, legs, nlegs, accts, naccts);
+}

@@ -1,0 +1,90 @@
+/*
+ * spi_plans.c: prepared SPI statements kept for the life of the backend.
+ *
+ * Each caller declares a static ClPlan with its SQL and argument types; the
+ * plan is prepared on first use and kept with SPI_keepplan.  The plan cache
+ * revalidates kept plans when the tables behind them change (including a
+ * DROP/CREATE EXTENSION in the same backend), so no invalidation is needed
+ * here.  No locking: plans are backend-local.
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+
+#include "spi_plans.h"
+
+/*
+ * cl_plan: the prepared plan of p, preparing and keeping it on first use.
+ */
+SPIPlanPtr
+cl_plan(ClPlan *p)
+{
+	if (p->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(p->sql, p->nargs, p->argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "creditledger: SPI_prepare failed (%s): %s",
+				 SPI_result_code_string(SPI_result), p->sql);
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "creditledger: SPI_keepplan failed");
+		p->plan = plan;
+	}
+	return p->plan;
+}
+
+/*
+ * cl_exec: execute a kept plan; errors are raised, never returned.
+ */
+int
+cl_exec(ClPlan *p, Datum *values, const char *nulls, long count)
+{
+	int			rc = SPI_execute_plan(cl_plan(p), values, nulls, false, count);
+
+	if (rc < 0)
+		elog(ERROR, "creditledger: SPI_execute_plan failed (%s): %s",
+			 SPI_result_code_string(rc), p->sql);
+	return rc;
+}
+
+/*
+ * cl_getdatum: column col (1-based) of result row row.
+ */
+Datum
+cl_getdatum(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+						 col, isnull);
+}
+
+/*
+ * cl_getint64: a bigint column of the last result; 0 when NULL.
+ */
+int64
+cl_getint64(int row, int col, bool *isnull)
+{
+	bool		n;
+	Datum		d = cl_getdatum(row, col, &n);
+
+	if (isnull)
+		*isnull = n;
+	return n ? 0 : DatumGetInt64(d);
+}
+
+/*
+ * cl_spi_connect / cl_spi_finish: SPI_connect and SPI_finish that raise on
+ * failure.
+ */
+void
+cl_spi_connect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "creditledger: SPI_connect failed");
+}
+
+void
+cl_spi_finish(void)
+{
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "creditledger: SPI_finish failed");
+}

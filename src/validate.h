@@ -1,0 +1,25 @@
+/*
+ * validate.h: argument checks shared by every SQL-callable function.
+ */
+#ifndef CREDITLEDGER_VALIDATE_H
+#define CREDITLEDGER_VALIDATE_H
+
+#include "postgres.h"
+#include "fmgr.h"
+
+/* Longest reference (voucher, ref, code) a caller may pass, in characters. */
+#define CL_MAX_REFERENCE_CHARS 128
+
+extern void cl_require_args(FunctionCallInfo fcinfo, const char *const *names, int n);
+extern char *cl_reference_arg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern int64 cl_amount_arg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern void cl_check_currency(const char *currency);
+
+/* Raise 22004 unless every named argument (0..n-1) is non-NULL. */
+#define CL_REQUIRE_ARGS(...) \
+	do { \
+		static const char *const cl_names_[] = {__VA_ARGS__}; \
+		cl_require_args(fcinfo, cl_names_, lengthof(cl_names_)); \
+	} while (0)
+
+#endif							/* CREDITLEDGER_VALIDATE_H */

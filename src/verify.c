@@ -1,0 +1,381 @@
+/*
+ * verify.c: verify_chain(), the streaming check of the chained journal.
+ *
+ * Two SPI cursors are read in step, both in key order: the accounts by id
+ * and the journal by (account_id, sub_account, version).  Memory is bounded
+ * by one batch of each, whatever the size of the journal.  For every chain
+ * it checks that versions run 1, 2, 3 ... without gaps, that prev_hash is
+ * the previous entry's hash (32 zero bytes first), that balance_before is
+ * the previous balance_after (0 first), that balance_after follows from the
+ * side and amount, and that the stored hash is the recomputed one; at the
+ * end of an account's main chain, that the account row's balance, version
+ * and last hash are the chain head's.  Every problem is one result row; a
+ * chain keeps being checked after a problem, from the entry as stored.
+ * Reads only, with the caller's snapshot; takes no locks.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "errcodes.h"
+#include "journal.h"
+#include "spi_plans.h"
+
+PG_FUNCTION_INFO_V1(cl_verify_chain);
+
+#define VERIFY_BATCH 2000
+
+static ClPlan all_accounts_plan = {
+	"SELECT account_id, normal_side = 'credit', balance, version, last_hash"
+	"  FROM creditledger.ledger_accounts ORDER BY account_id",
+	0, {InvalidOid}
+};
+static ClPlan one_account_plan = {
+	"SELECT account_id, normal_side = 'credit', balance, version, last_hash"
+	"  FROM creditledger.ledger_accounts WHERE account_id = $1",
+	1, {INT8OID}
+};
+#define JOURNAL_COLUMNS \
+	"SELECT account_id, sub_account, version, transfer_id, side, amount," \
+	"       balance_before, balance_after, is_reversal, prev_hash, hash," \
+	"       accepted_at, posted_at, voucher" \
+	"  FROM creditledger.journal_entries"
+static ClPlan all_journal_plan = {
+	JOURNAL_COLUMNS " ORDER BY account_id, sub_account, version",
+	0, {InvalidOid}
+};
+static ClPlan one_journal_plan = {
+	JOURNAL_COLUMNS " WHERE account_id = $1 ORDER BY account_id, sub_account, version",
+	1, {INT8OID}
+};
+
+/* A cursor read one batch at a time. */
+typedef struct Stream
+{
+	Portal		portal;
+	SPITupleTable *batch;
+	uint64		pos;
+	bool		done;
+} Stream;
+
+/* The account row a chain is compared with. */
+typedef struct AccountHead
+{
+	int64		account_id;
+	bool		normal_credit;
+	int64		balance;
+	int64		version;
+	uint8		last_hash[CL_HASH_LEN];
+	bool		main_chain_seen;
+} AccountHead;
+
+/* Where the chain being read stands. */
+typedef struct ChainState
+{
+	bool		active;
+	int64		account_id;
+	int32		sub_account;
+	int64		version;
+	int64		balance_after;
+	uint8		hash[CL_HASH_LEN];
+} ChainState;
+
+typedef struct Verifier
+{
+	Tuplestorestate *out;
+	TupleDesc	desc;
+	pg_cryptohash_ctx *ctx;
+	Stream		accounts;
+	Stream		journal;
+	AccountHead acct;			/* current account row; account_id 0 = none */
+	ChainState	chain;
+} Verifier;
+
+/*
+ * stream_open: open a cursor on plan p (with an optional account argument).
+ */
+static void
+stream_open(Stream *s, ClPlan *p, Datum *arg)
+{
+	s->portal = SPI_cursor_open(NULL, cl_plan(p), arg, NULL, true);
+	s->batch = NULL;
+	s->pos = 0;
+	s->done = false;
+}
+
+/*
+ * stream_next: the next row of s, or NULL at the end.
+ */
+static HeapTuple
+stream_next(Stream *s)
+{
+	if (s->done)
+		return NULL;
+	if (s->batch == NULL || s->pos >= s->batch->numvals)
+	{
+		if (s->batch)
+			SPI_freetuptable(s->batch);
+		SPI_cursor_fetch(s->portal, true, VERIFY_BATCH);
+		s->batch = SPI_tuptable;
+		s->pos = 0;
+		if (SPI_processed == 0)
+		{
+			s->done = true;
+			return NULL;
+		}
+	}
+	return s->batch->vals[s->pos++];
+}
+
+/*
+ * report: emit one problem row.
+ */
+static void
+report(Verifier *v, int64 account_id, int32 sub_account, int64 version, bool has_version,
+	   const char *fmt,...) pg_attribute_printf(6, 7);
+
+static void
+report(Verifier *v, int64 account_id, int32 sub_account, int64 version, bool has_version,
+	   const char *fmt,...)
+{
+	Datum		values[5];
+	bool		nulls[5] = {false, false, !has_version, false, true};
+	StringInfoData buf;
+	va_list		args;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	values[0] = Int64GetDatum(account_id);
+	values[1] = Int32GetDatum(sub_account);
+	values[2] = Int64GetDatum(version);
+	values[3] = CStringGetTextDatum(buf.data);
+	values[4] = (Datum) 0;
+	tuplestore_putvalues(v->out, v->desc, values, nulls);
+}
+
+/*
+ * load_account: read an account row into v->acct.
+ */
+static void
+load_account(Verifier *v, HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	bytea	   *h;
+
+	v->acct.account_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	v->acct.normal_credit = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+	v->acct.balance = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	v->acct.version = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	h = DatumGetByteaPP(SPI_getbinval(tup, desc, 5, &isnull));
+	memset(v->acct.last_hash, 0, CL_HASH_LEN);
+	memcpy(v->acct.last_hash, VARDATA_ANY(h), Min(VARSIZE_ANY_EXHDR(h), CL_HASH_LEN));
+	v->acct.main_chain_seen = false;
+}
+
+/*
+ * finish_account: checks on an account row once all its chains were read:
+ * an account whose head says it has entries must have a main chain.
+ */
+static void
+finish_account(Verifier *v)
+{
+	if (v->acct.account_id == 0 || v->acct.main_chain_seen)
+		return;
+	if (v->acct.version != 0 || v->acct.balance != 0)
+		report(v, v->acct.account_id, 0, v->acct.version, true,
+			   "account is at version " INT64_FORMAT " with balance " INT64_FORMAT
+			   " but its chain has no entries", v->acct.version, v->acct.balance);
+}
+
+/*
+ * seek_account: move the accounts stream to account id; returns whether an
+ * account row with that id exists.  Accounts passed over are finished.
+ */
+static bool
+seek_account(Verifier *v, int64 id)
+{
+	while (v->acct.account_id < id)
+	{
+		HeapTuple	tup;
+
+		finish_account(v);
+		tup = stream_next(&v->accounts);
+		if (tup == NULL)
+		{
+			v->acct.account_id = PG_INT64_MAX;
+			return false;
+		}
+		load_account(v, tup, v->accounts.batch->tupdesc);
+	}
+	return v->acct.account_id == id;
+}
+
+/*
+ * finish_chain: compare the head of the chain just read with the account
+ * row (main chains only; sub-account heads live elsewhere).
+ */
+static void
+finish_chain(Verifier *v)
+{
+	ChainState *c = &v->chain;
+
+	if (!c->active || c->sub_account != 0 || v->acct.account_id != c->account_id)
+		return;
+	v->acct.main_chain_seen = true;
+	if (v->acct.version != c->version)
+		report(v, c->account_id, 0, c->version, true,
+			   "account row is at version " INT64_FORMAT " but the chain head is version " INT64_FORMAT,
+			   v->acct.version, c->version);
+	if (v->acct.balance != c->balance_after)
+		report(v, c->account_id, 0, c->version, true,
+			   "account balance " INT64_FORMAT " differs from the chain head's balance_after " INT64_FORMAT,
+			   v->acct.balance, c->balance_after);
+	if (memcmp(v->acct.last_hash, c->hash, CL_HASH_LEN) != 0)
+		report(v, c->account_id, 0, c->version, true,
+			   "account last_hash differs from the chain head's hash");
+}
+
+/*
+ * check_entry: verify one journal row against the chain so far.
+ */
+static void
+check_entry(Verifier *v, HeapTuple tup, TupleDesc desc)
+{
+	ChainState *c = &v->chain;
+	JournalEntry e;
+	bool		isnull;
+	bytea	   *prev,
+			   *stored;
+	text	   *voucher;
+	uint8		computed[CL_HASH_LEN];
+	int64		delta;
+
+	e.account_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	e.sub_account = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+	e.version = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	e.transfer_id = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	e.side = DatumGetChar(SPI_getbinval(tup, desc, 5, &isnull));
+	e.amount = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+	e.balance_before = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+	e.balance_after = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
+	e.is_reversal = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+	prev = DatumGetByteaPP(SPI_getbinval(tup, desc, 10, &isnull));
+	stored = DatumGetByteaPP(SPI_getbinval(tup, desc, 11, &isnull));
+	e.accepted_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 12, &isnull));
+	e.posted_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 13, &isnull));
+	voucher = DatumGetTextPP(SPI_getbinval(tup, desc, 14, &isnull));
+	e.voucher = VARDATA_ANY(voucher);
+	e.voucher_len = VARSIZE_ANY_EXHDR(voucher);
+
+	if (!c->active || c->account_id != e.account_id || c->sub_account != e.sub_account)
+	{
+		finish_chain(v);
+		if (!seek_account(v, e.account_id) && (!c->active || c->account_id != e.account_id))
+			report(v, e.account_id, e.sub_account, e.version, true,
+				   "journal entry of an account that does not exist");
+		c->active = true;
+		c->account_id = e.account_id;
+		c->sub_account = e.sub_account;
+		c->version = 0;
+		c->balance_after = 0;
+		memcpy(c->hash, cl_zero_hash, CL_HASH_LEN);
+	}
+
+	if (e.version != c->version + 1)
+		report(v, e.account_id, e.sub_account, e.version, true,
+			   "version gap: expected version " INT64_FORMAT ", found " INT64_FORMAT,
+			   c->version + 1, e.version);
+	if (VARSIZE_ANY_EXHDR(prev) != CL_HASH_LEN ||
+		memcmp(VARDATA_ANY(prev), c->hash, CL_HASH_LEN) != 0)
+		report(v, e.account_id, e.sub_account, e.version, true,
+			   "prev_hash differs from the previous entry's hash");
+	if (e.balance_before != c->balance_after)
+		report(v, e.account_id, e.sub_account, e.version, true,
+			   "balance_before " INT64_FORMAT " differs from the previous balance_after " INT64_FORMAT,
+			   e.balance_before, c->balance_after);
+	delta = (v->acct.account_id == e.account_id) ?
+		cl_balance_delta(v->acct.normal_credit, e.side, e.amount) : 0;
+	if (v->acct.account_id == e.account_id &&
+		(e.side != 'D' && e.side != 'C' ? true :
+		 e.balance_after - e.balance_before != delta))
+		report(v, e.account_id, e.sub_account, e.version, true,
+			   "balance_after " INT64_FORMAT " does not follow from balance_before " INT64_FORMAT
+			   " and a %s of " INT64_FORMAT,
+			   e.balance_after, e.balance_before, e.side == 'D' ? "debit" : "credit", e.amount);
+
+	journal_entry_hash(v->ctx, (const uint8 *) VARDATA_ANY(prev), &e, computed);
+	if (VARSIZE_ANY_EXHDR(stored) != CL_HASH_LEN ||
+		memcmp(VARDATA_ANY(stored), computed, CL_HASH_LEN) != 0)
+		report(v, e.account_id, e.sub_account, e.version, true,
+			   "hash differs from the hash recomputed from the entry's fields");
+
+	c->version = e.version;
+	c->balance_after = e.balance_after;
+	memset(c->hash, 0, CL_HASH_LEN);
+	memcpy(c->hash, VARDATA_ANY(stored), Min(VARSIZE_ANY_EXHDR(stored), CL_HASH_LEN));
+}
+
+/*
+ * verify_chain(account): one row per problem found in the chains of one
+ * account, or of every account for NULL; no rows means intact.
+ */
+Datum
+cl_verify_chain(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Verifier	v;
+	Datum		arg[1];
+	HeapTuple	tup;
+	bool		one = !PG_ARGISNULL(0);
+
+	InitMaterializedSRF(fcinfo, 0);
+	memset(&v, 0, sizeof(v));
+	v.out = rsinfo->setResult;
+	v.desc = rsinfo->setDesc;
+
+	cl_spi_connect();
+	v.ctx = cl_hash_ctx_create();
+	if (one)
+	{
+		arg[0] = PG_GETARG_DATUM(0);
+		stream_open(&v.accounts, &one_account_plan, arg);
+		stream_open(&v.journal, &one_journal_plan, arg);
+	}
+	else
+	{
+		stream_open(&v.accounts, &all_accounts_plan, NULL);
+		stream_open(&v.journal, &all_journal_plan, NULL);
+	}
+
+	if (one && !seek_account(&v, DatumGetInt64(arg[0])))
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+				 errmsg("account " INT64_FORMAT " does not exist", DatumGetInt64(arg[0]))));
+
+	while ((tup = stream_next(&v.journal)) != NULL)
+		check_entry(&v, tup, v.journal.batch->tupdesc);
+	finish_chain(&v);
+	seek_account(&v, PG_INT64_MAX);
+
+	pg_cryptohash_free(v.ctx);
+	SPI_cursor_close(v.journal.portal);
+	SPI_cursor_close(v.accounts.portal);
+	cl_spi_finish();
+	return (Datum) 0;
+}
