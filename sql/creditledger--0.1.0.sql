@@ -288,7 +288,12 @@ BEGIN
         TO creditledger_auditor;
 
     -- Administrators: everything the others may do, plus account administration.
-    GRANT creditledger_app, creditledger_auditor TO creditledger_admin;
+    FOREACH r IN ARRAY ARRAY['creditledger_app', 'creditledger_auditor'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                        WHERE m.roleid = r::regrole AND m.member = 'creditledger_admin'::regrole) THEN
+            EXECUTE format('GRANT %I TO creditledger_admin', r);
+        END IF;
+    END LOOP;
     GRANT EXECUTE ON FUNCTION
         creditledger.set_hot_mode(bigint, text, int),
         creditledger.close_account(bigint),

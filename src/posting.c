@@ -114,7 +114,10 @@ check_currencies(PostingKind kind, const PostingLeg *legs, int nlegs,
 			ereport(ERROR,
 					(errcode(ERRCODE_CL_UNBALANCED_ENTRY),
 					 errmsg("entry does not balance in %s", cur),
-					 errdetail("Debits exceed credits in %s by " INT64_FORMAT ".", cur, net)));
+					 net > 0 ?
+					 errdetail("Debits exceed credits in %s by " INT64_FORMAT ".", cur, net) :
+					 errdetail("Credits exceed debits in %s by " UINT64_FORMAT ".", cur,
+							   (uint64) 0 - (uint64) net)));
 	}
 }
 

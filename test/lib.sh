@@ -15,7 +15,7 @@ PGUSER_OS=postgres
 
 # Packages the commands need; installed with apt-get when missing.
 DEPS="postgresql-$PGVER postgresql-server-dev-$PGVER postgresql-contrib
-      libipc-run-perl make gcc rsync"
+      libipc-run-perl make gcc"
 
 log() { printf '==> %s\n' "$*"; }
 

@@ -25,9 +25,10 @@ demo)
 test)
     build_install WERROR=1
     work=$(scratch_dir test)
-    rsync -a --exclude .git --exclude '*.o' --exclude '*.so' --exclude '*.bc' \
-        --exclude results --exclude output_iso --exclude tmp_check \
-        --exclude tmp_check_iso "$SRC"/ "$work"/src/
+    mkdir "$work/src"
+    tar -C "$SRC" -cf - --exclude=.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
+        --exclude=./results --exclude=./output_iso --exclude=./tmp_check \
+        --exclude=./tmp_check_iso --exclude=./log . | tar -C "$work/src" -xf -
     chown -R "$PGUSER_OS": "$work"
     log "running pg_regress, isolation and TAP tests as $PGUSER_OS"
     status=0

@@ -118,22 +118,36 @@ run_workload() {
     local name=$1 script=$2 clients=$3 secs=${4:-$BENCH_SECONDS} tag=${5:-}
     local threads=$((clients < BENCH_THREADS ? clients : BENCH_THREADS))
     local logf="$LOGDIR/${tag}${name}-c${clients}.log" rc=0 tps failed
+    local walq="SELECT wal_bytes, wal_fpi FROM pg_stat_wal" wal0 wal1
     q "CHECKPOINT" >/dev/null
+    wal0=$(q "$walq" || true)
     as_pg "$PGBENCH" -n -M prepared -c "$clients" -j "$threads" -T "$secs" \
         -D lo="$LO" -D hi="$HI" -D naccounts="$NACCOUNTS" \
         -f "$SCRIPTS/$script" "$DB" >"$logf" 2>&1 || rc=$?
+    wal1=$(q "$walq" || true)
+    # WAL written during the run (whole cluster: the run is all that happens).
+    echo "wal: $wal0 $wal1" >>"$logf"
     tps=$(awk '/^tps = / { print $3; exit }' "$logf")
     failed=$(awk -F'[: ]+' '/^number of failed transactions/ { print $5; exit }' "$logf")
     if [ "$rc" -ne 0 ] || [ -z "$tps" ] || [ "${failed:-0}" != 0 ]; then
         {
             echo "bench: $name with $clients clients failed (pgbench exit $rc," \
-                "failed transactions ${failed:-?}); last lines of $logf:"
+                "failed transactions ${failed:-?}); from $logf:"
             grep -E 'ERROR|aborted|FATAL|DETAIL|HINT' "$logf" | sort | uniq -c | sort -rn | head -n 10
-            tail -n 12 "$logf"
+            grep -E '^(number of|tps)' "$logf"
         } >&2
         return 1
     fi
     printf '%.0f\n' "$tps"
+}
+
+# walpertx NAME CLIENTS: "WAL bytes (full-page images) per transaction" of that run.
+walpertx() {
+    local f="$LOGDIR/$1-c$2.log"
+    [ -f "$f" ] || { echo "n/a"; return; }
+    awk '/^number of transactions actually processed/ { split($NF, a, "/"); n = a[1] }
+         /^wal: / { split($2, b, "|"); split($3, e, "|"); wb = e[1] - b[1]; fpi = e[2] - b[2]; ok = ($3 != "") }
+         END { if (ok && n > 0) printf "%.0f B (%.2f FPI)", wb / n, fpi / n; else print "n/a" }' "$f"
 }
 
 # processed NAME: transactions pgbench processed over all runs of NAME (incl. warm-up).
@@ -293,7 +307,7 @@ check $s "committed benchmark transfers: $committed (pgbench counted $expected, 
 #--------------------------------------------------------------------------
 
 pgversion=$(q "SHOW server_version" || echo "?")
-commit=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "no commit")
+commit=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "none yet")
 [ -n "$(git -C "$SRC" status --porcelain 2>/dev/null)" ] && commit="$commit + uncommitted changes"
 mem=$(awk '/^MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo)
 
@@ -343,6 +357,18 @@ ratio() {   # ratio A B -> A/B with 2 decimals, or n/a
         if [ "$(wl_field "$w" 1)" = "$TARGET_WORKLOAD" ]; then tlabel=$(wl_field "$w" 3); fi
     done
     echo "Target: $tlabel >= $pct of $(wl_field "${WORKLOADS[0]}" 3) at $TARGET_CLIENTS clients: **$verdict**"
+    echo
+    echo "WAL per transaction (bytes, and full-page images; each run starts right after a CHECKPOINT):"
+    echo
+    header="| clients |" rule="|--------:|"
+    for w in "${WORKLOADS[@]}"; do header="$header $(wl_field "$w" 3) |"; rule="$rule---------:|"; done
+    echo "$header"
+    echo "$rule"
+    for c in $BENCH_CLIENTS; do
+        row="| $c |"
+        for w in "${WORKLOADS[@]}"; do row="$row $(walpertx "$(wl_field "$w" 1)" "$c") |"; done
+        echo "$row"
+    done
     echo
     echo "Correctness after the load:"
     echo
