@@ -1,0 +1,81 @@
+-- creditledger demo: run by `make demo` on a throwaway cluster.
+-- Shows accounts, transfers, a multi-leg entry, a replay, a reversal, a
+-- refused overdraft with its SQLSTATE, the chained journal and verify_chain.
+\pset footer off
+\set VERBOSITY verbose
+-- deliberate errors below switch ON_ERROR_STOP off around themselves
+\set SHOW_CONTEXT never
+\echo
+\echo '== install'
+CREATE EXTENSION creditledger;
+SET search_path = creditledger, public;
+
+\echo
+\echo '== accounts: a bank clearing account (debit-normal, no floor), two wallets, a fee account'
+SELECT open_account('bank:clearing', 'CNY', 'debit', NULL) AS bank \gset
+SELECT open_account('wallet:alice', 'CNY') AS alice \gset
+SELECT open_account('wallet:bob', 'CNY', min_balance => -5000) AS bob \gset
+SELECT open_account('income:fees', 'CNY') AS fees \gset
+SELECT account_id, code, normal_side, min_balance, balance FROM accounts ORDER BY account_id;
+
+\echo
+\echo '== transfers: alice tops up 100.00 CNY, pays bob 30.00'
+SELECT transfer('topup-0001', :bank, :alice, 10000, 'card top-up') AS topup;
+SELECT transfer('pay-0001', :alice, :bob, 3000, 'dinner') AS pay;
+
+\echo
+\echo '== a replay of the same voucher returns the same id and posts nothing'
+SELECT transfer('pay-0001', :alice, :bob, 3000, 'dinner') AS pay_again;
+SELECT balance(:alice) AS alice, balance(:bob) AS bob;
+
+\echo
+\echo '== the same voucher with another payload is refused (LD004)'
+\set ON_ERROR_STOP 0
+SELECT transfer('pay-0001', :alice, :bob, 3100, 'dinner');
+\set ON_ERROR_STOP 1
+
+\echo
+\echo '== a multi-leg entry: bob pays a merchant payout of 20.00 with a 0.60 fee'
+SELECT post_entry('payout-0001', jsonb_build_array(
+           jsonb_build_object('account', :bob, 'debit', 2000),
+           jsonb_build_object('account', :bank, 'credit', 1940),
+           jsonb_build_object('account', :fees, 'credit', 60)),
+       'merchant payout', '{"merchant": "m-42"}') AS payout;
+
+\echo
+\echo '== a reversal: the dinner payment is cancelled (a new, mirrored entry; nothing is updated)'
+SELECT creditledger.reverse('pay-0001', reason => 'duplicate charge') AS reversal;
+SELECT creditledger.reverse('pay-0001', reason => 'duplicate charge') AS reversal_replayed;
+SELECT transfer_id, voucher, kind, reverses, reversed_by, memo FROM transfers ORDER BY transfer_id;
+
+\echo
+\echo '== an overdraft is refused with SQLSTATE LD001 and changes nothing'
+\set ON_ERROR_STOP 0
+SELECT transfer('pay-0002', :alice, :bob, 1000000);
+\set ON_ERROR_STOP 1
+SELECT balance(:alice) AS alice;
+
+\echo
+\echo '== the journal: one chained entry per leg, version and balances per account'
+SELECT entry_id, voucher, account_id AS acct, version AS v, side, amount,
+       balance_before AS before, balance_after AS after, is_reversal AS rev,
+       encode(substr(prev_hash, 1, 4), 'hex') AS prev, encode(substr(hash, 1, 4), 'hex') AS hash
+  FROM journal ORDER BY account_id, version;
+
+\echo
+\echo '== verify_chain(): no rows means every chain is intact'
+SELECT * FROM verify_chain();
+
+\echo
+\echo '== tampering behind the guard (as superuser, triggers disabled) is detected'
+\set ON_ERROR_STOP 0
+UPDATE journal_entries SET amount = 1 WHERE entry_id = 1;
+\set ON_ERROR_STOP 1
+ALTER TABLE journal_entries DISABLE TRIGGER ALL;
+UPDATE journal_entries SET amount = 1 WHERE account_id = :alice AND version = 1;
+ALTER TABLE journal_entries ENABLE TRIGGER ALL;
+SELECT * FROM verify_chain();
+
+\echo
+\echo '== balances'
+SELECT code, balance, version FROM accounts ORDER BY account_id;
