@@ -302,6 +302,12 @@ else
 fi
 check $s "committed benchmark transfers: $committed (pgbench counted $expected, + at most $slack cut off by -T)"
 
+# Diagnostics (information, not checks): how the account rows were updated.
+HOT_INFO=$(q "SELECT string_agg(format('%s: %s updates, %s%% HOT', relname, n_tup_upd,
+                  CASE WHEN n_tup_upd > 0 THEN round(100.0 * n_tup_hot_upd / n_tup_upd) ELSE 0 END),
+                  '; ' ORDER BY relname)
+              FROM pg_stat_user_tables WHERE schemaname = 'creditledger' AND n_tup_upd > 0" || true)
+
 #--------------------------------------------------------------------------
 # Report
 #--------------------------------------------------------------------------
@@ -369,6 +375,7 @@ ratio() {   # ratio A B -> A/B with 2 decimals, or n/a
         for w in "${WORKLOADS[@]}"; do row="$row $(walpertx "$(wl_field "$w" 1)" "$c") |"; done
         echo "$row"
     done
+    [ -z "$HOT_INFO" ] || { echo; echo "Row updates over the whole run: $HOT_INFO."; }
     echo
     echo "Correctness after the load:"
     echo
