@@ -16,6 +16,7 @@ OBJS = \
 	src/validate.o \
 	src/journal.o \
 	src/locking.o \
+	src/heapwrite.o \
 	src/posting.o \
 	src/accounts.o \
 	src/transfers.o \

@@ -31,7 +31,7 @@ CREATE TABLE creditledger.ledger_accounts (
     last_hash    bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000',
     opened_at    timestamptz NOT NULL DEFAULT now(),
     closed_at    timestamptz
-);
+) USING heap;
 ALTER SEQUENCE creditledger.account_id_seq OWNED BY creditledger.ledger_accounts.account_id;
 COMMENT ON TABLE creditledger.ledger_accounts IS
     'Accounts: attributes plus the posted balance, version and last hash of the main chain (sub_account 0), so posting never scans the journal. Written only by creditledger functions.';
@@ -39,17 +39,19 @@ COMMENT ON TABLE creditledger.ledger_accounts IS
 CREATE TABLE creditledger.ledger_transfers (
     transfer_id  bigint PRIMARY KEY DEFAULT nextval('creditledger.transfer_id_seq'),
     voucher      text NOT NULL UNIQUE,
-    kind         text NOT NULL CHECK (kind IN ('transfer', 'entry', 'reversal')),
-    reverses     bigint UNIQUE,
+    kind         text NOT NULL,
+    reverses     bigint,
     memo         text,
     metadata     jsonb,
     payload_hash bytea NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    CHECK ((kind = 'reversal') = (reverses IS NOT NULL))
+    created_at   timestamptz NOT NULL DEFAULT now()
 );
 ALTER SEQUENCE creditledger.transfer_id_seq OWNED BY creditledger.ledger_transfers.transfer_id;
+-- a transfer is reversed at most once; only reversals carry the key
+CREATE UNIQUE INDEX ledger_transfers_reverses_key ON creditledger.ledger_transfers (reverses)
+    WHERE reverses IS NOT NULL;
 COMMENT ON TABLE creditledger.ledger_transfers IS
-    'One row per transfer, multi-leg entry or reversal; the voucher is the idempotency key and payload_hash the SHA-256 of the call''s arguments. Append-only (guard triggers).';
+    'One row per transfer, multi-leg entry or reversal (kind transfer|entry|reversal; reverses set exactly for reversals); the voucher is the idempotency key and payload_hash the SHA-256 of the call''s arguments. Append-only (guard triggers). No CHECK constraints on the posting path: the functions are the only writers.';
 
 CREATE TABLE creditledger.journal_entries (
     entry_id       bigint PRIMARY KEY DEFAULT nextval('creditledger.entry_id_seq'),
@@ -57,9 +59,9 @@ CREATE TABLE creditledger.journal_entries (
     voucher        text NOT NULL,
     account_id     bigint NOT NULL,
     sub_account    int NOT NULL DEFAULT 0,
-    version        bigint NOT NULL CHECK (version > 0),
-    side           "char" NOT NULL CHECK (side IN ('D', 'C')),
-    amount         bigint NOT NULL CHECK (amount > 0),
+    version        bigint NOT NULL,
+    side           "char" NOT NULL,
+    amount         bigint NOT NULL,
     balance_before bigint NOT NULL,
     balance_after  bigint NOT NULL,
     is_reversal    boolean NOT NULL,
@@ -68,11 +70,11 @@ CREATE TABLE creditledger.journal_entries (
     accepted_at    timestamptz NOT NULL,
     posted_at      timestamptz NOT NULL,
     UNIQUE (account_id, sub_account, version)
-);
+) USING heap;
 ALTER SEQUENCE creditledger.entry_id_seq OWNED BY creditledger.journal_entries.entry_id;
 CREATE INDEX journal_entries_transfer_idx ON creditledger.journal_entries (transfer_id);
 COMMENT ON TABLE creditledger.journal_entries IS
-    'The chained journal: one row per leg, chained per (account_id, sub_account) by version and SHA-256 hash. Append-only (guard triggers).';
+    'The chained journal: one row per leg, chained per (account_id, sub_account) by version and SHA-256 hash. Append-only (guard triggers). Written by the posting functions directly into the heap (no CHECK constraints: verify_chain checks every row).';
 
 --------------------------------------------------------------------------
 -- Append-only guard: UPDATE, DELETE and TRUNCATE refused for every role.

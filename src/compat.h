@@ -18,4 +18,42 @@
 #include "varatt.h"
 #endif
 
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "executor/executor.h"
+
+/*
+ * ExecInsertIndexTuples gained an onlySummarizing argument in PostgreSQL 16.
+ */
+#if PG_VERSION_NUM >= 160000
+#define CL_EXEC_INSERT_INDEX_TUPLES(rri, slot, estate, update, only_summarizing) \
+	ExecInsertIndexTuples((rri), (slot), (estate), (update), false, NULL, NIL, \
+						  (only_summarizing))
+#else
+#define CL_EXEC_INSERT_INDEX_TUPLES(rri, slot, estate, update, only_summarizing) \
+	ExecInsertIndexTuples((rri), (slot), (estate), (update), false, NULL, NIL)
+#endif
+
+/*
+ * cl_simple_heap_update: simple_heap_update, telling which index entries the
+ * new version needs: all (a non-HOT update) or only summarizing ones (a HOT
+ * update of a column a summarizing index covers, PostgreSQL 16+).
+ */
+static inline void
+cl_simple_heap_update(Relation rel, ItemPointer otid, HeapTuple tup,
+					  bool *index_all, bool *index_summarizing)
+{
+#if PG_VERSION_NUM >= 160000
+	TU_UpdateIndexes update_indexes;
+
+	simple_heap_update(rel, otid, tup, &update_indexes);
+	*index_all = (update_indexes == TU_All);
+	*index_summarizing = (update_indexes == TU_Summarizing);
+#else
+	simple_heap_update(rel, otid, tup);
+	*index_all = !HeapTupleIsHeapOnly(tup);
+	*index_summarizing = false;
+#endif
+}
+
 #endif							/* CREDITLEDGER_COMPAT_H */

@@ -6,12 +6,15 @@
 
 #include "postgres.h"
 
+#include "storage/itemptr.h"
+
 #include "journal.h"
 
 /* An account row as read under its row lock. */
 typedef struct LockedAccount
 {
 	int64		account_id;
+	ItemPointerData tid;		/* the locked row version */
 	char		currency[4];
 	bool		normal_credit;	/* normal_side = 'credit' */
 	bool		has_floor;		/* min_balance IS NOT NULL */

@@ -10,7 +10,8 @@
  *   3. computes every new balance with overflow checks (22003) and checks
  *      each account's final balance against its floor (LD001),
  *   4. appends one chained journal entry per leg, in leg order, and
- *   5. updates each account's balance, version and last hash.
+ *   5. updates each account's balance, version and last hash
+ * (4 and 5 with direct heap writes, see heapwrite.c).
  * Nothing is written before every check has passed; an error in between
  * aborts the caller's (sub)transaction, so a failed call leaves nothing.
  * Must be called inside SPI.
@@ -19,33 +20,30 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "common/int.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 #include "errcodes.h"
+#include "heapwrite.h"
 #include "journal.h"
 #include "locking.h"
 #include "posting.h"
 #include "spi_plans.h"
 
-static ClPlan insert_entry_plan = {
-	"INSERT INTO creditledger.journal_entries"
-	" (transfer_id, voucher, account_id, sub_account, version, side, amount,"
-	"  balance_before, balance_after, is_reversal, prev_hash, hash,"
-	"  accepted_at, posted_at)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-	14, {INT8OID, TEXTOID, INT8OID, INT4OID, INT8OID, CHAROID, INT8OID,
-		INT8OID, INT8OID, BOOLOID, BYTEAOID, BYTEAOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID}
+/* The journal_entries columns a posting writes, by name. */
+static const char *const entry_columns[] = {
+	"entry_id", "transfer_id", "voucher", "account_id", "sub_account", "version",
+	"side", "amount", "balance_before", "balance_after", "is_reversal",
+	"prev_hash", "hash", "accepted_at", "posted_at"
 };
-
-static ClPlan update_account_plan = {
-	"UPDATE creditledger.ledger_accounts"
-	"   SET balance = $2, version = $3, last_hash = $4"
-	" WHERE account_id = $1",
-	4, {INT8OID, INT8OID, INT8OID, BYTEAOID}
+enum
+{
+	EC_ENTRY_ID, EC_TRANSFER_ID, EC_VOUCHER, EC_ACCOUNT_ID, EC_SUB_ACCOUNT, EC_VERSION,
+	EC_SIDE, EC_AMOUNT, EC_BALANCE_BEFORE, EC_BALANCE_AFTER, EC_IS_REVERSAL,
+	EC_PREV_HASH, EC_HASH, EC_ACCEPTED_AT, EC_POSTED_AT, EC_COUNT
 };
 
 /*
@@ -155,7 +153,8 @@ apply_deltas(const PostingLeg *legs, int nlegs, LockedAccount *accts, int naccts
 
 /*
  * write_entries: append one chained journal entry per leg and move each
- * account's head (balance, version, last hash) forward.
+ * account's head (balance, version, last hash) forward, with direct heap
+ * writes (heapwrite.c).
  */
 static void
 write_entries(int64 transfer_id, const char *voucher, PostingKind kind,
@@ -163,8 +162,26 @@ write_entries(int64 transfer_id, const char *voucher, PostingKind kind,
 {
 	pg_cryptohash_ctx *ctx = cl_hash_ctx_create();
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
-	Datum		values[14];
+	Oid			entry_seq = cl_relation_oid("entry_id_seq");
+	DirectTable journal;
+	DirectTable accounts;
+	int			natts;
+	Datum	   *values;
+	bool	   *nulls;
+	int			attnum[EC_COUNT];
+	int			head_attnums[3];
 	JournalEntry e;
+
+	direct_open(&journal, "journal_entries");
+	natts = RelationGetDescr(journal.rel)->natts;
+	values = palloc0(sizeof(Datum) * natts);
+	nulls = palloc(sizeof(bool) * natts);
+	memset(nulls, true, sizeof(bool) * natts);	/* columns we do not know stay NULL */
+	for (int c = 0; c < EC_COUNT; c++)
+	{
+		attnum[c] = direct_attnum(&journal, entry_columns[c]) - 1;
+		nulls[attnum[c]] = false;
+	}
 
 	e.transfer_id = transfer_id;
 	e.voucher = voucher;
@@ -174,12 +191,12 @@ write_entries(int64 transfer_id, const char *voucher, PostingKind kind,
 	e.accepted_at = now;
 	e.posted_at = now;
 
-	values[0] = Int64GetDatum(transfer_id);
-	values[1] = CStringGetTextDatum(voucher);
-	values[3] = Int32GetDatum(0);
-	values[9] = BoolGetDatum(e.is_reversal);
-	values[12] = TimestampTzGetDatum(now);
-	values[13] = TimestampTzGetDatum(now);
+	values[attnum[EC_TRANSFER_ID]] = Int64GetDatum(transfer_id);
+	values[attnum[EC_VOUCHER]] = CStringGetTextDatum(voucher);
+	values[attnum[EC_SUB_ACCOUNT]] = Int32GetDatum(0);
+	values[attnum[EC_IS_REVERSAL]] = BoolGetDatum(e.is_reversal);
+	values[attnum[EC_ACCEPTED_AT]] = TimestampTzGetDatum(now);
+	values[attnum[EC_POSTED_AT]] = TimestampTzGetDatum(now);
 
 	for (int i = 0; i < nlegs; i++)
 	{
@@ -194,33 +211,39 @@ write_entries(int64 transfer_id, const char *voucher, PostingKind kind,
 		e.balance_after = a->balance + cl_balance_delta(a->normal_credit, e.side, e.amount);
 		journal_entry_hash(ctx, a->last_hash, &e, hash);
 
-		values[2] = Int64GetDatum(e.account_id);
-		values[4] = Int64GetDatum(e.version);
-		values[5] = CharGetDatum(e.side);
-		values[6] = Int64GetDatum(e.amount);
-		values[7] = Int64GetDatum(e.balance_before);
-		values[8] = Int64GetDatum(e.balance_after);
-		values[10] = hash_datum(a->last_hash);
-		values[11] = hash_datum(hash);
-		cl_exec(&insert_entry_plan, values, NULL, 0);
+		values[attnum[EC_ENTRY_ID]] = Int64GetDatum(nextval_internal(entry_seq, false));
+		values[attnum[EC_ACCOUNT_ID]] = Int64GetDatum(e.account_id);
+		values[attnum[EC_VERSION]] = Int64GetDatum(e.version);
+		values[attnum[EC_SIDE]] = CharGetDatum(e.side);
+		values[attnum[EC_AMOUNT]] = Int64GetDatum(e.amount);
+		values[attnum[EC_BALANCE_BEFORE]] = Int64GetDatum(e.balance_before);
+		values[attnum[EC_BALANCE_AFTER]] = Int64GetDatum(e.balance_after);
+		values[attnum[EC_PREV_HASH]] = hash_datum(a->last_hash);
+		values[attnum[EC_HASH]] = hash_datum(hash);
+		(void) direct_insert(&journal, values, nulls);
 
 		a->version = e.version;
 		a->balance = e.balance_after;
 		memcpy(a->last_hash, hash, CL_HASH_LEN);
 	}
 	pg_cryptohash_free(ctx);
+	direct_close(&journal);
 
+	direct_open(&accounts, "ledger_accounts");
+	head_attnums[0] = direct_attnum(&accounts, "balance");
+	head_attnums[1] = direct_attnum(&accounts, "version");
+	head_attnums[2] = direct_attnum(&accounts, "last_hash");
 	for (int i = 0; i < naccts; i++)
 	{
-		Datum		uvalues[4];
+		Datum		head[3];
 
 		Assert(accts[i].balance == accts[i].new_balance);
-		uvalues[0] = Int64GetDatum(accts[i].account_id);
-		uvalues[1] = Int64GetDatum(accts[i].balance);
-		uvalues[2] = Int64GetDatum(accts[i].version);
-		uvalues[3] = hash_datum(accts[i].last_hash);
-		cl_exec(&update_account_plan, uvalues, NULL, 0);
+		head[0] = Int64GetDatum(accts[i].balance);
+		head[1] = Int64GetDatum(accts[i].version);
+		head[2] = hash_datum(accts[i].last_hash);
+		direct_update_columns(&accounts, &accts[i].tid, 3, head_attnums, head);
 	}
+	direct_close(&accounts);
 }
 
 /*

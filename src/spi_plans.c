@@ -21,10 +21,16 @@ cl_plan(ClPlan *p)
 {
 	if (p->plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(p->sql, p->nargs, p->argtypes);
+		/*
+		 * Always the generic plan: the statements are simple key lookups and
+		 * writes whose best plan does not depend on the values, and a custom
+		 * plan would be planned anew on every call.
+		 */
+		SPIPlanPtr	plan = SPI_prepare_cursor(p->sql, p->nargs, p->argtypes,
+											  CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
-			elog(ERROR, "creditledger: SPI_prepare failed (%s): %s",
+			elog(ERROR, "creditledger: SPI_prepare_cursor failed (%s): %s",
 				 SPI_result_code_string(SPI_result), p->sql);
 		if (SPI_keepplan(plan) != 0)
 			elog(ERROR, "creditledger: SPI_keepplan failed");

@@ -1,0 +1,170 @@
+/*
+ * heapwrite.c: direct heap writes for the posting hot path.
+ *
+ * Appending journal rows and moving account heads are the two writes every
+ * posting makes per leg; through SPI each would pay a whole executor start
+ * and end.  Here they are done the way PostgreSQL writes its own catalogs
+ * (CatalogTupleInsert/CatalogTupleUpdate): heap_insert / simple_heap_update
+ * plus index maintenance through ExecInsertIndexTuples, so unique,
+ * exclusion, partial and expression indexes all behave as with SQL.
+ *
+ * What this bypasses, deliberately: row triggers and CHECK constraints on
+ * creditledger.journal_entries and creditledger.ledger_accounts (the
+ * extension's own tables, written only by its functions; the journal's
+ * guard triggers are UPDATE/DELETE/TRUNCATE triggers, which no posting
+ * fires).  Both tables are created USING heap.
+ *
+ * Locking: the caller holds RowExclusiveLock on the table (taken here, as
+ * SQL would) and, for an update, the row lock on the account row (taken by
+ * locking.c), so no other transaction can change that row under us.  Every
+ * write uses the current command id; direct_close() makes it visible to the
+ * transaction's next command.
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "executor/executor.h"
+#include "storage/bufmgr.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "compat.h"
+#include "heapwrite.h"
+
+/*
+ * cl_relation_oid: the OID of creditledger.relname.
+ */
+Oid
+cl_relation_oid(const char *relname)
+{
+	Oid			nsp = get_namespace_oid("creditledger", false);
+	Oid			relid = get_relname_relid(relname, nsp);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "creditledger: relation creditledger.%s does not exist", relname);
+	return relid;
+}
+
+/*
+ * direct_open: open creditledger.relname and its indexes for writing.
+ */
+void
+direct_open(DirectTable *t, const char *relname)
+{
+	t->rel = table_open(cl_relation_oid(relname), RowExclusiveLock);
+	if (t->rel->rd_tableam != GetHeapamTableAmRoutine())
+		elog(ERROR, "creditledger: table creditledger.%s must use the heap access method",
+			 relname);
+	t->estate = CreateExecutorState();
+	t->estate->es_output_cid = GetCurrentCommandId(true);
+	t->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(t->rri, t->rel, 1, NULL, 0);
+	ExecOpenIndices(t->rri, false);
+	t->slot = MakeSingleTupleTableSlot(RelationGetDescr(t->rel), &TTSOpsHeapTuple);
+}
+
+/*
+ * insert_index_entries: index the tuple in t->slot (all indexes, or only
+ * summarizing ones after a HOT update that changed a summarized column).
+ */
+static void
+insert_index_entries(DirectTable *t, HeapTuple tup, bool only_summarizing)
+{
+	List	   *recheck;
+
+	if (t->rri->ri_NumIndices == 0)
+		return;
+	ExecStoreHeapTuple(tup, t->slot, false);
+
+	/*
+	 * update = false even for an update: with true, the executor asks the
+	 * range table which columns changed (a hint for bottom-up index
+	 * deletion), and this EState has no range table.
+	 */
+	recheck = CL_EXEC_INSERT_INDEX_TUPLES(t->rri, t->slot, t->estate, false,
+										  only_summarizing);
+	list_free(recheck);
+	ExecClearTuple(t->slot);
+	ResetPerTupleExprContext(t->estate);
+}
+
+/*
+ * direct_insert: append one row; returns its TID.
+ */
+ItemPointerData
+direct_insert(DirectTable *t, Datum *values, bool *nulls)
+{
+	HeapTuple	tup = heap_form_tuple(RelationGetDescr(t->rel), values, nulls);
+	ItemPointerData tid;
+
+	simple_heap_insert(t->rel, tup);
+	tid = tup->t_self;
+	insert_index_entries(t, tup, false);
+	heap_freetuple(tup);
+	return tid;
+}
+
+/*
+ * direct_update_columns: replace columns attnums[0..ncols-1] of the row
+ * version at tid (locked by the caller) with values (never NULL).
+ */
+void
+direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
+					  const int *attnums, Datum *values)
+{
+	HeapTupleData oldtup;
+	HeapTuple	newtup;
+	Buffer		buf;
+	bool		nulls[8] = {false};
+	bool		index_all;
+	bool		index_summarizing;
+
+	Assert(ncols <= lengthof(nulls));
+	oldtup.t_self = *tid;
+	if (!heap_fetch(t->rel, SnapshotAny, &oldtup, &buf, true))
+		elog(ERROR, "creditledger: row (%u,%u) of %s vanished",
+			 ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid),
+			 RelationGetRelationName(t->rel));
+	newtup = heap_modify_tuple_by_cols(&oldtup, RelationGetDescr(t->rel), ncols,
+									   (int *) attnums, values, nulls);
+	ReleaseBuffer(buf);
+
+	cl_simple_heap_update(t->rel, tid, newtup, &index_all, &index_summarizing);
+	if (index_all || index_summarizing)
+		insert_index_entries(t, newtup, !index_all);
+	heap_freetuple(newtup);
+}
+
+/*
+ * direct_attnum: the attribute number of a column of the table.
+ */
+AttrNumber
+direct_attnum(DirectTable *t, const char *attname)
+{
+	AttrNumber	n = get_attnum(RelationGetRelid(t->rel), attname);
+
+	if (n == InvalidAttrNumber)
+		elog(ERROR, "creditledger: column %s.%s does not exist",
+			 RelationGetRelationName(t->rel), attname);
+	return n;
+}
+
+/*
+ * direct_close: close indexes and table (keeping the lock to end of
+ * transaction) and make the writes visible to the next command.
+ */
+void
+direct_close(DirectTable *t)
+{
+	ExecDropSingleTupleTableSlot(t->slot);
+	ExecCloseIndices(t->rri);
+	FreeExecutorState(t->estate);
+	table_close(t->rel, NoLock);
+	CommandCounterIncrement();
+}
