@@ -29,9 +29,9 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 
+#include "compat.h"
 #include "errcodes.h"
 #include "heapwrite.h"
 #include "locking.h"
@@ -149,7 +149,7 @@ cl_lock_account_rows(int64 *ids, int n, int *nlocked)
 {
 	LockedAccount *out = palloc(sizeof(LockedAccount) * n);
 	Relation	rel = table_open(cl_relation_oid("ledger_accounts"), RowShareLock);
-	Relation	pk = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	Relation	pk = index_open(cl_relation_oid("ledger_accounts_pkey"), AccessShareLock);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	AttrNumber	att[LC_COUNT];
 

@@ -26,6 +26,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "errcodes.h"
 #include "heapwrite.h"
 #include "journal.h"

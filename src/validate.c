@@ -11,6 +11,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
+#include "compat.h"
 #include "validate.h"
 
 /*

@@ -45,14 +45,14 @@ build_install() {
     make -C "$SRC" -s PG_CONFIG="$PG_CONFIG" "$@" install >/dev/null
 }
 
-# scratch_dir NAME: a fresh directory owned by postgres, removed on exit.
+# scratch_dir NAME: make a fresh directory owned by postgres, removed on
+# exit, and leave its path in SCRATCH (not echoed: a $(...) subshell would
+# lose the cleanup registration).
 scratch_dir() {
-    local d
-    d=$(mktemp -d "/tmp/creditledger-$1.XXXXXX")
-    chown "$PGUSER_OS": "$d"
-    chmod 755 "$d"
-    CLEANUP_DIRS="${CLEANUP_DIRS:-} $d"
-    echo "$d"
+    SCRATCH=$(mktemp -d "/tmp/creditledger-$1.XXXXXX")
+    chown "$PGUSER_OS": "$SCRATCH"
+    chmod 755 "$SCRATCH"
+    CLEANUP_DIRS="${CLEANUP_DIRS:-} $SCRATCH"
 }
 
 # free_port: a TCP port on loopback nobody listens on (from 54330 up).

@@ -17,14 +17,14 @@ ensure_deps
 case "$cmd" in
 demo)
     build_install
-    dir=$(scratch_dir demo)
+    scratch_dir demo; dir=$SCRATCH
     start_cluster "$dir" "$(free_port)"
     log "running test/demo.sql"
     as_pg psql -X -q -v ON_ERROR_STOP=1 -d postgres -f "$SRC/test/demo.sql"
     ;;
 test)
     build_install WERROR=1
-    work=$(scratch_dir test)
+    scratch_dir test; work=$SCRATCH
     mkdir "$work/src"
     tar -C "$SRC" -cf - --exclude=.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
         --exclude=./results --exclude=./output_iso --exclude=./tmp_check \

@@ -174,10 +174,7 @@ mkdir -p "$OUTDIR"
 rm -rf "$LOGDIR"
 mkdir -p "$LOGDIR"
 
-dir=$(scratch_dir bench)
-# scratch_dir registers the directory for removal inside the $(...) subshell,
-# which the EXIT trap never sees: register it here.
-CLEANUP_DIRS="${CLEANUP_DIRS:-} $dir"
+scratch_dir bench; dir=$SCRATCH
 SCRIPTS=$dir/scripts
 mkdir -p "$SCRIPTS"
 cp "$BENCH_SRC"/*.sql "$SCRIPTS"/
