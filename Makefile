@@ -17,6 +17,8 @@ OBJS = \
 	src/journal.o \
 	src/locking.o \
 	src/heapwrite.o \
+	src/chain.o \
+	src/hot.o \
 	src/posting.o \
 	src/accounts.o \
 	src/transfers.o \
@@ -32,7 +34,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 
 TEST_CONF = --temp-config=$(srcdir)/test/creditledger.conf
 
-REGRESS      = install accounts transfers entries reversal journal privileges verify
+REGRESS      = install accounts transfers entries reversal journal hot privileges verify
 REGRESS_OPTS = --temp-instance=tmp_check $(TEST_CONF)
 
 ISOLATION      = opposite_transfers same_voucher double_reversal overdraw_race

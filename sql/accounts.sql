@@ -37,9 +37,6 @@ SELECT open_account('x', 'CNY', 'left');
 SELECT open_account('x', 'CNY', 'credit', 0, 'turbo');
 SELECT open_account('x', 'CNY', 'credit', 0, 'none', 0);
 SELECT open_account('x', 'CNY', 'credit', 0, 'none', 1025);
--- hot modes are not in this release: 0A000
-SELECT open_account('x', 'CNY', 'credit', 0, 'buffered');
-SELECT open_account('x', 'CNY', 'credit', 0, 'split', 4);
 -- 128 characters (not bytes) is the limit
 SELECT open_account(repeat('é', 128), 'CNY') > 0 AS ok;
 -- nothing was created by the failed calls
@@ -62,16 +59,15 @@ SELECT * FROM account_state(NULL);
 SELECT left(code, 12) AS code, currency, normal_side, balance, min_balance, hot_mode, shards, status
   FROM accounts ORDER BY account_id;
 
--- set_hot_mode: only 'none' in this release
+-- set_hot_mode: argument checks (conversions are in the hot test)
 SELECT set_hot_mode(:alice, 'none');
-SELECT set_hot_mode(:alice, 'buffered');
 SELECT set_hot_mode(:alice, 'bogus');
 SELECT set_hot_mode(:alice, 'none', 0);
 SELECT set_hot_mode(999999, 'none');
 SELECT set_hot_mode(NULL, 'none');
 SELECT set_hot_mode(:alice, NULL);
 
--- flush: nothing is ever buffered in this release
+-- flush: nothing is buffered here
 SELECT flush();
 SELECT flush(:alice);
 SELECT flush(999999);

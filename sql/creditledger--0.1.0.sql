@@ -76,6 +76,33 @@ CREATE INDEX journal_entries_transfer_idx ON creditledger.journal_entries (trans
 COMMENT ON TABLE creditledger.journal_entries IS
     'The chained journal: one row per leg, chained per (account_id, sub_account) by version and SHA-256 hash. Append-only (guard triggers). Written by the posting functions directly into the heap (no CHECK constraints: verify_chain checks every row).';
 
+CREATE TABLE creditledger.sub_accounts (
+    account_id   bigint NOT NULL,
+    sub_account  int NOT NULL,
+    balance      bigint NOT NULL DEFAULT 0,
+    version      bigint NOT NULL DEFAULT 0,
+    last_hash    bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000',
+    PRIMARY KEY (account_id, sub_account)
+) USING heap;
+COMMENT ON TABLE creditledger.sub_accounts IS
+    'Sub-accounts 1..shards of split accounts: each the head (balance, version, last hash) of its own chain in the journal (sub_account 1..N). Written only by creditledger functions.';
+
+CREATE SEQUENCE creditledger.buffer_id_seq;
+CREATE TABLE creditledger.posting_buffer (
+    account_id   bigint NOT NULL,
+    buffer_id    bigint NOT NULL DEFAULT nextval('creditledger.buffer_id_seq'),
+    transfer_id  bigint NOT NULL,
+    voucher      text NOT NULL,
+    side         "char" NOT NULL,
+    amount       bigint NOT NULL,
+    is_reversal  boolean NOT NULL,
+    accepted_at  timestamptz NOT NULL,
+    PRIMARY KEY (account_id, buffer_id)
+) USING heap;
+ALTER SEQUENCE creditledger.buffer_id_seq OWNED BY creditledger.posting_buffer.buffer_id;
+COMMENT ON TABLE creditledger.posting_buffer IS
+    'Committed increases of buffered accounts not yet applied to the journal; the background worker or flush() turns each row into one journal entry and deletes it, in one transaction.';
+
 --------------------------------------------------------------------------
 -- Append-only guard: UPDATE, DELETE and TRUNCATE refused for every role.
 -- A superuser repairing data can bypass it consciously (DISABLE TRIGGER ALL
@@ -118,6 +145,9 @@ SELECT pg_catalog.pg_extension_config_dump('creditledger.journal_entries', '');
 SELECT pg_catalog.pg_extension_config_dump('creditledger.account_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('creditledger.transfer_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('creditledger.entry_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.sub_accounts', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.posting_buffer', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.buffer_id_seq', '');
 
 --------------------------------------------------------------------------
 -- Views
@@ -125,12 +155,18 @@ SELECT pg_catalog.pg_extension_config_dump('creditledger.entry_id_seq', '');
 
 CREATE VIEW creditledger.accounts AS
 SELECT a.account_id, a.code, a.currency, a.normal_side,
-       a.balance,
-       a.balance AS posted_balance,
-       0::bigint AS buffered_amount,
-       0::bigint AS buffered_count,
+       (a.balance + coalesce(s.balance, 0) + coalesce(b.amount, 0))::bigint AS balance,
+       (a.balance + coalesce(s.balance, 0))::bigint AS posted_balance,
+       coalesce(b.amount, 0)::bigint AS buffered_amount,
+       coalesce(b.count, 0)::bigint AS buffered_count,
        a.version, a.min_balance, a.hot_mode, a.shards, a.status
-  FROM creditledger.ledger_accounts a;
+  FROM creditledger.ledger_accounts a
+  LEFT JOIN LATERAL (SELECT sum(sa.balance) AS balance
+                       FROM creditledger.sub_accounts sa
+                      WHERE sa.account_id = a.account_id) s ON true
+  LEFT JOIN LATERAL (SELECT sum(pb.amount) AS amount, count(*) AS count
+                       FROM creditledger.posting_buffer pb
+                      WHERE pb.account_id = a.account_id) b ON true;
 COMMENT ON VIEW creditledger.accounts IS
     'One row per account with the columns of account_state(): balance = posted + committed buffered postings.';
 

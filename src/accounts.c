@@ -5,9 +5,10 @@
  * Locking: open_account claims the code with INSERT ... ON CONFLICT DO
  * NOTHING on the unique code index, so two sessions opening one code get one
  * account; the second compares attributes (same: same id, else LD004).
- * close_account locks the row FOR NO KEY UPDATE, like every posting, so a
- * concurrent posting either commits first (and the balance is seen) or
- * finds the account closed.  Readers take no locks.
+ * close_account takes the account's mode lock exclusively (locking.c), which
+ * waits for every posting in flight on it, buffered ones included, and then
+ * the row FOR UPDATE; a posting that comes later finds the account closed.
+ * set_hot_mode does the same through hot.c.  Readers take no locks.
  */
 #include "postgres.h"
 
@@ -20,6 +21,9 @@
 
 #include "compat.h"
 #include "errcodes.h"
+#include "hot.h"
+#include "hot_internal.h"
+#include "locking.h"
 #include "spi_plans.h"
 #include "validate.h"
 
@@ -64,8 +68,8 @@ static ClPlan account_state_plan = {
 };
 
 static ClPlan lock_for_close_plan = {
-	"SELECT status, balance FROM creditledger.ledger_accounts"
-	" WHERE account_id = $1 FOR NO KEY UPDATE",
+	"SELECT status FROM creditledger.ledger_accounts"
+	" WHERE account_id = $1 FOR UPDATE",
 	1, {INT8OID}
 };
 
@@ -92,14 +96,14 @@ unknown_account(int64 id)
 }
 
 /*
- * check_hot_mode: validate hot_mode and shards (22023), and refuse the modes
- * this release does not implement (0A000).
+ * check_hot_mode: validate hot_mode and shards (22023); returns the mode.
  */
-static void
+static HotMode
 check_hot_mode(const char *hot_mode, int32 shards)
 {
-	if (strcmp(hot_mode, "none") != 0 && strcmp(hot_mode, "buffered") != 0 &&
-		strcmp(hot_mode, "split") != 0 && strcmp(hot_mode, "buffered_split") != 0)
+	HotMode		mode = cl_parse_hot_mode(hot_mode);
+
+	if ((int) mode < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid hot_mode \"%s\"", hot_mode),
@@ -109,11 +113,7 @@ check_hot_mode(const char *hot_mode, int32 shards)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("shards must be between 1 and %d", CL_MAX_SHARDS),
 				 errdetail("The value given was %d.", shards)));
-	if (strcmp(hot_mode, "none") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("hot_mode \"%s\" is not supported by this release", hot_mode),
-				 errhint("Use hot_mode 'none'; buffered and split accounts arrive in a later release.")));
+	return mode;
 }
 
 /*
@@ -140,6 +140,7 @@ cl_open_account(PG_FUNCTION_ARGS)
 	char	   *currency;
 	char	   *normal_side;
 	char	   *hot_mode;
+	HotMode		mode;
 	int32		shards;
 	Datum		values[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
@@ -157,9 +158,9 @@ cl_open_account(PG_FUNCTION_ARGS)
 				 errdetail("normal_side is 'credit' (balance = credits - debits) or 'debit' (balance = debits - credits).")));
 	hot_mode = text_to_cstring(PG_GETARG_TEXT_PP(4));
 	shards = PG_GETARG_INT32(5);
-	check_hot_mode(hot_mode, shards);
-	/* an account that is not split is one (sub-)account */
-	if (strcmp(hot_mode, "split") != 0 && strcmp(hot_mode, "buffered_split") != 0)
+	mode = check_hot_mode(hot_mode, shards);
+	/* an account that is not split is one chain */
+	if (!HOT_MODE_IS_SPLIT(mode))
 		shards = 1;
 
 	values[0] = CStringGetTextDatum(code);
@@ -174,7 +175,11 @@ cl_open_account(PG_FUNCTION_ARGS)
 	cl_spi_connect();
 	cl_exec(&insert_account_plan, values, nulls, 1);
 	if (SPI_processed == 1)
+	{
 		id = cl_getint64(0, 1, NULL);
+		if (HOT_MODE_IS_SPLIT(mode))
+			hot_create_subs(id, shards);
+	}
 	else
 	{
 		bool		isnull;
@@ -217,24 +222,27 @@ cl_account_id(PG_FUNCTION_ARGS)
 }
 
 /*
- * set_hot_mode(account, hot_mode, shards): change how an account absorbs
- * contention.  This release knows only 'none', so the call validates its
- * arguments and the account and changes nothing.
+ * set_hot_mode(account, hot_mode, shards): switch an account between hot
+ * modes online (hot.c); the balance is carried over with journal entries.
  */
 Datum
 cl_set_hot_mode(PG_FUNCTION_ARGS)
 {
+	HotMode		mode;
+
 	CL_REQUIRE_ARGS("account", "hot_mode", "shards");
-	check_hot_mode(text_to_cstring(PG_GETARG_TEXT_PP(1)), PG_GETARG_INT32(2));
+	mode = check_hot_mode(text_to_cstring(PG_GETARG_TEXT_PP(1)), PG_GETARG_INT32(2));
 	cl_spi_connect();
-	require_account(PG_GETARG_INT64(0));
+	hot_convert(PG_GETARG_INT64(0), mode, PG_GETARG_INT32(2));
 	cl_spi_finish();
 	PG_RETURN_VOID();
 }
 
 /*
- * close_account(account): close an account at balance 0 (55000 otherwise);
- * a closed account takes no postings (LD003).
+ * close_account(account): close an account whose balance, over all its
+ * sub-accounts and buffer, is 0 (55000 otherwise); a closed account takes no
+ * postings (LD003).  The exclusive mode lock waits for every posting in
+ * flight on the account, buffered ones included.
  */
 Datum
 cl_close_account(PG_FUNCTION_ARGS)
@@ -243,10 +251,12 @@ cl_close_account(PG_FUNCTION_ARGS)
 	Datum		values[1];
 	bool		isnull;
 	int64		balance;
+	int64		buffered;
 
 	CL_REQUIRE_ARGS("account");
 	id = PG_GETARG_INT64(0);
 	values[0] = Int64GetDatum(id);
+	cl_mode_lock(id, true);
 	cl_spi_connect();
 	cl_exec(&lock_for_close_plan, values, NULL, 1);
 	if (SPI_processed == 0)
@@ -255,12 +265,15 @@ cl_close_account(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
 				 errmsg("account " INT64_FORMAT " is already closed", id)));
-	balance = cl_getint64(0, 2, NULL);
-	if (balance != 0)
+	cl_exec(&account_state_plan, values, NULL, 1);
+	balance = cl_getint64(0, 5, NULL);
+	buffered = cl_getint64(0, 7, NULL);
+	if (balance != 0 || cl_getint64(0, 8, NULL) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("account " INT64_FORMAT " cannot be closed with a non-zero balance", id),
-				 errdetail("The balance is " INT64_FORMAT ".", balance),
+				 errdetail("The balance is " INT64_FORMAT ", of which " INT64_FORMAT
+						   " in buffered postings.", balance, buffered),
 				 errhint("Transfer the balance out first.")));
 	cl_exec(&close_plan, values, NULL, 0);
 	cl_spi_finish();
@@ -322,19 +335,23 @@ cl_account_state(PG_FUNCTION_ARGS)
 }
 
 /*
- * flush(account): apply committed buffered postings of one account (or of
- * all, for NULL) and return how many were applied.  Accounts of this
- * release are never buffered, so there is nothing to apply: the call checks
- * the account and returns 0.
+ * flush(account): apply the committed buffered postings of one account (or
+ * of all, for NULL) now, and return how many were applied.  The worker does
+ * the same in the background; flush() makes the extension work without it.
  */
 Datum
 cl_flush(PG_FUNCTION_ARGS)
 {
-	if (!PG_ARGISNULL(0))
+	int64		applied;
+
+	if (PG_ARGISNULL(0))
+		applied = hot_flush_all();
+	else
 	{
 		cl_spi_connect();
 		require_account(PG_GETARG_INT64(0));
 		cl_spi_finish();
+		applied = hot_flush_account(PG_GETARG_INT64(0), 0, false);
 	}
-	PG_RETURN_INT64(0);
+	PG_RETURN_INT64(applied);
 }

@@ -112,9 +112,10 @@ direct_insert(DirectTable *t, Datum *values, bool *nulls)
 
 /*
  * direct_update_columns: replace columns attnums[0..ncols-1] of the row
- * version at tid (locked by the caller) with values (never NULL).
+ * version at tid (locked by the caller) with values (never NULL); returns
+ * the TID of the new row version.
  */
-void
+ItemPointerData
 direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
 					  const int *attnums, Datum *values)
 {
@@ -124,6 +125,7 @@ direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
 	bool		nulls[8] = {false};
 	bool		index_all;
 	bool		index_summarizing;
+	ItemPointerData newtid;
 
 	Assert(ncols <= lengthof(nulls));
 	oldtup.t_self = *tid;
@@ -138,7 +140,9 @@ direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
 	cl_simple_heap_update(t->rel, tid, newtup, &index_all, &index_summarizing);
 	if (index_all || index_summarizing)
 		insert_index_entries(t, newtup, !index_all);
+	newtid = newtup->t_self;
 	heap_freetuple(newtup);
+	return newtid;
 }
 
 /*

@@ -20,7 +20,7 @@ typedef struct DirectTable
 
 extern void direct_open(DirectTable *t, const char *relname);
 extern ItemPointerData direct_insert(DirectTable *t, Datum *values, bool *nulls);
-extern void direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
+extern ItemPointerData direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
 								  const int *attnums, Datum *values);
 extern void direct_close(DirectTable *t);
 extern AttrNumber direct_attnum(DirectTable *t, const char *attname);

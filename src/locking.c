@@ -1,17 +1,23 @@
 /*
- * locking.c: ordered locking of account rows.
+ * locking.c: reading and ordered locking of account and sub-account rows,
+ * and the per-account hot-mode lock.
  *
- * Locking protocol: every call that updates account rows first locks all of
- * them, one by one in ascending id order, with the row lock an UPDATE takes
- * (FOR NO KEY UPDATE; found through the primary key and taken with
- * table_tuple_lock, exactly as SELECT ... FOR NO KEY UPDATE does, without
- * the executor around it), before its first update.  Two
- * transactions can then only wait on each other in one direction, so
- * concurrent transfers in opposite directions never deadlock.  The row values
- * are read after the lock is granted (READ COMMITTED re-reads the newest
- * version), so balance, version and last hash are current.  Locks are held
- * until the end of the caller's transaction.  lock_accounts() offers the same
- * to applications that compose several calls in one transaction.
+ * Locking protocol.
+ *  1. Mode lock.  Every posting first takes, for each account it touches in
+ *     ascending id order, a shared heavyweight lock on the account's mode
+ *     lock tag (cl_mode_lock); set_hot_mode() and close_account() take it
+ *     exclusively.  So an account's hot mode, shards and status cannot
+ *     change while a posting that read them is in flight, including
+ *     buffered postings, which never lock the account row.
+ *  2. Row locks, in ascending (account_id, sub_account) order: the lock an
+ *     UPDATE takes (FOR NO KEY UPDATE), found through the primary key and
+ *     taken with table_tuple_lock exactly as SELECT ... FOR NO KEY UPDATE
+ *     would (waiting, and under REPEATABLE READ a serialization failure when
+ *     the row changed since the snapshot).  A posting takes every waiting
+ *     lock in that order, so concurrent postings never deadlock; the only
+ *     out-of-order locks are taken with SKIP LOCKED, which never waits.
+ *  Locks are held to the end of the transaction.  lock_accounts() gives the
+ *  same row locks (main rows) to applications.
  */
 #include "postgres.h"
 
@@ -23,7 +29,9 @@
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
-#include "storage/itemptr.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -38,6 +46,32 @@
 #include "validate.h"
 
 PG_FUNCTION_INFO_V1(cl_lock_accounts);
+
+/* Advisory lock tag field 4 for creditledger mode locks ("CL"). */
+#define CL_MODE_LOCK_CLASS 0x434C
+
+static const char *const hot_mode_names[] = {"none", "buffered", "split", "buffered_split"};
+
+/*
+ * cl_parse_hot_mode: the HotMode named s, or -1.
+ */
+HotMode
+cl_parse_hot_mode(const char *s)
+{
+	for (int i = 0; i < (int) lengthof(hot_mode_names); i++)
+		if (strcmp(s, hot_mode_names[i]) == 0)
+			return (HotMode) i;
+	return (HotMode) -1;
+}
+
+/*
+ * cl_hot_mode_name: the SQL name of a HotMode.
+ */
+const char *
+cl_hot_mode_name(HotMode m)
+{
+	return hot_mode_names[m];
+}
 
 /*
  * int64_cmp: qsort comparator for ids.
@@ -67,165 +101,290 @@ cl_sort_unique_ids(int64 *ids, int n)
 	return m;
 }
 
-/* Columns of ledger_accounts read under the lock, by name. */
-static const char *const lock_columns[] = {
-	"account_id", "currency", "normal_side", "min_balance", "status",
-	"balance", "version", "last_hash"
-};
-enum
+/*
+ * cl_mode_lock: take the account's mode lock, shared or exclusive, until
+ * the end of the transaction.
+ */
+void
+cl_mode_lock(int64 account_id, bool exclusive)
 {
-	LC_ACCOUNT_ID, LC_CURRENCY, LC_NORMAL_SIDE, LC_MIN_BALANCE, LC_STATUS,
-	LC_BALANCE, LC_VERSION, LC_LAST_HASH, LC_COUNT
-};
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (account_id >> 32),
+						 (uint32) account_id, CL_MODE_LOCK_CLASS);
+	(void) LockAcquire(&tag, exclusive ? ExclusiveLock : ShareLock, false, false);
+}
 
 /*
- * lock_row: find account id through the primary key and lock its newest
- * version FOR NO KEY UPDATE, waiting for a concurrent holder as SELECT ...
- * FOR NO KEY UPDATE would.  Under REPEATABLE READ or SERIALIZABLE, a row
- * changed since the transaction's snapshot is a serialization failure.
- * Returns false if there is no such account.
+ * lock_context_open / lock_context_close: the relations for one call.
+ */
+void
+lock_context_open(LockContext *lc)
+{
+	lc->accounts = table_open(cl_relation_oid("ledger_accounts"), RowShareLock);
+	lc->accounts_pk = index_open(cl_relation_oid("ledger_accounts_pkey"), AccessShareLock);
+	lc->subs = table_open(cl_relation_oid("sub_accounts"), RowShareLock);
+	lc->subs_pk = index_open(cl_relation_oid("sub_accounts_pkey"), AccessShareLock);
+	lc->slot = table_slot_create(lc->accounts, NULL);
+	lc->sub_slot = table_slot_create(lc->subs, NULL);
+}
+
+void
+lock_context_close(LockContext *lc)
+{
+	ExecDropSingleTupleTableSlot(lc->slot);
+	ExecDropSingleTupleTableSlot(lc->sub_slot);
+	index_close(lc->subs_pk, AccessShareLock);
+	table_close(lc->subs, NoLock);
+	index_close(lc->accounts_pk, AccessShareLock);
+	table_close(lc->accounts, NoLock);
+}
+
+/*
+ * find_row: find the newest visible row whose primary key is keys[] (one or
+ * two int8/int4 keys); the row is left in slot.  Returns false if none.
  */
 static bool
-lock_row(Relation rel, Relation pk, int64 id, TupleTableSlot *slot)
+find_row(Relation rel, Relation pk, ScanKey keys, int nkeys, Snapshot snapshot,
+		 TupleTableSlot *slot)
 {
-	ScanKeyData key;
-	IndexScanDesc scan;
-	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	IndexScanDesc scan = index_beginscan(rel, pk, snapshot, nkeys, 0);
 	bool		found;
+
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	return found;
+}
+
+/*
+ * lock_row: find a row by primary key and lock its newest version in mode,
+ * waiting or not as wait says.  The locked version is left in slot.
+ */
+static LockOutcome
+lock_row(Relation rel, Relation pk, ScanKey keys, int nkeys, LockWaitPolicy wait,
+		 LockTupleMode mode, TupleTableSlot *slot)
+{
+	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	ItemPointerData tid;
 	TM_FailureData tmfd;
 	TM_Result	result;
 
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
-	scan = index_beginscan(rel, pk, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	if (found)
-		tid = slot->tts_tid;
-	index_endscan(scan);
-	if (!found)
+	if (!find_row(rel, pk, keys, nkeys, snapshot, slot))
 	{
 		UnregisterSnapshot(snapshot);
-		return false;
+		return LOCK_NOT_FOUND;
 	}
-
+	tid = slot->tts_tid;
 	result = table_tuple_lock(rel, &tid, snapshot, slot, GetCurrentCommandId(true),
-							  LockTupleNoKeyExclusive, LockWaitBlock,
+							  mode, wait,
 							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
 							  &tmfd);
 	UnregisterSnapshot(snapshot);
 	switch (result)
 	{
 		case TM_Ok:
-			return true;
+			return LOCK_OK;
+		case TM_WouldBlock:
+			return LOCK_SKIPPED;
 		case TM_Updated:
-			if (IsolationUsesXactSnapshot())
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
-			elog(ERROR, "creditledger: account " INT64_FORMAT " was updated concurrently", id);
-			break;
 		case TM_Deleted:
 			if (IsolationUsesXactSnapshot())
 				ereport(ERROR,
 						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent delete")));
-			return false;
+						 errmsg("could not serialize access due to concurrent update")));
+			if (result == TM_Deleted)
+				return LOCK_NOT_FOUND;
+			elog(ERROR, "creditledger: row of %s was updated concurrently",
+				 RelationGetRelationName(rel));
+			break;
 		default:
-			elog(ERROR, "creditledger: unexpected result %d locking account " INT64_FORMAT,
-				 (int) result, id);
+			elog(ERROR, "creditledger: unexpected result %d locking a row of %s",
+				 (int) result, RelationGetRelationName(rel));
 	}
-	return false;
+	return LOCK_NOT_FOUND;
 }
 
 /*
- * cl_lock_account_rows: lock the accounts ids[0..n-1] (sorted, unique) one
- * by one in ascending order and return their rows, in the same order,
- * palloc'd in the current memory context.  An unknown or closed account
- * raises LD003 (account_unavailable).
+ * fetch_text: a text column of slot as a C string.
  */
-LockedAccount *
-cl_lock_account_rows(int64 *ids, int n, int *nlocked)
+static char *
+fetch_text(TupleTableSlot *slot, Relation rel, const char *col)
 {
-	LockedAccount *out = palloc(sizeof(LockedAccount) * n);
-	Relation	rel = table_open(cl_relation_oid("ledger_accounts"), RowShareLock);
-	Relation	pk = index_open(cl_relation_oid("ledger_accounts_pkey"), AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	AttrNumber	att[LC_COUNT];
+	bool		isnull;
 
-	for (int c = 0; c < LC_COUNT; c++)
-	{
-		att[c] = get_attnum(RelationGetRelid(rel), lock_columns[c]);
-		if (att[c] == InvalidAttrNumber)
-			elog(ERROR, "creditledger: column ledger_accounts.%s does not exist", lock_columns[c]);
-	}
-
-	for (int i = 0; i < n; i++)
-	{
-		LockedAccount *a = &out[i];
-		bool		isnull;
-		bytea	   *hash;
-
-		if (!lock_row(rel, pk, ids[i], slot))
-			ereport(ERROR,
-					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-					 errmsg("account " INT64_FORMAT " does not exist", ids[i])));
-		a->tid = slot->tts_tid;
-		a->account_id = DatumGetInt64(slot_getattr(slot, att[LC_ACCOUNT_ID], &isnull));
-		text_to_cstring_buffer(DatumGetTextPP(slot_getattr(slot, att[LC_CURRENCY], &isnull)),
-							   a->currency, sizeof(a->currency));
-		a->normal_credit = strcmp(TextDatumGetCString(slot_getattr(slot, att[LC_NORMAL_SIDE], &isnull)),
-								  "credit") == 0;
-		a->min_balance = DatumGetInt64(slot_getattr(slot, att[LC_MIN_BALANCE], &isnull));
-		a->has_floor = !isnull;
-		if (strcmp(TextDatumGetCString(slot_getattr(slot, att[LC_STATUS], &isnull)), "open") != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-					 errmsg("account " INT64_FORMAT " is closed", a->account_id)));
-		a->balance = DatumGetInt64(slot_getattr(slot, att[LC_BALANCE], &isnull));
-		a->version = DatumGetInt64(slot_getattr(slot, att[LC_VERSION], &isnull));
-		hash = DatumGetByteaPP(slot_getattr(slot, att[LC_LAST_HASH], &isnull));
-		if (VARSIZE_ANY_EXHDR(hash) != CL_HASH_LEN)
-			elog(ERROR, "creditledger: account " INT64_FORMAT " has a malformed last_hash",
-				 a->account_id);
-		memcpy(a->last_hash, VARDATA_ANY(hash), CL_HASH_LEN);
-		a->new_balance = a->balance;
-		ExecClearTuple(slot);
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(pk, AccessShareLock);
-	table_close(rel, NoLock);
-	*nlocked = n;
-	return out;
+	return TextDatumGetCString(slot_getattr(slot, get_attnum(RelationGetRelid(rel), col),
+											&isnull));
 }
 
 /*
- * cl_find_locked: the locked row of account id (binary search), or NULL.
+ * fetch_int64: a bigint (or int) column of slot; *isnull as told.
  */
-LockedAccount *
-cl_find_locked(LockedAccount *accts, int n, int64 id)
+static int64
+fetch_int(TupleTableSlot *slot, Relation rel, const char *col, bool *isnull)
 {
-	int			lo = 0,
-				hi = n - 1;
+	AttrNumber	att = get_attnum(RelationGetRelid(rel), col);
+	Datum		d = slot_getattr(slot, att, isnull);
 
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (accts[mid].account_id == id)
-			return &accts[mid];
-		if (accts[mid].account_id < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return NULL;
+	if (*isnull)
+		return 0;
+	if (TupleDescAttr(slot->tts_tupleDescriptor, att - 1)->atttypid == INT4OID)
+		return DatumGetInt32(d);
+	return DatumGetInt64(d);
 }
 
 /*
- * lock_accounts(accounts bigint[]): lock the given accounts in ascending id
- * order until the end of the transaction.  NULL array or element: 22004;
- * unknown or closed account: LD003.
+ * fill_head: the chain head held in slot's row (either table).
+ */
+static void
+fill_head(TupleTableSlot *slot, Relation rel, int64 id, int32 sub, bool normal_credit,
+		  ChainHead *head)
+{
+	bool		isnull;
+	bytea	   *hash;
+
+	head->account_id = id;
+	head->sub_account = sub;
+	head->normal_credit = normal_credit;
+	head->tid = slot->tts_tid;
+	head->balance = fetch_int(slot, rel, "balance", &isnull);
+	head->version = fetch_int(slot, rel, "version", &isnull);
+	hash = DatumGetByteaPP(slot_getattr(slot, get_attnum(RelationGetRelid(rel), "last_hash"),
+										&isnull));
+	if (VARSIZE_ANY_EXHDR(hash) != CL_HASH_LEN)
+		elog(ERROR, "creditledger: account " INT64_FORMAT " sub-account %d has a malformed last_hash",
+			 id, sub);
+	memcpy(head->last_hash, VARDATA_ANY(hash), CL_HASH_LEN);
+	head->dirty = false;
+}
+
+/*
+ * fill_info: an account's attributes from slot's ledger_accounts row.
+ */
+static void
+fill_info(LockContext *lc, AccountInfo *info)
+{
+	TupleTableSlot *slot = lc->slot;
+	Relation	rel = lc->accounts;
+	bool		isnull;
+
+	info->account_id = fetch_int(slot, rel, "account_id", &isnull);
+	strlcpy(info->currency, fetch_text(slot, rel, "currency"), sizeof(info->currency));
+	info->normal_credit = strcmp(fetch_text(slot, rel, "normal_side"), "credit") == 0;
+	info->min_balance = fetch_int(slot, rel, "min_balance", &isnull);
+	info->has_floor = !isnull;
+	info->open = strcmp(fetch_text(slot, rel, "status"), "open") == 0;
+	info->hot_mode = cl_parse_hot_mode(fetch_text(slot, rel, "hot_mode"));
+	info->shards = (int32) fetch_int(slot, rel, "shards", &isnull);
+	info->balance = fetch_int(slot, rel, "balance", &isnull);
+}
+
+/*
+ * cl_read_account: read an account's row without locking it (newest
+ * committed version).  Returns false if there is no such account.
+ */
+bool
+cl_read_account(LockContext *lc, int64 id, AccountInfo *info)
+{
+	ScanKeyData key;
+	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	bool		found;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
+	found = find_row(lc->accounts, lc->accounts_pk, &key, 1, snapshot, lc->slot);
+	if (found)
+		fill_info(lc, info);
+	ExecClearTuple(lc->slot);
+	UnregisterSnapshot(snapshot);
+	return found;
+}
+
+/*
+ * cl_require_open_account: cl_read_account, raising LD003 for an unknown
+ * or closed account.
+ */
+void
+cl_require_open_account(LockContext *lc, int64 id, AccountInfo *info)
+{
+	if (!cl_read_account(lc, id, info))
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+				 errmsg("account " INT64_FORMAT " does not exist", id)));
+	if (!info->open)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+				 errmsg("account " INT64_FORMAT " is closed", id)));
+}
+
+/*
+ * cl_lock_main: lock an account's row (sub-account 0) and read its
+ * attributes and main chain head as locked.  An unknown account is
+ * LOCK_NOT_FOUND; the caller decides about closed accounts.
+ */
+LockOutcome
+cl_lock_main(LockContext *lc, int64 id, LockWaitPolicy wait, LockTupleMode mode,
+			 AccountInfo *info, ChainHead *head)
+{
+	ScanKeyData key;
+	LockOutcome r;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
+	r = lock_row(lc->accounts, lc->accounts_pk, &key, 1, wait, mode, lc->slot);
+	if (r == LOCK_OK)
+	{
+		fill_info(lc, info);
+		if (head)
+			fill_head(lc->slot, lc->accounts, id, 0, info->normal_credit, head);
+	}
+	ExecClearTuple(lc->slot);
+	return r;
+}
+
+/*
+ * cl_lock_sub: lock sub-account sub (1..shards) of a split account and read
+ * its chain head.
+ */
+LockOutcome
+cl_lock_sub(LockContext *lc, const AccountInfo *info, int32 sub, LockWaitPolicy wait,
+			ChainHead *head)
+{
+	ScanKeyData keys[2];
+	LockOutcome r;
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(info->account_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(sub));
+	r = lock_row(lc->subs, lc->subs_pk, keys, 2, wait, LockTupleNoKeyExclusive, lc->sub_slot);
+	if (r == LOCK_OK)
+		fill_head(lc->sub_slot, lc->subs, info->account_id, sub, info->normal_credit, head);
+	ExecClearTuple(lc->sub_slot);
+	return r;
+}
+
+/*
+ * cl_read_sub_balance: a sub-account's committed balance, without locking
+ * (a hint for choosing one; recheck under the lock).
+ */
+int64
+cl_read_sub_balance(LockContext *lc, int64 id, int32 sub)
+{
+	ScanKeyData keys[2];
+	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	int64		balance = 0;
+	bool		isnull;
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(sub));
+	if (find_row(lc->subs, lc->subs_pk, keys, 2, snapshot, lc->sub_slot))
+		balance = fetch_int(lc->sub_slot, lc->subs, "balance", &isnull);
+	ExecClearTuple(lc->sub_slot);
+	UnregisterSnapshot(snapshot);
+	return balance;
+}
+
+/*
+ * lock_accounts(accounts bigint[]): lock the given accounts' rows in
+ * ascending id order until the end of the transaction.  NULL array or
+ * element: 22004; unknown or closed account: LD003.
  */
 Datum
 cl_lock_accounts(PG_FUNCTION_ARGS)
@@ -235,7 +394,7 @@ cl_lock_accounts(PG_FUNCTION_ARGS)
 	bool	   *nulls;
 	int			n;
 	int64	   *ids;
-	int			nlocked;
+	LockContext lc;
 
 	CL_REQUIRE_ARGS("accounts");
 	arr = PG_GETARG_ARRAYTYPE_P(0);
@@ -258,6 +417,22 @@ cl_lock_accounts(PG_FUNCTION_ARGS)
 	}
 	n = cl_sort_unique_ids(ids, n);
 
-	(void) cl_lock_account_rows(ids, n, &nlocked);
+	lock_context_open(&lc);
+	for (int i = 0; i < n; i++)
+	{
+		AccountInfo info;
+
+		cl_mode_lock(ids[i], false);
+		if (cl_lock_main(&lc, ids[i], LockWaitBlock, LockTupleNoKeyExclusive,
+						 &info, NULL) == LOCK_NOT_FOUND)
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+					 errmsg("account " INT64_FORMAT " does not exist", ids[i])));
+		if (!info.open)
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+					 errmsg("account " INT64_FORMAT " is closed", ids[i])));
+	}
+	lock_context_close(&lc);
 	PG_RETURN_VOID();
 }

@@ -1,33 +1,72 @@
 /*
- * locking.h: ordered locking of account rows.
+ * locking.h: reading and ordered locking of account and sub-account rows,
+ * and the per-account hot-mode lock.
  */
 #ifndef CREDITLEDGER_LOCKING_H
 #define CREDITLEDGER_LOCKING_H
 
 #include "postgres.h"
+#include "nodes/lockoptions.h"
 
-#include "storage/itemptr.h"
+#include "chain.h"
 
-#include "journal.h"
+typedef enum HotMode
+{
+	HOT_NONE,
+	HOT_BUFFERED,
+	HOT_SPLIT,
+	HOT_BUFFERED_SPLIT
+} HotMode;
 
-/* An account row as read under its row lock. */
-typedef struct LockedAccount
+#define HOT_MODE_IS_BUFFERED(m) ((m) == HOT_BUFFERED || (m) == HOT_BUFFERED_SPLIT)
+#define HOT_MODE_IS_SPLIT(m) ((m) == HOT_SPLIT || (m) == HOT_BUFFERED_SPLIT)
+
+/* An account's attributes (and its main chain's posted balance). */
+typedef struct AccountInfo
 {
 	int64		account_id;
-	ItemPointerData tid;		/* the locked row version */
 	char		currency[4];
 	bool		normal_credit;	/* normal_side = 'credit' */
 	bool		has_floor;		/* min_balance IS NOT NULL */
 	int64		min_balance;
+	bool		open;
+	HotMode		hot_mode;
+	int32		shards;
 	int64		balance;		/* posted balance of sub-account 0 */
-	int64		version;
-	uint8		last_hash[CL_HASH_LEN];
-	/* working state of a posting in progress */
-	int64		new_balance;
-} LockedAccount;
+} AccountInfo;
 
+/* Relations used for reading and locking, opened once per call. */
+typedef struct LockContext
+{
+	Relation	accounts;
+	Relation	accounts_pk;
+	Relation	subs;
+	Relation	subs_pk;
+	TupleTableSlot *slot;
+	TupleTableSlot *sub_slot;
+} LockContext;
+
+typedef enum LockOutcome
+{
+	LOCK_OK,
+	LOCK_SKIPPED,				/* held by another transaction (skip policy) */
+	LOCK_NOT_FOUND
+} LockOutcome;
+
+extern HotMode cl_parse_hot_mode(const char *s);
+extern const char *cl_hot_mode_name(HotMode m);
 extern int	cl_sort_unique_ids(int64 *ids, int n);
-extern LockedAccount *cl_lock_account_rows(int64 *ids, int n, int *nlocked);
-extern LockedAccount *cl_find_locked(LockedAccount *accts, int n, int64 id);
+
+extern void lock_context_open(LockContext *lc);
+extern void lock_context_close(LockContext *lc);
+extern bool cl_read_account(LockContext *lc, int64 id, AccountInfo *info);
+extern void cl_require_open_account(LockContext *lc, int64 id, AccountInfo *info);
+extern LockOutcome cl_lock_main(LockContext *lc, int64 id, LockWaitPolicy wait,
+								LockTupleMode mode, AccountInfo *info, ChainHead *head);
+extern LockOutcome cl_lock_sub(LockContext *lc, const AccountInfo *info, int32 sub,
+							   LockWaitPolicy wait, ChainHead *head);
+extern int64 cl_read_sub_balance(LockContext *lc, int64 id, int32 sub);
+
+extern void cl_mode_lock(int64 account_id, bool exclusive);
 
 #endif							/* CREDITLEDGER_LOCKING_H */

@@ -3,61 +3,95 @@
  *
  * Given the legs of a transfer whose ledger_transfers row the caller has
  * already inserted (so the voucher is claimed), post_legs:
- *   1. locks every account the legs touch in ascending id order
- *      (locking.c; LD003 for an unknown or closed account),
+ *   1. takes each account's mode lock (shared) and reads it, in ascending id
+ *      order (LD003 for an unknown or closed account),
  *   2. checks currencies (LD009 for a transfer, LD010 for an entry that
  *      does not balance per currency),
- *   3. computes every new balance with overflow checks (22003) and checks
- *      each account's final balance against its floor (LD001),
- *   4. appends one chained journal entry per leg, in leg order, and
- *   5. updates each account's balance, version and last hash
- * (4 and 5 with direct heap writes, see heapwrite.c).
- * Nothing is written before every check has passed; an error in between
- * aborts the caller's (sub)transaction, so a failed call leaves nothing.
- * Must be called inside SPI.
+ *   3. plans each account, in ascending id order, by its hot mode:
+ *      - buffered increases (buffered, buffered_split, no decreasing leg):
+ *        buffer rows, no row lock;
+ *      - split decreases and increases (split, buffered_split): one
+ *        sub-account chosen and locked by hot.c (SKIP LOCKED first; gathers
+ *        from siblings when none has enough; LD001 only when the whole
+ *        account is short);
+ *      - everything else: the account row, locked; a buffered account that
+ *        is short applies its own buffer first (hot.c), then the floor is
+ *        checked (LD001), with overflow checks (22003),
+ *   4. appends one chained journal entry per immediate leg, in leg order,
+ *      and one buffer row per buffered leg, and
+ *   5. writes the moved chain heads back.
+ * An error anywhere aborts the caller's (sub)transaction, so a failed call
+ * leaves nothing.  Must be called inside SPI (hot.c issues SQL).
  */
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/pg_type.h"
-#include "commands/sequence.h"
 #include "common/int.h"
-#include "executor/spi.h"
-#include "utils/builtins.h"
-#include "utils/timestamp.h"
+#include "storage/lockdefs.h"
 
 #include "compat.h"
+#include "chain.h"
 #include "errcodes.h"
-#include "heapwrite.h"
+#include "hot.h"
+#include "hot_internal.h"
 #include "journal.h"
 #include "locking.h"
 #include "posting.h"
-#include "spi_plans.h"
 
-/* The journal_entries columns a posting writes, by name. */
-static const char *const entry_columns[] = {
-	"entry_id", "transfer_id", "voucher", "account_id", "sub_account", "version",
-	"side", "amount", "balance_before", "balance_after", "is_reversal",
-	"prev_hash", "hash", "accepted_at", "posted_at"
-};
-enum
+typedef enum PlanKind
 {
-	EC_ENTRY_ID, EC_TRANSFER_ID, EC_VOUCHER, EC_ACCOUNT_ID, EC_SUB_ACCOUNT, EC_VERSION,
-	EC_SIDE, EC_AMOUNT, EC_BALANCE_BEFORE, EC_BALANCE_AFTER, EC_IS_REVERSAL,
-	EC_PREV_HASH, EC_HASH, EC_ACCEPTED_AT, EC_POSTED_AT, EC_COUNT
-};
+	PLAN_MAIN,					/* the account row's chain */
+	PLAN_BUFFER,				/* buffered increases */
+	PLAN_SUB					/* one sub-account's chain */
+} PlanKind;
+
+/* How one account of a posting is served. */
+typedef struct AccountPlan
+{
+	AccountInfo info;
+	PlanKind	kind;
+	int64		net;			/* net balance change of its legs */
+	bool		any_decrease;
+	ChainHead	head;			/* PLAN_MAIN / PLAN_SUB */
+} AccountPlan;
 
 /*
- * hash_datum: a bytea Datum holding a hash.
+ * find_plan: the plan of account id (binary search over ascending ids).
  */
-static Datum
-hash_datum(const uint8 *hash)
+static AccountPlan *
+find_plan(AccountPlan *plans, int n, int64 id)
 {
-	bytea	   *b = palloc(VARHDRSZ + CL_HASH_LEN);
+	int			lo = 0,
+				hi = n - 1;
 
-	SET_VARSIZE(b, VARHDRSZ + CL_HASH_LEN);
-	memcpy(VARDATA(b), hash, CL_HASH_LEN);
-	return PointerGetDatum(b);
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (plans[mid].info.account_id == id)
+			return &plans[mid];
+		if (plans[mid].info.account_id < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	elog(ERROR, "creditledger: account " INT64_FORMAT " is not part of the posting", id);
+	return NULL;
+}
+
+/*
+ * cl_raise_insufficient: LD001 for an account whose balance would end
+ * below its floor.
+ */
+void
+cl_raise_insufficient(int64 account_id, int64 balance, int64 after, int64 min_balance)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CL_INSUFFICIENT_FUNDS),
+			 errmsg("insufficient funds in account " INT64_FORMAT, account_id),
+			 errdetail("The balance is " INT64_FORMAT "; the posting would leave " INT64_FORMAT
+					   ", below the minimum balance of " INT64_FORMAT ".",
+					   balance, after, min_balance)));
 }
 
 /*
@@ -66,12 +100,12 @@ hash_datum(const uint8 *hash)
  */
 static void
 check_currencies(PostingKind kind, const PostingLeg *legs, int nlegs,
-				 LockedAccount *accts, int naccts)
+				 AccountPlan *plans, int nplans)
 {
 	if (kind == POSTING_TRANSFER)
 	{
-		LockedAccount *d = cl_find_locked(accts, naccts, legs[0].account_id);
-		LockedAccount *c = cl_find_locked(accts, naccts, legs[1].account_id);
+		AccountInfo *d = &find_plan(plans, nplans, legs[0].account_id)->info;
+		AccountInfo *c = &find_plan(plans, nplans, legs[1].account_id)->info;
 
 		if (strcmp(d->currency, c->currency) != 0)
 			ereport(ERROR,
@@ -83,25 +117,21 @@ check_currencies(PostingKind kind, const PostingLeg *legs, int nlegs,
 		return;
 	}
 
-	/*
-	 * Per currency, sum debits minus credits.  Amounts are positive bigints
-	 * and there are at most 1000 legs, so an int128-free check is: track the
-	 * net in int64 with overflow detection.
-	 */
+	/* per currency (first seen in leg order), debits minus credits */
 	for (int i = 0; i < nlegs; i++)
 	{
-		const char *cur = cl_find_locked(accts, naccts, legs[i].account_id)->currency;
+		const char *cur = find_plan(plans, nplans, legs[i].account_id)->info.currency;
 		int64		net = 0;
 		bool		seen_before = false;
 
 		for (int k = 0; k < i && !seen_before; k++)
-			seen_before = strcmp(cl_find_locked(accts, naccts, legs[k].account_id)->currency,
+			seen_before = strcmp(find_plan(plans, nplans, legs[k].account_id)->info.currency,
 								 cur) == 0;
 		if (seen_before)
 			continue;
 		for (int j = i; j < nlegs; j++)
 		{
-			if (strcmp(cl_find_locked(accts, naccts, legs[j].account_id)->currency, cur) != 0)
+			if (strcmp(find_plan(plans, nplans, legs[j].account_id)->info.currency, cur) != 0)
 				continue;
 			if (pg_add_s64_overflow(net, legs[j].side == 'D' ? legs[j].amount : -legs[j].amount,
 									&net))
@@ -121,130 +151,67 @@ check_currencies(PostingKind kind, const PostingLeg *legs, int nlegs,
 }
 
 /*
- * apply_deltas: compute every account's final balance (22003 on overflow)
- * and check it against the account's floor (LD001).
+ * sum_legs: each plan's net change and whether any of its legs decreases
+ * it, with overflow checks over the legs in order (22003).
  */
 static void
-apply_deltas(const PostingLeg *legs, int nlegs, LockedAccount *accts, int naccts)
+sum_legs(const PostingLeg *legs, int nlegs, AccountPlan *plans, int nplans)
 {
 	for (int i = 0; i < nlegs; i++)
 	{
-		LockedAccount *a = cl_find_locked(accts, naccts, legs[i].account_id);
-		int64		delta = cl_balance_delta(a->normal_credit, legs[i].side, legs[i].amount);
+		AccountPlan *p = find_plan(plans, nplans, legs[i].account_id);
+		int64		delta = cl_balance_delta(p->info.normal_credit, legs[i].side, legs[i].amount);
 
-		if (pg_add_s64_overflow(a->new_balance, delta, &a->new_balance))
+		if (delta < 0)
+			p->any_decrease = true;
+		if (pg_add_s64_overflow(p->net, delta, &p->net))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("balance of account " INT64_FORMAT " would be out of range for type bigint",
-							a->account_id)));
-	}
-	for (int i = 0; i < naccts; i++)
-	{
-		LockedAccount *a = &accts[i];
-
-		if (a->has_floor && a->new_balance < a->min_balance && a->new_balance < a->balance)
-			ereport(ERROR,
-					(errcode(ERRCODE_CL_INSUFFICIENT_FUNDS),
-					 errmsg("insufficient funds in account " INT64_FORMAT, a->account_id),
-					 errdetail("The balance is " INT64_FORMAT "; the posting would leave " INT64_FORMAT
-							   ", below the minimum balance of " INT64_FORMAT ".",
-							   a->balance, a->new_balance, a->min_balance)));
+					 errmsg("the change to account " INT64_FORMAT " is out of range for type bigint",
+							p->info.account_id)));
 	}
 }
 
 /*
- * write_entries: append one chained journal entry per leg and move each
- * account's head (balance, version, last hash) forward, with direct heap
- * writes (heapwrite.c).
+ * check_final: 22003 if balance + net overflows; LD001 if a decrease would
+ * leave the balance below the floor.  Returns whether the floor holds
+ * (raise = false only asks).
+ */
+static bool
+check_final(const AccountInfo *info, int64 balance, int64 net, bool raise)
+{
+	int64		after;
+
+	if (pg_add_s64_overflow(balance, net, &after))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("balance of account " INT64_FORMAT " would be out of range for type bigint",
+						info->account_id)));
+	if (info->has_floor && net < 0 && after < info->min_balance)
+	{
+		if (raise)
+			cl_raise_insufficient(info->account_id, balance, after, info->min_balance);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * plan_main: lock the account row and check the posting against it; a
+ * buffered account that is short applies its committed buffer first.
  */
 static void
-write_entries(int64 transfer_id, const char *voucher, PostingKind kind,
-			  const PostingLeg *legs, int nlegs, LockedAccount *accts, int naccts)
+plan_main(LockContext *lc, AccountPlan *p)
 {
-	pg_cryptohash_ctx *ctx = cl_hash_ctx_create();
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
-	Oid			entry_seq = cl_relation_oid("entry_id_seq");
-	DirectTable journal;
-	DirectTable accounts;
-	int			natts;
-	Datum	   *values;
-	bool	   *nulls;
-	int			attnum[EC_COUNT];
-	int			head_attnums[3];
-	JournalEntry e;
-
-	direct_open(&journal, "journal_entries");
-	natts = RelationGetDescr(journal.rel)->natts;
-	values = palloc0(sizeof(Datum) * natts);
-	nulls = palloc(sizeof(bool) * natts);
-	memset(nulls, true, sizeof(bool) * natts);	/* columns we do not know stay NULL */
-	for (int c = 0; c < EC_COUNT; c++)
-	{
-		attnum[c] = direct_attnum(&journal, entry_columns[c]) - 1;
-		nulls[attnum[c]] = false;
-	}
-
-	e.transfer_id = transfer_id;
-	e.voucher = voucher;
-	e.voucher_len = strlen(voucher);
-	e.sub_account = 0;
-	e.is_reversal = (kind == POSTING_REVERSAL);
-	e.accepted_at = now;
-	e.posted_at = now;
-
-	values[attnum[EC_TRANSFER_ID]] = Int64GetDatum(transfer_id);
-	values[attnum[EC_VOUCHER]] = CStringGetTextDatum(voucher);
-	values[attnum[EC_SUB_ACCOUNT]] = Int32GetDatum(0);
-	values[attnum[EC_IS_REVERSAL]] = BoolGetDatum(e.is_reversal);
-	values[attnum[EC_ACCEPTED_AT]] = TimestampTzGetDatum(now);
-	values[attnum[EC_POSTED_AT]] = TimestampTzGetDatum(now);
-
-	for (int i = 0; i < nlegs; i++)
-	{
-		LockedAccount *a = cl_find_locked(accts, naccts, legs[i].account_id);
-		uint8		hash[CL_HASH_LEN];
-
-		e.account_id = a->account_id;
-		e.version = a->version + 1;
-		e.side = legs[i].side;
-		e.amount = legs[i].amount;
-		e.balance_before = a->balance;
-		e.balance_after = a->balance + cl_balance_delta(a->normal_credit, e.side, e.amount);
-		journal_entry_hash(ctx, a->last_hash, &e, hash);
-
-		values[attnum[EC_ENTRY_ID]] = Int64GetDatum(nextval_internal(entry_seq, false));
-		values[attnum[EC_ACCOUNT_ID]] = Int64GetDatum(e.account_id);
-		values[attnum[EC_VERSION]] = Int64GetDatum(e.version);
-		values[attnum[EC_SIDE]] = CharGetDatum(e.side);
-		values[attnum[EC_AMOUNT]] = Int64GetDatum(e.amount);
-		values[attnum[EC_BALANCE_BEFORE]] = Int64GetDatum(e.balance_before);
-		values[attnum[EC_BALANCE_AFTER]] = Int64GetDatum(e.balance_after);
-		values[attnum[EC_PREV_HASH]] = hash_datum(a->last_hash);
-		values[attnum[EC_HASH]] = hash_datum(hash);
-		(void) direct_insert(&journal, values, nulls);
-
-		a->version = e.version;
-		a->balance = e.balance_after;
-		memcpy(a->last_hash, hash, CL_HASH_LEN);
-	}
-	pg_cryptohash_free(ctx);
-	direct_close(&journal);
-
-	direct_open(&accounts, "ledger_accounts");
-	head_attnums[0] = direct_attnum(&accounts, "balance");
-	head_attnums[1] = direct_attnum(&accounts, "version");
-	head_attnums[2] = direct_attnum(&accounts, "last_hash");
-	for (int i = 0; i < naccts; i++)
-	{
-		Datum		head[3];
-
-		Assert(accts[i].balance == accts[i].new_balance);
-		head[0] = Int64GetDatum(accts[i].balance);
-		head[1] = Int64GetDatum(accts[i].version);
-		head[2] = hash_datum(accts[i].last_hash);
-		direct_update_columns(&accounts, &accts[i].tid, 3, head_attnums, head);
-	}
-	direct_close(&accounts);
+	p->kind = PLAN_MAIN;
+	if (cl_lock_main(lc, p->info.account_id, LockWaitBlock, LockTupleNoKeyExclusive,
+					 &p->info, &p->head) != LOCK_OK)
+		elog(ERROR, "creditledger: account " INT64_FORMAT " vanished", p->info.account_id);
+	if (check_final(&p->info, p->head.balance, p->net, false))
+		return;
+	if (HOT_MODE_IS_BUFFERED(p->info.hot_mode))
+		hot_apply_buffer(lc, &p->info, &p->head, 0);
+	(void) check_final(&p->info, p->head.balance, p->net, true);
 }
 
 /*
@@ -256,16 +223,70 @@ post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
 		  const PostingLeg *legs, int nlegs)
 {
 	int64	   *ids = palloc(sizeof(int64) * nlegs);
-	int			nids;
-	int			naccts;
-	LockedAccount *accts;
+	int			n;
+	AccountPlan *plans;
+	LockContext lc;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	bool		is_reversal = (kind == POSTING_REVERSAL);
+	JournalWriter w;
+	ChainHead **heads;
+	int			nheads = 0;
+	bool		any_immediate = false;
 
 	for (int i = 0; i < nlegs; i++)
 		ids[i] = legs[i].account_id;
-	nids = cl_sort_unique_ids(ids, nlegs);
+	n = cl_sort_unique_ids(ids, nlegs);
+	plans = palloc0(sizeof(AccountPlan) * n);
 
-	accts = cl_lock_account_rows(ids, nids, &naccts);
-	check_currencies(kind, legs, nlegs, accts, naccts);
-	apply_deltas(legs, nlegs, accts, naccts);
-	write_entries(transfer_id, voucher, kind, legs, nlegs, accts, naccts);
+	lock_context_open(&lc);
+	for (int i = 0; i < n; i++)
+	{
+		cl_mode_lock(ids[i], false);
+		cl_require_open_account(&lc, ids[i], &plans[i].info);
+	}
+	check_currencies(kind, legs, nlegs, plans, n);
+	sum_legs(legs, nlegs, plans, n);
+
+	for (int i = 0; i < n; i++)
+	{
+		AccountPlan *p = &plans[i];
+		HotMode		mode = p->info.hot_mode;
+
+		if (HOT_MODE_IS_BUFFERED(mode) && !p->any_decrease)
+		{
+			p->kind = PLAN_BUFFER;
+			(void) check_final(&p->info, p->info.balance, p->net, true);
+		}
+		else if (HOT_MODE_IS_SPLIT(mode))
+		{
+			p->kind = PLAN_SUB;
+			hot_choose_sub(&lc, &p->info, p->net, &p->head);
+		}
+		else
+			plan_main(&lc, p);
+		any_immediate |= (p->kind != PLAN_BUFFER);
+	}
+
+	if (any_immediate)
+		journal_writer_open(&w);
+	for (int i = 0; i < nlegs; i++)
+	{
+		AccountPlan *p = find_plan(plans, n, legs[i].account_id);
+
+		if (p->kind == PLAN_BUFFER)
+			hot_buffer_insert(p->info.account_id, transfer_id, voucher, legs[i].side,
+							  legs[i].amount, is_reversal, now);
+		else
+			journal_append(&w, &p->head, transfer_id, voucher, legs[i].side,
+						   legs[i].amount, is_reversal, now, now);
+	}
+	if (any_immediate)
+		journal_writer_close(&w);
+
+	heads = palloc(sizeof(ChainHead *) * n);
+	for (int i = 0; i < n; i++)
+		if (plans[i].kind != PLAN_BUFFER)
+			heads[nheads++] = &plans[i].head;
+	chain_heads_write(heads, nheads);
+	lock_context_close(&lc);
 }

@@ -24,5 +24,7 @@ typedef enum PostingKind
 
 extern void post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
 					  const PostingLeg *legs, int nlegs);
+extern void cl_raise_insufficient(int64 account_id, int64 balance, int64 after,
+								  int64 min_balance);
 
 #endif							/* CREDITLEDGER_POSTING_H */

@@ -58,9 +58,15 @@ static ClPlan find_reversal_of_plan = {
 	1, {INT8OID}
 };
 
+/* every leg of a transfer: posted (journal) or still buffered, one snapshot */
 static ClPlan original_legs_plan = {
-	"SELECT account_id, side, amount FROM creditledger.journal_entries"
-	" WHERE transfer_id = $1 ORDER BY entry_id",
+	"SELECT account_id, side, amount FROM ("
+	"  SELECT account_id, side, amount, 0 AS part, entry_id AS n"
+	"    FROM creditledger.journal_entries WHERE transfer_id = $1"
+	"  UNION ALL"
+	"  SELECT account_id, side, amount, 1, buffer_id"
+	"    FROM creditledger.posting_buffer WHERE transfer_id = $1) legs"
+	" ORDER BY part, n",
 	1, {INT8OID}
 };
 

@@ -9,7 +9,8 @@
  * the previous balance_after (0 first), that balance_after follows from the
  * side and amount, and that the stored hash is the recomputed one; at the
  * end of an account's main chain, that the account row's balance, version
- * and last hash are the chain head's.  Every problem is one result row; a
+ * and last hash (or a sub-account row's) are the chain head's.  Every
+ * problem is one result row; a
  * chain keeps being checked after a problem, from the entry as stored.
  * Reads only, with the caller's snapshot; takes no locks.
  */
@@ -31,14 +32,21 @@ PG_FUNCTION_INFO_V1(cl_verify_chain);
 
 #define VERIFY_BATCH 2000
 
+/* chain heads: account rows (sub-account 0) and sub-account rows, in key order */
+#define HEAD_COLUMNS(where_a, where_s) \
+	"SELECT account_id, 0 AS sub_account, normal_side = 'credit', balance, version, last_hash" \
+	"  FROM creditledger.ledger_accounts" where_a \
+	" UNION ALL " \
+	"SELECT s.account_id, s.sub_account, a.normal_side = 'credit', s.balance, s.version, s.last_hash" \
+	"  FROM creditledger.sub_accounts s JOIN creditledger.ledger_accounts a USING (account_id)" \
+	where_s \
+	" ORDER BY 1, 2"
 static ClPlan all_accounts_plan = {
-	"SELECT account_id, normal_side = 'credit', balance, version, last_hash"
-	"  FROM creditledger.ledger_accounts ORDER BY account_id",
+	HEAD_COLUMNS("", ""),
 	0, {InvalidOid}
 };
 static ClPlan one_account_plan = {
-	"SELECT account_id, normal_side = 'credit', balance, version, last_hash"
-	"  FROM creditledger.ledger_accounts WHERE account_id = $1",
+	HEAD_COLUMNS(" WHERE account_id = $1", " WHERE s.account_id = $1"),
 	1, {INT8OID}
 };
 #define JOURNAL_COLUMNS \
@@ -64,10 +72,11 @@ typedef struct Stream
 	bool		done;
 } Stream;
 
-/* The account row a chain is compared with. */
+/* The head row (account or sub-account) a chain is compared with. */
 typedef struct AccountHead
 {
 	int64		account_id;
+	int32		sub_account;
 	bool		normal_credit;
 	int64		balance;
 	int64		version;
@@ -93,7 +102,7 @@ typedef struct Verifier
 	pg_cryptohash_ctx *ctx;
 	Stream		accounts;
 	Stream		journal;
-	AccountHead acct;			/* current account row; account_id 0 = none */
+	AccountHead acct;			/* current head row; account_id 0 = none */
 	ChainState	chain;
 } Verifier;
 
@@ -170,7 +179,7 @@ report(Verifier *v, int64 account_id, int32 sub_account, int64 version, bool has
 }
 
 /*
- * load_account: read an account row into v->acct.
+ * load_account: read a head row into v->acct.
  */
 static void
 load_account(Verifier *v, HeapTuple tup, TupleDesc desc)
@@ -179,18 +188,19 @@ load_account(Verifier *v, HeapTuple tup, TupleDesc desc)
 	bytea	   *h;
 
 	v->acct.account_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	v->acct.normal_credit = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
-	v->acct.balance = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-	v->acct.version = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-	h = DatumGetByteaPP(SPI_getbinval(tup, desc, 5, &isnull));
+	v->acct.sub_account = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+	v->acct.normal_credit = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+	v->acct.balance = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	v->acct.version = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+	h = DatumGetByteaPP(SPI_getbinval(tup, desc, 6, &isnull));
 	memset(v->acct.last_hash, 0, CL_HASH_LEN);
 	memcpy(v->acct.last_hash, VARDATA_ANY(h), Min(VARSIZE_ANY_EXHDR(h), CL_HASH_LEN));
 	v->acct.main_chain_seen = false;
 }
 
 /*
- * finish_account: checks on an account row once all its chains were read:
- * an account whose head says it has entries must have a main chain.
+ * finish_account: checks on a head row once its chain was read: a head that
+ * says it has entries must have a chain.
  */
 static void
 finish_account(Verifier *v)
@@ -198,19 +208,32 @@ finish_account(Verifier *v)
 	if (v->acct.account_id == 0 || v->acct.main_chain_seen)
 		return;
 	if (v->acct.version != 0 || v->acct.balance != 0)
-		report(v, v->acct.account_id, 0, v->acct.version, true,
-			   "account is at version " INT64_FORMAT " with balance " INT64_FORMAT
-			   " but its chain has no entries", v->acct.version, v->acct.balance);
+		report(v, v->acct.account_id, v->acct.sub_account, v->acct.version, true,
+			   "%s is at version " INT64_FORMAT " with balance " INT64_FORMAT
+			   " but its chain has no entries",
+			   v->acct.sub_account == 0 ? "account" : "sub-account",
+			   v->acct.version, v->acct.balance);
 }
 
 /*
- * seek_account: move the accounts stream to account id; returns whether an
- * account row with that id exists.  Accounts passed over are finished.
+ * key_cmp: order of (account, sub-account) keys.
+ */
+static int
+key_cmp(int64 a1, int32 s1, int64 a2, int32 s2)
+{
+	if (a1 != a2)
+		return a1 < a2 ? -1 : 1;
+	return (s1 > s2) - (s1 < s2);
+}
+
+/*
+ * seek_account: move the heads stream to (id, sub); returns whether a head
+ * row with that key exists.  Heads passed over are finished.
  */
 static bool
-seek_account(Verifier *v, int64 id)
+seek_account(Verifier *v, int64 id, int32 sub)
 {
-	while (v->acct.account_id < id)
+	while (key_cmp(v->acct.account_id, v->acct.sub_account, id, sub) < 0)
 	{
 		HeapTuple	tup;
 
@@ -219,36 +242,38 @@ seek_account(Verifier *v, int64 id)
 		if (tup == NULL)
 		{
 			v->acct.account_id = PG_INT64_MAX;
+			v->acct.sub_account = PG_INT32_MAX;
 			return false;
 		}
 		load_account(v, tup, v->accounts.batch->tupdesc);
 	}
-	return v->acct.account_id == id;
+	return v->acct.account_id == id && v->acct.sub_account == sub;
 }
 
 /*
- * finish_chain: compare the head of the chain just read with the account
- * row (main chains only; sub-account heads live elsewhere).
+ * finish_chain: compare the head of the chain just read with its head row.
  */
 static void
 finish_chain(Verifier *v)
 {
 	ChainState *c = &v->chain;
+	const char *what = c->sub_account == 0 ? "account" : "sub-account";
 
-	if (!c->active || c->sub_account != 0 || v->acct.account_id != c->account_id)
+	if (!c->active || v->acct.account_id != c->account_id ||
+		v->acct.sub_account != c->sub_account)
 		return;
 	v->acct.main_chain_seen = true;
 	if (v->acct.version != c->version)
-		report(v, c->account_id, 0, c->version, true,
-			   "account row is at version " INT64_FORMAT " but the chain head is version " INT64_FORMAT,
-			   v->acct.version, c->version);
+		report(v, c->account_id, c->sub_account, c->version, true,
+			   "%s row is at version " INT64_FORMAT " but the chain head is version " INT64_FORMAT,
+			   what, v->acct.version, c->version);
 	if (v->acct.balance != c->balance_after)
-		report(v, c->account_id, 0, c->version, true,
-			   "account balance " INT64_FORMAT " differs from the chain head's balance_after " INT64_FORMAT,
-			   v->acct.balance, c->balance_after);
+		report(v, c->account_id, c->sub_account, c->version, true,
+			   "%s balance " INT64_FORMAT " differs from the chain head's balance_after " INT64_FORMAT,
+			   what, v->acct.balance, c->balance_after);
 	if (memcmp(v->acct.last_hash, c->hash, CL_HASH_LEN) != 0)
-		report(v, c->account_id, 0, c->version, true,
-			   "account last_hash differs from the chain head's hash");
+		report(v, c->account_id, c->sub_account, c->version, true,
+			   "%s last_hash differs from the chain head's hash", what);
 }
 
 /*
@@ -286,9 +311,10 @@ check_entry(Verifier *v, HeapTuple tup, TupleDesc desc)
 	if (!c->active || c->account_id != e.account_id || c->sub_account != e.sub_account)
 	{
 		finish_chain(v);
-		if (!seek_account(v, e.account_id) && (!c->active || c->account_id != e.account_id))
+		if (!seek_account(v, e.account_id, e.sub_account))
 			report(v, e.account_id, e.sub_account, e.version, true,
-				   "journal entry of an account that does not exist");
+				   e.sub_account == 0 ? "journal entry of an account that does not exist" :
+				   "journal entry of a sub-account that does not exist");
 		c->active = true;
 		c->account_id = e.account_id;
 		c->sub_account = e.sub_account;
@@ -309,9 +335,9 @@ check_entry(Verifier *v, HeapTuple tup, TupleDesc desc)
 		report(v, e.account_id, e.sub_account, e.version, true,
 			   "balance_before " INT64_FORMAT " differs from the previous balance_after " INT64_FORMAT,
 			   e.balance_before, c->balance_after);
-	delta = (v->acct.account_id == e.account_id) ?
+	delta = (v->acct.account_id == e.account_id && v->acct.sub_account == e.sub_account) ?
 		cl_balance_delta(v->acct.normal_credit, e.side, e.amount) : 0;
-	if (v->acct.account_id == e.account_id &&
+	if (v->acct.account_id == e.account_id && v->acct.sub_account == e.sub_account &&
 		(e.side != 'D' && e.side != 'C' ? true :
 		 e.balance_after - e.balance_before != delta))
 		report(v, e.account_id, e.sub_account, e.version, true,
@@ -363,7 +389,7 @@ cl_verify_chain(PG_FUNCTION_ARGS)
 		stream_open(&v.journal, &all_journal_plan, NULL);
 	}
 
-	if (one && !seek_account(&v, DatumGetInt64(arg[0])))
+	if (one && !seek_account(&v, DatumGetInt64(arg[0]), 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
 				 errmsg("account " INT64_FORMAT " does not exist", DatumGetInt64(arg[0]))));
@@ -371,7 +397,7 @@ cl_verify_chain(PG_FUNCTION_ARGS)
 	while ((tup = stream_next(&v.journal)) != NULL)
 		check_entry(&v, tup, v.journal.batch->tupdesc);
 	finish_chain(&v);
-	seek_account(&v, PG_INT64_MAX);
+	seek_account(&v, PG_INT64_MAX, PG_INT32_MAX);
 
 	pg_cryptohash_free(v.ctx);
 	SPI_cursor_close(v.journal.portal);

@@ -1,0 +1,723 @@
+/*
+ * hot.c: hot accounts: the posting buffer, split sub-accounts, flush, sweep
+ * and hot-mode conversion.
+ *
+ * Buffered (加频).  An increase of a buffered account is a row in
+ * posting_buffer (hot_buffer_insert), written without touching the account
+ * row.  hot_apply_buffer() turns committed buffer rows into chained journal
+ * entries: it DELETEs them ... RETURNING and applies exactly the rows it
+ * deleted, in buffer order.  A row whose inserting transaction has not
+ * committed yet is invisible and stays for the next flush, however its id
+ * compares with rows already applied (no watermark); a row deleted by a
+ * concurrent flusher is not returned, so nothing is applied twice.
+ *
+ * Split (减频).  The balance lives in sub-accounts 1..shards (sub_accounts,
+ * each its own chain).  hot_choose_sub() serves a posting from one of them:
+ * increases from any sub-account nobody holds; decreases from one nobody
+ * holds that has enough, tried with SKIP LOCKED starting at a per-backend
+ * offset, before ever waiting.  Only when none has enough does it lock the
+ * account row and every sub-account in order and gather (归集) funds from
+ * siblings into one, with internal chained entries; LD001 only when the
+ * whole account is short.  hot_sweep_account() evens out sub-accounts that
+ * drifted apart, the same way.  Internal moves are transfers of kind
+ * 'entry' with the voucher 'creditledger:<what>:<account>:<transfer id>';
+ * their legs net to zero within the account.
+ *
+ * Locking.  Every flusher locks the account row first (FOR NO KEY UPDATE),
+ * so the worker, flush() and a decrease that applies the buffer itself (主动
+ * 汇总) exclude each other.  Waiting locks follow locking.c's order: the
+ * account row, then sub-accounts in ascending order; a posting's SKIP
+ * LOCKED tries never wait.  set_hot_mode (hot_convert) takes the account's
+ * mode lock exclusively, so no posting that read the old mode is in flight,
+ * then the row FOR UPDATE, applies the buffer, and merges or splits the
+ * balance with journal entries that show it.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/int.h"
+#include "commands/sequence.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "chain.h"
+#include "errcodes.h"
+#include "heapwrite.h"
+#include "hot.h"
+#include "hot_internal.h"
+#include "locking.h"
+#include "posting.h"
+#include "spi_plans.h"
+
+static ClPlan take_buffer_plan = {
+	"DELETE FROM creditledger.posting_buffer b"
+	" WHERE b.account_id = $1 AND b.buffer_id IN"
+	"   (SELECT buffer_id FROM creditledger.posting_buffer"
+	"     WHERE account_id = $1 ORDER BY buffer_id LIMIT $2)"
+	" RETURNING b.buffer_id, b.transfer_id, b.voucher, b.side, b.amount,"
+	"           b.is_reversal, b.accepted_at",
+	2, {INT8OID, INT8OID}
+};
+
+static ClPlan buffered_accounts_plan = {
+	"SELECT DISTINCT account_id FROM creditledger.posting_buffer ORDER BY 1",
+	0, {InvalidOid}
+};
+
+static ClPlan split_accounts_plan = {
+	"SELECT account_id FROM creditledger.ledger_accounts"
+	" WHERE hot_mode IN ('split', 'buffered_split') AND status = 'open'"
+	" ORDER BY account_id",
+	0, {InvalidOid}
+};
+
+static ClPlan internal_transfer_plan = {
+	"INSERT INTO creditledger.ledger_transfers (transfer_id, voucher, kind, memo, payload_hash)"
+	" SELECT t, 'creditledger:' || $1 || ':' || $2 || ':' || t, 'entry', $3,"
+	"        decode(repeat('00', 32), 'hex')"
+	"   FROM nextval('creditledger.transfer_id_seq') AS t"
+	" RETURNING transfer_id, voucher",
+	3, {TEXTOID, INT8OID, TEXTOID}
+};
+
+static ClPlan create_subs_plan = {
+	"INSERT INTO creditledger.sub_accounts (account_id, sub_account)"
+	" SELECT $1, g FROM generate_series(1, $2) AS g"
+	" ON CONFLICT DO NOTHING",
+	2, {INT8OID, INT4OID}
+};
+
+static ClPlan set_mode_plan = {
+	"UPDATE creditledger.ledger_accounts SET hot_mode = $2, shards = $3"
+	" WHERE account_id = $1",
+	3, {INT8OID, TEXTOID, INT4OID}
+};
+
+/* An internal transfer that moves money between chains of one account. */
+typedef struct InternalMove
+{
+	int64		transfer_id;	/* 0 until the first move */
+	char	   *voucher;
+	const char *what;
+	const char *memo;
+	int64		account_id;
+	JournalWriter w;
+	TimestampTz now;
+} InternalMove;
+
+/* One committed buffer row taken for applying. */
+typedef struct BufferRow
+{
+	int64		buffer_id;
+	int64		transfer_id;
+	char	   *voucher;
+	char		side;
+	int64		amount;
+	bool		is_reversal;
+	TimestampTz accepted_at;
+} BufferRow;
+
+/*
+ * buffer_row_cmp: order buffer rows by id.
+ */
+static int
+buffer_row_cmp(const void *a, const void *b)
+{
+	int64		x = ((const BufferRow *) a)->buffer_id;
+	int64		y = ((const BufferRow *) b)->buffer_id;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * move_begin: start an internal move (the transfer row is made on the first
+ * leg, so a move with nothing to do leaves nothing).
+ */
+static void
+move_begin(InternalMove *m, const char *what, const char *memo, int64 account_id)
+{
+	memset(m, 0, sizeof(*m));
+	m->what = what;
+	m->memo = memo;
+	m->account_id = account_id;
+	m->now = GetCurrentTransactionStartTimestamp();
+}
+
+/*
+ * move_amount: move amount (> 0) of balance from chain `from` to chain `to`
+ * of the same account, as two chained entries of the internal transfer.
+ */
+static void
+move_amount(InternalMove *m, ChainHead *from, ChainHead *to, int64 amount)
+{
+	int64		check;
+
+	if (amount <= 0)
+		return;
+	if (pg_add_s64_overflow(to->balance, amount, &check) ||
+		pg_sub_s64_overflow(from->balance, amount, &check))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("moving " INT64_FORMAT " within account " INT64_FORMAT
+						" is out of range for type bigint", amount, m->account_id)));
+	if (m->transfer_id == 0)
+	{
+		Datum		values[3];
+		bool		isnull;
+
+		values[0] = CStringGetTextDatum(m->what);
+		values[1] = Int64GetDatum(m->account_id);
+		values[2] = CStringGetTextDatum(m->memo);
+		cl_exec(&internal_transfer_plan, values, NULL, 1);
+		m->transfer_id = cl_getint64(0, 1, NULL);
+		m->voucher = TextDatumGetCString(cl_getdatum(0, 2, &isnull));
+		journal_writer_open(&m->w);
+	}
+	journal_append(&m->w, from, m->transfer_id, m->voucher,
+				   cl_side_for(from->normal_credit, false), amount, false, m->now, m->now);
+	journal_append(&m->w, to, m->transfer_id, m->voucher,
+				   cl_side_for(to->normal_credit, true), amount, false, m->now, m->now);
+}
+
+/*
+ * move_end: finish an internal move and write the heads it moved.
+ */
+static void
+move_end(InternalMove *m, ChainHead **heads, int n)
+{
+	if (m->transfer_id != 0)
+		journal_writer_close(&m->w);
+	chain_heads_write(heads, n);
+}
+
+/*
+ * hot_buffer_insert: one buffered increase.
+ */
+void
+hot_buffer_insert(int64 account_id, int64 transfer_id, const char *voucher, char side,
+				  int64 amount, bool is_reversal, TimestampTz accepted_at)
+{
+	static const char *const cols[] = {
+		"buffer_id", "account_id", "transfer_id", "voucher", "side", "amount",
+		"is_reversal", "accepted_at"
+	};
+	DirectTable t;
+	int			natts;
+	Datum	   *values;
+	bool	   *nulls;
+	Datum		v[lengthof(cols)];
+
+	direct_open(&t, "posting_buffer");
+	natts = RelationGetDescr(t.rel)->natts;
+	values = palloc0(sizeof(Datum) * natts);
+	nulls = palloc(sizeof(bool) * natts);
+	memset(nulls, true, sizeof(bool) * natts);
+	v[0] = Int64GetDatum(nextval_internal(cl_relation_oid("buffer_id_seq"), false));
+	v[1] = Int64GetDatum(account_id);
+	v[2] = Int64GetDatum(transfer_id);
+	v[3] = CStringGetTextDatum(voucher);
+	v[4] = CharGetDatum(side);
+	v[5] = Int64GetDatum(amount);
+	v[6] = BoolGetDatum(is_reversal);
+	v[7] = TimestampTzGetDatum(accepted_at);
+	for (int c = 0; c < (int) lengthof(cols); c++)
+	{
+		int			a = direct_attnum(&t, cols[c]) - 1;
+
+		values[a] = v[c];
+		nulls[a] = false;
+	}
+	(void) direct_insert(&t, values, nulls);
+	direct_close(&t);
+}
+
+/*
+ * hot_apply_buffer: apply up to limit (0 = all) committed buffer rows of
+ * the account onto chain `target` (its main chain, or a locked sub-account
+ * of a buffered_split account) and write the head back.  The caller holds
+ * the account row lock.  Inside SPI.
+ */
+int64
+hot_apply_buffer(LockContext *lc, AccountInfo *info, ChainHead *target, int64 limit)
+{
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+	uint64		n;
+	BufferRow  *rows;
+	JournalWriter w;
+	TimestampTz posted_at = GetCurrentTimestamp();
+
+	values[0] = Int64GetDatum(info->account_id);
+	values[1] = Int64GetDatum(limit);
+	if (limit <= 0)
+		nulls[1] = 'n';
+	cl_exec(&take_buffer_plan, values, nulls, 0);
+	n = SPI_processed;
+	if (n == 0)
+		return 0;
+	rows = palloc(sizeof(BufferRow) * n);
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		rows[i].buffer_id = cl_getint64(i, 1, NULL);
+		rows[i].transfer_id = cl_getint64(i, 2, NULL);
+		rows[i].voucher = TextDatumGetCString(cl_getdatum(i, 3, &isnull));
+		rows[i].side = DatumGetChar(cl_getdatum(i, 4, &isnull));
+		rows[i].amount = cl_getint64(i, 5, NULL);
+		rows[i].is_reversal = DatumGetBool(cl_getdatum(i, 6, &isnull));
+		rows[i].accepted_at = DatumGetTimestampTz(cl_getdatum(i, 7, &isnull));
+	}
+	qsort(rows, n, sizeof(BufferRow), buffer_row_cmp);
+
+	journal_writer_open(&w);
+	for (uint64 i = 0; i < n; i++)
+	{
+		int64		check;
+
+		if (pg_add_s64_overflow(target->balance,
+								cl_balance_delta(target->normal_credit, rows[i].side,
+												 rows[i].amount), &check))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("buffered posting " INT64_FORMAT " would take account " INT64_FORMAT
+							" out of range for type bigint",
+							rows[i].buffer_id, info->account_id)));
+		journal_append(&w, target, rows[i].transfer_id, rows[i].voucher, rows[i].side,
+					   rows[i].amount, rows[i].is_reversal, rows[i].accepted_at, posted_at);
+	}
+	journal_writer_close(&w);
+	chain_heads_write(&target, 1);
+	return (int64) n;
+}
+
+/* Calls so far in this backend: rotates where sub-account searches start. */
+static uint32 sub_rotation = 0;
+
+/*
+ * first_sub: where this call's search over n sub-accounts starts (0-based):
+ * different backends and successive calls start at different ones, which
+ * spreads increases and spreads decreases over the sub-accounts.
+ */
+static int32
+first_sub(int32 n)
+{
+	return (int32) (((uint32) MyProcPid + sub_rotation++) % (uint32) n);
+}
+
+/*
+ * lock_any_sub: lock a sub-account nobody holds (starting at first_sub()),
+ * or wait for the first one tried when all are held.
+ */
+static void
+lock_any_sub(LockContext *lc, AccountInfo *info, ChainHead *out)
+{
+	int32		n = info->shards;
+	int32		start = first_sub(n);
+
+	for (int32 k = 0; k < n; k++)
+		if (cl_lock_sub(lc, info, (start + k) % n + 1, LockWaitSkip, out) == LOCK_OK)
+			return;
+	if (cl_lock_sub(lc, info, start + 1, LockWaitBlock, out) != LOCK_OK)
+		elog(ERROR, "creditledger: account " INT64_FORMAT " has no sub-account %d",
+			 info->account_id, start + 1);
+}
+
+/*
+ * check_sub_overflow: 22003 if the sub-account's balance + net overflows.
+ */
+static void
+check_sub_overflow(AccountInfo *info, ChainHead *h, int64 net)
+{
+	int64		check;
+
+	if (pg_add_s64_overflow(h->balance, net, &check))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("balance of account " INT64_FORMAT " would be out of range for type bigint",
+						info->account_id)));
+}
+
+/*
+ * lock_all_subs: lock sub-accounts 1..shards in order, waiting (the caller
+ * holds the account row lock); returns their heads.
+ */
+static ChainHead *
+lock_all_subs(LockContext *lc, AccountInfo *info, int32 shards)
+{
+	ChainHead  *subs = palloc(sizeof(ChainHead) * shards);
+
+	for (int32 i = 0; i < shards; i++)
+		if (cl_lock_sub(lc, info, i + 1, LockWaitBlock, &subs[i]) != LOCK_OK)
+			elog(ERROR, "creditledger: account " INT64_FORMAT " has no sub-account %d",
+				 info->account_id, i + 1);
+	return subs;
+}
+
+/*
+ * sum_heads: the total balance of n heads (22003 on overflow).
+ */
+static int64
+sum_heads(ChainHead *h, int n, int64 account_id)
+{
+	int64		total = 0;
+
+	for (int i = 0; i < n; i++)
+		if (pg_add_s64_overflow(total, h[i].balance, &total))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("balance of account " INT64_FORMAT " is out of range for type bigint",
+							account_id)));
+	return total;
+}
+
+/*
+ * hot_choose_sub: lock the sub-account that serves a posting changing a
+ * split account's balance by net, gathering funds into it when no single
+ * sub-account can cover a decrease (see the file header).  Inside SPI.
+ */
+void
+hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
+{
+	int32		n = info->shards;
+	int32		start;
+	bool		needs_funds = (net < 0 && info->has_floor);
+	int64		sub_floor = info->has_floor ? Max(info->min_balance, 0) : 0;
+	AccountInfo locked;
+	ChainHead	main_head;
+	ChainHead  *subs;
+	ChainHead **heads;
+	ChainHead  *target;
+	int64		total;
+	InternalMove m;
+
+	if (!needs_funds)
+	{
+		lock_any_sub(lc, info, out);
+		check_sub_overflow(info, out, net);
+		return;
+	}
+
+	/* fast path: a sub-account nobody holds that has enough */
+	start = first_sub(n);
+	for (int32 k = 0; k < n; k++)
+	{
+		int32		sub = (start + k) % n + 1;
+
+		if (cl_read_sub_balance(lc, info->account_id, sub) + net < sub_floor)
+			continue;
+		if (cl_lock_sub(lc, info, sub, LockWaitSkip, out) != LOCK_OK)
+			continue;
+		if (out->balance + net >= sub_floor)
+			return;
+	}
+
+	/* slow path: the account row, then every sub-account, in order */
+	if (cl_lock_main(lc, info->account_id, LockWaitBlock, LockTupleNoKeyExclusive,
+					 &locked, &main_head) != LOCK_OK)
+		elog(ERROR, "creditledger: account " INT64_FORMAT " vanished", info->account_id);
+	subs = lock_all_subs(lc, info, n);
+	target = &subs[0];
+	for (int32 i = 1; i < n; i++)
+		if (subs[i].balance > target->balance)
+			target = &subs[i];
+	total = sum_heads(subs, n, info->account_id);
+	if (total + net < info->min_balance && HOT_MODE_IS_BUFFERED(info->hot_mode) &&
+		hot_apply_buffer(lc, info, target, 0) > 0)
+		total = sum_heads(subs, n, info->account_id);
+	if (total + net < info->min_balance)
+		cl_raise_insufficient(info->account_id, total, total + net, info->min_balance);
+
+	/* gather from siblings, in order, until the target covers the decrease */
+	move_begin(&m, "gather", "sub-account gather", info->account_id);
+	for (int32 i = 0; i < n && target->balance + net < sub_floor; i++)
+	{
+		ChainHead  *from = &subs[i];
+
+		if (from == target || from->balance <= 0)
+			continue;
+		move_amount(&m, from, target, Min(from->balance, sub_floor - net - target->balance));
+	}
+	heads = palloc(sizeof(ChainHead *) * n);
+	for (int32 i = 0; i < n; i++)
+		heads[i] = &subs[i];
+	move_end(&m, heads, n);
+	*out = *target;
+}
+
+/*
+ * hot_create_subs: make sure sub-accounts 1..shards exist.  Inside SPI.
+ */
+void
+hot_create_subs(int64 account_id, int32 shards)
+{
+	Datum		values[2] = {Int64GetDatum(account_id), Int32GetDatum(shards)};
+
+	cl_exec(&create_subs_plan, values, NULL, 0);
+	CommandCounterIncrement();
+}
+
+/*
+ * hot_convert: switch an account to another hot mode (and shard count)
+ * online: apply its buffer, merge sub-accounts into the main chain, split
+ * the main chain into the new sub-accounts, each move a journal entry.
+ * Inside SPI.
+ */
+void
+hot_convert(int64 account_id, HotMode mode, int32 shards)
+{
+	LockContext lc;
+	AccountInfo info;
+	ChainHead	main_head;
+	ChainHead  *subs = NULL;
+	ChainHead **heads;
+	int32		old_n;
+	int32		new_n = HOT_MODE_IS_SPLIT(mode) ? shards : 1;
+	InternalMove m;
+	int			nheads = 0;
+	Datum		values[3];
+	char	   *memo;
+
+	cl_mode_lock(account_id, true);
+	lock_context_open(&lc);
+	if (cl_lock_main(&lc, account_id, LockWaitBlock, LockTupleExclusive, &info,
+					 &main_head) != LOCK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+				 errmsg("account " INT64_FORMAT " does not exist", account_id)));
+	if (!info.open)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+				 errmsg("account " INT64_FORMAT " is closed", account_id)));
+	if (info.hot_mode == mode && info.shards == new_n)
+	{
+		lock_context_close(&lc);
+		return;
+	}
+	old_n = HOT_MODE_IS_SPLIT(info.hot_mode) ? info.shards : 0;
+
+	/* 1. everything committed in the buffer reaches the current chains */
+	if (HOT_MODE_IS_SPLIT(info.hot_mode))
+	{
+		subs = lock_all_subs(&lc, &info, old_n);
+		(void) hot_apply_buffer(&lc, &info, &subs[0], 0);
+	}
+	else
+		(void) hot_apply_buffer(&lc, &info, &main_head, 0);
+
+	/* 2. merge the old sub-accounts into the main chain */
+	memo = psprintf("hot mode %s/%d -> %s/%d", cl_hot_mode_name(info.hot_mode), info.shards,
+					cl_hot_mode_name(mode), new_n);
+	move_begin(&m, "hot-mode", memo, account_id);
+	for (int32 i = 0; i < old_n; i++)
+	{
+		if (subs[i].balance > 0)
+			move_amount(&m, &subs[i], &main_head, subs[i].balance);
+		else if (subs[i].balance < 0)
+			move_amount(&m, &main_head, &subs[i], -subs[i].balance);
+	}
+
+	/* 3. split the main chain into the new sub-accounts */
+	heads = palloc(sizeof(ChainHead *) * (1 + Max(old_n, new_n)));
+	heads[nheads++] = &main_head;
+	if (HOT_MODE_IS_SPLIT(mode))
+	{
+		ChainHead  *new_subs;
+		int64		b = main_head.balance;
+
+		hot_create_subs(account_id, new_n);
+		if (old_n > 0)
+		{
+			/* write the merge first: the sub-account rows are relocked below */
+			for (int32 i = 0; i < old_n; i++)
+				heads[nheads++] = &subs[i];
+			move_end(&m, heads, nheads);
+			nheads = 1;
+			move_begin(&m, "hot-mode", memo, account_id);
+		}
+		info.shards = new_n;
+		new_subs = lock_all_subs(&lc, &info, new_n);
+		if (b < 0)
+			move_amount(&m, &new_subs[0], &main_head, -b);
+		else
+			for (int32 i = 0; i < new_n; i++)
+				move_amount(&m, &main_head, &new_subs[i], b / new_n + (i < b % new_n ? 1 : 0));
+		for (int32 i = 0; i < new_n; i++)
+			heads[nheads++] = &new_subs[i];
+	}
+	else
+		for (int32 i = 0; i < old_n; i++)
+			heads[nheads++] = &subs[i];
+	move_end(&m, heads, nheads);
+
+	values[0] = Int64GetDatum(account_id);
+	values[1] = CStringGetTextDatum(cl_hot_mode_name(mode));
+	values[2] = Int32GetDatum(new_n);
+	cl_exec(&set_mode_plan, values, NULL, 0);
+	lock_context_close(&lc);
+}
+
+/*
+ * hot_accounts_with_buffer: see hot.h.
+ */
+int64 *
+hot_accounts_with_buffer(int *n)
+{
+	int64	   *ids;
+
+	cl_spi_connect();
+	cl_exec(&buffered_accounts_plan, NULL, NULL, 0);
+	*n = (int) SPI_processed;
+	ids = SPI_palloc(sizeof(int64) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		ids[i] = cl_getint64(i, 1, NULL);
+	cl_spi_finish();
+	return ids;
+}
+
+/*
+ * hot_split_accounts: see hot.h.
+ */
+int64 *
+hot_split_accounts(int *n)
+{
+	int64	   *ids;
+
+	cl_spi_connect();
+	cl_exec(&split_accounts_plan, NULL, NULL, 0);
+	*n = (int) SPI_processed;
+	ids = SPI_palloc(sizeof(int64) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		ids[i] = cl_getint64(i, 1, NULL);
+	cl_spi_finish();
+	return ids;
+}
+
+/*
+ * hot_flush_account: see hot.h.
+ */
+int64
+hot_flush_account(int64 account_id, int64 limit, bool skip_locked)
+{
+	LockContext lc;
+	AccountInfo info;
+	ChainHead	main_head;
+	ChainHead	sub_head;
+	LockOutcome r;
+	int64		applied;
+
+	cl_spi_connect();
+	lock_context_open(&lc);
+	r = cl_lock_main(&lc, account_id, skip_locked ? LockWaitSkip : LockWaitBlock,
+					 LockTupleNoKeyExclusive, &info, &main_head);
+	if (r == LOCK_NOT_FOUND)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+				 errmsg("account " INT64_FORMAT " does not exist", account_id)));
+	if (r == LOCK_SKIPPED)
+		applied = -1;
+	else if (HOT_MODE_IS_SPLIT(info.hot_mode))
+	{
+		lock_any_sub(&lc, &info, &sub_head);
+		applied = hot_apply_buffer(&lc, &info, &sub_head, limit);
+	}
+	else
+		applied = hot_apply_buffer(&lc, &info, &main_head, limit);
+	lock_context_close(&lc);
+	cl_spi_finish();
+	return applied;
+}
+
+/*
+ * hot_flush_all: flush every account's committed buffer; returns how many
+ * postings were applied.
+ */
+int64
+hot_flush_all(void)
+{
+	int			n;
+	int64	   *ids = hot_accounts_with_buffer(&n);
+	int64		total = 0;
+
+	for (int i = 0; i < n; i++)
+		total += hot_flush_account(ids[i], 0, false);
+	return total;
+}
+
+/*
+ * hot_sweep_account: see hot.h.  A split account's sub-accounts have
+ * drifted when the spread between the fullest and the emptiest is more
+ * than half the mean; the sweep then moves funds from those above the mean
+ * to those below it.
+ */
+int64
+hot_sweep_account(int64 account_id)
+{
+	LockContext lc;
+	AccountInfo info;
+	ChainHead	main_head;
+	ChainHead  *subs;
+	ChainHead **heads;
+	int64		total,
+				lo,
+				hi;
+	int64		moves = 0;
+	int32		n,
+				d = 0,
+				r = 0;
+	InternalMove m;
+
+	cl_spi_connect();
+	lock_context_open(&lc);
+	if (cl_lock_main(&lc, account_id, LockWaitSkip, LockTupleNoKeyExclusive, &info,
+					 &main_head) != LOCK_OK ||
+		!info.open || !HOT_MODE_IS_SPLIT(info.hot_mode) || info.shards < 2)
+		goto done;
+	n = info.shards;
+	subs = lock_all_subs(&lc, &info, n);
+	total = sum_heads(subs, n, account_id);
+	lo = hi = subs[0].balance;
+	for (int32 i = 1; i < n; i++)
+	{
+		lo = Min(lo, subs[i].balance);
+		hi = Max(hi, subs[i].balance);
+	}
+	if (total <= 0 || hi - lo <= Max(1, total / n / 2))
+		goto done;
+
+	/* target of sub-account i: total / n, the remainder to the first ones */
+#define SWEEP_TARGET(i) (total / n + ((i) < total % n ? 1 : 0))
+	move_begin(&m, "sweep", "sub-account sweep", account_id);
+	while (d < n && r < n)
+	{
+		int64		surplus,
+					deficit;
+
+		if ((surplus = subs[d].balance - SWEEP_TARGET(d)) <= 0)
+		{
+			d++;
+			continue;
+		}
+		if ((deficit = SWEEP_TARGET(r) - subs[r].balance) <= 0)
+		{
+			r++;
+			continue;
+		}
+		move_amount(&m, &subs[d], &subs[r], Min(surplus, deficit));
+		moves++;
+	}
+#undef SWEEP_TARGET
+	heads = palloc(sizeof(ChainHead *) * n);
+	for (int32 i = 0; i < n; i++)
+		heads[i] = &subs[i];
+	move_end(&m, heads, n);
+done:
+	lock_context_close(&lc);
+	cl_spi_finish();
+	return moves;
+}

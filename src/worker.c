@@ -1,0 +1,813 @@
+/*
+ * worker.c: creditledger's background workers.
+ *
+ * One static background worker per database named in creditledger.database
+ * (registered from _PG_init while shared_preload_libraries is processed).
+ * Each worker connects to its database and loops, as worker_spi and
+ * autoprewarm do: wait on its latch (or a timeout), reset it, handle
+ * interrupts and a pending SIGHUP reload, then do one cycle:
+ *
+ *   - in one transaction: check that the extension is installed (if not,
+ *     say so once at LOG level and wait quietly, retrying every few seconds)
+ *     and fetch the accounts that have committed buffered postings
+ *     (hot_accounts_with_buffer);
+ *   - for each of them, in its own transaction: hot_flush_account(id,
+ *     batch_size, skip_locked = true); repeat the pass until one applies
+ *     nothing, then sleep creditledger.flush_interval;
+ *   - every creditledger.sweep_interval: hot_sweep_account() for each split
+ *     account (hot_split_accounts), each in its own transaction.
+ *
+ * Transactions: every unit of work is SetCurrentStatementStartTimestamp,
+ * StartTransactionCommand, PushActiveSnapshot(GetTransactionSnapshot()),
+ * the hot.c call (which connects to SPI itself), PopActiveSnapshot,
+ * CommitTransactionCommand, so each sees a fresh snapshot and a failure
+ * undoes only its own account's batch.
+ *
+ * Errors: an ERROR in one unit is logged (with a CONTEXT line naming the
+ * account), counted in shared memory (stat_workers.errors, last_error), and
+ * its transaction aborted; the account is then left alone for 1, 2, 4, ...
+ * up to 64 seconds (doubling per consecutive failure, reset by a success),
+ * so one bad row never crash-loops the worker or floods the log, and the
+ * other accounts keep flowing.  A failure outside any account (fetching the
+ * account list) backs off the whole worker the same way.
+ *
+ * Signals: SIGHUP reloads the configuration; SIGTERM (pg_terminate_backend,
+ * or shutdown) is handled by die(), so the worker exits with FATAL, exit
+ * code 1, and the postmaster restarts it after bgw_restart_time (it is
+ * never exit code 0, which would unregister it).  A crash (e.g. kill -9)
+ * makes the postmaster reinitialise and restart everything, this worker
+ * included.
+ *
+ * Locking: the worker takes no locks of its own; hot.c serialises flushers
+ * by the account row lock (the worker asks for skip_locked, so it never
+ * waits on a posting backend) and sweeps skip busy accounts.  Shared memory
+ * is touched only through stats.c (the worker's own slot).
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+#include "utils/wait_event.h"
+
+#include "hot.h"
+#include "stats.h"
+#include "worker.h"
+
+/* Restart delay after the worker exits with an error or is terminated */
+#define CL_WORKER_RESTART_SECONDS	5
+
+/* Sleep between checks while the extension is not installed */
+#define CL_WAIT_FOR_EXTENSION_MS	5000
+
+/* Sleep between checks while the worker is paused (flush_interval = 0) */
+#define CL_PAUSED_MS				1000
+
+/* Backoff after consecutive failures: 1 s, doubling, at most 64 s */
+#define CL_BACKOFF_FIRST_MS			1000
+#define CL_BACKOFF_MAX_MS			64000
+
+/* hot_flush_account / hot_sweep_account in a unit that failed */
+#define CL_UNIT_FAILED				(-2)
+
+/* GUC variables */
+static char *cl_database_list = NULL;
+int			cl_flush_interval = 10;
+int			cl_batch_size = 1000;
+int			cl_sweep_interval = 10000;
+
+/* The parsed creditledger.database: database names, in order */
+static List *cl_databases = NIL;
+
+/*
+ * An account the worker failed on: retried no earlier than retry_at.
+ */
+typedef struct ClBackoff
+{
+	int64		account_id;		/* hash key */
+	int			failures;		/* consecutive failures */
+	TimestampTz retry_at;
+} ClBackoff;
+
+/* Per-process state of a running worker */
+static int	cl_index = -1;		/* this worker's slot (bgw_main_arg) */
+static const char *cl_dbname = NULL;
+static const char *cl_state = NULL; /* state last published */
+static MemoryContext cl_cycle_cxt = NULL;	/* reset every cycle */
+static HTAB *cl_flush_backoff = NULL;
+static HTAB *cl_sweep_backoff = NULL;
+static int	cl_cycle_failures = 0;	/* consecutive failed account lists */
+static TimestampTz cl_next_sweep = 0;
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/* What an ErrorContextCallback reports for the unit in progress */
+typedef struct ClUnitContext
+{
+	const char *what;			/* "flushing", "sweeping", ... */
+	int64		account_id;		/* or 0 */
+} ClUnitContext;
+
+static bool check_database_list(char **newval, void **extra, GucSource source);
+static List *parse_database_list(const char *value);
+
+/*
+ * cl_define_worker_gucs: define creditledger.database, flush_interval,
+ * batch_size and sweep_interval.  Called from _PG_init (in every process
+ * that loads the library) before MarkGUCPrefixReserved.
+ */
+void
+cl_define_worker_gucs(void)
+{
+	DefineCustomStringVariable("creditledger.database",
+							   "Databases served by creditledger background workers.",
+							   "A comma-separated list of database names; one worker per database "
+							   "(needs creditledger in shared_preload_libraries). Empty: no workers.",
+							   &cl_database_list,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   GUC_LIST_INPUT,
+							   check_database_list, NULL, NULL);
+
+	DefineCustomIntVariable("creditledger.flush_interval",
+							"Time the background worker sleeps once no buffered postings are left.",
+							"0 pauses the worker: it neither flushes nor sweeps.",
+							&cl_flush_interval,
+							10, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("creditledger.batch_size",
+							"Buffered postings of one account the background worker applies per transaction.",
+							NULL,
+							&cl_batch_size,
+							1000, 1, INT_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("creditledger.sweep_interval",
+							"Time between the background worker's rebalancing sweeps of split accounts.",
+							"0 turns sweeping off.",
+							&cl_sweep_interval,
+							10000, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+}
+
+/*
+ * parse_database_list: split a creditledger.database value into a List of
+ * names (palloc'd in the current context); NIL for an empty value.  Raises
+ * nothing: returns NULL-terminated failure as (List *) -1 is avoided by
+ * letting the caller validate first (check_database_list).
+ */
+static List *
+parse_database_list(const char *value)
+{
+	char	   *raw = pstrdup(value);
+	List	   *names = NIL;
+
+	if (!SplitGUCList(raw, ',', &names))
+		return NIL;
+	return names;
+}
+
+/*
+ * check_database_list: GUC check hook for creditledger.database: a valid
+ * list of at most CL_MAX_WORKERS distinct, non-empty names no longer than
+ * NAMEDATALEN - 1.
+ */
+static bool
+check_database_list(char **newval, void **extra, GucSource source)
+{
+	char	   *raw = pstrdup(*newval);
+	List	   *names = NIL;
+	ListCell   *lc;
+	bool		ok = true;
+
+	if (!SplitGUCList(raw, ',', &names))
+	{
+		GUC_check_errdetail("List syntax is invalid.");
+		ok = false;
+	}
+	else if (list_length(names) > CL_MAX_WORKERS)
+	{
+		GUC_check_errdetail("At most %d databases can be listed.", CL_MAX_WORKERS);
+		ok = false;
+	}
+	else
+	{
+		foreach(lc, names)
+		{
+			const char *name = (const char *) lfirst(lc);
+			ListCell   *lc2;
+
+			if (name[0] == '\0' || strlen(name) >= NAMEDATALEN)
+			{
+				GUC_check_errdetail("Database name \"%s\" is empty or too long.", name);
+				ok = false;
+				break;
+			}
+			for_each_cell(lc2, names, lnext(names, lc))
+			{
+				if (strcmp(name, (const char *) lfirst(lc2)) == 0)
+				{
+					GUC_check_errdetail("Database \"%s\" is listed more than once.", name);
+					ok = false;
+					break;
+				}
+			}
+			if (!ok)
+				break;
+		}
+	}
+
+	list_free(names);
+	pfree(raw);
+	return ok;
+}
+
+/*
+ * cl_worker_count: number of databases in creditledger.database (workers
+ * registered).  Valid once cl_register_workers has run in this process (or
+ * in the postmaster it was forked from); 0 otherwise.
+ */
+int
+cl_worker_count(void)
+{
+	return list_length(cl_databases);
+}
+
+/*
+ * cl_worker_database: the database of worker index.
+ */
+const char *
+cl_worker_database(int index)
+{
+	Assert(index >= 0 && index < list_length(cl_databases));
+	return (const char *) list_nth(cl_databases, index);
+}
+
+/*
+ * cl_register_workers: register one static background worker per database
+ * in creditledger.database.  Called from _PG_init only while
+ * shared_preload_libraries is processed.
+ */
+void
+cl_register_workers(void)
+{
+	MemoryContext oldcxt;
+	ListCell   *lc;
+	int			i = 0;
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	/* kept for the life of the postmaster and inherited by its children */
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	cl_databases = parse_database_list(cl_database_list ? cl_database_list : "");
+	MemoryContextSwitchTo(oldcxt);
+
+	foreach(lc, cl_databases)
+	{
+		const char *db = (const char *) lfirst(lc);
+		BackgroundWorker worker;
+
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+			BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = CL_WORKER_RESTART_SECONDS;
+		strlcpy(worker.bgw_library_name, "creditledger", BGW_MAXLEN);
+		strlcpy(worker.bgw_function_name, "cl_worker_main", BGW_MAXLEN);
+		snprintf(worker.bgw_name, BGW_MAXLEN,
+				 "creditledger worker for database %s", db);
+		strlcpy(worker.bgw_type, "creditledger worker", BGW_MAXLEN);
+		worker.bgw_main_arg = Int32GetDatum(i);
+		worker.bgw_notify_pid = 0;
+
+		RegisterBackgroundWorker(&worker);
+		i++;
+	}
+}
+
+/*
+ * cl_wake_worker: set the latch of the worker serving this database, if one
+ * is running, so it flushes now rather than after its sleep.  Lock-free and
+ * cheap (a few atomic reads; SetLatch returns at once if the latch is
+ * already set); a no-op without shared_preload_libraries.
+ */
+void
+cl_wake_worker(void)
+{
+	int			procno;
+
+	if (!OidIsValid(MyDatabaseId))
+		return;
+	procno = cl_stats_worker_procno(MyDatabaseId);
+	if (procno >= 0 && procno < (int) ProcGlobal->allProcCount)
+		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+}
+
+/*
+ * set_state: publish the worker's state in stat_workers (only on change).
+ */
+static void
+set_state(const char *state)
+{
+	if (cl_state != NULL && strcmp(cl_state, state) == 0)
+		return;
+	cl_state = state;
+	cl_stats_worker_set_state(cl_index, state);
+}
+
+/*
+ * worker_exit: before_shmem_exit callback: mark the slot stopped.
+ */
+static void
+worker_exit(int code, Datum arg)
+{
+	cl_stats_worker_stopped(DatumGetInt32(arg));
+}
+
+/*
+ * connect_emit_log: emit_log_hook while connecting: a FATAL (typically "the
+ * database does not exist") is counted and kept as last_error, so
+ * stat_workers explains why the worker keeps restarting.
+ */
+static void
+connect_emit_log(ErrorData *edata)
+{
+	if (edata->elevel >= FATAL && edata->message != NULL)
+		cl_stats_worker_error(cl_index, edata->message);
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+/*
+ * unit_error_context: error context callback naming the worker's unit of
+ * work (shown as CONTEXT in the server log).
+ */
+static void
+unit_error_context(void *arg)
+{
+	ClUnitContext *unit = (ClUnitContext *) arg;
+
+	if (unit->account_id != 0)
+		errcontext("creditledger worker %s account " INT64_FORMAT,
+				   unit->what, unit->account_id);
+	else
+		errcontext("creditledger worker %s", unit->what);
+}
+
+/*
+ * begin_unit: start a transaction for one unit of work, with a fresh active
+ * snapshot, and report it in pg_stat_activity.
+ */
+static void
+begin_unit(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+/*
+ * end_unit: commit the unit's transaction.
+ */
+static void
+end_unit(void)
+{
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/*
+ * unit_failed: in PG_CATCH of a unit: log the error (with its context),
+ * count it as last_error with the given prefix, and abort the transaction.
+ * Leaves the caller in cl_cycle_cxt with no transaction open.
+ */
+static void
+unit_failed(const char *prefix)
+{
+	ErrorData  *edata;
+	char	   *msg;
+
+	MemoryContextSwitchTo(cl_cycle_cxt);
+	EmitErrorReport();
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	MemoryContextSwitchTo(cl_cycle_cxt);
+
+	msg = psprintf("%s: %s", prefix, edata->message ? edata->message : "unknown error");
+	cl_stats_worker_error(cl_index, msg);
+	pfree(msg);
+	FreeErrorData(edata);
+}
+
+/*
+ * backoff_delay_ms: the wait after a given number of consecutive failures:
+ * 1 s, 2 s, 4 s, ... at most CL_BACKOFF_MAX_MS.
+ */
+static long
+backoff_delay_ms(int failures)
+{
+	long		delay = CL_BACKOFF_FIRST_MS;
+
+	while (--failures > 0 && delay < CL_BACKOFF_MAX_MS)
+		delay *= 2;
+	return Min(delay, CL_BACKOFF_MAX_MS);
+}
+
+/*
+ * backoff_skip: whether an account in table is still backing off.
+ */
+static bool
+backoff_skip(HTAB *table, int64 account_id, TimestampTz now)
+{
+	ClBackoff  *entry;
+
+	entry = (ClBackoff *) hash_search(table, &account_id, HASH_FIND, NULL);
+	return entry != NULL && now < entry->retry_at;
+}
+
+/*
+ * backoff_record: note the outcome of a unit on an account: a failure
+ * doubles its backoff; a success forgets it.
+ */
+static void
+backoff_record(HTAB *table, int64 account_id, bool failed)
+{
+	ClBackoff  *entry;
+	bool		found;
+
+	if (!failed)
+	{
+		(void) hash_search(table, &account_id, HASH_REMOVE, NULL);
+		return;
+	}
+	entry = (ClBackoff *) hash_search(table, &account_id, HASH_ENTER, &found);
+	if (!found)
+		entry->failures = 0;
+	if (entry->failures < INT_MAX)
+		entry->failures++;
+	entry->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												  backoff_delay_ms(entry->failures));
+}
+
+/*
+ * fetch_accounts: in one transaction, check that the extension is installed
+ * and, if so, fetch the ids of the accounts to work on (fetch = split:
+ * hot_split_accounts, else hot_accounts_with_buffer), copied into
+ * cl_cycle_cxt.  Returns false when the extension is missing; *ids = NULL,
+ * *n = -1 when the fetch failed (logged and counted).
+ */
+static bool
+fetch_accounts(bool split, int64 **ids, int *n)
+{
+	volatile bool present = false;
+	ClUnitContext unit = {split ? "listing split accounts" : "listing buffered accounts", 0};
+
+	*ids = NULL;
+	*n = 0;
+
+	begin_unit(split ? "creditledger: list split accounts"
+			   : "creditledger: list buffered accounts");
+	PG_TRY();
+	{
+		ErrorContextCallback errcallback;
+
+		errcallback.callback = unit_error_context;
+		errcallback.arg = &unit;
+		errcallback.previous = error_context_stack;
+		error_context_stack = &errcallback;
+
+		present = OidIsValid(get_extension_oid("creditledger", true));
+		if (present)
+		{
+			int			count = 0;
+			int64	   *found;
+
+			found = split ? hot_split_accounts(&count) : hot_accounts_with_buffer(&count);
+			if (count > 0)
+			{
+				*ids = MemoryContextAlloc(cl_cycle_cxt, sizeof(int64) * count);
+				memcpy(*ids, found, sizeof(int64) * count);
+			}
+			*n = count;
+		}
+
+		error_context_stack = errcallback.previous;
+		end_unit();
+	}
+	PG_CATCH();
+	{
+		unit_failed(split ? "listing split accounts" : "listing buffered accounts");
+		*ids = NULL;
+		*n = -1;
+		present = true;
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	return present;
+}
+
+/*
+ * run_unit: one account's flush (sweep = false) or sweep, in its own
+ * transaction.  Returns what hot.c returned (postings applied, -1 if the
+ * account was locked; sub-accounts moved), or CL_UNIT_FAILED after an error
+ * (logged, counted, rolled back).
+ */
+static int64
+run_unit(bool sweep, int64 account_id)
+{
+	volatile int64 result = 0;
+	ClUnitContext unit = {sweep ? "sweeping" : "flushing", account_id};
+
+	begin_unit(sweep ? "creditledger: sweep split account"
+			   : "creditledger: flush buffered postings");
+	PG_TRY();
+	{
+		ErrorContextCallback errcallback;
+
+		errcallback.callback = unit_error_context;
+		errcallback.arg = &unit;
+		errcallback.previous = error_context_stack;
+		error_context_stack = &errcallback;
+
+		if (sweep)
+			result = hot_sweep_account(account_id);
+		else
+			result = hot_flush_account(account_id, (int64) cl_batch_size, true);
+
+		error_context_stack = errcallback.previous;
+		end_unit();
+	}
+	PG_CATCH();
+	{
+		char		prefix[64];
+
+		snprintf(prefix, sizeof(prefix), "%s account " INT64_FORMAT,
+				 sweep ? "sweeping" : "flushing", account_id);
+		unit_failed(prefix);
+		result = CL_UNIT_FAILED;
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	pgstat_report_stat(false);
+
+	return result;
+}
+
+/*
+ * process_interrupts: between units: handle SIGTERM (CHECK_FOR_INTERRUPTS
+ * exits) and a pending configuration reload.
+ */
+static void
+process_interrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+/*
+ * sweep_split_accounts: one sweep of every split account not backing off.
+ */
+static void
+sweep_split_accounts(void)
+{
+	int64	   *ids;
+	int			n;
+	int			i;
+	TimestampTz now = GetCurrentTimestamp();
+
+	set_state("sweeping");
+	if (!fetch_accounts(true, &ids, &n) || n <= 0)
+		return;
+
+	for (i = 0; i < n && cl_flush_interval > 0; i++)
+	{
+		int64		r;
+
+		if (backoff_skip(cl_sweep_backoff, ids[i], now))
+			continue;
+		r = run_unit(true, ids[i]);
+		backoff_record(cl_sweep_backoff, ids[i], r == CL_UNIT_FAILED);
+		process_interrupts();
+	}
+}
+
+/*
+ * worker_cycle: one cycle of the loop (see the file header); returns how
+ * long to sleep, in milliseconds.
+ */
+static long
+worker_cycle(void)
+{
+	static bool waiting_logged = false;
+	long		sleep_ms;
+	bool		sweep_on;
+
+	for (;;)
+	{
+		int64	   *ids;
+		int			n;
+		int			i;
+		int64		applied = 0;
+		TimestampTz now;
+
+		MemoryContextReset(cl_cycle_cxt);
+
+		if (cl_flush_interval == 0)
+		{
+			/* Paused: still watch for the extension, do no ledger work */
+			bool		present;
+
+			begin_unit("creditledger: check extension");
+			present = OidIsValid(get_extension_oid("creditledger", true));
+			end_unit();
+			pgstat_report_activity(STATE_IDLE, NULL);
+			set_state(present ? "paused" : "waiting for extension");
+			cl_stats_worker_cycle_done(cl_index);
+			return CL_PAUSED_MS;
+		}
+
+		if (!fetch_accounts(false, &ids, &n))
+		{
+			if (!waiting_logged)
+				ereport(LOG,
+						(errmsg("creditledger worker is waiting for the extension in database \"%s\"",
+								cl_dbname),
+						 errhint("Run CREATE EXTENSION creditledger in that database, or remove it from creditledger.database.")));
+			waiting_logged = true;
+			set_state("waiting for extension");
+			cl_stats_worker_cycle_done(cl_index);
+			return CL_WAIT_FOR_EXTENSION_MS;
+		}
+		if (waiting_logged)
+		{
+			ereport(LOG,
+					(errmsg("creditledger worker found the extension in database \"%s\"",
+							cl_dbname)));
+			waiting_logged = false;
+			cl_next_sweep = 0;
+		}
+
+		if (n < 0)
+		{
+			/* listing failed (logged and counted): back off the worker */
+			if (cl_cycle_failures < INT_MAX)
+				cl_cycle_failures++;
+			set_state("idle");
+			cl_stats_worker_cycle_done(cl_index);
+			return backoff_delay_ms(cl_cycle_failures);
+		}
+		cl_cycle_failures = 0;
+
+		if (n > 0)
+			set_state("flushing");
+		now = GetCurrentTimestamp();
+		for (i = 0; i < n; i++)
+		{
+			int64		r;
+
+			if (backoff_skip(cl_flush_backoff, ids[i], now))
+				continue;
+			r = run_unit(false, ids[i]);
+			backoff_record(cl_flush_backoff, ids[i], r == CL_UNIT_FAILED);
+			if (r > 0)
+			{
+				applied += r;
+				cl_stats_worker_add_flushed(cl_index, r);
+			}
+			process_interrupts();
+			if (cl_flush_interval == 0)
+				break;
+		}
+		cl_stats_worker_cycle_done(cl_index);
+
+		/* sweeps are due even under a load that never lets the buffer empty */
+		sweep_on = cl_sweep_interval > 0 && cl_flush_interval > 0;
+		now = GetCurrentTimestamp();
+		if (sweep_on && cl_next_sweep == 0)
+			cl_next_sweep = TimestampTzPlusMilliseconds(now, cl_sweep_interval);
+		if (sweep_on && now >= cl_next_sweep)
+		{
+			sweep_split_accounts();
+			cl_next_sweep = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														cl_sweep_interval);
+		}
+
+		if (applied == 0 || cl_flush_interval == 0)
+			break;
+	}
+
+	set_state("idle");
+
+	sleep_ms = cl_flush_interval > 0 ? cl_flush_interval : CL_PAUSED_MS;
+	if (cl_sweep_interval > 0 && cl_next_sweep != 0)
+	{
+		long		secs;
+		int			usecs;
+		long		until_sweep;
+
+		TimestampDifference(GetCurrentTimestamp(), cl_next_sweep, &secs, &usecs);
+		until_sweep = secs * 1000 + usecs / 1000 + 1;
+		sleep_ms = Min(sleep_ms, until_sweep);
+	}
+	return sleep_ms;
+}
+
+/*
+ * cl_worker_main: entry point of a worker (bgw_function_name); main_arg is
+ * the index of its database in creditledger.database.  Never returns:
+ * exits through proc_exit on SIGTERM (FATAL, exit code 1: restarted) or on
+ * postmaster death.
+ */
+void
+cl_worker_main(Datum main_arg)
+{
+	HASHCTL		ctl;
+
+	cl_index = DatumGetInt32(main_arg);
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	if (cl_index < 0 || cl_index >= cl_worker_count())
+	{
+		/* cannot happen: the list is fixed at server start; exit for good */
+		ereport(LOG,
+				(errmsg("creditledger worker %d has no database configured", cl_index)));
+		proc_exit(0);
+	}
+	cl_dbname = cl_worker_database(cl_index);
+
+	cl_stats_worker_started(cl_index);
+	cl_state = "starting";
+	before_shmem_exit(worker_exit, Int32GetDatum(cl_index));
+
+	/* a connection failure is FATAL: keep its message for stat_workers */
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = connect_emit_log;
+	BackgroundWorkerInitializeConnection(cl_dbname, NULL, 0);
+	emit_log_hook = prev_emit_log_hook;
+
+	cl_stats_worker_connected(cl_index, MyDatabaseId);
+
+	cl_cycle_cxt = AllocSetContextCreate(TopMemoryContext,
+										 "creditledger worker cycle",
+										 ALLOCSET_DEFAULT_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(ClBackoff);
+	cl_flush_backoff = hash_create("creditledger flush backoff", 64, &ctl,
+								   HASH_ELEM | HASH_BLOBS);
+	cl_sweep_backoff = hash_create("creditledger sweep backoff", 64, &ctl,
+								   HASH_ELEM | HASH_BLOBS);
+
+	ereport(LOG,
+			(errmsg("creditledger worker started for database \"%s\"", cl_dbname)));
+
+	for (;;)
+	{
+		long		sleep_ms;
+
+		process_interrupts();
+
+		sleep_ms = worker_cycle();
+		MemoryContextSwitchTo(TopMemoryContext);
+		pgstat_report_stat(true);
+
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(sleep_ms, 1L),
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
