@@ -23,11 +23,21 @@
  * 'entry' with the voucher 'creditledger:<what>:<account>:<transfer id>';
  * their legs net to zero within the account.
  *
+ * Buffered postings always reach the account's main chain (sub-account 0);
+ * for a buffered_split account, the flush then spreads that to the
+ * sub-accounts it can take without waiting, and a decrease's slow path or
+ * the sweep moves whatever remains.
+ *
  * Locking.  Every flusher locks the account row first (FOR NO KEY UPDATE),
  * so the worker, flush() and a decrease that applies the buffer itself (主动
  * 汇总) exclude each other.  Waiting locks follow locking.c's order: the
- * account row, then sub-accounts in ascending order; a posting's SKIP
- * LOCKED tries never wait.  set_hot_mode (hot_convert) takes the account's
+ * account row, then sub-accounts in ascending order; only a decrease's slow
+ * path and set_hot_mode wait for sub-accounts while holding the account
+ * row; flush, spread and sweep take sub-accounts with SKIP LOCKED only.
+ * One rare case is left to PostgreSQL's deadlock detector: a decrease whose
+ * SKIP LOCKED try took a sub-account that a concurrent decrease emptied
+ * just before, going on to the slow path while another decrease is in its
+ * slow path (one of them gets 40P01 and may be retried).  set_hot_mode (hot_convert) takes the account's
  * mode lock exclusively, so no posting that read the old mode is in flight,
  * then the row FOR UPDATE, applies the buffer, and merges or splits the
  * balance with journal entries that show it.
@@ -426,15 +436,21 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 	for (int32 i = 1; i < n; i++)
 		if (subs[i].balance > target->balance)
 			target = &subs[i];
-	total = sum_heads(subs, n, info->account_id);
+	total = sum_heads(subs, n, info->account_id) + main_head.balance;
 	if (total + net < info->min_balance && HOT_MODE_IS_BUFFERED(info->hot_mode) &&
-		hot_apply_buffer(lc, info, target, 0) > 0)
-		total = sum_heads(subs, n, info->account_id);
+		hot_apply_buffer(lc, info, &main_head, 0) > 0)
+		total = sum_heads(subs, n, info->account_id) + main_head.balance;
 	if (total + net < info->min_balance)
 		cl_raise_insufficient(info->account_id, total, total + net, info->min_balance);
 
-	/* gather from siblings, in order, until the target covers the decrease */
+	/*
+	 * Gather into the target, until it covers the decrease: first what the
+	 * main chain holds (applied buffer), then siblings in order.
+	 */
 	move_begin(&m, "gather", "sub-account gather", info->account_id);
+	if (main_head.balance > 0 && target->balance + net < sub_floor)
+		move_amount(&m, &main_head, target,
+					Min(main_head.balance, sub_floor - net - target->balance));
 	for (int32 i = 0; i < n && target->balance + net < sub_floor; i++)
 	{
 		ChainHead  *from = &subs[i];
@@ -443,10 +459,11 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 			continue;
 		move_amount(&m, from, target, Min(from->balance, sub_floor - net - target->balance));
 	}
-	heads = palloc(sizeof(ChainHead *) * n);
+	heads = palloc(sizeof(ChainHead *) * (n + 1));
 	for (int32 i = 0; i < n; i++)
 		heads[i] = &subs[i];
-	move_end(&m, heads, n);
+	heads[n] = &main_head;
+	move_end(&m, heads, n + 1);
 	*out = *target;
 }
 
@@ -501,14 +518,10 @@ hot_convert(int64 account_id, HotMode mode, int32 shards)
 	}
 	old_n = HOT_MODE_IS_SPLIT(info.hot_mode) ? info.shards : 0;
 
-	/* 1. everything committed in the buffer reaches the current chains */
-	if (HOT_MODE_IS_SPLIT(info.hot_mode))
-	{
+	/* 1. everything committed in the buffer reaches the main chain */
+	(void) hot_apply_buffer(&lc, &info, &main_head, 0);
+	if (old_n > 0)
 		subs = lock_all_subs(&lc, &info, old_n);
-		(void) hot_apply_buffer(&lc, &info, &subs[0], 0);
-	}
-	else
-		(void) hot_apply_buffer(&lc, &info, &main_head, 0);
 
 	/* 2. merge the old sub-accounts into the main chain */
 	memo = psprintf("hot mode %s/%d -> %s/%d", cl_hot_mode_name(info.hot_mode), info.shards,
@@ -599,7 +612,42 @@ hot_split_accounts(int *n)
 }
 
 /*
- * hot_flush_account: see hot.h.
+ * spread_main: move what the main chain of a split account holds (applied
+ * buffer) into the sub-accounts nobody holds, evenly, without waiting for
+ * any.  The caller holds the account row.
+ */
+static void
+spread_main(LockContext *lc, AccountInfo *info, ChainHead *main_head)
+{
+	int32		n = info->shards;
+	ChainHead  *subs = palloc(sizeof(ChainHead) * n);
+	ChainHead **heads = palloc(sizeof(ChainHead *) * (n + 1));
+	int32		got = 0;
+	int64		b = main_head->balance;
+	InternalMove m;
+
+	if (b <= 0)
+		return;
+	for (int32 i = 0; i < n; i++)
+		if (cl_lock_sub(lc, info, i + 1, LockWaitSkip, &subs[got]) == LOCK_OK)
+			got++;
+	if (got == 0)
+		return;
+	move_begin(&m, "spread", "buffer spread to sub-accounts", info->account_id);
+	for (int32 i = 0; i < got; i++)
+	{
+		move_amount(&m, main_head, &subs[i], b / got + (i < b % got ? 1 : 0));
+		heads[i] = &subs[i];
+	}
+	heads[got] = main_head;
+	move_end(&m, heads, got + 1);
+}
+
+/*
+ * hot_flush_account: see hot.h.  Buffered postings always reach the main
+ * chain (so a flush never waits for a sub-account); for a buffered_split
+ * account they are then spread to the sub-accounts that are free, and the
+ * slow path of a decrease or the sweep picks up the rest.
  */
 int64
 hot_flush_account(int64 account_id, int64 limit, bool skip_locked)
@@ -607,9 +655,8 @@ hot_flush_account(int64 account_id, int64 limit, bool skip_locked)
 	LockContext lc;
 	AccountInfo info;
 	ChainHead	main_head;
-	ChainHead	sub_head;
 	LockOutcome r;
-	int64		applied;
+	int64		applied = -1;
 
 	cl_spi_connect();
 	lock_context_open(&lc);
@@ -619,15 +666,12 @@ hot_flush_account(int64 account_id, int64 limit, bool skip_locked)
 		ereport(ERROR,
 				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
 				 errmsg("account " INT64_FORMAT " does not exist", account_id)));
-	if (r == LOCK_SKIPPED)
-		applied = -1;
-	else if (HOT_MODE_IS_SPLIT(info.hot_mode))
+	if (r == LOCK_OK)
 	{
-		lock_any_sub(&lc, &info, &sub_head);
-		applied = hot_apply_buffer(&lc, &info, &sub_head, limit);
-	}
-	else
 		applied = hot_apply_buffer(&lc, &info, &main_head, limit);
+		if (HOT_MODE_IS_SPLIT(info.hot_mode))
+			spread_main(&lc, &info, &main_head);
+	}
 	lock_context_close(&lc);
 	cl_spi_finish();
 	return applied;
@@ -650,10 +694,11 @@ hot_flush_all(void)
 }
 
 /*
- * hot_sweep_account: see hot.h.  A split account's sub-accounts have
- * drifted when the spread between the fullest and the emptiest is more
- * than half the mean; the sweep then moves funds from those above the mean
- * to those below it.
+ * hot_sweep_account: see hot.h.  The sweep takes the sub-accounts nobody
+ * holds (SKIP LOCKED, never waiting while it holds the account row); they
+ * have drifted when the spread between the fullest and the emptiest is more
+ * than half their mean.  It then moves what the main chain holds and the
+ * surplus of those above the mean to those below it.
  */
 int64
 hot_sweep_account(int64 account_id)
@@ -667,7 +712,7 @@ hot_sweep_account(int64 account_id)
 				lo,
 				hi;
 	int64		moves = 0;
-	int32		n,
+	int32		n = 0,
 				d = 0,
 				r = 0;
 	InternalMove m;
@@ -678,8 +723,12 @@ hot_sweep_account(int64 account_id)
 					 &main_head) != LOCK_OK ||
 		!info.open || !HOT_MODE_IS_SPLIT(info.hot_mode) || info.shards < 2)
 		goto done;
-	n = info.shards;
-	subs = lock_all_subs(&lc, &info, n);
+	subs = palloc(sizeof(ChainHead) * info.shards);
+	for (int32 i = 0; i < info.shards; i++)
+		if (cl_lock_sub(&lc, &info, i + 1, LockWaitSkip, &subs[n]) == LOCK_OK)
+			n++;
+	if (n < 2)
+		goto done;
 	total = sum_heads(subs, n, account_id);
 	lo = hi = subs[0].balance;
 	for (int32 i = 1; i < n; i++)
@@ -687,12 +736,21 @@ hot_sweep_account(int64 account_id)
 		lo = Min(lo, subs[i].balance);
 		hi = Max(hi, subs[i].balance);
 	}
-	if (total <= 0 || hi - lo <= Max(1, total / n / 2))
+	if (main_head.balance <= 0 && (total <= 0 || hi - lo <= Max(1, total / n / 2)))
 		goto done;
+	if (main_head.balance > 0)
+		total += main_head.balance;
 
 	/* target of sub-account i: total / n, the remainder to the first ones */
 #define SWEEP_TARGET(i) (total / n + ((i) < total % n ? 1 : 0))
 	move_begin(&m, "sweep", "sub-account sweep", account_id);
+	for (int32 i = 0; i < n && main_head.balance > 0; i++)
+		if (subs[i].balance < SWEEP_TARGET(i))
+		{
+			move_amount(&m, &main_head, &subs[i],
+						Min(main_head.balance, SWEEP_TARGET(i) - subs[i].balance));
+			moves++;
+		}
 	while (d < n && r < n)
 	{
 		int64		surplus,
@@ -712,10 +770,11 @@ hot_sweep_account(int64 account_id)
 		moves++;
 	}
 #undef SWEEP_TARGET
-	heads = palloc(sizeof(ChainHead *) * n);
+	heads = palloc(sizeof(ChainHead *) * (n + 1));
 	for (int32 i = 0; i < n; i++)
 		heads[i] = &subs[i];
-	move_end(&m, heads, n);
+	heads[n] = &main_head;
+	move_end(&m, heads, n + 1);
 done:
 	lock_context_close(&lc);
 	cl_spi_finish();
