@@ -22,7 +22,9 @@ OBJS = \
 	src/posting.o \
 	src/accounts.o \
 	src/transfers.o \
-	src/verify.o
+	src/verify.o \
+	src/worker.o \
+	src/stats.o
 
 DATA = $(wildcard sql/creditledger--*.sql)
 
@@ -37,7 +39,8 @@ TEST_CONF = --temp-config=$(srcdir)/test/creditledger.conf
 REGRESS      = install accounts transfers entries reversal journal hot privileges verify
 REGRESS_OPTS = --temp-instance=tmp_check $(TEST_CONF)
 
-ISOLATION      = opposite_transfers same_voucher double_reversal overdraw_race
+ISOLATION      = opposite_transfers same_voucher double_reversal overdraw_race \
+                 buffered_short_debit flush_race late_commit split_gather
 ISOLATION_OPTS = --inputdir=test --outputdir=output_iso \
                  --temp-instance=tmp_check_iso $(TEST_CONF)
 

@@ -288,6 +288,36 @@ COMMENT ON FUNCTION creditledger.verify_chain(bigint) IS
     'Recomputes chains (all, or one account''s) and returns one row per problem; no rows = intact.';
 
 --------------------------------------------------------------------------
+-- Monitoring: background workers
+--------------------------------------------------------------------------
+
+CREATE FUNCTION creditledger.stat_workers(
+        OUT database text, OUT worker text, OUT pid int, OUT state text,
+        OUT started_at timestamptz, OUT last_cycle_at timestamptz,
+        OUT cycles bigint, OUT postings_flushed bigint, OUT holds_expired bigint,
+        OUT errors bigint, OUT last_error text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'cl_stat_workers'
+LANGUAGE C VOLATILE PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.stat_workers() IS
+    'One row per background worker configured in creditledger.database, from shared memory; needs creditledger in shared_preload_libraries (55000 with a hint otherwise).';
+
+CREATE VIEW creditledger.stat_workers AS
+SELECT w.database, w.worker, w.pid, w.state, w.started_at, w.last_cycle_at,
+       w.cycles, w.postings_flushed, w.holds_expired, w.errors, w.last_error
+  FROM creditledger.stat_workers() w;
+COMMENT ON VIEW creditledger.stat_workers IS
+    'Background workers: database served, pid (NULL when not running), state (not started, starting, idle, flushing, sweeping, paused, waiting for extension, stopped), cycles, buffered postings applied, holds expired, errors and the last error; counters are cumulative since server start.';
+
+-- Functions a view calls are checked against the querying role, so
+-- pg_monitor needs the schema, the view and the function.
+REVOKE ALL ON FUNCTION creditledger.stat_workers() FROM PUBLIC;
+REVOKE ALL ON creditledger.stat_workers FROM PUBLIC;
+GRANT USAGE ON SCHEMA creditledger TO pg_monitor;
+GRANT EXECUTE ON FUNCTION creditledger.stat_workers() TO pg_monitor;
+GRANT SELECT ON creditledger.stat_workers TO pg_monitor;
+
+--------------------------------------------------------------------------
 -- Roles
 --------------------------------------------------------------------------
 
@@ -316,13 +346,15 @@ BEGIN
         TO creditledger_app;
 
     -- Auditors: read everything, verify chains; never write.
-    GRANT SELECT ON creditledger.accounts, creditledger.journal, creditledger.transfers
+    GRANT SELECT ON creditledger.accounts, creditledger.journal, creditledger.transfers,
+                    creditledger.stat_workers
         TO creditledger_auditor;
     GRANT EXECUTE ON FUNCTION
         creditledger.account_id(text),
         creditledger.balance(bigint),
         creditledger.account_state(bigint),
-        creditledger.verify_chain(bigint)
+        creditledger.verify_chain(bigint),
+        creditledger.stat_workers()
         TO creditledger_auditor;
 
     -- Administrators: everything the others may do, plus account administration.

@@ -1,9 +1,11 @@
 /*
  * creditledger.c: module entry point.
  *
- * Owns _PG_init: reserves the "creditledger." GUC prefix so a misspelt
- * setting is reported instead of silently kept.  Nothing is shared between
- * backends yet, so there is no locking here.
+ * Owns _PG_init: defines the GUCs (worker.c), reserves the "creditledger."
+ * prefix so a misspelt setting is reported instead of silently kept, and,
+ * when preloaded, installs the shared-memory hooks (stats.c) and registers
+ * the background workers (worker.c).  No locking here: _PG_init runs once
+ * per process before anything is shared.
  */
 #include "postgres.h"
 
@@ -12,6 +14,8 @@
 #include "utils/guc.h"
 
 #include "compat.h"
+#include "stats.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -28,5 +32,15 @@ _PG_init(void)
 	if (IsBinaryUpgrade)
 		return;
 
+	/* GUCs first: MarkGUCPrefixReserved drops undefined creditledger.* */
+	cl_define_worker_gucs();
+
 	MarkGUCPrefixReserved("creditledger");
+
+	/* shared memory and background workers exist only when preloaded */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		cl_stats_init();
+		cl_register_workers();
+	}
 }

@@ -83,7 +83,7 @@
 #define CL_BACKOFF_FIRST_MS			1000
 #define CL_BACKOFF_MAX_MS			64000
 
-/* hot_flush_account / hot_sweep_account in a unit that failed */
+/* run_unit() of a unit that failed (hot.c itself returns -1 or more) */
 #define CL_UNIT_FAILED				(-2)
 
 /* GUC variables */
@@ -129,18 +129,29 @@ static List *parse_database_list(const char *value);
 /*
  * cl_define_worker_gucs: define creditledger.database, flush_interval,
  * batch_size and sweep_interval.  Called from _PG_init (in every process
- * that loads the library) before MarkGUCPrefixReserved.
+ * that loads the library, preloaded or not) before MarkGUCPrefixReserved.
  */
 void
 cl_define_worker_gucs(void)
 {
+	/*
+	 * creditledger.database is read once, at server start.  A PGC_POSTMASTER
+	 * variable can only be created while shared_preload_libraries is
+	 * processed (later it is FATAL); when the library is loaded on first use
+	 * instead, there are no workers and the setting only shows its value, so
+	 * it is created as PGC_SIGHUP (no session can change it either), which
+	 * also spares every session a warning about an unknown creditledger.
+	 * setting after MarkGUCPrefixReserved.
+	 */
 	DefineCustomStringVariable("creditledger.database",
 							   "Databases served by creditledger background workers.",
-							   "A comma-separated list of database names; one worker per database "
-							   "(needs creditledger in shared_preload_libraries). Empty: no workers.",
+							   "A comma-separated list of database names; one worker per database. "
+							   "Read at server start, with creditledger in shared_preload_libraries. "
+							   "Empty: no workers.",
 							   &cl_database_list,
 							   "postgres",
-							   PGC_POSTMASTER,
+							   process_shared_preload_libraries_in_progress ?
+							   PGC_POSTMASTER : PGC_SIGHUP,
 							   GUC_LIST_INPUT,
 							   check_database_list, NULL, NULL);
 
@@ -174,9 +185,9 @@ cl_define_worker_gucs(void)
 
 /*
  * parse_database_list: split a creditledger.database value into a List of
- * names (palloc'd in the current context); NIL for an empty value.  Raises
- * nothing: returns NULL-terminated failure as (List *) -1 is avoided by
- * letting the caller validate first (check_database_list).
+ * names (palloc'd in the current context); NIL for an empty value.  The
+ * check hook has already refused a malformed value, so a parse failure here
+ * (which cannot happen) also yields NIL: no workers.
  */
 static List *
 parse_database_list(const char *value)
@@ -474,24 +485,35 @@ backoff_record(HTAB *table, int64 account_id, bool failed)
 												  backoff_delay_ms(entry->failures));
 }
 
+/* What fetch_accounts fetches */
+typedef enum ClFetch
+{
+	CL_FETCH_NOTHING,			/* only check that the extension exists */
+	CL_FETCH_BUFFERED,			/* hot_accounts_with_buffer() */
+	CL_FETCH_SPLIT				/* hot_split_accounts() */
+} ClFetch;
+
 /*
  * fetch_accounts: in one transaction, check that the extension is installed
- * and, if so, fetch the ids of the accounts to work on (fetch = split:
- * hot_split_accounts, else hot_accounts_with_buffer), copied into
- * cl_cycle_cxt.  Returns false when the extension is missing; *ids = NULL,
- * *n = -1 when the fetch failed (logged and counted).
+ * and, if so, fetch the ids of the accounts to work on, copied into
+ * cl_cycle_cxt.  Returns false when the extension is missing.  When the
+ * fetch failed (logged and counted) returns true with *ids = NULL, *n = -1.
  */
 static bool
-fetch_accounts(bool split, int64 **ids, int *n)
+fetch_accounts(ClFetch fetch, int64 **ids, int *n)
 {
 	volatile bool present = false;
-	ClUnitContext unit = {split ? "listing split accounts" : "listing buffered accounts", 0};
+	const char *what = fetch == CL_FETCH_SPLIT ? "listing split accounts" :
+		fetch == CL_FETCH_BUFFERED ? "listing buffered accounts" :
+		"checking for the extension";
+	ClUnitContext unit = {what, 0};
 
 	*ids = NULL;
 	*n = 0;
 
-	begin_unit(split ? "creditledger: list split accounts"
-			   : "creditledger: list buffered accounts");
+	begin_unit(fetch == CL_FETCH_SPLIT ? "creditledger: list split accounts" :
+			   fetch == CL_FETCH_BUFFERED ? "creditledger: list buffered accounts" :
+			   "creditledger: check for the extension");
 	PG_TRY();
 	{
 		ErrorContextCallback errcallback;
@@ -502,12 +524,13 @@ fetch_accounts(bool split, int64 **ids, int *n)
 		error_context_stack = &errcallback;
 
 		present = OidIsValid(get_extension_oid("creditledger", true));
-		if (present)
+		if (present && fetch != CL_FETCH_NOTHING)
 		{
 			int			count = 0;
 			int64	   *found;
 
-			found = split ? hot_split_accounts(&count) : hot_accounts_with_buffer(&count);
+			found = fetch == CL_FETCH_SPLIT ? hot_split_accounts(&count)
+				: hot_accounts_with_buffer(&count);
 			if (count > 0)
 			{
 				*ids = MemoryContextAlloc(cl_cycle_cxt, sizeof(int64) * count);
@@ -521,7 +544,7 @@ fetch_accounts(bool split, int64 **ids, int *n)
 	}
 	PG_CATCH();
 	{
-		unit_failed(split ? "listing split accounts" : "listing buffered accounts");
+		unit_failed(what);
 		*ids = NULL;
 		*n = -1;
 		present = true;
@@ -581,11 +604,17 @@ run_unit(bool sweep, int64 account_id)
 
 /*
  * process_interrupts: between units: handle SIGTERM (CHECK_FOR_INTERRUPTS
- * exits) and a pending configuration reload.
+ * exits), ignore a stale cancel, and apply a pending configuration reload.
  */
 static void
 process_interrupts(void)
 {
+	/*
+	 * A cancel (pg_cancel_backend) cancels the unit in progress, where it is
+	 * caught like any error.  Between units there is nothing to cancel, and
+	 * an ERROR here, outside any handler, would become FATAL: drop it.
+	 */
+	QueryCancelPending = false;
 	CHECK_FOR_INTERRUPTS();
 	if (ConfigReloadPending)
 	{
@@ -606,7 +635,7 @@ sweep_split_accounts(void)
 	TimestampTz now = GetCurrentTimestamp();
 
 	set_state("sweeping");
-	if (!fetch_accounts(true, &ids, &n) || n <= 0)
+	if (!fetch_accounts(CL_FETCH_SPLIT, &ids, &n) || n <= 0)
 		return;
 
 	for (i = 0; i < n && cl_flush_interval > 0; i++)
@@ -647,16 +676,13 @@ worker_cycle(void)
 			/* Paused: still watch for the extension, do no ledger work */
 			bool		present;
 
-			begin_unit("creditledger: check extension");
-			present = OidIsValid(get_extension_oid("creditledger", true));
-			end_unit();
-			pgstat_report_activity(STATE_IDLE, NULL);
+			present = fetch_accounts(CL_FETCH_NOTHING, &ids, &n);
 			set_state(present ? "paused" : "waiting for extension");
 			cl_stats_worker_cycle_done(cl_index);
 			return CL_PAUSED_MS;
 		}
 
-		if (!fetch_accounts(false, &ids, &n))
+		if (!fetch_accounts(CL_FETCH_BUFFERED, &ids, &n))
 		{
 			if (!waiting_logged)
 				ereport(LOG,
@@ -713,7 +739,10 @@ worker_cycle(void)
 		/* sweeps are due even under a load that never lets the buffer empty */
 		sweep_on = cl_sweep_interval > 0 && cl_flush_interval > 0;
 		now = GetCurrentTimestamp();
-		if (sweep_on && cl_next_sweep == 0)
+		/* first sweep one interval from now; a shorter interval (SIGHUP) at once */
+		if (sweep_on &&
+			(cl_next_sweep == 0 ||
+			 cl_next_sweep > TimestampTzPlusMilliseconds(now, cl_sweep_interval)))
 			cl_next_sweep = TimestampTzPlusMilliseconds(now, cl_sweep_interval);
 		if (sweep_on && now >= cl_next_sweep)
 		{
@@ -802,7 +831,8 @@ cl_worker_main(Datum main_arg)
 
 		sleep_ms = worker_cycle();
 		MemoryContextSwitchTo(TopMemoryContext);
-		pgstat_report_stat(true);
+		/* cumulative statistics: forced only before a long sleep */
+		pgstat_report_stat(sleep_ms >= 1000);
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
