@@ -24,7 +24,8 @@ OBJS = \
 	src/transfers.o \
 	src/verify.o \
 	src/worker.o \
-	src/stats.o
+	src/stats.o \
+	src/opstats.o
 
 DATA = $(wildcard sql/creditledger--*.sql)
 
@@ -36,7 +37,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 
 TEST_CONF = --temp-config=$(srcdir)/test/creditledger.conf
 
-REGRESS      = install accounts transfers entries reversal journal hot privileges verify
+REGRESS      = install accounts transfers entries reversal journal hot stats privileges verify
 REGRESS_OPTS = --temp-instance=tmp_check $(TEST_CONF)
 
 ISOLATION      = opposite_transfers same_voucher double_reversal overdraw_race \

@@ -318,6 +318,131 @@ GRANT EXECUTE ON FUNCTION creditledger.stat_workers() TO pg_monitor;
 GRANT SELECT ON creditledger.stat_workers TO pg_monitor;
 
 --------------------------------------------------------------------------
+-- Monitoring: operations, errors, hot accounts (opstats.c)
+--------------------------------------------------------------------------
+
+CREATE FUNCTION creditledger.stat_latency_bounds() RETURNS float8[]
+AS 'MODULE_PATHNAME', 'cl_stat_latency_bounds'
+LANGUAGE C IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.stat_latency_bounds() IS
+    'Upper bounds, in seconds, of the latency histogram buckets (a last bucket is +Inf).';
+
+CREATE FUNCTION creditledger.stat_operations_raw(
+        OUT operation text, OUT calls bigint, OUT errors bigint,
+        OUT total_seconds float8, OUT max_seconds float8,
+        OUT last_error_sqlstate text, OUT since timestamptz, OUT buckets bigint[])
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'cl_stat_operations_raw'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.stat_operations_raw() IS
+    'Per API function called since the last reset: calls, errors, total and max seconds, last error SQLSTATE, and the latency histogram (per-bucket counts, one per stat_latency_bounds() bound plus +Inf). Needs the library preloaded.';
+
+CREATE FUNCTION creditledger.stat_errors_raw(OUT operation text, OUT sqlstate text, OUT count bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'cl_stat_errors_raw'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.stat_errors_raw() IS
+    'Errors per API function and SQLSTATE since the last reset. Needs the library preloaded.';
+
+CREATE FUNCTION creditledger.stat_hot_accounts_raw(
+        OUT account_id bigint, OUT flushes bigint, OUT flushed_postings bigint,
+        OUT last_flush_at timestamptz, OUT skip_locked_retries bigint, OUT sweeps bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'cl_stat_hot_accounts_raw'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.stat_hot_accounts_raw() IS
+    'Per hot account since the last reset: flushes, postings flushed, last flush, sub-accounts passed over as locked, sweeps. Needs the library preloaded.';
+
+CREATE FUNCTION creditledger.stat_reset() RETURNS void
+AS 'MODULE_PATHNAME', 'cl_stat_reset'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.stat_reset() IS
+    'Zeroes the operation, error and hot-account statistics (worker counters count since server start and are kept).';
+
+CREATE FUNCTION creditledger.stat_quantile(buckets bigint[], bounds float8[], q float8,
+                                           max_seconds float8)
+RETURNS float8
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    total bigint;
+    cum bigint := 0;
+    target float8;
+    lo float8 := 0;
+    hi float8;
+BEGIN
+    SELECT sum(b) INTO total FROM unnest(buckets) AS b;
+    IF total IS NULL OR total = 0 THEN
+        RETURN NULL;
+    END IF;
+    target := q * total;
+    FOR i IN 1 .. array_length(buckets, 1) LOOP
+        hi := CASE WHEN i <= array_length(bounds, 1) THEN bounds[i] ELSE max_seconds END;
+        IF buckets[i] > 0 AND cum + buckets[i] >= target THEN
+            RETURN least(max_seconds, lo + (hi - lo) * (target - cum) / buckets[i]);
+        END IF;
+        cum := cum + buckets[i];
+        IF i <= array_length(bounds, 1) THEN
+            lo := bounds[i];
+        END IF;
+    END LOOP;
+    RETURN max_seconds;
+END
+$$;
+COMMENT ON FUNCTION creditledger.stat_quantile(bigint[], float8[], float8, float8) IS
+    'The q-quantile of a latency histogram, interpolated linearly within its bucket and capped at the maximum.';
+
+CREATE VIEW creditledger.stat_operations AS
+SELECT o.operation, o.calls, o.errors,
+       o.total_seconds / o.calls * 1000 AS mean_ms,
+       creditledger.stat_quantile(o.buckets, creditledger.stat_latency_bounds(), 0.50, o.max_seconds) * 1000 AS p50_ms,
+       creditledger.stat_quantile(o.buckets, creditledger.stat_latency_bounds(), 0.95, o.max_seconds) * 1000 AS p95_ms,
+       creditledger.stat_quantile(o.buckets, creditledger.stat_latency_bounds(), 0.99, o.max_seconds) * 1000 AS p99_ms,
+       o.max_seconds * 1000 AS max_ms,
+       o.last_error_sqlstate, o.since
+  FROM creditledger.stat_operations_raw() o;
+COMMENT ON VIEW creditledger.stat_operations IS
+    'Per API function since the last stat_reset(): calls, errors, mean and max latency, and p50/p95/p99 from a fixed log-scale histogram (ms).';
+
+CREATE VIEW creditledger.stat_errors AS
+SELECT e.operation, e.sqlstate,
+       CASE WHEN left(e.sqlstate, 2) IN ('LD', '22') THEN 'business' ELSE 'system' END AS kind,
+       e.count
+  FROM creditledger.stat_errors_raw() e;
+COMMENT ON VIEW creditledger.stat_errors IS
+    'Errors per API function and SQLSTATE since the last stat_reset(); kind business (classes LD and 22: refusals the ledger must make) or system (deadlocks, serialization failures, internal errors).';
+
+CREATE VIEW creditledger.stat_hot_accounts AS
+SELECT a.account_id, a.code, a.hot_mode, a.shards,
+       coalesce(b.count, 0)::bigint AS buffered_count,
+       coalesce(b.amount, 0)::bigint AS buffered_amount,
+       clock_timestamp() - b.oldest AS oldest_buffered_age,
+       coalesce(h.flushes, 0) AS flushes,
+       coalesce(h.flushed_postings, 0) AS flushed_postings,
+       h.last_flush_at,
+       coalesce(h.skip_locked_retries, 0) AS skip_locked_retries,
+       coalesce(h.sweeps, 0) AS sweeps
+  FROM creditledger.ledger_accounts a
+  LEFT JOIN creditledger.stat_hot_accounts_raw() h USING (account_id)
+  LEFT JOIN LATERAL (SELECT count(*) AS count, sum(pb.amount) AS amount,
+                            min(pb.accepted_at) AS oldest
+                       FROM creditledger.posting_buffer pb
+                      WHERE pb.account_id = a.account_id) b ON true
+ WHERE a.hot_mode <> 'none' OR h.account_id IS NOT NULL;
+COMMENT ON VIEW creditledger.stat_hot_accounts IS
+    'Hot accounts: what is buffered now (count, amount, age of the oldest) and, since the last stat_reset(), flushes, postings flushed, last flush, sub-accounts passed over as locked (SKIP LOCKED retries) and sweeps.';
+
+REVOKE ALL ON FUNCTION creditledger.stat_latency_bounds(), creditledger.stat_operations_raw(),
+    creditledger.stat_errors_raw(), creditledger.stat_hot_accounts_raw(),
+    creditledger.stat_reset(), creditledger.stat_quantile(bigint[], float8[], float8, float8)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION creditledger.stat_latency_bounds(), creditledger.stat_operations_raw(),
+    creditledger.stat_errors_raw(), creditledger.stat_hot_accounts_raw(),
+    creditledger.stat_quantile(bigint[], float8[], float8, float8)
+    TO pg_monitor;
+GRANT SELECT ON creditledger.stat_operations, creditledger.stat_errors,
+    creditledger.stat_hot_accounts TO pg_monitor;
+
+--------------------------------------------------------------------------
 -- Roles
 --------------------------------------------------------------------------
 
@@ -347,14 +472,20 @@ BEGIN
 
     -- Auditors: read everything, verify chains; never write.
     GRANT SELECT ON creditledger.accounts, creditledger.journal, creditledger.transfers,
-                    creditledger.stat_workers
+                    creditledger.stat_workers, creditledger.stat_operations,
+                    creditledger.stat_errors, creditledger.stat_hot_accounts
         TO creditledger_auditor;
     GRANT EXECUTE ON FUNCTION
         creditledger.account_id(text),
         creditledger.balance(bigint),
         creditledger.account_state(bigint),
         creditledger.verify_chain(bigint),
-        creditledger.stat_workers()
+        creditledger.stat_workers(),
+        creditledger.stat_latency_bounds(),
+        creditledger.stat_operations_raw(),
+        creditledger.stat_errors_raw(),
+        creditledger.stat_hot_accounts_raw(),
+        creditledger.stat_quantile(bigint[], float8[], float8, float8)
         TO creditledger_auditor;
 
     -- Administrators: everything the others may do, plus account administration.
@@ -367,7 +498,8 @@ BEGIN
     GRANT EXECUTE ON FUNCTION
         creditledger.set_hot_mode(bigint, text, int),
         creditledger.close_account(bigint),
-        creditledger.flush(bigint)
+        creditledger.flush(bigint),
+        creditledger.stat_reset()
         TO creditledger_admin;
 END
 $$;

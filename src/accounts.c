@@ -21,19 +21,20 @@
 
 #include "compat.h"
 #include "errcodes.h"
+#include "opstats.h"
 #include "hot.h"
 #include "hot_internal.h"
 #include "locking.h"
 #include "spi_plans.h"
 #include "validate.h"
 
-PG_FUNCTION_INFO_V1(cl_open_account);
-PG_FUNCTION_INFO_V1(cl_account_id);
-PG_FUNCTION_INFO_V1(cl_set_hot_mode);
-PG_FUNCTION_INFO_V1(cl_close_account);
-PG_FUNCTION_INFO_V1(cl_balance);
-PG_FUNCTION_INFO_V1(cl_account_state);
-PG_FUNCTION_INFO_V1(cl_flush);
+CL_TRACKED_FUNCTION(cl_open_account, CL_OP_OPEN_ACCOUNT, open_account_impl)
+CL_TRACKED_FUNCTION(cl_account_id, CL_OP_ACCOUNT_ID, account_id_impl)
+CL_TRACKED_FUNCTION(cl_set_hot_mode, CL_OP_SET_HOT_MODE, set_hot_mode_impl)
+CL_TRACKED_FUNCTION(cl_close_account, CL_OP_CLOSE_ACCOUNT, close_account_impl)
+CL_TRACKED_FUNCTION(cl_balance, CL_OP_BALANCE, balance_impl)
+CL_TRACKED_FUNCTION(cl_account_state, CL_OP_ACCOUNT_STATE, account_state_impl)
+CL_TRACKED_FUNCTION(cl_flush, CL_OP_FLUSH, flush_impl)
 
 #define CL_MAX_SHARDS 1024
 
@@ -133,8 +134,8 @@ require_account(int64 id)
  * open_account(code, currency, normal_side, min_balance, hot_mode, shards,
  * metadata): open an account, or return the id of the identical one.
  */
-Datum
-cl_open_account(PG_FUNCTION_ARGS)
+static Datum
+open_account_impl(PG_FUNCTION_ARGS)
 {
 	char	   *code;
 	char	   *currency;
@@ -202,8 +203,8 @@ cl_open_account(PG_FUNCTION_ARGS)
 /*
  * account_id(code): the id of the account with this code; LD003 if none.
  */
-Datum
-cl_account_id(PG_FUNCTION_ARGS)
+static Datum
+account_id_impl(PG_FUNCTION_ARGS)
 {
 	Datum		values[1];
 	int64		id;
@@ -225,8 +226,8 @@ cl_account_id(PG_FUNCTION_ARGS)
  * set_hot_mode(account, hot_mode, shards): switch an account between hot
  * modes online (hot.c); the balance is carried over with journal entries.
  */
-Datum
-cl_set_hot_mode(PG_FUNCTION_ARGS)
+static Datum
+set_hot_mode_impl(PG_FUNCTION_ARGS)
 {
 	HotMode		mode;
 
@@ -244,8 +245,8 @@ cl_set_hot_mode(PG_FUNCTION_ARGS)
  * postings (LD003).  The exclusive mode lock waits for every posting in
  * flight on the account, buffered ones included.
  */
-Datum
-cl_close_account(PG_FUNCTION_ARGS)
+static Datum
+close_account_impl(PG_FUNCTION_ARGS)
 {
 	int64		id;
 	Datum		values[1];
@@ -284,8 +285,8 @@ cl_close_account(PG_FUNCTION_ARGS)
  * balance(account): posted plus committed buffered postings; LD003 if the
  * account does not exist.  A closed account reads as its (zero) balance.
  */
-Datum
-cl_balance(PG_FUNCTION_ARGS)
+static Datum
+balance_impl(PG_FUNCTION_ARGS)
 {
 	int64		id;
 	int64		balance;
@@ -306,8 +307,8 @@ cl_balance(PG_FUNCTION_ARGS)
 /*
  * account_state(account): one row with the columns of the accounts view.
  */
-Datum
-cl_account_state(PG_FUNCTION_ARGS)
+static Datum
+account_state_impl(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		id;
@@ -339,8 +340,8 @@ cl_account_state(PG_FUNCTION_ARGS)
  * of all, for NULL) now, and return how many were applied.  The worker does
  * the same in the background; flush() makes the extension work without it.
  */
-Datum
-cl_flush(PG_FUNCTION_ARGS)
+static Datum
+flush_impl(PG_FUNCTION_ARGS)
 {
 	int64		applied;
 

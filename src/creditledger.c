@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "compat.h"
+#include "opstats.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -34,6 +35,7 @@ _PG_init(void)
 
 	/* GUCs first: MarkGUCPrefixReserved drops undefined creditledger.* */
 	cl_define_worker_gucs();
+	cl_define_stats_gucs();
 
 	MarkGUCPrefixReserved("creditledger");
 
@@ -41,6 +43,7 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		cl_stats_init();
+		cl_opstats_init();
 		cl_register_workers();
 	}
 }

@@ -61,6 +61,7 @@
 #include "hot.h"
 #include "hot_internal.h"
 #include "locking.h"
+#include "opstats.h"
 #include "posting.h"
 #include "spi_plans.h"
 
@@ -303,6 +304,7 @@ hot_apply_buffer(LockContext *lc, AccountInfo *info, ChainHead *target, int64 li
 	}
 	journal_writer_close(&w);
 	chain_heads_write(&target, 1);
+	cl_stat_hot_flush(info->account_id, (int64) n);
 	return (int64) n;
 }
 
@@ -331,8 +333,14 @@ lock_any_sub(LockContext *lc, AccountInfo *info, ChainHead *out)
 	int32		start = first_sub(n);
 
 	for (int32 k = 0; k < n; k++)
+	{
 		if (cl_lock_sub(lc, info, (start + k) % n + 1, LockWaitSkip, out) == LOCK_OK)
+		{
+			cl_stat_hot_skips(info->account_id, k);
 			return;
+		}
+	}
+	cl_stat_hot_skips(info->account_id, n);
 	if (cl_lock_sub(lc, info, start + 1, LockWaitBlock, out) != LOCK_OK)
 		elog(ERROR, "creditledger: account " INT64_FORMAT " has no sub-account %d",
 			 info->account_id, start + 1);
@@ -404,6 +412,7 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 	ChainHead **heads;
 	ChainHead  *target;
 	int64		total;
+	int64		skipped = 0;
 	InternalMove m;
 
 	if (!needs_funds)
@@ -422,10 +431,17 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 		if (cl_read_sub_balance(lc, info->account_id, sub) + net < sub_floor)
 			continue;
 		if (cl_lock_sub(lc, info, sub, LockWaitSkip, out) != LOCK_OK)
+		{
+			skipped++;
 			continue;
+		}
 		if (out->balance + net >= sub_floor)
+		{
+			cl_stat_hot_skips(info->account_id, skipped);
 			return;
+		}
 	}
+	cl_stat_hot_skips(info->account_id, skipped);
 
 	/* slow path: the account row, then every sub-account, in order */
 	if (cl_lock_main(lc, info->account_id, LockWaitBlock, LockTupleNoKeyExclusive,
@@ -775,6 +791,8 @@ hot_sweep_account(int64 account_id)
 		heads[i] = &subs[i];
 	heads[n] = &main_head;
 	move_end(&m, heads, n + 1);
+	if (moves > 0)
+		cl_stat_hot_sweep(account_id);
 done:
 	lock_context_close(&lc);
 	cl_spi_finish();

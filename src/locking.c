@@ -41,11 +41,12 @@
 
 #include "compat.h"
 #include "errcodes.h"
+#include "opstats.h"
 #include "heapwrite.h"
 #include "locking.h"
 #include "validate.h"
 
-PG_FUNCTION_INFO_V1(cl_lock_accounts);
+CL_TRACKED_FUNCTION(cl_lock_accounts, CL_OP_LOCK_ACCOUNTS, lock_accounts_impl)
 
 /* Advisory lock tag field 4 for creditledger mode locks ("CL"). */
 #define CL_MODE_LOCK_CLASS 0x434C
@@ -386,8 +387,8 @@ cl_read_sub_balance(LockContext *lc, int64 id, int32 sub)
  * ascending id order until the end of the transaction.  NULL array or
  * element: 22004; unknown or closed account: LD003.
  */
-Datum
-cl_lock_accounts(PG_FUNCTION_ARGS)
+static Datum
+lock_accounts_impl(PG_FUNCTION_ARGS)
 {
 	ArrayType  *arr;
 	Datum	   *elems;

@@ -27,14 +27,15 @@
 
 #include "compat.h"
 #include "errcodes.h"
+#include "opstats.h"
 #include "journal.h"
 #include "posting.h"
 #include "spi_plans.h"
 #include "validate.h"
 
-PG_FUNCTION_INFO_V1(cl_transfer);
-PG_FUNCTION_INFO_V1(cl_post_entry);
-PG_FUNCTION_INFO_V1(cl_reverse);
+CL_TRACKED_FUNCTION(cl_transfer, CL_OP_TRANSFER, transfer_impl)
+CL_TRACKED_FUNCTION(cl_post_entry, CL_OP_POST_ENTRY, post_entry_impl)
+CL_TRACKED_FUNCTION(cl_reverse, CL_OP_REVERSE, reverse_impl)
 
 #define CL_MAX_LEGS 1000
 
@@ -223,8 +224,8 @@ claim_voucher(const char *voucher, CallPayload *p, bool *replayed)
  * transfer(voucher, debit_account, credit_account, amount, memo, metadata):
  * debit one account and credit another; returns the transfer id.
  */
-Datum
-cl_transfer(PG_FUNCTION_ARGS)
+static Datum
+transfer_impl(PG_FUNCTION_ARGS)
 {
 	char	   *voucher;
 	int64		debit_account,
@@ -386,8 +387,8 @@ parse_legs(Jsonb *legs, int *nlegs)
  * post_entry(voucher, legs, memo, metadata): post a balanced multi-leg
  * entry; returns the transfer id.
  */
-Datum
-cl_post_entry(PG_FUNCTION_ARGS)
+static Datum
+post_entry_impl(PG_FUNCTION_ARGS)
 {
 	char	   *voucher;
 	PostingLeg *legs;
@@ -434,8 +435,8 @@ reversal_refused(const char *voucher, const char *detail)
  * reverse(voucher, reversal_voucher, reason): post the mirror image of a
  * transfer, at most once; returns the reversal's transfer id.
  */
-Datum
-cl_reverse(PG_FUNCTION_ARGS)
+static Datum
+reverse_impl(PG_FUNCTION_ARGS)
 {
 	char	   *voucher;
 	char	   *rvoucher;

@@ -25,10 +25,11 @@
 
 #include "compat.h"
 #include "errcodes.h"
+#include "opstats.h"
 #include "journal.h"
 #include "spi_plans.h"
 
-PG_FUNCTION_INFO_V1(cl_verify_chain);
+CL_TRACKED_FUNCTION(cl_verify_chain, CL_OP_VERIFY_CHAIN, verify_chain_impl)
 
 #define VERIFY_BATCH 2000
 
@@ -361,8 +362,8 @@ check_entry(Verifier *v, HeapTuple tup, TupleDesc desc)
  * verify_chain(account): one row per problem found in the chains of one
  * account, or of every account for NULL; no rows means intact.
  */
-Datum
-cl_verify_chain(PG_FUNCTION_ARGS)
+static Datum
+verify_chain_impl(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Verifier	v;

@@ -1,0 +1,51 @@
+/*
+ * opstats.h: per-operation and per-hot-account statistics in shared memory
+ * (opstats.c).
+ */
+#ifndef CREDITLEDGER_OPSTATS_H
+#define CREDITLEDGER_OPSTATS_H
+
+#include "postgres.h"
+#include "fmgr.h"
+
+/* The API functions whose calls are counted. */
+typedef enum ClOperation
+{
+	CL_OP_OPEN_ACCOUNT,
+	CL_OP_ACCOUNT_ID,
+	CL_OP_SET_HOT_MODE,
+	CL_OP_CLOSE_ACCOUNT,
+	CL_OP_BALANCE,
+	CL_OP_ACCOUNT_STATE,
+	CL_OP_TRANSFER,
+	CL_OP_POST_ENTRY,
+	CL_OP_REVERSE,
+	CL_OP_LOCK_ACCOUNTS,
+	CL_OP_FLUSH,
+	CL_OP_VERIFY_CHAIN,
+	CL_OP_COUNT
+} ClOperation;
+
+extern void cl_opstats_init(void);
+extern void cl_define_stats_gucs(void);
+extern Datum cl_tracked(ClOperation op, PGFunction impl, FunctionCallInfo fcinfo);
+
+/* Hot-account events (no-ops without shared memory or with tracking off). */
+extern void cl_stat_hot_flush(int64 account_id, int64 postings);
+extern void cl_stat_hot_skips(int64 account_id, int64 retries);
+extern void cl_stat_hot_sweep(int64 account_id);
+
+/*
+ * CL_TRACKED_FUNCTION: define the SQL-callable function name as impl, timed
+ * and counted as operation op.
+ */
+#define CL_TRACKED_FUNCTION(name, op, impl) \
+	static Datum impl(PG_FUNCTION_ARGS); \
+	PG_FUNCTION_INFO_V1(name); \
+	Datum \
+	name(PG_FUNCTION_ARGS) \
+	{ \
+		return cl_tracked(op, impl, fcinfo); \
+	}
+
+#endif							/* CREDITLEDGER_OPSTATS_H */
