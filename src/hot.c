@@ -65,11 +65,16 @@
 #include "posting.h"
 #include "spi_plans.h"
 
+/*
+ * The batch is chosen as an array, so the DELETE probes the primary key
+ * (account_id, buffer_id) once per row whatever the backlog; rows the batch
+ * cannot see (not committed yet) stay for a later flush.
+ */
 static ClPlan take_buffer_plan = {
 	"DELETE FROM creditledger.posting_buffer b"
-	" WHERE b.account_id = $1 AND b.buffer_id IN"
-	"   (SELECT buffer_id FROM creditledger.posting_buffer"
-	"     WHERE account_id = $1 ORDER BY buffer_id LIMIT $2)"
+	" WHERE b.account_id = $1 AND b.buffer_id = ANY (ARRAY("
+	"   SELECT buffer_id FROM creditledger.posting_buffer"
+	"    WHERE account_id = $1 ORDER BY buffer_id LIMIT $2))"
 	" RETURNING b.buffer_id, b.transfer_id, b.voucher, b.side, b.amount,"
 	"           b.is_reversal, b.accepted_at",
 	2, {INT8OID, INT8OID}

@@ -77,5 +77,29 @@ ALTER TABLE journal_entries ENABLE TRIGGER ALL;
 SELECT * FROM verify_chain();
 
 \echo
+\echo '== hot accounts: a buffered fee account and a split payout account'
+SELECT open_account('merchant:fees', 'CNY', hot_mode => 'buffered') AS mfees \gset
+SELECT open_account('payouts', 'CNY', hot_mode => 'split', shards => 4) AS payouts \gset
+SELECT count(transfer('fee-' || g, :bank, :mfees, 25)) AS fees_posted FROM generate_series(1, 20) g;
+SELECT code, balance, posted_balance, buffered_amount, buffered_count FROM accounts WHERE account_id = :mfees;
+\echo '-- flush() applies the buffer now (the background worker does it within milliseconds)'
+SELECT flush(:mfees) AS applied;
+SELECT code, balance, posted_balance, buffered_amount, buffered_count FROM accounts WHERE account_id = :mfees;
+SELECT count(transfer('fund-' || g, :bank, :payouts, 1000)) AS funded FROM generate_series(1, 4) g;
+\echo '-- a payout no single sub-account covers gathers funds from the others'
+SELECT transfer('payout-big', :payouts, :alice, 2500) AS payout;
+SELECT sub_account, balance, version FROM sub_accounts WHERE account_id = :payouts ORDER BY sub_account;
+
+\echo
 \echo '== balances'
-SELECT code, balance, version FROM accounts ORDER BY account_id;
+SELECT code, hot_mode, balance, version FROM accounts ORDER BY account_id;
+
+\echo
+\echo '== monitoring: per-operation statistics and the Prometheus text'
+SELECT operation, calls, errors, round(p50_ms::numeric, 3) AS p50_ms,
+       round(p99_ms::numeric, 3) AS p99_ms, last_error_sqlstate
+  FROM stat_operations ORDER BY operation;
+SELECT * FROM stat_errors ORDER BY operation, sqlstate;
+SELECT line FROM regexp_split_to_table(metrics(), E'\n') AS line
+ WHERE line LIKE 'creditledger_operation_calls_total%' OR line LIKE 'creditledger_operation_errors_total%'
+ LIMIT 12;

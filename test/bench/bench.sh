@@ -10,16 +10,28 @@
 #   1. starts a throwaway cluster (lib.sh: scratch directory owned by postgres,
 #      free port, socket in that directory; stopped and removed on exit, even
 #      on failure or Ctrl-C; no other cluster is touched);
-#   2. test/bench/setup.sql: the extension, 1000 funded accounts, the plain
-#      table of the bare INSERT baseline;
-#   3. a short warm-up of every workload, then for each client count every
-#      workload in turn (baseline first), so all see the same machine state;
-#      a CHECKPOINT before each run so no run inherits another's dirty buffers;
-#   4. correctness after the load: verify_chain() finds nothing, balances are
-#      conserved, each balance equals its chain head, every transfer has two
-#      legs, no committed transfer was lost;
-#   5. prints a markdown table (tps, ratio to the baseline) and the target
-#      line, and saves it to bench-results/latest.md (pgbench logs alongside
+#   2. the background worker: once the database exists, the worker settings
+#      (WORKER_CONF) are added and the cluster restarted, so the worker starts
+#      against an existing database;
+#   3. test/bench/setup.sql: the extension, 1000 funded accounts, the plain
+#      table of the bare INSERT baseline, the four hot accounts;
+#   4. table 1: a short warm-up of every workload, then for each client count
+#      every workload in turn (baseline first), so all see the same machine
+#      state; a CHECKPOINT before each run so no run inherits another's dirty
+#      buffers;
+#   5. table 2, hot accounts, at BENCH_HOT_CLIENTS clients over the first 500
+#      funded accounts: warm-up, then one run each of HOT_WORKLOADS in turn;
+#      after the buffered run, waits until its buffer is empty and measures
+#      the flush lag (posted_at - accepted_at) of the postings it made;
+#      failed transactions, aborted clients and server-log errors (by
+#      SQLSTATE) are counted per run;
+#   6. correctness after the load: the hot accounts' balance() is posted +
+#      buffered, a final flush() empties every buffer, verify_chain() finds
+#      nothing, balances are conserved, each chain head (main chains and
+#      sub-accounts) equals its last entry, every transfer has two legs,
+#      internal moves net to zero, no committed transfer was lost;
+#   7. prints markdown tables (tps, ratios, targets, flush lag) and saves them
+#      to bench-results/latest.md (pgbench logs and the server log alongside
 #      in bench-results/logs/).
 #
 # Benchmarks are not tests: missing the target is reported, not an error.
@@ -27,16 +39,21 @@
 # check did not hold.
 #
 # Environment:
-#   BENCH_SECONDS  length of each measured run (default 20)
-#   BENCH_WARMUP   length of each warm-up run (default 5; 0 = none)
-#   BENCH_CLIENTS  client counts (default "1 16 64")
-#   BENCH_THREADS  pgbench -j (default 2; capped at the client count)
+#   BENCH_SECONDS      length of each measured run (default 20)
+#   BENCH_WARMUP       length of each warm-up run (default 5; 0 = none)
+#   BENCH_CLIENTS      client counts of table 1 (default "1 16 64")
+#   BENCH_THREADS      pgbench -j (default 2; capped at the client count)
+#   BENCH_HOT_CLIENTS  clients of the hot-account table (default 64)
+#   BENCH_HOT_SECONDS  length of each measured hot-account run
+#                      (default: BENCH_SECONDS)
+#   BENCH_SPLIT_SHARDS sub-accounts of the split account (default 8)
 #
 # Adding a workload: write test/bench/NAME.sql (pgbench script; variables
 # :lo, :hi, :naccounts are passed with -D), add setup it needs to setup.sql,
 # and add a line to WORKLOADS below. Ledger workloads that post exactly one
 # transfer per pgbench transaction with a voucher 'bench-...' should use the
-# kind "transfer", so the lost-transfer check counts them.
+# kind "transfer", so the lost-transfer check counts them. HOT_WORKLOADS work
+# the same way (their scripts also get -D hot=<the hot account's id>).
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 # On exit, whatever the reason: keep the server log next to the pgbench logs
@@ -60,9 +77,15 @@ BENCH_SECONDS=${BENCH_SECONDS:-20}
 BENCH_WARMUP=${BENCH_WARMUP:-5}
 BENCH_CLIENTS=${BENCH_CLIENTS:-"1 16 64"}
 BENCH_THREADS=${BENCH_THREADS:-2}
+BENCH_HOT_CLIENTS=${BENCH_HOT_CLIENTS:-64}
+BENCH_HOT_SECONDS=${BENCH_HOT_SECONDS:-$BENCH_SECONDS}
 
 NACCOUNTS=1000
 FUND=1000000000            # opening balance of each account (minor units)
+NHOT=500                   # accounts the hot-account table uses (the first NHOT)
+HOT_FUND=100000000000      # opening balance of each paying hot account: >1000x
+                           # what 64 clients can draw in a minute (<= 100 a call)
+SHARDS=${BENCH_SPLIT_SHARDS:-8}   # sub-accounts of the split account
 DB=bench
 PGBENCH=$PGBIN/pgbench
 PSQL=$PGBIN/psql
@@ -87,6 +110,14 @@ CONF=(
     "maintenance_work_mem = 256MB"
     "log_min_messages = warning"
     "log_checkpoints = off"
+    "log_line_prefix = '%m [%p] %e '"    # SQLSTATE in every line: errors counted by code
+    "creditledger.database = ''"          # no worker until the database exists (WORKER_CONF)
+)
+# The background worker (added once the database exists, then a restart).
+WORKER_CONF=(
+    "creditledger.database = '$DB'"
+    "creditledger.flush_interval = '10ms'"
+    "creditledger.batch_size = 1000"
 )
 
 # Workloads: name|pgbench script|label|kind. The first one is the baseline
@@ -100,6 +131,26 @@ TARGET_WORKLOAD=uniform
 TARGET_CLIENTS=16
 TARGET_RATIO=0.40
 
+# Hot-account workloads: name|pgbench script|hot account code ('' = none)|what.
+# The first one is the ceiling the others are compared with.
+HOT_WORKLOADS=(
+    "uniform500|transfer_uniform.sql||transfers between two distinct random accounts of the $NHOT"
+    "into_none|transfer_into.sql|bench-hot-into-none|from a random one of the $NHOT into one account, hot_mode 'none'"
+    "into_buffered|transfer_into.sql|bench-hot-into-buffered|the same into one account, hot_mode 'buffered'"
+    "out_of_none|transfer_out_of.sql|bench-hot-out-none|from one account, hot_mode 'none', to a random one of the $NHOT"
+    "out_of_split|transfer_out_of.sql|bench-hot-out-split|the same from one account, hot_mode 'split' ($SHARDS shards)"
+)
+HOT_BUFFERED=into_buffered   # the run whose flush lag is measured (its account:
+                             # bench-hot-into-buffered)
+# Targets: "A|B|ratio": A / B >= ratio ("" for B's ratio: shown, no target).
+HOT_TARGETS=(
+    "into_buffered|into_none|5"
+    "into_buffered|uniform500|0.90"
+    "out_of_split|uniform500|0.80"
+    "out_of_split|out_of_none|"
+)
+LAG_TARGET_MS=100            # flush lag p99 target
+
 die() { echo "bench: $*" >&2; exit 1; }
 
 # q SQL: one query in the bench database, unaligned tuples-only output.
@@ -108,37 +159,128 @@ q() { as_pg "$PSQL" -X -qAt -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
 # wl_field WORKLOAD N: the Nth |-separated field of a WORKLOADS entry.
 wl_field() { local IFS='|' f; read -r -a f <<<"$1"; echo "${f[$2 - 1]}"; }
 
-# run_workload NAME SCRIPT CLIENTS [SECONDS [LOGTAG]]
-#   One pgbench run of SCRIPT (file name in test/bench) with CLIENTS clients.
-#   Prints the tps (without initial connection time) on stdout; the full
-#   pgbench output goes to bench-results/logs/[LOGTAG]NAME-cCLIENTS.log.
-#   Returns non-zero (and shows the log's tail on stderr) if pgbench failed,
-#   a client aborted or any transaction failed.
-run_workload() {
-    local name=$1 script=$2 clients=$3 secs=${4:-$BENCH_SECONDS} tag=${5:-}
+# logsize: current size of the server log in bytes (where a run's slice starts).
+logsize() { stat -c %s "$dir/server.log" 2>/dev/null || echo 0; }
+
+# server_errors OFFSET: "server: COUNT SQLSTATE LEVEL" for every WARNING,
+# ERROR, FATAL or PANIC the server logged from byte OFFSET on.
+server_errors() {
+    tail -c +$(($1 + 1)) "$dir/server.log" 2>/dev/null \
+        | grep -oE '\] [0-9A-Z]{5} (WARNING|ERROR|FATAL|PANIC):' \
+        | awk '{ sub(":", "", $3); print $2, $3 }' | sort | uniq -c \
+        | awk '{ print "server:", $1, $2, $3 }' || true
+}
+
+# pgbench_run LOGF CLIENTS SECONDS SCRIPT [pgbench options...]
+#   CHECKPOINT, then one pgbench run of SCRIPT (file name in test/bench);
+#   its output goes to LOGF, followed by a "wal:" line (pg_stat_wal before
+#   and after) and "server:" lines (server_errors of the run's slice of the
+#   server log). With FLUSHER_FOR=ACCOUNT_ID, a one-client pgbench running
+#   flush_loop.sql for ACCOUNT_ID runs alongside for the same time (its log:
+#   flusher-LOGF). Returns pgbench's exit status.
+pgbench_run() {
+    local logf=$1 clients=$2 secs=$3 script=$4; shift 4
     local threads=$((clients < BENCH_THREADS ? clients : BENCH_THREADS))
-    local logf="$LOGDIR/${tag}${name}-c${clients}.log" rc=0 tps failed
-    local walq="SELECT wal_bytes, wal_fpi FROM pg_stat_wal" wal0 wal1
+    local walq="SELECT wal_bytes, wal_fpi FROM pg_stat_wal" wal0 wal1 off rc=0 fpid=""
     q "CHECKPOINT" >/dev/null
     wal0=$(q "$walq" || true)
-    as_pg "$PGBENCH" -n -M prepared -c "$clients" -j "$threads" -T "$secs" \
-        -D lo="$LO" -D hi="$HI" -D naccounts="$NACCOUNTS" \
-        -f "$SCRIPTS/$script" "$DB" >"$logf" 2>&1 || rc=$?
+    off=$(logsize)
+    if [ -n "${FLUSHER_FOR:-}" ]; then
+        as_pg "$PGBENCH" -n -M prepared -c 1 -T "$secs" -D hot="$FLUSHER_FOR" \
+            -f "$SCRIPTS/flush_loop.sql" "$DB" >"$(dirname "$logf")/flusher-$(basename "$logf")" 2>&1 &
+        fpid=$!
+    fi
+    as_pg "$PGBENCH" -n -M prepared --failures-detailed -c "$clients" -j "$threads" \
+        -T "$secs" "$@" -f "$SCRIPTS/$script" "$DB" >"$logf" 2>&1 || rc=$?
+    if [ -n "$fpid" ]; then wait "$fpid" || echo "flusher: pgbench exit $?" >>"$logf"; fi
     wal1=$(q "$walq" || true)
     # WAL written during the run (whole cluster: the run is all that happens).
     echo "wal: $wal0 $wal1" >>"$logf"
-    tps=$(awk '/^tps = / { print $3; exit }' "$logf")
-    failed=$(awk -F'[: ]+' '/^number of failed transactions/ { print $5; exit }' "$logf")
-    if [ "$rc" -ne 0 ] || [ -z "$tps" ] || [ "${failed:-0}" != 0 ]; then
-        {
-            echo "bench: $name with $clients clients failed (pgbench exit $rc," \
-                "failed transactions ${failed:-?}); from $logf:"
-            grep -E 'ERROR|aborted|FATAL|DETAIL|HINT' "$logf" | sort | uniq -c | sort -rn | head -n 10
-            grep -E '^(number of|tps)' "$logf"
-        } >&2
+    server_errors "$off" >>"$logf"
+    return "$rc"
+}
+
+# run_summary LOGF: "tps|failed transactions|aborted clients|server errors"
+#   of a run: tps rounded (empty if pgbench printed none), server errors as
+#   "3 LD001 ERROR, 1 40P01 ERROR" (empty if none).
+run_summary() {
+    local f=$1 tps failed aborted errs
+    tps=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$f")
+    failed=$(awk -F'[: ]+' '/^number of failed transactions/ { print $5; exit }' "$f")
+    aborted=$(grep -c 'aborted in command' "$f" || true)
+    errs=$(awk '/^server: / && $4 != "WARNING" { printf "%s%s %s %s", sep, $2, $3, $4; sep = ", " }' "$f")
+    echo "$tps|${failed:-?}|${aborted:-0}|$errs"
+}
+
+# show_failure NAME CLIENTS LOGF RC: what went wrong in a run, on stderr.
+show_failure() {
+    {
+        echo "bench: $1 with $2 clients failed (pgbench exit $4); from $3:"
+        grep -E 'ERROR|aborted|FATAL|DETAIL|HINT' "$3" | sed -E 's/client [0-9]+/client N/' \
+            | sort | uniq -c | sort -rn | head -n 10
+        grep -E '^(number of|tps|server:)' "$3"
+    } >&2
+}
+
+# run_workload NAME SCRIPT CLIENTS [SECONDS [LOGTAG]]
+#   One pgbench run of SCRIPT (file name in test/bench) with CLIENTS clients
+#   over all NACCOUNTS accounts. Prints the tps (without initial connection
+#   time) on stdout; the full pgbench output goes to
+#   bench-results/logs/[LOGTAG]NAME-cCLIENTS.log. Returns non-zero (and shows
+#   the log's tail on stderr) if pgbench failed, a client aborted or any
+#   transaction failed.
+run_workload() {
+    local name=$1 script=$2 clients=$3 secs=${4:-$BENCH_SECONDS} tag=${5:-}
+    local logf="$LOGDIR/${tag}${name}-c${clients}.log" rc=0 tps failed aborted errs
+    pgbench_run "$logf" "$clients" "$secs" "$script" \
+        -D lo="$LO" -D hi="$HI" -D naccounts="$NACCOUNTS" || rc=$?
+    IFS='|' read -r tps failed aborted errs <<<"$(run_summary "$logf")"
+    if [ "$rc" -ne 0 ] || [ -z "$tps" ] || [ "$failed" != 0 ] || [ "$aborted" != 0 ]; then
+        show_failure "$name" "$clients" "$logf" "$rc"
         return 1
     fi
-    printf '%.0f\n' "$tps"
+    echo "$tps"
+}
+
+# run_hot WORKLOAD [SECONDS [LOGTAG]]
+#   One pgbench run of a HOT_WORKLOADS entry with BENCH_HOT_CLIENTS clients
+#   over the first NHOT accounts (and -D hot=ID of its hot account). Prints
+#   run_summary's line (the tps even if some transactions failed or clients
+#   aborted); returns non-zero (and shows why on stderr) if anything failed.
+#   The buffered workload gets the stand-in flusher when no worker runs.
+run_hot() {
+    local w=$1 secs=${2:-$BENCH_HOT_SECONDS} tag=${3:-} name script code hot=0 rc=0
+    local logf tps failed aborted errs flusher=""
+    name=$(wl_field "$w" 1); script=$(wl_field "$w" 2); code=$(wl_field "$w" 3)
+    logf="$LOGDIR/${tag}${name}-c${BENCH_HOT_CLIENTS}.log"
+    [ -z "$code" ] || hot=${HOT_ID[$code]}
+    if [ "$name" = "$HOT_BUFFERED" ] && [ "$FLUSHER" = loop ]; then flusher=$hot; fi
+    FLUSHER_FOR=$flusher pgbench_run "$logf" "$BENCH_HOT_CLIENTS" "$secs" "$script" \
+        -D lo="$LO" -D hi="$HOT_HI" -D naccounts="$NHOT" -D hot="$hot" || rc=$?
+    IFS='|' read -r tps failed aborted errs <<<"$(run_summary "$logf")"
+    echo "$tps|$failed|$aborted|$errs"
+    if [ "$rc" -ne 0 ] || [ -z "$tps" ] || [ "$failed" != 0 ] || [ "$aborted" != 0 ]; then
+        show_failure "$name" "$BENCH_HOT_CLIENTS" "$logf" "$rc"
+        return 1
+    fi
+}
+
+# drain ACCOUNT_ID: wait until the account has nothing buffered (the worker
+#   flushes; without one, call flush() here); print the seconds it took, or
+#   "timeout" after 120 s.
+drain() {
+    local id=$1 t0 n
+    t0=$(date +%s.%N)
+    while :; do
+        [ "$FLUSHER" = worker ] || q "SELECT creditledger.flush($id)" >/dev/null || true
+        n=$(q "SELECT buffered_count FROM creditledger.accounts WHERE account_id = $id" || echo error)
+        [ "$n" = 0 ] && break
+        if awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { exit !(b - a > 120) }'; then
+            echo timeout; return 1
+        fi
+        sleep 0.05
+    done
+    awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f\n", b - a }'
 }
 
 # walpertx NAME CLIENTS: "WAL bytes (full-page images) per transaction" of that run.
@@ -184,9 +326,15 @@ port=$(free_port)
 log "starting a throwaway cluster in $dir (port $port)"
 start_cluster "$dir" "$port" "${CONF[@]}"
 as_pg "$PGBIN/createdb" "$DB"
+# The worker connects to $DB at start, so it is configured only now that
+# the database exists (else it fails and retries, noise in the server log).
+printf '%s\n' "${WORKER_CONF[@]}" >>"$dir/data/postgresql.conf"
+as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w restart >/dev/null \
+    || die "restart with the worker settings failed"
 
-log "setup: extension, $NACCOUNTS funded accounts, baseline table"
+log "setup: extension, $NACCOUNTS funded accounts, baseline table, hot accounts"
 as_pg "$PSQL" -X -q -v ON_ERROR_STOP=1 -v naccounts="$NACCOUNTS" -v fund="$FUND" \
+    -v hotfund="$HOT_FUND" -v shards="$SHARDS" \
     -d "$DB" -f "$SCRIPTS/setup.sql" >/dev/null \
     || die "setup.sql failed"
 
@@ -195,11 +343,57 @@ IFS='|' read -r LO HI NACC <<<"$(q "SELECT min(account_id), max(account_id), cou
 [ "$NACC" = "$NACCOUNTS" ] && [ $((HI - LO + 1)) = "$NACCOUNTS" ] \
     || die "expected $NACCOUNTS accounts with contiguous ids, got $NACC in [$LO, $HI]"
 
+HOT_HI=$((LO + NHOT - 1))
+declare -A HOT_ID=()
+while IFS='|' read -r code id; do HOT_ID[$code]=$id; done \
+    < <(q "SELECT code, account_id FROM creditledger.accounts WHERE code LIKE 'bench-hot-%'")
+for w in "${HOT_WORKLOADS[@]}"; do
+    code=$(wl_field "$w" 3)
+    [ -z "$code" ] || [ -n "${HOT_ID[$code]:-}" ] || die "hot account $code missing after setup"
+done
+HOT_IDS=$(IFS=,; echo "${HOT_ID[*]}")
+# The split account: its balance spread over SHARDS sub-accounts.
+split_id=${HOT_ID[bench-hot-out-split]}
+IFS='|' read -r nsubs subsum <<<"$(q "SELECT count(*), sum(balance)
+    FROM creditledger.sub_accounts WHERE account_id = $split_id")"
+[ "$nsubs" = "$SHARDS" ] && [ "$subsum" = "$HOT_FUND" ] \
+    || die "split account: expected $SHARDS sub-accounts holding $HOT_FUND, got $nsubs holding $subsum"
+
+# Sums over the ordinary accounts and over all benchmark accounts (the
+# ordinary ones and the hot ones: the hot workloads move money between them).
+BENCH_ACCTS="code LIKE 'bench-%' AND code <> 'bench-system'"
 TOTAL_BEFORE=$(q "SELECT coalesce(sum(balance), 0) FROM creditledger.accounts")
-FUNDED_BEFORE=$(q "SELECT sum(balance) FROM creditledger.accounts WHERE code LIKE 'bench-acct-%'")
+FUNDED_BEFORE=$(q "SELECT sum(balance) FROM creditledger.accounts WHERE $BENCH_ACCTS")
 TRANSFERS_BEFORE=$(q "SELECT count(*) FROM creditledger.transfers WHERE voucher LIKE 'bench-%'")
-[ "$FUNDED_BEFORE" = $((NACCOUNTS * FUND)) ] \
-    || die "accounts hold $FUNDED_BEFORE after funding, expected $((NACCOUNTS * FUND))"
+ORDINARY=$(q "SELECT sum(balance) FROM creditledger.accounts WHERE code LIKE 'bench-acct-%'")
+[ "$ORDINARY" = $((NACCOUNTS * FUND)) ] \
+    || die "accounts hold $ORDINARY after funding, expected $((NACCOUNTS * FUND))"
+[ "$FUNDED_BEFORE" = $((NACCOUNTS * FUND + 2 * HOT_FUND)) ] \
+    || die "bench accounts hold $FUNDED_BEFORE after funding, expected $((NACCOUNTS * FUND + 2 * HOT_FUND))"
+
+# Who flushes buffered accounts: the background worker if the installed
+# library has one (its settings exist and it shows in pg_stat_activity),
+# else a flush() loop every 10 ms from a separate session (flush_loop.sql).
+# (current_setting(..., true) rather than SHOW: no ERROR in the server log.)
+FLUSHER=loop
+FLUSHER_NOTE="no background worker (no setting creditledger.flush_interval)"
+fival=$(q "SELECT current_setting('creditledger.flush_interval', true)" || true)
+if [ -n "$fival" ]; then
+    FLUSHER_NOTE="no background worker in pg_stat_activity (creditledger.flush_interval = $fival)"
+    for _ in $(seq 1 100); do
+        if [ "$(q "SELECT count(*) FROM pg_stat_activity
+                    WHERE backend_type = 'creditledger worker' AND datname = '$DB'")" != 0 ]; then
+            FLUSHER=worker
+            FLUSHER_NOTE="the background worker (flush_interval $fival, batch_size $(q "SHOW creditledger.batch_size"))"
+            break
+        fi
+        sleep 0.1
+    done
+fi
+if [ "$FLUSHER" = loop ]; then
+    FLUSHER_NOTE="$FLUSHER_NOTE: instead, SELECT creditledger.flush(account) every 10 ms from one separate session"
+fi
+log "flusher: $FLUSHER_NOTE"
 
 #--------------------------------------------------------------------------
 # The runs
@@ -230,6 +424,52 @@ for c in $BENCH_CLIENTS; do
     done
 done
 
+# Table 2: hot accounts. HOT[name] = run_summary line of its measured run.
+declare -A HOT=()
+buffered_id=${HOT_ID[bench-hot-into-buffered]}
+if [ "$BENCH_WARMUP" -gt 0 ]; then
+    log "hot-account warm-up: ${BENCH_WARMUP}s per workload at $BENCH_HOT_CLIENTS clients"
+    for w in "${HOT_WORKLOADS[@]}"; do
+        run_hot "$w" "$BENCH_WARMUP" warmup- >/dev/null || RUN_FAILURES=$((RUN_FAILURES + 1))
+        if [ "$(wl_field "$w" 1)" = "$HOT_BUFFERED" ]; then
+            drain "$buffered_id" >/dev/null || RUN_FAILURES=$((RUN_FAILURES + 1))
+        fi
+    done
+fi
+LAG="" DRAIN="" FLUSH_CALLS=""
+for w in "${HOT_WORKLOADS[@]}"; do
+    name=$(wl_field "$w" 1)
+    log "$name: $BENCH_HOT_CLIENTS clients, ${BENCH_HOT_SECONDS}s"
+    t0=$(q "SELECT now()")
+    HOT[$name]=$(run_hot "$w") || RUN_FAILURES=$((RUN_FAILURES + 1))
+    t1=$(q "SELECT now()")
+    [ -n "${HOT[$name]}" ] || HOT[$name]="|?|?|"
+    if [ "$name" = "$HOT_BUFFERED" ]; then
+        # Flush lag of every posting accepted during the run, including those
+        # applied after it ended (a flusher that falls behind shows here).
+        DRAIN=$(drain "$buffered_id") || RUN_FAILURES=$((RUN_FAILURES + 1))
+        LAG=$(q "SELECT count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+                        round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+                        round(max(ms)::numeric, 1), count(*) FILTER (WHERE posted_at > '$t1')
+                   FROM (SELECT extract(epoch FROM posted_at - accepted_at) * 1000 AS ms, posted_at
+                           FROM creditledger.journal
+                          WHERE account_id = $buffered_id
+                            AND accepted_at BETWEEN '$t0' AND '$t1') s" || echo "error")
+        log "flush lag: $LAG (count|p50|p99|max ms|posted after the run); buffer drained in ${DRAIN}s"
+        if [ "$FLUSHER" = loop ]; then
+            FLUSH_CALLS=$(awk -F': ' '/^number of transactions actually processed/ { n = $2 }
+                                  /^latency average/ { l = $2 }
+                                  END { if (n != "") printf "%s flush() calls, %s each on average", n, l }' \
+                "$LOGDIR/flusher-$name-c$BENCH_HOT_CLIENTS.log" 2>/dev/null || true)
+        fi
+    fi
+done
+# LD001 (insufficient funds) during the split run, and what the account
+# still held afterwards (funds sufficed throughout if that is well above 0).
+SPLIT_LD001=$(awk '/^server: / && $3 == "LD001" { n += $2 } END { print n + 0 }' \
+    "$LOGDIR/out_of_split-c$BENCH_HOT_CLIENTS.log" 2>/dev/null || echo "?")
+SPLIT_LEFT=$(q "SELECT balance FROM creditledger.accounts WHERE account_id = $split_id" || echo "?")
+
 #--------------------------------------------------------------------------
 # Correctness after the load
 #--------------------------------------------------------------------------
@@ -245,6 +485,24 @@ sqlcheck() {   # sqlcheck SQL -> value, or "error" (and the error on stderr)
     q "$1" || echo error
 }
 
+# Hot accounts, before the final flush: balance() and the view's balance are
+# both posted + buffered.
+bad=$(sqlcheck "SELECT count(*) FROM creditledger.accounts a
+                 WHERE a.account_id IN ($HOT_IDS)
+                   AND (a.balance <> a.posted_balance + a.buffered_amount
+                        OR creditledger.balance(a.account_id) <> a.posted_balance + a.buffered_amount)")
+state=$(q "SELECT string_agg(format('%s %s: balance %s = posted %s + buffered %s (%s postings)',
+                  hot_mode, code, balance, posted_balance, buffered_amount, buffered_count), '; '
+                  ORDER BY account_id)
+             FROM creditledger.accounts WHERE account_id IN ($HOT_IDS)" || true)
+[ "$bad" = 0 ] && s=ok || s=bad
+check $s "hot accounts whose balance() is not posted + buffered: $bad ($state)"
+
+applied=$(sqlcheck "SELECT creditledger.flush()")
+left=$(sqlcheck "SELECT count(*) FROM creditledger.posting_buffer")
+[ "$left" = 0 ] && s=ok || s=bad
+check $s "final flush(): applied $applied postings; buffered postings left: $left"
+
 problems=$(sqlcheck "SELECT count(*) FROM creditledger.verify_chain()")
 [ "$problems" = 0 ] && s=ok || s=bad
 check $s "verify_chain(): $problems problem rows (expected 0)"
@@ -257,29 +515,53 @@ total=$(sqlcheck "SELECT coalesce(sum(balance), 0) FROM creditledger.accounts")
 [ "$total" = "$TOTAL_BEFORE" ] && s=ok || s=bad
 check $s "sum of all balances: $total (before the load: $TOTAL_BEFORE)"
 
-funded=$(sqlcheck "SELECT sum(balance) FROM creditledger.accounts WHERE code LIKE 'bench-acct-%'")
+funded=$(sqlcheck "SELECT sum(balance) FROM creditledger.accounts WHERE $BENCH_ACCTS")
 [ "$funded" = "$FUNDED_BEFORE" ] && s=ok || s=bad
-check $s "sum over the $NACCOUNTS bench accounts: $funded (before: $FUNDED_BEFORE)"
+check $s "sum over the $NACCOUNTS bench accounts and the ${#HOT_ID[@]} hot accounts: $funded (before: $FUNDED_BEFORE)"
 
-below=$(sqlcheck "SELECT count(*) FROM creditledger.accounts
-                   WHERE min_balance IS NOT NULL AND balance < min_balance")
+below=$(sqlcheck "SELECT (SELECT count(*) FROM creditledger.accounts
+                            WHERE min_balance IS NOT NULL AND balance < min_balance)
+                        + (SELECT count(*) FROM creditledger.sub_accounts s
+                             JOIN creditledger.ledger_accounts a USING (account_id)
+                            WHERE a.min_balance IS NOT NULL AND s.balance < 0)")
 [ "$below" = 0 ] && s=ok || s=bad
-check $s "accounts below their floor: $below"
+check $s "accounts below their floor, or sub-accounts of a floored account below 0: $below"
 
-heads=$(sqlcheck "SELECT count(*) FROM creditledger.accounts a
-    LEFT JOIN LATERAL (SELECT j.balance_after FROM creditledger.journal j
-                        WHERE j.account_id = a.account_id AND j.sub_account = 0
+# Every chain head (the account row for the main chain, sub_accounts rows for
+# the others) holds its last entry's balance_after and version.
+heads=$(sqlcheck "SELECT count(*) FROM (
+      SELECT a.account_id, 0 AS sub_account, a.balance, a.version FROM creditledger.ledger_accounts a
+      UNION ALL
+      SELECT s.account_id, s.sub_account, s.balance, s.version FROM creditledger.sub_accounts s) c
+    LEFT JOIN LATERAL (SELECT j.balance_after, j.version FROM creditledger.journal j
+                        WHERE j.account_id = c.account_id AND j.sub_account = c.sub_account
                         ORDER BY j.version DESC LIMIT 1) h ON true
-    WHERE a.hot_mode = 'none' AND a.balance IS DISTINCT FROM coalesce(h.balance_after, 0)")
+    WHERE c.balance IS DISTINCT FROM coalesce(h.balance_after, 0)
+       OR c.version IS DISTINCT FROM coalesce(h.version, 0)")
 [ "$heads" = 0 ] && s=ok || s=bad
-check $s "accounts whose balance differs from their chain head's balance_after: $heads"
+check $s "chains (main and sub-accounts) whose head differs from their last entry (balance, version): $heads"
 
-IFS='|' read -r ntransfers nlegs <<<"$(sqlcheck "SELECT (SELECT count(*) FROM creditledger.transfers
-                                                   WHERE kind = 'transfer'),
-                                                  (SELECT count(*) FROM creditledger.journal)")"
+# Legs: two per transfer; internal moves (kind 'entry': the split account's
+# conversion, gathering, sweeps) net to zero within their account.
+IFS='|' read -r ntransfers nlegs nother orphans <<<"$(sqlcheck "SELECT
+      (SELECT count(*) FROM creditledger.ledger_transfers WHERE kind = 'transfer'),
+      count(*) FILTER (WHERE t.kind = 'transfer'),
+      count(*) FILTER (WHERE t.kind <> 'transfer'),
+      count(*) FILTER (WHERE t.transfer_id IS NULL)
+    FROM creditledger.journal_entries j
+    LEFT JOIN creditledger.ledger_transfers t USING (transfer_id)")"
 s=bad
-if [ -n "${nlegs:-}" ] && [ "$nlegs" = $((ntransfers * 2)) ]; then s=ok; fi
-check $s "journal entries: ${nlegs:-?} for ${ntransfers:-?} transfers (expected 2 each)"
+if [ -n "${nlegs:-}" ] && [ "$nlegs" = $((ntransfers * 2)) ] && [ "$orphans" = 0 ]; then s=ok; fi
+check $s "journal entries: ${nlegs:-?} for ${ntransfers:-?} transfers (expected 2 each), ${orphans:-?} without a transfer"
+
+unbalanced=$(sqlcheck "SELECT count(*) FROM (
+      SELECT j.transfer_id, j.account_id FROM creditledger.journal_entries j
+        JOIN creditledger.ledger_transfers t USING (transfer_id)
+       WHERE t.kind = 'entry' AND t.voucher LIKE 'creditledger:%'
+       GROUP BY 1, 2
+      HAVING sum(CASE WHEN j.side = 'D' THEN -j.amount ELSE j.amount END) <> 0) u")
+[ "$unbalanced" = 0 ] && s=ok || s=bad
+check $s "internal moves ($nother journal entries) not netting to zero within their account: $unbalanced"
 
 # pgbench counts the transactions it saw complete; a run cut off by -T may
 # leave up to one in-flight call per client that still commits.
@@ -287,8 +569,13 @@ expected=0 slack=0
 for w in "${WORKLOADS[@]}"; do
     [ "$(wl_field "$w" 4)" = transfer ] || continue
     expected=$((expected + $(processed "$(wl_field "$w" 1)")))
-    slack=$((slack + TARGET_CLIENTS))
+    [ "$BENCH_WARMUP" -le 0 ] || slack=$((slack + TARGET_CLIENTS))
     for c in $BENCH_CLIENTS; do slack=$((slack + c)); done
+done
+for w in "${HOT_WORKLOADS[@]}"; do   # all transfer workloads
+    expected=$((expected + $(processed "$(wl_field "$w" 1)")))
+    [ "$BENCH_WARMUP" -le 0 ] || slack=$((slack + BENCH_HOT_CLIENTS))
+    slack=$((slack + BENCH_HOT_CLIENTS))
 done
 committed=$(sqlcheck "SELECT count(*) FROM creditledger.transfers WHERE voucher LIKE 'bench-%'")
 if [ "$committed" != error ]; then
@@ -304,6 +591,8 @@ HOT_INFO=$(q "SELECT string_agg(format('%s: %s updates, %s%% HOT', relname, n_tu
                   CASE WHEN n_tup_upd > 0 THEN round(100.0 * n_tup_hot_upd / n_tup_upd) ELSE 0 END),
                   '; ' ORDER BY relname)
               FROM pg_stat_user_tables WHERE schemaname = 'creditledger' AND n_tup_upd > 0" || true)
+# Everything the server logged at WARNING or above, over the whole benchmark.
+SERVER_LOG=$(server_errors 0 | awk '{ printf "%s%s %s %s", sep, $2, $3, $4; sep = ", " }')
 
 #--------------------------------------------------------------------------
 # Report
@@ -317,8 +606,19 @@ mem=$(awk '/^MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo)
 base=$(wl_field "${WORKLOADS[0]}" 1)
 ratio() {   # ratio A B -> A/B with 2 decimals, or n/a
     case "$1$2" in *FAIL* | "") echo "n/a"; return ;; esac
+    case "$1" in "") echo "n/a"; return ;; esac
+    case "$2" in "") echo "n/a"; return ;; esac
     awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
 }
+verdict() {   # verdict VALUE TARGET ge|lt -> MET / NOT MET / NOT MEASURED
+    case "$1" in n/a | "" | error | "?") echo "NOT MEASURED"; return ;; esac
+    if awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { exit !(op == "ge" ? v >= t : v < t) }'; then
+        echo "MET"
+    else
+        echo "NOT MET"
+    fi
+}
+hot_field() { local IFS='|' f; read -r -a f <<<"${HOT[$1]:-}"; echo "${f[$2 - 1]:-}"; }
 
 {
     echo "## creditledger benchmark"
@@ -373,6 +673,50 @@ ratio() {   # ratio A B -> A/B with 2 decimals, or n/a
         echo "$row"
     done
     [ -z "$HOT_INFO" ] || { echo; echo "Row updates over the whole run: $HOT_INFO."; }
+    echo
+    ceil=$(wl_field "${HOT_WORKLOADS[0]}" 1)
+    echo "### Hot accounts, $BENCH_HOT_CLIENTS clients"
+    echo
+    echo "pgbench -T $BENCH_HOT_SECONDS, $BENCH_HOT_CLIENTS clients, warm-up ${BENCH_WARMUP}s, one run each, interleaved"
+    echo "(CHECKPOINT before each); the first $NHOT funded accounts; amounts 1..100; paying hot accounts"
+    echo "funded with $HOT_FUND; flusher: $FLUSHER_NOTE."
+    echo
+    echo "| workload | what | tps | / $ceil | failed txns | aborted clients | server errors | WAL/tx |"
+    echo "|:---------|:-----|----:|---------:|------------:|----------------:|:--------------|-------:|"
+    for w in "${HOT_WORKLOADS[@]}"; do
+        name=$(wl_field "$w" 1)
+        tps=$(hot_field "$name" 1)
+        echo "| $name | $(wl_field "$w" 4) | ${tps:-FAIL} | $(ratio "$tps" "$(hot_field "$ceil" 1)") |" \
+             "$(hot_field "$name" 2) | $(hot_field "$name" 3) | $(e=$(hot_field "$name" 4); echo "${e:-none}") |" \
+             "$(walpertx "$name" "$BENCH_HOT_CLIENTS") |"
+    done
+    echo
+    echo "Targets at $BENCH_HOT_CLIENTS clients:"
+    echo
+    for t in "${HOT_TARGETS[@]}"; do
+        IFS='|' read -r a b goal <<<"$t"
+        r=$(ratio "$(hot_field "$a" 1)" "$(hot_field "$b" 1)")
+        if [ -n "$goal" ]; then
+            echo "- $a / $b = $r (target >= $goal): **$(verdict "$r" "$goal" ge)**"
+        else
+            echo "- $a / $b = $r (no target)"
+        fi
+    done
+    aborted=$(hot_field out_of_split 3)
+    if [ "$SPLIT_LD001" = 0 ] && [ "$aborted" = 0 ]; then v=MET; else v="NOT MET"; fi
+    echo "- LD001 during out_of_split: $SPLIT_LD001, aborted clients: ${aborted:-?}" \
+         "(target: none while funds suffice; the account still held $SPLIT_LEFT afterwards): **$v**"
+    IFS='|' read -r lagn p50 p99 lagmax late <<<"$LAG"
+    if [ -n "$p99" ]; then
+        echo "- flush lag (posted_at - accepted_at) of the $lagn postings accepted during $HOT_BUFFERED:" \
+             "p50 $p50 ms, p99 $p99 ms, max $lagmax ms; $late of them posted after the run ended," \
+             "buffer empty ${DRAIN:-?} s after it (target p99 < $LAG_TARGET_MS ms): **$(verdict "$p99" "$LAG_TARGET_MS" lt)**"
+        [ -z "$FLUSH_CALLS" ] || echo "  (stand-in flusher during the run: $FLUSH_CALLS)"
+    else
+        echo "- flush lag: not measured (${LAG:-no result}; drain: ${DRAIN:-?})"
+    fi
+    echo
+    echo "Server log (WARNING and above, whole benchmark, by SQLSTATE): ${SERVER_LOG:-nothing}."
     echo
     echo "Correctness after the load:"
     echo
