@@ -14,8 +14,11 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGUSER_OS=postgres
 
 # Packages the commands need; installed with apt-get when missing.
+# prometheus provides promtool, prometheus-postgres-exporter the exporter and
+# curl the scrape: test/t/003_monitoring.pl checks monitoring/ with them.
 DEPS="postgresql-$PGVER postgresql-server-dev-$PGVER postgresql-contrib
-      libipc-run-perl make gcc"
+      libipc-run-perl make gcc
+      prometheus prometheus-postgres-exporter curl"
 
 log() { printf '==> %s\n' "$*"; }
 

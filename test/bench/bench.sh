@@ -46,7 +46,7 @@
 #   BENCH_HOT_CLIENTS  clients of the hot-account table (default 64)
 #   BENCH_HOT_SECONDS  length of each measured hot-account run
 #                      (default: BENCH_SECONDS)
-#   BENCH_SPLIT_SHARDS sub-accounts of the split account (default 8)
+#   BENCH_SPLIT_SHARDS sub-accounts of the split account (default 64: one per client)
 #
 # Adding a workload: write test/bench/NAME.sql (pgbench script; variables
 # :lo, :hi, :naccounts are passed with -D), add setup it needs to setup.sql,
@@ -85,7 +85,7 @@ FUND=1000000000            # opening balance of each account (minor units)
 NHOT=500                   # accounts the hot-account table uses (the first NHOT)
 HOT_FUND=100000000000      # opening balance of each paying hot account: >1000x
                            # what 64 clients can draw in a minute (<= 100 a call)
-SHARDS=${BENCH_SPLIT_SHARDS:-8}   # sub-accounts of the split account
+SHARDS=${BENCH_SPLIT_SHARDS:-64}  # sub-accounts of the split account
 DB=bench
 PGBENCH=$PGBIN/pgbench
 PSQL=$PGBIN/psql
