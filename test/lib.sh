@@ -45,7 +45,7 @@ ensure_deps() {
         fi
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-        [ -n "$own_policy" ] && rm -f "$policy"
+        if [ -n "$own_policy" ]; then rm -f "$policy"; fi
     fi
     id "$PGUSER_OS" >/dev/null 2>&1 || { echo "no $PGUSER_OS OS user" >&2; exit 1; }
 }
