@@ -67,18 +67,32 @@ cl_side_for(bool normal_credit, bool increase)
 void
 journal_writer_open(JournalWriter *w)
 {
+	static Oid	cached_relid = InvalidOid;
+	static int	cached_attnum[EC_COUNT];
+	static Oid	cached_seq = InvalidOid;
+
 	StaticAssertStmt(lengthof(w->attnum) == EC_COUNT, "attnum size");
+
 	direct_open(&w->journal, "journal_entries");
 	w->natts = RelationGetDescr(w->journal.rel)->natts;
 	w->values = palloc0(sizeof(Datum) * w->natts);
 	w->nulls = palloc(sizeof(bool) * w->natts);
 	memset(w->nulls, true, sizeof(bool) * w->natts);	/* unknown columns stay NULL */
+
+	/* column numbers and the sequence, looked up once per table incarnation */
+	if (cached_relid != RelationGetRelid(w->journal.rel))
+	{
+		for (int c = 0; c < EC_COUNT; c++)
+			cached_attnum[c] = direct_attnum(&w->journal, entry_columns[c]) - 1;
+		cached_seq = cl_relation_oid("entry_id_seq");
+		cached_relid = RelationGetRelid(w->journal.rel);
+	}
 	for (int c = 0; c < EC_COUNT; c++)
 	{
-		w->attnum[c] = direct_attnum(&w->journal, entry_columns[c]) - 1;
+		w->attnum[c] = cached_attnum[c];
 		w->nulls[w->attnum[c]] = false;
 	}
-	w->entry_seq = cl_relation_oid("entry_id_seq");
+	w->entry_seq = cached_seq;
 	w->ctx = cl_hash_ctx_create();
 }
 

@@ -116,6 +116,27 @@ cl_mode_lock(int64 account_id, bool exclusive)
 	(void) LockAcquire(&tag, exclusive ? ExclusiveLock : ShareLock, false, false);
 }
 
+/* Column names by LC_* and SC_* (locking.h). */
+static const char *const account_columns[LC_NCOLS] = {
+	"account_id", "currency", "normal_side", "min_balance", "status",
+	"hot_mode", "shards", "balance", "version", "last_hash"
+};
+static const char *const sub_columns[SC_NCOLS] = {"balance", "version", "last_hash"};
+
+/*
+ * column_attnum: the attribute number of a column of rel.
+ */
+static AttrNumber
+column_attnum(Relation rel, const char *col)
+{
+	AttrNumber	att = get_attnum(RelationGetRelid(rel), col);
+
+	if (att == InvalidAttrNumber)
+		elog(ERROR, "creditledger: column %s.%s does not exist",
+			 RelationGetRelationName(rel), col);
+	return att;
+}
+
 /*
  * lock_context_open / lock_context_close: the relations for one call.
  */
@@ -124,19 +145,37 @@ lock_context_open(LockContext *lc)
 {
 	lc->accounts = table_open(cl_relation_oid("ledger_accounts"), RowShareLock);
 	lc->accounts_pk = index_open(cl_relation_oid("ledger_accounts_pkey"), AccessShareLock);
+	lc->slot = table_slot_create(lc->accounts, NULL);
+	for (int c = 0; c < LC_NCOLS; c++)
+		lc->acc_att[c] = column_attnum(lc->accounts, account_columns[c]);
+	lc->subs = NULL;			/* opened on first use: most calls need none */
+}
+
+/*
+ * open_subs: open sub_accounts for this call, once.
+ */
+static void
+open_subs(LockContext *lc)
+{
+	if (lc->subs != NULL)
+		return;
 	lc->subs = table_open(cl_relation_oid("sub_accounts"), RowShareLock);
 	lc->subs_pk = index_open(cl_relation_oid("sub_accounts_pkey"), AccessShareLock);
-	lc->slot = table_slot_create(lc->accounts, NULL);
 	lc->sub_slot = table_slot_create(lc->subs, NULL);
+	for (int c = 0; c < SC_NCOLS; c++)
+		lc->sub_att[c] = column_attnum(lc->subs, sub_columns[c]);
 }
 
 void
 lock_context_close(LockContext *lc)
 {
+	if (lc->subs != NULL)
+	{
+		ExecDropSingleTupleTableSlot(lc->sub_slot);
+		index_close(lc->subs_pk, AccessShareLock);
+		table_close(lc->subs, NoLock);
+	}
 	ExecDropSingleTupleTableSlot(lc->slot);
-	ExecDropSingleTupleTableSlot(lc->sub_slot);
-	index_close(lc->subs_pk, AccessShareLock);
-	table_close(lc->subs, NoLock);
 	index_close(lc->accounts_pk, AccessShareLock);
 	table_close(lc->accounts, NoLock);
 }
@@ -210,21 +249,19 @@ lock_row(Relation rel, Relation pk, ScanKey keys, int nkeys, LockWaitPolicy wait
  * fetch_text: a text column of slot as a C string.
  */
 static char *
-fetch_text(TupleTableSlot *slot, Relation rel, const char *col)
+fetch_text(TupleTableSlot *slot, AttrNumber att)
 {
 	bool		isnull;
 
-	return TextDatumGetCString(slot_getattr(slot, get_attnum(RelationGetRelid(rel), col),
-											&isnull));
+	return TextDatumGetCString(slot_getattr(slot, att, &isnull));
 }
 
 /*
- * fetch_int64: a bigint (or int) column of slot; *isnull as told.
+ * fetch_int: a bigint (or int) column of slot; *isnull as told.
  */
 static int64
-fetch_int(TupleTableSlot *slot, Relation rel, const char *col, bool *isnull)
+fetch_int(TupleTableSlot *slot, AttrNumber att, bool *isnull)
 {
-	AttrNumber	att = get_attnum(RelationGetRelid(rel), col);
 	Datum		d = slot_getattr(slot, att, isnull);
 
 	if (*isnull)
@@ -235,11 +272,12 @@ fetch_int(TupleTableSlot *slot, Relation rel, const char *col, bool *isnull)
 }
 
 /*
- * fill_head: the chain head held in slot's row (either table).
+ * fill_head: the chain head held in slot's row; att gives the balance,
+ * version and last_hash columns (either table).
  */
 static void
-fill_head(TupleTableSlot *slot, Relation rel, int64 id, int32 sub, bool normal_credit,
-		  ChainHead *head)
+fill_head(TupleTableSlot *slot, const AttrNumber *att, int64 id, int32 sub,
+		  bool normal_credit, ChainHead *head)
 {
 	bool		isnull;
 	bytea	   *hash;
@@ -248,10 +286,9 @@ fill_head(TupleTableSlot *slot, Relation rel, int64 id, int32 sub, bool normal_c
 	head->sub_account = sub;
 	head->normal_credit = normal_credit;
 	head->tid = slot->tts_tid;
-	head->balance = fetch_int(slot, rel, "balance", &isnull);
-	head->version = fetch_int(slot, rel, "version", &isnull);
-	hash = DatumGetByteaPP(slot_getattr(slot, get_attnum(RelationGetRelid(rel), "last_hash"),
-										&isnull));
+	head->balance = fetch_int(slot, att[0], &isnull);
+	head->version = fetch_int(slot, att[1], &isnull);
+	hash = DatumGetByteaPP(slot_getattr(slot, att[2], &isnull));
 	if (VARSIZE_ANY_EXHDR(hash) != CL_HASH_LEN)
 		elog(ERROR, "creditledger: account " INT64_FORMAT " sub-account %d has a malformed last_hash",
 			 id, sub);
@@ -266,18 +303,18 @@ static void
 fill_info(LockContext *lc, AccountInfo *info)
 {
 	TupleTableSlot *slot = lc->slot;
-	Relation	rel = lc->accounts;
+	const AttrNumber *a = lc->acc_att;
 	bool		isnull;
 
-	info->account_id = fetch_int(slot, rel, "account_id", &isnull);
-	strlcpy(info->currency, fetch_text(slot, rel, "currency"), sizeof(info->currency));
-	info->normal_credit = strcmp(fetch_text(slot, rel, "normal_side"), "credit") == 0;
-	info->min_balance = fetch_int(slot, rel, "min_balance", &isnull);
+	info->account_id = fetch_int(slot, a[LC_ACCOUNT_ID], &isnull);
+	strlcpy(info->currency, fetch_text(slot, a[LC_CURRENCY]), sizeof(info->currency));
+	info->normal_credit = strcmp(fetch_text(slot, a[LC_NORMAL_SIDE]), "credit") == 0;
+	info->min_balance = fetch_int(slot, a[LC_MIN_BALANCE], &isnull);
 	info->has_floor = !isnull;
-	info->open = strcmp(fetch_text(slot, rel, "status"), "open") == 0;
-	info->hot_mode = cl_parse_hot_mode(fetch_text(slot, rel, "hot_mode"));
-	info->shards = (int32) fetch_int(slot, rel, "shards", &isnull);
-	info->balance = fetch_int(slot, rel, "balance", &isnull);
+	info->open = strcmp(fetch_text(slot, a[LC_STATUS]), "open") == 0;
+	info->hot_mode = cl_parse_hot_mode(fetch_text(slot, a[LC_HOT_MODE]));
+	info->shards = (int32) fetch_int(slot, a[LC_SHARDS], &isnull);
+	info->balance = fetch_int(slot, a[LC_BALANCE], &isnull);
 }
 
 /*
@@ -335,7 +372,7 @@ cl_lock_main(LockContext *lc, int64 id, LockWaitPolicy wait, LockTupleMode mode,
 	{
 		fill_info(lc, info);
 		if (head)
-			fill_head(lc->slot, lc->accounts, id, 0, info->normal_credit, head);
+			fill_head(lc->slot, &lc->acc_att[LC_BALANCE], id, 0, info->normal_credit, head);
 	}
 	ExecClearTuple(lc->slot);
 	return r;
@@ -352,11 +389,12 @@ cl_lock_sub(LockContext *lc, const AccountInfo *info, int32 sub, LockWaitPolicy 
 	ScanKeyData keys[2];
 	LockOutcome r;
 
+	open_subs(lc);
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(info->account_id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(sub));
 	r = lock_row(lc->subs, lc->subs_pk, keys, 2, wait, LockTupleNoKeyExclusive, lc->sub_slot);
 	if (r == LOCK_OK)
-		fill_head(lc->sub_slot, lc->subs, info->account_id, sub, info->normal_credit, head);
+		fill_head(lc->sub_slot, lc->sub_att, info->account_id, sub, info->normal_credit, head);
 	ExecClearTuple(lc->sub_slot);
 	return r;
 }
@@ -373,10 +411,11 @@ cl_read_sub_balance(LockContext *lc, int64 id, int32 sub)
 	int64		balance = 0;
 	bool		isnull;
 
+	open_subs(lc);
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(sub));
 	if (find_row(lc->subs, lc->subs_pk, keys, 2, snapshot, lc->sub_slot))
-		balance = fetch_int(lc->sub_slot, lc->subs, "balance", &isnull);
+		balance = fetch_int(lc->sub_slot, lc->sub_att[SC_BALANCE], &isnull);
 	ExecClearTuple(lc->sub_slot);
 	UnregisterSnapshot(snapshot);
 	return balance;

@@ -35,6 +35,19 @@ typedef struct AccountInfo
 	int64		balance;		/* posted balance of sub-account 0 */
 } AccountInfo;
 
+/* Columns read from ledger_accounts (LC_*) and sub_accounts (SC_*). */
+enum
+{
+	LC_ACCOUNT_ID, LC_CURRENCY, LC_NORMAL_SIDE, LC_MIN_BALANCE, LC_STATUS,
+	LC_HOT_MODE, LC_SHARDS,
+	LC_BALANCE, LC_VERSION, LC_LAST_HASH,	/* a chain head: in SC_* order */
+	LC_NCOLS
+};
+enum
+{
+	SC_BALANCE, SC_VERSION, SC_LAST_HASH, SC_NCOLS
+};
+
 /* Relations used for reading and locking, opened once per call. */
 typedef struct LockContext
 {
@@ -44,6 +57,8 @@ typedef struct LockContext
 	Relation	subs_pk;
 	TupleTableSlot *slot;
 	TupleTableSlot *sub_slot;
+	AttrNumber	acc_att[LC_NCOLS];	/* attribute numbers, by LC_* */
+	AttrNumber	sub_att[SC_NCOLS];	/* attribute numbers, by SC_* */
 } LockContext;
 
 typedef enum LockOutcome

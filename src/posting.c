@@ -4,7 +4,9 @@
  * Given the legs of a transfer whose ledger_transfers row the caller has
  * already inserted (so the voucher is claimed), post_legs:
  *   1. takes each account's mode lock (shared) and reads it, in ascending id
- *      order (LD003 for an unknown or closed account),
+ *      order (LD003 for an unknown or closed account); an account this
+ *      backend knows to be in mode 'none' is locked right away (reading it
+ *      under the lock), any other only read,
  *   2. checks currencies (LD009 for a transfer, LD010 for an entry that
  *      does not balance per currency),
  *   3. plans each account, in ascending id order, by its hot mode:
@@ -28,6 +30,8 @@
 #include "access/xact.h"
 #include "common/int.h"
 #include "storage/lockdefs.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 
 #include "compat.h"
 #include "chain.h"
@@ -53,7 +57,19 @@ typedef struct AccountPlan
 	int64		net;			/* net balance change of its legs */
 	bool		any_decrease;
 	ChainHead	head;			/* PLAN_MAIN / PLAN_SUB */
+	bool		row_locked;		/* head read under the account row lock */
 } AccountPlan;
+
+/*
+ * Accounts this backend has seen in hot mode 'none' (at most
+ * NONE_HINT_MAX of them): a posting locks those straight away, which reads
+ * them too; any other account is first read without a lock, since a
+ * buffered increase must not lock the account row.  Only a hint: after a
+ * conversion away from 'none' one posting per backend locks the row once
+ * more, finds the new mode and forgets the account.
+ */
+#define NONE_HINT_MAX 65536
+static HTAB *none_hint = NULL;
 
 /*
  * find_plan: the plan of account id (binary search over ascending ids).
@@ -197,14 +213,63 @@ check_final(const AccountInfo *info, int64 balance, int64 net, bool raise)
 }
 
 /*
- * plan_main: lock the account row and check the posting against it; a
- * buffered account that is short applies its committed buffer first.
+ * none_hint_update: remember (or forget) that account id is in mode 'none'.
+ */
+static void
+none_hint_update(int64 id, bool none)
+{
+	if (none_hint == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(int64);
+		ctl.hcxt = TopMemoryContext;
+		none_hint = hash_create("creditledger accounts in mode none", 1024, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	if (!none)
+		(void) hash_search(none_hint, &id, HASH_REMOVE, NULL);
+	else if (hash_get_num_entries(none_hint) < NONE_HINT_MAX)
+		(void) hash_search(none_hint, &id, HASH_ENTER, NULL);
+}
+
+/*
+ * read_account: read an account (locking it when it is known to be in mode
+ * 'none'); LD003 when it is unknown or closed.
+ */
+static void
+read_account(LockContext *lc, AccountPlan *p, int64 id)
+{
+	if (none_hint != NULL && hash_search(none_hint, &id, HASH_FIND, NULL) != NULL)
+	{
+		if (cl_lock_main(lc, id, LockWaitBlock, LockTupleNoKeyExclusive,
+						 &p->info, &p->head) != LOCK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+					 errmsg("account " INT64_FORMAT " does not exist", id)));
+		if (!p->info.open)
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+					 errmsg("account " INT64_FORMAT " is closed", id)));
+		p->row_locked = true;
+	}
+	else
+		cl_require_open_account(lc, id, &p->info);
+	none_hint_update(id, p->info.hot_mode == HOT_NONE);
+}
+
+/*
+ * plan_main: lock the account row (unless read_account did) and check the
+ * posting against it; a buffered account that is short applies its
+ * committed buffer first.
  */
 static void
 plan_main(LockContext *lc, AccountPlan *p)
 {
 	p->kind = PLAN_MAIN;
-	if (cl_lock_main(lc, p->info.account_id, LockWaitBlock, LockTupleNoKeyExclusive,
+	if (!p->row_locked &&
+		cl_lock_main(lc, p->info.account_id, LockWaitBlock, LockTupleNoKeyExclusive,
 					 &p->info, &p->head) != LOCK_OK)
 		elog(ERROR, "creditledger: account " INT64_FORMAT " vanished", p->info.account_id);
 	if (check_final(&p->info, p->head.balance, p->net, false))
@@ -242,7 +307,7 @@ post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
 	for (int i = 0; i < n; i++)
 	{
 		cl_mode_lock(ids[i], false);
-		cl_require_open_account(&lc, ids[i], &plans[i].info);
+		read_account(&lc, &plans[i], ids[i]);
 	}
 	check_currencies(kind, legs, nlegs, plans, n);
 	sum_legs(legs, nlegs, plans, n);
