@@ -427,7 +427,10 @@ SELECT a.account_id, a.code, a.hot_mode, a.shards,
                             min(pb.accepted_at) AS oldest
                        FROM creditledger.posting_buffer pb
                       WHERE pb.account_id = a.account_id) b ON true
- WHERE a.hot_mode <> 'none' OR h.account_id IS NOT NULL;
+ WHERE (a.hot_mode <> 'none' OR h.account_id IS NOT NULL)
+   -- evaluated once, before any join: without the preloaded library the
+   -- view raises 55000 (with its hint) even when there are no accounts
+   AND (SELECT count(*) FROM creditledger.stat_hot_accounts_raw()) >= 0;
 COMMENT ON VIEW creditledger.stat_hot_accounts IS
     'Hot accounts: what is buffered now (count, amount, age of the oldest) and, since the last stat_reset(), flushes, postings flushed, last flush, sub-accounts passed over as locked (SKIP LOCKED retries) and sweeps.';
 
@@ -441,6 +444,254 @@ GRANT EXECUTE ON FUNCTION creditledger.stat_latency_bounds(), creditledger.stat_
     TO pg_monitor;
 GRANT SELECT ON creditledger.stat_operations, creditledger.stat_errors,
     creditledger.stat_hot_accounts TO pg_monitor;
+
+--------------------------------------------------------------------------
+-- Monitoring: Prometheus text exposition (metrics()).  Metric names are
+-- the contract of monitoring/ (alert rules, dashboard, and the exporter's
+-- queries.yaml, which produces the same names from the views).
+--------------------------------------------------------------------------
+
+CREATE FUNCTION creditledger.metrics() RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET extra_float_digits = 1
+AS $$
+DECLARE
+    body text;
+    credit text := '';
+BEGIN
+    -- The statistics first, so that without the preloaded library the
+    -- caller gets the clear 55000 error (with its hint) and nothing else.
+    PERFORM 1 FROM creditledger.stat_operations_raw() LIMIT 1;
+
+    WITH
+    -- Label values are escaped per the exposition format: \ " and newline.
+    ops AS (
+        SELECT o.operation, o.calls, o.errors, o.total_seconds, o.max_seconds,
+               o.since, o.buckets
+          FROM creditledger.stat_operations_raw() o),
+    bounds AS (
+        SELECT creditledger.stat_latency_bounds() AS b),
+    errs AS (
+        SELECT e.operation, e.sqlstate, e.kind, e.count
+          FROM creditledger.stat_errors e),
+    hot AS (
+        SELECT replace(replace(replace(current_database()::text, E'\\', E'\\\\'),
+                               '"', E'\\"'), E'\n', E'\\n') AS db,
+               replace(replace(replace(h.code, E'\\', E'\\\\'),
+                               '"', E'\\"'), E'\n', E'\\n') AS account,
+               h.account_id, h.hot_mode, h.shards, h.buffered_count, h.buffered_amount,
+               greatest(coalesce(extract(epoch FROM h.oldest_buffered_age), 0), 0) AS age,
+               h.flushes, h.flushed_postings, h.last_flush_at,
+               h.skip_locked_retries, h.sweeps
+          FROM creditledger.stat_hot_accounts h),
+    wrk AS (
+        SELECT replace(replace(replace(w.database, E'\\', E'\\\\'),
+                               '"', E'\\"'), E'\n', E'\\n') AS db,
+               w.pid, w.state, w.started_at, w.last_cycle_at, w.cycles,
+               w.postings_flushed, w.holds_expired, w.errors
+          FROM creditledger.stat_workers w),
+    families(ord, name, type, help) AS (VALUES
+        (1, 'creditledger_up', 'gauge',
+            '1: creditledger is preloaded and its statistics are available.'),
+        (2, 'creditledger_build_info', 'gauge',
+            'Installed creditledger extension version (always 1).'),
+        (3, 'creditledger_tracking_enabled', 'gauge',
+            '1 when creditledger.track is on (calls, errors and latencies are counted), else 0.'),
+        (4, 'creditledger_stats_reset_timestamp_seconds', 'gauge',
+            'When the operation and hot-account statistics started counting (server start or stat_reset()), seconds since the epoch.'),
+        (10, 'creditledger_operation_calls_total', 'counter',
+            'Calls of a creditledger API function, failed ones included.'),
+        (11, 'creditledger_operation_errors_total', 'counter',
+            'Calls of a creditledger API function that ended in an error.'),
+        (12, 'creditledger_operation_duration_seconds', 'histogram',
+            'Duration of creditledger API function calls (fixed log-scale buckets).'),
+        (13, 'creditledger_operation_max_duration_seconds', 'gauge',
+            'Longest call of a creditledger API function since the statistics started.'),
+        (20, 'creditledger_errors_total', 'counter',
+            'Errors of creditledger API functions by SQLSTATE; kind business (classes LD and 22: refusals) or system (deadlocks, serialization failures, internal errors).'),
+        (30, 'creditledger_hot_account_info', 'gauge',
+            'A hot account (buffered, split or buffered_split) and its mode (always 1).'),
+        (31, 'creditledger_hot_account_shards', 'gauge',
+            'Sub-accounts of a hot account.'),
+        (32, 'creditledger_hot_account_buffered_postings', 'gauge',
+            'Committed postings waiting in the buffer of a hot account.'),
+        (33, 'creditledger_hot_account_buffered_amount', 'gauge',
+            'Sum of the buffered postings of a hot account, in minor units.'),
+        (34, 'creditledger_hot_account_oldest_buffered_age_seconds', 'gauge',
+            'Age of the oldest buffered posting of a hot account (0 when nothing is buffered).'),
+        (35, 'creditledger_hot_account_flushes_total', 'counter',
+            'Flushes that applied buffered postings of a hot account.'),
+        (36, 'creditledger_hot_account_flushed_postings_total', 'counter',
+            'Buffered postings of a hot account applied to the journal.'),
+        (37, 'creditledger_hot_account_last_flush_timestamp_seconds', 'gauge',
+            'When a hot account was last flushed, seconds since the epoch.'),
+        (38, 'creditledger_hot_account_skip_locked_retries_total', 'counter',
+            'Sub-accounts of a split account passed over because another transaction held them.'),
+        (39, 'creditledger_hot_account_sweeps_total', 'counter',
+            'Sweeps that rebalanced the sub-accounts of a split account.'),
+        (50, 'creditledger_worker_up', 'gauge',
+            '1 when the background worker of a database is running, else 0.'),
+        (51, 'creditledger_worker_state', 'gauge',
+            'Background worker state: 0 not started, 1 starting, 2 waiting for extension, 3 paused, 4 idle, 5 flushing, 6 sweeping, 7 stopped, -1 other.'),
+        (52, 'creditledger_worker_start_timestamp_seconds', 'gauge',
+            'When the background worker started, seconds since the epoch.'),
+        (53, 'creditledger_worker_last_cycle_timestamp_seconds', 'gauge',
+            'When the background worker last completed a cycle, seconds since the epoch.'),
+        (54, 'creditledger_worker_cycles_total', 'counter',
+            'Cycles of the background worker since server start.'),
+        (55, 'creditledger_worker_postings_flushed_total', 'counter',
+            'Buffered postings the background worker applied since server start.'),
+        (56, 'creditledger_worker_holds_expired_total', 'counter',
+            'Credit holds the background worker expired since server start.'),
+        (57, 'creditledger_worker_errors_total', 'counter',
+            'Errors of the background worker since server start.')),
+    samples(ord, series, sub, line) AS (
+        SELECT 1, '', 0, 'creditledger_up 1'
+        UNION ALL
+        SELECT 2, '', 0, format('creditledger_build_info{version="%s"} 1',
+                                replace(replace(e.extversion, E'\\', E'\\\\'), '"', E'\\"'))
+          FROM pg_catalog.pg_extension e WHERE e.extname = 'creditledger'
+        UNION ALL
+        SELECT 3, '', 0, 'creditledger_tracking_enabled '
+               || CASE WHEN coalesce(current_setting('creditledger.track', true), 'on')
+                            IN ('on', 'true', '1', 'yes') THEN '1' ELSE '0' END
+        UNION ALL
+        SELECT 4, '', 0, 'creditledger_stats_reset_timestamp_seconds '
+               || extract(epoch FROM min(o.since))::text
+          FROM ops o HAVING count(*) > 0
+        -- operations
+        UNION ALL
+        SELECT 10, o.operation, 0, format('creditledger_operation_calls_total{operation="%s"} %s',
+                                          o.operation, o.calls) FROM ops o
+        UNION ALL
+        SELECT 11, o.operation, 0, format('creditledger_operation_errors_total{operation="%s"} %s',
+                                          o.operation, o.errors) FROM ops o
+        UNION ALL
+        SELECT 12, c.operation, c.i::int,
+               format('creditledger_operation_duration_seconds_bucket{operation="%s",le="%s"} %s',
+                      c.operation,
+                      CASE WHEN c.i > cardinality(bd.b) THEN '+Inf' ELSE bd.b[c.i]::text END,
+                      c.cum)
+          FROM (SELECT o.operation, u.i,
+                       sum(u.n) OVER (PARTITION BY o.operation ORDER BY u.i) AS cum
+                  FROM ops o, unnest(o.buckets) WITH ORDINALITY AS u(n, i)) c, bounds bd
+        UNION ALL
+        SELECT 12, o.operation, 100000,
+               format('creditledger_operation_duration_seconds_sum{operation="%s"} %s',
+                      o.operation, o.total_seconds) FROM ops o
+        UNION ALL
+        SELECT 12, o.operation, 100001,
+               format('creditledger_operation_duration_seconds_count{operation="%s"} %s',
+                      o.operation, o.calls) FROM ops o
+        UNION ALL
+        SELECT 13, o.operation, 0,
+               format('creditledger_operation_max_duration_seconds{operation="%s"} %s',
+                      o.operation, o.max_seconds) FROM ops o
+        -- errors
+        UNION ALL
+        SELECT 20, e.operation || ' ' || e.sqlstate, 0,
+               format('creditledger_errors_total{operation="%s",sqlstate="%s",kind="%s"} %s',
+                      e.operation, e.sqlstate, e.kind, e.count) FROM errs e
+        -- hot accounts
+        UNION ALL
+        SELECT 30, h.account, 0, format('creditledger_hot_account_info{database="%s",account="%s",hot_mode="%s"} 1',
+                                        h.db, h.account, h.hot_mode) FROM hot h
+        UNION ALL
+        SELECT 31, h.account, 0, format('creditledger_hot_account_shards{database="%s",account="%s"} %s',
+                                        h.db, h.account, h.shards) FROM hot h
+        UNION ALL
+        SELECT 32, h.account, 0, format('creditledger_hot_account_buffered_postings{database="%s",account="%s"} %s',
+                                        h.db, h.account, h.buffered_count) FROM hot h
+        UNION ALL
+        SELECT 33, h.account, 0, format('creditledger_hot_account_buffered_amount{database="%s",account="%s"} %s',
+                                        h.db, h.account, h.buffered_amount) FROM hot h
+        UNION ALL
+        SELECT 34, h.account, 0, format('creditledger_hot_account_oldest_buffered_age_seconds{database="%s",account="%s"} %s',
+                                        h.db, h.account, h.age) FROM hot h
+        UNION ALL
+        SELECT 35, h.account, 0, format('creditledger_hot_account_flushes_total{database="%s",account="%s"} %s',
+                                        h.db, h.account, h.flushes) FROM hot h
+        UNION ALL
+        SELECT 36, h.account, 0, format('creditledger_hot_account_flushed_postings_total{database="%s",account="%s"} %s',
+                                        h.db, h.account, h.flushed_postings) FROM hot h
+        UNION ALL
+        SELECT 37, h.account, 0, format('creditledger_hot_account_last_flush_timestamp_seconds{database="%s",account="%s"} %s',
+                                        h.db, h.account, extract(epoch FROM h.last_flush_at))
+          FROM hot h WHERE h.last_flush_at IS NOT NULL
+        UNION ALL
+        SELECT 38, h.account, 0, format('creditledger_hot_account_skip_locked_retries_total{database="%s",account="%s"} %s',
+                                        h.db, h.account, h.skip_locked_retries) FROM hot h
+        UNION ALL
+        SELECT 39, h.account, 0, format('creditledger_hot_account_sweeps_total{database="%s",account="%s"} %s',
+                                        h.db, h.account, h.sweeps) FROM hot h
+        -- background workers
+        UNION ALL
+        SELECT 50, w.db, 0, format('creditledger_worker_up{database="%s"} %s',
+                                   w.db, CASE WHEN w.pid IS NULL THEN 0 ELSE 1 END) FROM wrk w
+        UNION ALL
+        SELECT 51, w.db, 0, format('creditledger_worker_state{database="%s"} %s', w.db,
+                                   CASE w.state WHEN 'not started' THEN 0 WHEN 'starting' THEN 1
+                                        WHEN 'waiting for extension' THEN 2 WHEN 'paused' THEN 3
+                                        WHEN 'idle' THEN 4 WHEN 'flushing' THEN 5
+                                        WHEN 'sweeping' THEN 6 WHEN 'stopped' THEN 7
+                                        ELSE -1 END) FROM wrk w
+        UNION ALL
+        SELECT 52, w.db, 0, format('creditledger_worker_start_timestamp_seconds{database="%s"} %s',
+                                   w.db, extract(epoch FROM w.started_at))
+          FROM wrk w WHERE w.started_at IS NOT NULL
+        UNION ALL
+        SELECT 53, w.db, 0, format('creditledger_worker_last_cycle_timestamp_seconds{database="%s"} %s',
+                                   w.db, extract(epoch FROM w.last_cycle_at))
+          FROM wrk w WHERE w.last_cycle_at IS NOT NULL
+        UNION ALL
+        SELECT 54, w.db, 0, format('creditledger_worker_cycles_total{database="%s"} %s',
+                                   w.db, w.cycles) FROM wrk w
+        UNION ALL
+        SELECT 55, w.db, 0, format('creditledger_worker_postings_flushed_total{database="%s"} %s',
+                                   w.db, w.postings_flushed) FROM wrk w
+        UNION ALL
+        SELECT 56, w.db, 0, format('creditledger_worker_holds_expired_total{database="%s"} %s',
+                                   w.db, w.holds_expired) FROM wrk w
+        UNION ALL
+        SELECT 57, w.db, 0, format('creditledger_worker_errors_total{database="%s"} %s',
+                                   w.db, w.errors) FROM wrk w)
+    SELECT string_agg(format(E'# HELP %s %s\n# TYPE %s %s\n', f.name, f.help, f.name, f.type)
+                      || coalesce((SELECT string_agg(s.line || E'\n', '' ORDER BY s.series, s.sub)
+                                     FROM samples s WHERE s.ord = f.ord), ''),
+                      '' ORDER BY f.ord)
+      INTO body
+      FROM families f;
+
+    -- Credit lines (credit_alerts) arrive in a later release: counted once
+    -- the view exists, so the rules in monitoring/ light up without a change.
+    IF pg_catalog.to_regclass('creditledger.credit_alerts') IS NOT NULL
+       AND pg_catalog.has_table_privilege('creditledger.credit_alerts', 'SELECT') THEN
+        EXECUTE $q$
+            SELECT E'# HELP creditledger_credit_alert_lines Credit lines in an alert state (credit_alerts) by kind.\n'
+                   || E'# TYPE creditledger_credit_alert_lines gauge\n'
+                   || string_agg(format(E'creditledger_credit_alert_lines{kind="%s"} %s\n',
+                                        replace(replace(replace(k.kind, E'\\', E'\\\\'),
+                                                        '"', E'\\"'), E'\n', E'\\n'),
+                                        coalesce(a.n, 0)),
+                                 '' ORDER BY k.kind)
+              FROM (SELECT unnest(ARRAY['utilization_high', 'expiring_soon', 'over_limit',
+                                        'expired_with_outstanding', 'suspended_with_holds']) AS kind
+                    UNION
+                    SELECT DISTINCT c.kind FROM creditledger.credit_alerts c) k
+              LEFT JOIN (SELECT c.kind, count(DISTINCT c.line_id) AS n
+                           FROM creditledger.credit_alerts c GROUP BY c.kind) a USING (kind)
+        $q$ INTO credit;
+    END IF;
+
+    RETURN body || coalesce(credit, '');
+END
+$$;
+COMMENT ON FUNCTION creditledger.metrics() IS
+    'All creditledger statistics (operations, latency histogram, errors by SQLSTATE and kind, hot accounts, background workers) in the Prometheus text exposition format; needs the library preloaded (55000 with a hint otherwise).';
+
+REVOKE ALL ON FUNCTION creditledger.metrics() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION creditledger.metrics() TO pg_monitor;
 
 --------------------------------------------------------------------------
 -- Roles
@@ -485,7 +736,8 @@ BEGIN
         creditledger.stat_operations_raw(),
         creditledger.stat_errors_raw(),
         creditledger.stat_hot_accounts_raw(),
-        creditledger.stat_quantile(bigint[], float8[], float8, float8)
+        creditledger.stat_quantile(bigint[], float8[], float8, float8),
+        creditledger.metrics()
         TO creditledger_auditor;
 
     -- Administrators: everything the others may do, plus account administration.

@@ -16,6 +16,8 @@
  * Locking protocol:
  *  - each operation's counters are protected by that operation's spinlock,
  *    held only to add a few numbers (or to copy them, for the SRFs);
+ *  - operations are counted server-wide; hot accounts per (database,
+ *    account), since account ids repeat across databases;
  *  - the hot-account hash is protected by the "creditledger" LWLock: shared
  *    to find an entry, exclusive to add one (or to reset); an entry's
  *    counters by its own spinlock.  A full table (CL_MAX_HOT_ACCOUNTS
@@ -94,9 +96,16 @@ typedef struct ClOpShared
 	ClOpStats	ops[CL_OP_COUNT];
 } ClOpShared;
 
+/* Hot accounts are per database: account ids repeat across databases. */
+typedef struct ClHotKey
+{
+	Oid			dbid;
+	int64		account_id;
+} ClHotKey;
+
 typedef struct ClHotEntry
 {
-	int64		account_id;		/* hash key */
+	ClHotKey	key;			/* hash key */
 	slock_t		mutex;
 	int64		flushes;
 	int64		flushed_postings;
@@ -159,7 +168,7 @@ opstats_startup(void)
 		for (int i = 0; i < CL_OP_COUNT; i++)
 			SpinLockInit(&op_shared->ops[i].mutex);
 	}
-	info.keysize = sizeof(int64);
+	info.keysize = sizeof(ClHotKey);
 	info.entrysize = sizeof(ClHotEntry);
 	hot_hash = ShmemInitHash("creditledger hot accounts", CL_MAX_HOT_ACCOUNTS,
 							 CL_MAX_HOT_ACCOUNTS, &info, HASH_ELEM | HASH_BLOBS);
@@ -273,20 +282,24 @@ static ClHotEntry *
 hot_entry(int64 account_id)
 {
 	ClHotEntry *e;
+	ClHotKey	key;
 	bool		found;
 
 	if (op_shared == NULL || !cl_track)
 		return NULL;
+	memset(&key, 0, sizeof(key));
+	key.dbid = MyDatabaseId;
+	key.account_id = account_id;
 	LWLockAcquire(op_shared->lock, LW_SHARED);
-	e = hash_search(hot_hash, &account_id, HASH_FIND, NULL);
+	e = hash_search(hot_hash, &key, HASH_FIND, NULL);
 	LWLockRelease(op_shared->lock);
 	if (e)
 		return e;
 	LWLockAcquire(op_shared->lock, LW_EXCLUSIVE);
-	e = hash_search(hot_hash, &account_id, HASH_ENTER_NULL, &found);
+	e = hash_search(hot_hash, &key, HASH_ENTER_NULL, &found);
 	if (e && !found)
 	{
-		memset((char *) e + sizeof(int64), 0, sizeof(ClHotEntry) - sizeof(int64));
+		memset((char *) e + sizeof(ClHotKey), 0, sizeof(ClHotEntry) - sizeof(ClHotKey));
 		SpinLockInit(&e->mutex);
 	}
 	LWLockRelease(op_shared->lock);
@@ -431,7 +444,8 @@ cl_stat_errors_raw(PG_FUNCTION_ARGS)
 }
 
 /*
- * stat_hot_accounts_raw(): the event counters of every tracked account.
+ * stat_hot_accounts_raw(): the event counters of every tracked account of
+ * the current database.
  */
 Datum
 cl_stat_hot_accounts_raw(PG_FUNCTION_ARGS)
@@ -450,10 +464,12 @@ cl_stat_hot_accounts_raw(PG_FUNCTION_ARGS)
 		Datum		values[6];
 		bool		nulls[6] = {false};
 
+		if (e->key.dbid != MyDatabaseId)
+			continue;
 		SpinLockAcquire(&e->mutex);
 		memcpy(&c, e, sizeof(c));
 		SpinLockRelease(&e->mutex);
-		values[0] = Int64GetDatum(c.account_id);
+		values[0] = Int64GetDatum(c.key.account_id);
 		values[1] = Int64GetDatum(c.flushes);
 		values[2] = Int64GetDatum(c.flushed_postings);
 		values[3] = TimestampTzGetDatum(c.last_flush_at);
@@ -467,8 +483,9 @@ cl_stat_hot_accounts_raw(PG_FUNCTION_ARGS)
 }
 
 /*
- * stat_reset(): zero the operation and hot-account statistics (the
- * workers' counters are kept: they count since the server started).
+ * stat_reset(): zero the operation statistics (server-wide) and this
+ * database's hot-account statistics; the workers' counters are kept (they
+ * count since the server started).
  */
 Datum
 cl_stat_reset(PG_FUNCTION_ARGS)
@@ -491,7 +508,8 @@ cl_stat_reset(PG_FUNCTION_ARGS)
 	LWLockAcquire(op_shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&seq, hot_hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
-		hash_search(hot_hash, &e->account_id, HASH_REMOVE, NULL);
+		if (e->key.dbid == MyDatabaseId)
+			hash_search(hot_hash, &e->key, HASH_REMOVE, NULL);
 	LWLockRelease(op_shared->lock);
 	PG_RETURN_VOID();
 }

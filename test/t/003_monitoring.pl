@@ -1,0 +1,456 @@
+# Monitoring: metrics(), the monitoring/ files, the real postgres_exporter.
+#
+#  (a) a node with the library preloaded (its worker paused, so flushes are
+#      ours and the counts exact) runs a known workload: transfers, one
+#      refused with LD001, one with LD004, a replay, a buffered account
+#      whose code needs escaping, and a flush;
+#  (b) metrics() reports exactly that workload in the Prometheus text
+#      format, HELP and TYPE once per family, ends with a newline, and
+#      `promtool check metrics` accepts it without a lint remark;
+#  (c) `promtool check rules` and `promtool test rules` pass on
+#      monitoring/prometheus; every creditledger_ metric the rules and the
+#      Grafana dashboard query is one metrics() exports (the dashboard's
+#      queries are valid PromQL);
+#  (d) the real prometheus-postgres-exporter, on a free loopback port,
+#      connected as a pg_monitor member with monitoring/postgres_exporter/
+#      queries.yaml, is scraped once with curl: every query succeeds, the series carry
+#      the same names and values as metrics(), promtool accepts the scrape;
+#  (e) a node without shared_preload_libraries: the API works; the
+#      statistics views, stat_reset() and metrics() fail with 55000 and a
+#      hint saying how to enable them; the exporter then exports no
+#      creditledger_ series (what alert CreditledgerStatisticsUnavailable
+#      watches).
+#
+# promtool (Debian package prometheus) and prometheus-postgres-exporter are
+# required: make test installs them; missing, this test fails.
+
+use strict;
+use warnings;
+
+use File::Spec;
+use FindBin;
+use IO::Socket::INET;
+use IPC::Run;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $root       = File::Spec->rel2abs("$FindBin::RealBin/../..");
+my $monitoring = "$root/monitoring";
+
+# find_program NAME: its path in PATH (or /usr/bin, /usr/sbin), else undef.
+sub find_program
+{
+	my ($name) = @_;
+	for my $dir (split(/:/, $ENV{PATH} // ''), '/usr/bin', '/usr/sbin')
+	{
+		return "$dir/$name" if $dir ne '' && -x "$dir/$name";
+	}
+	return undef;
+}
+
+my $promtool = find_program('promtool')
+  or BAIL_OUT('promtool not found (Debian package prometheus; make test installs it)');
+my $exporter = find_program('prometheus-postgres-exporter')
+  or BAIL_OUT('prometheus-postgres-exporter not found (make test installs it)');
+my $curl = find_program('curl')
+  or BAIL_OUT('curl not found (make test installs it)');
+
+# run CMD, STDIN: run a program; (exit status, stdout, stderr).
+sub run
+{
+	my ($cmd, $in) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run($cmd, '<', \($in // ''), '>', \$out, '2>', \$err,
+		IPC::Run::timeout(60));
+	return ($? >> 8, $out, $err);
+}
+
+# free_port: a TCP port on 127.0.0.1 nobody listens on.
+sub free_port
+{
+	my $s = IO::Socket::INET->new(
+		LocalAddr => '127.0.0.1',
+		LocalPort => 0,
+		Proto     => 'tcp',
+		Listen    => 1,
+		ReuseAddr => 1) or die "no free port: $!";
+	my $port = $s->sockport;
+	close($s);
+	return $port;
+}
+
+# scrape_exporter NODE: start the exporter against NODE's database
+# "postgres" as role "exporter", scrape /metrics once, stop it; the body.
+sub scrape_exporter
+{
+	my ($node) = @_;
+	my $port = free_port();
+	my ($out, $err) = ('', '');
+	local $ENV{DATA_SOURCE_NAME} =
+	    'host=' . $node->host . ' port=' . $node->port
+	  . ' user=exporter dbname=postgres sslmode=disable';
+	my $h = IPC::Run::start(
+		[
+			$exporter,
+			"--web.listen-address=127.0.0.1:$port",
+			"--extend.query-path=$monitoring/postgres_exporter/queries.yaml",
+			'--disable-default-metrics', '--disable-settings-metrics',
+			'--no-collector.database',   '--no-collector.bgwriter'
+		],
+		'>', \$out, '2>', \$err, IPC::Run::timeout(60));
+	my ($rc, $body, $cerr);
+	for (1 .. 100)
+	{
+		($rc, $body, $cerr) = run(
+			[ $curl, '--silent', '--show-error', '--fail', '--max-time', '10',
+			  "http://127.0.0.1:$port/metrics" ]);
+		last if $rc == 0;
+		unless ($h->pumpable)
+		{
+			$h->finish;
+			die "the exporter exited: $err";
+		}
+		select(undef, undef, undef, 0.2);
+	}
+	$h->signal('TERM');
+	eval { $h->finish; 1 } or $h->kill_kill;
+	note "exporter log:\n$err";
+	die "no answer from the exporter on 127.0.0.1:$port: $cerr" unless $rc == 0;
+	return $body;
+}
+
+# families TEXT: { name => type } of the families with a TYPE line.
+sub families
+{
+	my ($text) = @_;
+	my %f = $text =~ /^# TYPE (\S+) (\S+)$/mg;
+	return \%f;
+}
+
+# sample TEXT, NAME, LABELS: the value of the series NAME whose labels
+# include every name="value" pair of LABELS (hash), or undef.
+sub sample
+{
+	my ($text, $name, %labels) = @_;
+  LINE:
+	for my $line (split /\n/, $text)
+	{
+		next unless $line =~ /^\Q$name\E(?:\{(.*)\})? (\S+)$/;
+		my ($lbl, $value) = ($1 // '', $2);
+		for my $k (keys %labels)
+		{
+			next LINE unless index($lbl, qq{$k="$labels{$k}"}) >= 0;
+		}
+		return $value;
+	}
+	return undef;
+}
+
+###########################################################################
+# (a) known workload on a preloaded node
+###########################################################################
+
+my $node = PostgreSQL::Test::Cluster->new('monitoring');
+$node->init;
+$node->append_conf(
+	'postgresql.conf', q{
+shared_preload_libraries = 'creditledger'
+creditledger.database = 'postgres'
+creditledger.flush_interval = 0
+});
+$node->start;
+
+$node->safe_psql('postgres', 'CREATE EXTENSION creditledger');
+$node->safe_psql('postgres', 'CREATE ROLE exporter LOGIN IN ROLE pg_monitor');
+ok( $node->poll_query_until(
+		'postgres', q{SELECT state = 'paused' FROM creditledger.stat_workers}),
+	'the worker runs, paused (flush_interval = 0)');
+$node->safe_psql('postgres', 'SELECT creditledger.stat_reset()');
+
+# A code with a quote and a backslash: label values must be escaped.
+my $hot = q{hot "wallet" \ 1};
+my ($bank, $alice, $bob, $wallet) = split /\n/, $node->safe_psql(
+	'postgres', qq{
+SELECT creditledger.open_account('bank', 'CNY', 'debit', NULL);
+SELECT creditledger.open_account('alice', 'CNY');
+SELECT creditledger.open_account('bob', 'CNY');
+SELECT creditledger.open_account('$hot', 'CNY', hot_mode => 'buffered');
+});
+$node->safe_psql(
+	'postgres', qq{
+SELECT creditledger.transfer('t1', $bank, $alice, 1000);
+SELECT creditledger.transfer('t2', $alice, $bob, 300);
+SELECT creditledger.transfer('t3', $bank, $wallet, 50);
+SELECT creditledger.transfer('t4', $bank, $wallet, 70);
+SELECT creditledger.transfer('t1', $bank, $alice, 1000);  -- replay
+});
+my ($ret, $stdout, $stderr) = $node->psql('postgres',
+	"SELECT creditledger.transfer('t5', $alice, $bob, 5000)",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($stderr, qr/ERROR:  LD001/, 'workload: an overdraft is refused with LD001');
+($ret, $stdout, $stderr) = $node->psql('postgres',
+	"SELECT creditledger.transfer('t1', $bank, $alice, 999)",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($stderr, qr/ERROR:  LD004/, 'workload: a reused voucher is refused with LD004');
+is($node->safe_psql('postgres', "SELECT creditledger.flush($wallet)"),
+	'2', 'workload: flush() applies the two buffered postings');
+
+###########################################################################
+# (b) metrics(): content and promtool check metrics
+###########################################################################
+
+my $metrics = $node->safe_psql('postgres', 'SELECT creditledger.metrics()') . "\n";
+is($node->safe_psql('postgres', q{SELECT right(creditledger.metrics(), 1) = E'\n'}),
+	't', 'metrics() ends with a newline');
+is( $node->safe_psql(
+		'postgres', q{SELECT count(*) FROM pg_catalog.regexp_split_to_table(
+		   creditledger.metrics(), E'\n') l WHERE l ~ '^\s*$'}),
+	'1', '... and has no blank line (only the empty string after the last newline)');
+
+my $file = $node->basedir . '/metrics.prom';
+append_to_file($file, $metrics);
+my ($rc, $out, $err) = run([ $promtool, 'check', 'metrics' ], $metrics);
+is($rc, 0, 'promtool check metrics accepts metrics()');
+is($out . $err, '', '... without a lint remark');
+
+my %help = ();
+$help{$_}++ for $metrics =~ /^# HELP (\S+) /mg;
+my %type = ();
+$type{$_}++ for $metrics =~ /^# TYPE (\S+) /mg;
+is_deeply(\%help, { map { $_ => 1 } keys %type }, 'one HELP and one TYPE line per family');
+is(scalar(grep { !/^creditledger_/ } keys %type), 0, 'every family is named creditledger_*');
+my $fam = families($metrics);
+is_deeply(
+	[ grep { $fam->{$_} eq 'counter' && !/_total$/ } keys %$fam ],
+	[], 'every counter ends in _total');
+is($fam->{creditledger_operation_duration_seconds}, 'histogram',
+	'the latency is a histogram in seconds');
+
+my %t = (operation => 'transfer');
+is(sample($metrics, 'creditledger_up'), '1', 'creditledger_up 1');
+is(sample($metrics, 'creditledger_operation_calls_total', %t), '7',
+	'transfer calls: 7 (5 posted or replayed, 2 refused)');
+is(sample($metrics, 'creditledger_operation_errors_total', %t), '2', 'transfer errors: 2');
+is(sample($metrics, 'creditledger_operation_calls_total', operation => 'open_account'),
+	'4', 'open_account calls: 4');
+is(sample($metrics, 'creditledger_operation_calls_total', operation => 'flush'),
+	'1', 'flush calls: 1');
+is( sample(
+		$metrics, 'creditledger_errors_total', %t,
+		sqlstate => 'LD001', kind => 'business'),
+	'1',
+	'errors_total: LD001, business, 1');
+is( sample(
+		$metrics, 'creditledger_errors_total', %t,
+		sqlstate => 'LD004', kind => 'business'),
+	'1',
+	'errors_total: LD004, business, 1');
+is(sample($metrics, 'creditledger_operation_duration_seconds_count', %t),
+	'7', 'histogram _count = calls');
+is(sample($metrics, 'creditledger_operation_duration_seconds_bucket', %t, le => '+Inf'),
+	'7', 'histogram le="+Inf" = calls');
+cmp_ok(sample($metrics, 'creditledger_operation_duration_seconds_sum', %t),
+	'>', 0, 'histogram _sum > 0');
+my @les = $metrics =~
+  /^creditledger_operation_duration_seconds_bucket\{operation="transfer",le="([^"]+)"\} \d+$/mg;
+my @cum = $metrics =~
+  /^creditledger_operation_duration_seconds_bucket\{operation="transfer",le="[^"]+"\} (\d+)$/mg;
+is($les[-1], '+Inf', 'the last bucket is le="+Inf"');
+is(scalar(@les),
+	1 + scalar(split /,/, $node->safe_psql('postgres',
+		q{SELECT array_to_string(creditledger.stat_latency_bounds(), ',')})),
+	'one bucket per bound, plus +Inf');
+is(scalar(grep { $cum[$_] < $cum[ $_ - 1 ] } 1 .. $#cum), 0, 'buckets are cumulative');
+
+my %w = (database => 'postgres', account => q{hot \"wallet\" \\\\ 1});
+is(sample($metrics, 'creditledger_hot_account_flushes_total', %w),
+	'1', 'hot account (label escaped): 1 flush');
+is(sample($metrics, 'creditledger_hot_account_flushed_postings_total', %w),
+	'2', 'hot account: 2 postings flushed');
+is(sample($metrics, 'creditledger_hot_account_buffered_postings', %w),
+	'0', 'hot account: nothing buffered any more');
+is(sample($metrics, 'creditledger_hot_account_oldest_buffered_age_seconds', %w),
+	'0', 'hot account: oldest buffered age 0 with nothing buffered');
+is(sample($metrics, 'creditledger_hot_account_info', %w, hot_mode => 'buffered'),
+	'1', 'hot account info carries the mode');
+ok(defined sample($metrics, 'creditledger_hot_account_last_flush_timestamp_seconds', %w),
+	'hot account: last flush timestamp');
+is(sample($metrics, 'creditledger_worker_up', database => 'postgres'), '1', 'worker up');
+is(sample($metrics, 'creditledger_worker_state', database => 'postgres'),
+	'3', 'worker state 3 (paused)');
+cmp_ok(sample($metrics, 'creditledger_worker_cycles_total', database => 'postgres'),
+	'>', 0, 'worker cycles counted');
+my $now = time();
+cmp_ok(
+	abs(
+		sample($metrics, 'creditledger_worker_last_cycle_timestamp_seconds',
+			database => 'postgres') - $now),
+	'<', 60,
+	'worker last cycle: seconds since the epoch, recent');
+unlike($metrics, qr/"t\d"/, 'no voucher in any label');
+
+# A pg_monitor member may call it; PUBLIC may not.
+$node->safe_psql('postgres',
+	'CREATE ROLE nobody LOGIN; GRANT USAGE ON SCHEMA creditledger TO nobody');
+is($node->safe_psql('postgres', 'SELECT length(creditledger.metrics()) > 0',
+		extra_params => [ '-U', 'exporter' ]),
+	't', 'a pg_monitor member may call metrics()');
+($ret, $stdout, $stderr) = $node->psql('postgres', 'SELECT creditledger.metrics()',
+	extra_params => [ '-U', 'nobody' ]);
+like($stderr, qr/permission denied for function metrics/, 'PUBLIC may not');
+
+###########################################################################
+# (c) alert rules and dashboard
+###########################################################################
+
+($rc, $out, $err) = run([ $promtool, 'check', 'rules', "$monitoring/prometheus/alerts.yml" ]);
+is($rc, 0, 'promtool check rules monitoring/prometheus/alerts.yml') or diag($out . $err);
+($rc, $out, $err) = run([ $promtool, 'test', 'rules', "$monitoring/prometheus/alerts_test.yml" ]);
+is($rc, 0, 'promtool test rules monitoring/prometheus/alerts_test.yml') or diag($out . $err);
+
+# exported NAME: NAME is a family metrics() exports (or one of its
+# histogram series).
+sub exported
+{
+	my ($name) = @_;
+	return 1 if $fam->{$name};
+	return ($name =~ /^(.*)_(?:bucket|sum|count)$/ && ($fam->{$1} // '') eq 'histogram');
+}
+
+my $rules = slurp_file("$monitoring/prometheus/alerts.yml");
+my %in_rules = map { $_ => 1 } map { /\b(creditledger_[a-z_]+)/g } grep { !/^\s*#/ } split /\n/, $rules;
+# Written ahead of the credit lines: metrics() emits it once credit_alerts exists.
+delete $in_rules{creditledger_credit_alert_lines};
+is_deeply([ sort grep { !exported($_) } keys %in_rules ],
+	[], 'the alert rules query only metrics metrics() exports');
+cmp_ok(scalar(keys %in_rules), '>=', 6, '... (' . join(' ', sort keys %in_rules) . ')');
+
+my $dash = decode_json(slurp_file("$monitoring/grafana/creditledger.json"));
+my @exprs;
+my $collect;
+$collect = sub {
+	for my $p (@{ $_[0] })
+	{
+		push @exprs, map { $_->{expr} } @{ $p->{targets} // [] };
+		$collect->($p->{panels}) if $p->{panels};
+	}
+};
+$collect->($dash->{panels});
+cmp_ok(scalar(@exprs), '>=', 10, 'the dashboard has queries: ' . scalar(@exprs));
+my %in_dash = map { $_ => 1 } map { /\b(creditledger_[a-z_]+)/g } @exprs;
+is_deeply([ sort grep { !exported($_) } keys %in_dash ],
+	[], 'the dashboard queries only metrics metrics() exports');
+
+# The queries, with Grafana's variables filled in, as recording rules:
+# promtool parses every one of them.
+my $dash_rules = $node->basedir . '/dashboard_rules.yml';
+my $yaml = "groups:\n  - name: dashboard\n    rules:\n";
+for my $i (0 .. $#exprs)
+{
+	(my $e = $exprs[$i]) =~ s/\$__rate_interval/5m/g;
+	$e =~ s/\$instance/.*/g;
+	$e =~ s/'/''/g;
+	$yaml .= "      - record: dashboard:query_$i\n        expr: '$e'\n";
+}
+append_to_file($dash_rules, $yaml);
+($rc, $out, $err) = run([ $promtool, 'check', 'rules', $dash_rules ]);
+is($rc, 0, 'every dashboard query is valid PromQL') or diag($out . $err);
+
+###########################################################################
+# (d) the real postgres_exporter with monitoring/postgres_exporter
+###########################################################################
+
+my $scrape = scrape_exporter($node);
+is(sample($scrape, 'pg_up'), '1', 'exporter: pg_up 1');
+is(sample($scrape, 'pg_exporter_last_scrape_error'), '0',
+	'exporter: every query of queries.yaml succeeded');
+is(sample($scrape, 'pg_exporter_user_queries_load_error'), '0',
+	'exporter: queries.yaml loaded');
+is(sample($scrape, 'creditledger_up'), '1', 'exporter: creditledger_up 1');
+is(sample($scrape, 'creditledger_operation_calls_total', %t), '7',
+	'exporter: transfer calls 7');
+is(sample($scrape, 'creditledger_operation_duration_seconds_bucket', %t, le => '+Inf'),
+	'7', 'exporter: the latency histogram, with le="+Inf"');
+is( sample(
+		$scrape, 'creditledger_errors_total', %t,
+		sqlstate => 'LD001', kind => 'business'),
+	'1',
+	'exporter: errors by SQLSTATE and kind');
+is(sample($scrape, 'creditledger_hot_account_flushed_postings_total', %w),
+	'2', 'exporter: hot account counters (same escaped label)');
+is(sample($scrape, 'creditledger_worker_state', database => 'postgres'),
+	'3', 'exporter: worker state');
+
+# Same names, same types: one set of rules and one dashboard for both.
+my $sfam = families($scrape);
+my %with_samples = map { /^(creditledger_[a-z_]+?)(?:_bucket|_sum|_count)?(?:\{| )/ ? ($1 => 1) : () }
+  grep { !/^#/ } split /\n/, $metrics;
+my %exp_types = map { $_ => $sfam->{$_} } grep { /^creditledger_/ } keys %$sfam;
+my %met_types = map { $_ => $fam->{$_} } grep { $with_samples{$_} } keys %$fam;
+is_deeply(\%exp_types, \%met_types,
+	'the exporter exports the same families, with the same types, as metrics()');
+($rc, $out, $err) = run([ $promtool, 'check', 'metrics' ], $scrape);
+is($rc, 0, 'promtool check metrics accepts the exporter scrape') or diag($out . $err);
+
+$node->stop;
+
+###########################################################################
+# (e) without shared_preload_libraries
+###########################################################################
+
+my $plain = PostgreSQL::Test::Cluster->new('no_preload');
+$plain->init;
+$plain->start;
+$plain->safe_psql('postgres', 'CREATE EXTENSION creditledger');
+$plain->safe_psql('postgres', 'CREATE ROLE exporter LOGIN IN ROLE pg_monitor');
+
+for my $q (
+	'SELECT * FROM creditledger.stat_operations',
+	'SELECT * FROM creditledger.stat_errors',
+	'SELECT * FROM creditledger.stat_hot_accounts',
+	'SELECT * FROM creditledger.stat_workers',
+	'SELECT creditledger.stat_reset()',
+	'SELECT creditledger.metrics()')
+{
+	($ret, $stdout, $stderr) =
+	  $plain->psql('postgres', $q, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	like(
+		$stderr,
+		qr/ERROR:  55000: creditledger statistics are not available.*HINT:  Add creditledger to shared_preload_libraries and restart the server\./s,
+		"without preload, $q: 55000 with the hint");
+}
+
+is( $plain->safe_psql(
+		'postgres', q{
+SELECT creditledger.open_account('bank', 'CNY', 'debit', NULL);
+SELECT creditledger.open_account('alice', 'CNY');
+SELECT creditledger.open_account('hot', 'CNY', hot_mode => 'buffered');
+SELECT creditledger.transfer('p1', creditledger.account_id('bank'),
+                             creditledger.account_id('alice'), 500);
+SELECT creditledger.transfer('p2', creditledger.account_id('alice'),
+                             creditledger.account_id('hot'), 200);
+SELECT creditledger.flush(creditledger.account_id('hot'));
+SELECT creditledger.balance(creditledger.account_id('alice'))
+       || ' ' || creditledger.balance(creditledger.account_id('hot'));
+}),
+	"1\n2\n3\n1\n2\n1\n300 200",
+	'without preload the API works (accounts, transfers, buffered account, flush)');
+($ret, $stdout, $stderr) = $plain->psql('postgres',
+	'SELECT * FROM creditledger.stat_hot_accounts',
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($stderr, qr/ERROR:  55000:.*HINT:  Add creditledger to shared_preload_libraries/s,
+	'... and stat_hot_accounts still says how to enable the statistics');
+
+$scrape = scrape_exporter($plain);
+is(sample($scrape, 'pg_up'), '1', 'exporter without preload: PostgreSQL is up');
+is(sample($scrape, 'creditledger_up'), undef,
+	'... but no creditledger_up (CreditledgerStatisticsUnavailable fires)');
+is_deeply([ sort grep { /^creditledger_/ } keys %{ families($scrape) } ],
+	['creditledger_build_info'], '... nor any statistics: only the installed version');
+is(sample($scrape, 'pg_exporter_last_scrape_error'), '1', '... and the scrape reports the errors');
+
+$plain->stop;
+
+done_testing();
