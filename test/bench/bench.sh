@@ -424,6 +424,26 @@ for c in $BENCH_CLIENTS; do
     done
 done
 
+# Statistics overhead: uniform transfers at TARGET_CLIENTS with
+# creditledger.track off and on, interleaved, twice each.
+TRACK_ON=0 TRACK_OFF=0
+for i in 1 2; do
+    log "statistics overhead: uniform, $TARGET_CLIENTS clients, track off (run $i)"
+    if t=$(PGOPTIONS="-c creditledger.track=off" run_workload uniform transfer_uniform.sql \
+               "$TARGET_CLIENTS" "$BENCH_SECONDS" "track-off$i-"); then
+        TRACK_OFF=$((TRACK_OFF + t))
+    else
+        RUN_FAILURES=$((RUN_FAILURES + 1))
+    fi
+    log "statistics overhead: uniform, $TARGET_CLIENTS clients, track on (run $i)"
+    if t=$(run_workload uniform transfer_uniform.sql "$TARGET_CLIENTS" "$BENCH_SECONDS" \
+               "track-on$i-"); then
+        TRACK_ON=$((TRACK_ON + t))
+    else
+        RUN_FAILURES=$((RUN_FAILURES + 1))
+    fi
+done
+
 # Table 2: hot accounts. HOT[name] = run_summary line of its measured run.
 declare -A HOT=()
 buffered_id=${HOT_ID[bench-hot-into-buffered]}
@@ -661,6 +681,13 @@ hot_field() { local IFS='|' f; read -r -a f <<<"${HOT[$1]:-}"; echo "${f[$2 - 1]
     done
     echo "Target: $tlabel >= $pct of $(wl_field "${WORKLOADS[0]}" 3) at $TARGET_CLIENTS clients: **$verdict**"
     echo
+    if [ "$TRACK_ON" -gt 0 ] && [ "$TRACK_OFF" -gt 0 ]; then
+        awk -v on="$TRACK_ON" -v off="$TRACK_OFF" -v c="$TARGET_CLIENTS" 'BEGIN {
+            o = (1 - on / off) * 100
+            printf "Statistics overhead (uniform transfers, %d clients, 2 interleaved runs each): track on %d tps, off %d tps: %.1f%% (target <= 3%%): **%s**\n",
+                c, on / 2, off / 2, o, (o <= 3 ? "MET" : "NOT MET") }'
+        echo
+    fi
     echo "WAL per transaction (bytes, and full-page images; each run starts right after a CHECKPOINT):"
     echo
     header="| clients |" rule="|--------:|"
