@@ -41,7 +41,7 @@ REGRESS      = install accounts transfers entries reversal journal hot stats pri
 REGRESS_OPTS = --temp-instance=tmp_check $(TEST_CONF)
 
 ISOLATION      = opposite_transfers same_voucher double_reversal overdraw_race \
-                 buffered_short_debit flush_race late_commit split_gather
+                 buffered_short_debit flush_race late_commit split_gather lock_order_hints
 ISOLATION_OPTS = --inputdir=test --outputdir=output_iso \
                  --temp-instance=tmp_check_iso $(TEST_CONF)
 

@@ -597,15 +597,16 @@ hot_convert(int64 account_id, HotMode mode, int32 shards)
 }
 
 /*
- * hot_accounts_with_buffer: see hot.h.
+ * fetch_ids: the bigint first column of a statement's rows, as a palloc'd
+ * array in the caller's context; *n receives the count.
  */
-int64 *
-hot_accounts_with_buffer(int *n)
+static int64 *
+fetch_ids(ClPlan *plan, int *n)
 {
 	int64	   *ids;
 
 	cl_spi_connect();
-	cl_exec(&buffered_accounts_plan, NULL, NULL, 0);
+	cl_exec(plan, NULL, NULL, 0);
 	*n = (int) SPI_processed;
 	ids = SPI_palloc(sizeof(int64) * Max(*n, 1));
 	for (int i = 0; i < *n; i++)
@@ -615,21 +616,21 @@ hot_accounts_with_buffer(int *n)
 }
 
 /*
+ * hot_accounts_with_buffer: see hot.h.
+ */
+int64 *
+hot_accounts_with_buffer(int *n)
+{
+	return fetch_ids(&buffered_accounts_plan, n);
+}
+
+/*
  * hot_split_accounts: see hot.h.
  */
 int64 *
 hot_split_accounts(int *n)
 {
-	int64	   *ids;
-
-	cl_spi_connect();
-	cl_exec(&split_accounts_plan, NULL, NULL, 0);
-	*n = (int) SPI_processed;
-	ids = SPI_palloc(sizeof(int64) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
-		ids[i] = cl_getint64(i, 1, NULL);
-	cl_spi_finish();
-	return ids;
+	return fetch_ids(&split_accounts_plan, n);
 }
 
 /*

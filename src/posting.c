@@ -4,9 +4,9 @@
  * Given the legs of a transfer whose ledger_transfers row the caller has
  * already inserted (so the voucher is claimed), post_legs:
  *   1. takes each account's mode lock (shared) and reads it, in ascending id
- *      order (LD003 for an unknown or closed account); an account this
- *      backend knows to be in mode 'none' is locked right away (reading it
- *      under the lock), any other only read,
+ *      order (LD003 for an unknown or closed account); when this backend
+ *      knows every account to be in mode 'none', they are locked right
+ *      away (reading them under the lock), else only read,
  *   2. checks currencies (LD009 for a transfer, LD010 for an entry that
  *      does not balance per currency),
  *   3. plans each account, in ascending id order, by its hot mode:
@@ -62,11 +62,13 @@ typedef struct AccountPlan
 
 /*
  * Accounts this backend has seen in hot mode 'none' (at most
- * NONE_HINT_MAX of them): a posting locks those straight away, which reads
- * them too; any other account is first read without a lock, since a
- * buffered increase must not lock the account row.  Only a hint: after a
- * conversion away from 'none' one posting per backend locks the row once
- * more, finds the new mode and forgets the account.
+ * NONE_HINT_MAX of them).  A posting all of whose accounts are known to be
+ * 'none' locks them straight away, in ascending order, which reads them too;
+ * any other posting first reads every account without a lock (a buffered
+ * increase must not lock the account row) and locks in the planning step,
+ * again in ascending order.  Only a hint: after a conversion away from
+ * 'none' one posting per backend locks that row once more than it needs,
+ * finds the new mode and forgets the account.
  */
 #define NONE_HINT_MAX 65536
 static HTAB *none_hint = NULL;
@@ -235,13 +237,24 @@ none_hint_update(int64 id, bool none)
 }
 
 /*
- * read_account: read an account (locking it when it is known to be in mode
- * 'none'); LD003 when it is unknown or closed.
+ * known_none: whether this backend has seen account id in mode 'none'.
+ */
+static bool
+known_none(int64 id)
+{
+	return none_hint != NULL && hash_search(none_hint, &id, HASH_FIND, NULL) != NULL;
+}
+
+/*
+ * read_account: read an account, locking it when lock_now (all accounts of
+ * the posting are known to be in mode 'none', so taking their locks here, in
+ * ascending order, is the posting's whole locking); LD003 when it is
+ * unknown or closed.
  */
 static void
-read_account(LockContext *lc, AccountPlan *p, int64 id)
+read_account(LockContext *lc, AccountPlan *p, int64 id, bool lock_now)
 {
-	if (none_hint != NULL && hash_search(none_hint, &id, HASH_FIND, NULL) != NULL)
+	if (lock_now)
 	{
 		if (cl_lock_main(lc, id, LockWaitBlock, LockTupleNoKeyExclusive,
 						 &p->info, &p->head) != LOCK_OK)
@@ -297,6 +310,7 @@ post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
 	ChainHead **heads;
 	int			nheads = 0;
 	bool		any_immediate = false;
+	bool		all_none = true;
 
 	for (int i = 0; i < nlegs; i++)
 		ids[i] = legs[i].account_id;
@@ -304,10 +318,12 @@ post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
 	plans = palloc0(sizeof(AccountPlan) * n);
 
 	lock_context_open(&lc);
+	for (int i = 0; i < n && all_none; i++)
+		all_none = known_none(ids[i]);
 	for (int i = 0; i < n; i++)
 	{
 		cl_mode_lock(ids[i], false);
-		read_account(&lc, &plans[i], ids[i]);
+		read_account(&lc, &plans[i], ids[i], all_none);
 	}
 	check_currencies(kind, legs, nlegs, plans, n);
 	sum_legs(legs, nlegs, plans, n);
