@@ -295,7 +295,7 @@ walpertx() {
 # processed NAME: transactions pgbench processed over all runs of NAME (incl. warm-up).
 processed() {
     local f n=0 c
-    for f in "$LOGDIR/$1"-c*.log "$LOGDIR/warmup-$1"-c*.log; do
+    for f in "$LOGDIR/$1"-c*.log "$LOGDIR/warmup-$1"-c*.log "$LOGDIR/track-"*"-$1"-c*.log; do
         [ -f "$f" ] || continue
         c=$(awk -F': ' '/^number of transactions actually processed/ { split($2, a, "/"); print a[1]; exit }' "$f")
         n=$((n + ${c:-0}))
@@ -592,6 +592,7 @@ for w in "${WORKLOADS[@]}"; do
     [ "$BENCH_WARMUP" -le 0 ] || slack=$((slack + TARGET_CLIENTS))
     for c in $BENCH_CLIENTS; do slack=$((slack + c)); done
 done
+slack=$((slack + 4 * TARGET_CLIENTS))   # the statistics-overhead runs
 for w in "${HOT_WORKLOADS[@]}"; do   # all transfer workloads
     expected=$((expected + $(processed "$(wl_field "$w" 1)")))
     [ "$BENCH_WARMUP" -le 0 ] || slack=$((slack + BENCH_HOT_CLIENTS))
