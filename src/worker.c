@@ -494,6 +494,19 @@ typedef enum ClFetch
 } ClFetch;
 
 /*
+ * push_unit_context: make unit's error context callback (on the caller's
+ * stack) the innermost one, so errors name the unit of work.
+ */
+static void
+push_unit_context(ErrorContextCallback *cb, ClUnitContext *unit)
+{
+	cb->callback = unit_error_context;
+	cb->arg = unit;
+	cb->previous = error_context_stack;
+	error_context_stack = cb;
+}
+
+/*
  * fetch_accounts: in one transaction, check that the extension is installed
  * and, if so, fetch the ids of the accounts to work on, copied into
  * cl_cycle_cxt.  Returns false when the extension is missing.  When the
@@ -518,10 +531,7 @@ fetch_accounts(ClFetch fetch, int64 **ids, int *n)
 	{
 		ErrorContextCallback errcallback;
 
-		errcallback.callback = unit_error_context;
-		errcallback.arg = &unit;
-		errcallback.previous = error_context_stack;
-		error_context_stack = &errcallback;
+		push_unit_context(&errcallback, &unit);
 
 		present = OidIsValid(get_extension_oid("creditledger", true));
 		if (present && fetch != CL_FETCH_NOTHING)
@@ -573,10 +583,7 @@ run_unit(bool sweep, int64 account_id)
 	{
 		ErrorContextCallback errcallback;
 
-		errcallback.callback = unit_error_context;
-		errcallback.arg = &unit;
-		errcallback.previous = error_context_stack;
-		error_context_stack = &errcallback;
+		push_unit_context(&errcallback, &unit);
 
 		if (sweep)
 			result = hot_sweep_account(account_id);
