@@ -1,18 +1,19 @@
 /*
  * heapwrite.c: direct heap writes for the posting hot path.
  *
- * Appending journal rows and moving account heads are the two writes every
- * posting makes per leg; through SPI each would pay a whole executor start
+ * Appending journal rows (and buffer rows) and moving chain heads are the
+ * writes every posting makes per leg; through SPI each would pay a whole executor start
  * and end.  Here they are done the way PostgreSQL writes its own catalogs
  * (CatalogTupleInsert/CatalogTupleUpdate): heap_insert / simple_heap_update
  * plus index maintenance through ExecInsertIndexTuples, so unique,
  * exclusion, partial and expression indexes all behave as with SQL.
  *
  * What this bypasses, deliberately: row triggers and CHECK constraints on
- * creditledger.journal_entries and creditledger.ledger_accounts (the
- * extension's own tables, written only by its functions; the journal's
- * guard triggers are UPDATE/DELETE/TRUNCATE triggers, which no posting
- * fires).  Both tables are created USING heap.
+ * the tables written this way, journal_entries, posting_buffer,
+ * ledger_accounts and sub_accounts (the extension's own tables, written
+ * only by its functions; the journal's guard triggers are UPDATE/DELETE/
+ * TRUNCATE triggers, which no posting fires).  They are created USING heap,
+ * and direct_open() refuses any other access method.
  *
  * Locking: the caller holds RowExclusiveLock on the table (taken here, as
  * SQL would) and, for an update, the row lock on the account row (taken by
