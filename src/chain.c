@@ -67,9 +67,10 @@ cl_side_for(bool normal_credit, bool increase)
 void
 journal_writer_open(JournalWriter *w)
 {
-	static Oid	cached_relid = InvalidOid;
-	static int	cached_attnum[EC_COUNT];
-	static Oid	cached_seq = InvalidOid;
+	static ColumnMap columns;
+	static Oid	seq_relid = InvalidOid;
+	static Oid	seq = InvalidOid;
+	const AttrNumber *att;
 
 	StaticAssertStmt(lengthof(w->attnum) == EC_COUNT, "attnum size");
 
@@ -78,21 +79,19 @@ journal_writer_open(JournalWriter *w)
 	w->values = palloc0(sizeof(Datum) * w->natts);
 	w->nulls = palloc(sizeof(bool) * w->natts);
 	memset(w->nulls, true, sizeof(bool) * w->natts);	/* unknown columns stay NULL */
-
-	/* column numbers and the sequence, looked up once per table incarnation */
-	if (cached_relid != RelationGetRelid(w->journal.rel))
-	{
-		for (int c = 0; c < EC_COUNT; c++)
-			cached_attnum[c] = direct_attnum(&w->journal, entry_columns[c]) - 1;
-		cached_seq = cl_relation_oid("entry_id_seq");
-		cached_relid = RelationGetRelid(w->journal.rel);
-	}
+	att = cl_column_map(&columns, w->journal.rel, entry_columns, EC_COUNT);
 	for (int c = 0; c < EC_COUNT; c++)
 	{
-		w->attnum[c] = cached_attnum[c];
+		w->attnum[c] = att[c] - 1;
 		w->nulls[w->attnum[c]] = false;
 	}
-	w->entry_seq = cached_seq;
+	/* the sequence belongs to the same incarnation of the table */
+	if (seq_relid != RelationGetRelid(w->journal.rel))
+	{
+		seq = cl_relation_oid("entry_id_seq");
+		seq_relid = RelationGetRelid(w->journal.rel);
+	}
+	w->entry_seq = seq;
 	w->ctx = cl_hash_ctx_create();
 }
 
@@ -163,6 +162,9 @@ journal_writer_close(JournalWriter *w)
 static void
 write_heads_of(const char *relname, bool subs, ChainHead **heads, int n)
 {
+	static const char *const head_columns[] = {"balance", "version", "last_hash"};
+	static ColumnMap account_map;
+	static ColumnMap sub_map;
 	DirectTable t;
 	int			att[3];
 	bool		opened = false;
@@ -176,10 +178,12 @@ write_heads_of(const char *relname, bool subs, ChainHead **heads, int n)
 			continue;
 		if (!opened)
 		{
+			const AttrNumber *a;
+
 			direct_open(&t, relname);
-			att[0] = direct_attnum(&t, "balance");
-			att[1] = direct_attnum(&t, "version");
-			att[2] = direct_attnum(&t, "last_hash");
+			a = cl_column_map(subs ? &sub_map : &account_map, t.rel, head_columns, 3);
+			for (int c = 0; c < 3; c++)
+				att[c] = a[c];
 			opened = true;
 		}
 		vals[0] = Int64GetDatum(h->balance);

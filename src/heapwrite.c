@@ -147,17 +147,30 @@ direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
 }
 
 /*
- * direct_attnum: the attribute number of a column of the table.
+ * cl_column_map: the attribute numbers of names[0..n-1] in rel, looked up
+ * when map was filled for another relation (first use, or the extension was
+ * dropped and created again) and reused otherwise: the extension's columns
+ * are never dropped or renamed, so their numbers are fixed for a table's
+ * life.
  */
-AttrNumber
-direct_attnum(DirectTable *t, const char *attname)
+const AttrNumber *
+cl_column_map(ColumnMap *map, Relation rel, const char *const *names, int n)
 {
-	AttrNumber	n = get_attnum(RelationGetRelid(t->rel), attname);
+	Assert(n <= CL_MAX_MAPPED_COLUMNS);
+	if (map->relid != RelationGetRelid(rel))
+	{
+		for (int c = 0; c < n; c++)
+		{
+			AttrNumber	att = get_attnum(RelationGetRelid(rel), names[c]);
 
-	if (n == InvalidAttrNumber)
-		elog(ERROR, "creditledger: column %s.%s does not exist",
-			 RelationGetRelationName(t->rel), attname);
-	return n;
+			if (att == InvalidAttrNumber)
+				elog(ERROR, "creditledger: column %s.%s does not exist",
+					 RelationGetRelationName(rel), names[c]);
+			map->attnum[c] = att;
+		}
+		map->relid = RelationGetRelid(rel);
+	}
+	return map->attnum;
 }
 
 /*

@@ -23,7 +23,22 @@ extern ItemPointerData direct_insert(DirectTable *t, Datum *values, bool *nulls)
 extern ItemPointerData direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
 								  const int *attnums, Datum *values);
 extern void direct_close(DirectTable *t);
-extern AttrNumber direct_attnum(DirectTable *t, const char *attname);
+
+/* Most columns one ColumnMap holds. */
+#define CL_MAX_MAPPED_COLUMNS 16
+
+/*
+ * Attribute numbers of a fixed list of column names in one table, kept by
+ * the caller in a static variable and filled once per table incarnation.
+ */
+typedef struct ColumnMap
+{
+	Oid			relid;			/* InvalidOid until filled */
+	AttrNumber	attnum[CL_MAX_MAPPED_COLUMNS];
+} ColumnMap;
+
+extern const AttrNumber *cl_column_map(ColumnMap *map, Relation rel,
+									   const char *const *names, int n);
 extern Oid	cl_relation_oid(const char *relname);
 
 #endif							/* CREDITLEDGER_HEAPWRITE_H */

@@ -222,13 +222,16 @@ hot_buffer_insert(int64 account_id, int64 transfer_id, const char *voucher, char
 		"buffer_id", "account_id", "transfer_id", "voucher", "side", "amount",
 		"is_reversal", "accepted_at"
 	};
+	static ColumnMap columns;
 	DirectTable t;
 	int			natts;
 	Datum	   *values;
 	bool	   *nulls;
 	Datum		v[lengthof(cols)];
+	const AttrNumber *att;
 
 	direct_open(&t, "posting_buffer");
+	att = cl_column_map(&columns, t.rel, cols, lengthof(cols));
 	natts = RelationGetDescr(t.rel)->natts;
 	values = palloc0(sizeof(Datum) * natts);
 	nulls = palloc(sizeof(bool) * natts);
@@ -243,7 +246,7 @@ hot_buffer_insert(int64 account_id, int64 transfer_id, const char *voucher, char
 	v[7] = TimestampTzGetDatum(accepted_at);
 	for (int c = 0; c < (int) lengthof(cols); c++)
 	{
-		int			a = direct_attnum(&t, cols[c]) - 1;
+		int			a = att[c] - 1;
 
 		values[a] = v[c];
 		nulls[a] = false;

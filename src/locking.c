@@ -122,20 +122,8 @@ static const char *const account_columns[LC_NCOLS] = {
 	"hot_mode", "shards", "balance", "version", "last_hash"
 };
 static const char *const sub_columns[SC_NCOLS] = {"balance", "version", "last_hash"};
-
-/*
- * column_attnum: the attribute number of a column of rel.
- */
-static AttrNumber
-column_attnum(Relation rel, const char *col)
-{
-	AttrNumber	att = get_attnum(RelationGetRelid(rel), col);
-
-	if (att == InvalidAttrNumber)
-		elog(ERROR, "creditledger: column %s.%s does not exist",
-			 RelationGetRelationName(rel), col);
-	return att;
-}
+static ColumnMap account_map;
+static ColumnMap sub_map;
 
 /*
  * lock_context_open / lock_context_close: the relations for one call.
@@ -146,8 +134,8 @@ lock_context_open(LockContext *lc)
 	lc->accounts = table_open(cl_relation_oid("ledger_accounts"), RowShareLock);
 	lc->accounts_pk = index_open(cl_relation_oid("ledger_accounts_pkey"), AccessShareLock);
 	lc->slot = table_slot_create(lc->accounts, NULL);
-	for (int c = 0; c < LC_NCOLS; c++)
-		lc->acc_att[c] = column_attnum(lc->accounts, account_columns[c]);
+	memcpy(lc->acc_att, cl_column_map(&account_map, lc->accounts, account_columns, LC_NCOLS),
+		   sizeof(lc->acc_att));
 	lc->subs = NULL;			/* opened on first use: most calls need none */
 }
 
@@ -162,8 +150,8 @@ open_subs(LockContext *lc)
 	lc->subs = table_open(cl_relation_oid("sub_accounts"), RowShareLock);
 	lc->subs_pk = index_open(cl_relation_oid("sub_accounts_pkey"), AccessShareLock);
 	lc->sub_slot = table_slot_create(lc->subs, NULL);
-	for (int c = 0; c < SC_NCOLS; c++)
-		lc->sub_att[c] = column_attnum(lc->subs, sub_columns[c]);
+	memcpy(lc->sub_att, cl_column_map(&sub_map, lc->subs, sub_columns, SC_NCOLS),
+		   sizeof(lc->sub_att));
 }
 
 void
