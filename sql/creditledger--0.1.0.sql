@@ -597,34 +597,19 @@ BEGIN
         UNION ALL
         SELECT 30, h.account, 0, format('creditledger_hot_account_info{database="%s",account="%s",hot_mode="%s"} 1',
                                         h.db, h.account, h.hot_mode) FROM hot h
+        -- per hot account, one sample per family, named by the families list
         UNION ALL
-        SELECT 31, h.account, 0, format('creditledger_hot_account_shards{database="%s",account="%s"} %s',
-                                        h.db, h.account, h.shards) FROM hot h
-        UNION ALL
-        SELECT 32, h.account, 0, format('creditledger_hot_account_buffered_postings{database="%s",account="%s"} %s',
-                                        h.db, h.account, h.buffered_count) FROM hot h
-        UNION ALL
-        SELECT 33, h.account, 0, format('creditledger_hot_account_buffered_amount{database="%s",account="%s"} %s',
-                                        h.db, h.account, h.buffered_amount) FROM hot h
-        UNION ALL
-        SELECT 34, h.account, 0, format('creditledger_hot_account_oldest_buffered_age_seconds{database="%s",account="%s"} %s',
-                                        h.db, h.account, h.age) FROM hot h
-        UNION ALL
-        SELECT 35, h.account, 0, format('creditledger_hot_account_flushes_total{database="%s",account="%s"} %s',
-                                        h.db, h.account, h.flushes) FROM hot h
-        UNION ALL
-        SELECT 36, h.account, 0, format('creditledger_hot_account_flushed_postings_total{database="%s",account="%s"} %s',
-                                        h.db, h.account, h.flushed_postings) FROM hot h
-        UNION ALL
-        SELECT 37, h.account, 0, format('creditledger_hot_account_last_flush_timestamp_seconds{database="%s",account="%s"} %s',
-                                        h.db, h.account, extract(epoch FROM h.last_flush_at))
-          FROM hot h WHERE h.last_flush_at IS NOT NULL
-        UNION ALL
-        SELECT 38, h.account, 0, format('creditledger_hot_account_skip_locked_retries_total{database="%s",account="%s"} %s',
-                                        h.db, h.account, h.skip_locked_retries) FROM hot h
-        UNION ALL
-        SELECT 39, h.account, 0, format('creditledger_hot_account_sweeps_total{database="%s",account="%s"} %s',
-                                        h.db, h.account, h.sweeps) FROM hot h
+        SELECT v.ord, h.account, 0,
+               format('%s{database="%s",account="%s"} %s', f.name, h.db, h.account, v.value)
+          FROM hot h
+         CROSS JOIN LATERAL (VALUES
+                (31, h.shards::text), (32, h.buffered_count::text),
+                (33, h.buffered_amount::text), (34, h.age::text),
+                (35, h.flushes::text), (36, h.flushed_postings::text),
+                (37, extract(epoch FROM h.last_flush_at)::text),
+                (38, h.skip_locked_retries::text), (39, h.sweeps::text)) AS v(ord, value)
+          JOIN families f ON f.ord = v.ord
+         WHERE v.value IS NOT NULL
         -- background workers
         UNION ALL
         SELECT 50, w.db, 0, format('creditledger_worker_up{database="%s"} %s',
@@ -636,26 +621,17 @@ BEGIN
                                         WHEN 'idle' THEN 4 WHEN 'flushing' THEN 5
                                         WHEN 'sweeping' THEN 6 WHEN 'stopped' THEN 7
                                         ELSE -1 END) FROM wrk w
+        -- per worker, one sample per family, named by the families list
         UNION ALL
-        SELECT 52, w.db, 0, format('creditledger_worker_start_timestamp_seconds{database="%s"} %s',
-                                   w.db, extract(epoch FROM w.started_at))
-          FROM wrk w WHERE w.started_at IS NOT NULL
-        UNION ALL
-        SELECT 53, w.db, 0, format('creditledger_worker_last_cycle_timestamp_seconds{database="%s"} %s',
-                                   w.db, extract(epoch FROM w.last_cycle_at))
-          FROM wrk w WHERE w.last_cycle_at IS NOT NULL
-        UNION ALL
-        SELECT 54, w.db, 0, format('creditledger_worker_cycles_total{database="%s"} %s',
-                                   w.db, w.cycles) FROM wrk w
-        UNION ALL
-        SELECT 55, w.db, 0, format('creditledger_worker_postings_flushed_total{database="%s"} %s',
-                                   w.db, w.postings_flushed) FROM wrk w
-        UNION ALL
-        SELECT 56, w.db, 0, format('creditledger_worker_holds_expired_total{database="%s"} %s',
-                                   w.db, w.holds_expired) FROM wrk w
-        UNION ALL
-        SELECT 57, w.db, 0, format('creditledger_worker_errors_total{database="%s"} %s',
-                                   w.db, w.errors) FROM wrk w)
+        SELECT v.ord, w.db, 0, format('%s{database="%s"} %s', f.name, w.db, v.value)
+          FROM wrk w
+         CROSS JOIN LATERAL (VALUES
+                (52, extract(epoch FROM w.started_at)::text),
+                (53, extract(epoch FROM w.last_cycle_at)::text),
+                (54, w.cycles::text), (55, w.postings_flushed::text),
+                (56, w.holds_expired::text), (57, w.errors::text)) AS v(ord, value)
+          JOIN families f ON f.ord = v.ord
+         WHERE v.value IS NOT NULL)
     SELECT string_agg(format(E'# HELP %s %s\n# TYPE %s %s\n', f.name, f.help, f.name, f.type)
                       || coalesce((SELECT string_agg(s.line || E'\n', '' ORDER BY s.series, s.sub)
                                      FROM samples s WHERE s.ord = f.ord), ''),
