@@ -5,7 +5,7 @@
  * shmem_request_hook and attached in shmem_startup_hook, both installed only
  * while shared_preload_libraries is being processed.  Without preloading the
  * segment does not exist (cl_shared stays NULL): the workers do not exist
- * either, posting backends find no worker to wake, and the SRF says how to
+ * either, and the SRF says how to
  * enable it (55000 with a hint) instead of failing obscurely.
  *
  * The segment is one ClSharedState: a fixed array of worker slots, one per
@@ -22,10 +22,6 @@
  *    (mutex).  The slot's worker is the only writer; it holds the spinlock
  *    only to copy a few words.  Readers (the SRF) copy the slot under the
  *    spinlock, release it, and only then build datums.
- *  - dboid and procno are atomics, written by the worker and read by posting
- *    backends (cl_stats_worker_procno) without the spinlock, so a wake-up
- *    never waits on a lock.  A stale procno is harmless: setting the latch of
- *    a PGPROC that has meanwhile been reused only causes a spurious wake-up.
  *  - After a crash restart the postmaster reinitialises the segment, so the
  *    counters start again from zero.
  */
@@ -35,11 +31,9 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "port/atomics.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
-#include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
@@ -50,8 +44,6 @@
 
 PG_FUNCTION_INFO_V1(cl_stat_workers);
 
-/* procno of a slot whose worker is not running */
-#define CL_NO_PROCNO	PG_UINT32_MAX
 
 /* Columns of stat_workers() */
 #define CL_STAT_WORKERS_COLS 11
@@ -66,9 +58,6 @@ typedef struct ClWorkerStats
 	char		database[NAMEDATALEN];
 	char		worker[BGW_MAXLEN];
 
-	/* read by posting backends without a lock (wake-ups) */
-	pg_atomic_uint32 dboid;		/* InvalidOid until the worker connected */
-	pg_atomic_uint32 procno;	/* the worker's PGPROC, or CL_NO_PROCNO */
 
 	slock_t		mutex;
 	/* protected by mutex */
@@ -158,8 +147,6 @@ cl_shmem_startup(void)
 			ClWorkerStats *slot = &cl_shared->workers[i];
 
 			SpinLockInit(&slot->mutex);
-			pg_atomic_init_u32(&slot->dboid, InvalidOid);
-			pg_atomic_init_u32(&slot->procno, CL_NO_PROCNO);
 			strlcpy(slot->state, "not started", CL_STATE_LEN);
 			if (i < cl_shared->nworkers)
 			{
@@ -215,23 +202,6 @@ cl_stats_worker_started(int index)
 }
 
 /*
- * cl_stats_worker_connected: the worker is connected to its database:
- * publish the database oid and its PGPROC so that posting backends of that
- * database can wake it.
- */
-void
-cl_stats_worker_connected(int index, Oid dboid)
-{
-	ClWorkerStats *slot = worker_slot(index);
-
-	if (slot == NULL)
-		return;
-
-	pg_atomic_write_u32(&slot->dboid, dboid);
-	pg_atomic_write_u32(&slot->procno, (uint32) MyProc->pgprocno);
-}
-
-/*
  * cl_stats_worker_stopped: the worker is exiting (before_shmem_exit):
  * withdraw its PGPROC and pid, state 'stopped'.
  */
@@ -243,7 +213,6 @@ cl_stats_worker_stopped(int index)
 	if (slot == NULL)
 		return;
 
-	pg_atomic_write_u32(&slot->procno, CL_NO_PROCNO);
 	SpinLockAcquire(&slot->mutex);
 	slot->pid = 0;
 	strlcpy(slot->state, "stopped", CL_STATE_LEN);
@@ -328,33 +297,6 @@ cl_stats_worker_error(int index, const char *message)
 	slot->errors++;
 	memcpy(slot->last_error, buf, len + 1);
 	SpinLockRelease(&slot->mutex);
-}
-
-/*
- * cl_stats_worker_procno: the PGPROC number of the running worker serving
- * database dboid, or -1 if none is running (or the library is not
- * preloaded).  Lock-free: see the locking protocol.
- */
-int
-cl_stats_worker_procno(Oid dboid)
-{
-	int			i;
-
-	if (cl_shared == NULL)
-		return -1;
-
-	for (i = 0; i < cl_shared->nworkers; i++)
-	{
-		ClWorkerStats *slot = &cl_shared->workers[i];
-
-		if (pg_atomic_read_u32(&slot->dboid) == dboid)
-		{
-			uint32		procno = pg_atomic_read_u32(&slot->procno);
-
-			return procno == CL_NO_PROCNO ? -1 : (int) procno;
-		}
-	}
-	return -1;
 }
 
 /*

@@ -4,7 +4,7 @@
  * The segment exists only when the library is in shared_preload_libraries;
  * every function here is a no-op (or answers "not available") without it.
  * Each background worker owns one slot and is its only writer; readers
- * (the stat_workers() SRF, posting backends looking for a worker to wake)
+ * (the stat_workers() SRF)
  * never block it.
  */
 #ifndef CREDITLEDGER_STATS_H
@@ -26,14 +26,11 @@ extern bool cl_stats_available(void);
 
 /* The worker side: called by worker index (bgw_main_arg). */
 extern void cl_stats_worker_started(int index);
-extern void cl_stats_worker_connected(int index, Oid dboid);
 extern void cl_stats_worker_stopped(int index);
 extern void cl_stats_worker_set_state(int index, const char *state);
 extern void cl_stats_worker_add_flushed(int index, int64 postings);
 extern void cl_stats_worker_cycle_done(int index);
 extern void cl_stats_worker_error(int index, const char *message);
 
-/* The posting side: the worker serving a database, for a wake-up. */
-extern int	cl_stats_worker_procno(Oid dboid);
 
 #endif							/* CREDITLEDGER_STATS_H */

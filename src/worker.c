@@ -320,24 +320,6 @@ cl_register_workers(void)
 }
 
 /*
- * cl_wake_worker: set the latch of the worker serving this database, if one
- * is running, so it flushes now rather than after its sleep.  Lock-free and
- * cheap (a few atomic reads; SetLatch returns at once if the latch is
- * already set); a no-op without shared_preload_libraries.
- */
-void
-cl_wake_worker(void)
-{
-	int			procno;
-
-	if (!OidIsValid(MyDatabaseId))
-		return;
-	procno = cl_stats_worker_procno(MyDatabaseId);
-	if (procno >= 0 && procno < (int) ProcGlobal->allProcCount)
-		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
-}
-
-/*
  * set_state: publish the worker's state in stat_workers (only on change).
  */
 static void
@@ -814,7 +796,6 @@ cl_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(cl_dbname, NULL, 0);
 	emit_log_hook = prev_emit_log_hook;
 
-	cl_stats_worker_connected(cl_index, MyDatabaseId);
 
 	cl_cycle_cxt = AllocSetContextCreate(TopMemoryContext,
 										 "creditledger worker cycle",

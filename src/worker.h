@@ -21,7 +21,6 @@ extern void cl_register_workers(void);
 extern int	cl_worker_count(void);
 extern const char *cl_worker_database(int index);
 
-extern void cl_wake_worker(void);
 
 extern PGDLLEXPORT void cl_worker_main(Datum main_arg);
 
