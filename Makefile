@@ -23,6 +23,7 @@ OBJS = \
 	src/accounts.o \
 	src/transfers.o \
 	src/verify.o \
+	src/credit.o \
 	src/worker.o \
 	src/stats.o \
 	src/opstats.o

@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "compat.h"
+#include "credit.h"
 #include "opstats.h"
 #include "stats.h"
 #include "worker.h"
@@ -36,6 +37,7 @@ _PG_init(void)
 	/* GUCs first: MarkGUCPrefixReserved drops undefined creditledger.* */
 	cl_define_worker_gucs();
 	cl_define_stats_gucs();
+	cl_define_credit_gucs();
 
 	MarkGUCPrefixReserved("creditledger");
 

@@ -63,6 +63,16 @@ cl_put_bytes(StringInfo buf, const char *data, int len)
 }
 
 /*
+ * cl_unix_usecs: a timestamp as microseconds since the Unix epoch, as every
+ * canonical encoding writes it.
+ */
+int64
+cl_unix_usecs(TimestampTz t)
+{
+	return t + UNIX_TO_PG_EPOCH_USECS;
+}
+
+/*
  * cl_hash_ctx_create: a SHA-256 context owned by the current resource owner,
  * reusable for many digests.
  */
@@ -117,8 +127,8 @@ journal_entry_hash(pg_cryptohash_ctx *ctx, const uint8 prev_hash[CL_HASH_LEN],
 	cl_put_int64(&buf, e->balance_before);
 	cl_put_int64(&buf, e->balance_after);
 	appendStringInfoChar(&buf, e->is_reversal ? 1 : 0);
-	cl_put_int64(&buf, e->accepted_at + UNIX_TO_PG_EPOCH_USECS);
-	cl_put_int64(&buf, e->posted_at + UNIX_TO_PG_EPOCH_USECS);
+	cl_put_int64(&buf, cl_unix_usecs(e->accepted_at));
+	cl_put_int64(&buf, cl_unix_usecs(e->posted_at));
 	cl_put_bytes(&buf, e->voucher, e->voucher_len);
 
 	cl_sha256(ctx, (const uint8 *) buf.data, buf.len, out);

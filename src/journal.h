@@ -35,6 +35,7 @@ extern void cl_sha256(pg_cryptohash_ctx *ctx, const uint8 *data, size_t len,
 					  uint8 out[CL_HASH_LEN]);
 extern void journal_entry_hash(pg_cryptohash_ctx *ctx, const uint8 prev_hash[CL_HASH_LEN],
 							   const JournalEntry *e, uint8 out[CL_HASH_LEN]);
+extern int64 cl_unix_usecs(TimestampTz t);
 extern int64 cl_balance_delta(bool normal_credit, char side, int64 amount);
 
 /* Big-endian appenders used by every canonical encoding. */

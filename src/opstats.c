@@ -68,7 +68,11 @@ static const double latency_bounds[] = {
 static const char *const op_names[CL_OP_COUNT] = {
 	"open_account", "account_id", "set_hot_mode", "close_account", "balance",
 	"account_state", "transfer", "post_entry", "reverse", "lock_accounts",
-	"flush", "verify_chain"
+	"flush", "verify_chain",
+	"create_credit_line", "credit_line_id", "link_credit_line", "set_credit_limit",
+	"suspend_credit_line", "resume_credit_line", "close_credit_line",
+	"set_credit_line_hot", "credit_freeze", "credit_unfreeze", "credit_use",
+	"credit_use_direct", "credit_return", "credit_expire_holds"
 };
 
 typedef struct ClErrCount

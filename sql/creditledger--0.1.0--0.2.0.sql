@@ -1,0 +1,1332 @@
+-- creditledger 0.1.0 -> 0.2.0: credit lines over a limit DAG.
+--
+-- Owns the credit tables (lines, links, hot-line slices, holds, drawdowns,
+-- unfreeze/return operations, the chained credit journal), their views, the
+-- credit_alerts view and the credit functions.  CREATE EXTENSION at 0.2.0
+-- runs 0.1.0 and then this script, so a fresh install and an upgrade are the
+-- same objects.
+--
+-- Locking protocol (README "Credit lines: concurrency"):
+--   * the credit graph lock, an advisory lock on (17228, -1), is taken SHARED
+--     by every operation that changes frozen/used/returned (freeze, unfreeze,
+--     use, use_direct, return, expiry) and EXCLUSIVE by every operation that
+--     changes the graph or a line's attributes (link, limit, suspend, resume,
+--     close, hot slices).  Under the shared lock the topology, statuses,
+--     limits and hot flags cannot change, so ancestors are computed once;
+--   * a hold or drawdown row is locked (FOR UPDATE) before any line;
+--   * the rows of the lines an operation touches (the line and every
+--     ancestor, each once) are locked FOR UPDATE in ascending id order before
+--     the first change; hot lines are not row-locked: one of their slices is
+--     taken with FOR UPDATE SKIP LOCKED, and all of them (ascending slice
+--     order) only to gather headroom when no slice has enough;
+--   * a reference is claimed with INSERT ... ON CONFLICT DO NOTHING, so two
+--     sessions with one reference apply it once.
+-- The internal functions (_credit_*) are SECURITY DEFINER with a pinned
+-- search_path and are not executable by PUBLIC; the public credit functions
+-- are C wrappers (credit.c) that count the call in stat_operations and
+-- forward it to the internal function of the same name.
+
+\echo Use "ALTER EXTENSION creditledger UPDATE TO '0.2.0'" to load this file. \quit
+
+--------------------------------------------------------------------------
+-- Tables
+--------------------------------------------------------------------------
+
+CREATE SEQUENCE creditledger.credit_line_id_seq;
+CREATE SEQUENCE creditledger.credit_hold_id_seq;
+CREATE SEQUENCE creditledger.credit_drawdown_id_seq;
+CREATE SEQUENCE creditledger.credit_operation_id_seq;
+CREATE SEQUENCE creditledger.credit_entry_id_seq;
+
+CREATE TABLE creditledger.ledger_credit_lines (
+    line_id            bigint PRIMARY KEY DEFAULT nextval('creditledger.credit_line_id_seq'),
+    code               text NOT NULL UNIQUE,
+    currency           text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+    limit_amount       bigint NOT NULL CHECK (limit_amount >= 0),
+    revolving          boolean NOT NULL,
+    valid_from         timestamptz NOT NULL,
+    valid_until        timestamptz,
+    metadata           jsonb NOT NULL,
+    status             text NOT NULL DEFAULT 'active'
+                       CHECK (status IN ('active', 'suspended', 'closed')),
+    status_reason      text,
+    hot_slices         int NOT NULL DEFAULT 0 CHECK (hot_slices BETWEEN 0 AND 1024),
+    frozen             bigint NOT NULL DEFAULT 0,
+    used               bigint NOT NULL DEFAULT 0,
+    returned           bigint NOT NULL DEFAULT 0,
+    version            bigint NOT NULL DEFAULT 0,
+    last_hash          bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000',
+    limit_decreased_at timestamptz,
+    created_limit      bigint NOT NULL,
+    created_parents    bigint[] NOT NULL,
+    valid_from_given   boolean NOT NULL,
+    created_at         timestamptz NOT NULL DEFAULT now()
+);
+ALTER SEQUENCE creditledger.credit_line_id_seq OWNED BY creditledger.ledger_credit_lines.line_id;
+COMMENT ON TABLE creditledger.ledger_credit_lines IS
+    'Credit lines: attributes, and the head (frozen, used, returned, version, last hash) of the line''s own chain in the credit journal (slice 0). A node''s totals are this row plus its slices. created_* keep the creation arguments for idempotent re-creation. Written only by creditledger functions.';
+
+CREATE TABLE creditledger.credit_line_links (
+    child_id   bigint NOT NULL REFERENCES creditledger.ledger_credit_lines,
+    parent_id  bigint NOT NULL REFERENCES creditledger.ledger_credit_lines,
+    linked_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (child_id, parent_id)
+);
+CREATE INDEX credit_line_links_parent_idx ON creditledger.credit_line_links (parent_id);
+COMMENT ON TABLE creditledger.credit_line_links IS
+    'Edges of the credit-line DAG (child under parent). Acyclic: link_credit_line refuses a cycle under the exclusive credit graph lock.';
+
+CREATE TABLE creditledger.credit_line_slices (
+    line_id    bigint NOT NULL REFERENCES creditledger.ledger_credit_lines,
+    slice      int NOT NULL CHECK (slice >= 1),
+    headroom   bigint NOT NULL DEFAULT 0,
+    frozen     bigint NOT NULL DEFAULT 0,
+    used       bigint NOT NULL DEFAULT 0,
+    returned   bigint NOT NULL DEFAULT 0,
+    version    bigint NOT NULL DEFAULT 0,
+    last_hash  bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000',
+    PRIMARY KEY (line_id, slice)
+);
+COMMENT ON TABLE creditledger.credit_line_slices IS
+    'Slices 1..hot_slices of a hot credit line: each holds part of the line''s headroom (sum of headroom = the line''s available amount) and is the head of its own credit-journal chain. Taken with FOR UPDATE SKIP LOCKED; gathered under locks on all slices when none has enough.';
+
+CREATE TABLE creditledger.ledger_credit_holds (
+    hold_id          bigint PRIMARY KEY DEFAULT nextval('creditledger.credit_hold_id_seq'),
+    ref              text NOT NULL UNIQUE,
+    line_id          bigint NOT NULL REFERENCES creditledger.ledger_credit_lines,
+    amount           bigint NOT NULL,
+    expires_at       timestamptz,
+    remaining        bigint NOT NULL,
+    used_amount      bigint NOT NULL DEFAULT 0,
+    released_amount  bigint NOT NULL DEFAULT 0,
+    status           text NOT NULL DEFAULT 'open'
+                     CHECK (status IN ('open', 'used', 'released', 'expired')),
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    closed_at        timestamptz
+);
+ALTER SEQUENCE creditledger.credit_hold_id_seq OWNED BY creditledger.ledger_credit_holds.hold_id;
+CREATE INDEX ledger_credit_holds_line_idx ON creditledger.ledger_credit_holds (line_id) WHERE status = 'open';
+CREATE INDEX ledger_credit_holds_due_idx ON creditledger.ledger_credit_holds (expires_at) WHERE status = 'open';
+COMMENT ON TABLE creditledger.ledger_credit_holds IS
+    'Holds (freezes): amount frozen on a line and its ancestors; remaining = amount - used_amount - released_amount while open. The ref is the hold''s idempotency key.';
+
+CREATE TABLE creditledger.ledger_credit_drawdowns (
+    drawdown_id  bigint PRIMARY KEY DEFAULT nextval('creditledger.credit_drawdown_id_seq'),
+    ref          text NOT NULL UNIQUE,
+    line_id      bigint NOT NULL REFERENCES creditledger.ledger_credit_lines,
+    hold_id      bigint REFERENCES creditledger.ledger_credit_holds,
+    amount       bigint NOT NULL,
+    outstanding  bigint NOT NULL,
+    returned     bigint NOT NULL DEFAULT 0,
+    payload      jsonb NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+ALTER SEQUENCE creditledger.credit_drawdown_id_seq OWNED BY creditledger.ledger_credit_drawdowns.drawdown_id;
+CREATE INDEX ledger_credit_drawdowns_line_idx ON creditledger.ledger_credit_drawdowns (line_id);
+COMMENT ON TABLE creditledger.ledger_credit_drawdowns IS
+    'Drawdowns (credit_use from a hold, credit_use_direct without one; one ref namespace): amount drawn, outstanding = amount - returned. payload is the call''s arguments for replays.';
+
+CREATE TABLE creditledger.credit_operations (
+    operation_id bigint PRIMARY KEY DEFAULT nextval('creditledger.credit_operation_id_seq'),
+    kind         text NOT NULL CHECK (kind IN ('unfreeze', 'return')),
+    ref          text NOT NULL,
+    target_id    bigint NOT NULL,
+    amount       bigint NOT NULL,
+    payload      jsonb NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (kind, ref)
+);
+ALTER SEQUENCE creditledger.credit_operation_id_seq OWNED BY creditledger.credit_operations.operation_id;
+COMMENT ON TABLE creditledger.credit_operations IS
+    'Unfreezes (target: hold) and returns (target: drawdown), one ref namespace per kind; amount is what was applied.';
+
+CREATE TABLE creditledger.credit_journal_entries (
+    entry_id        bigint PRIMARY KEY DEFAULT nextval('creditledger.credit_entry_id_seq'),
+    line_id         bigint NOT NULL,
+    slice           int NOT NULL DEFAULT 0,
+    version         bigint NOT NULL,
+    op              text NOT NULL,
+    ref             text NOT NULL,
+    frozen_delta    bigint NOT NULL,
+    used_delta      bigint NOT NULL,
+    returned_delta  bigint NOT NULL,
+    frozen_after    bigint NOT NULL,
+    used_after      bigint NOT NULL,
+    returned_after  bigint NOT NULL,
+    prev_hash       bytea NOT NULL,
+    hash            bytea NOT NULL,
+    created_at      timestamptz NOT NULL,
+    UNIQUE (line_id, slice, version)
+);
+ALTER SEQUENCE creditledger.credit_entry_id_seq OWNED BY creditledger.credit_journal_entries.entry_id;
+COMMENT ON TABLE creditledger.credit_journal_entries IS
+    'The chained credit journal: one row per change of a node''s frozen/used/returned, chained per (line_id, slice) by version and SHA-256 hash (CLC1 encoding, README). Append-only (guard triggers).';
+
+CREATE TRIGGER credit_journal_entries_append_only
+    BEFORE UPDATE OR DELETE ON creditledger.credit_journal_entries
+    FOR EACH ROW EXECUTE FUNCTION creditledger.refuse_journal_change();
+CREATE TRIGGER credit_journal_entries_no_truncate
+    BEFORE TRUNCATE ON creditledger.credit_journal_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION creditledger.refuse_journal_change();
+
+SELECT pg_catalog.pg_extension_config_dump('creditledger.ledger_credit_lines', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.credit_line_links', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.credit_line_slices', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.ledger_credit_holds', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.ledger_credit_drawdowns', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.credit_operations', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.credit_journal_entries', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.credit_line_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.credit_hold_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.credit_drawdown_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.credit_operation_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.credit_entry_id_seq', '');
+
+--------------------------------------------------------------------------
+-- Hashing (C): the CLC1 canonical encoding, see credit.c and the README.
+--------------------------------------------------------------------------
+
+CREATE FUNCTION creditledger._credit_entry_hash(prev_hash bytea, line_id bigint, slice int,
+        version bigint, op text, ref text,
+        frozen_delta bigint, used_delta bigint, returned_delta bigint,
+        frozen_after bigint, used_after bigint, returned_after bigint,
+        created_at timestamptz)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'cl_credit_entry_hash'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION creditledger._credit_entry_hash(bytea, bigint, int, bigint, text, text, bigint, bigint, bigint, bigint, bigint, bigint, timestamptz) IS
+    'SHA-256(prev_hash || CLC1 encoding of a credit journal entry); used by the credit functions and verify_chain.';
+
+--------------------------------------------------------------------------
+-- Views
+--------------------------------------------------------------------------
+
+CREATE VIEW creditledger.credit_lines AS
+SELECT l.line_id, l.code, l.currency, l.limit_amount,
+       l.frozen + coalesce(s.frozen, 0) AS frozen,
+       l.used + coalesce(s.used, 0) AS used,
+       l.returned + coalesce(s.returned, 0) AS returned,
+       l.limit_amount - (l.frozen + coalesce(s.frozen, 0)) - (l.used + coalesce(s.used, 0))
+           - CASE WHEN l.revolving THEN 0 ELSE l.returned + coalesce(s.returned, 0) END AS available,
+       l.revolving,
+       CASE WHEN l.status <> 'active' THEN l.status
+            WHEN l.valid_until IS NOT NULL AND l.valid_until <= now() THEN 'expired'
+            WHEN l.valid_from > now() THEN 'not_yet_valid'
+            ELSE 'active' END AS status,
+       l.valid_from, l.valid_until,
+       ARRAY(SELECT k.parent_id FROM creditledger.credit_line_links k
+              WHERE k.child_id = l.line_id ORDER BY k.parent_id) AS parents,
+       l.hot_slices,
+       CASE WHEN l.hot_slices > 0 THEN 'per_slice' ELSE 'line' END AS journal_chains,
+       l.status_reason, l.limit_decreased_at, l.metadata, l.created_at
+  FROM creditledger.ledger_credit_lines l
+  LEFT JOIN LATERAL (SELECT sum(x.frozen)::bigint AS frozen, sum(x.used)::bigint AS used,
+                            sum(x.returned)::bigint AS returned
+                       FROM creditledger.credit_line_slices x
+                      WHERE x.line_id = l.line_id) s ON true;
+COMMENT ON VIEW creditledger.credit_lines IS
+    'Every credit line with its totals (own and descendants''): frozen, used, returned, available = limit - frozen - used - (revolving ? 0 : returned); status active|suspended|closed|expired|not_yet_valid; journal_chains says whether its credit journal is one chain (line) or one per hot slice (per_slice).';
+
+CREATE VIEW creditledger.credit_holds AS
+SELECT h.hold_id, h.ref, h.line_id, h.amount, h.remaining, h.used_amount, h.released_amount,
+       CASE WHEN h.status = 'open' AND h.expires_at <= now() THEN 'expired' ELSE h.status END AS status,
+       h.expires_at, h.created_at, h.closed_at
+  FROM creditledger.ledger_credit_holds h;
+COMMENT ON VIEW creditledger.credit_holds IS
+    'Holds. status open|used|released|expired; a hold past expires_at shows as expired (it can no longer be used or unfrozen) even before the worker or credit_expire_holds() releases its remaining amount.';
+
+CREATE VIEW creditledger.credit_drawdowns AS
+SELECT d.drawdown_id, d.ref, d.line_id, d.hold_id, d.amount, d.outstanding, d.returned,
+       CASE WHEN d.hold_id IS NULL THEN 'direct' ELSE 'hold' END AS source,
+       d.created_at
+  FROM creditledger.ledger_credit_drawdowns d;
+COMMENT ON VIEW creditledger.credit_drawdowns IS
+    'Drawdowns with their outstanding (drawn, not yet returned) and returned amounts.';
+
+CREATE VIEW creditledger.credit_journal AS
+SELECT entry_id, line_id, slice, version, op, ref, frozen_delta, used_delta, returned_delta,
+       frozen_after, used_after, returned_after, prev_hash, hash, created_at
+  FROM creditledger.credit_journal_entries;
+COMMENT ON VIEW creditledger.credit_journal IS
+    'The chained credit journal (base table credit_journal_entries, same column names). slice 0 is a line''s own chain; hot lines chain per slice (1..N).';
+
+CREATE VIEW creditledger.credit_alerts AS
+WITH cfg AS (
+    SELECT coalesce(nullif(pg_catalog.current_setting('creditledger.credit_alert_utilization', true), '')::float8, 0.9) AS util,
+           make_interval(secs => coalesce(nullif(pg_catalog.current_setting('creditledger.credit_alert_expiring_within', true), '')::int, 604800)) AS horizon
+), l AS (
+    SELECT c.*, c.frozen + c.used + CASE WHEN c.revolving THEN 0 ELSE c.returned END AS consumed
+      FROM creditledger.credit_lines c
+)
+SELECT l.line_id, l.code, 'utilization_high'::text AS kind,
+       format('%s of %s consumed (%s%%), threshold %s%%', l.consumed, l.limit_amount,
+              round(100.0 * l.consumed / l.limit_amount, 1), round(100 * cfg.util::numeric, 1)) AS detail
+  FROM l, cfg
+ WHERE l.limit_amount > 0 AND l.consumed >= cfg.util * l.limit_amount AND l.consumed <= l.limit_amount
+   AND l.status <> 'closed'
+UNION ALL
+SELECT l.line_id, l.code, 'over_limit',
+       format('%s consumed over a limit of %s', l.consumed, l.limit_amount)
+  FROM l WHERE l.consumed > l.limit_amount
+UNION ALL
+SELECT l.line_id, l.code, 'expiring_soon', format('valid until %s', l.valid_until)
+  FROM l, cfg
+ WHERE l.valid_until > now() AND l.valid_until <= now() + cfg.horizon AND l.status <> 'closed'
+UNION ALL
+SELECT l.line_id, l.code, 'expired_with_outstanding',
+       format('expired at %s with %s frozen and %s used', l.valid_until, l.frozen, l.used)
+  FROM l WHERE l.valid_until <= now() AND (l.frozen <> 0 OR l.used <> 0)
+UNION ALL
+SELECT l.line_id, l.code, 'suspended_with_holds',
+       format('suspended with %s frozen%s', l.frozen,
+              coalesce(' (' || l.status_reason || ')', ''))
+  FROM l WHERE l.status = 'suspended' AND l.frozen <> 0;
+COMMENT ON VIEW creditledger.credit_alerts IS
+    'Lines needing attention: utilization_high (consumed >= creditledger.credit_alert_utilization of the limit), over_limit, expiring_soon (valid_until within creditledger.credit_alert_expiring_within), expired_with_outstanding, suspended_with_holds.';
+
+--------------------------------------------------------------------------
+-- Internal helpers (SQL/PL/pgSQL, not executable by PUBLIC)
+--------------------------------------------------------------------------
+
+CREATE FUNCTION creditledger._credit_raise(code text, message text,
+        detail text DEFAULT NULL, hint text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- RAISE refuses NULL options, so each combination is spelt out
+    IF detail IS NULL AND hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message;
+    ELSIF hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message, DETAIL = detail;
+    ELSIF detail IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message, HINT = hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message, DETAIL = detail, HINT = hint;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_raise(text, text, text, text) IS
+    'Raises an error with the given SQLSTATE, message, detail and hint.';
+
+CREATE FUNCTION creditledger._credit_require(value anyelement, name text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = format('%s must not be NULL', name);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_require(anyelement, text) IS
+    'Raises 22004 when a required argument is NULL.';
+
+CREATE FUNCTION creditledger._credit_check_ref(ref text, name text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF ref IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = format('%s must not be NULL', name);
+    ELSIF ref = '' OR length(ref) > 128 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('%s must be 1 to 128 characters', name),
+            DETAIL = format('The value given has %s characters.', length(ref));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_check_ref(text, text) IS
+    'Raises 22004/22023 unless a reference is 1 to 128 characters.';
+
+CREATE FUNCTION creditledger._credit_check_amount(amount bigint, name text DEFAULT 'amount')
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF amount IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = format('%s must not be NULL', name);
+    ELSIF amount <= 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('%s must be positive', name),
+            DETAIL = format('The value given was %s.', amount);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_check_amount(bigint, text) IS
+    'Raises 22004/22023 unless an amount is positive.';
+
+CREATE FUNCTION creditledger._credit_conflict(what text, ref text, id bigint)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'LD004',
+        MESSAGE = format('%s reference "%s" was already used with a different payload', what, ref),
+        DETAIL = format('Reference "%s" belongs to %s %s.', ref, what, id),
+        HINT = 'Use a new reference for a new operation, or repeat the original call exactly.';
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_conflict(text, text, bigint) IS
+    'Raises LD004 for a reference reused with a different payload.';
+
+-- The graph lock: shared for amount changes, exclusive for graph/attribute changes.
+CREATE FUNCTION creditledger._credit_graph_lock(exclusive boolean)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF exclusive THEN
+        PERFORM pg_catalog.pg_advisory_xact_lock(17228, -1);
+    ELSE
+        PERFORM pg_catalog.pg_advisory_xact_lock_shared(17228, -1);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_graph_lock(boolean) IS
+    'Takes the credit graph lock until the end of the transaction: shared for freeze/unfreeze/use/return/expiry, exclusive for link, limit, status and hot-slice changes.';
+
+CREATE FUNCTION creditledger._credit_line(line bigint)
+RETURNS creditledger.ledger_credit_lines
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    l creditledger.ledger_credit_lines;
+BEGIN
+    SELECT * INTO l FROM creditledger.ledger_credit_lines WHERE line_id = line;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'LD006',
+            MESSAGE = format('credit line %s does not exist', line);
+    END IF;
+    RETURN l;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_line(bigint) IS
+    'The line''s row; LD006 if unknown.';
+
+-- The line and every ancestor, each once, ascending.
+CREATE FUNCTION creditledger._credit_nodes(line bigint)
+RETURNS bigint[] LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH RECURSIVE up(id) AS (
+        SELECT line
+        UNION
+        SELECT k.parent_id FROM creditledger.credit_line_links k JOIN up ON k.child_id = up.id
+    )
+    SELECT array_agg(id ORDER BY id) FROM up
+$$;
+COMMENT ON FUNCTION creditledger._credit_nodes(bigint) IS
+    'The line and all its ancestors, each once, in ascending id order.';
+
+-- The line and every descendant, each once.
+CREATE FUNCTION creditledger._credit_subtree(line bigint)
+RETURNS bigint[] LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    WITH RECURSIVE down(id) AS (
+        SELECT line
+        UNION
+        SELECT k.child_id FROM creditledger.credit_line_links k JOIN down ON k.parent_id = down.id
+    )
+    SELECT array_agg(id ORDER BY id) FROM down
+$$;
+COMMENT ON FUNCTION creditledger._credit_subtree(bigint) IS
+    'The line and all its descendants, each once, in ascending id order.';
+
+CREATE FUNCTION creditledger._credit_lock(nodes bigint[])
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM 1 FROM creditledger.ledger_credit_lines
+      WHERE line_id = ANY (nodes) AND hot_slices = 0
+      ORDER BY line_id FOR UPDATE;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_lock(bigint[]) IS
+    'Locks the rows of the given lines that are not hot, in ascending id order (hot lines are served by their slices).';
+
+CREATE FUNCTION creditledger._credit_check_usable(line bigint, nodes bigint[])
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    l record;
+    why text;
+BEGIN
+    FOR l IN SELECT * FROM creditledger.ledger_credit_lines
+              WHERE line_id = ANY (nodes) ORDER BY line_id LOOP
+        why := CASE WHEN l.status = 'suspended' THEN 'is suspended' || coalesce(' (' || l.status_reason || ')', '')
+                    WHEN l.status = 'closed' THEN 'is closed'
+                    WHEN l.valid_from > now() THEN format('is not valid before %s', l.valid_from)
+                    WHEN l.valid_until IS NOT NULL AND l.valid_until <= now()
+                        THEN format('expired at %s', l.valid_until)
+               END;
+        IF why IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'LD006',
+                MESSAGE = format('credit line %s is unavailable', line),
+                DETAIL = CASE WHEN l.line_id = line
+                              THEN format('Line %s (%s) %s.', l.line_id, l.code, why)
+                              ELSE format('Its ancestor line %s (%s) %s.', l.line_id, l.code, why) END,
+                HINT = 'Unfreeze and return still work on this line; new freezes and drawdowns do not.';
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_check_usable(bigint, bigint[]) IS
+    'LD006 unless the line and all its ancestors are active and within their validity window.';
+
+-- Appends one entry to a chain (line row when slice = 0, else a slice) and
+-- moves its head; the caller holds the row lock.
+CREATE FUNCTION creditledger._credit_post(node bigint, slice_no int, op text, ref text,
+        fd bigint, ud bigint, rd bigint, headroom_delta bigint)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h record;
+    ts timestamptz := now();
+    new_hash bytea;
+BEGIN
+    IF slice_no = 0 THEN
+        SELECT frozen, used, returned, version, last_hash INTO h
+          FROM creditledger.ledger_credit_lines WHERE line_id = node;
+    ELSE
+        SELECT frozen, used, returned, version, last_hash INTO h
+          FROM creditledger.credit_line_slices WHERE line_id = node AND slice = slice_no;
+    END IF;
+    new_hash := creditledger._credit_entry_hash(h.last_hash, node, slice_no, h.version + 1, op, ref,
+                    fd, ud, rd, h.frozen + fd, h.used + ud, h.returned + rd, ts);
+    INSERT INTO creditledger.credit_journal_entries
+        (line_id, slice, version, op, ref, frozen_delta, used_delta, returned_delta,
+         frozen_after, used_after, returned_after, prev_hash, hash, created_at)
+    VALUES (node, slice_no, h.version + 1, op, ref, fd, ud, rd,
+            h.frozen + fd, h.used + ud, h.returned + rd, h.last_hash, new_hash, ts);
+    IF slice_no = 0 THEN
+        UPDATE creditledger.ledger_credit_lines
+           SET frozen = h.frozen + fd, used = h.used + ud, returned = h.returned + rd,
+               version = h.version + 1, last_hash = new_hash
+         WHERE line_id = node;
+    ELSE
+        UPDATE creditledger.credit_line_slices
+           SET frozen = h.frozen + fd, used = h.used + ud, returned = h.returned + rd,
+               version = h.version + 1, last_hash = new_hash, headroom = headroom - headroom_delta
+         WHERE line_id = node AND slice = slice_no;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_post(bigint, int, text, text, bigint, bigint, bigint, bigint) IS
+    'Appends one credit journal entry to the chain of a line (slice 0) or of one of its slices and moves the chain head; the caller holds its lock.';
+
+CREATE FUNCTION creditledger._credit_shortfall(l creditledger.ledger_credit_lines, available bigint,
+        needed bigint, op text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'LD002',
+        MESSAGE = format('credit limit exceeded on credit line %s', l.line_id),
+        DETAIL = format('Line %s (%s) has %s available of a limit of %s; the %s needs %s.',
+                        l.line_id, l.code, available, l.limit_amount, op, needed),
+        HINT = 'Release or return credit under that line, or raise its limit.';
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_shortfall(creditledger.ledger_credit_lines, bigint, bigint, text) IS
+    'Raises LD002 naming the node that lacks headroom and its available amount.';
+
+-- Available amount of a non-hot node (its row; slices hold nothing then).
+CREATE FUNCTION creditledger._credit_available(l creditledger.ledger_credit_lines)
+RETURNS bigint LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT l.limit_amount - l.frozen - l.used - CASE WHEN l.revolving THEN 0 ELSE l.returned END
+$$;
+COMMENT ON FUNCTION creditledger._credit_available(creditledger.ledger_credit_lines) IS
+    'limit - frozen - used - (revolving ? 0 : returned) of a line row.';
+
+-- Takes a slice of a hot line for a change consuming `needed` headroom
+-- (<= 0: any slice).  Returns the slice, locked, with headroom >= needed;
+-- LD002 when the whole line lacks it.
+CREATE FUNCTION creditledger._credit_take_slice(l creditledger.ledger_credit_lines,
+        needed bigint, op text)
+RETURNS int LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n int := l.hot_slices;
+    s int;
+    total bigint;
+    rest bigint;
+    start int := pg_catalog.pg_backend_pid() % l.hot_slices;
+BEGIN
+    SELECT slice INTO s FROM creditledger.credit_line_slices
+     WHERE line_id = l.line_id AND slice <= n AND (needed <= 0 OR headroom >= needed)
+     ORDER BY (slice + start) % n
+     LIMIT 1 FOR UPDATE SKIP LOCKED;
+    IF FOUND THEN
+        RETURN s;
+    END IF;
+    IF needed <= 0 THEN
+        -- every slice is busy: wait for our preferred one
+        SELECT slice INTO s FROM creditledger.credit_line_slices
+         WHERE line_id = l.line_id AND slice = start + 1 FOR UPDATE;
+        RETURN s;
+    END IF;
+
+    -- Gather: lock every slice (ascending), then redistribute the headroom.
+    PERFORM 1 FROM creditledger.credit_line_slices
+      WHERE line_id = l.line_id AND slice <= n ORDER BY slice FOR UPDATE;
+    SELECT sum(headroom) INTO total FROM creditledger.credit_line_slices
+     WHERE line_id = l.line_id AND slice <= n;
+    IF total < needed AND creditledger._credit_expire_due(l.line_id) > 0 THEN
+        SELECT sum(headroom) INTO total FROM creditledger.credit_line_slices
+         WHERE line_id = l.line_id AND slice <= n;
+    END IF;
+    IF total < needed THEN
+        PERFORM creditledger._credit_shortfall(l, total, needed, op);
+    END IF;
+    s := start + 1;
+    rest := total - needed;
+    UPDATE creditledger.credit_line_slices
+       SET headroom = rest / n + CASE WHEN slice = s THEN needed + rest % n ELSE 0 END
+     WHERE line_id = l.line_id AND slice <= n;
+    RETURN s;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_take_slice(creditledger.ledger_credit_lines, bigint, text) IS
+    'Hot lines: a slice with enough headroom taken with SKIP LOCKED, else all slices locked and the headroom gathered and spread again; LD002 only if the whole line lacks it.';
+
+-- Applies a change of frozen/used/returned to one node (the caller locked
+-- the non-hot nodes in ascending order).  A change that consumes headroom
+-- is checked against the node's available amount; due holds under the node
+-- are released first when it would not fit.
+CREATE FUNCTION creditledger._credit_apply(node bigint, op text, ref text,
+        fd bigint, ud bigint, rd bigint)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    l creditledger.ledger_credit_lines;
+    needed bigint;
+    avail bigint;
+BEGIN
+    SELECT * INTO l FROM creditledger.ledger_credit_lines WHERE line_id = node;
+    needed := fd + ud + CASE WHEN l.revolving THEN 0 ELSE rd END;
+    IF l.hot_slices = 0 THEN
+        IF needed > 0 THEN
+            avail := creditledger._credit_available(l);
+            IF avail < needed AND creditledger._credit_expire_due(node) > 0 THEN
+                SELECT * INTO l FROM creditledger.ledger_credit_lines WHERE line_id = node;
+                avail := creditledger._credit_available(l);
+            END IF;
+            IF avail < needed THEN
+                PERFORM creditledger._credit_shortfall(l, avail, needed, op);
+            END IF;
+        END IF;
+        PERFORM creditledger._credit_post(node, 0, op, ref, fd, ud, rd, 0);
+    ELSE
+        PERFORM creditledger._credit_post(node,
+                    creditledger._credit_take_slice(l, needed, op), op, ref, fd, ud, rd, needed);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_apply(bigint, text, text, bigint, bigint, bigint) IS
+    'Applies one change of frozen/used/returned to one node (row or hot slice), refusing with LD002 a change that would leave it below zero available.';
+
+CREATE FUNCTION creditledger._credit_apply_all(nodes bigint[], op text, ref text,
+        fd bigint, ud bigint, rd bigint)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    FOREACH n IN ARRAY nodes LOOP
+        PERFORM creditledger._credit_apply(n, op, ref, fd, ud, rd);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_apply_all(bigint[], text, text, bigint, bigint, bigint) IS
+    'Applies one change to every node of a set (the line and its ancestors), in ascending order.';
+
+-- Releases the remaining amount of locked, open holds as expiries.
+CREATE FUNCTION creditledger._credit_expire(holds bigint[])
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h creditledger.ledger_credit_holds;
+    all_nodes bigint[];
+    done bigint := 0;
+BEGIN
+    IF holds IS NULL OR cardinality(holds) = 0 THEN
+        RETURN 0;
+    END IF;
+    SELECT array_agg(DISTINCT n ORDER BY n) INTO all_nodes
+      FROM creditledger.ledger_credit_holds x,
+           LATERAL unnest(creditledger._credit_nodes(x.line_id)) n
+     WHERE x.hold_id = ANY (holds);
+    PERFORM creditledger._credit_lock(all_nodes);
+    FOR h IN SELECT * FROM creditledger.ledger_credit_holds
+              WHERE hold_id = ANY (holds) AND status = 'open' ORDER BY hold_id LOOP
+        IF h.remaining > 0 THEN
+            PERFORM creditledger._credit_apply_all(creditledger._credit_nodes(h.line_id),
+                                                   'expire', h.ref, -h.remaining, 0, 0);
+        END IF;
+        UPDATE creditledger.ledger_credit_holds
+           SET released_amount = released_amount + remaining, remaining = 0,
+               status = 'expired', closed_at = now()
+         WHERE hold_id = h.hold_id;
+        done := done + 1;
+    END LOOP;
+    RETURN done;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_expire(bigint[]) IS
+    'Releases the remaining amount of the given (locked, open, due) holds on their line and ancestors, journalled as op expire.';
+
+CREATE FUNCTION creditledger._credit_expire_due(node bigint)
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    due bigint[];
+BEGIN
+    SELECT array_agg(hold_id) INTO due FROM (
+        SELECT hold_id FROM creditledger.ledger_credit_holds
+         WHERE status = 'open' AND expires_at <= now()
+           AND line_id = ANY (creditledger._credit_subtree(node))
+         ORDER BY hold_id FOR UPDATE SKIP LOCKED) d;
+    RETURN creditledger._credit_expire(due);
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_expire_due(bigint) IS
+    'Releases the due holds on a line and its descendants (a freeze short of headroom calls it before refusing); returns how many.';
+
+--------------------------------------------------------------------------
+-- Credit operations (PL/pgSQL bodies; the public names are C wrappers)
+--------------------------------------------------------------------------
+
+CREATE FUNCTION creditledger._create_credit_line(code text, currency text, limit_amount bigint,
+        parents bigint[], revolving boolean, valid_from timestamptz,
+        valid_until timestamptz, metadata jsonb)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ps bigint[];
+    id bigint;
+    l creditledger.ledger_credit_lines;
+    p creditledger.ledger_credit_lines;
+    pid bigint;
+BEGIN
+    PERFORM creditledger._credit_check_ref(code, 'code');
+    PERFORM creditledger._credit_require(currency, 'currency');
+    PERFORM creditledger._credit_require(limit_amount, 'limit_amount');
+    PERFORM creditledger._credit_require(parents, 'parents');
+    PERFORM creditledger._credit_require(revolving, 'revolving');
+    PERFORM creditledger._credit_require(valid_from, 'valid_from');
+    PERFORM creditledger._credit_require(metadata, 'metadata');
+    IF currency !~ '^[A-Z]{3}$' THEN
+        PERFORM creditledger._credit_raise('22023', format('invalid currency "%s"', currency),
+            'A currency is a three-letter upper-case code such as CNY or USD.');
+    END IF;
+    IF limit_amount < 0 THEN
+        PERFORM creditledger._credit_raise('22023', 'limit_amount must not be negative',
+            format('The value given was %s.', limit_amount));
+    END IF;
+    IF array_position(parents, NULL) IS NOT NULL THEN
+        PERFORM creditledger._credit_raise('22004', 'parents must not contain NULL');
+    END IF;
+    IF valid_until IS NOT NULL AND valid_until <= valid_from THEN
+        PERFORM creditledger._credit_raise('22023', 'valid_until must be later than valid_from',
+            format('valid_from is %s, valid_until %s.', valid_from, valid_until));
+    END IF;
+    IF jsonb_typeof(metadata) <> 'object' THEN
+        PERFORM creditledger._credit_raise('22023', 'metadata must be a JSON object');
+    END IF;
+    SELECT coalesce(array_agg(DISTINCT x ORDER BY x), '{}') INTO ps FROM unnest(parents) x;
+
+    INSERT INTO creditledger.ledger_credit_lines
+        (code, currency, limit_amount, revolving, valid_from, valid_until, metadata,
+         created_limit, created_parents, valid_from_given)
+    VALUES (code, currency, limit_amount, revolving, valid_from, valid_until, metadata,
+            limit_amount, ps, valid_from <> now())
+    ON CONFLICT ON CONSTRAINT ledger_credit_lines_code_key DO NOTHING
+    RETURNING line_id INTO id;
+
+    IF id IS NULL THEN
+        SELECT * INTO l FROM creditledger.ledger_credit_lines x WHERE x.code = _create_credit_line.code;
+        IF l.currency IS DISTINCT FROM currency OR l.created_limit <> limit_amount
+           OR l.created_parents <> ps OR l.revolving <> revolving
+           OR l.valid_until IS DISTINCT FROM valid_until OR l.metadata <> metadata
+           OR NOT (l.valid_from = valid_from OR (NOT l.valid_from_given AND valid_from = now())) THEN
+            PERFORM creditledger._credit_raise('LD004',
+                format('credit line "%s" already exists with different attributes', code),
+                format('Line %s was created with currency %s, limit %s, parents %s, revolving %s.',
+                       l.line_id, l.currency, l.created_limit, l.created_parents, l.revolving),
+                'Repeat the original call exactly, or use set_credit_limit/link_credit_line to change the line.');
+        END IF;
+        RETURN l.line_id;
+    END IF;
+
+    FOREACH pid IN ARRAY ps LOOP
+        SELECT * INTO p FROM creditledger.ledger_credit_lines WHERE line_id = pid;
+        IF NOT FOUND THEN
+            PERFORM creditledger._credit_raise('LD006', format('credit line %s does not exist', pid),
+                'Every parent must be an existing credit line.');
+        END IF;
+        IF p.currency <> currency THEN
+            PERFORM creditledger._credit_raise('LD009',
+                format('parent credit line %s is in %s, not %s', pid, p.currency, currency),
+                'All lines of one credit graph share a currency.');
+        END IF;
+        INSERT INTO creditledger.credit_line_links (child_id, parent_id) VALUES (id, pid);
+    END LOOP;
+    RETURN id;
+END
+$$;
+
+CREATE FUNCTION creditledger._credit_line_id(code text)
+RETURNS bigint LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM creditledger._credit_require(code, 'code');
+    SELECT line_id INTO id FROM creditledger.ledger_credit_lines l WHERE l.code = _credit_line_id.code;
+    IF id IS NULL THEN
+        PERFORM creditledger._credit_raise('LD006', format('credit line "%s" does not exist', code));
+    END IF;
+    RETURN id;
+END
+$$;
+
+CREATE FUNCTION creditledger._link_credit_line(child bigint, parent bigint)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c creditledger.ledger_credit_lines;
+    p creditledger.ledger_credit_lines;
+    x bigint;
+    below bigint[];
+    d record;
+BEGIN
+    PERFORM creditledger._credit_require(child, 'child');
+    PERFORM creditledger._credit_require(parent, 'parent');
+    PERFORM creditledger._credit_graph_lock(true);
+    c := creditledger._credit_line(child);
+    p := creditledger._credit_line(parent);
+    IF c.currency <> p.currency THEN
+        PERFORM creditledger._credit_raise('LD009',
+            format('credit lines %s and %s have different currencies', child, parent),
+            format('Line %s is in %s, line %s in %s.', child, c.currency, parent, p.currency));
+    END IF;
+    IF EXISTS (SELECT 1 FROM creditledger.credit_line_links
+                WHERE child_id = child AND parent_id = parent) THEN
+        RETURN;
+    END IF;
+    below := creditledger._credit_subtree(child);
+    IF parent = ANY (below) THEN
+        PERFORM creditledger._credit_raise('LD011',
+            format('linking credit line %s under %s would make the credit graph cyclic', child, parent),
+            format('Line %s is line %s or one of its descendants.', parent, child));
+    END IF;
+
+    -- Carry the subtree's own amounts to each new ancestor that does not
+    -- already count them (a diamond is never counted twice).
+    PERFORM creditledger._credit_lock(creditledger._credit_nodes(parent));
+    FOREACH x IN ARRAY creditledger._credit_nodes(parent) LOOP
+        SELECT coalesce(sum(o.frozen), 0)::bigint AS fd, coalesce(sum(o.used), 0)::bigint AS ud,
+               coalesce(sum(o.returned), 0)::bigint AS rd INTO d
+          FROM unnest(below) AS b(id)
+          CROSS JOIN LATERAL (
+              SELECT (SELECT coalesce(sum(h.remaining), 0) FROM creditledger.ledger_credit_holds h
+                       WHERE h.line_id = b.id AND h.status = 'open') AS frozen,
+                     (SELECT coalesce(sum(w.outstanding), 0) FROM creditledger.ledger_credit_drawdowns w
+                       WHERE w.line_id = b.id) AS used,
+                     (SELECT coalesce(sum(w.returned), 0) FROM creditledger.ledger_credit_drawdowns w
+                       WHERE w.line_id = b.id) AS returned) o
+         WHERE b.id <> ALL (creditledger._credit_subtree(x));
+        IF d.fd <> 0 OR d.ud <> 0 OR d.rd <> 0 THEN
+            PERFORM creditledger._credit_apply(x, 'link', format('link:%s:%s', child, parent),
+                                               d.fd, d.ud, d.rd);
+        END IF;
+    END LOOP;
+    INSERT INTO creditledger.credit_line_links (child_id, parent_id) VALUES (child, parent);
+END
+$$;
+
+CREATE FUNCTION creditledger._set_credit_limit(line bigint, limit_amount bigint)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    l creditledger.ledger_credit_lines;
+BEGIN
+    PERFORM creditledger._credit_require(line, 'line');
+    PERFORM creditledger._credit_require(limit_amount, 'limit_amount');
+    IF limit_amount < 0 THEN
+        PERFORM creditledger._credit_raise('22023', 'limit_amount must not be negative',
+            format('The value given was %s.', limit_amount));
+    END IF;
+    PERFORM creditledger._credit_graph_lock(true);
+    l := creditledger._credit_line(line);
+    IF l.hot_slices > 0 THEN
+        -- the difference goes to slice 1 (negative headroom blocks freezes
+        -- until returns and releases bring the line back within its limit)
+        UPDATE creditledger.credit_line_slices
+           SET headroom = headroom + (limit_amount - l.limit_amount)
+         WHERE line_id = line AND slice = 1;
+    END IF;
+    UPDATE creditledger.ledger_credit_lines x
+       SET limit_amount = _set_credit_limit.limit_amount,
+           limit_decreased_at = CASE WHEN _set_credit_limit.limit_amount < l.limit_amount
+                                     THEN now() ELSE x.limit_decreased_at END
+     WHERE line_id = line;
+END
+$$;
+
+CREATE FUNCTION creditledger._credit_set_status(line bigint, new_status text, reason text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    l creditledger.ledger_credit_lines;
+BEGIN
+    PERFORM creditledger._credit_require(line, 'line');
+    PERFORM creditledger._credit_graph_lock(true);
+    l := creditledger._credit_line(line);
+    IF l.status = 'closed' AND new_status <> 'closed' THEN
+        PERFORM creditledger._credit_raise('LD006', format('credit line %s is closed', line),
+            'A closed line cannot be suspended or resumed.');
+    END IF;
+    UPDATE creditledger.ledger_credit_lines
+       SET status = new_status, status_reason = reason
+     WHERE line_id = line;
+END
+$$;
+
+COMMENT ON FUNCTION creditledger._credit_set_status(bigint, text, text) IS
+    'Sets a line''s status (active, suspended, closed) under the exclusive graph lock; a closed line stays closed (LD006).';
+
+CREATE FUNCTION creditledger._suspend_credit_line(line bigint, reason text)
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT creditledger._credit_set_status(line, 'suspended', reason)
+$$;
+
+CREATE FUNCTION creditledger._resume_credit_line(line bigint)
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT creditledger._credit_set_status(line, 'active', NULL)
+$$;
+
+CREATE FUNCTION creditledger._close_credit_line(line bigint)
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT creditledger._credit_set_status(line, 'closed', NULL)
+$$;
+
+CREATE FUNCTION creditledger._set_credit_line_hot(line bigint, slices int)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    l creditledger.ledger_credit_lines;
+    s record;
+    avail bigint;
+    fref text;
+BEGIN
+    PERFORM creditledger._credit_require(line, 'line');
+    PERFORM creditledger._credit_require(slices, 'slices');
+    IF slices < 0 OR slices > 1024 THEN
+        PERFORM creditledger._credit_raise('22023', 'slices must be between 0 and 1024',
+            format('The value given was %s.', slices));
+    END IF;
+    PERFORM creditledger._credit_graph_lock(true);
+    l := creditledger._credit_line(line);
+    fref := format('fold:%s:%s', line, l.version + 1);
+    -- Fold every slice's amounts back into the line's own chain.
+    FOR s IN SELECT * FROM creditledger.credit_line_slices
+              WHERE line_id = line AND (frozen <> 0 OR used <> 0 OR returned <> 0)
+              ORDER BY slice FOR UPDATE LOOP
+        PERFORM creditledger._credit_post(line, s.slice, 'fold', fref, -s.frozen, -s.used, -s.returned, 0);
+        PERFORM creditledger._credit_post(line, 0, 'fold', fref, s.frozen, s.used, s.returned, 0);
+    END LOOP;
+    UPDATE creditledger.credit_line_slices SET headroom = 0 WHERE line_id = line;
+    UPDATE creditledger.ledger_credit_lines SET hot_slices = slices WHERE line_id = line;
+    IF slices > 0 THEN
+        INSERT INTO creditledger.credit_line_slices (line_id, slice)
+        SELECT line, g FROM generate_series(1, slices) g
+        ON CONFLICT DO NOTHING;
+        SELECT * INTO l FROM creditledger.ledger_credit_lines WHERE line_id = line;
+        avail := creditledger._credit_available(l);
+        UPDATE creditledger.credit_line_slices
+           SET headroom = CASE WHEN avail < 0 THEN CASE WHEN slice = 1 THEN avail ELSE 0 END
+                               ELSE avail / slices + CASE WHEN slice = 1 THEN avail % slices ELSE 0 END END
+         WHERE line_id = line AND slice <= slices;
+    END IF;
+END
+$$;
+
+CREATE FUNCTION creditledger._credit_freeze(line bigint, amount bigint, ref text,
+        expires_at timestamptz)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h creditledger.ledger_credit_holds;
+    id bigint;
+    nodes bigint[];
+BEGIN
+    PERFORM creditledger._credit_require(line, 'line');
+    PERFORM creditledger._credit_check_amount(amount);
+    PERFORM creditledger._credit_check_ref(ref, 'ref');
+    PERFORM creditledger._credit_graph_lock(false);
+
+    SELECT * INTO h FROM creditledger.ledger_credit_holds x WHERE x.ref = _credit_freeze.ref;
+    IF NOT FOUND THEN
+        IF expires_at IS NOT NULL AND expires_at <= now() THEN
+            PERFORM creditledger._credit_raise('22023', 'expires_at must be in the future',
+                format('The value given was %s.', expires_at));
+        END IF;
+        PERFORM creditledger._credit_line(line);
+        INSERT INTO creditledger.ledger_credit_holds (ref, line_id, amount, remaining, expires_at)
+        VALUES (ref, line, amount, amount, expires_at)
+        ON CONFLICT ON CONSTRAINT ledger_credit_holds_ref_key DO NOTHING
+        RETURNING hold_id INTO id;
+        IF id IS NULL THEN
+            SELECT * INTO h FROM creditledger.ledger_credit_holds x WHERE x.ref = _credit_freeze.ref;
+        END IF;
+    END IF;
+    IF id IS NULL THEN
+        IF h.line_id <> line OR h.amount <> amount OR h.expires_at IS DISTINCT FROM expires_at THEN
+            PERFORM creditledger._credit_conflict('hold', ref, h.hold_id);
+        END IF;
+        RETURN h.hold_id;
+    END IF;
+
+    nodes := creditledger._credit_nodes(line);
+    PERFORM creditledger._credit_lock(nodes);
+    PERFORM creditledger._credit_check_usable(line, nodes);
+    PERFORM creditledger._credit_apply_all(nodes, 'freeze', ref, amount, 0, 0);
+    RETURN id;
+END
+$$;
+
+-- Locks a hold by its ref; LD007 if unknown.
+CREATE FUNCTION creditledger._credit_lock_hold(hold_ref text)
+RETURNS creditledger.ledger_credit_holds
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h creditledger.ledger_credit_holds;
+BEGIN
+    SELECT * INTO h FROM creditledger.ledger_credit_holds WHERE ref = hold_ref FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM creditledger._credit_raise('LD007', format('hold "%s" does not exist', hold_ref));
+    END IF;
+    RETURN h;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_lock_hold(text) IS
+    'Locks the hold with this ref (FOR UPDATE); LD007 if unknown.';
+
+-- LD007 unless the locked hold is open, not due, and has `amount` left.
+CREATE FUNCTION creditledger._credit_check_hold(h creditledger.ledger_credit_holds, amount bigint, what text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF h.status <> 'open' THEN
+        PERFORM creditledger._credit_raise('LD007', format('hold "%s" is not open', h.ref),
+            format('Hold %s is %s.', h.hold_id, h.status));
+    END IF;
+    IF h.expires_at <= now() THEN
+        PERFORM creditledger._credit_raise('LD007', format('hold "%s" has expired', h.ref),
+            format('Hold %s expired at %s; its amount counts as released.', h.hold_id, h.expires_at));
+    END IF;
+    IF amount > h.remaining THEN
+        PERFORM creditledger._credit_raise('LD007',
+            format('cannot %s %s of hold "%s"', what, amount, h.ref),
+            format('Hold %s has %s remaining.', h.hold_id, h.remaining));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_check_hold(creditledger.ledger_credit_holds, bigint, text) IS
+    'LD007 unless a locked hold is open, not past expires_at, and has the amount remaining.';
+
+CREATE FUNCTION creditledger._credit_unfreeze(hold_ref text, ref text, amount bigint)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h creditledger.ledger_credit_holds;
+    o creditledger.credit_operations;
+    payload jsonb := jsonb_build_object('hold_ref', hold_ref, 'amount', amount);
+    amt bigint;
+    id bigint;
+BEGIN
+    PERFORM creditledger._credit_check_ref(hold_ref, 'hold_ref');
+    PERFORM creditledger._credit_check_ref(ref, 'ref');
+    IF amount IS NOT NULL THEN
+        PERFORM creditledger._credit_check_amount(amount);
+    END IF;
+    PERFORM creditledger._credit_graph_lock(false);
+
+    SELECT * INTO o FROM creditledger.credit_operations x WHERE x.kind = 'unfreeze' AND x.ref = _credit_unfreeze.ref;
+    IF NOT FOUND THEN
+        h := creditledger._credit_lock_hold(hold_ref);
+        amt := coalesce(amount, h.remaining);
+        INSERT INTO creditledger.credit_operations (kind, ref, target_id, amount, payload)
+        VALUES ('unfreeze', ref, h.hold_id, amt, payload)
+        ON CONFLICT ON CONSTRAINT credit_operations_kind_ref_key DO NOTHING RETURNING operation_id INTO id;
+        IF id IS NULL THEN
+            SELECT * INTO o FROM creditledger.credit_operations x WHERE x.kind = 'unfreeze' AND x.ref = _credit_unfreeze.ref;
+        END IF;
+    END IF;
+    IF id IS NULL THEN
+        IF o.payload <> payload THEN
+            PERFORM creditledger._credit_conflict('unfreeze', ref, o.operation_id);
+        END IF;
+        RETURN o.operation_id;
+    END IF;
+
+    PERFORM creditledger._credit_check_hold(h, amt, 'unfreeze');
+    IF amt = 0 THEN
+        PERFORM creditledger._credit_raise('LD007', format('hold "%s" has nothing left to unfreeze', hold_ref));
+    END IF;
+    PERFORM creditledger._credit_lock(creditledger._credit_nodes(h.line_id));
+    PERFORM creditledger._credit_apply_all(creditledger._credit_nodes(h.line_id), 'unfreeze', ref, -amt, 0, 0);
+    UPDATE creditledger.ledger_credit_holds
+       SET remaining = remaining - amt, released_amount = released_amount + amt,
+           status = CASE WHEN remaining - amt > 0 THEN 'open'
+                         WHEN used_amount > 0 THEN 'used' ELSE 'released' END,
+           closed_at = CASE WHEN remaining - amt > 0 THEN NULL ELSE now() END
+     WHERE hold_id = h.hold_id;
+    RETURN id;
+END
+$$;
+
+CREATE FUNCTION creditledger._credit_use(hold_ref text, ref text, amount bigint, release_rest boolean)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h creditledger.ledger_credit_holds;
+    d creditledger.ledger_credit_drawdowns;
+    payload jsonb := jsonb_build_object('kind', 'use', 'hold_ref', hold_ref, 'amount', amount,
+                                        'release_rest', release_rest);
+    amt bigint;
+    rest bigint;
+    id bigint;
+    nodes bigint[];
+BEGIN
+    PERFORM creditledger._credit_check_ref(hold_ref, 'hold_ref');
+    PERFORM creditledger._credit_check_ref(ref, 'ref');
+    IF amount IS NOT NULL THEN
+        PERFORM creditledger._credit_check_amount(amount);
+    END IF;
+    PERFORM creditledger._credit_require(release_rest, 'release_rest');
+    PERFORM creditledger._credit_graph_lock(false);
+
+    SELECT * INTO d FROM creditledger.ledger_credit_drawdowns x WHERE x.ref = _credit_use.ref;
+    IF NOT FOUND THEN
+        h := creditledger._credit_lock_hold(hold_ref);
+        amt := coalesce(amount, h.remaining);
+        INSERT INTO creditledger.ledger_credit_drawdowns (ref, line_id, hold_id, amount, outstanding, payload)
+        VALUES (ref, h.line_id, h.hold_id, amt, amt, payload)
+        ON CONFLICT ON CONSTRAINT ledger_credit_drawdowns_ref_key DO NOTHING RETURNING drawdown_id INTO id;
+        IF id IS NULL THEN
+            SELECT * INTO d FROM creditledger.ledger_credit_drawdowns x WHERE x.ref = _credit_use.ref;
+        END IF;
+    END IF;
+    IF id IS NULL THEN
+        IF d.payload <> payload THEN
+            PERFORM creditledger._credit_conflict('drawdown', ref, d.drawdown_id);
+        END IF;
+        RETURN d.drawdown_id;
+    END IF;
+
+    PERFORM creditledger._credit_check_hold(h, amt, 'use');
+    IF amt = 0 THEN
+        PERFORM creditledger._credit_raise('LD007', format('hold "%s" has nothing left to use', hold_ref));
+    END IF;
+    rest := CASE WHEN release_rest THEN h.remaining - amt ELSE 0 END;
+    nodes := creditledger._credit_nodes(h.line_id);
+    PERFORM creditledger._credit_lock(nodes);
+    PERFORM creditledger._credit_check_usable(h.line_id, nodes);
+    PERFORM creditledger._credit_apply_all(nodes, 'use', ref, -(amt + rest), amt, 0);
+    UPDATE creditledger.ledger_credit_holds
+       SET remaining = remaining - amt - rest, used_amount = used_amount + amt,
+           released_amount = released_amount + rest,
+           status = CASE WHEN remaining - amt - rest > 0 THEN 'open' ELSE 'used' END,
+           closed_at = CASE WHEN remaining - amt - rest > 0 THEN NULL ELSE now() END
+     WHERE hold_id = h.hold_id;
+    RETURN id;
+END
+$$;
+
+CREATE FUNCTION creditledger._credit_use_direct(line bigint, amount bigint, ref text)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d creditledger.ledger_credit_drawdowns;
+    payload jsonb := jsonb_build_object('kind', 'direct', 'line', line, 'amount', amount);
+    id bigint;
+    nodes bigint[];
+BEGIN
+    PERFORM creditledger._credit_require(line, 'line');
+    PERFORM creditledger._credit_check_amount(amount);
+    PERFORM creditledger._credit_check_ref(ref, 'ref');
+    PERFORM creditledger._credit_graph_lock(false);
+
+    SELECT * INTO d FROM creditledger.ledger_credit_drawdowns x WHERE x.ref = _credit_use_direct.ref;
+    IF NOT FOUND THEN
+        PERFORM creditledger._credit_line(line);
+        INSERT INTO creditledger.ledger_credit_drawdowns (ref, line_id, amount, outstanding, payload)
+        VALUES (ref, line, amount, amount, payload)
+        ON CONFLICT ON CONSTRAINT ledger_credit_drawdowns_ref_key DO NOTHING RETURNING drawdown_id INTO id;
+        IF id IS NULL THEN
+            SELECT * INTO d FROM creditledger.ledger_credit_drawdowns x WHERE x.ref = _credit_use_direct.ref;
+        END IF;
+    END IF;
+    IF id IS NULL THEN
+        IF d.payload <> payload THEN
+            PERFORM creditledger._credit_conflict('drawdown', ref, d.drawdown_id);
+        END IF;
+        RETURN d.drawdown_id;
+    END IF;
+
+    nodes := creditledger._credit_nodes(line);
+    PERFORM creditledger._credit_lock(nodes);
+    PERFORM creditledger._credit_check_usable(line, nodes);
+    PERFORM creditledger._credit_apply_all(nodes, 'use', ref, 0, amount, 0);
+    RETURN id;
+END
+$$;
+
+CREATE FUNCTION creditledger._credit_return(drawdown_ref text, ref text, amount bigint)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d creditledger.ledger_credit_drawdowns;
+    o creditledger.credit_operations;
+    payload jsonb := jsonb_build_object('drawdown_ref', drawdown_ref, 'amount', amount);
+    id bigint;
+BEGIN
+    PERFORM creditledger._credit_check_ref(drawdown_ref, 'drawdown_ref');
+    PERFORM creditledger._credit_check_ref(ref, 'ref');
+    PERFORM creditledger._credit_check_amount(amount);
+    PERFORM creditledger._credit_graph_lock(false);
+
+    SELECT * INTO o FROM creditledger.credit_operations x WHERE x.kind = 'return' AND x.ref = _credit_return.ref;
+    IF NOT FOUND THEN
+        SELECT * INTO d FROM creditledger.ledger_credit_drawdowns x WHERE x.ref = drawdown_ref FOR UPDATE;
+        IF NOT FOUND THEN
+            PERFORM creditledger._credit_raise('LD008', format('drawdown "%s" does not exist', drawdown_ref));
+        END IF;
+        INSERT INTO creditledger.credit_operations (kind, ref, target_id, amount, payload)
+        VALUES ('return', ref, d.drawdown_id, amount, payload)
+        ON CONFLICT ON CONSTRAINT credit_operations_kind_ref_key DO NOTHING RETURNING operation_id INTO id;
+        IF id IS NULL THEN
+            SELECT * INTO o FROM creditledger.credit_operations x WHERE x.kind = 'return' AND x.ref = _credit_return.ref;
+        END IF;
+    END IF;
+    IF id IS NULL THEN
+        IF o.payload <> payload THEN
+            PERFORM creditledger._credit_conflict('return', ref, o.operation_id);
+        END IF;
+        RETURN o.operation_id;
+    END IF;
+
+    IF amount > d.outstanding THEN
+        PERFORM creditledger._credit_raise('LD008',
+            format('cannot return %s of drawdown "%s"', amount, drawdown_ref),
+            format('Drawdown %s has %s outstanding.', d.drawdown_id, d.outstanding));
+    END IF;
+    PERFORM creditledger._credit_lock(creditledger._credit_nodes(d.line_id));
+    PERFORM creditledger._credit_apply_all(creditledger._credit_nodes(d.line_id), 'return', ref, 0, -amount, amount);
+    UPDATE creditledger.ledger_credit_drawdowns
+       SET outstanding = outstanding - _credit_return.amount, returned = returned + _credit_return.amount
+     WHERE drawdown_id = d.drawdown_id;
+    RETURN id;
+END
+$$;
+
+CREATE FUNCTION creditledger._credit_expire_holds()
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    due bigint[];
+BEGIN
+    PERFORM creditledger._credit_graph_lock(false);
+    SELECT array_agg(hold_id) INTO due FROM (
+        SELECT hold_id FROM creditledger.ledger_credit_holds
+         WHERE status = 'open' AND expires_at <= now()
+         ORDER BY hold_id FOR UPDATE SKIP LOCKED) d;
+    RETURN creditledger._credit_expire(due);
+END
+$$;
+
+DO $$
+DECLARE
+    f text;
+BEGIN
+    FOREACH f IN ARRAY ARRAY[
+        '_create_credit_line(text, text, bigint, bigint[], boolean, timestamptz, timestamptz, jsonb)',
+        '_credit_line_id(text)', '_link_credit_line(bigint, bigint)',
+        '_set_credit_limit(bigint, bigint)', '_suspend_credit_line(bigint, text)',
+        '_resume_credit_line(bigint)', '_close_credit_line(bigint)',
+        '_set_credit_line_hot(bigint, int)',
+        '_credit_freeze(bigint, bigint, text, timestamptz)',
+        '_credit_unfreeze(text, text, bigint)', '_credit_use(text, text, bigint, boolean)',
+        '_credit_use_direct(bigint, bigint, text)', '_credit_return(text, text, bigint)',
+        '_credit_expire_holds()'] LOOP
+        EXECUTE format('COMMENT ON FUNCTION creditledger.%s IS %L', f,
+            'Body of the public function of the same name without the underscore (which counts the call and forwards it here); not callable by applications.');
+    END LOOP;
+END
+$$;
+
+--------------------------------------------------------------------------
+-- Public credit functions (C wrappers: counted in stat_operations, then
+-- forwarded to the _name function above).
+--------------------------------------------------------------------------
+
+CREATE FUNCTION creditledger.create_credit_line(code text, currency text, limit_amount bigint,
+        parents bigint[] DEFAULT '{}', revolving boolean DEFAULT true,
+        valid_from timestamptz DEFAULT now(), valid_until timestamptz DEFAULT NULL,
+        metadata jsonb DEFAULT '{}')
+RETURNS bigint AS 'MODULE_PATHNAME', 'cl_create_credit_line' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION creditledger.create_credit_line(text, text, bigint, bigint[], boolean, timestamptz, timestamptz, jsonb) IS
+    'Creates a credit line under the given parents (idempotent on code: same attributes return the same id, different ones raise LD004).';
+
+CREATE FUNCTION creditledger.credit_line_id(code text)
+RETURNS bigint AS 'MODULE_PATHNAME', 'cl_credit_line_id' LANGUAGE C STABLE;
+COMMENT ON FUNCTION creditledger.credit_line_id(text) IS
+    'The id of the credit line with this code; LD006 if there is none.';
+
+CREATE FUNCTION creditledger.link_credit_line(child bigint, parent bigint)
+RETURNS void AS 'MODULE_PATHNAME', 'cl_link_credit_line' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION creditledger.link_credit_line(bigint, bigint) IS
+    'Puts child under parent, carrying the child''s frozen/used/returned to the new ancestors (LD002 if they do not fit, LD011 on a cycle, LD009 across currencies).';
+
+CREATE FUNCTION creditledger.set_credit_limit(line bigint, limit_amount bigint)
+RETURNS void AS 'MODULE_PATHNAME', 'cl_set_credit_limit' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION creditledger.set_credit_limit(bigint, bigint) IS
+    'Changes a line''s limit; a limit below current utilisation is allowed and blocks new freezes until the line is back within it.';
+
+CREATE FUNCTION creditledger.suspend_credit_line(line bigint, reason text DEFAULT NULL)
+RETURNS void AS 'MODULE_PATHNAME', 'cl_suspend_credit_line' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION creditledger.suspend_credit_line(bigint, text) IS
+    'Suspends a line: it and every descendant refuse freeze, use and use_direct (LD006) until resumed.';
+
+CREATE FUNCTION creditledger.resume_credit_line(line bigint)
+RETURNS void AS 'MODULE_PATHNAME', 'cl_resume_credit_line' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION creditledger.resume_credit_line(bigint) IS
+    'Resumes a suspended line.';
+
+CREATE FUNCTION creditledger.close_credit_line(line bigint)
+RETURNS void AS 'MODULE_PATHNAME', 'cl_close_credit_line' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION creditledger.close_credit_line(bigint) IS
+    'Closes a line for good: no new freezes or drawdowns under it; unfreeze and return still work.';
+
+CREATE FUNCTION creditledger.set_credit_line_hot(line bigint, slices int DEFAULT 16)
+RETURNS void AS 'MODULE_PATHNAME', 'cl_set_credit_line_hot' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION creditledger.set_credit_line_hot(bigint, int) IS
+    'Makes a line hot: its headroom is kept in slices taken with SKIP LOCKED (0 = not hot).';
+
+CREATE FUNCTION creditledger.credit_freeze(line bigint, amount bigint, ref text,
+        expires_at timestamptz DEFAULT NULL)
+RETURNS bigint AS 'MODULE_PATHNAME', 'cl_credit_freeze' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION creditledger.credit_freeze(bigint, bigint, text, timestamptz) IS
+    'Freezes (holds) amount on the line and every ancestor; idempotent on ref; returns the hold id.';
+
+CREATE FUNCTION creditledger.credit_unfreeze(hold_ref text, ref text, amount bigint DEFAULT NULL)
+RETURNS bigint AS 'MODULE_PATHNAME', 'cl_credit_unfreeze' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION creditledger.credit_unfreeze(text, text, bigint) IS
+    'Releases amount (default: all that remains) of a hold; idempotent on ref; returns the operation id.';
+
+CREATE FUNCTION creditledger.credit_use(hold_ref text, ref text, amount bigint DEFAULT NULL,
+        release_rest boolean DEFAULT false)
+RETURNS bigint AS 'MODULE_PATHNAME', 'cl_credit_use' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION creditledger.credit_use(text, text, bigint, boolean) IS
+    'Draws amount (default: all that remains) of a hold, optionally releasing the rest; idempotent on ref; returns the drawdown id.';
+
+CREATE FUNCTION creditledger.credit_use_direct(line bigint, amount bigint, ref text)
+RETURNS bigint AS 'MODULE_PATHNAME', 'cl_credit_use_direct' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION creditledger.credit_use_direct(bigint, bigint, text) IS
+    'Draws amount on a line without a hold; idempotent on ref (shared with credit_use); returns the drawdown id.';
+
+CREATE FUNCTION creditledger.credit_return(drawdown_ref text, ref text, amount bigint)
+RETURNS bigint AS 'MODULE_PATHNAME', 'cl_credit_return' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION creditledger.credit_return(text, text, bigint) IS
+    'Repays amount of a drawdown (at most its outstanding); idempotent on ref; returns the operation id.';
+
+CREATE FUNCTION creditledger.credit_expire_holds()
+RETURNS bigint AS 'MODULE_PATHNAME', 'cl_credit_expire_holds' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION creditledger.credit_expire_holds() IS
+    'Releases every open hold past its expires_at (as the background worker does); returns how many.';
+
+CREATE FUNCTION creditledger.credit_line_state(line bigint)
+RETURNS TABLE(line_id bigint, code text, currency text, limit_amount bigint, frozen bigint,
+              used bigint, returned bigint, available bigint, revolving boolean, status text,
+              valid_from timestamptz, valid_until timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM creditledger._credit_require(line, 'line');
+    RETURN QUERY
+        SELECT c.line_id, c.code, c.currency, c.limit_amount, c.frozen, c.used, c.returned,
+               c.available, c.revolving, c.status, c.valid_from, c.valid_until
+          FROM creditledger.credit_lines c WHERE c.line_id = line;
+    IF NOT FOUND THEN
+        PERFORM creditledger._credit_raise('LD006', format('credit line %s does not exist', line));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION creditledger.credit_line_state(bigint) IS
+    'One row describing the line (totals own and descendants''); LD006 if unknown.';
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA creditledger FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA creditledger FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA creditledger FROM PUBLIC;

@@ -1,0 +1,37 @@
+/*
+ * credit.h: the canonical encoding of credit journal entries and the
+ * credit GUCs (credit.c).
+ */
+#ifndef CREDITLEDGER_CREDIT_H
+#define CREDITLEDGER_CREDIT_H
+
+#include "postgres.h"
+#include "common/cryptohash.h"
+#include "datatype/timestamp.h"
+
+#include "journal.h"
+
+/* The fields of one credit journal entry that its hash covers (CLC1). */
+typedef struct CreditEntry
+{
+	int64		line_id;
+	int32		slice;
+	int64		version;
+	const char *op;
+	int			op_len;
+	const char *ref;
+	int			ref_len;
+	int64		frozen_delta;
+	int64		used_delta;
+	int64		returned_delta;
+	int64		frozen_after;
+	int64		used_after;
+	int64		returned_after;
+	TimestampTz created_at;
+} CreditEntry;
+
+extern void cl_define_credit_gucs(void);
+extern void credit_entry_hash(pg_cryptohash_ctx *ctx, const uint8 prev_hash[CL_HASH_LEN],
+							  const CreditEntry *e, uint8 out[CL_HASH_LEN]);
+
+#endif							/* CREDITLEDGER_CREDIT_H */
