@@ -253,6 +253,23 @@ cl_stats_worker_add_flushed(int index, int64 postings)
 }
 
 /*
+ * cl_stats_worker_add_expired: count credit holds the worker released
+ * (after the transaction that released them committed).
+ */
+void
+cl_stats_worker_add_expired(int index, int64 holds)
+{
+	ClWorkerStats *slot = worker_slot(index);
+
+	if (slot == NULL || holds <= 0)
+		return;
+
+	SpinLockAcquire(&slot->mutex);
+	slot->holds_expired += holds;
+	SpinLockRelease(&slot->mutex);
+}
+
+/*
  * cl_stats_worker_cycle_done: one more cycle of the worker's loop finished
  * now.
  */

@@ -29,6 +29,7 @@ extern void cl_stats_worker_started(int index);
 extern void cl_stats_worker_stopped(int index);
 extern void cl_stats_worker_set_state(int index, const char *state);
 extern void cl_stats_worker_add_flushed(int index, int64 postings);
+extern void cl_stats_worker_add_expired(int index, int64 holds);
 extern void cl_stats_worker_cycle_done(int index);
 extern void cl_stats_worker_error(int index, const char *message);
 

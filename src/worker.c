@@ -15,7 +15,12 @@
  *     batch_size, skip_locked = true); repeat the pass until one applies
  *     nothing, then sleep creditledger.flush_interval;
  *   - every creditledger.sweep_interval: hot_sweep_account() for each split
- *     account (hot_split_accounts), each in its own transaction.
+ *     account (hot_split_accounts), each in its own transaction;
+ *   - periodic tasks, each one SQL call in its own transaction: every
+ *     creditledger.hold_expiry_interval credit_expire_holds() (counted in
+ *     stat_workers.holds_expired), every creditledger.bcp_interval (0 = off)
+ *     _bcp_scheduled_run(), which records the run and logs failing rules at
+ *     WARNING.
  *
  * Transactions: every unit of work is SetCurrentStatementStartTimestamp,
  * StartTransactionCommand, PushActiveSnapshot(GetTransactionSnapshot()),
@@ -66,6 +71,9 @@
 #include "utils/varlena.h"
 #include "utils/wait_event.h"
 
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+
 #include "hot.h"
 #include "stats.h"
 #include "worker.h"
@@ -91,6 +99,8 @@ static char *cl_database_list = NULL;
 int			cl_flush_interval = 10;
 int			cl_batch_size = 1000;
 int			cl_sweep_interval = 10000;
+int			cl_hold_expiry_interval = 1000;
+int			cl_bcp_interval = 0;
 
 /* The parsed creditledger.database: database names, in order */
 static List *cl_databases = NIL;
@@ -122,6 +132,36 @@ typedef struct ClUnitContext
 	const char *what;			/* "flushing", "sweeping", ... */
 	int64		account_id;		/* or 0 */
 } ClUnitContext;
+
+/*
+ * A periodic task: one SQL statement returning one bigint, run in its own
+ * transaction every *interval_ms (0 = off) once the function it calls
+ * exists (an extension not yet updated to the release that has it is
+ * skipped quietly).
+ */
+typedef struct ClPeriodicTask
+{
+	const char *what;			/* for the log and CONTEXT: "expiring holds" */
+	const char *activity;		/* pg_stat_activity */
+	const char *function;		/* regprocedure that must exist */
+	const char *sql;
+	int		   *interval_ms;
+	void		(*done) (int64 result);	/* or NULL */
+	TimestampTz next_at;
+} ClPeriodicTask;
+
+static void holds_expired_done(int64 result);
+
+static ClPeriodicTask cl_tasks[] = {
+	{"expiring holds", "creditledger: expire due credit holds",
+		"creditledger.credit_expire_holds()",
+		"SELECT creditledger.credit_expire_holds()",
+		&cl_hold_expiry_interval, holds_expired_done, 0},
+	{"running BCP rules", "creditledger: scheduled BCP run",
+		"creditledger._bcp_scheduled_run()",
+		"SELECT creditledger._bcp_scheduled_run()",
+		&cl_bcp_interval, NULL, 0},
+};
 
 static bool check_database_list(char **newval, void **extra, GucSource source);
 static List *parse_database_list(const char *value);
@@ -178,6 +218,24 @@ cl_define_worker_gucs(void)
 							"0 turns sweeping off.",
 							&cl_sweep_interval,
 							10000, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("creditledger.hold_expiry_interval",
+							"Time between the background worker's releases of credit holds past their expires_at.",
+							"0 turns it off (credit_expire_holds() still works by hand).",
+							&cl_hold_expiry_interval,
+							1000, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("creditledger.bcp_interval",
+							"Time between the background worker's scheduled runs of every enabled BCP rule.",
+							"0 (the default) turns scheduled runs off.",
+							&cl_bcp_interval,
+							0, 0, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
@@ -640,6 +698,106 @@ sweep_split_accounts(void)
 }
 
 /*
+ * holds_expired_done: count the holds a periodic expiry released.
+ */
+static void
+holds_expired_done(int64 result)
+{
+	cl_stats_worker_add_expired(cl_index, result);
+}
+
+/*
+ * run_task: one run of a periodic task in its own transaction; returns its
+ * result, 0 when its function does not exist yet, or CL_UNIT_FAILED.
+ */
+static int64
+run_task(ClPeriodicTask *task)
+{
+	volatile int64 result = 0;
+	ClUnitContext unit = {task->what, 0};
+
+	begin_unit(task->activity);
+	PG_TRY();
+	{
+		ErrorContextCallback errcallback;
+		bool		isnull;
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		args[1];
+
+		push_unit_context(&errcallback, &unit);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "creditledger: SPI_connect failed");
+		args[0] = CStringGetTextDatum(task->function);
+		if (SPI_execute_with_args("SELECT pg_catalog.to_regprocedure($1) IS NOT NULL",
+								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "creditledger: could not look up %s", task->function);
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		{
+			if (SPI_execute(task->sql, false, 1) != SPI_OK_SELECT)
+				elog(ERROR, "creditledger: %s failed", task->sql);
+			result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												 SPI_tuptable->tupdesc, 1, &isnull));
+			if (isnull)
+				result = 0;
+		}
+		SPI_finish();
+		error_context_stack = errcallback.previous;
+		end_unit();
+	}
+	PG_CATCH();
+	{
+		unit_failed(task->what);
+		result = CL_UNIT_FAILED;
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	pgstat_report_stat(false);
+	return result;
+}
+
+/*
+ * run_due_tasks: run every periodic task whose time has come (a failed run
+ * is retried one interval later); returns the milliseconds until the next
+ * one is due (LONG_MAX if none is on).
+ */
+static long
+run_due_tasks(void)
+{
+	long		until_next = LONG_MAX;
+
+	for (int i = 0; i < (int) lengthof(cl_tasks); i++)
+	{
+		ClPeriodicTask *task = &cl_tasks[i];
+		TimestampTz now = GetCurrentTimestamp();
+		long		secs;
+		int			usecs;
+
+		if (*task->interval_ms <= 0)
+		{
+			task->next_at = 0;
+			continue;
+		}
+		/* first run one interval from now; a shorter interval (SIGHUP) at once */
+		if (task->next_at == 0 ||
+			task->next_at > TimestampTzPlusMilliseconds(now, *task->interval_ms))
+			task->next_at = TimestampTzPlusMilliseconds(now, *task->interval_ms);
+		if (now >= task->next_at)
+		{
+			int64		r = run_task(task);
+
+			if (r != CL_UNIT_FAILED && task->done != NULL)
+				task->done(r);
+			process_interrupts();
+			task->next_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														*task->interval_ms);
+		}
+		TimestampDifference(GetCurrentTimestamp(), task->next_at, &secs, &usecs);
+		until_next = Min(until_next, secs * 1000 + usecs / 1000 + 1);
+	}
+	return until_next;
+}
+
+/*
  * worker_cycle: one cycle of the loop (see the file header); returns how
  * long to sleep, in milliseconds.
  */
@@ -648,6 +806,7 @@ worker_cycle(void)
 {
 	static bool waiting_logged = false;
 	long		sleep_ms;
+	long		until_task = LONG_MAX;
 	bool		sweep_on;
 
 	for (;;)
@@ -740,6 +899,8 @@ worker_cycle(void)
 														cl_sweep_interval);
 		}
 
+		until_task = run_due_tasks();
+
 		if (applied == 0 || cl_flush_interval == 0)
 			break;
 	}
@@ -747,6 +908,7 @@ worker_cycle(void)
 	set_state("idle");
 
 	sleep_ms = cl_flush_interval > 0 ? cl_flush_interval : CL_PAUSED_MS;
+	sleep_ms = Min(sleep_ms, until_task);
 	if (cl_sweep_interval > 0 && cl_next_sweep != 0)
 	{
 		long		secs;

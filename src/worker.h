@@ -13,6 +13,8 @@
 extern int	cl_flush_interval;
 extern int	cl_batch_size;
 extern int	cl_sweep_interval;
+extern int	cl_hold_expiry_interval;
+extern int	cl_bcp_interval;
 
 extern void cl_define_worker_gucs(void);
 extern void cl_register_workers(void);
