@@ -38,7 +38,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 
 TEST_CONF = --temp-config=$(srcdir)/test/creditledger.conf
 
-REGRESS      = install accounts transfers entries reversal journal hot stats privileges verify
+REGRESS      = install accounts transfers entries reversal journal hot stats privileges verify credit
 REGRESS_OPTS = --temp-instance=tmp_check $(TEST_CONF)
 
 ISOLATION      = opposite_transfers same_voucher double_reversal overdraw_race \

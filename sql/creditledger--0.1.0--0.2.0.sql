@@ -253,7 +253,8 @@ COMMENT ON VIEW creditledger.credit_journal IS
 CREATE VIEW creditledger.credit_alerts AS
 WITH cfg AS (
     SELECT coalesce(nullif(pg_catalog.current_setting('creditledger.credit_alert_utilization', true), '')::float8, 0.9) AS util,
-           make_interval(secs => coalesce(nullif(pg_catalog.current_setting('creditledger.credit_alert_expiring_within', true), '')::int, 604800)) AS horizon
+           coalesce(nullif(pg_catalog.current_setting('creditledger.credit_alert_expiring_within', true), '')::interval,
+                    interval '7 days') AS horizon
 ), l AS (
     SELECT c.*, c.frozen + c.used + CASE WHEN c.revolving THEN 0 ELSE c.returned END AS consumed
       FROM creditledger.credit_lines c
