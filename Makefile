@@ -24,6 +24,7 @@ OBJS = \
 	src/transfers.o \
 	src/verify.o \
 	src/credit.o \
+	src/bcp.o \
 	src/worker.o \
 	src/stats.o \
 	src/opstats.o

@@ -1328,6 +1328,712 @@ $$;
 COMMENT ON FUNCTION creditledger.credit_line_state(bigint) IS
     'One row describing the line (totals own and descendants''); LD006 if unknown.';
 
+
+--------------------------------------------------------------------------
+-- BCP reconciliation (业务核对): rules, runs and history.
+--
+-- A rule is a query returning one row per mismatch.  bcp_run runs rules with
+-- the CALLER's rights (SECURITY INVOKER: an auditor needs SELECT on what a
+-- rule reads; setup_roles grants creditledger_auditor read access to the
+-- ledger tables), each inside its own subtransaction so an error becomes
+-- status 'error' instead of aborting the run, and writes history only when
+-- record => true (through a SECURITY DEFINER helper), so record => false
+-- works on a read-only hot standby.  Locking: rules only read, with each
+-- rule's own snapshot; history rows are appended.
+--------------------------------------------------------------------------
+
+CREATE TABLE creditledger.bcp_rules (
+    name         text PRIMARY KEY CHECK (name ~ '^[a-z0-9_:.-]{1,63}$'),
+    description  text,
+    severity     text NOT NULL DEFAULT 'critical' CHECK (severity IN ('critical', 'warning')),
+    check_sql    text NOT NULL,
+    enabled      boolean NOT NULL DEFAULT true,
+    builtin      boolean NOT NULL DEFAULT false,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE creditledger.bcp_rules IS
+    'BCP rules: check_sql returns one row per mismatch (no rows = the invariant holds). Built-in rules ship with the extension; user rules are added with bcp_add_rule().';
+-- only user rules travel with pg_dump: built-ins are recreated by CREATE EXTENSION
+SELECT pg_catalog.pg_extension_config_dump('creditledger.bcp_rules', 'WHERE NOT builtin');
+
+CREATE SEQUENCE creditledger.bcp_run_id_seq;
+CREATE TABLE creditledger.bcp_result_rows (
+    run_id       bigint NOT NULL,
+    rule         text NOT NULL,
+    severity     text NOT NULL,
+    status       text NOT NULL CHECK (status IN ('pass', 'fail', 'error')),
+    mismatches   bigint,
+    sample       jsonb,
+    duration_ms  double precision NOT NULL,
+    ran_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (run_id, rule)
+);
+CREATE INDEX bcp_result_rows_rule_idx ON creditledger.bcp_result_rows (rule, run_id);
+COMMENT ON TABLE creditledger.bcp_result_rows IS
+    'History of recorded BCP runs: one row per rule per run (bcp_run(record => true) and the worker''s scheduled runs).';
+SELECT pg_catalog.pg_extension_config_dump('creditledger.bcp_result_rows', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.bcp_run_id_seq', '');
+
+CREATE VIEW creditledger.bcp_results AS
+SELECT run_id, rule, status, mismatches, sample, ran_at, severity, duration_ms
+  FROM creditledger.bcp_result_rows;
+COMMENT ON VIEW creditledger.bcp_results IS
+    'BCP run history: run_id, rule, status (pass|fail|error), mismatches, sample (up to 5 mismatching rows, or the error), ran_at, severity, duration_ms.';
+
+CREATE FUNCTION creditledger._bcp_check_rule_sql(check_sql text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    BEGIN
+        EXECUTE format('SELECT * FROM (%s) AS bcp_rule LIMIT 0', check_sql);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = 'check_sql is not a valid rule query',
+            DETAIL = format('%s (SQLSTATE %s)', SQLERRM, SQLSTATE),
+            HINT = 'A rule is one SELECT (or VALUES) returning one row per mismatch.';
+    END;
+END
+$$;
+COMMENT ON FUNCTION creditledger._bcp_check_rule_sql(text) IS
+    'Raises 22023 unless check_sql parses, plans and returns rows as one query (it is planned with LIMIT 0, not run).';
+
+CREATE FUNCTION creditledger.bcp_add_rule(name text, check_sql text, description text DEFAULT NULL,
+        severity text DEFAULT 'critical')
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM creditledger._credit_require(name, 'name');
+    PERFORM creditledger._credit_require(check_sql, 'check_sql');
+    PERFORM creditledger._credit_require(severity, 'severity');
+    IF name !~ '^[a-z0-9_:.-]{1,63}$' THEN
+        PERFORM creditledger._credit_raise('22023', format('invalid rule name "%s"', name),
+            'A rule name is 1 to 63 characters of a-z, 0-9, _ : . and -.');
+    END IF;
+    IF severity NOT IN ('critical', 'warning') THEN
+        PERFORM creditledger._credit_raise('22023', format('invalid severity "%s"', severity),
+            'Severity is critical or warning.');
+    END IF;
+    PERFORM creditledger._bcp_check_rule_sql(check_sql);
+    IF EXISTS (SELECT 1 FROM creditledger.bcp_rules r WHERE r.name = bcp_add_rule.name AND r.builtin) THEN
+        PERFORM creditledger._credit_raise('42710', format('"%s" is a built-in rule', name),
+            'Built-in rules cannot be replaced; disable it with bcp_enable_rule() and add yours under another name.');
+    END IF;
+    INSERT INTO creditledger.bcp_rules AS r (name, description, severity, check_sql)
+    VALUES (name, description, severity, check_sql)
+    ON CONFLICT ON CONSTRAINT bcp_rules_pkey DO UPDATE
+       SET description = excluded.description, severity = excluded.severity,
+           check_sql = excluded.check_sql;
+END
+$$;
+COMMENT ON FUNCTION creditledger.bcp_add_rule(text, text, text, text) IS
+    'Adds (or replaces) a user BCP rule after checking that check_sql is one valid query; 22023 if not, 42710 for a built-in name.';
+
+CREATE FUNCTION creditledger.bcp_enable_rule(name text, enabled boolean)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM creditledger._credit_require(name, 'name');
+    PERFORM creditledger._credit_require(enabled, 'enabled');
+    UPDATE creditledger.bcp_rules r SET enabled = bcp_enable_rule.enabled WHERE r.name = bcp_enable_rule.name;
+    IF NOT FOUND THEN
+        PERFORM creditledger._credit_raise('42704', format('BCP rule "%s" does not exist', name));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION creditledger.bcp_enable_rule(text, boolean) IS
+    'Enables or disables a BCP rule (disabled rules run only when named in bcp_run(rules => ...)).';
+
+CREATE FUNCTION creditledger.bcp_drop_rule(name text)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM creditledger._credit_require(name, 'name');
+    DELETE FROM creditledger.bcp_rules r WHERE r.name = bcp_drop_rule.name AND NOT r.builtin;
+    IF NOT FOUND THEN
+        PERFORM creditledger._credit_raise('42704', format('user BCP rule "%s" does not exist', name),
+            'Built-in rules cannot be dropped, only disabled.');
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION creditledger.bcp_drop_rule(text) IS
+    'Drops a user BCP rule (its history stays in bcp_results).';
+
+CREATE FUNCTION creditledger._bcp_new_run()
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT nextval('creditledger.bcp_run_id_seq')
+$$;
+COMMENT ON FUNCTION creditledger._bcp_new_run() IS
+    'A new BCP run id (for bcp_run(record => true)).';
+
+CREATE FUNCTION creditledger._bcp_record(run_id bigint, rule text, severity text, status text,
+        mismatches bigint, sample jsonb, duration_ms double precision)
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO creditledger.bcp_result_rows (run_id, rule, severity, status, mismatches, sample, duration_ms)
+    VALUES (run_id, rule, severity, status, mismatches, sample, duration_ms)
+$$;
+COMMENT ON FUNCTION creditledger._bcp_record(bigint, text, text, text, bigint, jsonb, double precision) IS
+    'Appends one rule result of a recorded BCP run to the history.';
+
+CREATE FUNCTION creditledger.bcp_run(rules text[] DEFAULT NULL, record boolean DEFAULT true)
+RETURNS TABLE(rule text, severity text, status text, mismatches bigint, sample jsonb,
+              duration_ms double precision)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+    run bigint;
+    total int;
+    i int := 0;
+    t0 timestamptz;
+    unknown text[];
+BEGIN
+    PERFORM creditledger._credit_require(record, 'record');
+    IF rules IS NOT NULL THEN
+        SELECT array_agg(u ORDER BY u) INTO unknown FROM unnest(rules) u
+         WHERE u IS NULL OR NOT EXISTS (SELECT 1 FROM creditledger.bcp_rules x WHERE x.name = u);
+        IF unknown IS NOT NULL THEN
+            PERFORM creditledger._credit_raise('22023', 'unknown BCP rules requested',
+                format('No rule is named %s.', array_to_string(unknown, ', ', 'NULL')));
+        END IF;
+    END IF;
+    SELECT count(*) INTO total FROM creditledger.bcp_rules x
+     WHERE (rules IS NULL AND x.enabled) OR x.name = ANY (rules);
+    IF record THEN
+        run := creditledger._bcp_new_run();
+    END IF;
+
+    FOR r IN SELECT x.name, x.severity, x.check_sql FROM creditledger.bcp_rules x
+              WHERE (rules IS NULL AND x.enabled) OR x.name = ANY (rules)
+              ORDER BY x.name LOOP
+        i := i + 1;
+        RAISE NOTICE 'bcp_run: rule % of %: %', i, total, r.name;
+        t0 := clock_timestamp();
+        rule := r.name;
+        severity := r.severity;
+        BEGIN
+            EXECUTE format('WITH m AS MATERIALIZED (%s) '
+                           'SELECT (SELECT count(*) FROM m), '
+                           '       (SELECT jsonb_agg(to_jsonb(s)) FROM (SELECT * FROM m LIMIT 5) s)',
+                           r.check_sql)
+               INTO mismatches, sample;
+            status := CASE WHEN mismatches = 0 THEN 'pass' ELSE 'fail' END;
+        EXCEPTION WHEN OTHERS THEN
+            status := 'error';
+            mismatches := NULL;
+            sample := jsonb_build_object('sqlstate', SQLSTATE, 'error', SQLERRM);
+        END;
+        duration_ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
+        IF record THEN
+            PERFORM creditledger._bcp_record(run, rule, severity, status, mismatches, sample, duration_ms);
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION creditledger.bcp_run(text[], boolean) IS
+    'Runs the enabled BCP rules (or the named ones) with the caller''s rights, one NOTICE per rule as progress; a rule that errors is reported as status error. record => true appends the results to bcp_results; record => false writes nothing (works on a hot standby).';
+
+CREATE FUNCTION creditledger._bcp_scheduled_run()
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+    failing bigint := 0;
+BEGIN
+    FOR r IN SELECT * FROM creditledger.bcp_run(NULL, true) LOOP
+        IF r.status <> 'pass' THEN
+            failing := failing + 1;
+            RAISE WARNING 'creditledger BCP rule "%" (%) %: %', r.rule, r.severity, r.status,
+                CASE WHEN r.status = 'error' THEN r.sample->>'error'
+                     ELSE r.mismatches || ' mismatches, e.g. ' || left((r.sample->0)::text, 200) END;
+        END IF;
+    END LOOP;
+    RETURN failing;
+END
+$$;
+COMMENT ON FUNCTION creditledger._bcp_scheduled_run() IS
+    'The background worker''s scheduled run (creditledger.bcp_interval): bcp_run(record => true), each failing rule logged at WARNING; returns how many rules did not pass.';
+
+--------------------------------------------------------------------------
+-- Built-in rules.  Thresholds come from GUCs read at run time.
+--------------------------------------------------------------------------
+
+INSERT INTO creditledger.bcp_rules (name, severity, builtin, description, check_sql) VALUES
+('balance_equals_journal', 'critical', true,
+ 'Every account''s posted balance (main plus sub-accounts) equals the signed sum of its journal entries, and its balance() equals that plus its committed buffered postings.',
+ $r$SELECT a.account_id, a.code, a.posted_balance, coalesce(j.journal_sum, 0) AS journal_sum,
+       a.balance, coalesce(j.journal_sum, 0) + a.buffered_amount AS journal_plus_buffered,
+       creditledger.balance(a.account_id) AS balance_fn
+  FROM creditledger.accounts a
+  LEFT JOIN (SELECT e.account_id,
+                    sum(CASE WHEN (e.side = 'C') = (x.normal_side = 'credit') THEN e.amount ELSE -e.amount END) AS journal_sum
+               FROM creditledger.journal_entries e
+               JOIN creditledger.ledger_accounts x USING (account_id)
+              GROUP BY e.account_id) j USING (account_id)
+ WHERE a.posted_balance <> coalesce(j.journal_sum, 0)
+    OR creditledger.balance(a.account_id) <> coalesce(j.journal_sum, 0) + a.buffered_amount$r$),
+('balance_equals_chain_head', 'critical', true,
+ 'Every chain head (account, sub-account, credit line, hot slice) has the balance (or frozen/used/returned), version and hash of its chain''s last entry.',
+ $r$WITH heads AS (
+    SELECT 'account' AS chain, account_id AS id, 0 AS sub, balance AS a, 0::bigint AS b, 0::bigint AS c, version, last_hash
+      FROM creditledger.ledger_accounts
+    UNION ALL
+    SELECT 'account', account_id, sub_account, balance, 0, 0, version, last_hash FROM creditledger.sub_accounts
+    UNION ALL
+    SELECT 'line', line_id, 0, frozen, used, returned, version, last_hash FROM creditledger.ledger_credit_lines
+    UNION ALL
+    SELECT 'line', line_id, slice, frozen, used, returned, version, last_hash FROM creditledger.credit_line_slices
+), tails AS (
+    (SELECT DISTINCT ON (account_id, sub_account) 'account' AS chain, account_id AS id, sub_account AS sub,
+            balance_after AS a, 0::bigint AS b, 0::bigint AS c, version, hash
+       FROM creditledger.journal_entries ORDER BY account_id, sub_account, version DESC)
+    UNION ALL
+    (SELECT DISTINCT ON (line_id, slice) 'line', line_id, slice, frozen_after, used_after, returned_after, version, hash
+       FROM creditledger.credit_journal_entries ORDER BY line_id, slice, version DESC)
+)
+SELECT h.chain, h.id, h.sub, h.version AS head_version, t.version AS chain_version,
+       h.a AS head_amount, t.a AS chain_amount
+  FROM heads h LEFT JOIN tails t USING (chain, id, sub)
+ WHERE h.version <> coalesce(t.version, 0)
+    OR (h.a, h.b, h.c) <> (coalesce(t.a, 0), coalesce(t.b, 0), coalesce(t.c, 0))
+    OR h.last_hash <> coalesce(t.hash, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)$r$),
+('chains_intact', 'critical', true,
+ 'verify_chain(): every money and credit chain has contiguous versions, linked prev_hash, consistent amounts and recomputable SHA-256 hashes (head rows are balance_equals_chain_head''s job).',
+ $r$SELECT account_id, line_id, sub_account, version, problem
+  FROM creditledger.verify_chain()
+ WHERE problem NOT LIKE '%chain head%' AND problem NOT LIKE '%chain has no entries%'$r$),
+('transfers_balanced', 'critical', true,
+ 'Every transfer''s legs (journal entries and buffered postings) have equal debits and credits per currency.',
+ $r$SELECT l.transfer_id, a.currency,
+       sum(CASE WHEN l.side = 'D' THEN l.amount ELSE 0 END) AS debits,
+       sum(CASE WHEN l.side = 'C' THEN l.amount ELSE 0 END) AS credits
+  FROM (SELECT transfer_id, account_id, side, amount FROM creditledger.journal_entries
+        UNION ALL
+        SELECT transfer_id, account_id, side, amount FROM creditledger.posting_buffer) l
+  JOIN creditledger.ledger_accounts a USING (account_id)
+ GROUP BY l.transfer_id, a.currency
+HAVING sum(CASE WHEN l.side = 'D' THEN l.amount ELSE -l.amount END) <> 0$r$),
+('reversals_exact', 'critical', true,
+ 'Every reversal reverses an existing transfer that is not itself a reversal, at most once, with exactly the mirror image of its legs.',
+ $r$WITH rev AS (
+    SELECT t.transfer_id, t.reverses, t.kind, o.kind AS original_kind
+      FROM creditledger.ledger_transfers t
+      LEFT JOIN creditledger.ledger_transfers o ON o.transfer_id = t.reverses
+     WHERE t.reverses IS NOT NULL OR t.kind = 'reversal'
+)
+SELECT r.transfer_id AS reversal, r.reverses AS original, NULL::bigint AS account_id,
+       CASE WHEN r.reverses IS NULL THEN 'reversal without an original'
+            WHEN r.original_kind IS NULL THEN 'original transfer does not exist'
+            WHEN r.original_kind = 'reversal' THEN 'reverses a reversal'
+            ELSE 'kind is not reversal' END AS problem
+  FROM rev r
+ WHERE r.reverses IS NULL OR r.original_kind IS NULL OR r.original_kind = 'reversal' OR r.kind <> 'reversal'
+UNION ALL
+SELECT min(r.transfer_id), r.reverses, NULL, format('reversed %s times', count(*))
+  FROM rev r WHERE r.reverses IS NOT NULL GROUP BY r.reverses HAVING count(*) > 1
+UNION ALL
+SELECT r.transfer_id, r.reverses, x.account_id,
+       format('side %s: original mirrored %s, reversal %s', x.side, x.original, x.reversal)
+  FROM rev r
+  JOIN LATERAL (
+      SELECT u.account_id, u.side,
+             sum(u.amount) FILTER (WHERE u.src = 'o') AS original,
+             sum(u.amount) FILTER (WHERE u.src = 'r') AS reversal
+        FROM (SELECT 'o' AS src, l.account_id, CASE l.side WHEN 'D' THEN 'C' ELSE 'D' END AS side, l.amount
+                FROM (SELECT account_id, side, amount FROM creditledger.journal_entries
+                       WHERE transfer_id = r.reverses
+                      UNION ALL
+                      SELECT account_id, side, amount FROM creditledger.posting_buffer
+                       WHERE transfer_id = r.reverses) l
+              UNION ALL
+              SELECT 'r', l.account_id, l.side::text, l.amount
+                FROM (SELECT account_id, side, amount FROM creditledger.journal_entries
+                       WHERE transfer_id = r.transfer_id
+                      UNION ALL
+                      SELECT account_id, side, amount FROM creditledger.posting_buffer
+                       WHERE transfer_id = r.transfer_id) l) u
+       GROUP BY u.account_id, u.side) x ON true
+ WHERE r.reverses IS NOT NULL AND x.original IS DISTINCT FROM x.reversal$r$),
+('split_equals_sub_accounts', 'critical', true,
+ 'A split account has exactly its sub-accounts 1..shards, other sub-accounts hold nothing, and balance() equals the main balance plus the sub-accounts plus buffered postings.',
+ $r$SELECT a.account_id, a.code, a.hot_mode, a.shards, s.subs, s.subs_in_range, s.outside_balance,
+       creditledger.balance(a.account_id) AS balance_fn,
+       a.balance + coalesce(s.total, 0) + coalesce(b.amount, 0) AS parts
+  FROM creditledger.ledger_accounts a
+  LEFT JOIN LATERAL (
+      SELECT count(*) AS subs,
+             count(*) FILTER (WHERE x.sub_account BETWEEN 1 AND a.shards) AS subs_in_range,
+             coalesce(sum(x.balance) FILTER (WHERE a.hot_mode NOT IN ('split', 'buffered_split')
+                                                OR x.sub_account > a.shards), 0) AS outside_balance,
+             sum(x.balance) AS total
+        FROM creditledger.sub_accounts x WHERE x.account_id = a.account_id) s ON true
+  LEFT JOIN LATERAL (
+      SELECT sum(p.amount) AS amount FROM creditledger.posting_buffer p WHERE p.account_id = a.account_id) b ON true
+ WHERE (a.hot_mode IN ('split', 'buffered_split') AND s.subs_in_range <> a.shards)
+    OR s.outside_balance <> 0
+    OR creditledger.balance(a.account_id) <> a.balance + coalesce(s.total, 0) + coalesce(b.amount, 0)$r$),
+('buffer_not_stale', 'warning', true,
+ 'No committed buffered posting waits longer than creditledger.bcp_buffer_max_age (is the worker running?).',
+ $r$SELECT account_id, buffer_id, transfer_id, amount, now() - accepted_at AS age
+  FROM creditledger.posting_buffer
+ WHERE accepted_at < now() - coalesce(nullif(pg_catalog.current_setting('creditledger.bcp_buffer_max_age', true), '')::interval,
+                                      interval '1 minute')$r$),
+('trial_balance', 'critical', true,
+ 'Per currency, the balances of debit-normal accounts equal those of credit-normal accounts (posted plus buffered): the books balance.',
+ $r$SELECT currency,
+       sum(CASE WHEN normal_side = 'debit' THEN balance ELSE 0 END) AS debit_normal,
+       sum(CASE WHEN normal_side = 'credit' THEN balance ELSE 0 END) AS credit_normal
+  FROM creditledger.accounts
+ GROUP BY currency
+HAVING sum(CASE WHEN normal_side = 'debit' THEN balance ELSE -balance END) <> 0$r$),
+('balance_floor', 'critical', true,
+ 'No account''s balance is below its min_balance.',
+ $r$SELECT account_id, code, balance, min_balance
+  FROM creditledger.accounts
+ WHERE min_balance IS NOT NULL AND balance < min_balance$r$),
+('credit_totals', 'critical', true,
+ 'Every credit line''s frozen, used and returned equal what the open holds and the drawdowns of the line and its descendants (each once) add up to.',
+ $r$WITH RECURSIVE down(top, id) AS (
+    SELECT line_id, line_id FROM creditledger.ledger_credit_lines
+    UNION
+    SELECT d.top, k.child_id FROM creditledger.credit_line_links k JOIN down d ON k.parent_id = d.id
+), own AS (
+    SELECT l.line_id,
+           (SELECT coalesce(sum(h.remaining), 0) FROM creditledger.ledger_credit_holds h
+             WHERE h.line_id = l.line_id AND h.status = 'open') AS frozen,
+           (SELECT coalesce(sum(w.outstanding), 0) FROM creditledger.ledger_credit_drawdowns w
+             WHERE w.line_id = l.line_id) AS used,
+           (SELECT coalesce(sum(w.returned), 0) FROM creditledger.ledger_credit_drawdowns w
+             WHERE w.line_id = l.line_id) AS returned
+      FROM creditledger.ledger_credit_lines l
+), expected AS (
+    SELECT d.top AS line_id, sum(o.frozen) AS frozen, sum(o.used) AS used, sum(o.returned) AS returned
+      FROM down d JOIN own o ON o.line_id = d.id GROUP BY d.top
+)
+SELECT c.line_id, c.code, c.frozen, e.frozen AS holds_frozen, c.used, e.used AS drawdowns_used,
+       c.returned, e.returned AS drawdowns_returned
+  FROM creditledger.credit_lines c JOIN expected e USING (line_id)
+ WHERE (c.frozen, c.used, c.returned) <> (e.frozen, e.used, e.returned)$r$),
+('credit_within_limit', 'critical', true,
+ 'No credit line consumes more than its limit, unless its limit was lowered (see credit_over_limit_after_decrease).',
+ $r$SELECT line_id, code, limit_amount, frozen, used, returned, available
+  FROM creditledger.credit_lines
+ WHERE available < 0 AND limit_decreased_at IS NULL$r$),
+('credit_over_limit_after_decrease', 'warning', true,
+ 'Credit lines over their limit after the limit was lowered: allowed (new freezes are refused), reported until back within the limit.',
+ $r$SELECT line_id, code, limit_amount, frozen, used, returned, available, limit_decreased_at
+  FROM creditledger.credit_lines
+ WHERE available < 0 AND limit_decreased_at IS NOT NULL$r$),
+('credit_records_consistent', 'critical', true,
+ 'Holds and drawdowns add up: amount = remaining + used + released (open exactly while something remains), amount = outstanding + returned, a hold''s drawdowns sum to its used amount, and a hot line''s slices hold exactly its available headroom.',
+ $r$SELECT 'hold' AS record, h.hold_id AS id, h.ref, h.status AS detail
+  FROM creditledger.ledger_credit_holds h
+ WHERE h.amount <> h.remaining + h.used_amount + h.released_amount
+    OR least(h.remaining, h.used_amount, h.released_amount) < 0
+    OR (h.status = 'open') <> (h.remaining > 0)
+    OR h.used_amount <> (SELECT coalesce(sum(w.amount), 0) FROM creditledger.ledger_credit_drawdowns w
+                          WHERE w.hold_id = h.hold_id)
+UNION ALL
+SELECT 'drawdown', w.drawdown_id, w.ref, format('amount %s, outstanding %s, returned %s', w.amount, w.outstanding, w.returned)
+  FROM creditledger.ledger_credit_drawdowns w
+ WHERE w.amount <> w.outstanding + w.returned OR w.outstanding < 0 OR w.returned < 0
+UNION ALL
+SELECT 'hot line', c.line_id, c.code, format('available %s, slices'' headroom %s', c.available, s.headroom)
+  FROM creditledger.credit_lines c
+  JOIN LATERAL (SELECT coalesce(sum(x.headroom) FILTER (WHERE x.slice <= c.hot_slices), 0) AS headroom,
+                       coalesce(sum(abs(x.headroom)) FILTER (WHERE x.slice > c.hot_slices), 0) AS outside
+                  FROM creditledger.credit_line_slices x WHERE x.line_id = c.line_id) s ON true
+ WHERE (c.hot_slices > 0 AND s.headroom <> c.available) OR s.outside <> 0$r$),
+('holds_not_overdue', 'warning', true,
+ 'No open hold stays past its expires_at longer than creditledger.bcp_hold_overdue (is the worker expiring holds?).',
+ $r$SELECT hold_id, ref, line_id, remaining, expires_at, now() - expires_at AS overdue
+  FROM creditledger.ledger_credit_holds
+ WHERE status = 'open'
+   AND expires_at < now() - coalesce(nullif(pg_catalog.current_setting('creditledger.bcp_hold_overdue', true), '')::interval,
+                                     interval '1 minute')$r$);
+
+--------------------------------------------------------------------------
+-- Ledger digests: a Merkle root over every chain head (CLD1, bcp.c and the
+-- README), recorded; verify_digest recomputes every recorded chain from
+-- today's journal.
+--------------------------------------------------------------------------
+
+CREATE SEQUENCE creditledger.bcp_digest_id_seq;
+CREATE TABLE creditledger.bcp_digests (
+    digest_id  bigint PRIMARY KEY DEFAULT nextval('creditledger.bcp_digest_id_seq'),
+    digest     bytea NOT NULL,
+    chains     bigint NOT NULL,
+    entries    bigint NOT NULL,
+    taken_at   timestamptz NOT NULL DEFAULT now()
+);
+ALTER SEQUENCE creditledger.bcp_digest_id_seq OWNED BY creditledger.bcp_digests.digest_id;
+COMMENT ON TABLE creditledger.bcp_digests IS
+    'Ledger digests taken by ledger_digest(): the Merkle root over the recorded chain heads. Append-only (guard triggers).';
+
+CREATE TABLE creditledger.bcp_digest_heads (
+    digest_id  bigint NOT NULL REFERENCES creditledger.bcp_digests,
+    kind       "char" NOT NULL CHECK (kind IN ('A', 'L')),
+    chain_id   bigint NOT NULL,
+    sub        int NOT NULL,
+    version    bigint NOT NULL,
+    hash       bytea NOT NULL,
+    PRIMARY KEY (digest_id, kind, chain_id, sub)
+);
+COMMENT ON TABLE creditledger.bcp_digest_heads IS
+    'The chain heads a digest covers: kind A (account, sub-account) or L (credit line, slice), the head version and hash. Append-only (guard triggers).';
+
+CREATE TRIGGER bcp_digests_append_only
+    BEFORE UPDATE OR DELETE ON creditledger.bcp_digests
+    FOR EACH ROW EXECUTE FUNCTION creditledger.refuse_journal_change();
+CREATE TRIGGER bcp_digests_no_truncate
+    BEFORE TRUNCATE ON creditledger.bcp_digests
+    FOR EACH STATEMENT EXECUTE FUNCTION creditledger.refuse_journal_change();
+CREATE TRIGGER bcp_digest_heads_append_only
+    BEFORE UPDATE OR DELETE ON creditledger.bcp_digest_heads
+    FOR EACH ROW EXECUTE FUNCTION creditledger.refuse_journal_change();
+CREATE TRIGGER bcp_digest_heads_no_truncate
+    BEFORE TRUNCATE ON creditledger.bcp_digest_heads
+    FOR EACH STATEMENT EXECUTE FUNCTION creditledger.refuse_journal_change();
+SELECT pg_catalog.pg_extension_config_dump('creditledger.bcp_digests', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.bcp_digest_heads', '');
+SELECT pg_catalog.pg_extension_config_dump('creditledger.bcp_digest_id_seq', '');
+
+CREATE FUNCTION creditledger._merkle_root(leaves bytea[])
+RETURNS bytea AS 'MODULE_PATHNAME', 'cl_merkle_root'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION creditledger._merkle_root(bytea[]) IS
+    'CLD1 Merkle root over 32-byte leaves in array order (node = SHA-256(0x01 || left || right), odd node moves up); NULL if a leaf is missing.';
+
+CREATE FUNCTION creditledger._digest_leaf(kind "char", chain_id bigint, sub int, version bigint, hash bytea)
+RETURNS bytea LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT sha256('\x00'::bytea || convert_to('CLD1', 'UTF8') || convert_to(kind::text, 'UTF8')
+                  || int8send(chain_id) || int4send(sub) || int8send(version) || hash)
+$$;
+COMMENT ON FUNCTION creditledger._digest_leaf("char", bigint, int, bigint, bytea) IS
+    'CLD1 leaf of one chain head: SHA-256(0x00 || ''CLD1'' || kind || id || sub || version || hash).';
+
+CREATE FUNCTION creditledger._digest_recompute(digest_id bigint)
+RETURNS TABLE(kind "char", chain_id bigint, sub int, version bigint, hash bytea)
+AS 'MODULE_PATHNAME', 'cl_digest_recompute'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION creditledger._digest_recompute(bigint) IS
+    'For each chain recorded in a digest: its head hash recomputed from today''s entries 1..recorded version (NULL hash if versions are missing).';
+
+CREATE FUNCTION creditledger.ledger_digest()
+RETURNS TABLE(digest_id bigint, digest bytea, chains bigint, entries bigint, taken_at timestamptz)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    kinds "char"[];
+    ids bigint[];
+    subs int[];
+    versions bigint[];
+    hashes bytea[];
+    root bytea;
+    id bigint;
+BEGIN
+    -- one statement, one snapshot: money and credit heads as of the same instant
+    WITH heads AS (
+        SELECT 'A'::"char" AS kind, e.account_id AS chain_id, e.sub_account AS sub, e.version, e.hash
+          FROM (SELECT DISTINCT ON (account_id, sub_account) account_id, sub_account, version, hash
+                  FROM creditledger.journal_entries ORDER BY account_id, sub_account, version DESC) e
+        UNION ALL
+        SELECT 'L'::"char", c.line_id, c.slice, c.version, c.hash
+          FROM (SELECT DISTINCT ON (line_id, slice) line_id, slice, version, hash
+                  FROM creditledger.credit_journal_entries ORDER BY line_id, slice, version DESC) c
+    )
+    SELECT array_agg(h.kind ORDER BY h.kind, h.chain_id, h.sub),
+           array_agg(h.chain_id ORDER BY h.kind, h.chain_id, h.sub),
+           array_agg(h.sub ORDER BY h.kind, h.chain_id, h.sub),
+           array_agg(h.version ORDER BY h.kind, h.chain_id, h.sub),
+           array_agg(h.hash ORDER BY h.kind, h.chain_id, h.sub),
+           creditledger._merkle_root(coalesce(array_agg(
+               creditledger._digest_leaf(h.kind, h.chain_id, h.sub, h.version, h.hash)
+               ORDER BY h.kind, h.chain_id, h.sub), '{}'))
+      INTO kinds, ids, subs, versions, hashes, root
+      FROM heads h;
+
+    INSERT INTO creditledger.bcp_digests (digest, chains, entries)
+    VALUES (root, coalesce(cardinality(ids), 0),
+            coalesce((SELECT sum(v) FROM unnest(versions) v), 0))
+    RETURNING bcp_digests.digest_id INTO id;
+    INSERT INTO creditledger.bcp_digest_heads (digest_id, kind, chain_id, sub, version, hash)
+    SELECT id, u.k, u.i, u.s, u.v, u.h
+      FROM unnest(kinds, ids, subs, versions, hashes) AS u(k, i, s, v, h);
+    RETURN QUERY SELECT d.digest_id, d.digest, d.chains, d.entries, d.taken_at
+                   FROM creditledger.bcp_digests d WHERE d.digest_id = id;
+END
+$$;
+COMMENT ON FUNCTION creditledger.ledger_digest() IS
+    'Records the head (version, hash) of every money and credit chain and returns the CLD1 Merkle root over them in key order; keep the digest outside the database.';
+
+CREATE FUNCTION creditledger.verify_digest(digest_id bigint, digest bytea)
+RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    root bytea;
+BEGIN
+    PERFORM creditledger._credit_require(digest_id, 'digest_id');
+    PERFORM creditledger._credit_require(digest, 'digest');
+    IF NOT EXISTS (SELECT 1 FROM creditledger.bcp_digests d WHERE d.digest_id = verify_digest.digest_id) THEN
+        PERFORM creditledger._credit_raise('22023', format('digest %s does not exist', digest_id));
+    END IF;
+    SELECT creditledger._merkle_root(coalesce(array_agg(
+               creditledger._digest_leaf(h.kind, h.chain_id, h.sub, h.version, r.hash)
+               ORDER BY h.kind, h.chain_id, h.sub), '{}'))
+      INTO root
+      FROM creditledger.bcp_digest_heads h
+      LEFT JOIN creditledger._digest_recompute(verify_digest.digest_id) r
+        ON r.kind = h.kind AND r.chain_id = h.chain_id AND r.sub = h.sub AND r.version = h.version
+     WHERE h.digest_id = verify_digest.digest_id;
+    RETURN root IS NOT NULL AND root = digest;
+END
+$$;
+COMMENT ON FUNCTION creditledger.verify_digest(bigint, bytea) IS
+    'Recomputes every chain recorded in the digest from today''s journal (hashes from the entries'' fields, not the stored ones) and returns true only if that yields exactly the given digest.';
+
+--------------------------------------------------------------------------
+-- metrics(): the 0.1.0 exposition plus creditledger_bcp_*.
+--------------------------------------------------------------------------
+
+ALTER FUNCTION creditledger.metrics() RENAME TO _metrics_core;
+COMMENT ON FUNCTION creditledger._metrics_core() IS
+    'The operation, error, hot-account, worker and credit-alert part of metrics().';
+
+CREATE FUNCTION creditledger._metrics_bcp() RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET extra_float_digits = 1 AS $$
+    WITH latest AS (
+        SELECT DISTINCT ON (r.rule) r.rule, r.severity, r.status, r.mismatches, r.run_id
+          FROM creditledger.bcp_result_rows r
+          JOIN creditledger.bcp_rules x ON x.name = r.rule AND x.enabled
+         ORDER BY r.rule, r.run_id DESC
+    ), lbl AS (
+        SELECT replace(replace(replace(l.rule, E'\\', E'\\\\'), '"', E'\\"'), E'\n', E'\\n') AS rule,
+               l.severity, l.status, l.mismatches
+          FROM latest l
+    )
+    SELECT E'# HELP creditledger_bcp_runs_total Recorded BCP runs (bcp_run(record => true) and scheduled runs).\n'
+        || E'# TYPE creditledger_bcp_runs_total counter\n'
+        || format(E'creditledger_bcp_runs_total %s\n',
+                  (SELECT count(DISTINCT run_id) FROM creditledger.bcp_result_rows))
+        || E'# HELP creditledger_bcp_last_run_timestamp_seconds When the last recorded BCP run finished, seconds since the epoch.\n'
+        || E'# TYPE creditledger_bcp_last_run_timestamp_seconds gauge\n'
+        || coalesce(format(E'creditledger_bcp_last_run_timestamp_seconds %s\n',
+                           (SELECT extract(epoch FROM max(ran_at)) FROM creditledger.bcp_result_rows)), '')
+        || E'# HELP creditledger_bcp_rule_failing 1 when the latest recorded run of an enabled BCP rule did not pass (status fail or error), else 0.\n'
+        || E'# TYPE creditledger_bcp_rule_failing gauge\n'
+        || coalesce((SELECT string_agg(format(E'creditledger_bcp_rule_failing{rule="%s",severity="%s",status="%s"} %s\n',
+                                              rule, severity, status, (status <> 'pass')::int), '' ORDER BY rule)
+                       FROM lbl), '')
+        || E'# HELP creditledger_bcp_rule_mismatches Mismatching rows in the latest recorded run of an enabled BCP rule.\n'
+        || E'# TYPE creditledger_bcp_rule_mismatches gauge\n'
+        || coalesce((SELECT string_agg(format(E'creditledger_bcp_rule_mismatches{rule="%s",severity="%s"} %s\n',
+                                              rule, severity, mismatches), '' ORDER BY rule)
+                       FROM lbl WHERE mismatches IS NOT NULL), '')
+        || E'# HELP creditledger_bcp_failures_total Rule results of recorded BCP runs that did not pass, by severity.\n'
+        || E'# TYPE creditledger_bcp_failures_total counter\n'
+        || (SELECT string_agg(format(E'creditledger_bcp_failures_total{severity="%s"} %s\n', s.severity,
+                                     (SELECT count(*) FROM creditledger.bcp_result_rows r
+                                       WHERE r.severity = s.severity AND r.status <> 'pass')), '' ORDER BY s.severity)
+              FROM (VALUES ('critical'), ('warning')) s(severity))
+$$;
+COMMENT ON FUNCTION creditledger._metrics_bcp() IS
+    'The creditledger_bcp_* part of metrics(): runs, last run time, per-rule failing flag and mismatches of the latest recorded run, failures by severity.';
+
+CREATE FUNCTION creditledger.metrics() RETURNS text
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT creditledger._metrics_core() || creditledger._metrics_bcp()
+$$;
+COMMENT ON FUNCTION creditledger.metrics() IS
+    'All creditledger statistics (operations, latency histogram, errors by SQLSTATE and kind, hot accounts, background workers, credit alerts, BCP results) in the Prometheus text exposition format; needs the library preloaded (55000 with a hint otherwise).';
+
+--------------------------------------------------------------------------
+-- Roles: setup_roles() now also grants the credit and BCP functions.
+--------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION creditledger.setup_roles() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['creditledger_app', 'creditledger_auditor', 'creditledger_admin'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+        EXECUTE format('GRANT USAGE ON SCHEMA creditledger TO %I', r);
+    END LOOP;
+
+    -- Applications: accounts, postings, balances, credit operations.
+    GRANT EXECUTE ON FUNCTION
+        creditledger.open_account(text, text, text, bigint, text, int, jsonb),
+        creditledger.account_id(text),
+        creditledger.balance(bigint),
+        creditledger.account_state(bigint),
+        creditledger.transfer(text, bigint, bigint, bigint, text, jsonb),
+        creditledger.post_entry(text, jsonb, text, jsonb),
+        creditledger.reverse(text, text, text),
+        creditledger.lock_accounts(bigint[]),
+        creditledger.credit_line_id(text),
+        creditledger.credit_line_state(bigint),
+        creditledger.credit_freeze(bigint, bigint, text, timestamptz),
+        creditledger.credit_unfreeze(text, text, bigint),
+        creditledger.credit_use(text, text, bigint, boolean),
+        creditledger.credit_use_direct(bigint, bigint, text),
+        creditledger.credit_return(text, text, bigint)
+        TO creditledger_app;
+
+    -- Auditors: read everything (views and ledger tables, for BCP rules),
+    -- verify chains and digests, run BCP; never write.
+    GRANT SELECT ON ALL TABLES IN SCHEMA creditledger TO creditledger_auditor;
+    GRANT EXECUTE ON FUNCTION
+        creditledger.account_id(text),
+        creditledger.balance(bigint),
+        creditledger.account_state(bigint),
+        creditledger.verify_chain(bigint),
+        creditledger.credit_line_id(text),
+        creditledger.credit_line_state(bigint),
+        creditledger.bcp_run(text[], boolean),
+        creditledger._bcp_new_run(),
+        creditledger._bcp_record(bigint, text, text, text, bigint, jsonb, double precision),
+        creditledger.verify_digest(bigint, bytea),
+        creditledger.stat_workers(),
+        creditledger.stat_latency_bounds(),
+        creditledger.stat_operations_raw(),
+        creditledger.stat_errors_raw(),
+        creditledger.stat_hot_accounts_raw(),
+        creditledger.stat_quantile(bigint[], float8[], float8, float8),
+        creditledger._metrics_core(),
+        creditledger._metrics_bcp(),
+        creditledger.metrics()
+        TO creditledger_auditor;
+
+    -- Administrators: everything the others may do, plus administration.
+    FOREACH r IN ARRAY ARRAY['creditledger_app', 'creditledger_auditor'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                        WHERE m.roleid = r::regrole AND m.member = 'creditledger_admin'::regrole) THEN
+            EXECUTE format('GRANT %I TO creditledger_admin', r);
+        END IF;
+    END LOOP;
+    GRANT EXECUTE ON FUNCTION
+        creditledger.set_hot_mode(bigint, text, int),
+        creditledger.close_account(bigint),
+        creditledger.flush(bigint),
+        creditledger.stat_reset(),
+        creditledger.create_credit_line(text, text, bigint, bigint[], boolean, timestamptz, timestamptz, jsonb),
+        creditledger.link_credit_line(bigint, bigint),
+        creditledger.set_credit_limit(bigint, bigint),
+        creditledger.suspend_credit_line(bigint, text),
+        creditledger.resume_credit_line(bigint),
+        creditledger.close_credit_line(bigint),
+        creditledger.set_credit_line_hot(bigint, int),
+        creditledger.credit_expire_holds(),
+        creditledger.bcp_add_rule(text, text, text, text),
+        creditledger.bcp_enable_rule(text, boolean),
+        creditledger.bcp_drop_rule(text),
+        creditledger.ledger_digest()
+        TO creditledger_admin;
+END
+$$;
+
+--------------------------------------------------------------------------
+-- Privileges: nothing for PUBLIC; monitoring for pg_monitor.
+--------------------------------------------------------------------------
+
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA creditledger FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA creditledger FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA creditledger FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION creditledger.metrics(), creditledger._metrics_core(),
+    creditledger._metrics_bcp() TO pg_monitor;
+GRANT SELECT ON creditledger.credit_alerts, creditledger.bcp_results TO pg_monitor;

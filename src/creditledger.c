@@ -13,6 +13,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "bcp.h"
 #include "compat.h"
 #include "credit.h"
 #include "opstats.h"
@@ -38,6 +39,7 @@ _PG_init(void)
 	cl_define_worker_gucs();
 	cl_define_stats_gucs();
 	cl_define_credit_gucs();
+	cl_define_bcp_gucs();
 
 	MarkGUCPrefixReserved("creditledger");
 
