@@ -2,6 +2,12 @@
 -- diamonds, revolving vs non-revolving, suspension through an ancestor,
 -- validity windows, limit decreases, hot lines, alerts, the credit journal
 -- and verify_chain over it (clean and tampered).
+-- A database of its own: earlier tests leave deliberately broken chains behind.
+CREATE DATABASE credit_regression;
+\c credit_regression
+SET client_min_messages = warning;
+CREATE EXTENSION creditledger;
+RESET client_min_messages;
 SET search_path = creditledger, public;
 \set VERBOSITY sqlstate
 
@@ -272,9 +278,19 @@ SELECT credit_return('hot-d1', 'hot-r1', 300) > 0 AS ok;
 SELECT frozen, used, returned, available FROM credit_line_state(:hg);
 SELECT sum(headroom) = (SELECT available FROM credit_lines WHERE line_id = :hg) AS headroom_is_available
   FROM credit_line_slices WHERE line_id = :hg;
--- lowering a hot line's limit below its use blocks freezes the same way
+-- lowering a hot line's limit below its use blocks freezes the same way, and
+-- releases pay the deficit back before any slice has headroom to give again
 SELECT set_credit_limit(:hg, 150);
+SELECT headroom FROM credit_line_slices WHERE line_id = :hg ORDER BY slice;
 SELECT credit_freeze(:ha, 1, 'hot-bad');
+SELECT credit_freeze(:hb, 1, 'hot-bad');
+SELECT credit_unfreeze('hot-h3', 'hot-u3', 40) > 0 AS ok;
+SELECT credit_freeze(:ha, 1, 'hot-bad');
+SELECT credit_unfreeze('hot-h3', 'hot-u4', 20) > 0 AS ok;
+SELECT available FROM credit_line_state(:hg);
+SELECT credit_freeze(:ha, 11, 'hot-bad');
+SELECT credit_freeze(:ha, 10, 'hot-h5') > 0 AS ok;
+SELECT available FROM credit_line_state(:hg);
 SELECT set_credit_limit(:hg, 1000);
 -- back to a plain line: the slices' amounts fold into the line's own chain
 SELECT set_credit_line_hot(:hg, 0);
@@ -326,3 +342,6 @@ SELECT count(*) AS problems FROM verify_chain();
 -- statistics count the credit operations
 SELECT operation, calls > 0 AS called, errors > 0 AS had_errors FROM stat_operations
  WHERE operation LIKE '%credit%' ORDER BY operation;
+
+\c contrib_regression
+DROP DATABASE credit_regression;

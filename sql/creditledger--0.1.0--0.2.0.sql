@@ -531,6 +531,18 @@ DECLARE
     rest bigint;
     start int := pg_catalog.pg_backend_pid() % l.hot_slices;
 BEGIN
+    -- Headroom given back goes first to a slice in deficit (only a limit
+    -- decrease makes one, on slice 1, with every other slice at zero), so no
+    -- slice has headroom to give while the line as a whole has none.
+    IF needed < 0 THEN
+        SELECT slice INTO s FROM creditledger.credit_line_slices
+         WHERE line_id = l.line_id AND slice <= n AND headroom < 0 LIMIT 1;
+        IF FOUND THEN
+            PERFORM 1 FROM creditledger.credit_line_slices
+              WHERE line_id = l.line_id AND slice = s FOR UPDATE;
+            RETURN s;
+        END IF;
+    END IF;
     SELECT slice INTO s FROM creditledger.credit_line_slices
      WHERE line_id = l.line_id AND slice <= n AND (needed <= 0 OR headroom >= needed)
      ORDER BY (slice + start) % n
@@ -817,6 +829,19 @@ BEGIN
 END
 $$;
 
+-- Spreads a hot line's total headroom evenly over slices 1..n (a negative
+-- total all on slice 1, so no slice can give any).  Caller holds the
+-- exclusive graph lock.
+CREATE FUNCTION creditledger._credit_spread_headroom(line bigint, n int, total bigint)
+RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE creditledger.credit_line_slices
+       SET headroom = CASE WHEN total < 0 THEN CASE WHEN slice = 1 THEN total ELSE 0 END
+                           ELSE total / n + CASE WHEN slice = 1 THEN total % n ELSE 0 END END
+     WHERE line_id = line AND slice <= n
+$$;
+COMMENT ON FUNCTION creditledger._credit_spread_headroom(bigint, int, bigint) IS
+    'Spreads a hot line''s headroom evenly over its slices (a negative total on slice 1 only).';
+
 CREATE FUNCTION creditledger._set_credit_limit(line bigint, limit_amount bigint)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -831,11 +856,12 @@ BEGIN
     PERFORM creditledger._credit_graph_lock(true);
     l := creditledger._credit_line(line);
     IF l.hot_slices > 0 THEN
-        -- the difference goes to slice 1 (negative headroom blocks freezes
-        -- until returns and releases bring the line back within its limit)
-        UPDATE creditledger.credit_line_slices
-           SET headroom = headroom + (limit_amount - l.limit_amount)
-         WHERE line_id = line AND slice = 1;
+        -- spread the new headroom again; below zero it all sits on slice 1,
+        -- so no slice has any to give until the line is back within its limit
+        PERFORM creditledger._credit_spread_headroom(line, l.hot_slices,
+            (SELECT sum(x.headroom) FROM creditledger.credit_line_slices x
+              WHERE x.line_id = line AND x.slice <= l.hot_slices)::bigint
+            + (limit_amount - l.limit_amount));
     END IF;
     UPDATE creditledger.ledger_credit_lines x
        SET limit_amount = _set_credit_limit.limit_amount,
@@ -908,15 +934,11 @@ BEGIN
     UPDATE creditledger.credit_line_slices SET headroom = 0 WHERE line_id = line;
     UPDATE creditledger.ledger_credit_lines SET hot_slices = slices WHERE line_id = line;
     IF slices > 0 THEN
-        INSERT INTO creditledger.credit_line_slices (line_id, slice)
+        INSERT INTO creditledger.credit_line_slices AS x (line_id, slice)
         SELECT line, g FROM generate_series(1, slices) g
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT ON CONSTRAINT credit_line_slices_pkey DO NOTHING;
         SELECT * INTO l FROM creditledger.ledger_credit_lines WHERE line_id = line;
-        avail := creditledger._credit_available(l);
-        UPDATE creditledger.credit_line_slices
-           SET headroom = CASE WHEN avail < 0 THEN CASE WHEN slice = 1 THEN avail ELSE 0 END
-                               ELSE avail / slices + CASE WHEN slice = 1 THEN avail % slices ELSE 0 END END
-         WHERE line_id = line AND slice <= slices;
+        PERFORM creditledger._credit_spread_headroom(line, slices, creditledger._credit_available(l));
     END IF;
 END
 $$;

@@ -332,68 +332,72 @@ printf '%s\n' "${WORKER_CONF[@]}" >>"$dir/data/postgresql.conf"
 as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w restart >/dev/null \
     || die "restart with the worker settings failed"
 
-log "setup: extension, $NACCOUNTS funded accounts, baseline table, hot accounts"
-as_pg "$PSQL" -X -q -v ON_ERROR_STOP=1 -v naccounts="$NACCOUNTS" -v fund="$FUND" \
-    -v hotfund="$HOT_FUND" -v shards="$SHARDS" \
-    -d "$DB" -f "$SCRIPTS/setup.sql" >/dev/null \
-    || die "setup.sql failed"
+if want ledger; then
+    log "setup: extension, $NACCOUNTS funded accounts, baseline table, hot accounts"
+    as_pg "$PSQL" -X -q -v ON_ERROR_STOP=1 -v naccounts="$NACCOUNTS" -v fund="$FUND" \
+        -v hotfund="$HOT_FUND" -v shards="$SHARDS" \
+        -d "$DB" -f "$SCRIPTS/setup.sql" >/dev/null \
+        || die "setup.sql failed"
 
-IFS='|' read -r LO HI NACC <<<"$(q "SELECT min(account_id), max(account_id), count(*)
-    FROM creditledger.accounts WHERE code LIKE 'bench-acct-%'")"
-[ "$NACC" = "$NACCOUNTS" ] && [ $((HI - LO + 1)) = "$NACCOUNTS" ] \
-    || die "expected $NACCOUNTS accounts with contiguous ids, got $NACC in [$LO, $HI]"
+    IFS='|' read -r LO HI NACC <<<"$(q "SELECT min(account_id), max(account_id), count(*)
+        FROM creditledger.accounts WHERE code LIKE 'bench-acct-%'")"
+    [ "$NACC" = "$NACCOUNTS" ] && [ $((HI - LO + 1)) = "$NACCOUNTS" ] \
+        || die "expected $NACCOUNTS accounts with contiguous ids, got $NACC in [$LO, $HI]"
 
-HOT_HI=$((LO + NHOT - 1))
-declare -A HOT_ID=()
-while IFS='|' read -r code id; do HOT_ID[$code]=$id; done \
-    < <(q "SELECT code, account_id FROM creditledger.accounts WHERE code LIKE 'bench-hot-%'")
-for w in "${HOT_WORKLOADS[@]}"; do
-    code=$(wl_field "$w" 3)
-    [ -z "$code" ] || [ -n "${HOT_ID[$code]:-}" ] || die "hot account $code missing after setup"
-done
-HOT_IDS=$(IFS=,; echo "${HOT_ID[*]}")
-# The split account: its balance spread over SHARDS sub-accounts.
-split_id=${HOT_ID[bench-hot-out-split]}
-IFS='|' read -r nsubs subsum <<<"$(q "SELECT count(*), sum(balance)
-    FROM creditledger.sub_accounts WHERE account_id = $split_id")"
-[ "$nsubs" = "$SHARDS" ] && [ "$subsum" = "$HOT_FUND" ] \
-    || die "split account: expected $SHARDS sub-accounts holding $HOT_FUND, got $nsubs holding $subsum"
-
-# Sums over the ordinary accounts and over all benchmark accounts (the
-# ordinary ones and the hot ones: the hot workloads move money between them).
-BENCH_ACCTS="code LIKE 'bench-%' AND code <> 'bench-system'"
-TOTAL_BEFORE=$(q "SELECT coalesce(sum(balance), 0) FROM creditledger.accounts")
-FUNDED_BEFORE=$(q "SELECT sum(balance) FROM creditledger.accounts WHERE $BENCH_ACCTS")
-TRANSFERS_BEFORE=$(q "SELECT count(*) FROM creditledger.transfers WHERE voucher LIKE 'bench-%'")
-ORDINARY=$(q "SELECT sum(balance) FROM creditledger.accounts WHERE code LIKE 'bench-acct-%'")
-[ "$ORDINARY" = $((NACCOUNTS * FUND)) ] \
-    || die "accounts hold $ORDINARY after funding, expected $((NACCOUNTS * FUND))"
-[ "$FUNDED_BEFORE" = $((NACCOUNTS * FUND + 2 * HOT_FUND)) ] \
-    || die "bench accounts hold $FUNDED_BEFORE after funding, expected $((NACCOUNTS * FUND + 2 * HOT_FUND))"
-
-# Who flushes buffered accounts: the background worker if the installed
-# library has one (its settings exist and it shows in pg_stat_activity),
-# else a flush() loop every 10 ms from a separate session (flush_loop.sql).
-# (current_setting(..., true) rather than SHOW: no ERROR in the server log.)
-FLUSHER=loop
-FLUSHER_NOTE="no background worker (no setting creditledger.flush_interval)"
-fival=$(q "SELECT current_setting('creditledger.flush_interval', true)" || true)
-if [ -n "$fival" ]; then
-    FLUSHER_NOTE="no background worker in pg_stat_activity (creditledger.flush_interval = $fival)"
-    for _ in $(seq 1 100); do
-        if [ "$(q "SELECT count(*) FROM pg_stat_activity
-                    WHERE backend_type = 'creditledger worker' AND datname = '$DB'")" != 0 ]; then
-            FLUSHER=worker
-            FLUSHER_NOTE="the background worker (flush_interval $fival, batch_size $(q "SHOW creditledger.batch_size"))"
-            break
-        fi
-        sleep 0.1
+    HOT_HI=$((LO + NHOT - 1))
+    declare -A HOT_ID=()
+    while IFS='|' read -r code id; do HOT_ID[$code]=$id; done \
+        < <(q "SELECT code, account_id FROM creditledger.accounts WHERE code LIKE 'bench-hot-%'")
+    for w in "${HOT_WORKLOADS[@]}"; do
+        code=$(wl_field "$w" 3)
+        [ -z "$code" ] || [ -n "${HOT_ID[$code]:-}" ] || die "hot account $code missing after setup"
     done
+    HOT_IDS=$(IFS=,; echo "${HOT_ID[*]}")
+    # The split account: its balance spread over SHARDS sub-accounts.
+    split_id=${HOT_ID[bench-hot-out-split]}
+    IFS='|' read -r nsubs subsum <<<"$(q "SELECT count(*), sum(balance)
+        FROM creditledger.sub_accounts WHERE account_id = $split_id")"
+    [ "$nsubs" = "$SHARDS" ] && [ "$subsum" = "$HOT_FUND" ] \
+        || die "split account: expected $SHARDS sub-accounts holding $HOT_FUND, got $nsubs holding $subsum"
+
+    # Sums over the ordinary accounts and over all benchmark accounts (the
+    # ordinary ones and the hot ones: the hot workloads move money between them).
+    BENCH_ACCTS="code LIKE 'bench-%' AND code <> 'bench-system'"
+    TOTAL_BEFORE=$(q "SELECT coalesce(sum(balance), 0) FROM creditledger.accounts")
+    FUNDED_BEFORE=$(q "SELECT sum(balance) FROM creditledger.accounts WHERE $BENCH_ACCTS")
+    TRANSFERS_BEFORE=$(q "SELECT count(*) FROM creditledger.transfers WHERE voucher LIKE 'bench-%'")
+    ORDINARY=$(q "SELECT sum(balance) FROM creditledger.accounts WHERE code LIKE 'bench-acct-%'")
+    [ "$ORDINARY" = $((NACCOUNTS * FUND)) ] \
+        || die "accounts hold $ORDINARY after funding, expected $((NACCOUNTS * FUND))"
+    [ "$FUNDED_BEFORE" = $((NACCOUNTS * FUND + 2 * HOT_FUND)) ] \
+        || die "bench accounts hold $FUNDED_BEFORE after funding, expected $((NACCOUNTS * FUND + 2 * HOT_FUND))"
+
+    # Who flushes buffered accounts: the background worker if the installed
+    # library has one (its settings exist and it shows in pg_stat_activity),
+    # else a flush() loop every 10 ms from a separate session (flush_loop.sql).
+    # (current_setting(..., true) rather than SHOW: no ERROR in the server log.)
+    FLUSHER=loop
+    FLUSHER_NOTE="no background worker (no setting creditledger.flush_interval)"
+    fival=$(q "SELECT current_setting('creditledger.flush_interval', true)" || true)
+    if [ -n "$fival" ]; then
+        FLUSHER_NOTE="no background worker in pg_stat_activity (creditledger.flush_interval = $fival)"
+        for _ in $(seq 1 100); do
+            if [ "$(q "SELECT count(*) FROM pg_stat_activity
+                        WHERE backend_type = 'creditledger worker' AND datname = '$DB'")" != 0 ]; then
+                FLUSHER=worker
+                FLUSHER_NOTE="the background worker (flush_interval $fival, batch_size $(q "SHOW creditledger.batch_size"))"
+                break
+            fi
+            sleep 0.1
+        done
+    fi
+    if [ "$FLUSHER" = loop ]; then
+        FLUSHER_NOTE="$FLUSHER_NOTE: instead, SELECT creditledger.flush(account) every 10 ms from one separate session"
+    fi
+    log "flusher: $FLUSHER_NOTE"
 fi
-if [ "$FLUSHER" = loop ]; then
-    FLUSHER_NOTE="$FLUSHER_NOTE: instead, SELECT creditledger.flush(account) every 10 ms from one separate session"
-fi
-log "flusher: $FLUSHER_NOTE"
+
+#CREDIT_SETUP
 
 #--------------------------------------------------------------------------
 # The runs
@@ -402,93 +406,97 @@ log "flusher: $FLUSHER_NOTE"
 declare -A TPS=()
 RUN_FAILURES=0
 
-if [ "$BENCH_WARMUP" -gt 0 ]; then
-    log "warm-up: ${BENCH_WARMUP}s per workload at $TARGET_CLIENTS clients"
-    for w in "${WORKLOADS[@]}"; do
-        name=$(wl_field "$w" 1)
-        run_workload "$name" "$(wl_field "$w" 2)" "$TARGET_CLIENTS" "$BENCH_WARMUP" warmup- \
-            >/dev/null || RUN_FAILURES=$((RUN_FAILURES + 1))
-    done
-fi
+if want ledger; then
+    if [ "$BENCH_WARMUP" -gt 0 ]; then
+        log "warm-up: ${BENCH_WARMUP}s per workload at $TARGET_CLIENTS clients"
+        for w in "${WORKLOADS[@]}"; do
+            name=$(wl_field "$w" 1)
+            run_workload "$name" "$(wl_field "$w" 2)" "$TARGET_CLIENTS" "$BENCH_WARMUP" warmup- \
+                >/dev/null || RUN_FAILURES=$((RUN_FAILURES + 1))
+        done
+    fi
 
-for c in $BENCH_CLIENTS; do
-    for w in "${WORKLOADS[@]}"; do
-        name=$(wl_field "$w" 1)
-        log "$name: $c clients, ${BENCH_SECONDS}s"
-        if t=$(run_workload "$name" "$(wl_field "$w" 2)" "$c"); then
-            TPS[$name:$c]=$t
+    for c in $BENCH_CLIENTS; do
+        for w in "${WORKLOADS[@]}"; do
+            name=$(wl_field "$w" 1)
+            log "$name: $c clients, ${BENCH_SECONDS}s"
+            if t=$(run_workload "$name" "$(wl_field "$w" 2)" "$c"); then
+                TPS[$name:$c]=$t
+            else
+                TPS[$name:$c]=FAIL
+                RUN_FAILURES=$((RUN_FAILURES + 1))
+            fi
+        done
+    done
+
+    # Statistics overhead: uniform transfers at TARGET_CLIENTS with
+    # creditledger.track off and on, interleaved, twice each.
+    TRACK_ON=0 TRACK_OFF=0
+    for i in 1 2; do
+        log "statistics overhead: uniform, $TARGET_CLIENTS clients, track off (run $i)"
+        if t=$(PGOPTIONS="-c creditledger.track=off" run_workload uniform transfer_uniform.sql \
+                   "$TARGET_CLIENTS" "$BENCH_SECONDS" "track-off$i-"); then
+            TRACK_OFF=$((TRACK_OFF + t))
         else
-            TPS[$name:$c]=FAIL
+            RUN_FAILURES=$((RUN_FAILURES + 1))
+        fi
+        log "statistics overhead: uniform, $TARGET_CLIENTS clients, track on (run $i)"
+        if t=$(run_workload uniform transfer_uniform.sql "$TARGET_CLIENTS" "$BENCH_SECONDS" \
+                   "track-on$i-"); then
+            TRACK_ON=$((TRACK_ON + t))
+        else
             RUN_FAILURES=$((RUN_FAILURES + 1))
         fi
     done
-done
 
-# Statistics overhead: uniform transfers at TARGET_CLIENTS with
-# creditledger.track off and on, interleaved, twice each.
-TRACK_ON=0 TRACK_OFF=0
-for i in 1 2; do
-    log "statistics overhead: uniform, $TARGET_CLIENTS clients, track off (run $i)"
-    if t=$(PGOPTIONS="-c creditledger.track=off" run_workload uniform transfer_uniform.sql \
-               "$TARGET_CLIENTS" "$BENCH_SECONDS" "track-off$i-"); then
-        TRACK_OFF=$((TRACK_OFF + t))
-    else
-        RUN_FAILURES=$((RUN_FAILURES + 1))
+    # Table 2: hot accounts. HOT[name] = run_summary line of its measured run.
+    declare -A HOT=()
+    buffered_id=${HOT_ID[bench-hot-into-buffered]}
+    if [ "$BENCH_WARMUP" -gt 0 ]; then
+        log "hot-account warm-up: ${BENCH_WARMUP}s per workload at $BENCH_HOT_CLIENTS clients"
+        for w in "${HOT_WORKLOADS[@]}"; do
+            run_hot "$w" "$BENCH_WARMUP" warmup- >/dev/null || RUN_FAILURES=$((RUN_FAILURES + 1))
+            if [ "$(wl_field "$w" 1)" = "$HOT_BUFFERED" ]; then
+                drain "$buffered_id" >/dev/null || RUN_FAILURES=$((RUN_FAILURES + 1))
+            fi
+        done
     fi
-    log "statistics overhead: uniform, $TARGET_CLIENTS clients, track on (run $i)"
-    if t=$(run_workload uniform transfer_uniform.sql "$TARGET_CLIENTS" "$BENCH_SECONDS" \
-               "track-on$i-"); then
-        TRACK_ON=$((TRACK_ON + t))
-    else
-        RUN_FAILURES=$((RUN_FAILURES + 1))
-    fi
-done
-
-# Table 2: hot accounts. HOT[name] = run_summary line of its measured run.
-declare -A HOT=()
-buffered_id=${HOT_ID[bench-hot-into-buffered]}
-if [ "$BENCH_WARMUP" -gt 0 ]; then
-    log "hot-account warm-up: ${BENCH_WARMUP}s per workload at $BENCH_HOT_CLIENTS clients"
+    LAG="" DRAIN="" FLUSH_CALLS=""
     for w in "${HOT_WORKLOADS[@]}"; do
-        run_hot "$w" "$BENCH_WARMUP" warmup- >/dev/null || RUN_FAILURES=$((RUN_FAILURES + 1))
-        if [ "$(wl_field "$w" 1)" = "$HOT_BUFFERED" ]; then
-            drain "$buffered_id" >/dev/null || RUN_FAILURES=$((RUN_FAILURES + 1))
+        name=$(wl_field "$w" 1)
+        log "$name: $BENCH_HOT_CLIENTS clients, ${BENCH_HOT_SECONDS}s"
+        t0=$(q "SELECT now()")
+        HOT[$name]=$(run_hot "$w") || RUN_FAILURES=$((RUN_FAILURES + 1))
+        t1=$(q "SELECT now()")
+        [ -n "${HOT[$name]}" ] || HOT[$name]="|?|?|"
+        if [ "$name" = "$HOT_BUFFERED" ]; then
+            # Flush lag of every posting accepted during the run, including those
+            # applied after it ended (a flusher that falls behind shows here).
+            DRAIN=$(drain "$buffered_id") || RUN_FAILURES=$((RUN_FAILURES + 1))
+            LAG=$(q "SELECT count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+                            round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+                            round(max(ms)::numeric, 1), count(*) FILTER (WHERE posted_at > '$t1')
+                       FROM (SELECT extract(epoch FROM posted_at - accepted_at) * 1000 AS ms, posted_at
+                               FROM creditledger.journal
+                              WHERE account_id = $buffered_id
+                                AND accepted_at BETWEEN '$t0' AND '$t1') s" || echo "error")
+            log "flush lag: $LAG (count|p50|p99|max ms|posted after the run); buffer drained in ${DRAIN}s"
+            if [ "$FLUSHER" = loop ]; then
+                FLUSH_CALLS=$(awk -F': ' '/^number of transactions actually processed/ { n = $2 }
+                                      /^latency average/ { l = $2 }
+                                      END { if (n != "") printf "%s flush() calls, %s each on average", n, l }' \
+                    "$LOGDIR/flusher-$name-c$BENCH_HOT_CLIENTS.log" 2>/dev/null || true)
+            fi
         fi
     done
+    # LD001 (insufficient funds) during the split run, and what the account
+    # still held afterwards (funds sufficed throughout if that is well above 0).
+    SPLIT_LD001=$(awk '/^server: / && $3 == "LD001" { n += $2 } END { print n + 0 }' \
+        "$LOGDIR/out_of_split-c$BENCH_HOT_CLIENTS.log" 2>/dev/null || echo "?")
+    SPLIT_LEFT=$(q "SELECT balance FROM creditledger.accounts WHERE account_id = $split_id" || echo "?")
 fi
-LAG="" DRAIN="" FLUSH_CALLS=""
-for w in "${HOT_WORKLOADS[@]}"; do
-    name=$(wl_field "$w" 1)
-    log "$name: $BENCH_HOT_CLIENTS clients, ${BENCH_HOT_SECONDS}s"
-    t0=$(q "SELECT now()")
-    HOT[$name]=$(run_hot "$w") || RUN_FAILURES=$((RUN_FAILURES + 1))
-    t1=$(q "SELECT now()")
-    [ -n "${HOT[$name]}" ] || HOT[$name]="|?|?|"
-    if [ "$name" = "$HOT_BUFFERED" ]; then
-        # Flush lag of every posting accepted during the run, including those
-        # applied after it ended (a flusher that falls behind shows here).
-        DRAIN=$(drain "$buffered_id") || RUN_FAILURES=$((RUN_FAILURES + 1))
-        LAG=$(q "SELECT count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
-                        round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1),
-                        round(max(ms)::numeric, 1), count(*) FILTER (WHERE posted_at > '$t1')
-                   FROM (SELECT extract(epoch FROM posted_at - accepted_at) * 1000 AS ms, posted_at
-                           FROM creditledger.journal
-                          WHERE account_id = $buffered_id
-                            AND accepted_at BETWEEN '$t0' AND '$t1') s" || echo "error")
-        log "flush lag: $LAG (count|p50|p99|max ms|posted after the run); buffer drained in ${DRAIN}s"
-        if [ "$FLUSHER" = loop ]; then
-            FLUSH_CALLS=$(awk -F': ' '/^number of transactions actually processed/ { n = $2 }
-                                  /^latency average/ { l = $2 }
-                                  END { if (n != "") printf "%s flush() calls, %s each on average", n, l }' \
-                "$LOGDIR/flusher-$name-c$BENCH_HOT_CLIENTS.log" 2>/dev/null || true)
-        fi
-    fi
-done
-# LD001 (insufficient funds) during the split run, and what the account
-# still held afterwards (funds sufficed throughout if that is well above 0).
-SPLIT_LD001=$(awk '/^server: / && $3 == "LD001" { n += $2 } END { print n + 0 }' \
-    "$LOGDIR/out_of_split-c$BENCH_HOT_CLIENTS.log" 2>/dev/null || echo "?")
-SPLIT_LEFT=$(q "SELECT balance FROM creditledger.accounts WHERE account_id = $split_id" || echo "?")
+
+#CREDIT_RUNS
 
 #--------------------------------------------------------------------------
 # Correctness after the load
@@ -504,24 +512,103 @@ check() {   # check OK? TEXT
 sqlcheck() {   # sqlcheck SQL -> value, or "error" (and the error on stderr)
     q "$1" || echo error
 }
+if want ledger; then
+    # Hot accounts, before the final flush: balance() and the view's balance are
+    # both posted + buffered.
+    bad=$(sqlcheck "SELECT count(*) FROM creditledger.accounts a
+                     WHERE a.account_id IN ($HOT_IDS)
+                       AND (a.balance <> a.posted_balance + a.buffered_amount
+                            OR creditledger.balance(a.account_id) <> a.posted_balance + a.buffered_amount)")
+    state=$(q "SELECT string_agg(format('%s %s: balance %s = posted %s + buffered %s (%s postings)',
+                      hot_mode, code, balance, posted_balance, buffered_amount, buffered_count), '; '
+                      ORDER BY account_id)
+                 FROM creditledger.accounts WHERE account_id IN ($HOT_IDS)" || true)
+    [ "$bad" = 0 ] && s=ok || s=bad
+    check $s "hot accounts whose balance() is not posted + buffered: $bad ($state)"
 
-# Hot accounts, before the final flush: balance() and the view's balance are
-# both posted + buffered.
-bad=$(sqlcheck "SELECT count(*) FROM creditledger.accounts a
-                 WHERE a.account_id IN ($HOT_IDS)
-                   AND (a.balance <> a.posted_balance + a.buffered_amount
-                        OR creditledger.balance(a.account_id) <> a.posted_balance + a.buffered_amount)")
-state=$(q "SELECT string_agg(format('%s %s: balance %s = posted %s + buffered %s (%s postings)',
-                  hot_mode, code, balance, posted_balance, buffered_amount, buffered_count), '; '
-                  ORDER BY account_id)
-             FROM creditledger.accounts WHERE account_id IN ($HOT_IDS)" || true)
-[ "$bad" = 0 ] && s=ok || s=bad
-check $s "hot accounts whose balance() is not posted + buffered: $bad ($state)"
+    applied=$(sqlcheck "SELECT creditledger.flush()")
+    left=$(sqlcheck "SELECT count(*) FROM creditledger.posting_buffer")
+    [ "$left" = 0 ] && s=ok || s=bad
+    check $s "final flush(): applied $applied postings; buffered postings left: $left"
 
-applied=$(sqlcheck "SELECT creditledger.flush()")
-left=$(sqlcheck "SELECT count(*) FROM creditledger.posting_buffer")
-[ "$left" = 0 ] && s=ok || s=bad
-check $s "final flush(): applied $applied postings; buffered postings left: $left"
+    total=$(sqlcheck "SELECT coalesce(sum(balance), 0) FROM creditledger.accounts")
+    [ "$total" = "$TOTAL_BEFORE" ] && s=ok || s=bad
+    check $s "sum of all balances: $total (before the load: $TOTAL_BEFORE)"
+
+    funded=$(sqlcheck "SELECT sum(balance) FROM creditledger.accounts WHERE $BENCH_ACCTS")
+    [ "$funded" = "$FUNDED_BEFORE" ] && s=ok || s=bad
+    check $s "sum over the $NACCOUNTS bench accounts and the ${#HOT_ID[@]} hot accounts: $funded (before: $FUNDED_BEFORE)"
+
+    below=$(sqlcheck "SELECT (SELECT count(*) FROM creditledger.accounts
+                                WHERE min_balance IS NOT NULL AND balance < min_balance)
+                            + (SELECT count(*) FROM creditledger.sub_accounts s
+                                 JOIN creditledger.ledger_accounts a USING (account_id)
+                                WHERE a.min_balance IS NOT NULL AND s.balance < 0)")
+    [ "$below" = 0 ] && s=ok || s=bad
+    check $s "accounts below their floor, or sub-accounts of a floored account below 0: $below"
+
+    # Every chain head (the account row for the main chain, sub_accounts rows for
+    # the others) holds its last entry's balance_after and version.
+    heads=$(sqlcheck "SELECT count(*) FROM (
+          SELECT a.account_id, 0 AS sub_account, a.balance, a.version FROM creditledger.ledger_accounts a
+          UNION ALL
+          SELECT s.account_id, s.sub_account, s.balance, s.version FROM creditledger.sub_accounts s) c
+        LEFT JOIN LATERAL (SELECT j.balance_after, j.version FROM creditledger.journal j
+                            WHERE j.account_id = c.account_id AND j.sub_account = c.sub_account
+                            ORDER BY j.version DESC LIMIT 1) h ON true
+        WHERE c.balance IS DISTINCT FROM coalesce(h.balance_after, 0)
+           OR c.version IS DISTINCT FROM coalesce(h.version, 0)")
+    [ "$heads" = 0 ] && s=ok || s=bad
+    check $s "chains (main and sub-accounts) whose head differs from their last entry (balance, version): $heads"
+
+    # Legs: two per transfer; internal moves (kind 'entry': the split account's
+    # conversion, gathering, sweeps) net to zero within their account.
+    IFS='|' read -r ntransfers nlegs nother orphans <<<"$(sqlcheck "SELECT
+          (SELECT count(*) FROM creditledger.ledger_transfers WHERE kind = 'transfer'),
+          count(*) FILTER (WHERE t.kind = 'transfer'),
+          count(*) FILTER (WHERE t.kind <> 'transfer'),
+          count(*) FILTER (WHERE t.transfer_id IS NULL)
+        FROM creditledger.journal_entries j
+        LEFT JOIN creditledger.ledger_transfers t USING (transfer_id)")"
+    s=bad
+    if [ -n "${nlegs:-}" ] && [ "$nlegs" = $((ntransfers * 2)) ] && [ "$orphans" = 0 ]; then s=ok; fi
+    check $s "journal entries: ${nlegs:-?} for ${ntransfers:-?} transfers (expected 2 each), ${orphans:-?} without a transfer"
+
+    unbalanced=$(sqlcheck "SELECT count(*) FROM (
+          SELECT j.transfer_id, j.account_id FROM creditledger.journal_entries j
+            JOIN creditledger.ledger_transfers t USING (transfer_id)
+           WHERE t.kind = 'entry' AND t.voucher LIKE 'creditledger:%'
+           GROUP BY 1, 2
+          HAVING sum(CASE WHEN j.side = 'D' THEN -j.amount ELSE j.amount END) <> 0) u")
+    [ "$unbalanced" = 0 ] && s=ok || s=bad
+    check $s "internal moves ($nother journal entries) not netting to zero within their account: $unbalanced"
+
+    # pgbench counts the transactions it saw complete; a run cut off by -T may
+    # leave up to one in-flight call per client that still commits.
+    expected=0 slack=0
+    for w in "${WORKLOADS[@]}"; do
+        [ "$(wl_field "$w" 4)" = transfer ] || continue
+        expected=$((expected + $(processed "$(wl_field "$w" 1)")))
+        [ "$BENCH_WARMUP" -le 0 ] || slack=$((slack + TARGET_CLIENTS))
+        for c in $BENCH_CLIENTS; do slack=$((slack + c)); done
+    done
+    slack=$((slack + 4 * TARGET_CLIENTS))   # the statistics-overhead runs
+    for w in "${HOT_WORKLOADS[@]}"; do   # all transfer workloads
+        expected=$((expected + $(processed "$(wl_field "$w" 1)")))
+        [ "$BENCH_WARMUP" -le 0 ] || slack=$((slack + BENCH_HOT_CLIENTS))
+        slack=$((slack + BENCH_HOT_CLIENTS))
+    done
+    committed=$(sqlcheck "SELECT count(*) FROM creditledger.transfers WHERE voucher LIKE 'bench-%'")
+    if [ "$committed" != error ]; then
+        committed=$((committed - TRANSFERS_BEFORE))
+        [ "$committed" -ge "$expected" ] && [ "$committed" -le $((expected + slack)) ] && s=ok || s=bad
+    else
+        s=bad
+    fi
+fi
+
+#CREDIT_CHECKS
+
 
 problems=$(sqlcheck "SELECT count(*) FROM creditledger.verify_chain()")
 [ "$problems" = 0 ] && s=ok || s=bad
@@ -529,81 +616,6 @@ check $s "verify_chain(): $problems problem rows (expected 0)"
 if [ "$problems" != 0 ] && [ "$problems" != error ]; then
     q "SELECT account_id, sub_account, version, problem FROM creditledger.verify_chain() LIMIT 5" \
         | sed 's/^/    /' >&2 || true
-fi
-
-total=$(sqlcheck "SELECT coalesce(sum(balance), 0) FROM creditledger.accounts")
-[ "$total" = "$TOTAL_BEFORE" ] && s=ok || s=bad
-check $s "sum of all balances: $total (before the load: $TOTAL_BEFORE)"
-
-funded=$(sqlcheck "SELECT sum(balance) FROM creditledger.accounts WHERE $BENCH_ACCTS")
-[ "$funded" = "$FUNDED_BEFORE" ] && s=ok || s=bad
-check $s "sum over the $NACCOUNTS bench accounts and the ${#HOT_ID[@]} hot accounts: $funded (before: $FUNDED_BEFORE)"
-
-below=$(sqlcheck "SELECT (SELECT count(*) FROM creditledger.accounts
-                            WHERE min_balance IS NOT NULL AND balance < min_balance)
-                        + (SELECT count(*) FROM creditledger.sub_accounts s
-                             JOIN creditledger.ledger_accounts a USING (account_id)
-                            WHERE a.min_balance IS NOT NULL AND s.balance < 0)")
-[ "$below" = 0 ] && s=ok || s=bad
-check $s "accounts below their floor, or sub-accounts of a floored account below 0: $below"
-
-# Every chain head (the account row for the main chain, sub_accounts rows for
-# the others) holds its last entry's balance_after and version.
-heads=$(sqlcheck "SELECT count(*) FROM (
-      SELECT a.account_id, 0 AS sub_account, a.balance, a.version FROM creditledger.ledger_accounts a
-      UNION ALL
-      SELECT s.account_id, s.sub_account, s.balance, s.version FROM creditledger.sub_accounts s) c
-    LEFT JOIN LATERAL (SELECT j.balance_after, j.version FROM creditledger.journal j
-                        WHERE j.account_id = c.account_id AND j.sub_account = c.sub_account
-                        ORDER BY j.version DESC LIMIT 1) h ON true
-    WHERE c.balance IS DISTINCT FROM coalesce(h.balance_after, 0)
-       OR c.version IS DISTINCT FROM coalesce(h.version, 0)")
-[ "$heads" = 0 ] && s=ok || s=bad
-check $s "chains (main and sub-accounts) whose head differs from their last entry (balance, version): $heads"
-
-# Legs: two per transfer; internal moves (kind 'entry': the split account's
-# conversion, gathering, sweeps) net to zero within their account.
-IFS='|' read -r ntransfers nlegs nother orphans <<<"$(sqlcheck "SELECT
-      (SELECT count(*) FROM creditledger.ledger_transfers WHERE kind = 'transfer'),
-      count(*) FILTER (WHERE t.kind = 'transfer'),
-      count(*) FILTER (WHERE t.kind <> 'transfer'),
-      count(*) FILTER (WHERE t.transfer_id IS NULL)
-    FROM creditledger.journal_entries j
-    LEFT JOIN creditledger.ledger_transfers t USING (transfer_id)")"
-s=bad
-if [ -n "${nlegs:-}" ] && [ "$nlegs" = $((ntransfers * 2)) ] && [ "$orphans" = 0 ]; then s=ok; fi
-check $s "journal entries: ${nlegs:-?} for ${ntransfers:-?} transfers (expected 2 each), ${orphans:-?} without a transfer"
-
-unbalanced=$(sqlcheck "SELECT count(*) FROM (
-      SELECT j.transfer_id, j.account_id FROM creditledger.journal_entries j
-        JOIN creditledger.ledger_transfers t USING (transfer_id)
-       WHERE t.kind = 'entry' AND t.voucher LIKE 'creditledger:%'
-       GROUP BY 1, 2
-      HAVING sum(CASE WHEN j.side = 'D' THEN -j.amount ELSE j.amount END) <> 0) u")
-[ "$unbalanced" = 0 ] && s=ok || s=bad
-check $s "internal moves ($nother journal entries) not netting to zero within their account: $unbalanced"
-
-# pgbench counts the transactions it saw complete; a run cut off by -T may
-# leave up to one in-flight call per client that still commits.
-expected=0 slack=0
-for w in "${WORKLOADS[@]}"; do
-    [ "$(wl_field "$w" 4)" = transfer ] || continue
-    expected=$((expected + $(processed "$(wl_field "$w" 1)")))
-    [ "$BENCH_WARMUP" -le 0 ] || slack=$((slack + TARGET_CLIENTS))
-    for c in $BENCH_CLIENTS; do slack=$((slack + c)); done
-done
-slack=$((slack + 4 * TARGET_CLIENTS))   # the statistics-overhead runs
-for w in "${HOT_WORKLOADS[@]}"; do   # all transfer workloads
-    expected=$((expected + $(processed "$(wl_field "$w" 1)")))
-    [ "$BENCH_WARMUP" -le 0 ] || slack=$((slack + BENCH_HOT_CLIENTS))
-    slack=$((slack + BENCH_HOT_CLIENTS))
-done
-committed=$(sqlcheck "SELECT count(*) FROM creditledger.transfers WHERE voucher LIKE 'bench-%'")
-if [ "$committed" != error ]; then
-    committed=$((committed - TRANSFERS_BEFORE))
-    [ "$committed" -ge "$expected" ] && [ "$committed" -le $((expected + slack)) ] && s=ok || s=bad
-else
-    s=bad
 fi
 check $s "committed benchmark transfers: $committed (pgbench counted $expected, + at most $slack cut off by -T)"
 

@@ -1,0 +1,274 @@
+-- bcp: BCP reconciliation.  Every built-in rule passes on a clean ledger and
+-- fails, with the right mismatch count, when its invariant is broken behind
+-- the guard (as superuser, session_replication_role = replica, rolled back);
+-- user rules (a broken one too), history, metrics, digests.
+-- A database of its own: earlier tests leave deliberately broken chains behind.
+CREATE DATABASE bcp_regression;
+\c bcp_regression
+SET client_min_messages = warning;
+CREATE EXTENSION creditledger;
+RESET client_min_messages;
+SET search_path = creditledger, public;
+\set VERBOSITY sqlstate
+SET client_min_messages = warning;
+
+-- Rehash an account's main chain after a deliberate edit: balances from the
+-- amounts, every hash recomputed (CLJ1), the head moved: the edit is then
+-- invisible to chain checks, as a careful forger would make it.
+CREATE FUNCTION pg_temp.rehash(acct bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    e record;
+    bal bigint := 0;
+    prev bytea := '\x0000000000000000000000000000000000000000000000000000000000000000';
+    h bytea;
+    credit boolean;
+BEGIN
+    SELECT normal_side = 'credit' INTO credit FROM creditledger.ledger_accounts WHERE account_id = acct;
+    FOR e IN SELECT * FROM creditledger.journal_entries
+              WHERE account_id = acct AND sub_account = 0 ORDER BY version LOOP
+        h := sha256(prev || 'CLJ1'::bytea
+            || int8send(e.account_id) || int4send(e.sub_account) || int8send(e.version)
+            || int8send(e.transfer_id) || convert_to(e.side::text, 'UTF8') || int8send(e.amount)
+            || int8send(bal) || int8send(bal + CASE WHEN (e.side = 'C') = credit THEN e.amount ELSE -e.amount END)
+            || CASE WHEN e.is_reversal THEN '\x01'::bytea ELSE '\x00'::bytea END
+            || int8send((extract(epoch FROM e.accepted_at) * 1000000)::bigint)
+            || int8send((extract(epoch FROM e.posted_at) * 1000000)::bigint)
+            || int4send(octet_length(e.voucher)) || convert_to(e.voucher, 'UTF8'));
+        UPDATE creditledger.journal_entries
+           SET balance_before = bal,
+               balance_after = bal + CASE WHEN (e.side = 'C') = credit THEN e.amount ELSE -e.amount END,
+               prev_hash = prev, hash = h
+         WHERE entry_id = e.entry_id;
+        bal := bal + CASE WHEN (e.side = 'C') = credit THEN e.amount ELSE -e.amount END;
+        prev := h;
+    END LOOP;
+    UPDATE creditledger.ledger_accounts SET balance = bal, last_hash = prev WHERE account_id = acct;
+END
+$$;
+-- The rules that do not pass, with their mismatch counts.
+CREATE FUNCTION pg_temp.failing() RETURNS TABLE(rule text, severity text, status text, mismatches bigint)
+LANGUAGE sql AS $$
+    SELECT rule, severity, status, mismatches FROM creditledger.bcp_run(record => false)
+     WHERE status <> 'pass' ORDER BY rule
+$$;
+
+-- A small ledger of its own: funding, customers, a split and a buffered account,
+-- a reversal, and credit lines with a hold and a drawdown.
+SELECT flush() >= 0 AS drained;
+SELECT credit_expire_holds() >= 0 AS expired;
+SELECT open_account('bcp:bank', 'CNY', 'debit', NULL) AS bank \gset
+SELECT open_account('bcp:a', 'CNY') AS a \gset
+SELECT open_account('bcp:b', 'CNY') AS b \gset
+SELECT open_account('bcp:split', 'CNY', 'credit', 0, 'split', 4) AS s \gset
+SELECT open_account('bcp:buf', 'CNY', 'credit', 0, 'buffered') AS buf \gset
+SELECT transfer('bcp-1', :bank, :a, 1000) AS t1 \gset
+SELECT transfer('bcp-2', :a, :b, 300) AS t2 \gset
+SELECT transfer('bcp-3', :bank, :s, 800) > 0 AS ok;
+SELECT transfer('bcp-4', :s, :b, 100) > 0 AS ok;
+SELECT transfer('bcp-5', :b, :a, 50) AS t5 \gset
+SELECT creditledger.reverse('bcp-5') > 0 AS ok;
+SELECT transfer('bcp-6', :a, :buf, 20) > 0 AS ok;
+SELECT create_credit_line('bcp:g', 'CNY', 1000) AS g \gset
+SELECT create_credit_line('bcp:c1', 'CNY', 500, ARRAY[:g]) AS c1 \gset
+SELECT create_credit_line('bcp:c2', 'CNY', 500, ARRAY[:g]) AS c2 \gset
+SELECT credit_freeze(:c1, 200, 'bcp-h1', now() + interval '1 hour') > 0 AS ok;
+SELECT credit_use('bcp-h1', 'bcp-d1', 120) > 0 AS ok;
+SELECT credit_freeze(:c2, 70, 'bcp-h2') > 0 AS ok;
+
+-- the built-in rules, all passing on a clean ledger
+SELECT name, severity, enabled, description IS NOT NULL AS described FROM bcp_rules
+ WHERE builtin ORDER BY name;
+SELECT rule, severity, status, mismatches, sample FROM bcp_run(record => false) ORDER BY rule;
+SELECT count(*) AS recorded FROM bcp_results;
+
+-- chains_intact: a journal entry's voucher edited (its hash no longer matches)
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE journal_entries SET voucher = voucher || 'x' WHERE transfer_id = :t2 AND account_id = :b;
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- chains_intact: a credit journal entry's ref edited
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE credit_journal_entries SET ref = 'forged' WHERE line_id = :c2 AND version = 1;
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- balance_equals_chain_head: 1 moved from a split account's main row to a
+-- sub-account row (totals unchanged, two heads off their chains)
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ledger_accounts SET balance = balance - 1 WHERE account_id = :s;
+UPDATE sub_accounts SET balance = balance + 1 WHERE account_id = :s AND sub_account = 1;
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- balance_equals_journal: an amount edited with its hash recomputed but not the
+-- balances; the chain check sees the same edit, and the transfer is unbalanced
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE journal_entries SET amount = amount + 5 WHERE transfer_id = :t2 AND account_id = :b;
+UPDATE journal_entries j SET hash = sha256(j.prev_hash || 'CLJ1'::bytea
+        || int8send(j.account_id) || int4send(j.sub_account) || int8send(j.version)
+        || int8send(j.transfer_id) || convert_to(j.side::text, 'UTF8') || int8send(j.amount)
+        || int8send(j.balance_before) || int8send(j.balance_after)
+        || CASE WHEN j.is_reversal THEN '\x01'::bytea ELSE '\x00'::bytea END
+        || int8send((extract(epoch FROM j.accepted_at) * 1000000)::bigint)
+        || int8send((extract(epoch FROM j.posted_at) * 1000000)::bigint)
+        || int4send(octet_length(j.voucher)) || convert_to(j.voucher, 'UTF8'))
+ WHERE transfer_id = :t2 AND account_id = :b;
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- transfers_balanced: 1 moved between two transfers' legs on one account,
+-- the chain rehashed: every chain and balance agrees, two transfers do not
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE journal_entries SET amount = amount + 1 WHERE transfer_id = :t1 AND account_id = :a;
+UPDATE journal_entries SET amount = amount + 1 WHERE transfer_id = :t2 AND account_id = :a;
+SELECT pg_temp.rehash(:a);
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- trial_balance: one leg's amount changed and its chain rehashed: the
+-- account agrees with its journal, but the books (and that transfer) do not
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE journal_entries SET amount = amount + 7 WHERE transfer_id = :t1 AND account_id = :a;
+SELECT pg_temp.rehash(:a);
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- reversals_exact: a reversal row with no legs (its two mirror legs are missing)
+BEGIN;
+SET LOCAL session_replication_role = replica;
+INSERT INTO ledger_transfers (voucher, kind, reverses, payload_hash)
+VALUES ('bcp-2:forged-reversal', 'reversal', :t2, '\x00');
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- split_equals_sub_accounts: a split account claiming a shard it does not have
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ledger_accounts SET shards = shards + 1 WHERE account_id = :s;
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- buffer_not_stale (warning): a buffered posting older than creditledger.bcp_buffer_max_age
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE posting_buffer SET accepted_at = now() - interval '2 minutes' WHERE account_id = :buf;
+SELECT * FROM pg_temp.failing();
+SET LOCAL creditledger.bcp_buffer_max_age = '1h';
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- balance_floor: a floor raised above the balance
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ledger_accounts SET min_balance = 100000 WHERE account_id = :a;
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- credit_totals: a hold moved to a sibling line (two lines off, the group unchanged)
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ledger_credit_holds SET line_id = :c1 WHERE ref = 'bcp-h2';
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- credit_within_limit: a limit cut behind the functions' back
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ledger_credit_lines SET limit_amount = 100 WHERE line_id = :c1;
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- credit_over_limit_after_decrease (warning): the same cut through set_credit_limit
+BEGIN;
+SELECT set_credit_limit(:c1, 100);
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- credit_records_consistent: a hold whose parts no longer add up
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ledger_credit_holds SET released_amount = released_amount + 1 WHERE ref = 'bcp-h1';
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- holds_not_overdue (warning): an open hold long past its expiry
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ledger_credit_holds SET expires_at = now() - interval '2 minutes' WHERE ref = 'bcp-h1';
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+SELECT count(*) AS still_clean FROM pg_temp.failing();
+
+-- User rules: validated before they are stored; a rule that errors at run
+-- time is reported as 'error' and the run goes on.
+SELECT bcp_add_rule('no_big_transfers',
+    $$SELECT transfer_id, amount FROM creditledger.journal_entries WHERE amount > 900$$,
+    'No single leg above 900.', 'warning');
+SELECT bcp_add_rule('divides_by_zero',
+    $$SELECT x FROM generate_series(1, 1) x WHERE 1 / (x - 1) = 0$$);
+SELECT bcp_add_rule('broken', 'SELEC 1');
+SELECT bcp_add_rule('broken', 'SELECT * FROM no_such_table');
+SELECT bcp_add_rule('broken', 'SELECT 1; SELECT 2');
+SELECT bcp_add_rule('broken', $$DELETE FROM creditledger.bcp_rules RETURNING name$$);
+SELECT bcp_add_rule('Bad Name', 'SELECT 1 WHERE false');
+SELECT bcp_add_rule('x', 'SELECT 1 WHERE false', NULL, 'fatal');
+SELECT bcp_add_rule('trial_balance', 'SELECT 1 WHERE false');
+SELECT bcp_add_rule(NULL, 'SELECT 1');
+SELECT name, severity, enabled, builtin FROM bcp_rules WHERE NOT builtin ORDER BY name;
+SELECT rule, severity, status, mismatches, sample->>'sqlstate' AS sqlstate
+  FROM bcp_run(ARRAY['no_big_transfers', 'divides_by_zero', 'balance_floor']) ORDER BY rule;
+SELECT bcp_run(ARRAY['no_such_rule']);
+-- disabled rules run only when named; user rules can be dropped, built-ins cannot
+SELECT bcp_enable_rule('divides_by_zero', false);
+SELECT count(*) AS enabled_rules_run FROM bcp_run(record => false);
+SELECT status FROM bcp_run(ARRAY['divides_by_zero'], false);
+SELECT bcp_enable_rule('nope', true);
+SELECT bcp_drop_rule('divides_by_zero');
+SELECT bcp_drop_rule('trial_balance');
+SELECT bcp_run(NULL, NULL);
+
+-- History: recorded runs, one row per rule, with their run id
+SELECT count(DISTINCT run_id) AS runs, count(*) AS results FROM bcp_results;
+SELECT rule, status, mismatches, sample->>'sqlstate' AS sqlstate FROM bcp_results
+ WHERE run_id = (SELECT max(run_id) FROM bcp_results) ORDER BY rule;
+SELECT count(*) AS results_before FROM bcp_results \gset
+SELECT count(*) > 0 AS ran FROM bcp_run(record => false);
+SELECT count(*) - :results_before AS written_by_read_only_run FROM bcp_results;
+-- metrics(): the latest recorded run per rule
+SELECT line FROM regexp_split_to_table(metrics(), E'\n') AS line
+ WHERE line LIKE 'creditledger_bcp_rule_failing%' AND line NOT LIKE '%status="pass"%';
+SELECT line FROM regexp_split_to_table(metrics(), E'\n') AS line
+ WHERE line LIKE 'creditledger_bcp_failures_total%' OR line LIKE 'creditledger_bcp_runs_total%';
+SELECT bcp_drop_rule('no_big_transfers');
+
+-- Digests: a fresh digest verifies; a wrong one does not; a history rewritten
+-- behind the guard with every later hash recomputed no longer yields it.
+SELECT digest_id, digest AS d, chains > 0 AS has_chains, entries >= chains AS has_entries
+  FROM ledger_digest() \gset
+SELECT :'has_chains' AS has_chains, :'has_entries' AS has_entries;
+SELECT chains = (SELECT count(*) FROM (SELECT DISTINCT account_id, sub_account FROM journal_entries) m)
+              + (SELECT count(*) FROM (SELECT DISTINCT line_id, slice FROM credit_journal_entries) c) AS every_chain
+  FROM bcp_digests WHERE digest_id = :digest_id;
+SELECT verify_digest(:digest_id, :'d') AS fresh;
+SELECT verify_digest(:digest_id, sha256(:'d'::bytea)) AS wrong_digest;
+-- later postings do not disturb an earlier digest
+SELECT transfer('bcp-7', :bank, :a, 5) > 0 AS ok;
+SELECT credit_freeze(:c2, 5, 'bcp-h3') > 0 AS ok;
+SELECT verify_digest(:digest_id, :'d') AS after_more_postings;
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE journal_entries SET amount = amount + 1 WHERE transfer_id = :t1 AND account_id = :a;
+SELECT pg_temp.rehash(:a);
+SELECT count(*) AS chain_problems FROM verify_chain() WHERE problem NOT LIKE '%chain head%';
+SELECT verify_digest(:digest_id, :'d') AS after_rewrite;
+ROLLBACK;
+-- the credit journal is covered too
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE credit_journal_entries SET ref = 'forged' WHERE line_id = :c2 AND version = 1;
+SELECT verify_digest(:digest_id, :'d') AS after_credit_edit;
+ROLLBACK;
+SELECT verify_digest(:digest_id, :'d') AS restored;
+SELECT verify_digest(NULL, :'d');
+SELECT verify_digest(999999, :'d');
+-- digests are append-only
+UPDATE bcp_digests SET digest = '\x00' WHERE digest_id = :digest_id;
+DELETE FROM bcp_digest_heads;
+-- a second digest covers the newer heads
+SELECT entries > (SELECT entries FROM bcp_digests WHERE digest_id = :digest_id) AS grew FROM ledger_digest();
+
+\c contrib_regression
+DROP DATABASE bcp_regression;
