@@ -13,11 +13,11 @@
 --     changes the graph or a line's attributes (link, limit, suspend, resume,
 --     close, hot slices).  Under the shared lock the topology, statuses,
 --     limits and hot flags cannot change, so ancestors are computed once;
---   * a hold or drawdown row is locked (FOR UPDATE) before any line;
+--   * a hold or drawdown row is locked (FOR NO KEY UPDATE) before any line;
 --   * the rows of the lines an operation touches (the line and every
---     ancestor, each once) are locked FOR UPDATE in ascending id order before
+--     ancestor, each once) are locked FOR NO KEY UPDATE in ascending id order before
 --     the first change; hot lines are not row-locked: one of their slices is
---     taken with FOR UPDATE SKIP LOCKED, and all of them (ascending slice
+--     taken with FOR NO KEY UPDATE SKIP LOCKED, and all of them (ascending slice
 --     order) only to gather headroom when no slice has enough;
 --   * a reference is claimed with INSERT ... ON CONFLICT DO NOTHING, so two
 --     sessions with one reference apply it once.
@@ -88,7 +88,7 @@ CREATE TABLE creditledger.credit_line_slices (
     PRIMARY KEY (line_id, slice)
 );
 COMMENT ON TABLE creditledger.credit_line_slices IS
-    'Slices 1..hot_slices of a hot credit line: each holds part of the line''s headroom (sum of headroom = the line''s available amount) and is the head of its own credit-journal chain. Taken with FOR UPDATE SKIP LOCKED; gathered under locks on all slices when none has enough.';
+    'Slices 1..hot_slices of a hot credit line: each holds part of the line''s headroom (sum of headroom = the line''s available amount) and is the head of its own credit-journal chain. Taken with FOR NO KEY UPDATE SKIP LOCKED; gathered under locks on all slices when none has enough.';
 
 CREATE TABLE creditledger.ledger_credit_holds (
     hold_id          bigint PRIMARY KEY DEFAULT nextval('creditledger.credit_hold_id_seq'),
@@ -422,7 +422,7 @@ RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM 1 FROM creditledger.ledger_credit_lines
       WHERE line_id = ANY (nodes) AND hot_slices = 0
-      ORDER BY line_id FOR UPDATE;
+      ORDER BY line_id FOR NO KEY UPDATE;
 END
 $$;
 COMMENT ON FUNCTION creditledger._credit_lock(bigint[]) IS
@@ -539,33 +539,29 @@ BEGIN
          WHERE line_id = l.line_id AND slice <= n AND headroom < 0 LIMIT 1;
         IF FOUND THEN
             PERFORM 1 FROM creditledger.credit_line_slices
-              WHERE line_id = l.line_id AND slice = s FOR UPDATE;
+              WHERE line_id = l.line_id AND slice = s FOR NO KEY UPDATE;
             RETURN s;
         END IF;
     END IF;
     SELECT slice INTO s FROM creditledger.credit_line_slices
      WHERE line_id = l.line_id AND slice <= n AND (needed <= 0 OR headroom >= needed)
      ORDER BY (slice + start) % n
-     LIMIT 1 FOR UPDATE SKIP LOCKED;
+     LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED;
     IF FOUND THEN
         RETURN s;
     END IF;
     IF needed <= 0 THEN
         -- every slice is busy: wait for our preferred one
         SELECT slice INTO s FROM creditledger.credit_line_slices
-         WHERE line_id = l.line_id AND slice = start + 1 FOR UPDATE;
+         WHERE line_id = l.line_id AND slice = start + 1 FOR NO KEY UPDATE;
         RETURN s;
     END IF;
 
     -- Gather: lock every slice (ascending), then redistribute the headroom.
     PERFORM 1 FROM creditledger.credit_line_slices
-      WHERE line_id = l.line_id AND slice <= n ORDER BY slice FOR UPDATE;
+      WHERE line_id = l.line_id AND slice <= n ORDER BY slice FOR NO KEY UPDATE;
     SELECT sum(headroom) INTO total FROM creditledger.credit_line_slices
      WHERE line_id = l.line_id AND slice <= n;
-    IF total < needed AND creditledger._credit_expire_due(l.line_id) > 0 THEN
-        SELECT sum(headroom) INTO total FROM creditledger.credit_line_slices
-         WHERE line_id = l.line_id AND slice <= n;
-    END IF;
     IF total < needed THEN
         PERFORM creditledger._credit_shortfall(l, total, needed, op);
     END IF;
@@ -582,8 +578,8 @@ COMMENT ON FUNCTION creditledger._credit_take_slice(creditledger.ledger_credit_l
 
 -- Applies a change of frozen/used/returned to one node (the caller locked
 -- the non-hot nodes in ascending order).  A change that consumes headroom
--- is checked against the node's available amount; due holds under the node
--- are released first when it would not fit.
+-- is checked against the node's available amount (due holds were released
+-- before any lock was taken: _credit_release_due).
 CREATE FUNCTION creditledger._credit_apply(node bigint, op text, ref text,
         fd bigint, ud bigint, rd bigint)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -597,10 +593,6 @@ BEGIN
     IF l.hot_slices = 0 THEN
         IF needed > 0 THEN
             avail := creditledger._credit_available(l);
-            IF avail < needed AND creditledger._credit_expire_due(node) > 0 THEN
-                SELECT * INTO l FROM creditledger.ledger_credit_lines WHERE line_id = node;
-                avail := creditledger._credit_available(l);
-            END IF;
             IF avail < needed THEN
                 PERFORM creditledger._credit_shortfall(l, avail, needed, op);
             END IF;
@@ -663,21 +655,29 @@ $$;
 COMMENT ON FUNCTION creditledger._credit_expire(bigint[]) IS
     'Releases the remaining amount of the given (locked, open, due) holds on their line and ancestors, journalled as op expire.';
 
-CREATE FUNCTION creditledger._credit_expire_due(node bigint)
+-- Before a change that needs `needed` of headroom at every node takes any
+-- lock: releases the due holds under each node that looks short, so a
+-- freeze is not refused for headroom that only an unreleased expired hold
+-- occupies.  Holds busy in another transaction are skipped (the worker
+-- gets them).  Runs before the operation's own locks, in the documented
+-- order (hold rows, then lines ascending), so it cannot deadlock with it.
+CREATE FUNCTION creditledger._credit_release_due(nodes bigint[], needed bigint)
 RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     due bigint[];
 BEGIN
     SELECT array_agg(hold_id) INTO due FROM (
-        SELECT hold_id FROM creditledger.ledger_credit_holds
-         WHERE status = 'open' AND expires_at <= now()
-           AND line_id = ANY (creditledger._credit_subtree(node))
-         ORDER BY hold_id FOR UPDATE SKIP LOCKED) d;
+        SELECT h.hold_id FROM creditledger.ledger_credit_holds h
+         WHERE h.status = 'open' AND h.expires_at <= now()
+           AND h.line_id IN (SELECT unnest(creditledger._credit_subtree(c.line_id))
+                               FROM creditledger.credit_lines c
+                              WHERE c.line_id = ANY (nodes) AND c.available < needed)
+         ORDER BY h.hold_id FOR NO KEY UPDATE SKIP LOCKED) d;
     RETURN creditledger._credit_expire(due);
 END
 $$;
-COMMENT ON FUNCTION creditledger._credit_expire_due(bigint) IS
-    'Releases the due holds on a line and its descendants (a freeze short of headroom calls it before refusing); returns how many.';
+COMMENT ON FUNCTION creditledger._credit_release_due(bigint[], bigint) IS
+    'Releases the due holds under every node (of a line and its ancestors) that has less than the needed headroom, before the operation takes its locks; returns how many.';
 
 --------------------------------------------------------------------------
 -- Credit operations (PL/pgSQL bodies; the public names are C wrappers)
@@ -927,7 +927,7 @@ BEGIN
     -- Fold every slice's amounts back into the line's own chain.
     FOR s IN SELECT * FROM creditledger.credit_line_slices
               WHERE line_id = line AND (frozen <> 0 OR used <> 0 OR returned <> 0)
-              ORDER BY slice FOR UPDATE LOOP
+              ORDER BY slice FOR NO KEY UPDATE LOOP
         PERFORM creditledger._credit_post(line, s.slice, 'fold', fref, -s.frozen, -s.used, -s.returned, 0);
         PERFORM creditledger._credit_post(line, 0, 'fold', fref, s.frozen, s.used, s.returned, 0);
     END LOOP;
@@ -979,6 +979,7 @@ BEGIN
     END IF;
 
     nodes := creditledger._credit_nodes(line);
+    PERFORM creditledger._credit_release_due(nodes, amount);
     PERFORM creditledger._credit_lock(nodes);
     PERFORM creditledger._credit_check_usable(line, nodes);
     PERFORM creditledger._credit_apply_all(nodes, 'freeze', ref, amount, 0, 0);
@@ -993,7 +994,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     h creditledger.ledger_credit_holds;
 BEGIN
-    SELECT * INTO h FROM creditledger.ledger_credit_holds WHERE ref = hold_ref FOR UPDATE;
+    SELECT * INTO h FROM creditledger.ledger_credit_holds WHERE ref = hold_ref FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         PERFORM creditledger._credit_raise('LD007', format('hold "%s" does not exist', hold_ref));
     END IF;
@@ -1001,7 +1002,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION creditledger._credit_lock_hold(text) IS
-    'Locks the hold with this ref (FOR UPDATE); LD007 if unknown.';
+    'Locks the hold with this ref (FOR NO KEY UPDATE); LD007 if unknown.';
 
 -- LD007 unless the locked hold is open, not due, and has `amount` left.
 CREATE FUNCTION creditledger._credit_check_hold(h creditledger.ledger_credit_holds, amount bigint, what text)
@@ -1163,6 +1164,7 @@ BEGIN
     END IF;
 
     nodes := creditledger._credit_nodes(line);
+    PERFORM creditledger._credit_release_due(nodes, amount);
     PERFORM creditledger._credit_lock(nodes);
     PERFORM creditledger._credit_check_usable(line, nodes);
     PERFORM creditledger._credit_apply_all(nodes, 'use', ref, 0, amount, 0);
@@ -1185,7 +1187,7 @@ BEGIN
 
     SELECT * INTO o FROM creditledger.credit_operations x WHERE x.kind = 'return' AND x.ref = _credit_return.ref;
     IF NOT FOUND THEN
-        SELECT * INTO d FROM creditledger.ledger_credit_drawdowns x WHERE x.ref = drawdown_ref FOR UPDATE;
+        SELECT * INTO d FROM creditledger.ledger_credit_drawdowns x WHERE x.ref = drawdown_ref FOR NO KEY UPDATE;
         IF NOT FOUND THEN
             PERFORM creditledger._credit_raise('LD008', format('drawdown "%s" does not exist', drawdown_ref));
         END IF;
@@ -1226,7 +1228,7 @@ BEGIN
     SELECT array_agg(hold_id) INTO due FROM (
         SELECT hold_id FROM creditledger.ledger_credit_holds
          WHERE status = 'open' AND expires_at <= now()
-         ORDER BY hold_id FOR UPDATE SKIP LOCKED) d;
+         ORDER BY hold_id FOR NO KEY UPDATE SKIP LOCKED) d;
     RETURN creditledger._credit_expire(due);
 END
 $$;
