@@ -1934,8 +1934,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET e
                   (SELECT count(DISTINCT run_id) FROM creditledger.bcp_result_rows))
         || E'# HELP creditledger_bcp_last_run_timestamp_seconds When the last recorded BCP run finished, seconds since the epoch.\n'
         || E'# TYPE creditledger_bcp_last_run_timestamp_seconds gauge\n'
-        || coalesce(format(E'creditledger_bcp_last_run_timestamp_seconds %s\n',
-                           (SELECT extract(epoch FROM max(ran_at)) FROM creditledger.bcp_result_rows)), '')
+        || coalesce((SELECT format(E'creditledger_bcp_last_run_timestamp_seconds %s\n', extract(epoch FROM max(ran_at)))
+                       FROM creditledger.bcp_result_rows HAVING count(*) > 0), '')
         || E'# HELP creditledger_bcp_rule_failing 1 when the latest recorded run of an enabled BCP rule did not pass (status fail or error), else 0.\n'
         || E'# TYPE creditledger_bcp_rule_failing gauge\n'
         || coalesce((SELECT string_agg(format(E'creditledger_bcp_rule_failing{rule="%s",severity="%s",status="%s"} %s\n',
@@ -2061,3 +2061,4 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA creditledger FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION creditledger.metrics(), creditledger._metrics_core(),
     creditledger._metrics_bcp() TO pg_monitor;
 GRANT SELECT ON creditledger.credit_alerts, creditledger.bcp_results TO pg_monitor;
+GRANT SELECT (name, enabled) ON creditledger.bcp_rules TO pg_monitor;

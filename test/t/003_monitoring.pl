@@ -5,21 +5,33 @@
 #      refused with LD001, one with LD004, a replay, a buffered account
 #      whose code needs escaping, and a flush;
 #  (b) metrics() reports exactly that workload in the Prometheus text
-#      format, HELP and TYPE once per family, ends with a newline, and
-#      `promtool check metrics` accepts it without a lint remark;
+#      format, HELP and TYPE once per family, every sample with a value,
+#      ends with a newline, and `promtool check metrics` accepts it without
+#      a lint remark (before any BCP run: no BCP rule series);
+#  (b2) recorded BCP runs: a critical user rule that fails (re-run alone
+#      with another mismatch count: the latest run per rule counts), a
+#      warning rule that fails, one that ends in an error, a built-in rule
+#      disabled after the run; metrics() reports the latest result of each
+#      enabled rule, runs, failures and the last run time, and promtool
+#      still accepts it;
 #  (c) `promtool check rules` and `promtool test rules` pass on
 #      monitoring/prometheus; every creditledger_ metric the rules and the
 #      Grafana dashboard query is one metrics() exports (the dashboard's
 #      queries are valid PromQL);
 #  (d) the real prometheus-postgres-exporter, on a free loopback port,
-#      connected as a pg_monitor member with monitoring/postgres_exporter/
-#      queries.yaml, is scraped once with curl: every query succeeds, the series carry
-#      the same names and values as metrics(), promtool accepts the scrape;
+#      connected as a pg_monitor member (plus SELECT (name, enabled) on
+#      bcp_rules, as monitoring/README.md says) with monitoring/
+#      postgres_exporter/queries.yaml, is scraped once with curl: every query
+#      succeeds, the series carry the same names and values as metrics(),
+#      the creditledger_bcp_* and credit-alert series the same label sets,
+#      promtool accepts the scrape; the alert rules, run by promtool over the
+#      scraped BCP series, fire for exactly the failing and erroring rules;
 #  (e) a node without shared_preload_libraries: the API works; the
 #      statistics views, stat_reset() and metrics() fail with 55000 and a
 #      hint saying how to enable them; the exporter then exports no
-#      creditledger_ series (what alert CreditledgerStatisticsUnavailable
-#      watches).
+#      creditledger_up nor any statistics (what alert
+#      CreditledgerStatisticsUnavailable watches), only the table-backed
+#      version, credit-alert and BCP series.
 #
 # promtool (Debian package prometheus) and prometheus-postgres-exporter are
 # required: make test installs them; missing, this test fails.
@@ -148,6 +160,23 @@ sub sample
 	return undef;
 }
 
+# series TEXT, PREFIX: { 'name{l1="v1",l2="v2"}' => value } of the samples
+# whose name starts with PREFIX, labels sorted, the exporter's "server"
+# label left out (metrics() has none).
+sub series
+{
+	my ($text, $prefix) = @_;
+	my %s;
+	for my $line (split /\n/, $text)
+	{
+		next unless $line =~ /^(\Q$prefix\E[a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/;
+		my ($name, $lbl, $value) = ($1, $2 // '', $3);
+		my @l = grep { !/^server=/ } $lbl =~ /([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")/g;
+		$s{ $name . '{' . join(',', sort @l) . '}' } = $value;
+	}
+	return \%s;
+}
+
 ###########################################################################
 # (a) known workload on a preloaded node
 ###########################################################################
@@ -208,6 +237,9 @@ is( $node->safe_psql(
 		'postgres', q{SELECT count(*) FROM pg_catalog.regexp_split_to_table(
 		   creditledger.metrics(), E'\n') l WHERE l ~ '^\s*$'}),
 	'1', '... and has no blank line (only the empty string after the last newline)');
+is_deeply(
+	[ grep { !/^#/ && !/^[a-zA-Z_:][a-zA-Z0-9_:]*(?:\{.*\})? \S+$/ } split /\n/, $metrics ],
+	[], '... and every sample line has a name and a value');
 
 my $file = $node->basedir . '/metrics.prom';
 append_to_file($file, $metrics);
@@ -291,6 +323,25 @@ cmp_ok(
 	'worker last cycle: seconds since the epoch, recent');
 unlike($metrics, qr/"t\d"/, 'no voucher in any label');
 
+# BCP before any recorded run; credit alerts before any credit line.
+is(sample($metrics, 'creditledger_bcp_runs_total'), '0', 'before any BCP run: bcp_runs_total 0');
+is_deeply([ $metrics =~ /^(creditledger_bcp_last_run_timestamp_seconds\b.*)$/mg ],
+	[], '... no sample of bcp_last_run_timestamp_seconds (HELP and TYPE only)');
+is_deeply(series($metrics, 'creditledger_bcp_rule_'), {}, '... no per-rule series');
+is_deeply(
+	series($metrics, 'creditledger_bcp_failures_total'),
+	{
+		'creditledger_bcp_failures_total{severity="critical"}' => '0',
+		'creditledger_bcp_failures_total{severity="warning"}'  => '0'
+	},
+	'... bcp_failures_total 0 for both severities');
+my @credit_kinds = qw(expired_with_outstanding expiring_soon over_limit
+  suspended_with_holds utilization_high);
+is_deeply(
+	series($metrics, 'creditledger_credit_alert_lines'),
+	{ map { (qq{creditledger_credit_alert_lines{kind="$_"}} => '0') } @credit_kinds },
+	'credit_alert_lines: every kind, 0 without credit lines');
+
 # A pg_monitor member may call it; PUBLIC may not.
 $node->safe_psql('postgres',
 	'CREATE ROLE nobody LOGIN; GRANT USAGE ON SCHEMA creditledger TO nobody');
@@ -300,6 +351,99 @@ is($node->safe_psql('postgres', 'SELECT length(creditledger.metrics()) > 0',
 ($ret, $stdout, $stderr) = $node->psql('postgres', 'SELECT creditledger.metrics()',
 	extra_params => [ '-U', 'nobody' ]);
 like($stderr, qr/permission denied for function metrics/, 'PUBLIC may not');
+
+###########################################################################
+# (b2) credit lines and recorded BCP runs
+###########################################################################
+
+# Two credit lines in alert: one 95 % used, one expiring tomorrow.
+$node->safe_psql(
+	'postgres', q{
+SELECT creditledger.credit_freeze(creditledger.create_credit_line('cl:high', 'CNY', 1000), 950, 'h1');
+SELECT creditledger.create_credit_line('cl:soon', 'CNY', 1000, valid_until => now() + interval '1 day');
+});
+
+# User rules: a critical one that fails (2 mismatches), a warning one that
+# fails (1), a warning one whose query fails at run time.
+$node->safe_psql(
+	'postgres', q{
+SELECT creditledger.bcp_add_rule('test:critical.fail', 'SELECT 1 AS m UNION ALL SELECT 2', NULL, 'critical');
+SELECT creditledger.bcp_add_rule('test:warning-fail', 'SELECT 1 AS m', NULL, 'warning');
+SELECT creditledger.bcp_add_rule('test:error',
+    'SELECT g FROM pg_catalog.generate_series(1, 1) g WHERE 1 / (g - 1) = 0', NULL, 'warning');
+});
+my $enabled = $node->safe_psql('postgres',
+	'SELECT count(*) FROM creditledger.bcp_rules WHERE enabled');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM creditledger.bcp_run()'),
+	$enabled, "a recorded BCP run of the $enabled enabled rules");
+is( $node->safe_psql(
+		'postgres', q{SELECT string_agg(rule || ' ' || status, ', ' ORDER BY rule)
+		   FROM creditledger.bcp_results WHERE status <> 'pass'}),
+	'test:critical.fail fail, test:error error, test:warning-fail fail',
+	'... in which exactly the three user rules do not pass');
+# The critical rule changes and runs alone (a second run): its latest result
+# counts. A built-in rule, recorded in the first run, is disabled: no series.
+$node->safe_psql(
+	'postgres', q{
+SELECT creditledger.bcp_add_rule('test:critical.fail', 'SELECT 1 AS m UNION ALL SELECT 2 UNION ALL SELECT 3',
+                                 NULL, 'critical');
+SELECT count(*) FROM creditledger.bcp_run(ARRAY['test:critical.fail']);
+SELECT creditledger.bcp_enable_rule('trial_balance', false);
+});
+
+$metrics = $node->safe_psql('postgres', 'SELECT creditledger.metrics()') . "\n";
+($rc, $out, $err) = run([ $promtool, 'check', 'metrics' ], $metrics);
+is($rc, 0, 'after the BCP runs, promtool check metrics accepts metrics()');
+is($out . $err, '', '... without a lint remark');
+$fam = families($metrics);
+is_deeply(
+	{ map { $_ => $fam->{$_} } grep { /^creditledger_bcp_/ } keys %$fam },
+	{
+		creditledger_bcp_runs_total                 => 'counter',
+		creditledger_bcp_last_run_timestamp_seconds => 'gauge',
+		creditledger_bcp_rule_failing               => 'gauge',
+		creditledger_bcp_rule_mismatches            => 'gauge',
+		creditledger_bcp_failures_total             => 'counter'
+	},
+	'the five creditledger_bcp_* families and their types');
+is(sample($metrics, 'creditledger_bcp_runs_total'), '2', 'bcp_runs_total 2');
+cmp_ok(abs(sample($metrics, 'creditledger_bcp_last_run_timestamp_seconds') - time()),
+	'<', 60, 'bcp_last_run_timestamp_seconds: seconds since the epoch, recent');
+my $bcp = series($metrics, 'creditledger_bcp_rule_');
+my $f   = 'creditledger_bcp_rule_failing';
+my $mm  = 'creditledger_bcp_rule_mismatches';
+is($bcp->{$f . '{rule="test:critical.fail",severity="critical",status="fail"}'},
+	'1', 'rule_failing: the critical rule fails');
+is($bcp->{$mm . '{rule="test:critical.fail",severity="critical"}'},
+	'3', '... with the mismatches of its latest run (3, not 2)');
+is($bcp->{$f . '{rule="test:warning-fail",severity="warning",status="fail"}'},
+	'1', 'rule_failing: the warning rule fails');
+is($bcp->{$mm . '{rule="test:warning-fail",severity="warning"}'},
+	'1', '... with 1 mismatch');
+is($bcp->{$f . '{rule="test:error",severity="warning",status="error"}'},
+	'1', 'rule_failing: the erroring rule, status error');
+ok(!exists $bcp->{$mm . '{rule="test:error",severity="warning"}'},
+	'... and no mismatches series for it');
+is_deeply([ grep { /rule="trial_balance"/ } keys %$bcp ], [],
+	'no series for the disabled rule');
+is( scalar(grep { /^\Q$f\E\{/ } keys %$bcp),
+	$enabled - 1, 'one rule_failing series per enabled rule');
+is_deeply(
+	[ sort grep { /^\Q$f\E\{/ && $bcp->{$_} ne '0' } keys %$bcp ],
+	[
+		$f . '{rule="test:critical.fail",severity="critical",status="fail"}',
+		$f . '{rule="test:error",severity="warning",status="error"}',
+		$f . '{rule="test:warning-fail",severity="warning",status="fail"}'
+	],
+	'every other rule passes (0, status="pass")');
+is(sample($metrics, 'creditledger_bcp_failures_total', severity => 'critical'),
+	'2', 'bcp_failures_total critical 2 (the critical rule in both runs)');
+is(sample($metrics, 'creditledger_bcp_failures_total', severity => 'warning'),
+	'2', 'bcp_failures_total warning 2 (fail and error)');
+is(sample($metrics, 'creditledger_credit_alert_lines', kind => 'utilization_high'),
+	'1', 'credit_alert_lines: 1 line utilization_high');
+is(sample($metrics, 'creditledger_credit_alert_lines', kind => 'expiring_soon'),
+	'1', 'credit_alert_lines: 1 line expiring_soon');
 
 ###########################################################################
 # (c) alert rules and dashboard
@@ -321,8 +465,6 @@ sub exported
 
 my $rules = slurp_file("$monitoring/prometheus/alerts.yml");
 my %in_rules = map { $_ => 1 } map { /\b(creditledger_[a-z_]+)/g } grep { !/^\s*#/ } split /\n/, $rules;
-# Written ahead of the credit lines: metrics() emits it once credit_alerts exists.
-delete $in_rules{creditledger_credit_alert_lines};
 is_deeply([ sort grep { !exported($_) } keys %in_rules ],
 	[], 'the alert rules query only metrics metrics() exports');
 cmp_ok(scalar(keys %in_rules), '>=', 6, '... (' . join(' ', sort keys %in_rules) . ')');
@@ -362,6 +504,8 @@ is($rc, 0, 'every dashboard query is valid PromQL') or diag($out . $err);
 # (d) the real postgres_exporter with monitoring/postgres_exporter
 ###########################################################################
 
+# pg_monitor alone reads credit_alerts, bcp_results and the rules' names and
+# enabled flags: the exporter role needs no grant of its own.
 my $scrape = scrape_exporter($node);
 is(sample($scrape, 'pg_up'), '1', 'exporter: pg_up 1');
 is(sample($scrape, 'pg_exporter_last_scrape_error'), '0',
@@ -393,6 +537,56 @@ is_deeply(\%exp_types, \%met_types,
 	'the exporter exports the same families, with the same types, as metrics()');
 ($rc, $out, $err) = run([ $promtool, 'check', 'metrics' ], $scrape);
 is($rc, 0, 'promtool check metrics accepts the exporter scrape') or diag($out . $err);
+
+# BCP and credit alerts: the same series (names and label sets, the
+# exporter's "server" aside) with the same values.
+for my $prefix ('creditledger_bcp_', 'creditledger_credit_alert_lines')
+{
+	my ($from_sql, $from_exporter) = (series($metrics, $prefix), series($scrape, $prefix));
+	is_deeply([ sort keys %$from_exporter ], [ sort keys %$from_sql ],
+		"exporter: the same ${prefix}* series (names and labels) as metrics()");
+	is_deeply(
+		{ map { $_ => 0 + $from_exporter->{$_} } keys %$from_exporter },
+		{ map { $_ => 0 + $from_sql->{$_} } keys %$from_sql },
+		'... with the same values');
+}
+cmp_ok(scalar(grep { /^creditledger_bcp_rule_failing\{/ } keys %{ series($scrape, 'creditledger_bcp_') }),
+	'>', 3, '... (creditledger_bcp_rule_failing included)');
+
+# The alert rules over the scraped BCP series, held for 30 minutes (the last
+# run moved to the test's time 0): at 5 min only the critical rule fires, at
+# 20 min the warning one and the erroring one too, nothing else.
+my $inst = 'job="postgres",instance="db:9187"';
+my $alerts_yml = $node->basedir . '/bcp_alerts_test.yml';
+my $yml = "rule_files:\n  - '$monitoring/prometheus/alerts.yml'\n"
+  . "evaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n";
+for my $line (grep { /^creditledger_bcp_(?:rule_failing|rule_mismatches|last_run_timestamp_seconds)[{ ]/ }
+	split /\n/, $scrape)
+{
+	my ($name, $lbl, $value) = $line =~ /^([a-z_]+)(?:\{(.*)\})? (\S+)$/ or next;
+	$value = 0 if $name eq 'creditledger_bcp_last_run_timestamp_seconds';
+	(my $series = $name . '{' . join(',', grep { $_ ne '' } $lbl // '', $inst) . '}') =~ s/'/''/g;
+	$yml .= "      - series: '$series'\n        values: '${value}x30'\n";
+}
+my $firing = sub {
+	my ($at, @alerts) = @_;
+	my $t = "      - expr: 'ALERTS{alertstate=\"firing\"}'\n        eval_time: $at\n        exp_samples:\n";
+	$t .= "          - labels: 'ALERTS{alertname=\"$_->[0]\",alertstate=\"firing\",$inst,"
+	  . "rule=\"$_->[1]\",severity=\"$_->[2]\"}'\n            value: 1\n"
+	  for @alerts;
+	return $t;
+};
+$yml .= "    promql_expr_test:\n"
+  . $firing->('5m', [ 'CreditledgerBcpRuleFailing', 'test:critical.fail', 'critical' ])
+  . $firing->(
+	'20m',
+	[ 'CreditledgerBcpRuleFailing', 'test:critical.fail', 'critical' ],
+	[ 'CreditledgerBcpRuleFailing', 'test:warning-fail', 'warning' ],
+	[ 'CreditledgerBcpRuleError',   'test:error',        'warning' ]);
+append_to_file($alerts_yml, $yml);
+($rc, $out, $err) = run([ $promtool, 'test', 'rules', $alerts_yml ]);
+is($rc, 0, 'the BCP alerts fire for exactly the failing and erroring rules of the scrape')
+  or diag($out . $err . $yml);
 
 $node->stop;
 
@@ -447,8 +641,13 @@ $scrape = scrape_exporter($plain);
 is(sample($scrape, 'pg_up'), '1', 'exporter without preload: PostgreSQL is up');
 is(sample($scrape, 'creditledger_up'), undef,
 	'... but no creditledger_up (CreditledgerStatisticsUnavailable fires)');
-is_deeply([ sort grep { /^creditledger_/ } keys %{ families($scrape) } ],
-	['creditledger_build_info'], '... nor any statistics: only the installed version');
+is_deeply(
+	[ sort grep { /^creditledger_/ } keys %{ families($scrape) } ],
+	[
+		qw(creditledger_bcp_failures_total creditledger_bcp_runs_total
+		  creditledger_build_info creditledger_credit_alert_lines)
+	],
+	'... nor any statistics: only what tables hold (version, credit alerts, BCP results)');
 is(sample($scrape, 'pg_exporter_last_scrape_error'), '1', '... and the scrape reports the errors');
 
 $plain->stop;
