@@ -23,6 +23,7 @@ OBJS = \
 	src/accounts.o \
 	src/transfers.o \
 	src/verify.o \
+	src/verify_scan.o \
 	src/credit.o \
 	src/bcp.o \
 	src/worker.o \

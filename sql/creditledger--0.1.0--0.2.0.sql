@@ -518,17 +518,14 @@ $$;
 COMMENT ON FUNCTION creditledger._credit_available(creditledger.ledger_credit_lines) IS
     'limit - frozen - used - (revolving ? 0 : returned) of a line row.';
 
--- Takes a slice of a hot line for a change consuming `needed` headroom
--- (<= 0: any slice).  Returns the slice, locked, with headroom >= needed;
--- LD002 when the whole line lacks it.
-CREATE FUNCTION creditledger._credit_take_slice(l creditledger.ledger_credit_lines,
-        needed bigint, op text)
+-- Takes a slice of a hot line for a change that consumes no headroom
+-- (needed <= 0): a slice in deficit first, else any free slice, else waits
+-- for this backend's preferred one.  Returns it locked.
+CREATE FUNCTION creditledger._credit_take_slice(l creditledger.ledger_credit_lines, needed bigint)
 RETURNS int LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n int := l.hot_slices;
     s int;
-    total bigint;
-    rest bigint;
     start int := pg_catalog.pg_backend_pid() % l.hot_slices;
 BEGIN
     -- Headroom given back goes first to a slice in deficit (only a limit
@@ -544,20 +541,31 @@ BEGIN
         END IF;
     END IF;
     SELECT slice INTO s FROM creditledger.credit_line_slices
-     WHERE line_id = l.line_id AND slice <= n AND (needed <= 0 OR headroom >= needed)
+     WHERE line_id = l.line_id AND slice <= n
      ORDER BY (slice + start) % n
      LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED;
-    IF FOUND THEN
-        RETURN s;
-    END IF;
-    IF needed <= 0 THEN
-        -- every slice is busy: wait for our preferred one
+    IF NOT FOUND THEN
         SELECT slice INTO s FROM creditledger.credit_line_slices
          WHERE line_id = l.line_id AND slice = start + 1 FOR NO KEY UPDATE;
-        RETURN s;
     END IF;
+    RETURN s;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_take_slice(creditledger.ledger_credit_lines, bigint) IS
+    'Hot lines, a change that gives back or keeps headroom: the slice in deficit if any, else a free slice (SKIP LOCKED), else this backend''s preferred slice (waiting).';
 
-    -- Gather: lock every slice (ascending), then redistribute the headroom.
+-- Gathers a hot line's headroom for a change consuming `needed`: locks
+-- every slice in ascending order, refuses (LD002) if the line as a whole
+-- lacks it, else spreads the headroom again with `needed` extra on this
+-- backend's preferred slice, which it returns (locked).
+CREATE FUNCTION creditledger._credit_gather(l creditledger.ledger_credit_lines, needed bigint, op text)
+RETURNS int LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n int := l.hot_slices;
+    s int := pg_catalog.pg_backend_pid() % l.hot_slices + 1;
+    total bigint;
+    rest bigint;
+BEGIN
     PERFORM 1 FROM creditledger.credit_line_slices
       WHERE line_id = l.line_id AND slice <= n ORDER BY slice FOR NO KEY UPDATE;
     SELECT sum(headroom) INTO total FROM creditledger.credit_line_slices
@@ -565,7 +573,6 @@ BEGIN
     IF total < needed THEN
         PERFORM creditledger._credit_shortfall(l, total, needed, op);
     END IF;
-    s := start + 1;
     rest := total - needed;
     UPDATE creditledger.credit_line_slices
        SET headroom = rest / n + CASE WHEN slice = s THEN needed + rest % n ELSE 0 END
@@ -573,8 +580,8 @@ BEGIN
     RETURN s;
 END
 $$;
-COMMENT ON FUNCTION creditledger._credit_take_slice(creditledger.ledger_credit_lines, bigint, text) IS
-    'Hot lines: a slice with enough headroom taken with SKIP LOCKED, else all slices locked and the headroom gathered and spread again; LD002 only if the whole line lacks it.';
+COMMENT ON FUNCTION creditledger._credit_gather(creditledger.ledger_credit_lines, bigint, text) IS
+    'Hot lines: all slices locked in order, LD002 if the line lacks the headroom, else the headroom spread again with what is needed on one slice.';
 
 -- Applies a change of frozen/used/returned to one node (the caller locked
 -- the non-hot nodes in ascending order).  A change that consumes headroom
@@ -587,6 +594,7 @@ DECLARE
     l creditledger.ledger_credit_lines;
     needed bigint;
     avail bigint;
+    s int;
 BEGIN
     SELECT * INTO l FROM creditledger.ledger_credit_lines WHERE line_id = node;
     needed := fd + ud + CASE WHEN l.revolving THEN 0 ELSE rd END;
@@ -598,9 +606,29 @@ BEGIN
             END IF;
         END IF;
         PERFORM creditledger._credit_post(node, 0, op, ref, fd, ud, rd, 0);
+    ELSIF needed <= 0 THEN
+        PERFORM creditledger._credit_post(node, creditledger._credit_take_slice(l, needed),
+                                          op, ref, fd, ud, rd, needed);
     ELSE
-        PERFORM creditledger._credit_post(node,
-                    creditledger._credit_take_slice(l, needed, op), op, ref, fd, ud, rd, needed);
+        -- A free slice with enough headroom, taken and written in one
+        -- subtransaction: when none qualifies, rolling it back drops any
+        -- slice the probe locked but then found short (FOR ... SKIP LOCKED
+        -- keeps such locks), so the gather below holds no slice out of order.
+        BEGIN
+            SELECT slice INTO s FROM creditledger.credit_line_slices
+             WHERE line_id = node AND slice <= l.hot_slices AND headroom >= needed
+             ORDER BY (slice + pg_catalog.pg_backend_pid()) % l.hot_slices
+             LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED;
+            IF FOUND THEN
+                PERFORM creditledger._credit_post(node, s, op, ref, fd, ud, rd, needed);
+                RETURN;
+            END IF;
+            RAISE EXCEPTION USING ERRCODE = 'LDZ01';    -- private: undo the probe
+        EXCEPTION WHEN SQLSTATE 'LDZ01' THEN
+            NULL;
+        END;
+        PERFORM creditledger._credit_post(node, creditledger._credit_gather(l, needed, op),
+                                          op, ref, fd, ud, rd, needed);
     END IF;
 END
 $$;
@@ -1380,6 +1408,30 @@ COMMENT ON TABLE creditledger.bcp_rules IS
 -- only user rules travel with pg_dump: built-ins are recreated by CREATE EXTENSION
 SELECT pg_catalog.pg_extension_config_dump('creditledger.bcp_rules', 'WHERE NOT builtin');
 
+-- Built-in rules are made by CREATE EXTENSION and not dumped; whether one is
+-- enabled is kept here too, so a restore (which loads this table after
+-- CREATE EXTENSION) switches it back off through the trigger.
+CREATE TABLE creditledger.bcp_builtin_switches (
+    name     text PRIMARY KEY,
+    enabled  boolean NOT NULL
+);
+COMMENT ON TABLE creditledger.bcp_builtin_switches IS
+    'Enabled flags of built-in BCP rules set with bcp_enable_rule(); dumped, and applied to bcp_rules by a trigger (also when pg_restore loads it).';
+SELECT pg_catalog.pg_extension_config_dump('creditledger.bcp_builtin_switches', '');
+
+CREATE FUNCTION creditledger._bcp_apply_switch() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE creditledger.bcp_rules SET enabled = NEW.enabled WHERE name = NEW.name AND builtin;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION creditledger._bcp_apply_switch() IS
+    'Trigger function: applies a built-in rule''s enabled flag from bcp_builtin_switches to bcp_rules.';
+CREATE TRIGGER bcp_builtin_switches_apply
+    AFTER INSERT OR UPDATE ON creditledger.bcp_builtin_switches
+    FOR EACH ROW EXECUTE FUNCTION creditledger._bcp_apply_switch();
+
 CREATE SEQUENCE creditledger.bcp_run_id_seq;
 CREATE TABLE creditledger.bcp_result_rows (
     run_id       bigint NOT NULL,
@@ -1455,6 +1507,12 @@ RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_
 BEGIN
     PERFORM creditledger._credit_require(name, 'name');
     PERFORM creditledger._credit_require(enabled, 'enabled');
+    IF EXISTS (SELECT 1 FROM creditledger.bcp_rules r WHERE r.name = bcp_enable_rule.name AND r.builtin) THEN
+        INSERT INTO creditledger.bcp_builtin_switches AS w (name, enabled)
+        VALUES (bcp_enable_rule.name, bcp_enable_rule.enabled)
+        ON CONFLICT ON CONSTRAINT bcp_builtin_switches_pkey DO UPDATE SET enabled = excluded.enabled;
+        RETURN;
+    END IF;
     UPDATE creditledger.bcp_rules r SET enabled = bcp_enable_rule.enabled WHERE r.name = bcp_enable_rule.name;
     IF NOT FOUND THEN
         PERFORM creditledger._credit_raise('42704', format('BCP rule "%s" does not exist', name));
@@ -1497,7 +1555,7 @@ COMMENT ON FUNCTION creditledger._bcp_record(bigint, text, text, text, bigint, j
 CREATE FUNCTION creditledger.bcp_run(rules text[] DEFAULT NULL, record boolean DEFAULT true)
 RETURNS TABLE(rule text, severity text, status text, mismatches bigint, sample jsonb,
               duration_ms double precision)
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     r record;
     run bigint;
@@ -1518,6 +1576,10 @@ BEGIN
     SELECT count(*) INTO total FROM creditledger.bcp_rules x
      WHERE (rules IS NULL AND x.enabled) OR x.name = ANY (rules);
     IF record THEN
+        IF pg_catalog.pg_is_in_recovery() THEN
+            PERFORM creditledger._credit_raise('25006', 'cannot record a BCP run on a hot standby',
+                NULL, 'Use bcp_run(record => false) on a standby.');
+        END IF;
         run := creditledger._bcp_new_run();
     END IF;
 
@@ -1553,7 +1615,7 @@ COMMENT ON FUNCTION creditledger.bcp_run(text[], boolean) IS
     'Runs the enabled BCP rules (or the named ones) with the caller''s rights, one NOTICE per rule as progress; a rule that errors is reported as status error. record => true appends the results to bcp_results; record => false writes nothing (works on a hot standby).';
 
 CREATE FUNCTION creditledger._bcp_scheduled_run()
-RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 DECLARE
     r record;
     failing bigint := 0;

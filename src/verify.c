@@ -27,10 +27,8 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "common/int.h"
-
 #include "compat.h"
-#include "credit.h"
+#include "verify_scan.h"
 #include "errcodes.h"
 #include "opstats.h"
 #include "journal.h"
@@ -49,10 +47,6 @@ CL_TRACKED_FUNCTION(cl_verify_chain, CL_OP_VERIFY_CHAIN, verify_chain_impl)
 	"  FROM creditledger.sub_accounts s JOIN creditledger.ledger_accounts a USING (account_id)" \
 	where_s \
 	" ORDER BY 1, 2"
-static ClPlan all_accounts_plan = {
-	HEAD_COLUMNS("", ""),
-	0, {InvalidOid}
-};
 static ClPlan one_account_plan = {
 	HEAD_COLUMNS(" WHERE account_id = $1", " WHERE s.account_id = $1"),
 	1, {INT8OID}
@@ -62,10 +56,6 @@ static ClPlan one_account_plan = {
 	"       balance_before, balance_after, is_reversal, prev_hash, hash," \
 	"       accepted_at, posted_at, voucher" \
 	"  FROM creditledger.journal_entries"
-static ClPlan all_journal_plan = {
-	JOURNAL_COLUMNS " ORDER BY account_id, sub_account, version",
-	0, {InvalidOid}
-};
 static ClPlan one_journal_plan = {
 	JOURNAL_COLUMNS " WHERE account_id = $1 ORDER BY account_id, sub_account, version",
 	1, {INT8OID}
@@ -151,38 +141,20 @@ stream_next(Stream *s)
 }
 
 /*
- * emit: one problem row; a money chain's (line_id 0: line_id NULL) or a
+ * emit_row: one problem row; a money chain's (line_id 0: line_id NULL) or a
  * credit chain's (account_id NULL, sub_account = the slice).
  */
 static void
-emit(Verifier *v, int64 account_id, int32 sub_account, int64 version, bool has_version,
-	 int64 line_id, const char *fmt, va_list args) pg_attribute_printf(7, 0);
-
-static void
-emit(Verifier *v, int64 account_id, int32 sub_account, int64 version, bool has_version,
-	 int64 line_id, const char *fmt, va_list args)
+emit_row(Verifier *v, int64 account_id, int32 sub_account, int64 version, bool has_version,
+		 int64 line_id, const char *text)
 {
 	Datum		values[5];
 	bool		nulls[5] = {line_id != 0, false, !has_version, false, line_id == 0};
-	StringInfoData buf;
 
-	initStringInfo(&buf);
-	for (;;)
-	{
-		int			needed;
-		va_list		copy;
-
-		va_copy(copy, args);
-		needed = appendStringInfoVA(&buf, fmt, copy);
-		va_end(copy);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
 	values[0] = Int64GetDatum(account_id);
 	values[1] = Int32GetDatum(sub_account);
 	values[2] = Int64GetDatum(version);
-	values[3] = CStringGetTextDatum(buf.data);
+	values[3] = CStringGetTextDatum(text);
 	values[4] = Int64GetDatum(line_id);
 	tuplestore_putvalues(v->out, v->desc, values, nulls);
 }
@@ -198,29 +170,22 @@ static void
 report(Verifier *v, int64 account_id, int32 sub_account, int64 version, bool has_version,
 	   const char *fmt,...)
 {
+	StringInfoData buf;
 	va_list		args;
 
-	va_start(args, fmt);
-	emit(v, account_id, sub_account, version, has_version, 0, fmt, args);
-	va_end(args);
-}
+	initStringInfo(&buf);
+	for (;;)
+	{
+		int			needed;
 
-/*
- * report_credit: emit one problem of a credit chain (line, slice).
- */
-static void
-report_credit(Verifier *v, int64 line_id, int32 slice, int64 version,
-			  const char *fmt,...) pg_attribute_printf(5, 6);
-
-static void
-report_credit(Verifier *v, int64 line_id, int32 slice, int64 version,
-			  const char *fmt,...)
-{
-	va_list		args;
-
-	va_start(args, fmt);
-	emit(v, 0, slice, version, true, line_id, fmt, args);
-	va_end(args);
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	emit_row(v, account_id, sub_account, version, has_version, 0, buf.data);
 }
 
 /*
@@ -402,219 +367,18 @@ check_entry(Verifier *v, HeapTuple tup, TupleDesc desc)
 	memcpy(c->hash, VARDATA_ANY(stored), Min(VARSIZE_ANY_EXHDR(stored), CL_HASH_LEN));
 }
 
-/* Credit chains: heads (line rows = slice 0, then slices) and entries, in key order. */
-static ClPlan credit_heads_plan = {
-	"SELECT line_id, 0 AS slice, frozen, used, returned, version, last_hash"
-	"  FROM creditledger.ledger_credit_lines"
-	" UNION ALL "
-	"SELECT line_id, slice, frozen, used, returned, version, last_hash"
-	"  FROM creditledger.credit_line_slices"
-	" ORDER BY 1, 2",
-	0, {InvalidOid}
-};
-static ClPlan credit_journal_plan = {
-	"SELECT line_id, slice, version, op, ref, frozen_delta, used_delta, returned_delta,"
-	"       frozen_after, used_after, returned_after, prev_hash, hash, created_at"
-	"  FROM creditledger.credit_journal_entries ORDER BY line_id, slice, version",
-	0, {InvalidOid}
-};
-static ClPlan credit_tables_plan = {
-	"SELECT pg_catalog.to_regclass('creditledger.credit_journal_entries') IS NOT NULL",
-	0, {InvalidOid}
-};
-
-/* The head row of a credit chain, and where the chain being read stands. */
-typedef struct CreditHead
-{
-	int64		line_id;		/* PG_INT64_MAX once the heads are exhausted */
-	int32		slice;
-	int64		totals[3];		/* frozen, used, returned */
-	int64		version;
-	uint8		hash[CL_HASH_LEN];
-} CreditHead;
-
 /*
- * load_credit_head: the next credit head row into h (or the end marker).
+ * emit_found: verify_all_chains' callback: one result row per problem.
  */
 static void
-load_credit_head(Stream *heads, CreditHead *h)
+emit_found(void *arg, bool credit, int64 id, int32 sub, int64 version, const char *text)
 {
-	HeapTuple	tup = stream_next(heads);
-	TupleDesc	desc;
-	bool		isnull;
-	bytea	   *b;
+	Verifier   *v = (Verifier *) arg;
 
-	if (tup == NULL)
-	{
-		h->line_id = PG_INT64_MAX;
-		h->slice = PG_INT32_MAX;
-		return;
-	}
-	desc = heads->batch->tupdesc;
-	h->line_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	h->slice = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-	for (int i = 0; i < 3; i++)
-		h->totals[i] = DatumGetInt64(SPI_getbinval(tup, desc, 3 + i, &isnull));
-	h->version = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
-	b = DatumGetByteaPP(SPI_getbinval(tup, desc, 7, &isnull));
-	memset(h->hash, 0, CL_HASH_LEN);
-	memcpy(h->hash, VARDATA_ANY(b), Min(VARSIZE_ANY_EXHDR(b), CL_HASH_LEN));
-}
-
-/*
- * check_credit_head: compare a head row with the end of its chain (cur:
- * version, afters and hash reached; version 0 = no entries).
- */
-static void
-check_credit_head(Verifier *v, const CreditHead *h, const CreditHead *cur)
-{
-	static const char *const names[3] = {"frozen", "used", "returned"};
-
-	if (h->version != cur->version)
-		report_credit(v, h->line_id, h->slice, cur->version,
-					  "credit head is at version " INT64_FORMAT " but the chain head is version " INT64_FORMAT,
-					  h->version, cur->version);
-	for (int i = 0; i < 3; i++)
-		if (h->totals[i] != cur->totals[i])
-			report_credit(v, h->line_id, h->slice, cur->version,
-						  "credit head %s " INT64_FORMAT " differs from the chain head's %s_after " INT64_FORMAT,
-						  names[i], h->totals[i], names[i], cur->totals[i]);
-	if (memcmp(h->hash, cur->hash, CL_HASH_LEN) != 0)
-		report_credit(v, h->line_id, h->slice, cur->version,
-					  "credit head last_hash differs from the chain head's hash");
-}
-
-/*
- * verify_credit_chains: every credit chain (per line and hot slice): versions
- * 1, 2, 3 ..., prev_hash links, afters = previous afters + deltas, the CLC1
- * hash, and the head row (line or slice) equal to the chain's end.
- */
-static void
-verify_credit_chains(Verifier *v)
-{
-	Stream		heads,
-				journal;
-	CreditHead	head,
-				cur;
-	bool		in_chain = false;
-	HeapTuple	tup;
-	bool		isnull;
-
-	cl_exec(&credit_tables_plan, NULL, NULL, 1);
-	if (!DatumGetBool(cl_getdatum(0, 1, &isnull)))
-		return;					/* extension still at 0.1.0 */
-
-	stream_open(&heads, &credit_heads_plan, NULL);
-	stream_open(&journal, &credit_journal_plan, NULL);
-	load_credit_head(&heads, &head);
-	memset(&cur, 0, sizeof(cur));
-
-	while ((tup = stream_next(&journal)) != NULL)
-	{
-		TupleDesc	desc = journal.batch->tupdesc;
-		CreditEntry e;
-		bytea	   *prev,
-				   *stored;
-		text	   *op,
-				   *ref;
-		int64		deltas[3],
-					afters[3];
-		uint8		computed[CL_HASH_LEN];
-
-		e.line_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		e.slice = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		e.version = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-		op = DatumGetTextPP(SPI_getbinval(tup, desc, 4, &isnull));
-		ref = DatumGetTextPP(SPI_getbinval(tup, desc, 5, &isnull));
-		for (int i = 0; i < 3; i++)
-		{
-			deltas[i] = DatumGetInt64(SPI_getbinval(tup, desc, 6 + i, &isnull));
-			afters[i] = DatumGetInt64(SPI_getbinval(tup, desc, 9 + i, &isnull));
-		}
-		prev = DatumGetByteaPP(SPI_getbinval(tup, desc, 12, &isnull));
-		stored = DatumGetByteaPP(SPI_getbinval(tup, desc, 13, &isnull));
-		e.created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 14, &isnull));
-
-		if (!in_chain || cur.line_id != e.line_id || cur.slice != e.slice)
-		{
-			/* close the chain just read, and any head passed without one */
-			if (in_chain && head.line_id == cur.line_id && head.slice == cur.slice)
-			{
-				check_credit_head(v, &head, &cur);
-				load_credit_head(&heads, &head);
-			}
-			while (key_cmp(head.line_id, head.slice, e.line_id, e.slice) < 0)
-			{
-				memset(&cur, 0, sizeof(cur));
-				cur.line_id = head.line_id;
-				cur.slice = head.slice;
-				check_credit_head(v, &head, &cur);
-				load_credit_head(&heads, &head);
-			}
-			if (head.line_id != e.line_id || head.slice != e.slice)
-				report_credit(v, e.line_id, e.slice, e.version,
-							  "credit journal entry of a line or slice that does not exist");
-			memset(&cur, 0, sizeof(cur));
-			cur.line_id = e.line_id;
-			cur.slice = e.slice;
-			in_chain = true;
-		}
-
-		if (e.version != cur.version + 1)
-			report_credit(v, e.line_id, e.slice, e.version,
-						  "version gap: expected version " INT64_FORMAT ", found " INT64_FORMAT,
-						  cur.version + 1, e.version);
-		if (VARSIZE_ANY_EXHDR(prev) != CL_HASH_LEN ||
-			memcmp(VARDATA_ANY(prev), cur.hash, CL_HASH_LEN) != 0)
-			report_credit(v, e.line_id, e.slice, e.version,
-						  "prev_hash differs from the previous entry's hash");
-		for (int i = 0; i < 3; i++)
-		{
-			int64		expected;
-
-			if (pg_add_s64_overflow(cur.totals[i], deltas[i], &expected) || expected != afters[i])
-				report_credit(v, e.line_id, e.slice, e.version,
-							  "%s_after " INT64_FORMAT " is not the previous " INT64_FORMAT " plus the delta " INT64_FORMAT,
-							  i == 0 ? "frozen" : i == 1 ? "used" : "returned",
-							  afters[i], cur.totals[i], deltas[i]);
-		}
-
-		e.op = VARDATA_ANY(op);
-		e.op_len = VARSIZE_ANY_EXHDR(op);
-		e.ref = VARDATA_ANY(ref);
-		e.ref_len = VARSIZE_ANY_EXHDR(ref);
-		e.frozen_delta = deltas[0];
-		e.used_delta = deltas[1];
-		e.returned_delta = deltas[2];
-		e.frozen_after = afters[0];
-		e.used_after = afters[1];
-		e.returned_after = afters[2];
-		credit_entry_hash(v->ctx, (const uint8 *) VARDATA_ANY(prev), &e, computed);
-		if (VARSIZE_ANY_EXHDR(stored) != CL_HASH_LEN ||
-			memcmp(VARDATA_ANY(stored), computed, CL_HASH_LEN) != 0)
-			report_credit(v, e.line_id, e.slice, e.version,
-						  "hash differs from the hash recomputed from the entry's fields");
-
-		cur.version = e.version;
-		memcpy(cur.totals, afters, sizeof(afters));
-		memset(cur.hash, 0, CL_HASH_LEN);
-		memcpy(cur.hash, VARDATA_ANY(stored), Min(VARSIZE_ANY_EXHDR(stored), CL_HASH_LEN));
-	}
-	if (in_chain && head.line_id == cur.line_id && head.slice == cur.slice)
-	{
-		check_credit_head(v, &head, &cur);
-		load_credit_head(&heads, &head);
-	}
-	while (head.line_id != PG_INT64_MAX)
-	{
-		memset(&cur, 0, sizeof(cur));
-		cur.line_id = head.line_id;
-		cur.slice = head.slice;
-		check_credit_head(v, &head, &cur);
-		load_credit_head(&heads, &head);
-	}
-	SPI_cursor_close(journal.portal);
-	SPI_cursor_close(heads.portal);
+	if (credit)
+		emit_row(v, 0, sub, version, true, id, text);
+	else
+		emit_row(v, id, sub, version, true, 0, text);
 }
 
 /*
@@ -628,7 +392,6 @@ verify_chain_impl(PG_FUNCTION_ARGS)
 	Verifier	v;
 	Datum		arg[1];
 	HeapTuple	tup;
-	bool		one = !PG_ARGISNULL(0);
 
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&v, 0, sizeof(v));
@@ -636,20 +399,19 @@ verify_chain_impl(PG_FUNCTION_ARGS)
 	v.desc = rsinfo->setDesc;
 
 	cl_spi_connect();
-	v.ctx = cl_hash_ctx_create();
-	if (one)
+	if (PG_ARGISNULL(0))
 	{
-		arg[0] = PG_GETARG_DATUM(0);
-		stream_open(&v.accounts, &one_account_plan, arg);
-		stream_open(&v.journal, &one_journal_plan, arg);
-	}
-	else
-	{
-		stream_open(&v.accounts, &all_accounts_plan, NULL);
-		stream_open(&v.journal, &all_journal_plan, NULL);
+		/* every chain, money and credit: one pass per journal */
+		verify_all_chains(emit_found, &v);
+		cl_spi_finish();
+		return (Datum) 0;
 	}
 
-	if (one && !seek_account(&v, DatumGetInt64(arg[0]), 0))
+	v.ctx = cl_hash_ctx_create();
+	arg[0] = PG_GETARG_DATUM(0);
+	stream_open(&v.accounts, &one_account_plan, arg);
+	stream_open(&v.journal, &one_journal_plan, arg);
+	if (!seek_account(&v, DatumGetInt64(arg[0]), 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
 				 errmsg("account " INT64_FORMAT " does not exist", DatumGetInt64(arg[0]))));
@@ -658,8 +420,6 @@ verify_chain_impl(PG_FUNCTION_ARGS)
 		check_entry(&v, tup, v.journal.batch->tupdesc);
 	finish_chain(&v);
 	seek_account(&v, PG_INT64_MAX, PG_INT32_MAX);
-	if (!one)
-		verify_credit_chains(&v);
 
 	pg_cryptohash_free(v.ctx);
 	SPI_cursor_close(v.journal.portal);

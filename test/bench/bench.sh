@@ -25,14 +25,31 @@
 #      the flush lag (posted_at - accepted_at) of the postings it made;
 #      failed transactions, aborted clients and server-log errors (by
 #      SQLSTATE) are counted per run;
-#   6. correctness after the load: the hot accounts' balance() is posted +
+#   6. table 3, credit lines (test/bench/credit_setup.sql: 1000 customer
+#      lines with no parent, 1000 under one hot shared parent, 1000 under one
+#      plain shared parent, 1000 under the race parent), at
+#      BENCH_CREDIT_CLIENTS clients: warm-up, then one run each of
+#      CREDIT_WORKLOADS in turn (credit_freeze_unfreeze.sql: freeze, then
+#      unfreeze, on a random line of the group), counted like table 2, with
+#      what the sessions wait on sampled every 100 ms (wait_sampler.sql);
+#      then the race (credit_race.sql): BENCH_CREDIT_CLIENTS clients freeze
+#      1..RACE_MAX under random children of a fresh hot parent whose limit
+#      (BENCH_RACE_LIMIT) they fill early in the run, refusals (LD002) caught
+#      and logged by a helper function so no client aborts;
+#   7. correctness after the load: the hot accounts' balance() is posted +
 #      buffered, a final flush() empties every buffer, verify_chain() finds
 #      nothing, balances are conserved, each chain head (main chains and
 #      sub-accounts) equals its last entry, every transfer has two legs,
-#      internal moves net to zero, no committed transfer was lost;
-#   7. prints markdown tables (tps, ratios, targets, flush lag) and saves them
-#      to bench-results/latest.md (pgbench logs and the server log alongside
-#      in bench-results/logs/).
+#      internal moves net to zero, no committed transfer was lost; credit:
+#      every line's frozen is the sum of the open holds' remaining on it and
+#      its descendants, no line is over its limit, a hot line's slices hold
+#      exactly its available amount, every credit chain head (line and slice)
+#      equals its last entry, every freeze and unfreeze touched each node of
+#      its line once; the race parent ended at or below its limit and within
+#      one freeze of it, and no refused freeze would have fitted;
+#   8. prints markdown tables (tps, ratios, targets, flush lag, race) and
+#      saves them to bench-results/latest.md (pgbench logs and the server log
+#      alongside in bench-results/logs/).
 #
 # Benchmarks are not tests: missing the target is reported, not an error.
 # The exit status is non-zero only if a pgbench run failed or a correctness
@@ -47,6 +64,22 @@
 #   BENCH_HOT_SECONDS  length of each measured hot-account run
 #                      (default: BENCH_SECONDS)
 #   BENCH_SPLIT_SHARDS sub-accounts of the split account (default 64: one per client)
+#   BENCH_ONLY         run only some parts: "ledger" (tables 1 and 2, their
+#                      setup and checks) or "credit" (table 3 and the race,
+#                      their setup and checks; setup.sql is skipped); default
+#                      both. E.g. to iterate on credit lines:
+#                          BENCH_ONLY=credit BENCH_SECONDS=5 bash test/bench/bench.sh
+#                      A partial run writes bench-results/latest-PART.md and
+#                      bench-results/logs-PART/, leaving a full run's
+#                      latest.md and logs/ alone.
+#   BENCH_CREDIT_CLIENTS  clients of the credit table and the race (default 64)
+#   BENCH_CREDIT_SECONDS  length of each measured credit run (default: BENCH_SECONDS)
+#   BENCH_CREDIT_SLICES   slices of the hot parent and of the race parent
+#                         (default 64: one per client)
+#   BENCH_RACE_SECONDS    length of the race (default: BENCH_SECONDS)
+#   BENCH_RACE_LIMIT      the race parent's limit (default: what the hot run's
+#                         rate fills in a quarter of the race, so the race is
+#                         mostly refusals; 100000 if the hot run failed)
 #
 # Adding a workload: write test/bench/NAME.sql (pgbench script; variables
 # :lo, :hi, :naccounts are passed with -D), add setup it needs to setup.sql,
@@ -54,6 +87,9 @@
 # transfer per pgbench transaction with a voucher 'bench-...' should use the
 # kind "transfer", so the lost-transfer check counts them. HOT_WORKLOADS work
 # the same way (their scripts also get -D hot=<the hot account's id>).
+# CREDIT_WORKLOADS: a line "name|code prefix of its group|what"; the group's
+# lines are <prefix>-1 .. <prefix>-1000 (credit_setup.sql makes them), passed
+# as -D lo=, hi= (contiguous ids) and -D run=<a number unique to the run>.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 # On exit, whatever the reason: keep the server log next to the pgbench logs
@@ -151,7 +187,44 @@ HOT_TARGETS=(
 )
 LAG_TARGET_MS=100            # flush lag p99 target
 
+# Credit lines (table 3 and the race).
+CREDIT_CLIENTS=${BENCH_CREDIT_CLIENTS:-64}
+CREDIT_SECONDS=${BENCH_CREDIT_SECONDS:-$BENCH_SECONDS}
+CREDIT_SLICES=${BENCH_CREDIT_SLICES:-64}
+RACE_SECONDS=${BENCH_RACE_SECONDS:-$BENCH_SECONDS}
+RACE_LIMIT_FALLBACK=100000   # the race parent's limit if there is no hot run to size it from
+RACE_MAX=10                  # race freezes are of 1..RACE_MAX
+NLINES=1000                  # customer lines per group
+LINE_LIMIT=1000000000000     # limit of every customer line (10^12: never binds)
+PARENT_LIMIT=1000000000000000  # limit of the hot and plain parents (10^15: never binds)
+# Credit workloads: name|code prefix of the group|what. The first one is the
+# ceiling the others are compared with.
+CREDIT_WORKLOADS=(
+    "free|bench-cl-free|$NLINES customer lines, no parent"
+    "hot|bench-cl-hot|$NLINES customer lines under one shared parent, hot ($CREDIT_SLICES slices)"
+    "plain|bench-cl-plain|$NLINES customer lines under one shared parent, not hot"
+)
+# Targets: "A|B|ratio", as HOT_TARGETS.
+CREDIT_TARGETS=(
+    "hot|free|0.80"
+    "plain|free|"
+    "hot|plain|"
+)
+
 die() { echo "bench: $*" >&2; exit 1; }
+
+# The parts to run (BENCH_ONLY); want PART: is it one of them?
+case "${BENCH_ONLY:-}" in
+    "") PARTS="ledger credit" ;;
+    ledger | credit) PARTS=$BENCH_ONLY ;;
+    *) die "BENCH_ONLY must be ledger or credit (or unset for both), not '$BENCH_ONLY'" ;;
+esac
+want() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+# A partial run keeps its report and logs apart, so a full run's stay.
+if [ -n "${BENCH_ONLY:-}" ]; then
+    RESULTS=$OUTDIR/latest-$BENCH_ONLY.md
+    LOGDIR=$OUTDIR/logs-$BENCH_ONLY
+fi
 
 # q SQL: one query in the bench database, unaligned tuples-only output.
 q() { as_pg "$PSQL" -X -qAt -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
@@ -177,11 +250,14 @@ server_errors() {
 #   and after) and "server:" lines (server_errors of the run's slice of the
 #   server log). With FLUSHER_FOR=ACCOUNT_ID, a one-client pgbench running
 #   flush_loop.sql for ACCOUNT_ID runs alongside for the same time (its log:
-#   flusher-LOGF). Returns pgbench's exit status.
+#   flusher-LOGF). With WAITS_RUN=N, a one-client pgbench running
+#   wait_sampler.sql runs alongside (its log: waits-LOGF), recording what the
+#   sessions wait on every 100 ms under run N in public.bench_waits (see
+#   waits_summary). Returns pgbench's exit status.
 pgbench_run() {
     local logf=$1 clients=$2 secs=$3 script=$4; shift 4
     local threads=$((clients < BENCH_THREADS ? clients : BENCH_THREADS))
-    local walq="SELECT wal_bytes, wal_fpi FROM pg_stat_wal" wal0 wal1 off rc=0 fpid=""
+    local walq="SELECT wal_bytes, wal_fpi FROM pg_stat_wal" wal0 wal1 off rc=0 fpid="" wpid=""
     q "CHECKPOINT" >/dev/null
     wal0=$(q "$walq" || true)
     off=$(logsize)
@@ -190,9 +266,15 @@ pgbench_run() {
             -f "$SCRIPTS/flush_loop.sql" "$DB" >"$(dirname "$logf")/flusher-$(basename "$logf")" 2>&1 &
         fpid=$!
     fi
+    if [ -n "${WAITS_RUN:-}" ]; then
+        as_pg "$PGBENCH" -n -M prepared -c 1 -T "$secs" -D run="$WAITS_RUN" \
+            -f "$SCRIPTS/wait_sampler.sql" "$DB" >"$(dirname "$logf")/waits-$(basename "$logf")" 2>&1 &
+        wpid=$!
+    fi
     as_pg "$PGBENCH" -n -M prepared --failures-detailed -c "$clients" -j "$threads" \
         -T "$secs" "$@" -f "$SCRIPTS/$script" "$DB" >"$logf" 2>&1 || rc=$?
     if [ -n "$fpid" ]; then wait "$fpid" || echo "flusher: pgbench exit $?" >>"$logf"; fi
+    if [ -n "$wpid" ]; then wait "$wpid" || echo "wait sampler: pgbench exit $?" >>"$logf"; fi
     wal1=$(q "$walq" || true)
     # WAL written during the run (whole cluster: the run is all that happens).
     echo "wal: $wal0 $wal1" >>"$logf"
@@ -303,6 +385,44 @@ processed() {
     echo "$n"
 }
 
+# run_credit WORKLOAD [SECONDS [LOGTAG]]
+#   One pgbench run of credit_freeze_unfreeze.sql for a CREDIT_WORKLOADS
+#   entry with CREDIT_CLIENTS clients over its group's lines, with the wait
+#   sampler alongside (run number CREDIT_RUN, which the caller increments
+#   first: it also makes the run's references unique). Prints run_summary's
+#   line; returns non-zero (and shows why on stderr) if anything failed.
+run_credit() {
+    local w=$1 secs=${2:-$CREDIT_SECONDS} tag=${3:-} name rc=0 logf tps failed aborted errs
+    name=$(wl_field "$w" 1)
+    logf="$LOGDIR/${tag}credit-${name}-c${CREDIT_CLIENTS}.log"
+    WAITS_RUN=$CREDIT_RUN pgbench_run "$logf" "$CREDIT_CLIENTS" "$secs" credit_freeze_unfreeze.sql \
+        -D lo="${CL_LO[$name]}" -D hi="${CL_HI[$name]}" -D run="$CREDIT_RUN" || rc=$?
+    IFS='|' read -r tps failed aborted errs <<<"$(run_summary "$logf")"
+    echo "$tps|$failed|$aborted|$errs"
+    if [ "$rc" -ne 0 ] || [ -z "$tps" ] || [ "$failed" != 0 ] || [ "$aborted" != 0 ]; then
+        show_failure "credit $name" "$CREDIT_CLIENTS" "$logf" "$rc"
+        return 1
+    fi
+}
+
+# credit_field NAME N: the Nth field of CREDIT[NAME] (run_summary's line).
+credit_field() { local IFS='|' f; read -r -a f <<<"${CREDIT[$1]:-}"; echo "${f[$2 - 1]:-}"; }
+
+# waits_summary RUN: the four most frequent things the sessions of a run
+#   were sampled doing, with their share of the samples ("CPU 61%,
+#   Lock:transactionid 22%, ..."; CPU = active, waiting on nothing), and the
+#   average number of active sessions per sample.
+waits_summary() {
+    q "WITH s AS (SELECT wait, sum(n) AS n FROM public.bench_waits WHERE run = $1 GROUP BY wait),
+            t AS (SELECT sum(n) AS total FROM s),
+            top AS (SELECT wait, n FROM s ORDER BY n DESC, wait LIMIT 4)
+       SELECT string_agg(format('%s %s%%', wait, round(100.0 * n / t.total)), ', ' ORDER BY n DESC, wait)
+              || format(' (%s active per sample)',
+                        round(t.total::numeric / nullif((SELECT count(DISTINCT sampled_at)
+                                 FROM public.bench_waits WHERE run = $1), 0), 1))
+         FROM top, t GROUP BY t.total" 2>/dev/null || echo "n/a"
+}
+
 #--------------------------------------------------------------------------
 # Preconditions and the cluster
 #--------------------------------------------------------------------------
@@ -397,7 +517,46 @@ if want ledger; then
     log "flusher: $FLUSHER_NOTE"
 fi
 
-#CREDIT_SETUP
+# What the sessions of a run wait on (wait_sampler.sql; waits_summary).
+q "CREATE TABLE IF NOT EXISTS public.bench_waits (
+       run int NOT NULL, sampled_at timestamptz NOT NULL DEFAULT now(), wait text NOT NULL,
+       n int NOT NULL)" >/dev/null
+
+if want credit; then
+    log "credit setup: $NLINES lines with no parent, $NLINES under a hot parent, $NLINES under a plain one, $NLINES under the race parent"
+    as_pg "$PSQL" -X -q -v ON_ERROR_STOP=1 -v nlines="$NLINES" -v line_limit="$LINE_LIMIT" \
+        -v parent_limit="$PARENT_LIMIT" -v slices="$CREDIT_SLICES" \
+        -d "$DB" -f "$SCRIPTS/credit_setup.sql" >/dev/null \
+        || die "credit_setup.sql failed"
+    # CL_LO/CL_HI[name]: the contiguous line ids of each group (and "race").
+    declare -A CL_LO=() CL_HI=()
+    for w in "${CREDIT_WORKLOADS[@]}" "race|bench-cl-race|"; do
+        name=$(wl_field "$w" 1); prefix=$(wl_field "$w" 2)
+        IFS='|' read -r lo hi n <<<"$(q "SELECT min(line_id), max(line_id), count(*)
+            FROM creditledger.ledger_credit_lines WHERE code ~ '^$prefix-[0-9]+\$'")"
+        [ "$n" = "$NLINES" ] && [ $((hi - lo + 1)) = "$NLINES" ] \
+            || die "expected $NLINES credit lines $prefix-N with contiguous ids, got $n in [$lo, $hi]"
+        CL_LO[$name]=$lo CL_HI[$name]=$hi
+    done
+    declare -A CL_PARENT=()
+    while IFS='|' read -r code id; do CL_PARENT[$code]=$id; done \
+        < <(q "SELECT code, line_id FROM creditledger.ledger_credit_lines WHERE code LIKE 'bench-cl-%-parent'")
+    race_parent=${CL_PARENT[bench-cl-race-parent]:-}
+    [ -n "$race_parent" ] && [ -n "${CL_PARENT[bench-cl-hot-parent]:-}" ] \
+        && [ -n "${CL_PARENT[bench-cl-plain-parent]:-}" ] || die "credit parents missing after setup"
+    # The children's parents, as meant: each group under its own parent.
+    bad=$(q "SELECT count(*) FROM creditledger.credit_lines
+              WHERE (code LIKE 'bench-cl-free-%' AND parents <> '{}')
+                 OR (code LIKE 'bench-cl-hot-%' AND code <> 'bench-cl-hot-parent'
+                     AND parents <> ARRAY[${CL_PARENT[bench-cl-hot-parent]}]::bigint[])
+                 OR (code LIKE 'bench-cl-plain-%' AND code <> 'bench-cl-plain-parent'
+                     AND parents <> ARRAY[${CL_PARENT[bench-cl-plain-parent]}]::bigint[])
+                 OR (code LIKE 'bench-cl-race-%' AND code <> 'bench-cl-race-parent'
+                     AND parents <> ARRAY[$race_parent]::bigint[])
+                 OR (code = 'bench-cl-hot-parent' AND hot_slices <> $CREDIT_SLICES)
+                 OR (code IN ('bench-cl-plain-parent', 'bench-cl-race-parent') AND hot_slices <> 0)")
+    [ "$bad" = 0 ] || die "credit setup: $bad lines not linked or made hot as meant"
+fi
 
 #--------------------------------------------------------------------------
 # The runs
@@ -496,13 +655,67 @@ if want ledger; then
     SPLIT_LEFT=$(q "SELECT balance FROM creditledger.accounts WHERE account_id = $split_id" || echo "?")
 fi
 
-#CREDIT_RUNS
+# Table 3: credit lines. CREDIT[name] = run_summary line of its measured
+# run, CWAITS[name] = waits_summary of it; CREDIT_RUN numbers every credit
+# pgbench run (its references and its wait samples).
+declare -A CREDIT=() CWAITS=()
+CREDIT_RUN=0
+RACE="" RACE_WAITS="" RACE_LIMIT_NOTE="" RACE_BOUND_OK="" RACE_REFUSALS_OK=""
+if want credit; then
+    if [ "$BENCH_WARMUP" -gt 0 ]; then
+        log "credit warm-up: ${BENCH_WARMUP}s per workload at $CREDIT_CLIENTS clients"
+        for w in "${CREDIT_WORKLOADS[@]}"; do
+            CREDIT_RUN=$((CREDIT_RUN + 1))
+            run_credit "$w" "$BENCH_WARMUP" warmup- >/dev/null || RUN_FAILURES=$((RUN_FAILURES + 1))
+        done
+    fi
+    for w in "${CREDIT_WORKLOADS[@]}"; do
+        name=$(wl_field "$w" 1)
+        log "credit $name: $CREDIT_CLIENTS clients, ${CREDIT_SECONDS}s"
+        CREDIT_RUN=$((CREDIT_RUN + 1))
+        CREDIT[$name]=$(run_credit "$w") || RUN_FAILURES=$((RUN_FAILURES + 1))
+        [ -n "${CREDIT[$name]}" ] || CREDIT[$name]="|?|?|"
+        CWAITS[$name]=$(waits_summary "$CREDIT_RUN")
+        log "credit $name: $(wl_field "${CREDIT[$name]}" 1) tps; ${CWAITS[$name]}"
+    done
+
+    # The race: freezes until the race parent's limit is reached, and on.
+    # Its limit: BENCH_RACE_LIMIT, or what the hot run's rate of freezes
+    # (one per pgbench transaction) fills in a quarter of the race, so that
+    # most of the race is spent refusing.
+    if [ -n "${BENCH_RACE_LIMIT:-}" ]; then
+        RACE_LIMIT=$BENCH_RACE_LIMIT RACE_LIMIT_NOTE="BENCH_RACE_LIMIT"
+    elif t=$(credit_field hot 1) && [ -n "$t" ] && [ "$t" -gt 0 ]; then
+        RACE_LIMIT=$(( t * RACE_SECONDS * (RACE_MAX + 1) / 2 / 4 ))
+        RACE_LIMIT_NOTE="the hot run's $t tps x ${RACE_SECONDS}s x $((RACE_MAX + 1))/2 per freeze / 4"
+    else
+        RACE_LIMIT=$RACE_LIMIT_FALLBACK RACE_LIMIT_NOTE="no hot run to size it from"
+    fi
+    if ! q "SELECT creditledger.set_credit_limit($race_parent, $RACE_LIMIT)" >/dev/null \
+        || ! q "SELECT creditledger.set_credit_line_hot($race_parent, $CREDIT_SLICES)" >/dev/null; then
+        die "could not give the race parent its limit and slices"
+    fi
+    log "credit race: $CREDIT_CLIENTS clients, ${RACE_SECONDS}s, limit $RACE_LIMIT ($RACE_LIMIT_NOTE), freezes of 1..$RACE_MAX"
+    CREDIT_RUN=$((CREDIT_RUN + 1))
+    rc=0
+    WAITS_RUN=$CREDIT_RUN pgbench_run "$LOGDIR/credit-race-c$CREDIT_CLIENTS.log" "$CREDIT_CLIENTS" \
+        "$RACE_SECONDS" credit_race.sql -D lo="${CL_LO[race]}" -D hi="${CL_HI[race]}" \
+        -D run="$CREDIT_RUN" -D maxamount="$RACE_MAX" || rc=$?
+    RACE=$(run_summary "$LOGDIR/credit-race-c$CREDIT_CLIENTS.log")
+    IFS='|' read -r tps failed aborted errs <<<"$RACE"
+    if [ "$rc" -ne 0 ] || [ -z "$tps" ] || [ "$failed" != 0 ] || [ "$aborted" != 0 ]; then
+        show_failure "credit race" "$CREDIT_CLIENTS" "$LOGDIR/credit-race-c$CREDIT_CLIENTS.log" "$rc"
+        RUN_FAILURES=$((RUN_FAILURES + 1))
+    fi
+    RACE_WAITS=$(waits_summary "$CREDIT_RUN")
+    log "credit race: ${tps:-?} attempts/s; $RACE_WAITS"
+fi
 
 #--------------------------------------------------------------------------
 # Correctness after the load
 #--------------------------------------------------------------------------
 
-log "checking the ledger after the load"
+log "checking the ledger ($PARTS) after the load"
 CHECKS=()
 CHECK_FAILURES=0
 check() {   # check OK? TEXT
@@ -605,19 +818,126 @@ if want ledger; then
     else
         s=bad
     fi
+    check $s "committed benchmark transfers: $committed (pgbench counted $expected, + at most $slack cut off by -T)"
 fi
 
-#CREDIT_CHECKS
+if want credit; then
+    # The closure of the credit DAG: (line, node) for the line and each of
+    # its ancestors, each once (UNION: a diamond counts once), as CTE "anc".
+    ANC="WITH RECURSIVE anc(line_id, node) AS (
+             SELECT line_id, line_id FROM creditledger.ledger_credit_lines
+             UNION
+             SELECT a.line_id, k.parent_id FROM anc a
+               JOIN creditledger.credit_line_links k ON k.child_id = a.node)"
 
+    # Every line's frozen (own and descendants', slices included) is the sum
+    # of the open holds' remaining on it and its descendants; nothing is used.
+    IFS='|' read -r nlines badfrozen openholds <<<"$(sqlcheck "$ANC,
+          held AS (SELECT a.node, sum(h.remaining) AS frozen
+                     FROM creditledger.ledger_credit_holds h JOIN anc a USING (line_id)
+                    WHERE h.status = 'open' GROUP BY a.node)
+        SELECT count(*), count(*) FILTER (WHERE l.frozen <> coalesce(held.frozen, 0) OR l.used <> 0),
+               (SELECT count(*) FROM creditledger.ledger_credit_holds WHERE status = 'open')
+          FROM creditledger.credit_lines l LEFT JOIN held ON held.node = l.line_id")"
+    [ "${badfrozen:-}" = 0 ] && s=ok || s=bad
+    check $s "credit lines whose frozen differs from the sum of the open holds' remaining on them and their descendants (or with used <> 0): ${badfrozen:-?} of ${nlines:-?} (open holds: ${openholds:-?})"
+
+    over=$(sqlcheck "SELECT count(*) FROM creditledger.credit_lines WHERE available < 0")
+    [ "$over" = 0 ] && s=ok || s=bad
+    check $s "credit lines over their limit (available < 0): $over"
+
+    # Hot lines: the slices' headroom adds up to the line's available amount,
+    # and no slice has less than nothing.
+    badhot=$(sqlcheck "SELECT count(*) FROM creditledger.credit_lines l
+                         JOIN (SELECT line_id, sum(headroom) AS headroom, min(headroom) AS least
+                                 FROM creditledger.credit_line_slices x
+                                 JOIN creditledger.ledger_credit_lines y USING (line_id)
+                                WHERE x.slice <= y.hot_slices GROUP BY line_id) s USING (line_id)
+                        WHERE l.hot_slices > 0 AND (s.headroom <> l.available OR s.least < 0)")
+    [ "$badhot" = 0 ] && s=ok || s=bad
+    check $s "hot credit lines whose slices' headroom is not their available amount (or a slice below 0): $badhot"
+
+    # Every credit chain head (slice 0: the line row; else a slice row) holds
+    # its last entry's afters and version.
+    heads=$(sqlcheck "SELECT count(*) FROM (
+          SELECT l.line_id, 0 AS slice, l.frozen, l.used, l.returned, l.version
+            FROM creditledger.ledger_credit_lines l
+          UNION ALL
+          SELECT x.line_id, x.slice, x.frozen, x.used, x.returned, x.version
+            FROM creditledger.credit_line_slices x) c
+        LEFT JOIN LATERAL (SELECT e.frozen_after, e.used_after, e.returned_after, e.version
+                             FROM creditledger.credit_journal_entries e
+                            WHERE e.line_id = c.line_id AND e.slice = c.slice
+                            ORDER BY e.version DESC LIMIT 1) h ON true
+        WHERE (c.frozen, c.used, c.returned, c.version)
+              IS DISTINCT FROM (coalesce(h.frozen_after, 0), coalesce(h.used_after, 0),
+                                coalesce(h.returned_after, 0), coalesce(h.version, 0))")
+    [ "$heads" = 0 ] && s=ok || s=bad
+    check $s "credit chains (lines and slices) whose head differs from their last entry: $heads"
+
+    # Each freeze and each unfreeze wrote one entry per node of its line (the
+    # line and each ancestor once), nothing else.
+    IFS='|' read -r nops badops <<<"$(sqlcheck "$ANC,
+          nodes AS (SELECT line_id, count(*) AS n FROM anc GROUP BY line_id),
+          ops AS (SELECT 'freeze' AS op, h.ref, h.line_id FROM creditledger.ledger_credit_holds h
+                  UNION ALL
+                  SELECT 'unfreeze', o.ref, h.line_id FROM creditledger.credit_operations o
+                    JOIN creditledger.ledger_credit_holds h ON h.hold_id = o.target_id
+                   WHERE o.kind = 'unfreeze'),
+          e AS (SELECT op, ref, count(*) AS n, count(DISTINCT line_id) AS nlines
+                  FROM creditledger.credit_journal_entries
+                 WHERE op IN ('freeze', 'unfreeze') GROUP BY op, ref)
+        SELECT count(*), count(*) FILTER (WHERE e.n IS DISTINCT FROM nodes.n OR e.nlines IS DISTINCT FROM nodes.n)
+          FROM ops JOIN nodes USING (line_id) LEFT JOIN e USING (op, ref)")"
+    [ "${badops:-}" = 0 ] && s=ok || s=bad
+    check $s "freezes and unfreezes whose journal entries are not one per node of their line: ${badops:-?} of ${nops:-?}"
+
+    # The throughput runs unfroze every hold they froze (a run cut off by -T
+    # between the two statements may leave one per client).
+    left=$(sqlcheck "SELECT count(*) FROM creditledger.ledger_credit_holds
+                      WHERE ref LIKE 'bf-%' AND status = 'open'")
+    runs=$(( ${#CREDIT_WORKLOADS[@]} * (BENCH_WARMUP > 0 ? 2 : 1) ))
+    [ "$left" != error ] && [ "$left" -le $((runs * CREDIT_CLIENTS)) ] && s=ok || s=bad
+    check $s "holds of the throughput runs left open: $left (at most $((runs * CREDIT_CLIENTS)): one per client and run cut off by -T)"
+
+    # The race: the parent at or below its limit and within one freeze of it
+    # (limit - frozen < RACE_MAX), no refused freeze that would have fitted
+    # (headroom only shrinks during the race, so a refusal of an amount <= the
+    # final headroom had that headroom too), what the holds add up to.
+    IFS='|' read -r RACE_LIM RACE_FROZEN RACE_HELD RACE_OK RACE_REFUSED RACE_MINREF \
+        RACE_FIRST RACE_LAST <<<"$(sqlcheck "
+        WITH h AS (SELECT count(*) AS n, coalesce(sum(amount), 0) AS held,
+                          min(created_at) AS t0, max(created_at) AS last
+                     FROM creditledger.ledger_credit_holds WHERE ref LIKE 'br-%'),
+             r AS (SELECT count(*) AS n, min(amount) AS least, min(refused_at) AS first
+                     FROM public.bench_credit_refusals)
+        SELECT l.limit_amount, l.frozen, h.held, h.n, r.n, coalesce(r.least, 0),
+               coalesce(round(extract(epoch FROM r.first - h.t0)::numeric, 1)::text, '?'),
+               coalesce(round(extract(epoch FROM h.last - h.t0)::numeric, 1)::text, '?')
+          FROM creditledger.credit_lines l, h, r WHERE l.line_id = $race_parent")"
+    # RACE_BOUND_OK: frozen <= limit and headroom < RACE_MAX; RACE_REFUSALS_OK:
+    # some refused, none of an amount the final headroom had room for.
+    RACE_ROOM="?" RACE_BOUND_OK="" RACE_REFUSALS_OK=""
+    if [[ "${RACE_LIM:-}|${RACE_FROZEN:-}|${RACE_REFUSED:-}|${RACE_MINREF:-}" =~ ^[0-9]+\|-?[0-9]+\|[0-9]+\|[0-9]+$ ]]; then
+        RACE_ROOM=$((RACE_LIM - RACE_FROZEN))
+        [ "$RACE_ROOM" -ge 0 ] && [ "$RACE_ROOM" -lt "$RACE_MAX" ] && RACE_BOUND_OK=1
+        [ "$RACE_REFUSED" -gt 0 ] && [ "$RACE_MINREF" -gt "$RACE_ROOM" ] && RACE_REFUSALS_OK=1
+    fi
+    [ -n "$RACE_BOUND_OK" ] && s=ok || s=bad
+    check $s "race parent: frozen ${RACE_FROZEN:-?} of a limit of ${RACE_LIM:-?} (headroom $RACE_ROOM; must be >= 0 and < $RACE_MAX, one freeze)"
+    [ -n "${RACE_HELD:-}" ] && [ "$RACE_HELD" = "${RACE_FROZEN:-}" ] && s=ok || s=bad
+    check $s "race parent: frozen ${RACE_FROZEN:-?} = sum of its ${RACE_OK:-?} holds ${RACE_HELD:-?}"
+    [ -n "$RACE_REFUSALS_OK" ] && s=ok || s=bad
+    check $s "race: ${RACE_REFUSED:-?} freezes refused (LD002), the smallest of ${RACE_MINREF:-?} (must be > the final headroom $RACE_ROOM: none would have fitted; and some refused: the limit was reached)"
+fi
 
 problems=$(sqlcheck "SELECT count(*) FROM creditledger.verify_chain()")
 [ "$problems" = 0 ] && s=ok || s=bad
 check $s "verify_chain(): $problems problem rows (expected 0)"
 if [ "$problems" != 0 ] && [ "$problems" != error ]; then
-    q "SELECT account_id, sub_account, version, problem FROM creditledger.verify_chain() LIMIT 5" \
+    q "SELECT account_id, sub_account, line_id, version, problem FROM creditledger.verify_chain() LIMIT 5" \
         | sed 's/^/    /' >&2 || true
 fi
-check $s "committed benchmark transfers: $committed (pgbench counted $expected, + at most $slack cut off by -T)"
 
 # Diagnostics (information, not checks): how the account rows were updated.
 HOT_INFO=$(q "SELECT string_agg(format('%s: %s updates, %s%% HOT', relname, n_tup_upd,
@@ -653,13 +973,10 @@ verdict() {   # verdict VALUE TARGET ge|lt -> MET / NOT MET / NOT MEASURED
 }
 hot_field() { local IFS='|' f; read -r -a f <<<"${HOT[$1]:-}"; echo "${f[$2 - 1]:-}"; }
 
-{
-    echo "## creditledger benchmark"
-    echo
-    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $mem RAM, PostgreSQL $pgversion, commit $commit."
+# report_ledger: tables 1 and 2 (markdown, on stdout).
+report_ledger() {
     echo "pgbench -M prepared -T $BENCH_SECONDS -j $BENCH_THREADS (capped at the client count), warm-up ${BENCH_WARMUP}s;"
-    echo "$NACCOUNTS funded accounts; shared_buffers = 1GB, synchronous_commit = on (default), same settings for all;"
-    echo "runs interleaved per client count (baseline first), CHECKPOINT before each. pgbench runs on the same machine."
+    echo "$NACCOUNTS funded accounts; runs interleaved per client count (baseline first), CHECKPOINT before each."
     echo
     header="| clients |" rule="|--------:|"
     for w in "${WORKLOADS[@]}"; do
@@ -756,12 +1073,75 @@ hot_field() { local IFS='|' f; read -r -a f <<<"${HOT[$1]:-}"; echo "${f[$2 - 1]
         echo "- flush lag: not measured (${LAG:-no result}; drain: ${DRAIN:-?})"
     fi
     echo
+}
+
+# report_credit: table 3 and the race (markdown, on stdout).
+report_credit() {
+    local ceil w name tps a b goal r e
+    ceil=$(wl_field "${CREDIT_WORKLOADS[0]}" 1)
+    echo "### Credit lines, $CREDIT_CLIENTS clients"
+    echo
+    echo "pgbench -M prepared -T $CREDIT_SECONDS -j $BENCH_THREADS, $CREDIT_CLIENTS clients, warm-up ${BENCH_WARMUP}s, one run each,"
+    echo "interleaved (CHECKPOINT before each). One pgbench transaction = credit_freeze of 1..100 on a random"
+    echo "one of the group's $NLINES customer lines, then credit_unfreeze of that whole hold: two statements,"
+    echo "each its own transaction (two commits), as a freeze and its release are two business events."
+    echo "Limits never bind (lines $LINE_LIMIT, parents $PARENT_LIMIT). Waits: share of the samples"
+    echo "(every 100 ms, pg_stat_activity) of the active client sessions; CPU = waiting on nothing."
+    echo
+    echo "| workload | what | tps | / $ceil | failed txns | aborted clients | server errors | WAL/tx | waits (share of samples) |"
+    echo "|:---------|:-----|----:|---------:|------------:|----------------:|:--------------|-------:|:-------------------------|"
+    for w in "${CREDIT_WORKLOADS[@]}"; do
+        name=$(wl_field "$w" 1)
+        tps=$(credit_field "$name" 1)
+        echo "| $name | $(wl_field "$w" 3) | ${tps:-FAIL} | $(ratio "$tps" "$(credit_field "$ceil" 1)") |" \
+             "$(credit_field "$name" 2) | $(credit_field "$name" 3) | $(e=$(credit_field "$name" 4); echo "${e:-none}") |" \
+             "$(walpertx "credit-$name" "$CREDIT_CLIENTS") | ${CWAITS[$name]:-n/a} |"
+    done
+    echo
+    echo "Targets at $CREDIT_CLIENTS clients:"
+    echo
+    for t in "${CREDIT_TARGETS[@]}"; do
+        IFS='|' read -r a b goal <<<"$t"
+        r=$(ratio "$(credit_field "$a" 1)" "$(credit_field "$b" 1)")
+        if [ -n "$goal" ]; then
+            echo "- $a / $b = $r (target >= $goal): **$(verdict "$r" "$goal" ge)**"
+        else
+            echo "- $a / $b = $r (no target)"
+        fi
+    done
+    local rtps rfailed raborted rerrs v
+    IFS='|' read -r rtps rfailed raborted rerrs <<<"$RACE"
+    if [ -n "$RACE_BOUND_OK" ] && [ -n "$RACE_REFUSALS_OK" ] && [ "$rfailed" = 0 ] && [ "$raborted" = 0 ]; then
+        v=MET
+    else
+        v="NOT MET"
+    fi
+    echo "- race: $CREDIT_CLIENTS clients freezing 1..$RACE_MAX under random ones of $NLINES children of a hot parent" \
+         "($CREDIT_SLICES slices, limit ${RACE_LIM:-?}: $RACE_LIMIT_NOTE), nothing released, pgbench -T $RACE_SECONDS:" \
+         "${rtps:-?} attempts/s; ${RACE_OK:-?} freezes succeeded, the last ${RACE_LAST:-?} s into the run;" \
+         "${RACE_REFUSED:-?} refused with LD002 (the first ${RACE_FIRST:-?} s in, the smallest of ${RACE_MINREF:-?});" \
+         "final frozen ${RACE_FROZEN:-?}, headroom $RACE_ROOM; failed txns ${rfailed:-?}, aborted clients ${raborted:-?}," \
+         "server errors ${rerrs:-none} (target: frozen <= limit, headroom < $RACE_MAX, no refusal that would" \
+         "have fitted, no error but LD002): **$v**"
+    echo "  (waits: ${RACE_WAITS:-n/a})"
+    echo
+}
+
+{
+    echo "## creditledger benchmark"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $mem RAM, PostgreSQL $pgversion, commit $commit."
+    echo "shared_buffers = 1GB, synchronous_commit = on (default), same settings for all runs; pgbench runs on the same machine."
+    [ "$PARTS" = "ledger credit" ] || echo "Only the $PARTS part (BENCH_ONLY=$BENCH_ONLY)."
+    echo
+    if want ledger; then report_ledger; fi
+    if want credit; then report_credit; fi
     echo "Server log (WARNING and above, whole benchmark, by SQLSTATE): ${SERVER_LOG:-nothing}."
     echo
     echo "Correctness after the load:"
     echo
     printf '%s\n' "${CHECKS[@]}"
-    [ "$RUN_FAILURES" -eq 0 ] || { echo; echo "**$RUN_FAILURES pgbench run(s) failed** (see bench-results/logs/)."; }
+    [ "$RUN_FAILURES" -eq 0 ] || { echo; echo "**$RUN_FAILURES pgbench run(s) failed** (see ${LOGDIR#"$SRC"/}/)."; }
 } >"$RESULTS"
 
 echo

@@ -3,16 +3,17 @@
 --
 -- psql variables: nlines (lines per group), line_limit (limit of every
 -- customer line), parent_limit (limit of the two throughput parents),
--- slices (hot slices of the hot parents), race_limit (limit of the race
--- parent).
+-- slices (hot slices of the hot parent).
 --
 -- Creates (CREATE EXTENSION if setup.sql did not run):
 --   * 'bench-cl-free-1' .. N: customer lines with no parent;
 --   * 'bench-cl-hot-parent', made hot with set_credit_line_hot(:slices),
 --     and its children 'bench-cl-hot-1' .. N;
 --   * 'bench-cl-plain-parent' (not hot) and its children 'bench-cl-plain-1' .. N;
---   * 'bench-cl-race-parent' (limit :race_limit, hot, :slices slices) and its
---     children 'bench-cl-race-1' .. N;
+--   * 'bench-cl-race-parent' and its children 'bench-cl-race-1' .. N: the
+--     parent is created with limit 0 and not hot; bench.sh gives it the
+--     race's limit and then makes it hot (set_credit_line_hot spreads the
+--     headroom evenly over the slices) right before the race;
 --   * public.bench_credit_try_freeze(line, amount, ref): credit_freeze that
 --     returns false instead of raising LD002 (pgbench aborts a client on any
 --     error but a serialization failure or deadlock), logging each refusal in
@@ -23,6 +24,8 @@
 -- parent limits and :line_limit are far above what the throughput runs can
 -- hold at once (each pgbench transaction freezes at most 100, then releases
 -- it), so those runs never see LD002; only the race parent's limit binds.
+-- The race's refs are 'br-...', the throughput runs' 'bf-...' (holds) and
+-- 'bu-...' (unfreezes).
 
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
@@ -34,10 +37,9 @@ SELECT count(creditledger.create_credit_line('bench-cl-free-' || i, 'CNY', :line
 
 SELECT creditledger.create_credit_line('bench-cl-hot-parent', 'CNY', :parent_limit) AS hot_parent,
        creditledger.create_credit_line('bench-cl-plain-parent', 'CNY', :parent_limit) AS plain_parent,
-       creditledger.create_credit_line('bench-cl-race-parent', 'CNY', :race_limit) AS race_parent
+       creditledger.create_credit_line('bench-cl-race-parent', 'CNY', 0) AS race_parent
 \gset
 SELECT creditledger.set_credit_line_hot(:hot_parent, :slices);
-SELECT creditledger.set_credit_line_hot(:race_parent, :slices);
 
 SELECT count(creditledger.create_credit_line('bench-cl-hot-' || i, 'CNY', :line_limit,
                                              ARRAY[:hot_parent]::bigint[])) AS hot_children

@@ -1,0 +1,528 @@
+/*
+ * verify_scan.c: verify_chain() over every chain, in one pass per journal.
+ *
+ * Each journal (journal_entries, then credit_journal_entries) is read once
+ * in entry_id order through its primary key, straight from the table (no
+ * SQL per row, no sort): entry ids come from a sequence and a chain's next
+ * entry is written only after the previous one committed (the head row is
+ * locked in between), so within every chain entry_id order is version
+ * order.  The tail of every chain (version, amounts, hash) lives in a hash
+ * table keyed by (id, sub), sized by the number of chains, not of entries;
+ * it is filled first with the head rows (accounts and sub-accounts, credit
+ * lines and slices), read with SPI.  Every entry is checked against its
+ * chain's tail as verify.c documents (versions, prev_hash, amounts, the
+ * recomputed CLJ1/CLC1 hash); at the end every head row is compared with
+ * its chain's last entry.  Problems are collected and returned sorted by
+ * (id, sub, version), money chains first, in the order they were found
+ * within one key, so the output matches the per-account path of verify.c.
+ *
+ * Reads only, with the caller's snapshot; takes AccessShareLock on the two
+ * journals and their primary keys.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "common/int.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "credit.h"
+#include "heapwrite.h"
+#include "journal.h"
+#include "spi_plans.h"
+#include "verify_scan.h"
+
+/* A chain: (account, sub-account) or (credit line, slice). */
+typedef struct ChainKey
+{
+	int64		id;
+	int32		sub;
+	int32		pad;			/* zeroed: the key is hashed as bytes */
+} ChainKey;
+
+typedef struct ChainState
+{
+	ChainKey	key;			/* hash key, first */
+	bool		has_head;
+	bool		normal_credit;	/* money chains */
+	bool		seen;			/* an entry was read */
+	int64		head_version;
+	int64		head_amounts[3];	/* balance, or frozen/used/returned */
+	uint8		head_hash[CL_HASH_LEN];
+	int64		version;		/* tail: the last entry read */
+	int64		amounts[3];
+	uint8		hash[CL_HASH_LEN];
+} ChainState;
+
+typedef struct Problem
+{
+	int64		id;
+	int32		sub;
+	int64		version;
+	int			seq;			/* order found, to keep it within one key */
+	char	   *text;
+} Problem;
+
+typedef struct Pass
+{
+	bool		credit;
+	HTAB	   *chains;
+	List	   *problems;
+	int			seq;
+	pg_cryptohash_ctx *ctx;
+	MemoryContext cxt;			/* outlives the per-row context: problems, chains */
+} Pass;
+
+static const char *const amount_names[3] = {"frozen", "used", "returned"};
+
+/*
+ * problem: record one problem of chain (id, sub) at version.
+ */
+static void
+problem(Pass *p, int64 id, int32 sub, int64 version, const char *fmt,...) pg_attribute_printf(5, 6);
+
+static void
+problem(Pass *p, int64 id, int32 sub, int64 version, const char *fmt,...)
+{
+	MemoryContext old = MemoryContextSwitchTo(p->cxt);
+	Problem    *pr = palloc(sizeof(Problem));
+	StringInfoData buf;
+	va_list		args;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	pr->id = id;
+	pr->sub = sub;
+	pr->version = version;
+	pr->seq = p->seq++;
+	pr->text = buf.data;
+	p->problems = lappend(p->problems, pr);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * chain_lookup: the state of chain (id, sub), created empty if new.
+ */
+static ChainState *
+chain_lookup(Pass *p, int64 id, int32 sub, bool *found)
+{
+	ChainKey	key;
+	ChainState *c;
+
+	memset(&key, 0, sizeof(key));
+	key.id = id;
+	key.sub = sub;
+	c = hash_search(p->chains, &key, HASH_ENTER, found);
+	if (!*found)
+	{
+		memset(((char *) c) + sizeof(ChainKey), 0, sizeof(ChainState) - sizeof(ChainKey));
+		memcpy(c->hash, cl_zero_hash, CL_HASH_LEN);
+		memcpy(c->head_hash, cl_zero_hash, CL_HASH_LEN);
+	}
+	return c;
+}
+
+/*
+ * load_heads: every head row into the hash table (SPI).
+ */
+static void
+load_heads(Pass *p)
+{
+	const char *sql = p->credit ?
+		"SELECT line_id, 0, true, frozen, used, returned, version, last_hash"
+		"  FROM creditledger.ledger_credit_lines"
+		" UNION ALL "
+		"SELECT line_id, slice, true, frozen, used, returned, version, last_hash"
+		"  FROM creditledger.credit_line_slices" :
+		"SELECT account_id, 0, normal_side = 'credit', balance, 0::bigint, 0::bigint, version, last_hash"
+		"  FROM creditledger.ledger_accounts"
+		" UNION ALL "
+		"SELECT s.account_id, s.sub_account, a.normal_side = 'credit', s.balance, 0::bigint, 0::bigint,"
+		"       s.version, s.last_hash"
+		"  FROM creditledger.sub_accounts s JOIN creditledger.ledger_accounts a USING (account_id)";
+	Portal		portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0);
+
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 5000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull,
+						found;
+			ChainState *c;
+			bytea	   *h;
+
+			c = chain_lookup(p,
+							 DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)),
+							 DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull)),
+							 &found);
+			c->has_head = true;
+			c->normal_credit = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+			for (int a = 0; a < 3; a++)
+				c->head_amounts[a] = DatumGetInt64(SPI_getbinval(tup, desc, 4 + a, &isnull));
+			c->head_version = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+			h = DatumGetByteaPP(SPI_getbinval(tup, desc, 8, &isnull));
+			memset(c->head_hash, 0, CL_HASH_LEN);
+			memcpy(c->head_hash, VARDATA_ANY(h), Min(VARSIZE_ANY_EXHDR(h), CL_HASH_LEN));
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+}
+
+/*
+ * check_link: the checks common to both journals: version sequence and
+ * prev_hash; then, after the caller's amount checks, the stored hash
+ * against the recomputed one, and the tail moves on.
+ */
+static void
+check_link(Pass *p, ChainState *c, int64 version, bytea *prev)
+{
+	if (version != c->version + 1)
+		problem(p, c->key.id, c->key.sub, version,
+				"version gap: expected version " INT64_FORMAT ", found " INT64_FORMAT,
+				c->version + 1, version);
+	if (VARSIZE_ANY_EXHDR(prev) != CL_HASH_LEN ||
+		memcmp(VARDATA_ANY(prev), c->hash, CL_HASH_LEN) != 0)
+		problem(p, c->key.id, c->key.sub, version,
+				"prev_hash differs from the previous entry's hash");
+}
+
+static void
+check_hash(Pass *p, ChainState *c, int64 version, bytea *stored, const uint8 *computed)
+{
+	if (VARSIZE_ANY_EXHDR(stored) != CL_HASH_LEN ||
+		memcmp(VARDATA_ANY(stored), computed, CL_HASH_LEN) != 0)
+		problem(p, c->key.id, c->key.sub, version,
+				"hash differs from the hash recomputed from the entry's fields");
+	c->version = version;
+	memset(c->hash, 0, CL_HASH_LEN);
+	memcpy(c->hash, VARDATA_ANY(stored), Min(VARSIZE_ANY_EXHDR(stored), CL_HASH_LEN));
+}
+
+/*
+ * enter_chain: the chain of an entry; a chain without a head row is
+ * reported at its first entry.
+ */
+static ChainState *
+enter_chain(Pass *p, int64 id, int32 sub, int64 version)
+{
+	bool		found;
+	ChainState *c = chain_lookup(p, id, sub, &found);
+
+	if (!c->seen && !c->has_head)
+		problem(p, id, sub, version,
+				p->credit ? "credit journal entry of a line or slice that does not exist" :
+				sub == 0 ? "journal entry of an account that does not exist" :
+				"journal entry of a sub-account that does not exist");
+	c->seen = true;
+	return c;
+}
+
+/* Columns read from each journal, in this order. */
+static const char *const money_columns[] = {
+	"account_id", "sub_account", "version", "transfer_id", "side", "amount",
+	"balance_before", "balance_after", "is_reversal", "prev_hash", "hash",
+	"accepted_at", "posted_at", "voucher"
+};
+static const char *const credit_columns[] = {
+	"line_id", "slice", "version", "op", "ref", "frozen_delta", "used_delta",
+	"returned_delta", "frozen_after", "used_after", "returned_after",
+	"prev_hash", "hash", "created_at"
+};
+
+/*
+ * check_money_entry: one journal_entries row (v: its values by column).
+ */
+static void
+check_money_entry(Pass *p, Datum *v)
+{
+	JournalEntry e;
+	ChainState *c;
+	bytea	   *prev = DatumGetByteaPP(v[9]);
+	bytea	   *stored = DatumGetByteaPP(v[10]);
+	text	   *voucher = DatumGetTextPP(v[13]);
+	uint8		computed[CL_HASH_LEN];
+
+	e.account_id = DatumGetInt64(v[0]);
+	e.sub_account = DatumGetInt32(v[1]);
+	e.version = DatumGetInt64(v[2]);
+	e.transfer_id = DatumGetInt64(v[3]);
+	e.side = DatumGetChar(v[4]);
+	e.amount = DatumGetInt64(v[5]);
+	e.balance_before = DatumGetInt64(v[6]);
+	e.balance_after = DatumGetInt64(v[7]);
+	e.is_reversal = DatumGetBool(v[8]);
+	e.accepted_at = DatumGetTimestampTz(v[11]);
+	e.posted_at = DatumGetTimestampTz(v[12]);
+	e.voucher = VARDATA_ANY(voucher);
+	e.voucher_len = VARSIZE_ANY_EXHDR(voucher);
+
+	c = enter_chain(p, e.account_id, e.sub_account, e.version);
+	check_link(p, c, e.version, prev);
+	if (e.balance_before != c->amounts[0])
+		problem(p, c->key.id, c->key.sub, e.version,
+				"balance_before " INT64_FORMAT " differs from the previous balance_after " INT64_FORMAT,
+				e.balance_before, c->amounts[0]);
+	if (c->has_head &&
+		((e.side != 'D' && e.side != 'C') ||
+		 e.balance_after - e.balance_before != cl_balance_delta(c->normal_credit, e.side, e.amount)))
+		problem(p, c->key.id, c->key.sub, e.version,
+				"balance_after " INT64_FORMAT " does not follow from balance_before " INT64_FORMAT
+				" and a %s of " INT64_FORMAT,
+				e.balance_after, e.balance_before, e.side == 'D' ? "debit" : "credit", e.amount);
+	journal_entry_hash(p->ctx, (const uint8 *) VARDATA_ANY(prev), &e, computed);
+	check_hash(p, c, e.version, stored, computed);
+	c->amounts[0] = e.balance_after;
+}
+
+/*
+ * check_credit_entry: one credit_journal_entries row.
+ */
+static void
+check_credit_entry(Pass *p, Datum *v)
+{
+	CreditEntry e;
+	ChainState *c;
+	text	   *op = DatumGetTextPP(v[3]);
+	text	   *ref = DatumGetTextPP(v[4]);
+	bytea	   *prev = DatumGetByteaPP(v[11]);
+	bytea	   *stored = DatumGetByteaPP(v[12]);
+	int64		deltas[3],
+				afters[3];
+	uint8		computed[CL_HASH_LEN];
+
+	e.line_id = DatumGetInt64(v[0]);
+	e.slice = DatumGetInt32(v[1]);
+	e.version = DatumGetInt64(v[2]);
+	e.op = VARDATA_ANY(op);
+	e.op_len = VARSIZE_ANY_EXHDR(op);
+	e.ref = VARDATA_ANY(ref);
+	e.ref_len = VARSIZE_ANY_EXHDR(ref);
+	for (int a = 0; a < 3; a++)
+	{
+		deltas[a] = DatumGetInt64(v[5 + a]);
+		afters[a] = DatumGetInt64(v[8 + a]);
+	}
+	e.frozen_delta = deltas[0];
+	e.used_delta = deltas[1];
+	e.returned_delta = deltas[2];
+	e.frozen_after = afters[0];
+	e.used_after = afters[1];
+	e.returned_after = afters[2];
+	e.created_at = DatumGetTimestampTz(v[13]);
+
+	c = enter_chain(p, e.line_id, e.slice, e.version);
+	check_link(p, c, e.version, prev);
+	for (int a = 0; a < 3; a++)
+	{
+		int64		expected;
+
+		if (pg_add_s64_overflow(c->amounts[a], deltas[a], &expected) || expected != afters[a])
+			problem(p, c->key.id, c->key.sub, e.version,
+					"%s_after " INT64_FORMAT " is not the previous " INT64_FORMAT " plus the delta " INT64_FORMAT,
+					amount_names[a], afters[a], c->amounts[a], deltas[a]);
+	}
+	credit_entry_hash(p->ctx, (const uint8 *) VARDATA_ANY(prev), &e, computed);
+	check_hash(p, c, e.version, stored, computed);
+	memcpy(c->amounts, afters, sizeof(afters));
+}
+
+/*
+ * scan_journal: every row of the pass's journal in entry_id order.
+ */
+static void
+scan_journal(Pass *p)
+{
+	static ColumnMap money_map,
+				credit_map;
+	const char *relname = p->credit ? "credit_journal_entries" : "journal_entries";
+	const char *pkname = p->credit ? "credit_journal_entries_pkey" : "journal_entries_pkey";
+	Oid			nsp = get_namespace_oid("creditledger", false);
+	Relation	rel = table_open(cl_relation_oid(relname), AccessShareLock);
+	Relation	idx = index_open(get_relname_relid(pkname, nsp), AccessShareLock);
+	const AttrNumber *att = p->credit ?
+		cl_column_map(&credit_map, rel, credit_columns, lengthof(credit_columns)) :
+		cl_column_map(&money_map, rel, money_columns, lengthof(money_columns));
+	int			ncols = p->credit ? lengthof(credit_columns) : lengthof(money_columns);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	IndexScanDesc scan = index_beginscan(rel, idx, GetActiveSnapshot(), 0, 0);
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "verify row",
+												 ALLOCSET_DEFAULT_SIZES);
+	Datum		values[lengthof(money_columns)];
+
+	index_rescan(scan, NULL, 0, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		slot_getallattrs(slot);
+		for (int i = 0; i < ncols; i++)
+		{
+			if (slot->tts_isnull[att[i] - 1])
+				elog(ERROR, "creditledger: NULL %s in %s", p->credit ? credit_columns[i] :
+					 money_columns[i], relname);
+			values[i] = slot->tts_values[att[i] - 1];
+		}
+		old = MemoryContextSwitchTo(rowcxt);
+		if (p->credit)
+			check_credit_entry(p, values);
+		else
+			check_money_entry(p, values);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	MemoryContextDelete(rowcxt);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+}
+
+/*
+ * check_heads: every head row against its chain's last entry.
+ */
+static void
+check_heads(Pass *p)
+{
+	HASH_SEQ_STATUS seq;
+	ChainState *c;
+
+	hash_seq_init(&seq, p->chains);
+	while ((c = hash_seq_search(&seq)) != NULL)
+	{
+		const char *what = p->credit ? "credit head" :
+			c->key.sub == 0 ? "account" : "sub-account";
+
+		if (!c->has_head)
+			continue;
+		if (!c->seen)
+		{
+			if (p->credit ?
+				(c->head_version != 0 || c->head_amounts[0] != 0 ||
+				 c->head_amounts[1] != 0 || c->head_amounts[2] != 0) :
+				(c->head_version != 0 || c->head_amounts[0] != 0))
+				problem(p, c->key.id, c->key.sub, c->head_version,
+						"%s is at version " INT64_FORMAT " with %s " INT64_FORMAT
+						" but its chain has no entries",
+						what, c->head_version, p->credit ? "frozen" : "balance",
+						c->head_amounts[0]);
+			continue;
+		}
+		if (c->head_version != c->version)
+			problem(p, c->key.id, c->key.sub, c->version,
+					"%s row is at version " INT64_FORMAT " but the chain head is version " INT64_FORMAT,
+					what, c->head_version, c->version);
+		for (int a = 0; a < (p->credit ? 3 : 1); a++)
+			if (c->head_amounts[a] != c->amounts[a])
+				problem(p, c->key.id, c->key.sub, c->version,
+						p->credit ? "%s %s " INT64_FORMAT " differs from the chain head's %s_after " INT64_FORMAT :
+						"%s %s " INT64_FORMAT " differs from the chain head's %s " INT64_FORMAT,
+						what, p->credit ? amount_names[a] : "balance", c->head_amounts[a],
+						p->credit ? amount_names[a] : "balance_after", c->amounts[a]);
+		if (memcmp(c->head_hash, c->hash, CL_HASH_LEN) != 0)
+			problem(p, c->key.id, c->key.sub, c->version,
+					"%s last_hash differs from the chain head's hash", what);
+	}
+}
+
+/*
+ * problem_cmp: (id, sub, version, order found).
+ */
+static int
+problem_cmp(const ListCell *a, const ListCell *b)
+{
+	const Problem *x = lfirst(a);
+	const Problem *y = lfirst(b);
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	if (x->sub != y->sub)
+		return x->sub < y->sub ? -1 : 1;
+	if (x->version != y->version)
+		return x->version < y->version ? -1 : 1;
+	return x->seq - y->seq;
+}
+
+/*
+ * run_pass: verify every chain of one journal; returns its problems sorted.
+ */
+static List *
+run_pass(bool credit, pg_cryptohash_ctx *ctx)
+{
+	Pass		p;
+	HASHCTL		hctl;
+
+	memset(&p, 0, sizeof(p));
+	p.credit = credit;
+	p.ctx = ctx;
+	p.cxt = CurrentMemoryContext;
+	hctl.keysize = sizeof(ChainKey);
+	hctl.entrysize = sizeof(ChainState);
+	hctl.hcxt = CurrentMemoryContext;
+	p.chains = hash_create("creditledger verify chains", 1024, &hctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	load_heads(&p);
+	scan_journal(&p);
+	check_heads(&p);
+	hash_destroy(p.chains);
+	list_sort(p.problems, problem_cmp);
+	return p.problems;
+}
+
+/*
+ * verify_all_chains: every money chain, then (if the extension has them)
+ * every credit chain; calls emit for each problem in order.  Inside SPI.
+ */
+void
+verify_all_chains(void (*emit) (void *arg, bool credit, int64 id, int32 sub,
+								int64 version, const char *text),
+				  void *arg)
+{
+	pg_cryptohash_ctx *ctx = cl_hash_ctx_create();
+	bool		has_credit = OidIsValid(get_relname_relid("credit_journal_entries",
+														  get_namespace_oid("creditledger", false)));
+	ListCell   *lc;
+
+	for (int pass = 0; pass < (has_credit ? 2 : 1); pass++)
+	{
+		List	   *problems = run_pass(pass == 1, ctx);
+
+		foreach(lc, problems)
+		{
+			Problem    *pr = lfirst(lc);
+
+			emit(arg, pass == 1, pr->id, pr->sub, pr->version, pr->text);
+		}
+	}
+	pg_cryptohash_free(ctx);
+}
