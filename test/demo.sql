@@ -1,6 +1,7 @@
 -- creditledger demo: run by `make demo` on a throwaway cluster.
 -- Shows accounts, transfers, a multi-leg entry, a replay, a reversal, a
--- refused overdraft with its SQLSTATE, the chained journal and verify_chain.
+-- refused overdraft with its SQLSTATE, the chained journal and verify_chain,
+-- hot accounts, credit lines, BCP reconciliation with a digest, monitoring.
 \pset footer off
 \set VERBOSITY verbose
 -- deliberate errors below switch ON_ERROR_STOP off around themselves
@@ -71,10 +72,13 @@ SELECT * FROM verify_chain();
 \set ON_ERROR_STOP 0
 UPDATE journal_entries SET amount = 1 WHERE entry_id = 1;
 \set ON_ERROR_STOP 1
+BEGIN;
 ALTER TABLE journal_entries DISABLE TRIGGER ALL;
 UPDATE journal_entries SET amount = 1 WHERE account_id = :alice AND version = 1;
 ALTER TABLE journal_entries ENABLE TRIGGER ALL;
 SELECT * FROM verify_chain();
+\echo '-- (rolled back: the rest of the demo works on the intact journal)'
+ROLLBACK;
 
 \echo
 \echo '== hot accounts: a buffered fee account and a split payout account'
@@ -89,6 +93,35 @@ SELECT count(transfer('fund-' || g, :bank, :payouts, 1000)) AS funded FROM gener
 \echo '-- a payout no single sub-account covers gathers funds from the others'
 SELECT transfer('payout-big', :payouts, :alice, 2500) AS payout;
 SELECT sub_account, balance, version FROM sub_accounts WHERE account_id = :payouts ORDER BY sub_account;
+
+\echo
+\echo '== credit lines: a product line and a group line over two customers (a DAG)'
+SELECT create_credit_line('product:consumer', 'CNY', 1000000) AS product \gset
+SELECT create_credit_line('group:acme', 'CNY', 50000) AS grp \gset
+SELECT create_credit_line('cust:alice', 'CNY', 30000, ARRAY[:grp, :product]) AS c_alice \gset
+SELECT create_credit_line('cust:bob', 'CNY', 30000, ARRAY[:grp], revolving => false) AS c_bob \gset
+\echo '-- freeze a hold, draw part of it and release the rest, repay part of the loan'
+SELECT credit_freeze(:c_alice, 20000, 'order-1', now() + interval '15 minutes') AS hold;
+SELECT credit_use('order-1', 'loan-1', 12000, release_rest => true) AS drawdown;
+SELECT credit_return('loan-1', 'repay-1', 2000) AS repayment;
+SELECT credit_use_direct(:c_bob, 25000, 'loan-2') AS direct_drawdown;
+SELECT code, limit_amount, frozen, used, returned, available, revolving, status FROM credit_lines ORDER BY line_id;
+\echo '-- the group has 50000 - 10000 (alice) - 25000 (bob) = 15000 left: a freeze of 20000 is refused'
+\set ON_ERROR_STOP 0
+SELECT credit_freeze(:c_alice, 20000, 'order-2');
+\set ON_ERROR_STOP 1
+SELECT line_id, version, op, ref, frozen_delta, used_delta, returned_delta, frozen_after, used_after
+  FROM credit_journal WHERE line_id = :grp ORDER BY version;
+SELECT * FROM credit_alerts ORDER BY line_id, kind;
+
+\echo
+\echo '== BCP reconciliation: every built-in rule, then a digest an auditor keeps'
+SET client_min_messages = warning;
+SELECT rule, severity, status, mismatches, round(duration_ms::numeric, 1) AS ms FROM bcp_run() ORDER BY rule;
+RESET client_min_messages;
+SELECT digest_id, encode(digest, 'hex') AS digest, chains, entries FROM ledger_digest() \gset
+SELECT :digest_id AS digest_id, :'digest' AS digest, :chains AS chains, :entries AS entries;
+SELECT verify_digest(:digest_id, decode(:'digest', 'hex')) AS digest_verifies;
 
 \echo
 \echo '== balances'
