@@ -88,7 +88,7 @@ CREATE TABLE creditledger.credit_line_slices (
     PRIMARY KEY (line_id, slice)
 );
 COMMENT ON TABLE creditledger.credit_line_slices IS
-    'Slices 1..hot_slices of a hot credit line: each holds part of the line''s headroom (sum of headroom = the line''s available amount) and is the head of its own credit-journal chain. Taken with FOR NO KEY UPDATE SKIP LOCKED; gathered under locks on all slices when none has enough.';
+    'Slices 1..hot_slices of a hot credit line: each holds part of the line''s headroom (their sum is the line''s available amount, less what expiries freed since the last gather) and is the head of its own credit-journal chain. Taken with FOR NO KEY UPDATE SKIP LOCKED; gathered under locks on all slices when none has enough.';
 
 CREATE TABLE creditledger.ledger_credit_holds (
     hold_id          bigint PRIMARY KEY DEFAULT nextval('creditledger.credit_hold_id_seq'),
@@ -417,16 +417,16 @@ $$;
 COMMENT ON FUNCTION creditledger._credit_subtree(bigint) IS
     'The line and all its descendants, each once, in ascending id order.';
 
-CREATE FUNCTION creditledger._credit_lock(nodes bigint[])
+CREATE FUNCTION creditledger._credit_lock(nodes bigint[], include_hot boolean DEFAULT false)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM 1 FROM creditledger.ledger_credit_lines
-      WHERE line_id = ANY (nodes) AND hot_slices = 0
+      WHERE line_id = ANY (nodes) AND (hot_slices = 0 OR include_hot)
       ORDER BY line_id FOR NO KEY UPDATE;
 END
 $$;
-COMMENT ON FUNCTION creditledger._credit_lock(bigint[]) IS
-    'Locks the rows of the given lines that are not hot, in ascending id order (hot lines are served by their slices).';
+COMMENT ON FUNCTION creditledger._credit_lock(bigint[], boolean) IS
+    'Locks the rows of the given lines in ascending id order; hot lines only with include_hot (expiries write to a hot line''s own row, everything else to its slices).';
 
 CREATE FUNCTION creditledger._credit_check_usable(line bigint, nodes bigint[])
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -555,9 +555,9 @@ COMMENT ON FUNCTION creditledger._credit_take_slice(creditledger.ledger_credit_l
     'Hot lines, a change that gives back or keeps headroom: the slice in deficit if any, else a free slice (SKIP LOCKED), else this backend''s preferred slice (waiting).';
 
 -- Gathers a hot line's headroom for a change consuming `needed`: locks
--- every slice in ascending order, refuses (LD002) if the line as a whole
--- lacks it, else spreads the headroom again with `needed` extra on this
--- backend's preferred slice, which it returns (locked).
+-- every slice in ascending order, recomputes the line's available amount,
+-- refuses (LD002) if it lacks `needed`, else spreads it again with `needed`
+-- extra on this backend's preferred slice, which it returns (locked).
 CREATE FUNCTION creditledger._credit_gather(l creditledger.ledger_credit_lines, needed bigint, op text)
 RETURNS int LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -568,8 +568,10 @@ DECLARE
 BEGIN
     PERFORM 1 FROM creditledger.credit_line_slices
       WHERE line_id = l.line_id AND slice <= n ORDER BY slice FOR NO KEY UPDATE;
-    SELECT sum(headroom) INTO total FROM creditledger.credit_line_slices
-     WHERE line_id = l.line_id AND slice <= n;
+    -- the headroom is recomputed from the line's totals: the slices (locked)
+    -- and its own row, which only expiries change concurrently (downwards),
+    -- so this never counts headroom the line does not have
+    SELECT available INTO total FROM creditledger.credit_lines WHERE line_id = l.line_id;
     IF total < needed THEN
         PERFORM creditledger._credit_shortfall(l, total, needed, op);
     END IF;
@@ -598,7 +600,10 @@ DECLARE
 BEGIN
     SELECT * INTO l FROM creditledger.ledger_credit_lines WHERE line_id = node;
     needed := fd + ud + CASE WHEN l.revolving THEN 0 ELSE rd END;
-    IF l.hot_slices = 0 THEN
+    -- An expiry writes to a hot line's own row (locked with every other line
+    -- of the expiry, in order), so releasing due holds never takes a slice:
+    -- the headroom it frees reaches the slices at the next gather.
+    IF l.hot_slices = 0 OR op = 'expire' THEN
         IF needed > 0 THEN
             avail := creditledger._credit_available(l);
             IF avail < needed THEN
@@ -649,8 +654,11 @@ $$;
 COMMENT ON FUNCTION creditledger._credit_apply_all(bigint[], text, text, bigint, bigint, bigint) IS
     'Applies one change to every node of a set (the line and its ancestors), in ascending order.';
 
--- Releases the remaining amount of locked, open holds as expiries.
-CREATE FUNCTION creditledger._credit_expire(holds bigint[])
+-- Releases the remaining amount of locked, open holds as expiries.  The
+-- rows of every line involved (the holds' lines and ancestors, and
+-- also_lock: the lines of the operation that asked) are locked in one
+-- ascending pass first, before any slice.
+CREATE FUNCTION creditledger._credit_expire(holds bigint[], also_lock bigint[] DEFAULT '{}')
 RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     h creditledger.ledger_credit_holds;
@@ -661,10 +669,11 @@ BEGIN
         RETURN 0;
     END IF;
     SELECT array_agg(DISTINCT n ORDER BY n) INTO all_nodes
-      FROM creditledger.ledger_credit_holds x,
-           LATERAL unnest(creditledger._credit_nodes(x.line_id)) n
-     WHERE x.hold_id = ANY (holds);
-    PERFORM creditledger._credit_lock(all_nodes);
+      FROM (SELECT unnest(creditledger._credit_nodes(x.line_id)) AS n
+              FROM creditledger.ledger_credit_holds x WHERE x.hold_id = ANY (holds)
+            UNION ALL
+            SELECT unnest(also_lock)) u;
+    PERFORM creditledger._credit_lock(all_nodes, true);
     FOR h IN SELECT * FROM creditledger.ledger_credit_holds
               WHERE hold_id = ANY (holds) AND status = 'open' ORDER BY hold_id LOOP
         IF h.remaining > 0 THEN
@@ -680,15 +689,16 @@ BEGIN
     RETURN done;
 END
 $$;
-COMMENT ON FUNCTION creditledger._credit_expire(bigint[]) IS
-    'Releases the remaining amount of the given (locked, open, due) holds on their line and ancestors, journalled as op expire.';
+COMMENT ON FUNCTION creditledger._credit_expire(bigint[], bigint[]) IS
+    'Releases the remaining amount of the given (locked, open, due) holds on their line and ancestors, journalled as op expire, after locking every line involved (and also_lock) in ascending order.';
 
 -- Before a change that needs `needed` of headroom at every node takes any
 -- lock: releases the due holds under each node that looks short, so a
 -- freeze is not refused for headroom that only an unreleased expired hold
 -- occupies.  Holds busy in another transaction are skipped (the worker
--- gets them).  Runs before the operation's own locks, in the documented
--- order (hold rows, then lines ascending), so it cannot deadlock with it.
+-- gets them).  The operation's own lines (nodes) are locked in the same
+-- ascending pass as the holds' lines, so its later _credit_lock takes no
+-- line out of order.
 CREATE FUNCTION creditledger._credit_release_due(nodes bigint[], needed bigint)
 RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -701,7 +711,7 @@ BEGIN
                                FROM creditledger.credit_lines c
                               WHERE c.line_id = ANY (nodes) AND c.available < needed)
          ORDER BY h.hold_id FOR NO KEY UPDATE SKIP LOCKED) d;
-    RETURN creditledger._credit_expire(due);
+    RETURN creditledger._credit_expire(due, nodes);
 END
 $$;
 COMMENT ON FUNCTION creditledger._credit_release_due(bigint[], bigint) IS
@@ -883,19 +893,17 @@ BEGIN
     END IF;
     PERFORM creditledger._credit_graph_lock(true);
     l := creditledger._credit_line(line);
-    IF l.hot_slices > 0 THEN
-        -- spread the new headroom again; below zero it all sits on slice 1,
-        -- so no slice has any to give until the line is back within its limit
-        PERFORM creditledger._credit_spread_headroom(line, l.hot_slices,
-            (SELECT sum(x.headroom) FROM creditledger.credit_line_slices x
-              WHERE x.line_id = line AND x.slice <= l.hot_slices)::bigint
-            + (limit_amount - l.limit_amount));
-    END IF;
     UPDATE creditledger.ledger_credit_lines x
        SET limit_amount = _set_credit_limit.limit_amount,
            limit_decreased_at = CASE WHEN _set_credit_limit.limit_amount < l.limit_amount
                                      THEN now() ELSE x.limit_decreased_at END
      WHERE line_id = line;
+    IF l.hot_slices > 0 THEN
+        -- spread the new headroom again; below zero it all sits on slice 1,
+        -- so no slice has any to give until the line is back within its limit
+        PERFORM creditledger._credit_spread_headroom(line, l.hot_slices,
+            (SELECT c.available FROM creditledger.credit_lines c WHERE c.line_id = line));
+    END IF;
 END
 $$;
 
@@ -1054,11 +1062,74 @@ $$;
 COMMENT ON FUNCTION creditledger._credit_check_hold(creditledger.ledger_credit_holds, bigint, text) IS
     'LD007 unless a locked hold is open, not past expires_at, and has the amount remaining.';
 
+-- The id of an earlier call with this reference (what: 'unfreeze' or
+-- 'return', in credit_operations; 'drawdown', in ledger_credit_drawdowns):
+-- NULL if there is none, LD004 if its payload differs.
+CREATE FUNCTION creditledger._credit_replay(what text, ref text, payload jsonb)
+RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id bigint;
+    stored jsonb;
+BEGIN
+    IF what = 'drawdown' THEN
+        SELECT d.drawdown_id, d.payload INTO id, stored
+          FROM creditledger.ledger_credit_drawdowns d WHERE d.ref = _credit_replay.ref;
+    ELSE
+        SELECT o.operation_id, o.payload INTO id, stored
+          FROM creditledger.credit_operations o WHERE o.kind = what AND o.ref = _credit_replay.ref;
+    END IF;
+    IF id IS NOT NULL AND stored <> payload THEN
+        PERFORM creditledger._credit_conflict(what, ref, id);
+    END IF;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_replay(text, text, jsonb) IS
+    'The id of an earlier unfreeze, return or drawdown with this reference; NULL if none, LD004 if its payload differs.';
+
+-- Claims an unfreeze's or a return's reference: the new operation's id, or
+-- (replayed) the id of the call that claimed it first, which committed
+-- while this one waited on the unique index.
+CREATE FUNCTION creditledger._credit_claim_operation(kind text, ref text, target_id bigint,
+        amount bigint, payload jsonb, OUT id bigint, OUT replayed boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO creditledger.credit_operations (kind, ref, target_id, amount, payload)
+    VALUES (kind, ref, target_id, amount, payload)
+    ON CONFLICT ON CONSTRAINT credit_operations_kind_ref_key DO NOTHING
+    RETURNING operation_id INTO id;
+    replayed := id IS NULL;
+    IF replayed THEN
+        id := creditledger._credit_replay(kind, ref, payload);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_claim_operation(text, text, bigint, bigint, jsonb) IS
+    'Claims an unfreeze or return reference (INSERT ... ON CONFLICT DO NOTHING): the new id, or the first call''s id (replayed) or LD004.';
+
+-- Claims a drawdown's reference, as _credit_claim_operation does.
+CREATE FUNCTION creditledger._credit_claim_drawdown(ref text, line_id bigint, hold_id bigint,
+        amount bigint, payload jsonb, OUT id bigint, OUT replayed boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO creditledger.ledger_credit_drawdowns (ref, line_id, hold_id, amount, outstanding, payload)
+    VALUES (ref, line_id, hold_id, amount, amount, payload)
+    ON CONFLICT ON CONSTRAINT ledger_credit_drawdowns_ref_key DO NOTHING
+    RETURNING drawdown_id INTO id;
+    replayed := id IS NULL;
+    IF replayed THEN
+        id := creditledger._credit_replay('drawdown', ref, payload);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION creditledger._credit_claim_drawdown(text, bigint, bigint, bigint, jsonb) IS
+    'Claims a drawdown reference (credit_use and credit_use_direct share it): the new id, or the first call''s id (replayed) or LD004.';
+
 CREATE FUNCTION creditledger._credit_unfreeze(hold_ref text, ref text, amount bigint)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     h creditledger.ledger_credit_holds;
-    o creditledger.credit_operations;
+    claim record;
     payload jsonb := jsonb_build_object('hold_ref', hold_ref, 'amount', amount);
     amt bigint;
     id bigint;
@@ -1070,23 +1141,17 @@ BEGIN
     END IF;
     PERFORM creditledger._credit_graph_lock(false);
 
-    SELECT * INTO o FROM creditledger.credit_operations x WHERE x.kind = 'unfreeze' AND x.ref = _credit_unfreeze.ref;
-    IF NOT FOUND THEN
-        h := creditledger._credit_lock_hold(hold_ref);
-        amt := coalesce(amount, h.remaining);
-        INSERT INTO creditledger.credit_operations (kind, ref, target_id, amount, payload)
-        VALUES ('unfreeze', ref, h.hold_id, amt, payload)
-        ON CONFLICT ON CONSTRAINT credit_operations_kind_ref_key DO NOTHING RETURNING operation_id INTO id;
-        IF id IS NULL THEN
-            SELECT * INTO o FROM creditledger.credit_operations x WHERE x.kind = 'unfreeze' AND x.ref = _credit_unfreeze.ref;
-        END IF;
+    id := creditledger._credit_replay('unfreeze', ref, payload);
+    IF id IS NOT NULL THEN
+        RETURN id;
     END IF;
-    IF id IS NULL THEN
-        IF o.payload <> payload THEN
-            PERFORM creditledger._credit_conflict('unfreeze', ref, o.operation_id);
-        END IF;
-        RETURN o.operation_id;
+    h := creditledger._credit_lock_hold(hold_ref);
+    amt := coalesce(amount, h.remaining);
+    SELECT * INTO claim FROM creditledger._credit_claim_operation('unfreeze', ref, h.hold_id, amt, payload);
+    IF claim.replayed THEN
+        RETURN claim.id;
     END IF;
+    id := claim.id;
 
     PERFORM creditledger._credit_check_hold(h, amt, 'unfreeze');
     IF amt = 0 THEN
@@ -1108,7 +1173,7 @@ CREATE FUNCTION creditledger._credit_use(hold_ref text, ref text, amount bigint,
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     h creditledger.ledger_credit_holds;
-    d creditledger.ledger_credit_drawdowns;
+    claim record;
     payload jsonb := jsonb_build_object('kind', 'use', 'hold_ref', hold_ref, 'amount', amount,
                                         'release_rest', release_rest);
     amt bigint;
@@ -1124,23 +1189,17 @@ BEGIN
     PERFORM creditledger._credit_require(release_rest, 'release_rest');
     PERFORM creditledger._credit_graph_lock(false);
 
-    SELECT * INTO d FROM creditledger.ledger_credit_drawdowns x WHERE x.ref = _credit_use.ref;
-    IF NOT FOUND THEN
-        h := creditledger._credit_lock_hold(hold_ref);
-        amt := coalesce(amount, h.remaining);
-        INSERT INTO creditledger.ledger_credit_drawdowns (ref, line_id, hold_id, amount, outstanding, payload)
-        VALUES (ref, h.line_id, h.hold_id, amt, amt, payload)
-        ON CONFLICT ON CONSTRAINT ledger_credit_drawdowns_ref_key DO NOTHING RETURNING drawdown_id INTO id;
-        IF id IS NULL THEN
-            SELECT * INTO d FROM creditledger.ledger_credit_drawdowns x WHERE x.ref = _credit_use.ref;
-        END IF;
+    id := creditledger._credit_replay('drawdown', ref, payload);
+    IF id IS NOT NULL THEN
+        RETURN id;
     END IF;
-    IF id IS NULL THEN
-        IF d.payload <> payload THEN
-            PERFORM creditledger._credit_conflict('drawdown', ref, d.drawdown_id);
-        END IF;
-        RETURN d.drawdown_id;
+    h := creditledger._credit_lock_hold(hold_ref);
+    amt := coalesce(amount, h.remaining);
+    SELECT * INTO claim FROM creditledger._credit_claim_drawdown(ref, h.line_id, h.hold_id, amt, payload);
+    IF claim.replayed THEN
+        RETURN claim.id;
     END IF;
+    id := claim.id;
 
     PERFORM creditledger._credit_check_hold(h, amt, 'use');
     IF amt = 0 THEN
@@ -1164,7 +1223,7 @@ $$;
 CREATE FUNCTION creditledger._credit_use_direct(line bigint, amount bigint, ref text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    d creditledger.ledger_credit_drawdowns;
+    claim record;
     payload jsonb := jsonb_build_object('kind', 'direct', 'line', line, 'amount', amount);
     id bigint;
     nodes bigint[];
@@ -1174,22 +1233,16 @@ BEGIN
     PERFORM creditledger._credit_check_ref(ref, 'ref');
     PERFORM creditledger._credit_graph_lock(false);
 
-    SELECT * INTO d FROM creditledger.ledger_credit_drawdowns x WHERE x.ref = _credit_use_direct.ref;
-    IF NOT FOUND THEN
-        PERFORM creditledger._credit_line(line);
-        INSERT INTO creditledger.ledger_credit_drawdowns (ref, line_id, amount, outstanding, payload)
-        VALUES (ref, line, amount, amount, payload)
-        ON CONFLICT ON CONSTRAINT ledger_credit_drawdowns_ref_key DO NOTHING RETURNING drawdown_id INTO id;
-        IF id IS NULL THEN
-            SELECT * INTO d FROM creditledger.ledger_credit_drawdowns x WHERE x.ref = _credit_use_direct.ref;
-        END IF;
+    id := creditledger._credit_replay('drawdown', ref, payload);
+    IF id IS NOT NULL THEN
+        RETURN id;
     END IF;
-    IF id IS NULL THEN
-        IF d.payload <> payload THEN
-            PERFORM creditledger._credit_conflict('drawdown', ref, d.drawdown_id);
-        END IF;
-        RETURN d.drawdown_id;
+    PERFORM creditledger._credit_line(line);
+    SELECT * INTO claim FROM creditledger._credit_claim_drawdown(ref, line, NULL, amount, payload);
+    IF claim.replayed THEN
+        RETURN claim.id;
     END IF;
+    id := claim.id;
 
     nodes := creditledger._credit_nodes(line);
     PERFORM creditledger._credit_release_due(nodes, amount);
@@ -1204,7 +1257,7 @@ CREATE FUNCTION creditledger._credit_return(drawdown_ref text, ref text, amount 
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d creditledger.ledger_credit_drawdowns;
-    o creditledger.credit_operations;
+    claim record;
     payload jsonb := jsonb_build_object('drawdown_ref', drawdown_ref, 'amount', amount);
     id bigint;
 BEGIN
@@ -1213,25 +1266,19 @@ BEGIN
     PERFORM creditledger._credit_check_amount(amount);
     PERFORM creditledger._credit_graph_lock(false);
 
-    SELECT * INTO o FROM creditledger.credit_operations x WHERE x.kind = 'return' AND x.ref = _credit_return.ref;
+    id := creditledger._credit_replay('return', ref, payload);
+    IF id IS NOT NULL THEN
+        RETURN id;
+    END IF;
+    SELECT * INTO d FROM creditledger.ledger_credit_drawdowns x WHERE x.ref = drawdown_ref FOR NO KEY UPDATE;
     IF NOT FOUND THEN
-        SELECT * INTO d FROM creditledger.ledger_credit_drawdowns x WHERE x.ref = drawdown_ref FOR NO KEY UPDATE;
-        IF NOT FOUND THEN
-            PERFORM creditledger._credit_raise('LD008', format('drawdown "%s" does not exist', drawdown_ref));
-        END IF;
-        INSERT INTO creditledger.credit_operations (kind, ref, target_id, amount, payload)
-        VALUES ('return', ref, d.drawdown_id, amount, payload)
-        ON CONFLICT ON CONSTRAINT credit_operations_kind_ref_key DO NOTHING RETURNING operation_id INTO id;
-        IF id IS NULL THEN
-            SELECT * INTO o FROM creditledger.credit_operations x WHERE x.kind = 'return' AND x.ref = _credit_return.ref;
-        END IF;
+        PERFORM creditledger._credit_raise('LD008', format('drawdown "%s" does not exist', drawdown_ref));
     END IF;
-    IF id IS NULL THEN
-        IF o.payload <> payload THEN
-            PERFORM creditledger._credit_conflict('return', ref, o.operation_id);
-        END IF;
-        RETURN o.operation_id;
+    SELECT * INTO claim FROM creditledger._credit_claim_operation('return', ref, d.drawdown_id, amount, payload);
+    IF claim.replayed THEN
+        RETURN claim.id;
     END IF;
+    id := claim.id;
 
     IF amount > d.outstanding THEN
         PERFORM creditledger._credit_raise('LD008',
@@ -1805,7 +1852,7 @@ SELECT c.line_id, c.code, c.frozen, e.frozen AS holds_frozen, c.used, e.used AS 
   FROM creditledger.credit_lines
  WHERE available < 0 AND limit_decreased_at IS NOT NULL$r$),
 ('credit_records_consistent', 'critical', true,
- 'Holds and drawdowns add up: amount = remaining + used + released (open exactly while something remains), amount = outstanding + returned, a hold''s drawdowns sum to its used amount, and a hot line''s slices hold exactly its available headroom.',
+ 'Holds and drawdowns add up: amount = remaining + used + released (open exactly while something remains), amount = outstanding + returned, a hold''s drawdowns sum to its used amount, and a hot line''s slices never hold more headroom than the line has.',
  $r$SELECT 'hold' AS record, h.hold_id AS id, h.ref, h.status AS detail
   FROM creditledger.ledger_credit_holds h
  WHERE h.amount <> h.remaining + h.used_amount + h.released_amount
@@ -1821,9 +1868,11 @@ UNION ALL
 SELECT 'hot line', c.line_id, c.code, format('available %s, slices'' headroom %s', c.available, s.headroom)
   FROM creditledger.credit_lines c
   JOIN LATERAL (SELECT coalesce(sum(x.headroom) FILTER (WHERE x.slice <= c.hot_slices), 0) AS headroom,
-                       coalesce(sum(abs(x.headroom)) FILTER (WHERE x.slice > c.hot_slices), 0) AS outside
+                       coalesce(sum(abs(x.headroom)) FILTER (WHERE x.slice > c.hot_slices), 0) AS outside,
+                       coalesce(bool_or(x.headroom > 0) FILTER (WHERE x.slice <= c.hot_slices), false) AS any_positive
                   FROM creditledger.credit_line_slices x WHERE x.line_id = c.line_id) s ON true
- WHERE (c.hot_slices > 0 AND s.headroom <> c.available) OR s.outside <> 0$r$),
+ WHERE (c.hot_slices > 0 AND (s.headroom > c.available OR (c.available < 0 AND s.any_positive)))
+    OR s.outside <> 0$r$),
 ('holds_not_overdue', 'warning', true,
  'No open hold stays past its expires_at longer than creditledger.bcp_hold_overdue (is the worker expiring holds?).',
  $r$SELECT hold_id, ref, line_id, remaining, expires_at, now() - expires_at AS overdue

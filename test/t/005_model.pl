@@ -1,0 +1,1414 @@
+# Randomized model test: concurrent sessions against a reference model.
+#
+# Bounded, seeded and reproducible: MODEL_SEED (default: from the clock)
+# seeds every worker with srand(seed + worker index), and every operation
+# draws the same number of random numbers whatever the outcome, so a seed
+# always yields the same operation sequences (the interleaving, and with it
+# which refusals happen on shared accounts and lines, varies).  The seed is
+# printed at the start and with every failure; MODEL_WORKERS (default 6)
+# and MODEL_OPS (operations per worker and phase, default 500) size the run;
+# MODEL_TOLERATE (e.g. 40P01) accepts the given SQLSTATEs as refusals, to
+# look past a known bug while it is being fixed.  PG_TEST_NOCLEAN=1 keeps
+# the workers' logs (tmp_check/t_005_model_model_data/model/w*.log).
+#
+# One node, creditledger preloaded, its worker serving "postgres" (flushes,
+# sweeps, hold expiry every 300 ms), fsync on.  Setup: a funding account
+# without a floor, customer accounts (one with an overdraft allowance),
+# hot accounts of every hot_mode, a USD pair, one private account per worker
+# (hot modes in turn), a credit-line DAG (a hot root, group and product
+# lines, a diamond, a non-revolving line, a tight line) and one private line
+# per worker (every other one hot).
+#
+# Workers (forked, one DBD::Pg session each) run random operations, valid
+# and invalid: transfers (overdrawing, zero, self, unknown account, currency
+# mismatch), post_entry (multi-currency, unbalanced, malformed), reversals
+# (default and named vouchers, twice, of a reversal, of nothing), hot-account
+# postings, credit_freeze (some expiring after 0.3 to 2 s), credit_unfreeze,
+# credit_use (partial, release_rest), credit_use_direct, credit_return, and
+# replays of acknowledged calls (same id) and their references with another
+# payload (LD004).  Every outcome must be one the contract allows; where the
+# worker alone can know the state (its private account and line, its own
+# holds and drawdowns) the outcome is predicted exactly, and outcomes that
+# depend on time (an expiring hold) are checked against the client clock.
+# Every call is logged (one JSON line, flushed) with its result.
+#
+# Phase 1: operations, all workers stop, check.  Phase 2: operations with a
+# kill -9 of the postmaster after about half of them; a call cut off by the
+# crash is reissued with the same reference and arguments until the server
+# answers (a replay returns the first result if it committed, else the call
+# applies now), so every outcome is certain.  Check again.
+#
+# Check: from the acknowledged calls only, the parent computes every
+# account's balance, every hold (remaining, used, released, status), every
+# drawdown (outstanding, returned), every line's frozen/used/returned (own
+# and descendants', a diamond counted once), the journal's net amount per
+# transfer and account, the credit journal's deltas per operation and node,
+# and which references exist (acknowledged ones with their ids; refused ones
+# must have left nothing); the database must agree exactly.  verify_chain()
+# returns no rows and every BCP rule passes.
+
+use strict;
+use warnings;
+
+use DBI;
+use JSON::PP;
+use List::Util qw(min sum0);
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(time sleep);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $seed = $ENV{MODEL_SEED} // int(time() * 1000) % 2_000_000_000;
+die "MODEL_SEED must be a non-negative integer\n" unless $seed =~ /^\d+$/;
+my $NW = $ENV{MODEL_WORKERS} // 6;
+my $K  = $ENV{MODEL_OPS}     // 500;
+# MODEL_TOLERATE: SQLSTATEs (comma-separated) to accept as a refusal of any
+# call, to look past a known bug while it is being fixed; empty by default.
+my @tolerate = grep { $_ ne '' } split /,/, $ENV{MODEL_TOLERATE} // '';
+diag("seed=$seed (rerun with MODEL_SEED=$seed; $NW workers, $K operations each per phase"
+	  . (@tolerate ? "; tolerating @tolerate" : '') . ')');
+
+# check(ok, name, detail): a test that names the seed when it fails.
+sub check
+{
+	my ($ok, $name, $detail) = @_;
+	ok($ok, $name)
+	  or diag("seed=$seed: $name" . (defined $detail && $detail ne '' ? "\n$detail" : ''));
+	return $ok;
+}
+
+my $json = JSON::PP->new->canonical;
+my $parent = $$;
+
+END
+{
+	# (forked workers leave with POSIX::_exit and never get here)
+	diag("seed=$seed: rerun with MODEL_SEED=$seed")
+	  if $$ == $parent && ($? || !PostgreSQL::Test::Utils::all_tests_passing());
+}
+
+###########################################################################
+# The node
+###########################################################################
+
+my $node = PostgreSQL::Test::Cluster->new('model');
+$node->init;
+$node->append_conf(
+	'postgresql.conf', q{
+shared_preload_libraries = 'creditledger'
+creditledger.database = 'postgres'
+creditledger.hold_expiry_interval = '300ms'
+creditledger.flush_interval = 20
+creditledger.sweep_interval = 1000
+fsync = on
+restart_after_crash = on
+max_connections = 40
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION creditledger');
+
+my $dsn = 'dbi:Pg:dbname=postgres;host=' . $node->host . ';port=' . $node->port;
+
+sub db_connect
+{
+	my ($appname) = @_;
+	my $dbh = DBI->connect("$dsn;application_name=$appname", '', '',
+		{ AutoCommit => 1, RaiseError => 0, PrintError => 0, PrintWarn => 0 });
+	return undef unless $dbh;
+	unless ($dbh->do("SET client_min_messages = warning")
+		&& $dbh->do("SET statement_timeout = '60s'"))
+	{
+		return undef;
+	}
+	return $dbh;
+}
+
+# q1/qall: the parent's queries (die on error: the parent's own SQL).
+sub q1
+{
+	my ($dbh, $sql, @b) = @_;
+	my $r = $dbh->selectrow_arrayref($sql, undef, @b);
+	die "query failed: $sql: " . $dbh->errstr . "\n" unless $r;
+	return $r->[0];
+}
+
+sub qall
+{
+	my ($dbh, $sql, @b) = @_;
+	my $r = $dbh->selectall_arrayref($sql, undef, @b);
+	die "query failed: $sql: " . $dbh->errstr . "\n" unless $r;
+	return $r;
+}
+
+###########################################################################
+# Setup: accounts and credit lines
+###########################################################################
+
+my @modes = qw(none buffered split buffered_split);
+
+# code => [currency, normal_side, min_balance, hot_mode, shards, initial]
+my %acct_def = (
+	'm:fund'      => [ 'CNY', 'debit',  undef, 'none',           8, 0 ],
+	'm:usd:fund'  => [ 'USD', 'debit',  undef, 'none',           8, 0 ],
+	'm:usd:c'     => [ 'USD', 'credit', 0,     'none',           8, 3000 ],
+	'm:c1'        => [ 'CNY', 'credit', 0,     'none',           8, 4000 ],
+	'm:c2'        => [ 'CNY', 'credit', 0,     'none',           8, 4000 ],
+	'm:c3'        => [ 'CNY', 'credit', 0,     'none',           8, 3000 ],
+	'm:c4'        => [ 'CNY', 'credit', 0,     'none',           8, 2000 ],
+	'm:c5'        => [ 'CNY', 'credit', 0,     'none',           8, 1000 ],
+	'm:c6'        => [ 'CNY', 'credit', -500,  'none',           8, 500 ],
+	'm:hot:buf'   => [ 'CNY', 'credit', 0,     'buffered',       8, 5000 ],
+	'm:hot:split' => [ 'CNY', 'credit', 0,     'split',          4, 8000 ],
+	'm:hot:bs'    => [ 'CNY', 'credit', 0,     'buffered_split', 3, 6000 ],);
+for my $w (1 .. $NW)
+{
+	$acct_def{"m:w$w"} = [ 'CNY', 'credit', 0, $modes[ $w % 4 ], 3, 2000 ];
+}
+
+# code => [limit, [parent codes], revolving, hot slices]
+my @line_order = qw(cl:bank cl:group cl:product cl:c1 cl:c2 cl:c3 cl:tight);
+my %line_def = (
+	'cl:bank'    => [ 16000, [],                          1, 4 ],
+	'cl:group'   => [ 9000,  ['cl:bank'],                 1, 0 ],
+	'cl:product' => [ 8000,  ['cl:bank'],                 1, 0 ],
+	'cl:c1'      => [ 6000,  [ 'cl:group', 'cl:product' ], 1, 0 ],
+	'cl:c2'      => [ 4000,  ['cl:group'],                1, 0 ],
+	'cl:c3'      => [ 3000,  ['cl:product'],              0, 0 ],
+	'cl:tight'   => [ 900,   ['cl:group'],                1, 0 ],);
+for my $w (1 .. $NW)
+{
+	push @line_order, "cl:w$w";
+	$line_def{"cl:w$w"} = [ 3000, [], 1, $w % 2 ? 3 : 0 ];
+}
+
+my (%acct, %acct_by_id, %line, %line_by_id);
+{
+	my $dbh = db_connect('model-setup') or die "cannot connect: $DBI::errstr";
+	for my $code (sort keys %acct_def)
+	{
+		my ($cur, $side, $min, $hot, $shards) = @{ $acct_def{$code} };
+		my $id = q1($dbh,
+			'SELECT creditledger.open_account($1, $2, $3, $4::bigint, $5, $6::int)',
+			$code, $cur, $side, $min, $hot, $shards);
+		$acct{$code} = $id;
+		$acct_by_id{$id} = {
+			id       => $id,
+			code     => $code,
+			currency => $cur,
+			side     => $side,
+			min      => $min,
+			hot      => $hot
+		};
+	}
+	for my $code (sort keys %acct_def)
+	{
+		my $init = $acct_def{$code}[5];
+		next unless $init;
+		my $fund = $acct_def{$code}[0] eq 'USD' ? $acct{'m:usd:fund'} : $acct{'m:fund'};
+		q1($dbh, 'SELECT creditledger.transfer($1, $2::bigint, $3::bigint, $4::bigint)',
+			"setup-fund-$code", $fund, $acct{$code}, $init);
+	}
+	for my $code (@line_order)
+	{
+		my ($limit, $parents, $revolving, $hot) = @{ $line_def{$code} };
+		my @pids = map { $line{$_} } @$parents;
+		my $id = q1($dbh,
+			'SELECT creditledger.create_credit_line($1, $2, $3::bigint, $4::bigint[], $5::boolean)',
+			$code, 'CNY', $limit, '{' . join(',', @pids) . '}', $revolving ? 't' : 'f');
+		$line{$code} = $id;
+		$line_by_id{$id} = {
+			id      => $id,
+			code    => $code,
+			parents => \@pids,
+			private => $code =~ /^cl:w/ ? 1 : 0
+		};
+		q1($dbh, 'SELECT creditledger.set_credit_line_hot($1::bigint, $2::int)', $id, $hot)
+		  if $hot;
+	}
+	q1($dbh, 'SELECT creditledger.flush()');
+	$dbh->disconnect;
+}
+
+# The line and every ancestor, each once (the nodes a credit op touches).
+sub nodes_of
+{
+	my ($id) = @_;
+	my %seen;
+	my @todo = ($id);
+	while (@todo)
+	{
+		my $x = shift @todo;
+		next if $seen{$x}++;
+		push @todo, @{ $line_by_id{$x}{parents} };
+	}
+	return sort { $a <=> $b } keys %seen;
+}
+
+# The initial balances: what setup funded (checked against the node below).
+my %initial;
+for my $code (keys %acct_def)
+{
+	my $id = $acct{$code};
+	$initial{$id} += $acct_def{$code}[5];
+	my $fund = $acct_def{$code}[0] eq 'USD' ? $acct{'m:usd:fund'} : $acct{'m:fund'};
+	$initial{$fund} += $acct_def{$code}[5];    # debit-normal: debited, grows
+}
+
+###########################################################################
+# Workers
+###########################################################################
+
+my $dir = $node->basedir . '/model';
+mkdir $dir or die "mkdir $dir: $!";
+
+sub worker_main
+{
+	my ($W) = @_;
+	srand($seed + $W);
+	open(my $log, '>>', "$dir/w$W.log") or die "open log: $!";
+	$log->autoflush(1);
+
+	my $phase = 0;
+	my $opno  = 0;
+	my $dbh;
+	my $fails = 0;
+
+	my $wlog = sub { print $log $json->encode($_[0]), "\n"; };
+	my $fail = sub {
+		my ($msg) = @_;
+		$fails++;
+		$wlog->({ ev => 'FAIL', p => $phase, n => $opno, msg => $msg });
+	};
+
+	# accounts and lines the worker uses
+	my $fund   = $acct{'m:fund'};
+	my $ufund  = $acct{'m:usd:fund'};
+	my $uc     = $acct{'m:usd:c'};
+	my @cust   = map { $acct{"m:c$_"} } 1 .. 6;
+	my @hot    = map { $acct{$_} } qw(m:hot:buf m:hot:split m:hot:bs);
+	my $priv   = $acct{"m:w$W"};
+	my $pline  = $line{"cl:w$W"};
+	my $plimit = $line_def{"cl:w$W"}[0];
+	my @shared_lines = map { $line{$_} }
+	  qw(cl:c1 cl:c1 cl:c2 cl:c2 cl:c3 cl:tight cl:tight cl:group cl:product cl:bank);
+
+	# the worker's model: its private account exactly; its own holds,
+	# drawdowns, postings and acknowledged calls
+	my $pbal = $acct_def{"m:w$W"}[5];
+	my (@posted, @reversals, %hold, @hold_refs, %draw, @draw_refs, @acked);
+
+	my $connect = sub {
+		my $deadline = time + 180;
+		until ($dbh = db_connect("model-w$W"))
+		{
+			POSIX::_exit(3) if getppid() != $parent;
+			die "worker $W cannot connect: $DBI::errstr\n" if time > $deadline;
+			sleep 0.2;
+		}
+	};
+
+	my $conn_lost = sub {
+		my ($state, $err) = @_;
+		return 1 if $state eq '' || $state =~ /^(08|57P0|S8)/;
+		return 1
+		  if $err =~ /server closed the connection|terminating connection|no connection to the server|could not (send|receive) data|connection to server .* failed/i;
+		return 0;
+	};
+
+	# run: one call, reissued unchanged after a lost connection until the
+	# server answers.
+	my ($last_call, $picked);
+	my $run = sub {
+		my ($sql, @binds) = @_;
+		$last_call = { fn => ($sql =~ /creditledger\.(\w+)/)[0], args => [@binds] };
+		my $t_first = time;
+		my $retries = 0;
+		for (;;)
+		{
+			$connect->() unless $dbh;
+			my $row    = $dbh->selectrow_arrayref($sql, undef, @binds);
+			my $t_done = time;
+			if ($row)
+			{
+				return {
+					ok      => 1,
+					val     => $row->[0],
+					t_first => $t_first,
+					t_done  => $t_done,
+					retries => $retries
+				};
+			}
+			my ($state, $err) = ($dbh->state // '', $dbh->errstr // '');
+			if ($conn_lost->($state, $err))
+			{
+				$retries++;
+				$wlog->({ ev => 'conn_lost', p => $phase, n => $opno, state => $state, err => $err });
+				undef $dbh;
+				die "worker $W: call keeps failing: $err\n" if $retries > 200;
+				sleep 0.1 * min($retries, 10);
+				next;
+			}
+			return {
+				ok      => 0,
+				state   => $state,
+				err     => $err,
+				t_first => $t_first,
+				t_done  => $t_done,
+				retries => $retries
+			};
+		}
+	};
+
+	# outcome: 'ok' or the SQLSTATE; a failure unless allowed.
+	my $outcome = sub {
+		my ($what, $res, @allowed) = @_;
+		my $got = $res->{ok} ? 'ok' : $res->{state};
+		unless (grep { $_ eq $got } @allowed, @tolerate)
+		{
+			$fail->("$what: got $got"
+				  . ($res->{ok} ? " (value $res->{val})" : " ($res->{err})")
+				  . ', allowed: ' . join('|', @allowed));
+		}
+		return $got;
+	};
+
+	# record: the log line of a call; acknowledged calls with an effect
+	# carry it (eff) for the parent's model.
+	my $record = sub {
+		my (%l) = @_;
+		my $res = delete $l{res};
+		$l{p}    = $phase;
+		$l{n}    = $opno;
+		$l{pick} = $picked;
+		$l{fn}   = $last_call->{fn};
+		$l{args} = $last_call->{args};
+		$l{ok} = $res->{ok} ? 1 : 0;
+		if ($res->{ok}) { $l{id} = $res->{val}; }
+		else            { $l{state} = $res->{state}; delete $l{eff}; }
+		$l{retries} = $res->{retries} if $res->{retries};
+		$wlog->(\%l);
+	};
+
+	my $signed = sub {
+		my ($leg) = @_;
+		my $a = $acct_by_id{ $leg->[0] };
+		return (($leg->[1] eq 'C') == ($a->{side} eq 'credit') ? 1 : -1) * $leg->[2];
+	};
+
+	# predict: the outcomes a posting may have: LD001 if it overdraws the
+	# private account, ok if it decreases no account with a floor that
+	# others share, either otherwise.
+	my $predict = sub {
+		my ($legs) = @_;
+		my %net;
+		$net{ $_->[0] } += $signed->($_) for @$legs;
+		my ($short, $unsure) = (0, 0);
+		for my $a (keys %net)
+		{
+			next if $net{$a} >= 0 || !defined $acct_by_id{$a}{min};
+			if ($a == $priv) { $short = 1 if $pbal + $net{$a} < $acct_by_id{$a}{min}; }
+			else             { $unsure = 1; }
+		}
+		return ('LD001') if $short;
+		return ('ok', 'LD001') if $unsure;
+		return ('ok');
+	};
+	my $apply_private = sub {
+		my ($legs) = @_;
+		for (@$legs) { $pbal += $signed->($_) if $_->[0] == $priv; }
+	};
+
+	my $pline_avail = sub {
+		my $u = 0;
+		$u += $hold{$_}{rem} for grep { $hold{$_}{line} == $pline } @hold_refs;
+		$u += $draw{$_}{out} for grep { $draw{$_}{line} == $pline } @draw_refs;
+		return $plimit - $u;
+	};
+
+	my $ref;    # the current operation's reference
+	my $newref = sub { return "w${W}p${phase}n$opno" . ($_[0] // ''); };
+	my $pick = sub { my ($rnd, @l) = @_; return $l[ int($rnd->() * @l) ]; };
+
+	###################################################################
+	# Operations.  Each gets $rnd, a source of random numbers in [0, 1).
+	###################################################################
+
+	my $posting = sub {
+		my ($kind, $what, $sql, $binds, $legs, $cbinds, %extra) = @_;
+		my @allowed = $predict->($legs);
+		push @allowed, @{ $extra{also} } if $extra{also};
+		my $res = $run->($sql, @$binds);
+		my $got = $outcome->($what, $res, @allowed);
+		my $r = $extra{ref} // $binds->[0];
+		my %eff = (kind => $kind, legs => $legs);
+		$eff{reverses} = $extra{reverses} if $extra{reverses};
+		$record->(op => $kind, ref => $r, res => $res, eff => \%eff, fresh => 1);
+		if ($res->{ok})
+		{
+			$apply_private->($legs);
+			push @acked, { ref => $r, sql => $sql, binds => $binds, id => $res->{val}, cbinds => $cbinds, what => $what };
+		}
+		return $res;
+	};
+
+	my $transfer = sub {
+		my ($rnd, $deb, $cred, $amt) = @_;
+		my $memo = $rnd->() < 0.3 ? 'memo ' . int($rnd->() * 3) : undef;
+		my $r = $newref->();
+		my $res = $posting->(
+			'transfer', "transfer $r $deb->$cred $amt",
+			'SELECT creditledger.transfer($1::text, $2::bigint, $3::bigint, $4::bigint, $5::text)',
+			[ $r, $deb, $cred, $amt, $memo ],
+			[ [ $deb, 'D', $amt ], [ $cred, 'C', $amt ] ],
+			[ $r, $deb, $cred, $amt + 1, $memo ]);
+		if ($res->{ok})
+		{
+			push @posted, { ref => $r, id => $res->{val}, legs => [ [ $deb, 'D', $amt ], [ $cred, 'C', $amt ] ] };
+		}
+	};
+
+	my %ops;
+	$ops{transfer_shared} = sub {
+		my ($rnd) = @_;
+		my $x = $rnd->();
+		my $amt = 1 + int($rnd->() * 1500);
+		my $c1 = $pick->($rnd, @cust);
+		my $c2 = $pick->($rnd, grep { $_ != $c1 } @cust);
+		if    ($x < 0.4) { $transfer->($rnd, $fund, $c1, $amt); }
+		elsif ($x < 0.7) { $transfer->($rnd, $c1, $fund, $amt); }
+		else             { $transfer->($rnd, $c1, $c2, $amt); }
+	};
+	$ops{transfer_hot} = sub {
+		my ($rnd) = @_;
+		my $h = $pick->($rnd, @hot);
+		my $o = $pick->($rnd, $fund, @cust);
+		my $amt = 1 + int($rnd->() * 1200);
+		if ($rnd->() < 0.5) { $transfer->($rnd, $o, $h, $amt); }
+		else                { $transfer->($rnd, $h, $o, $amt); }
+	};
+	$ops{transfer_private} = sub {
+		my ($rnd) = @_;
+		my $o = $pick->($rnd, $fund, @cust, @hot);
+		if ($rnd->() < 0.45)
+		{
+			$transfer->($rnd, $o, $priv, 1 + int($rnd->() * 800));
+		}
+		else
+		{
+			# up to 20 % more than the balance: some overdraw
+			my $amt = 1 + int($rnd->() * ($pbal * 1.2 + 50));
+			$transfer->($rnd, $priv, $o, $amt);
+		}
+	};
+	$ops{transfer_invalid} = sub {
+		my ($rnd) = @_;
+		my $x = int($rnd->() * 8);
+		my $r = $newref->();
+		my $c = $pick->($rnd, @cust);
+		my @b = ($r, $fund, $c, 10);
+		my $exp = '22023';
+		if    ($x == 0) { $b[3] = 0; }
+		elsif ($x == 1) { $b[3] = -7; }
+		elsif ($x == 2) { $b[2] = $b[1]; }
+		elsif ($x == 3) { $b[2] = 999999; $exp = 'LD003'; }
+		elsif ($x == 4) { $b[2] = $uc; $exp = 'LD009'; }
+		elsif ($x == 5) { $b[0] = ''; $r = undef; }
+		elsif ($x == 6) { $b[0] = 'x' x 129; $r = undef; }
+		else            { $b[3] = undef; $exp = '22004'; }
+		my $res = $run->('SELECT creditledger.transfer($1::text, $2::bigint, $3::bigint, $4::bigint)', @b);
+		$outcome->("invalid transfer #$x", $res, $exp);
+		$record->(op => 'transfer_invalid', ref => $r, res => $res, fresh => 1);
+	};
+
+	my $legs_json = sub {
+		my ($legs) = @_;
+		return '['
+		  . join(',',
+			map { sprintf('{"account": %d, "%s": %d}', $_->[0], $_->[1] eq 'D' ? 'debit' : 'credit', $_->[2]) }
+			  @$legs)
+		  . ']';
+	};
+	# split: total into n positive parts
+	my $split = sub {
+		my ($rnd, $total, $n) = @_;
+		my @p;
+		my $left = $total;
+		for my $i (1 .. $n - 1)
+		{
+			my $x = 1 + int($rnd->() * ($left - ($n - $i)));
+			push @p, $x;
+			$left -= $x;
+		}
+		return (@p, $left);
+	};
+	$ops{entry} = sub {
+		my ($rnd) = @_;
+		my @pool = ($fund, @cust, @hot, $priv);
+		my $n = 2 + int($rnd->() * 3);
+		my @acc;
+		while (@acc < $n)
+		{
+			my $a = $pick->($rnd, @pool);
+			push @acc, $a unless grep { $_ == $a } @acc;
+		}
+		my $nd = 1 + int($rnd->() * ($n - 1));
+		my $total = $n + int($rnd->() * 1500);
+		my @d = $split->($rnd, $total, $nd);
+		my @c = $split->($rnd, $total, $n - $nd);
+		my @legs = ((map { [ $acc[$_], 'D', $d[$_] ] } 0 .. $nd - 1),
+			(map { [ $acc[ $nd + $_ ], 'C', $c[$_] ] } 0 .. $n - $nd - 1));
+		if ($rnd->() < 0.2)
+		{
+			my $y = 1 + int($rnd->() * 500);
+			if ($rnd->() < 0.5) { push @legs, [ $ufund, 'D', $y ], [ $uc, 'C', $y ]; }
+			else                { push @legs, [ $uc, 'D', $y ], [ $ufund, 'C', $y ]; }
+		}
+		my $memo = 'entry ' . int($rnd->() * 3);
+		my $r = $newref->();
+		my $lj = $legs_json->(\@legs);
+		my $res = $posting->(
+			'entry', "post_entry $r $lj",
+			'SELECT creditledger.post_entry($1::text, $2::jsonb, $3::text)',
+			[ $r, $lj, $memo ], \@legs, [ $r, $lj, "$memo (changed)" ]);
+		push @posted, { ref => $r, id => $res->{val}, legs => \@legs } if $res->{ok};
+	};
+	$ops{entry_invalid} = sub {
+		my ($rnd) = @_;
+		my $x = int($rnd->() * 7);
+		my $c = $pick->($rnd, @cust);
+		my ($lj, $exp);
+		if ($x == 0)
+		{
+			$lj = qq([{"account": $fund, "debit": 100}, {"account": $c, "credit": 99}]);
+			$exp = 'LD010';
+		}
+		elsif ($x == 1)
+		{
+			$lj = qq([{"account": $fund, "debit": 100}, {"account": $uc, "credit": 100}]);
+			$exp = 'LD010';
+		}
+		elsif ($x == 2) { $lj = qq([{"account": $fund, "debit": 100}]); $exp = '22023'; }
+		elsif ($x == 3)
+		{
+			$lj = qq([{"account": $fund, "debit": 100, "credit": 100}, {"account": $c, "credit": 100}]);
+			$exp = '22023';
+		}
+		elsif ($x == 4)
+		{
+			$lj = qq([{"account": $fund, "debit": 0}, {"account": $c, "credit": 0}]);
+			$exp = '22023';
+		}
+		elsif ($x == 5)
+		{
+			$lj = qq([{"account": $fund, "debit": 5}, {"acct": $c, "credit": 5}]);
+			$exp = '22023';
+		}
+		else
+		{
+			$lj = qq([{"account": $fund, "debit": 5}, {"account": 999999, "credit": 5}]);
+			$exp = 'LD003';
+		}
+		my $r = $newref->();
+		my $res = $run->('SELECT creditledger.post_entry($1::text, $2::jsonb)', $r, $lj);
+		$outcome->("invalid post_entry #$x $lj", $res, $exp);
+		$record->(op => 'entry_invalid', ref => $r, res => $res, fresh => 1);
+	};
+
+	my $rev_sql = 'SELECT creditledger.reverse($1::text, $2::text, $3::text)';
+	$ops{reverse} = sub {
+		my ($rnd) = @_;
+		my ($x1, $x2, $x3, $x4) = map { $rnd->() } 1 .. 4;
+		return $ops{transfer_shared}->($rnd) unless @posted;
+		my $o = $posted[ int($x1 * @posted) ];
+		if (my $rv = $o->{rev})
+		{
+			if ($x2 < 0.5)
+			{
+				# the same reversal again: a replay
+				my $res = $run->($rev_sql, $o->{ref}, $rv->{named} ? $rv->{ref} : undef, $rv->{reason});
+				$outcome->("reverse $o->{ref} again", $res, 'ok');
+				$fail->("reverse $o->{ref} again returned $res->{val}, not $rv->{id}")
+				  if $res->{ok} && $res->{val} ne $rv->{id};
+				$record->(op => 'replay', ref => $rv->{ref}, res => $res);
+			}
+			else
+			{
+				my $r = $newref->(':rv');
+				my $res = $run->($rev_sql, $o->{ref}, $r, undef);
+				$outcome->("second reversal of $o->{ref} as $r", $res, 'LD005');
+				$record->(op => 'reverse_twice', ref => $r, res => $res, fresh => 1);
+			}
+			return;
+		}
+		my $named  = $x2 < 0.5;
+		my $r      = $named ? $newref->(':rv') : "$o->{ref}:reversal";
+		my $reason = $x3 < 0.3 ? 'reason ' . int($x4 * 3) : undef;
+		my @legs   = map { [ $_->[0], $_->[1] eq 'D' ? 'C' : 'D', $_->[2] ] } @{ $o->{legs} };
+		my $res = $posting->(
+			'reversal', "reverse $o->{ref} as $r",
+			$rev_sql, [ $o->{ref}, $named ? $r : undef, $reason ],
+			\@legs, [ $o->{ref}, $named ? $r : undef, ($reason // '') . ' (changed)' ],
+			ref => $r, reverses => $o->{ref});
+		if ($res->{ok})
+		{
+			$o->{rev} = { ref => $r, id => $res->{val}, named => $named, reason => $reason };
+			push @reversals, { ref => $r, id => $res->{val} };
+		}
+	};
+	$ops{reverse_invalid} = sub {
+		my ($rnd) = @_;
+		my $x = $rnd->();
+		my $r = $newref->(':rv');
+		my ($what, $target);
+		if ($x < 0.5 && @reversals)
+		{
+			$target = $reversals[ int($rnd->() * @reversals) ]{ref};
+			$what = "reverse the reversal $target";
+		}
+		else
+		{
+			$target = $newref->(':nothing');
+			$what = "reverse the unknown $target";
+		}
+		my $res = $run->($rev_sql, $target, $r, undef);
+		$outcome->($what, $res, 'LD005');
+		$record->(op => 'reverse_invalid', ref => $r, res => $res, fresh => 1);
+	};
+
+	# Credit.
+	my $ts = sub {
+		my ($us) = @_;
+		my @t = gmtime(int($us / 1_000_000));
+		return sprintf('%04d-%02d-%02d %02d:%02d:%02d.%06d+00',
+			$t[5] + 1900, $t[4] + 1, $t[3], $t[2], $t[1], $t[0], $us % 1_000_000);
+	};
+	my $freeze_sql = 'SELECT creditledger.credit_freeze($1::bigint, $2::bigint, $3::text, $4::timestamptz)';
+	$ops{freeze} = sub {
+		my ($rnd) = @_;
+		my ($x1, $x2, $x3, $x4, $x5) = map { $rnd->() } 1 .. 5;
+		my $private = $x1 < 0.35;
+		my $l = $private ? $pline : $shared_lines[ int($x2 * @shared_lines) ];
+		my $amt = 1 + int($x3 * 900);
+		my $exp_us;
+		$exp_us = int((time + 0.3 + $x5 * 1.7) * 1e6) if !$private && $x4 < 0.35;
+		my $r = $newref->();
+		my @b = ($l, $amt, $r, defined $exp_us ? $ts->($exp_us) : undef);
+		my @allowed = $private ? ($pline_avail->() >= $amt ? 'ok' : 'LD002') : ('ok', 'LD002');
+		my $res = $run->($freeze_sql, @b);
+		# an expiring freeze whose first try was cut off may find its
+		# expires_at passed by the time it is reissued
+		push @allowed, '22023' if defined $exp_us && $res->{t_done} * 1e6 >= $exp_us - 2000;
+		$outcome->("credit_freeze $r line $l amount $amt" . (defined $exp_us ? " expires $b[3]" : ''),
+			$res, @allowed);
+		$record->(
+			op    => 'freeze',
+			ref   => $r,
+			res   => $res,
+			fresh => 1,
+			eff   => { line => $l, amount => $amt, exp_us => $exp_us });
+		if ($res->{ok})
+		{
+			$hold{$r} = { id => $res->{val}, line => $l, amount => $amt, exp_us => $exp_us, rem => $amt };
+			push @hold_refs, $r;
+			push @acked, { ref => $r, sql => $freeze_sql, binds => \@b, id => $res->{val},
+				cbinds => [ $l, $amt + 1, $r, $b[3] ], what => "credit_freeze $r" };
+		}
+	};
+	$ops{freeze_invalid} = sub {
+		my ($rnd) = @_;
+		my $x = int($rnd->() * 4);
+		my $r = $newref->();
+		my @b = ($pline, 10, $r, undef);
+		my $exp = '22023';
+		if    ($x == 0) { $b[1] = 0; }
+		elsif ($x == 1) { $b[0] = 999999; $exp = 'LD006'; }
+		elsif ($x == 2) { $b[3] = $ts->(int((time - 10) * 1e6)); }
+		else            { $b[2] = ''; $r = undef; }
+		my $res = $run->($freeze_sql, @b);
+		$outcome->("invalid credit_freeze #$x", $res, $exp);
+		$record->(op => 'freeze_invalid', ref => $r, res => $res, fresh => 1);
+	};
+
+	# a hold of this worker: mostly one with something remaining
+	my $pick_hold = sub {
+		my ($x1, $x2) = @_;
+		return undef unless @hold_refs;
+		# open: something remains and not certainly expired
+		my $now_us = time * 1e6;
+		my @open = grep {
+			$hold{$_}{rem} > 0 && !(defined $hold{$_}{exp_us} && $hold{$_}{exp_us} < $now_us - 10_000)
+		} @hold_refs;
+		my @from = ($x1 < 0.85 && @open) ? @open : @hold_refs;
+		return $from[ int($x2 * @from) ];
+	};
+	# hold_outcomes: allowed outcomes of taking amt (undef: all) off a hold
+	my $hold_outcomes = sub {
+		my ($h, $amt) = @_;
+		return ('LD007') if $h->{rem} == 0 || (defined $amt && $amt > $h->{rem});
+		return ('ok', 'LD007') if defined $h->{exp_us};
+		return ('ok');
+	};
+	# time_check: an expiring hold refused only once due, used only before
+	my $time_check = sub {
+		my ($what, $h, $amt, $res) = @_;
+		return unless defined $h->{exp_us} && $h->{rem} > 0 && !(defined $amt && $amt > $h->{rem});
+		if ($res->{ok} && $res->{t_first} * 1e6 > $h->{exp_us} + 2000)
+		{
+			$fail->("$what succeeded though sent after the hold expired");
+		}
+		if (!$res->{ok} && $res->{state} eq 'LD007' && $res->{t_done} * 1e6 < $h->{exp_us} - 2000)
+		{
+			$fail->("$what refused with LD007 before the hold expired ($res->{err})");
+		}
+	};
+
+	my $unfreeze_sql = 'SELECT creditledger.credit_unfreeze($1::text, $2::text, $3::bigint)';
+	$ops{unfreeze} = sub {
+		my ($rnd) = @_;
+		my ($x1, $x2, $x3, $x4) = map { $rnd->() } 1 .. 4;
+		my $hr = $pick_hold->($x1, $x2);
+		return $ops{freeze}->($rnd) unless defined $hr;
+		my $h = $hold{$hr};
+		my $amt =
+			$x3 < 0.3 ? undef
+		  : $x3 < 0.8 ? 1 + int($x4 * ($h->{rem} || 1))
+		  :             $h->{rem} + 1 + int($x4 * 100);
+		my $r = $newref->();
+		my $what = "credit_unfreeze $r of $hr (" . ($amt // 'all') . " of $h->{rem})";
+		my $res = $run->($unfreeze_sql, $hr, $r, $amt);
+		$outcome->($what, $res, $hold_outcomes->($h, $amt));
+		$time_check->($what, $h, $amt, $res);
+		my $applied = $amt // $h->{rem};
+		$record->(op => 'unfreeze', ref => $r, res => $res, fresh => 1,
+			eff => { hold => $hr, amount => $applied });
+		if ($res->{ok})
+		{
+			$h->{rem} -= $applied;
+			push @acked, { ref => $r, sql => $unfreeze_sql, binds => [ $hr, $r, $amt ], id => $res->{val},
+				cbinds => [ $hr, $r, defined $amt ? $amt + 1 : 1 ], what => $what };
+		}
+	};
+
+	my $use_sql = 'SELECT creditledger.credit_use($1::text, $2::text, $3::bigint, $4::boolean)';
+	$ops{use} = sub {
+		my ($rnd) = @_;
+		my ($x1, $x2, $x3, $x4, $x5) = map { $rnd->() } 1 .. 5;
+		my $hr = $pick_hold->($x1, $x2);
+		return $ops{freeze}->($rnd) unless defined $hr;
+		my $h = $hold{$hr};
+		my $amt =
+			$x3 < 0.25 ? undef
+		  : $x3 < 0.85 ? 1 + int($x4 * ($h->{rem} || 1))
+		  :              $h->{rem} + 1 + int($x4 * 100);
+		my $rest = $x5 < 0.3 ? 't' : 'f';
+		my $r = $newref->();
+		my $what = "credit_use $r of $hr (" . ($amt // 'all') . " of $h->{rem}, release_rest $rest)";
+		my $res = $run->($use_sql, $hr, $r, $amt, $rest);
+		$outcome->($what, $res, $hold_outcomes->($h, $amt));
+		$time_check->($what, $h, $amt, $res);
+		my $used = $amt // $h->{rem};
+		my $released = $rest eq 't' ? $h->{rem} - $used : 0;
+		$record->(op => 'use', ref => $r, res => $res, fresh => 1,
+			eff => { hold => $hr, line => $h->{line}, amount => $used, rest => $released });
+		if ($res->{ok})
+		{
+			$h->{rem} -= $used + $released;
+			$draw{$r} = { id => $res->{val}, line => $h->{line}, out => $used };
+			push @draw_refs, $r;
+			push @acked, { ref => $r, sql => $use_sql, binds => [ $hr, $r, $amt, $rest ], id => $res->{val},
+				cbinds => [ $hr, $r, defined $amt ? $amt + 1 : 1, $rest ], what => $what };
+		}
+	};
+
+	my $direct_sql = 'SELECT creditledger.credit_use_direct($1::bigint, $2::bigint, $3::text)';
+	$ops{use_direct} = sub {
+		my ($rnd) = @_;
+		my ($x1, $x2, $x3) = map { $rnd->() } 1 .. 3;
+		my $private = $x1 < 0.35;
+		my $l = $private ? $pline : $shared_lines[ int($x2 * @shared_lines) ];
+		my $amt = 1 + int($x3 * 1000);
+		my $r = $newref->();
+		my @allowed = $private ? ($pline_avail->() >= $amt ? 'ok' : 'LD002') : ('ok', 'LD002');
+		my $res = $run->($direct_sql, $l, $amt, $r);
+		$outcome->("credit_use_direct $r line $l amount $amt", $res, @allowed);
+		$record->(op => 'use_direct', ref => $r, res => $res, fresh => 1,
+			eff => { line => $l, amount => $amt });
+		if ($res->{ok})
+		{
+			$draw{$r} = { id => $res->{val}, line => $l, out => $amt };
+			push @draw_refs, $r;
+			push @acked, { ref => $r, sql => $direct_sql, binds => [ $l, $amt, $r ], id => $res->{val},
+				cbinds => [ $l, $amt + 1, $r ], what => "credit_use_direct $r" };
+		}
+	};
+
+	my $return_sql = 'SELECT creditledger.credit_return($1::text, $2::text, $3::bigint)';
+	$ops{return} = sub {
+		my ($rnd) = @_;
+		my ($x1, $x2, $x3, $x4) = map { $rnd->() } 1 .. 4;
+		return $ops{use_direct}->($rnd) unless @draw_refs;
+		my @out = grep { $draw{$_}{out} > 0 } @draw_refs;
+		my @from = ($x1 < 0.85 && @out) ? @out : @draw_refs;
+		my $dr = $from[ int($x2 * @from) ];
+		my $d = $draw{$dr};
+		my $amt =
+			$x3 < 0.35 ? ($d->{out} || 1)
+		  : $x3 < 0.8  ? 1 + int($x4 * ($d->{out} || 1))
+		  :              $d->{out} + 1 + int($x4 * 100);
+		my $r = $newref->();
+		my $what = "credit_return $r of $dr ($amt of $d->{out})";
+		my $res = $run->($return_sql, $dr, $r, $amt);
+		$outcome->($what, $res, $amt > $d->{out} ? 'LD008' : 'ok');
+		$record->(op => 'return', ref => $r, res => $res, fresh => 1,
+			eff => { draw => $dr, amount => $amt });
+		if ($res->{ok})
+		{
+			$d->{out} -= $amt;
+			push @acked, { ref => $r, sql => $return_sql, binds => [ $dr, $r, $amt ], id => $res->{val},
+				cbinds => [ $dr, $r, $amt + 1 ], what => $what };
+		}
+	};
+
+	$ops{credit_invalid} = sub {
+		my ($rnd) = @_;
+		my $x = int($rnd->() * 6);
+		my $r = $newref->();
+		my ($exp, $sql, @b);
+		if    ($x == 0) { ($exp, $sql, @b) = ('LD007', $unfreeze_sql, $newref->(':nohold'), $r, undef); }
+		elsif ($x == 1) { ($exp, $sql, @b) = ('LD007', $use_sql, $newref->(':nohold'), $r, 5, 'f'); }
+		elsif ($x == 2) { ($exp, $sql, @b) = ('LD008', $return_sql, $newref->(':nodraw'), $r, 5); }
+		elsif ($x == 3) { ($exp, $sql, @b) = ('22023', $unfreeze_sql, $newref->(':nohold'), $r, 0); }
+		elsif ($x == 4) { ($exp, $sql, @b) = ('22023', $direct_sql, $pline, -1, $r); }
+		else            { ($exp, $sql, @b) = ('LD006', $direct_sql, 999999, 5, $r); }
+		my $res = $run->($sql, @b);
+		$outcome->("invalid credit call #$x", $res, $exp);
+		$record->(op => 'credit_invalid', ref => $r, res => $res, fresh => 1);
+	};
+
+	$ops{replay} = sub {
+		my ($rnd) = @_;
+		my $x = $rnd->();
+		return $ops{transfer_shared}->($rnd) unless @acked;
+		my $c = $acked[ int($x * @acked) ];
+		my $res = $run->($c->{sql}, @{ $c->{binds} });
+		$outcome->("replay of $c->{what}", $res, 'ok');
+		$fail->("replay of $c->{what} returned $res->{val}, not $c->{id}")
+		  if $res->{ok} && $res->{val} ne $c->{id};
+		$record->(op => 'replay', ref => $c->{ref}, res => $res);
+	};
+	$ops{conflict} = sub {
+		my ($rnd) = @_;
+		my $x = $rnd->();
+		return $ops{transfer_shared}->($rnd) unless @acked;
+		my $c = $acked[ int($x * @acked) ];
+		my $res = $run->($c->{sql}, @{ $c->{cbinds} });
+		$outcome->("reference of $c->{what} with another payload", $res, 'LD004');
+		$record->(op => 'conflict', ref => $c->{ref}, res => $res);
+	};
+
+	my @weights = (
+		transfer_shared => 12, transfer_hot     => 10, transfer_private => 10,
+		transfer_invalid => 3, entry            => 8,  entry_invalid    => 3,
+		reverse          => 7, reverse_invalid  => 2,  freeze           => 11,
+		freeze_invalid   => 2, unfreeze         => 7,  use              => 8,
+		use_direct       => 5, return           => 6,  credit_invalid   => 3,
+		replay           => 5, conflict         => 4,);
+	my $wsum = 0;
+	$wsum += $weights[ 2 * $_ + 1 ] for 0 .. $#weights / 2;
+
+	my $body = sub {
+		for my $p (1, 2)
+		{
+			$phase = $p;
+			if ($p == 2)
+			{
+				until (-e "$dir/go2")
+				{
+					POSIX::_exit(3) if getppid() != $parent;
+					sleep 0.05;
+				}
+			}
+			for my $n (1 .. $K)
+			{
+				$opno = $n;
+				# every operation draws exactly 32 numbers, whatever it does
+				my @r = map { rand() } 1 .. 32;
+				my $rnd = sub { @r ? shift @r : 0.5 };
+				my $x = $rnd->() * $wsum;
+				my $op;
+				for (my $i = 0; $i < @weights; $i += 2)
+				{
+					$op = $weights[$i];
+					last if ($x -= $weights[ $i + 1 ]) < 0;
+				}
+				$picked = $op;
+				$ops{$op}->($rnd);
+			}
+			$wlog->({ mark => 'done', p => $p, fails => $fails });
+		}
+	};
+	eval { $body->(); 1 } or do
+	{
+		my $e = $@;
+		$wlog->({ ev => 'FAIL', p => $phase, n => $opno, msg => "worker $W died: $e" });
+		return 1;
+	};
+	return 0;
+}
+
+# Read a worker's log: its JSON lines.
+sub read_log
+{
+	my ($w) = @_;
+	my @lines;
+	open(my $fh, '<', "$dir/w$w.log") or return ();
+	while (my $l = <$fh>)
+	{
+		next unless $l =~ /\n\z/;    # a line being written
+		push @lines, $json->decode($l);
+	}
+	close $fh;
+	return @lines;
+}
+
+# count_ops: calls logged so far by all workers (cheap: no JSON parsing).
+sub count_ops
+{
+	my $n = 0;
+	for my $w (1 .. $NW)
+	{
+		open(my $fh, '<', "$dir/w$w.log") or next;
+		while (<$fh>) { $n++ if /"op":/; }
+		close $fh;
+	}
+	return $n;
+}
+
+my %pids;
+for my $w (1 .. $NW)
+{
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		# the child must not run the test framework's END blocks (they
+		# would stop the node): leave with POSIX::_exit
+		my $rc = eval { worker_main($w) } // 1;
+		POSIX::_exit($rc);
+	}
+	$pids{$pid} = $w;
+}
+
+my %exit_code;
+
+# wait_marks(phase, deadline): until every worker marked the phase done
+# (or exited); returns true when all did.
+sub reap
+{
+	while ((my $pid = waitpid(-1, WNOHANG)) > 0)
+	{
+		$exit_code{ $pids{$pid} } = $? >> 8 if exists $pids{$pid};
+	}
+}
+
+sub wait_marks
+{
+	my ($p, $timeout) = @_;
+	my $deadline = time + $timeout;
+	while (time < $deadline)
+	{
+		reap();
+		my $done = 0;
+		for my $w (1 .. $NW)
+		{
+			if (exists $exit_code{$w}) { $done++; next; }
+			open(my $fh, '<', "$dir/w$w.log") or next;
+			while (<$fh>)
+			{
+				if (/"mark":"done"/ && /"p":$p\b/) { $done++; last; }
+			}
+			close $fh;
+		}
+		return 1 if $done == $NW;
+		sleep 0.2;
+	}
+	return 0;
+}
+
+###########################################################################
+# The model and the checks
+###########################################################################
+
+sub check_model
+{
+	my ($label, $max_phase) = @_;
+	my @log;
+	for my $w (1 .. $NW) { push @log, grep { ($_->{p} // 0) <= $max_phase } read_log($w); }
+
+	# failures the workers saw
+	my @fails = map { "p$_->{p} n$_->{n}: $_->{msg}" } grep { ($_->{ev} // '') eq 'FAIL' } @log;
+	check(!@fails, "$label: every outcome is one the contract allows",
+		join("\n", @fails[ 0 .. min(29, $#fails) ]) . (@fails > 30 ? "\n... " . scalar(@fails) . ' in all' : ''));
+
+	my @calls = grep { $_->{op} } @log;
+	my %count;
+	$count{ $_->{op} . ':' . ($_->{ok} ? 'ok' : $_->{state}) }++ for @calls;
+	note("$label: " . scalar(@calls) . ' calls: ' . join(', ', map { "$_=$count{$_}" } sort keys %count));
+
+	# the model, from the acknowledged calls
+	my %bal = %initial;
+	my (%post, %hold, %draw, %cjournal, %acked_refs, %failed_refs, $max_exp);
+	my $cj = sub {
+		my ($op, $r, $lid, @d) = @_;
+		for my $n (nodes_of($lid))
+		{
+			my $k = "$op $r $n";
+			die "credit journal key $k twice in the model" if $cjournal{$k};
+			$cjournal{$k} = join('/', @d, 1);
+		}
+	};
+	for my $c (@calls)
+	{
+		my $r = $c->{ref};
+		if (!$c->{ok})
+		{
+			$failed_refs{$r} = 1 if defined $r && $c->{fresh};
+			next;
+		}
+		$acked_refs{$r} = 1 if defined $r;
+		my $e = $c->{eff} or next;
+		if ($c->{op} =~ /^(transfer|entry|reversal)$/)
+		{
+			$post{$r} = { id => $c->{id}, kind => $e->{kind}, reverses => $e->{reverses}, legs => $e->{legs} };
+			for my $leg (@{ $e->{legs} })
+			{
+				my $a = $acct_by_id{ $leg->[0] };
+				$bal{ $leg->[0] } += (($leg->[1] eq 'C') == ($a->{side} eq 'credit') ? 1 : -1) * $leg->[2];
+			}
+		}
+		elsif ($c->{op} eq 'freeze')
+		{
+			$hold{$r} = { id => $c->{id}, line => $e->{line}, amount => $e->{amount}, exp_us => $e->{exp_us},
+				U => 0, S => 0, R => 0 };
+			$max_exp = $e->{exp_us} if defined $e->{exp_us} && (!defined $max_exp || $e->{exp_us} > $max_exp);
+			$cj->('freeze', $r, $e->{line}, $e->{amount}, 0, 0);
+		}
+		elsif ($c->{op} eq 'unfreeze')
+		{
+			my $h = $hold{ $e->{hold} };
+			$h->{U} += $e->{amount};
+			$cj->('unfreeze', $r, $h->{line}, -$e->{amount}, 0, 0);
+		}
+		elsif ($c->{op} eq 'use')
+		{
+			my $h = $hold{ $e->{hold} };
+			$h->{S} += $e->{amount};
+			$h->{R} += $e->{rest};
+			$draw{$r} = { id => $c->{id}, line => $h->{line}, amount => $e->{amount}, returned => 0,
+				hold => $h->{id} };
+			$cj->('use', $r, $h->{line}, -($e->{amount} + $e->{rest}), $e->{amount}, 0);
+		}
+		elsif ($c->{op} eq 'use_direct')
+		{
+			$draw{$r} = { id => $c->{id}, line => $e->{line}, amount => $e->{amount}, returned => 0,
+				hold => '' };
+			$cj->('use', $r, $e->{line}, 0, $e->{amount}, 0);
+		}
+		elsif ($c->{op} eq 'return')
+		{
+			my $d = $draw{ $e->{draw} };
+			$d->{returned} += $e->{amount};
+			$cj->('return', $r, $d->{line}, 0, -$e->{amount}, $e->{amount});
+		}
+	}
+	delete $failed_refs{$_} for keys %acked_refs;
+
+	my $dbh = db_connect('model-check') or die "cannot connect: $DBI::errstr";
+
+	# Let every expiring hold fall due, release them, drain the buffers.
+	if (defined $max_exp)
+	{
+		sleep 0.05 while time * 1e6 < $max_exp + 50_000;
+	}
+	my $deadline = time + 60;
+	while (1)
+	{
+		q1($dbh, 'SELECT creditledger.credit_expire_holds()');
+		last if q1($dbh, q{SELECT count(*) = 0 FROM creditledger.credit_holds
+		                    WHERE status = 'expired' AND remaining > 0});
+		die "holds due do not get released" if time > $deadline;
+		sleep 0.1;
+	}
+	q1($dbh, 'SELECT creditledger.flush()');
+	until (q1($dbh, 'SELECT coalesce(sum(buffered_count), 0) = 0 FROM creditledger.accounts'))
+	{
+		die "buffers do not drain" if time > $deadline;
+		q1($dbh, 'SELECT creditledger.flush()');
+		sleep 0.1;
+	}
+
+	my $compare = sub {
+		my ($name, $got, $exp) = @_;
+		my @bad;
+		my %keys = map { $_ => 1 } (keys %$got, keys %$exp);
+		for my $k (sort keys %keys)
+		{
+			my $g = $got->{$k} // '<none>';
+			my $x = $exp->{$k} // '<none>';
+			push @bad, "$k: database $g, model $x" if $g ne $x;
+		}
+		check(!@bad, "$label: $name",
+			join("\n", @bad[ 0 .. min(19, $#bad) ]) . (@bad > 20 ? "\n... " . scalar(@bad) . ' mismatches' : ''));
+	};
+
+	# balances
+	my (%got, %exp);
+	for my $row (@{ qall($dbh, 'SELECT account_id, creditledger.balance(account_id), buffered_count FROM creditledger.accounts') })
+	{
+		$got{"$acct_by_id{$row->[0]}{code}"} = "$row->[1] (buffered $row->[2])";
+	}
+	$exp{ $acct_by_id{$_}{code} } = "$bal{$_} (buffered 0)" for keys %bal;
+	$compare->('every account balance equals the model', \%got, \%exp);
+
+	# transfers: every acknowledged one with its id, kind and original
+	(%got, %exp) = ();
+	for my $row (@{ qall($dbh, q{SELECT t.voucher, t.transfer_id, t.kind, o.voucher
+	                               FROM creditledger.transfers t
+	                               LEFT JOIN creditledger.transfers o ON o.transfer_id = t.reverses
+	                              WHERE t.voucher NOT LIKE 'creditledger:%' AND t.voucher NOT LIKE 'setup-%'}) })
+	{
+		$got{ $row->[0] } = join('/', $row->[1], $row->[2], $row->[3] // '');
+	}
+	$exp{$_} = join('/', $post{$_}{id}, $post{$_}{kind}, $post{$_}{reverses} // '') for keys %post;
+	$compare->('the transfers are exactly the acknowledged postings', \%got, \%exp);
+
+	# journal: net amount per transfer and account
+	(%got, %exp) = ();
+	for my $row (@{ qall($dbh, q{SELECT voucher, account_id,
+	                                    sum(CASE WHEN side = 'D' THEN amount ELSE -amount END)
+	                               FROM creditledger.journal
+	                              WHERE voucher NOT LIKE 'creditledger:%' AND voucher NOT LIKE 'setup-%'
+	                              GROUP BY 1, 2}) })
+	{
+		$got{"$row->[0] $acct_by_id{$row->[1]}{code}"} = $row->[2];
+	}
+	for my $r (keys %post)
+	{
+		for my $leg (@{ $post{$r}{legs} })
+		{
+			$exp{"$r $acct_by_id{$leg->[0]}{code}"} += $leg->[1] eq 'D' ? $leg->[2] : -$leg->[2];
+		}
+	}
+	$compare->('the journal holds every leg of every acknowledged posting, nothing else', \%got, \%exp);
+
+	# holds
+	my %final_rem;
+	(%got, %exp) = ();
+	for my $row (@{ qall($dbh, q{SELECT ref, hold_id, line_id, amount, remaining, used_amount,
+	                                    released_amount, status FROM creditledger.credit_holds}) })
+	{
+		$got{ $row->[0] } = join('/', @$row[ 1 .. 7 ]);
+	}
+	my @over = grep { $hold{$_}{U} + $hold{$_}{S} + $hold{$_}{R} > $hold{$_}{amount} } sort keys %hold;
+	check(!@over, "$label: no hold had more acknowledged unfreezes and uses than its amount",
+		join("\n", map { "$_: amount $hold{$_}{amount}, unfrozen $hold{$_}{U}, used $hold{$_}{S}, released $hold{$_}{R}" } @over));
+	for my $r (keys %hold)
+	{
+		my $h = $hold{$r};
+		my $rem = $h->{amount} - $h->{U} - $h->{S} - $h->{R};
+		my ($remaining, $released, $status);
+		if (defined $h->{exp_us} && $rem > 0)
+		{
+			($remaining, $released, $status) = (0, $h->{U} + $h->{R} + $rem, 'expired');
+			$cjournal{"expire $r $_"} = join('/', -$rem, 0, 0, 1) for nodes_of($h->{line});
+		}
+		else
+		{
+			($remaining, $released) = ($rem, $h->{U} + $h->{R});
+			$status = $rem > 0 ? 'open' : $h->{S} > 0 ? 'used' : 'released';
+		}
+		$final_rem{$r} = $remaining;
+		$exp{$r} = join('/', $h->{id}, $h->{line}, $h->{amount}, $remaining, $h->{S}, $released, $status);
+	}
+	$compare->('every hold (id/line/amount/remaining/used/released/status) equals the model', \%got, \%exp);
+
+	# drawdowns
+	(%got, %exp) = ();
+	for my $row (@{ qall($dbh, q{SELECT ref, drawdown_id, line_id, coalesce(hold_id::text, ''), amount,
+	                                    outstanding, returned FROM creditledger.credit_drawdowns}) })
+	{
+		$got{ $row->[0] } = join('/', @$row[ 1 .. 6 ]);
+	}
+	for my $r (keys %draw)
+	{
+		my $d = $draw{$r};
+		$exp{$r} = join('/', $d->{id}, $d->{line}, $d->{hold}, $d->{amount},
+			$d->{amount} - $d->{returned}, $d->{returned});
+	}
+	$compare->('every drawdown (id/line/hold/amount/outstanding/returned) equals the model', \%got, \%exp);
+
+	# lines: own and descendants' holds and drawdowns, each once
+	(%got, %exp) = ();
+	for my $row (@{ qall($dbh, 'SELECT line_id, frozen, used, returned FROM creditledger.credit_lines') })
+	{
+		$got{ $line_by_id{ $row->[0] }{code} } = join('/', @$row[ 1 .. 3 ]);
+	}
+	my %tot;
+	for my $r (keys %hold)
+	{
+		$tot{$_}[0] += $final_rem{$r} for nodes_of($hold{$r}{line});
+	}
+	for my $r (keys %draw)
+	{
+		for (nodes_of($draw{$r}{line}))
+		{
+			$tot{$_}[1] += $draw{$r}{amount} - $draw{$r}{returned};
+			$tot{$_}[2] += $draw{$r}{returned};
+		}
+	}
+	for my $id (keys %line_by_id)
+	{
+		$exp{ $line_by_id{$id}{code} } = join('/', map { $tot{$id}[$_] // 0 } 0 .. 2);
+	}
+	$compare->('every line (frozen/used/returned) equals the model', \%got, \%exp);
+
+	# credit journal: deltas per operation and node
+	(%got) = ();
+	for my $row (@{ qall($dbh, q{SELECT op, ref, line_id, sum(frozen_delta), sum(used_delta),
+	                                    sum(returned_delta), count(*)
+	                               FROM creditledger.credit_journal WHERE ref ~ '^w[0-9]+p'
+	                              GROUP BY 1, 2, 3}) })
+	{
+		$got{"$row->[0] $row->[1] $row->[2]"} = join('/', @$row[ 3 .. 6 ]);
+	}
+	$compare->('the credit journal has one entry per node of every acknowledged credit call, nothing else',
+		\%got, \%cjournal);
+
+	# refused calls left nothing
+	my %present = map { $_->[0] => 1 } @{ qall($dbh, q{
+		SELECT voucher FROM creditledger.transfers
+		UNION SELECT ref FROM creditledger.credit_holds
+		UNION SELECT ref FROM creditledger.credit_drawdowns
+		UNION SELECT ref FROM creditledger.credit_journal}) };
+	my @left = sort grep { $present{$_} } keys %failed_refs;
+	check(!@left, "$label: no refused call left a trace (" . scalar(keys %failed_refs) . ' refused references)',
+		join("\n", @left[ 0 .. min(19, $#left) ]));
+
+	# chains and BCP
+	my $vc = qall($dbh, 'SELECT account_id, sub_account, version, problem, line_id FROM creditledger.verify_chain()');
+	check(!@$vc, "$label: verify_chain() returns no rows",
+		join("\n", map { join(' ', map { $_ // 'NULL' } @$_) } @$vc[ 0 .. min(19, $#$vc) ]));
+	SKIP:
+	{
+		skip "TODO: creditledger.bcp_run does not exist yet", 1
+		  unless q1($dbh, q{SELECT to_regprocedure('creditledger.bcp_run(text[], boolean)') IS NOT NULL});
+		my $bcp = qall($dbh, q{SELECT rule, status, mismatches, sample
+		                         FROM creditledger.bcp_run(record => false) WHERE status <> 'pass'});
+		check(!@$bcp, "$label: every BCP rule passes",
+			join("\n", map { join(' ', map { $_ // 'NULL' } @$_) } @$bcp));
+	}
+	$dbh->disconnect;
+	return \@calls;
+}
+
+###########################################################################
+# Phase 1: operations, quiesce, check
+###########################################################################
+
+my $t0 = time;
+check(wait_marks(1, 600), 'phase 1: every worker finished its operations');
+note(sprintf('phase 1 took %.1f s', time - $t0));
+my $calls1 = check_model('phase 1', 1);
+my @lost1 = grep { ($_->{ev} // '') eq 'conn_lost' } map { read_log($_) } 1 .. $NW;
+check(!@lost1, 'phase 1: no session lost its connection',
+	join("\n", map { "$_->{state} $_->{err}" } @lost1[ 0 .. min(9, $#lost1) ]));
+
+###########################################################################
+# Phase 2: operations with a kill -9 of the postmaster in the middle
+###########################################################################
+
+# crash: SIGKILL to the postmaster, wait until its children have exited
+# (a backend finishes its statement, then notices), start again.
+sub children_of
+{
+	my ($ppid) = @_;
+	my @kids;
+	for my $stat (glob '/proc/[0-9]*/stat')
+	{
+		open(my $fh, '<', $stat) or next;
+		my $s = <$fh>;
+		close $fh;
+		next unless defined $s && $s =~ /^(\d+) \(.*\) \S (\d+) /s;
+		push @kids, $1 if $2 == $ppid;
+	}
+	return @kids;
+}
+
+sub alive
+{
+	my ($pid) = @_;
+	open(my $fh, '<', "/proc/$pid/stat") or return 0;
+	my $s = <$fh>;
+	close $fh;
+	return 0 unless defined $s && $s =~ /\) (\S) /s;
+	return $1 ne 'Z';
+}
+
+my $t2   = time;
+my $base = count_ops();
+open(my $go, '>', "$dir/go2") or die "go2: $!";
+close $go;
+
+my $half = int($NW * $K / 2);
+my $crashed = 0;
+my $deadline = time + 600;
+while (time < $deadline)
+{
+	reap();
+	my $n = count_ops() - $base;
+	if ($n >= $half || keys %exit_code == $NW)
+	{
+		my $pm = $node->{_pid};
+		my @kids = children_of($pm);
+		note("kill -9 of the postmaster (pid $pm, " . scalar(@kids) . " children) after $n phase-2 calls");
+		$node->kill9;
+		# the new postmaster refuses to start while the old one's pid
+		# exists (even as a zombie) or its children keep shared memory
+		my $gone_by = time + 60;
+		sleep 0.05 while (kill(0, $pm) || grep { alive($_) } @kids) && time < $gone_by;
+		my @left = grep { alive($_) } @kids;
+		push @left, $pm if kill(0, $pm);
+		check(!@left, 'every server process exited after the postmaster was killed', "still there: @left");
+		$node->start;
+		$crashed = 1;
+		last;
+	}
+	sleep 0.05;
+}
+check($crashed, 'phase 2: the postmaster was killed in the middle of the operations');
+check(wait_marks(2, 600), 'phase 2: every worker finished its operations');
+while (keys %exit_code < $NW && time < $deadline)
+{
+	reap();
+	sleep 0.1;
+}
+for my $w (1 .. $NW)
+{
+	check(defined $exit_code{$w} && $exit_code{$w} == 0, "worker $w exited cleanly",
+		'exit code ' . ($exit_code{$w} // 'none (still running)'));
+}
+note(sprintf('phase 2 took %.1f s', time - $t2));
+
+my $calls = check_model('phase 2 (after kill -9)', 2);
+my @lost = grep { ($_->{ev} // '') eq 'conn_lost' } map { read_log($_) } 1 .. $NW;
+my @retried = grep { $_->{retries} } @$calls;
+note('connections lost in the crash: ' . scalar(@lost)
+	  . '; calls reissued after it: ' . scalar(@retried)
+	  . ' (' . join(', ', map { "$_->{op} $_->{ref}=" . ($_->{ok} ? 'ok' : $_->{state}) } @retried) . ')');
+check(scalar(@lost) > 0, 'the crash cut off sessions that then reconnected');
+like(slurp_file($node->logfile), qr/database system was interrupted|database system was not properly shut down/,
+	'the server went through crash recovery');
+
+$node->stop;
+done_testing();
