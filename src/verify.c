@@ -1,22 +1,21 @@
 /*
- * verify.c: verify_chain(), the streaming check of the chained journal.
+ * verify.c: verify_chain(), the check of the chained journal.
  *
- * Two SPI cursors are read in step, both in key order: the accounts by id
- * and the journal by (account_id, sub_account, version).  Memory is bounded
- * by one batch of each, whatever the size of the journal.  For every chain
- * it checks that versions run 1, 2, 3 ... without gaps, that prev_hash is
- * the previous entry's hash (32 zero bytes first), that balance_before is
- * the previous balance_after (0 first), that balance_after follows from the
- * side and amount, and that the stored hash is the recomputed one; at the
- * end of an account's main chain, that the account row's balance, version
- * and last hash (or a sub-account row's) are the chain head's.  Every
- * problem is one result row; a
- * chain keeps being checked after a problem, from the entry as stored.
- * For NULL (every chain) the credit chains follow (verify_credit_chains):
- * per line and hot slice, versions, prev_hash, afters = previous afters +
- * deltas, the CLC1 hash, and the head row; their problems have account_id
- * NULL and line_id set.
- * Reads only, with the caller's snapshot; takes no locks.
+ * For NULL (every chain, money and credit) the work is verify_scan.c's:
+ * one pass per journal in entry_id order.  For one account, two SPI
+ * cursors are read in step, both in key order: the account's head rows
+ * (account, then sub-accounts) and its journal entries by (sub_account,
+ * version), through the (account_id, sub_account, version) index.  For
+ * every chain it checks that versions run 1, 2, 3 ... without gaps, that
+ * prev_hash is the previous entry's hash (32 zero bytes first), that
+ * balance_before is the previous balance_after (0 first), that
+ * balance_after follows from the side and amount, and that the stored hash
+ * is the recomputed one; at the end of a chain, that the head row's
+ * balance, version and last hash are the chain head's.  Every problem is
+ * one result row (credit chains: account_id NULL, line_id set); a chain
+ * keeps being checked after a problem, from the entry as stored.
+ * Reads only, with the caller's snapshot; takes no locks beyond
+ * AccessShareLock.
  */
 #include "postgres.h"
 
