@@ -123,6 +123,8 @@ CREATE TABLE creditledger.ledger_credit_drawdowns (
 );
 ALTER SEQUENCE creditledger.credit_drawdown_id_seq OWNED BY creditledger.ledger_credit_drawdowns.drawdown_id;
 CREATE INDEX ledger_credit_drawdowns_line_idx ON creditledger.ledger_credit_drawdowns (line_id);
+CREATE INDEX ledger_credit_drawdowns_hold_idx ON creditledger.ledger_credit_drawdowns (hold_id)
+    WHERE hold_id IS NOT NULL;
 COMMENT ON TABLE creditledger.ledger_credit_drawdowns IS
     'Drawdowns (credit_use from a hold, credit_use_direct without one; one ref namespace): amount drawn, outstanding = amount - returned. payload is the call''s arguments for replays.';
 
@@ -1711,12 +1713,22 @@ INSERT INTO creditledger.bcp_rules (name, severity, builtin, description, check_
     UNION ALL
     SELECT 'line', line_id, slice, frozen, used, returned, version, last_hash FROM creditledger.credit_line_slices
 ), tails AS (
-    (SELECT DISTINCT ON (account_id, sub_account) 'account' AS chain, account_id AS id, sub_account AS sub,
-            balance_after AS a, 0::bigint AS b, 0::bigint AS c, version, hash
-       FROM creditledger.journal_entries ORDER BY account_id, sub_account, version DESC)
+    -- each chain's last entry through the (id, sub, version) index
+    SELECT h.chain, h.id, h.sub, t.a, t.b, t.c, t.version, t.hash
+      FROM heads h
+      CROSS JOIN LATERAL (
+          SELECT e.balance_after AS a, 0::bigint AS b, 0::bigint AS c, e.version, e.hash
+            FROM creditledger.journal_entries e
+           WHERE h.chain = 'account' AND e.account_id = h.id AND e.sub_account = h.sub
+           ORDER BY e.version DESC LIMIT 1) t
     UNION ALL
-    (SELECT DISTINCT ON (line_id, slice) 'line', line_id, slice, frozen_after, used_after, returned_after, version, hash
-       FROM creditledger.credit_journal_entries ORDER BY line_id, slice, version DESC)
+    SELECT h.chain, h.id, h.sub, t.a, t.b, t.c, t.version, t.hash
+      FROM heads h
+      CROSS JOIN LATERAL (
+          SELECT e.frozen_after AS a, e.used_after AS b, e.returned_after AS c, e.version, e.hash
+            FROM creditledger.credit_journal_entries e
+           WHERE h.chain = 'line' AND e.line_id = h.id AND e.slice = h.sub
+           ORDER BY e.version DESC LIMIT 1) t
 )
 SELECT h.chain, h.id, h.sub, h.version AS head_version, t.version AS chain_version,
        h.a AS head_amount, t.a AS chain_amount
@@ -1961,14 +1973,30 @@ DECLARE
     id bigint;
 BEGIN
     -- one statement, one snapshot: money and credit heads as of the same instant
-    WITH heads AS (
-        SELECT 'A'::"char" AS kind, e.account_id AS chain_id, e.sub_account AS sub, e.version, e.hash
-          FROM (SELECT DISTINCT ON (account_id, sub_account) account_id, sub_account, version, hash
-                  FROM creditledger.journal_entries ORDER BY account_id, sub_account, version DESC) e
+    WITH chains AS (
+        SELECT 'A'::"char" AS kind, account_id AS chain_id, 0 AS sub FROM creditledger.ledger_accounts
         UNION ALL
-        SELECT 'L'::"char", c.line_id, c.slice, c.version, c.hash
-          FROM (SELECT DISTINCT ON (line_id, slice) line_id, slice, version, hash
-                  FROM creditledger.credit_journal_entries ORDER BY line_id, slice, version DESC) c
+        SELECT 'A', account_id, sub_account FROM creditledger.sub_accounts
+        UNION ALL
+        SELECT 'L', line_id, 0 FROM creditledger.ledger_credit_lines
+        UNION ALL
+        SELECT 'L', line_id, slice FROM creditledger.credit_line_slices
+    ), heads AS (
+        -- each chain's last entry through the (id, sub, version) index;
+        -- chains without entries have no head to record
+        SELECT c.kind, c.chain_id, c.sub, e.version, e.hash
+          FROM chains c
+          CROSS JOIN LATERAL (
+              SELECT j.version, j.hash FROM creditledger.journal_entries j
+               WHERE c.kind = 'A' AND j.account_id = c.chain_id AND j.sub_account = c.sub
+               ORDER BY j.version DESC LIMIT 1) e
+        UNION ALL
+        SELECT c.kind, c.chain_id, c.sub, e.version, e.hash
+          FROM chains c
+          CROSS JOIN LATERAL (
+              SELECT j.version, j.hash FROM creditledger.credit_journal_entries j
+               WHERE c.kind = 'L' AND j.line_id = c.chain_id AND j.slice = c.sub
+               ORDER BY j.version DESC LIMIT 1) e
     )
     SELECT array_agg(h.kind ORDER BY h.kind, h.chain_id, h.sub),
            array_agg(h.chain_id ORDER BY h.kind, h.chain_id, h.sub),

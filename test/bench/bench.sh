@@ -47,9 +47,27 @@
 #      equals its last entry, every freeze and unfreeze touched each node of
 #      its line once; the race parent ended at or below its limit and within
 #      one freeze of it, and no refused freeze would have fitted;
-#   8. prints markdown tables (tps, ratios, targets, flush lag, race) and
-#      saves them to bench-results/latest.md (pgbench logs and the server log
-#      alongside in bench-results/logs/).
+#   8. audit (after the other parts' runs, in a database of its own,
+#      AUDIT_DB, so neither sees the other's data): test/bench/audit_setup.sql
+#      builds a ledger of >= 1,000,000 journal entries (BENCH_AUDIT_TRANSFERS
+#      transfers from one bank account to 1000 accounts, 1000 per statement,
+#      a commit after each; buffered and split postings, reversals, a few
+#      thousand credit operations on a small DAG with hot lines, so every BCP
+#      rule has something to check), then VACUUM ANALYZE; the cluster is
+#      restarted (shared_buffers empty, the OS page cache warm) and
+#      verify_chain() over everything runs once ("first run") and then
+#      BENCH_AUDIT_RUNS more times (median and best), each timed server side
+#      (public.audit_time: clock_timestamp around the statement); side by
+#      side, interleaved with those runs, the machine's hashing ceiling
+#      (SHA-256 of 100-byte records, openssl speed, one core) and a
+#      sequential read of both journals in SQL; then bcp_run(record => false)
+#      (total and per rule; EXPLAIN ANALYZE of the three slowest rules in
+#      audit-explain.log), ledger_digest() and verify_digest(); checked:
+#      every verify_chain() run found nothing, every rule passed, the
+#      digest verified;
+#   9. prints markdown tables (tps, ratios, targets, flush lag, race, audit)
+#      and saves them to bench-results/latest.md (pgbench logs and the server
+#      log alongside in bench-results/logs/).
 #
 # Benchmarks are not tests: missing the target is reported, not an error.
 # The exit status is non-zero only if a pgbench run failed or a correctness
@@ -65,9 +83,10 @@
 #                      (default: BENCH_SECONDS)
 #   BENCH_SPLIT_SHARDS sub-accounts of the split account (default 64: one per client)
 #   BENCH_ONLY         run only some parts: "ledger" (tables 1 and 2, their
-#                      setup and checks) or "credit" (table 3 and the race,
-#                      their setup and checks; setup.sql is skipped); default
-#                      both. E.g. to iterate on credit lines:
+#                      setup and checks), "credit" (table 3 and the race,
+#                      their setup and checks; setup.sql is skipped) or
+#                      "audit" (the audit tables, their database, setup and
+#                      checks); default all three. E.g. to iterate on credit lines:
 #                          BENCH_ONLY=credit BENCH_SECONDS=5 bash test/bench/bench.sh
 #                      A partial run writes bench-results/latest-PART.md and
 #                      bench-results/logs-PART/, leaving a full run's
@@ -80,6 +99,11 @@
 #   BENCH_RACE_LIMIT      the race parent's limit (default: what the hot run's
 #                         rate fills in a quarter of the race, so the race is
 #                         mostly refusals; 100000 if the hot run failed)
+#   BENCH_AUDIT_TRANSFERS transfers of the audit ledger (default 500000: with
+#                         two journal entries each, 1,000,000 entries; a
+#                         multiple of 1000)
+#   BENCH_AUDIT_RUNS      verify_chain() runs after the first one, whose median
+#                         and best are reported (default 3)
 #
 # Adding a workload: write test/bench/NAME.sql (pgbench script; variables
 # :lo, :hi, :naccounts are passed with -D), add setup it needs to setup.sql,
@@ -211,15 +235,29 @@ CREDIT_TARGETS=(
     "hot|plain|"
 )
 
+# Audit (its own database): verify_chain, bcp_run and digests over a big ledger.
+AUDIT_DB=bench_audit
+AUDIT_ACCOUNTS=1000
+AUDIT_TRANSFERS=${BENCH_AUDIT_TRANSFERS:-500000}
+AUDIT_CREDIT_OPS=3000        # credit freezes (each then released one way or another)
+AUDIT_RUNS=${BENCH_AUDIT_RUNS:-3}
+AUDIT_MIN_ENTRIES=1000000    # the ledger the issue asks for: at least this many entries
+AUDIT_TARGET=1000000         # verify_chain() entries/s (median of the AUDIT_RUNS runs)
+
 die() { echo "bench: $*" >&2; exit 1; }
 
 # The parts to run (BENCH_ONLY); want PART: is it one of them?
 case "${BENCH_ONLY:-}" in
-    "") PARTS="ledger credit" ;;
-    ledger | credit) PARTS=$BENCH_ONLY ;;
-    *) die "BENCH_ONLY must be ledger or credit (or unset for both), not '$BENCH_ONLY'" ;;
+    "") PARTS="ledger credit audit" ;;
+    ledger | credit | audit) PARTS=$BENCH_ONLY ;;
+    *) die "BENCH_ONLY must be ledger, credit or audit (or unset for all three), not '$BENCH_ONLY'" ;;
 esac
 want() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+if want audit; then
+    [[ "$AUDIT_TRANSFERS" =~ ^[1-9][0-9]*000$ ]] \
+        || die "BENCH_AUDIT_TRANSFERS must be a positive multiple of 1000, not '$AUDIT_TRANSFERS'"
+    [[ "$AUDIT_RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_AUDIT_RUNS must be >= 1, not '$AUDIT_RUNS'"
+fi
 # A partial run keeps its report and logs apart, so a full run's stay.
 if [ -n "${BENCH_ONLY:-}" ]; then
     RESULTS=$OUTDIR/latest-$BENCH_ONLY.md
@@ -228,6 +266,8 @@ fi
 
 # q SQL: one query in the bench database, unaligned tuples-only output.
 q() { as_pg "$PSQL" -X -qAt -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
+# qa SQL: the same in the audit database, NOTICEs (bcp_run's progress) off.
+qa() { PGOPTIONS="-c client_min_messages=warning" as_pg "$PSQL" -X -qAt -v ON_ERROR_STOP=1 -d "$AUDIT_DB" -c "$1"; }
 
 # wl_field WORKLOAD N: the Nth |-separated field of a WORKLOADS entry.
 wl_field() { local IFS='|' f; read -r -a f <<<"$1"; echo "${f[$2 - 1]}"; }
@@ -236,9 +276,19 @@ wl_field() { local IFS='|' f; read -r -a f <<<"$1"; echo "${f[$2 - 1]}"; }
 logsize() { stat -c %s "$dir/server.log" 2>/dev/null || echo 0; }
 
 # server_errors OFFSET: "server: COUNT SQLSTATE LEVEL" for every WARNING,
-# ERROR, FATAL or PANIC the server logged from byte OFFSET on.
+# ERROR, FATAL or PANIC the server logged from byte OFFSET on, leaving out
+# the audit part's restart (bytes RESTART_FROM to RESTART_TO of the log:
+# its shutdown ends the worker with 57P01, which is no error of a run).
 server_errors() {
-    tail -c +$(($1 + 1)) "$dir/server.log" 2>/dev/null \
+    local from=$1 a=${RESTART_FROM:-} b=${RESTART_TO:-}
+    {
+        if [ -n "$a" ] && [ -n "$b" ] && [ "$from" -lt "$b" ]; then
+            [ "$from" -ge "$a" ] || head -c "$a" "$dir/server.log" | tail -c +$((from + 1))
+            tail -c +$((b + 1)) "$dir/server.log"
+        else
+            tail -c +$((from + 1)) "$dir/server.log"
+        fi
+    } 2>/dev/null \
         | grep -oE '\] [0-9A-Z]{5} (WARNING|ERROR|FATAL|PANIC):' \
         | awk '{ sub(":", "", $3); print $2, $3 }' | sort | uniq -c \
         | awk '{ print "server:", $1, $2, $3 }' || true
@@ -711,6 +761,97 @@ if want credit; then
     log "credit race: ${tps:-?} attempts/s; $RACE_WAITS"
 fi
 
+# The audit part, in its own database: AUDIT[key] holds its figures (see
+# report_audit; a step that failed leaves its figure empty), AUDIT_PROBLEMS
+# the verify_chain() rows of every run (first included); the per-rule rows
+# of bcp_run stay in public.audit_bcp.
+declare -A AUDIT=()
+AUDIT_PROBLEMS=()
+# audit_time SQL: "result|seconds" of one statement returning one value, timed
+# server side (public.audit_time); "error|" if it failed (error on stderr).
+audit_time() { qa "SELECT result, round(seconds::numeric, 4) FROM public.audit_time(\$audit\$$1\$audit\$)" || echo "error|"; }
+# median VALUES...: the median (mean of the middle two for an even count); "" if none.
+median() {
+    printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g \
+        | awk '{ v[NR] = $1 } END { if (NR) printf "%.4f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# best VALUES...: the smallest (fastest) of the times; "" if none.
+best() { printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g | head -n 1; }
+if want audit; then
+    log "audit setup: database $AUDIT_DB, $AUDIT_TRANSFERS transfers among $AUDIT_ACCOUNTS accounts, $AUDIT_CREDIT_OPS credit operations"
+    as_pg "$PGBIN/createdb" "$AUDIT_DB"
+    t0=$(date +%s.%N)
+    as_pg "$PSQL" -X -q -v ON_ERROR_STOP=1 -v naccounts="$AUDIT_ACCOUNTS" -v ntransfers="$AUDIT_TRANSFERS" \
+        -v ncreditops="$AUDIT_CREDIT_OPS" -d "$AUDIT_DB" -f "$SCRIPTS/audit_setup.sql" \
+        >"$LOGDIR/audit-setup.log" 2>&1 || die "audit_setup.sql failed (see ${LOGDIR#"$SRC"/}/audit-setup.log)"
+    AUDIT[build]=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
+    IFS='|' read -r je cje jsize cjsize <<<"$(qa "SELECT
+          (SELECT count(*) FROM creditledger.journal_entries),
+          (SELECT count(*) FROM creditledger.credit_journal_entries),
+          pg_size_pretty(pg_total_relation_size('creditledger.journal_entries')),
+          pg_size_pretty(pg_total_relation_size('creditledger.credit_journal_entries'))")"
+    AUDIT[je]=$je AUDIT[cje]=$cje AUDIT[jsize]=$jsize AUDIT[cjsize]=$cjsize
+    AUDIT[entries]=$((je + cje))
+    log "audit ledger built in ${AUDIT[build]}s: $je journal entries ($jsize), $cje credit journal entries ($cjsize)"
+
+    # The first run right after a restart: nothing in shared_buffers, the OS
+    # page cache still warm (cold-ish).
+    RESTART_FROM=$(logsize)
+    as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w restart >/dev/null \
+        || die "restart before the audit runs failed"
+    RESTART_TO=$(logsize)
+    VERIFY_SQL="SELECT count(*) FROM creditledger.verify_chain()"
+    log "audit: verify_chain(), first run after a restart"
+    IFS='|' read -r n "AUDIT[first]" <<<"$(audit_time "$VERIFY_SQL")"
+    AUDIT_PROBLEMS+=("$n")
+    # Then AUDIT_RUNS runs, each followed by the two baselines: SHA-256 of
+    # 100-byte records with `openssl speed -evp` for a second (C, one core,
+    # no database: the machine's hashing ceiling; records/s = the bytes/s it
+    # reports for 100-byte blocks / 100) and a sequential read of both
+    # journals that fetches the hashes and vouchers (what reading the rows
+    # costs in SQL, without hashing).
+    READ_SQL="SELECT (SELECT count(*) FROM creditledger.journal_entries
+                        WHERE octet_length(hash) + octet_length(prev_hash) + octet_length(voucher) > 0)
+                   + (SELECT count(*) FROM creditledger.credit_journal_entries
+                       WHERE octet_length(hash) + octet_length(prev_hash) + octet_length(ref) > 0)"
+    vruns=() shas=() reads=()
+    for i in $(seq 1 "$AUDIT_RUNS"); do
+        log "audit: verify_chain() run $i of $AUDIT_RUNS, then the baselines"
+        IFS='|' read -r n t <<<"$(audit_time "$VERIFY_SQL")"; AUDIT_PROBLEMS+=("$n"); vruns+=("$t")
+        shas+=("$(openssl speed -evp sha256 -bytes 100 -seconds 1 -mr 2>/dev/null \
+                  | awk -F: '/^\+F:/ { printf "%.0f", $4 / 100 }' || true)")
+        IFS='|' read -r n t <<<"$(audit_time "$READ_SQL")"; reads+=("$t"); AUDIT[read_rows]=$n
+    done
+    AUDIT[median]=$(median "${vruns[@]}") AUDIT[best]=$(best "${vruns[@]}")
+    AUDIT[sha_rate]=$(median "${shas[@]}") AUDIT[read]=$(median "${reads[@]}")
+    AUDIT[sha_rate]=${AUDIT[sha_rate]%.*}
+    AUDIT[runs]="${vruns[*]}"
+    log "audit: verify_chain() first ${AUDIT[first]}s, then ${AUDIT[runs]} s; openssl SHA-256 ${AUDIT[sha_rate]:-?}/s, read ${AUDIT[read]}s"
+
+    log "audit: bcp_run(record => false)"
+    IFS='|' read -r "AUDIT[bcp_failing]" "AUDIT[bcp]" <<<"$(audit_time "WITH r AS (
+            INSERT INTO public.audit_bcp SELECT * FROM creditledger.bcp_run(record => false) RETURNING status)
+        SELECT count(*) FILTER (WHERE status <> 'pass') FROM r")"
+    AUDIT[bcp_rules]=$(qa "SELECT count(*) FROM public.audit_bcp" || true)
+    # EXPLAIN ANALYZE of the three slowest rules, for whoever wants to know why.
+    for rule in $(qa "SELECT rule FROM public.audit_bcp ORDER BY duration_ms DESC LIMIT 3" || true); do
+        { echo "---- $rule"; qa "SELECT * FROM public.audit_explain('$rule')" 2>&1; echo; } >>"$LOGDIR/audit-explain.log"
+    done
+
+    log "audit: ledger_digest() and verify_digest()"
+    IFS='|' read -r res "AUDIT[digest]" <<<"$(audit_time "SELECT d.digest_id || ':' || encode(d.digest, 'hex')
+            || ':' || d.chains || ':' || d.entries FROM creditledger.ledger_digest() d")"
+    IFS=':' read -r did dhex "AUDIT[chains]" "AUDIT[digest_entries]" <<<"$res"
+    if [[ "${did:-}" =~ ^[0-9]+$ ]]; then
+        IFS='|' read -r "AUDIT[verified]" "AUDIT[verify_digest]" <<<"$(audit_time \
+            "SELECT creditledger.verify_digest($did, decode('$dhex', 'hex'))::text")"
+    else
+        AUDIT[verified]="no digest"
+    fi
+    log "audit: bcp_run ${AUDIT[bcp]}s (${AUDIT[bcp_failing]} of ${AUDIT[bcp_rules]} rules not passing);" \
+        "ledger_digest ${AUDIT[digest]}s over ${AUDIT[chains]:-?} chains; verify_digest ${AUDIT[verify_digest]:-?}s: ${AUDIT[verified]}"
+fi
+
 #--------------------------------------------------------------------------
 # Correctness after the load
 #--------------------------------------------------------------------------
@@ -931,12 +1072,35 @@ if want credit; then
     check $s "race: ${RACE_REFUSED:-?} freezes refused (LD002), the smallest of ${RACE_MINREF:-?} (must be > the final headroom $RACE_ROOM: none would have fitted; and some refused: the limit was reached)"
 fi
 
-problems=$(sqlcheck "SELECT count(*) FROM creditledger.verify_chain()")
-[ "$problems" = 0 ] && s=ok || s=bad
-check $s "verify_chain(): $problems problem rows (expected 0)"
-if [ "$problems" != 0 ] && [ "$problems" != error ]; then
-    q "SELECT account_id, sub_account, line_id, version, problem FROM creditledger.verify_chain() LIMIT 5" \
-        | sed 's/^/    /' >&2 || true
+if want ledger || want credit; then
+    problems=$(sqlcheck "SELECT count(*) FROM creditledger.verify_chain()")
+    [ "$problems" = 0 ] && s=ok || s=bad
+    check $s "verify_chain(): $problems problem rows (expected 0)"
+    if [ "$problems" != 0 ] && [ "$problems" != error ]; then
+        q "SELECT account_id, sub_account, line_id, version, problem FROM creditledger.verify_chain() LIMIT 5" \
+            | sed 's/^/    /' >&2 || true
+    fi
+fi
+
+if want audit; then
+    # Every verify_chain() run found nothing; every BCP rule passed; the
+    # digest verified.
+    bad=0
+    for n in "${AUDIT_PROBLEMS[@]}"; do [ "$n" = 0 ] || bad=$((bad + 1)); done
+    [ "$bad" = 0 ] && [ "${#AUDIT_PROBLEMS[@]}" = $((AUDIT_RUNS + 1)) ] && s=ok || s=bad
+    check $s "audit: verify_chain() problem rows in each of its $((AUDIT_RUNS + 1)) runs: ${AUDIT_PROBLEMS[*]:-none ran} (expected 0 each)"
+    if [ "$s" = bad ]; then
+        qa "SELECT account_id, sub_account, line_id, version, problem FROM creditledger.verify_chain() LIMIT 5" \
+            | sed 's/^/    /' >&2 || true
+    fi
+    notpass=$(qa "SELECT coalesce(string_agg(format('%s %s (%s mismatches%s)', rule, status, coalesce(mismatches::text, '?'),
+                                              CASE WHEN status = 'error' THEN ': ' || (sample->>'error') ELSE '' END),
+                                       '; ' ORDER BY rule), 'none')
+                    FROM public.audit_bcp WHERE status <> 'pass'" || echo error)
+    [ "${AUDIT[bcp_failing]:-}" = 0 ] && [ "$notpass" = none ] && s=ok || s=bad
+    check $s "audit: bcp_run(record => false): rules not passing: $notpass (of ${AUDIT[bcp_rules]:-?} run)"
+    [ "${AUDIT[verified]:-}" = true ] && s=ok || s=bad
+    check $s "audit: verify_digest() of the digest ledger_digest() just took: ${AUDIT[verified]:-not run} (expected true)"
 fi
 
 # Diagnostics (information, not checks): how the account rows were updated.
@@ -1127,15 +1291,75 @@ report_credit() {
     echo
 }
 
+# report_audit: the audit tables (markdown, on stdout).
+report_audit() {
+    local entries=${AUDIT[entries]:-0} r v rule sev st mm ms total
+    # rate SECONDS [ROWS]: rows (default: the audit entries) per second, or n/a.
+    rate() { awk -v n="${2:-$entries}" -v t="$1" 'BEGIN { if (t + 0 > 0) printf "%.0f", n / t; else print "n/a" }'; }
+    # vs SECONDS [ROWS]: that rate over the openssl SHA-256 ceiling.
+    vs() { ratio "$(rate "$1" "${2:-}")" "${AUDIT[sha_rate]:-}"; }
+    echo "### Audit: verify_chain, bcp_run and digests over $entries journal entries"
+    echo
+    echo "A database of its own ($AUDIT_DB), built by audit_setup.sql in ${AUDIT[build]:-?} s: $AUDIT_TRANSFERS transfers from"
+    echo "one bank account to $AUDIT_ACCOUNTS accounts (1000 per statement, a commit after each), 200 buffered postings"
+    echo "(flushed), 400 postings on a split account (8 sub-accounts), 22 reversals, $AUDIT_CREDIT_OPS credit freezes"
+    echo "released every way on 40 customer lines under a small DAG (a hot group line with 8 slices, a region, a"
+    echo "product line made hot and folded back), a limit decrease; then VACUUM ANALYZE. journal_entries:"
+    echo "${AUDIT[je]:-?} rows (${AUDIT[jsize]:-?}), credit_journal_entries: ${AUDIT[cje]:-?} rows (${AUDIT[cjsize]:-?}), in ${AUDIT[chains]:-?} chains."
+    echo "Times are taken server side (clock_timestamp() around the statement). The first verify_chain() runs"
+    echo "right after a server restart (shared_buffers empty, OS page cache warm); then $AUDIT_RUNS runs, each"
+    echo "followed by the baselines: SHA-256 of 100-byte records with openssl speed -evp for 1 s (C, one core,"
+    echo "no database: the machine's hashing ceiling) and a sequential read of both journals' rows in SQL (no"
+    echo "hashing). A journal entry's hash input is about 130 bytes (CLJ1/CLC1: previous hash, ids, amounts,"
+    echo "times, voucher or ref)."
+    echo
+    echo "| measurement | rows | seconds | rows/s | / openssl SHA-256 |"
+    echo "|:------------|-----:|--------:|-------:|------------------:|"
+    echo "| verify_chain(), first run after a restart | $entries | ${AUDIT[first]:-n/a} | $(rate "${AUDIT[first]:-}") | $(vs "${AUDIT[first]:-}") |"
+    echo "| verify_chain(), median of $AUDIT_RUNS | $entries | ${AUDIT[median]:-n/a} | $(rate "${AUDIT[median]:-}") | $(vs "${AUDIT[median]:-}") |"
+    echo "| verify_chain(), best of $AUDIT_RUNS | $entries | ${AUDIT[best]:-n/a} | $(rate "${AUDIT[best]:-}") | $(vs "${AUDIT[best]:-}") |"
+    echo "| baseline: SHA-256 of 100-byte records, openssl speed, median | | | ${AUDIT[sha_rate]:-n/a} | 1.00 |"
+    echo "| baseline: sequential read of both journals in SQL, median | ${AUDIT[read_rows]:-?} | ${AUDIT[read]:-n/a} | $(rate "${AUDIT[read]:-}" "${AUDIT[read_rows]:-0}") | $(vs "${AUDIT[read]:-}" "${AUDIT[read_rows]:-0}") |"
+    echo
+    echo "(verify_chain() runs: ${AUDIT[first]:-?} s first, then ${AUDIT[runs]:-?} s.)"
+    echo
+    echo "| step | seconds | result |"
+    echo "|:-----|--------:|:-------|"
+    echo "| bcp_run(record => false), ${AUDIT[bcp_rules]:-?} rules | ${AUDIT[bcp]:-n/a} | ${AUDIT[bcp_failing]:-?} not passing |"
+    echo "| ledger_digest() | ${AUDIT[digest]:-n/a} | ${AUDIT[chains]:-?} chains, ${AUDIT[digest_entries]:-?} entries |"
+    echo "| verify_digest() of that digest | ${AUDIT[verify_digest]:-n/a} | ${AUDIT[verified]:-?} |"
+    echo
+    r=$(rate "${AUDIT[median]:-}")
+    v=$(verdict "$r" "$AUDIT_TARGET" ge)
+    echo "Targets:"
+    echo
+    echo "- verify_chain() >= $AUDIT_TARGET entries/s (median of $AUDIT_RUNS runs): $r entries/s: **$v**"
+    [ "$entries" -ge "$AUDIT_MIN_ENTRIES" ] && v=MET || v="NOT MET"
+    echo "- a ledger of >= $AUDIT_MIN_ENTRIES journal entries: $entries: **$v**"
+    echo
+    total=${AUDIT[bcp]:-0}
+    echo "bcp_run(record => false), rules slowest first (EXPLAIN ANALYZE of the three slowest: ${LOGDIR#"$SRC"/}/audit-explain.log):"
+    echo
+    echo "| rule | severity | status | mismatches | duration ms | share of the run |"
+    echo "|:-----|:---------|:-------|-----------:|------------:|-----------------:|"
+    while IFS='|' read -r rule sev st mm ms; do
+        [ -n "$rule" ] || continue
+        echo "| $rule | $sev | $st | $mm | $ms | $(awk -v ms="$ms" -v t="$total" 'BEGIN { if (t > 0) printf "%.0f%%", ms / 10 / t; else print "n/a" }') |"
+    done < <(qa "SELECT rule, severity, status, coalesce(mismatches::text, 'n/a'), round(duration_ms::numeric, 1)
+                   FROM public.audit_bcp ORDER BY duration_ms DESC, rule" 2>/dev/null || true)
+    echo
+}
+
 {
     echo "## creditledger benchmark"
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $mem RAM, PostgreSQL $pgversion, commit $commit."
     echo "shared_buffers = 1GB, synchronous_commit = on (default), same settings for all runs; pgbench runs on the same machine."
-    [ "$PARTS" = "ledger credit" ] || echo "Only the $PARTS part (BENCH_ONLY=$BENCH_ONLY)."
+    [ "$PARTS" = "ledger credit audit" ] || echo "Only the $PARTS part (BENCH_ONLY=$BENCH_ONLY)."
     echo
     if want ledger; then report_ledger; fi
     if want credit; then report_credit; fi
+    if want audit; then report_audit; fi
     echo "Server log (WARNING and above, whole benchmark, by SQLSTATE): ${SERVER_LOG:-nothing}."
     echo
     echo "Correctness after the load:"
