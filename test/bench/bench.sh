@@ -996,6 +996,7 @@ if want credit; then
                                 WHERE x.slice <= y.hot_slices GROUP BY line_id) s USING (line_id)
                         WHERE l.hot_slices > 0 AND (s.headroom <> l.available OR s.least < 0)")
     [ "$badhot" = 0 ] && s=ok || s=bad
+    # (no hold expires in these runs, so the slices hold exactly the headroom)
     check $s "hot credit lines whose slices' headroom is not their available amount (or a slice below 0): $badhot"
 
     # Every credit chain head (slice 0: the line row; else a slice row) holds
