@@ -15,7 +15,7 @@
 #  (b) Without any call, the worker releases h1, h2 and the rest of h3:
 #      remaining 0, status 'expired' in credit_holds; every line's frozen
 #      falls back to what late and keep hold (used stays), the hot line's
-#      slices hold its available amount again; stat_workers.holds_expired
+#      expiry goes to its own row and a gather finds it; stat_workers.holds_expired
 #      counts the 3 holds, with no errors; the credit journal has one
 #      'expire' entry per hold and node, carrying exactly what was left;
 #      verify_chain() returns no rows; late and keep are untouched; an
@@ -136,10 +136,23 @@ is( sql(q{SELECT string_agg(ref || ' ' || status, ', ' ORDER BY ref) FROM credit
 	'the table says expired too (not only the view)');
 is(lines(), 'G 40 10 950, HOT 25 0 975, L1 40 10 450, L2 25 0 475',
 	'frozen falls back to what late and keep hold; used stays');
+# An expiry writes to the hot line's own row, not to a slice: the slices
+# still hold the headroom they had (925), never more than the line has
+# (975); the next gather finds the 50 freed.
 is( sql(q{SELECT count(*) || ' ' || sum(headroom) || ' ' || bool_and(headroom >= 0)
 	       FROM creditledger.credit_line_slices
 	      WHERE line_id = creditledger.credit_line_id('HOT')}),
-	'4 975 true', 'the hot line\'s slices hold its available amount again');
+	'4 925 true', 'the hot line\'s slices hold no more than its available amount');
+is( sql(q{SELECT frozen_delta FROM creditledger.credit_journal
+	     WHERE line_id = creditledger.credit_line_id('HOT') AND op = 'expire' AND slice = 0}),
+	'-50', 'the expiry is an entry of the hot line\'s own chain (slice 0)');
+sql(q{SELECT creditledger.credit_freeze(creditledger.credit_line_id('HOT'), 975, 'gather')});
+is( sql(q{SELECT sum(headroom) || ' ' || (SELECT available FROM creditledger.credit_lines
+	                                          WHERE code = 'HOT')
+	       FROM creditledger.credit_line_slices
+	      WHERE line_id = creditledger.credit_line_id('HOT')}),
+	'0 0', 'a freeze of all 975 gathers the freed headroom too');
+sql(q{SELECT creditledger.credit_unfreeze('gather', 'gather-back')});
 is( sql(q{SELECT errors || ' ' || coalesce(last_error, '-') FROM creditledger.stat_workers}),
 	'0 -', 'the worker had no errors');
 
