@@ -53,7 +53,9 @@
 #include <limits.h>
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -70,9 +72,6 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 #include "utils/wait_event.h"
-
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
 
 #include "hot.h"
 #include "stats.h"
