@@ -1,9 +1,11 @@
 /*
- * verify_scan.c: verify_chain() over every chain, in one pass per journal.
+ * verify_scan.c: verify_chain(): every chain in one pass per journal, or
+ * the chains of one account.
  *
  * Each journal (journal_entries, then credit_journal_entries) is read once
  * in entry_id order through its primary key, straight from the table (no
- * SQL per row, no sort): entry ids come from a sequence and a chain's next
+ * SQL per row, no sort); one account's entries through the (account_id,
+ * sub_account, version) index instead.  Entry ids come from a sequence and a chain's next
  * entry is written only after the previous one committed (the head row is
  * locked in between), so within every chain entry_id order is version
  * order.  The tail of every chain (version, amounts, hash) lives in a hash
@@ -25,13 +27,16 @@
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/stratnum.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "common/int.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -41,6 +46,7 @@
 
 #include "compat.h"
 #include "credit.h"
+#include "errcodes.h"
 #include "heapwrite.h"
 #include "journal.h"
 #include "spi_plans.h"
@@ -80,6 +86,7 @@ typedef struct Problem
 typedef struct Pass
 {
 	bool		credit;
+	int64		account;		/* money pass of one account; 0 = every chain */
 	HTAB	   *chains;
 	List	   *problems;
 	int			seq;
@@ -164,7 +171,20 @@ load_heads(Pass *p)
 		"SELECT s.account_id, s.sub_account, a.normal_side = 'credit', s.balance, 0::bigint, 0::bigint,"
 		"       s.version, s.last_hash"
 		"  FROM creditledger.sub_accounts s JOIN creditledger.ledger_accounts a USING (account_id)";
-	Portal		portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0);
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(p->account)};
+	Portal		portal;
+
+	if (p->account != 0)
+		sql = "SELECT account_id, 0, normal_side = 'credit', balance, 0::bigint, 0::bigint, version, last_hash"
+			"  FROM creditledger.ledger_accounts WHERE account_id = $1"
+			" UNION ALL "
+			"SELECT s.account_id, s.sub_account, a.normal_side = 'credit', s.balance, 0::bigint, 0::bigint,"
+			"       s.version, s.last_hash"
+			"  FROM creditledger.sub_accounts s JOIN creditledger.ledger_accounts a USING (account_id)"
+			" WHERE s.account_id = $1";
+	portal = SPI_cursor_open_with_args(NULL, sql, p->account != 0 ? 1 : 0, argtypes, args,
+									   NULL, true, 0);
 
 	for (;;)
 	{
@@ -365,7 +385,9 @@ scan_journal(Pass *p)
 	static ColumnMap money_map,
 				credit_map;
 	const char *relname = p->credit ? "credit_journal_entries" : "journal_entries";
-	const char *pkname = p->credit ? "credit_journal_entries_pkey" : "journal_entries_pkey";
+	const char *pkname = p->credit ? "credit_journal_entries_pkey" :
+		p->account != 0 ? "journal_entries_account_id_sub_account_version_key" :
+		"journal_entries_pkey";
 	Oid			nsp = get_namespace_oid("creditledger", false);
 	Relation	rel = table_open(cl_relation_oid(relname), AccessShareLock);
 	Relation	idx = index_open(get_relname_relid(pkname, nsp), AccessShareLock);
@@ -374,12 +396,20 @@ scan_journal(Pass *p)
 		cl_column_map(&money_map, rel, money_columns, lengthof(money_columns));
 	int			ncols = p->credit ? lengthof(credit_columns) : lengthof(money_columns);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	IndexScanDesc scan = index_beginscan(rel, idx, GetActiveSnapshot(), 0, 0);
+	IndexScanDesc scan = index_beginscan(rel, idx, GetActiveSnapshot(), p->account != 0 ? 1 : 0, 0);
+	ScanKeyData key;
 	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "verify row",
 												 ALLOCSET_DEFAULT_SIZES);
 	Datum		values[lengthof(money_columns)];
 
-	index_rescan(scan, NULL, 0, NULL, 0);
+	if (p->account != 0)
+	{
+		/* one account: its chains in (sub_account, version) order */
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(p->account));
+		index_rescan(scan, &key, 1, NULL, 0);
+	}
+	else
+		index_rescan(scan, NULL, 0, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		MemoryContext old;
@@ -477,13 +507,14 @@ problem_cmp(const ListCell *a, const ListCell *b)
  * run_pass: verify every chain of one journal; returns its problems sorted.
  */
 static List *
-run_pass(bool credit, pg_cryptohash_ctx *ctx)
+run_pass(bool credit, int64 account, pg_cryptohash_ctx *ctx)
 {
 	Pass		p;
 	HASHCTL		hctl;
 
 	memset(&p, 0, sizeof(p));
 	p.credit = credit;
+	p.account = account;
 	p.ctx = ctx;
 	p.cxt = CurrentMemoryContext;
 	hctl.keysize = sizeof(ChainKey);
@@ -500,22 +531,39 @@ run_pass(bool credit, pg_cryptohash_ctx *ctx)
 }
 
 /*
- * verify_all_chains: every money chain, then (if the extension has them)
- * every credit chain; calls emit for each problem in order.  Inside SPI.
+ * verify_chains: every money chain and (if the extension has them) every
+ * credit chain, or (account != 0) the chains of one account, which must
+ * exist (LD003); calls emit for each problem in order.  Inside SPI.
  */
 void
-verify_all_chains(void (*emit) (void *arg, bool credit, int64 id, int32 sub,
-								int64 version, const char *text),
-				  void *arg)
+verify_chains(int64 account,
+			  void (*emit) (void *arg, bool credit, int64 id, int32 sub,
+							int64 version, const char *text),
+			  void *arg)
 {
 	pg_cryptohash_ctx *ctx = cl_hash_ctx_create();
-	bool		has_credit = OidIsValid(get_relname_relid("credit_journal_entries",
-														  get_namespace_oid("creditledger", false)));
+	bool		has_credit = account == 0 &&
+		OidIsValid(get_relname_relid("credit_journal_entries",
+									 get_namespace_oid("creditledger", false)));
 	ListCell   *lc;
+
+	if (account != 0)
+	{
+		Oid			argtypes[1] = {INT8OID};
+		Datum		args[1] = {Int64GetDatum(account)};
+
+		if (SPI_execute_with_args("SELECT 1 FROM creditledger.ledger_accounts WHERE account_id = $1",
+								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "creditledger: could not look up account " INT64_FORMAT, account);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+					 errmsg("account " INT64_FORMAT " does not exist", account)));
+	}
 
 	for (int pass = 0; pass < (has_credit ? 2 : 1); pass++)
 	{
-		List	   *problems = run_pass(pass == 1, ctx);
+		List	   *problems = run_pass(pass == 1, account, ctx);
 
 		foreach(lc, problems)
 		{
