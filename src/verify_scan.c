@@ -16,7 +16,11 @@
  * recomputed CLJ1/CLC1 hash); at the end every head row is compared with
  * its chain's last entry.  Problems are collected and returned sorted by
  * (id, sub, version), money chains first, in the order they were found
- * within one key, so the output matches the per-account path of verify.c.
+ * within one key.
+ *
+ * The same scan serves verify_digest (recompute_digest_heads): the chains a
+ * digest recorded are loaded instead of the head rows, and each entry up to
+ * the recorded version is hashed after the previous *recomputed* hash.
  *
  * Reads only, with the caller's snapshot; takes AccessShareLock on the two
  * journals and their primary keys.
@@ -66,6 +70,7 @@ typedef struct ChainState
 	bool		has_head;
 	bool		normal_credit;	/* money chains */
 	bool		seen;			/* an entry was read */
+	bool		broken;			/* digest mode: a version out of sequence */
 	int64		head_version;
 	int64		head_amounts[3];	/* balance, or frozen/used/returned */
 	uint8		head_hash[CL_HASH_LEN];
@@ -87,6 +92,7 @@ typedef struct Pass
 {
 	bool		credit;
 	int64		account;		/* money pass of one account; 0 = every chain */
+	int64		digest_id;		/* recompute the chains a digest recorded; 0 = verify */
 	HTAB	   *chains;
 	List	   *problems;
 	int			seq;
@@ -175,7 +181,17 @@ load_heads(Pass *p)
 	Datum		args[1] = {Int64GetDatum(p->account)};
 	Portal		portal;
 
-	if (p->account != 0)
+	if (p->digest_id != 0)
+	{
+		/* the chains the digest recorded, with their recorded versions */
+		args[0] = Int64GetDatum(p->digest_id);
+		sql = p->credit ?
+			"SELECT chain_id, sub, true, 0::bigint, 0::bigint, 0::bigint, version, hash"
+			"  FROM creditledger.bcp_digest_heads WHERE digest_id = $1 AND kind = 'L'" :
+			"SELECT chain_id, sub, true, 0::bigint, 0::bigint, 0::bigint, version, hash"
+			"  FROM creditledger.bcp_digest_heads WHERE digest_id = $1 AND kind = 'A'";
+	}
+	else if (p->account != 0)
 		sql = "SELECT account_id, 0, normal_side = 'credit', balance, 0::bigint, 0::bigint, version, last_hash"
 			"  FROM creditledger.ledger_accounts WHERE account_id = $1"
 			" UNION ALL "
@@ -183,8 +199,8 @@ load_heads(Pass *p)
 			"       s.version, s.last_hash"
 			"  FROM creditledger.sub_accounts s JOIN creditledger.ledger_accounts a USING (account_id)"
 			" WHERE s.account_id = $1";
-	portal = SPI_cursor_open_with_args(NULL, sql, p->account != 0 ? 1 : 0, argtypes, args,
-									   NULL, true, 0);
+	portal = SPI_cursor_open_with_args(NULL, sql, (p->account != 0 || p->digest_id != 0) ? 1 : 0,
+									   argtypes, args, NULL, true, 0);
 
 	for (;;)
 	{
@@ -280,6 +296,42 @@ static const char *const credit_columns[] = {
 };
 
 /*
+ * digest_chain: digest mode: the recorded chain of an entry, or NULL when the
+ * digest did not record it or the entry lies beyond the recorded version.
+ */
+static ChainState *
+digest_chain(Pass *p, int64 id, int32 sub, int64 version)
+{
+	ChainKey	key;
+	ChainState *c;
+
+	memset(&key, 0, sizeof(key));
+	key.id = id;
+	key.sub = sub;
+	c = hash_search(p->chains, &key, HASH_FIND, NULL);
+	if (c == NULL || c->broken || version > c->head_version)
+		return NULL;
+	return c;
+}
+
+/*
+ * digest_step: digest mode: the chain moves on to version with the hash
+ * recomputed from the entry's fields after the previous recomputed hash;
+ * out of sequence, the chain is broken (no head hash).
+ */
+static void
+digest_step(ChainState *c, int64 version, const uint8 *computed)
+{
+	if (version != c->version + 1)
+	{
+		c->broken = true;
+		return;
+	}
+	c->version = version;
+	memcpy(c->hash, computed, CL_HASH_LEN);
+}
+
+/*
  * check_money_entry: one journal_entries row (v: its values by column).
  */
 static void
@@ -306,6 +358,15 @@ check_money_entry(Pass *p, Datum *v)
 	e.voucher = VARDATA_ANY(voucher);
 	e.voucher_len = VARSIZE_ANY_EXHDR(voucher);
 
+	if (p->digest_id != 0)
+	{
+		if ((c = digest_chain(p, e.account_id, e.sub_account, e.version)) != NULL)
+		{
+			journal_entry_hash(p->ctx, c->hash, &e, computed);
+			digest_step(c, e.version, computed);
+		}
+		return;
+	}
 	c = enter_chain(p, e.account_id, e.sub_account, e.version);
 	check_link(p, c, e.version, prev);
 	if (e.balance_before != c->amounts[0])
@@ -360,6 +421,15 @@ check_credit_entry(Pass *p, Datum *v)
 	e.returned_after = afters[2];
 	e.created_at = DatumGetTimestampTz(v[13]);
 
+	if (p->digest_id != 0)
+	{
+		if ((c = digest_chain(p, e.line_id, e.slice, e.version)) != NULL)
+		{
+			credit_entry_hash(p->ctx, c->hash, &e, computed);
+			digest_step(c, e.version, computed);
+		}
+		return;
+	}
 	c = enter_chain(p, e.line_id, e.slice, e.version);
 	check_link(p, c, e.version, prev);
 	for (int a = 0; a < 3; a++)
@@ -504,30 +574,75 @@ problem_cmp(const ListCell *a, const ListCell *b)
 }
 
 /*
- * run_pass: verify every chain of one journal; returns its problems sorted.
+ * start_pass: a pass over one journal with its head rows loaded.
+ */
+static void
+start_pass(Pass *p, bool credit, int64 account, int64 digest_id, pg_cryptohash_ctx *ctx)
+{
+	HASHCTL		hctl;
+
+	memset(p, 0, sizeof(*p));
+	p->credit = credit;
+	p->account = account;
+	p->digest_id = digest_id;
+	p->ctx = ctx;
+	p->cxt = CurrentMemoryContext;
+	hctl.keysize = sizeof(ChainKey);
+	hctl.entrysize = sizeof(ChainState);
+	hctl.hcxt = CurrentMemoryContext;
+	p->chains = hash_create("creditledger verify chains", 1024, &hctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	load_heads(p);
+}
+
+/*
+ * run_pass: verify every chain of one journal (or one account's); returns
+ * its problems sorted.
  */
 static List *
 run_pass(bool credit, int64 account, pg_cryptohash_ctx *ctx)
 {
 	Pass		p;
-	HASHCTL		hctl;
 
-	memset(&p, 0, sizeof(p));
-	p.credit = credit;
-	p.account = account;
-	p.ctx = ctx;
-	p.cxt = CurrentMemoryContext;
-	hctl.keysize = sizeof(ChainKey);
-	hctl.entrysize = sizeof(ChainState);
-	hctl.hcxt = CurrentMemoryContext;
-	p.chains = hash_create("creditledger verify chains", 1024, &hctl,
-						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	load_heads(&p);
+	start_pass(&p, credit, account, 0, ctx);
 	scan_journal(&p);
 	check_heads(&p);
 	hash_destroy(p.chains);
 	list_sort(p.problems, problem_cmp);
 	return p.problems;
+}
+
+/*
+ * recompute_digest_heads: for every chain a digest recorded, its head hash
+ * recomputed from today's entries 1..recorded version (each entry's hash
+ * from its fields after the previous recomputed hash; stored hashes are not
+ * used), or NULL when those versions are not all there, in sequence.
+ * Calls emit once per recorded chain.  Inside SPI.
+ */
+void
+recompute_digest_heads(int64 digest_id,
+					   void (*emit) (void *arg, char kind, int64 id, int32 sub,
+									 int64 version, const uint8 *hash),
+					   void *arg)
+{
+	pg_cryptohash_ctx *ctx = cl_hash_ctx_create();
+
+	for (int pass = 0; pass < 2; pass++)
+	{
+		Pass		p;
+		HASH_SEQ_STATUS seq;
+		ChainState *c;
+
+		/* each recorded chain starts at version 0 with the zero hash */
+		start_pass(&p, pass == 1, 0, digest_id, ctx);
+		scan_journal(&p);
+		hash_seq_init(&seq, p.chains);
+		while ((c = hash_seq_search(&seq)) != NULL)
+			emit(arg, pass == 1 ? 'L' : 'A', c->key.id, c->key.sub, c->head_version,
+				 (!c->broken && c->version == c->head_version) ? c->hash : NULL);
+		hash_destroy(p.chains);
+	}
+	pg_cryptohash_free(ctx);
 }
 
 /*
