@@ -1299,15 +1299,10 @@ sub check_model
 	my $vc = qall($dbh, 'SELECT account_id, sub_account, version, problem, line_id FROM creditledger.verify_chain()');
 	check(!@$vc, "$label: verify_chain() returns no rows",
 		join("\n", map { join(' ', map { $_ // 'NULL' } @$_) } @$vc[ 0 .. min(19, $#$vc) ]));
-	SKIP:
-	{
-		skip "TODO: creditledger.bcp_run does not exist yet", 1
-		  unless q1($dbh, q{SELECT to_regprocedure('creditledger.bcp_run(text[], boolean)') IS NOT NULL});
-		my $bcp = qall($dbh, q{SELECT rule, status, mismatches, sample
-		                         FROM creditledger.bcp_run(record => false) WHERE status <> 'pass'});
-		check(!@$bcp, "$label: every BCP rule passes",
-			join("\n", map { join(' ', map { $_ // 'NULL' } @$_) } @$bcp));
-	}
+	my $bcp = qall($dbh, q{SELECT rule, status, mismatches, sample
+	                         FROM creditledger.bcp_run(record => false) WHERE status <> 'pass'});
+	check(!@$bcp, "$label: every BCP rule passes",
+		join("\n", map { join(' ', map { $_ // 'NULL' } @$_) } @$bcp));
 	$dbh->disconnect;
 	return \@calls;
 }
