@@ -14,13 +14,14 @@
  *   - for each of them, in its own transaction: hot_flush_account(id,
  *     batch_size, skip_locked = true); repeat the pass until one applies
  *     nothing, then sleep creditledger.flush_interval;
- *   - every creditledger.sweep_interval: hot_sweep_account() for each split
- *     account (hot_split_accounts), each in its own transaction;
- *   - periodic tasks, each one SQL call in its own transaction: every
- *     creditledger.hold_expiry_interval credit_expire_holds() (counted in
- *     stat_workers.holds_expired), every creditledger.bcp_interval (0 = off)
- *     _bcp_scheduled_run(), which records the run and logs failing rules at
- *     WARNING.
+ *   - periodic tasks (cl_tasks, one scheduler, each first due one interval
+ *     after start, 0 = off): every creditledger.sweep_interval
+ *     hot_sweep_account() for each split account (hot_split_accounts), each
+ *     in its own transaction; every creditledger.hold_expiry_interval
+ *     credit_expire_holds() (counted in stat_workers.holds_expired) and
+ *     every creditledger.bcp_interval _bcp_scheduled_run() (which records
+ *     the run and logs failing rules at WARNING), each one SQL call in its
+ *     own transaction.
  *
  * Transactions: every unit of work is SetCurrentStatementStartTimestamp,
  * StartTransactionCommand, PushActiveSnapshot(GetTransactionSnapshot()),
@@ -122,7 +123,6 @@ static MemoryContext cl_cycle_cxt = NULL;	/* reset every cycle */
 static HTAB *cl_flush_backoff = NULL;
 static HTAB *cl_sweep_backoff = NULL;
 static int	cl_cycle_failures = 0;	/* consecutive failed account lists */
-static TimestampTz cl_next_sweep = 0;
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
 /* What an ErrorContextCallback reports for the unit in progress */
@@ -133,33 +133,41 @@ typedef struct ClUnitContext
 } ClUnitContext;
 
 /*
- * A periodic task: one SQL statement returning one bigint, run in its own
- * transaction every *interval_ms (0 = off) once the function it calls
- * exists (an extension not yet updated to the release that has it is
- * skipped quietly).
+ * A periodic task, run every *interval_ms (0 = off): the sweep of split
+ * accounts, or one SQL call returning a bigint in its own transaction once
+ * the function it calls exists (an extension not yet updated to the
+ * release that has it is skipped quietly).
  */
-typedef struct ClPeriodicTask
+typedef struct ClPeriodicTask ClPeriodicTask;
+struct ClPeriodicTask
 {
 	const char *what;			/* for the log and CONTEXT: "expiring holds" */
+	int		   *interval_ms;
+	void		(*run) (ClPeriodicTask *task);
+	/* SQL tasks (run_sql_task) */
 	const char *activity;		/* pg_stat_activity */
 	const char *function;		/* regprocedure that must exist */
 	const char *sql;
-	int		   *interval_ms;
 	void		(*done) (int64 result);	/* or NULL */
 	TimestampTz next_at;
-} ClPeriodicTask;
+};
 
+static void sweep_task(ClPeriodicTask *task);
+static void run_sql_task(ClPeriodicTask *task);
 static void holds_expired_done(int64 result);
 
 static ClPeriodicTask cl_tasks[] = {
-	{"expiring holds", "creditledger: expire due credit holds",
+	{"sweeping split accounts", &cl_sweep_interval, sweep_task},
+	{"expiring holds", &cl_hold_expiry_interval, run_sql_task,
+		"creditledger: expire due credit holds",
 		"creditledger.credit_expire_holds()",
 		"SELECT creditledger.credit_expire_holds()",
-		&cl_hold_expiry_interval, holds_expired_done, 0},
-	{"running BCP rules", "creditledger: scheduled BCP run",
+		holds_expired_done},
+	{"running BCP rules", &cl_bcp_interval, run_sql_task,
+		"creditledger: scheduled BCP run",
 		"creditledger._bcp_scheduled_run()",
 		"SELECT creditledger._bcp_scheduled_run()",
-		&cl_bcp_interval, NULL, 0},
+		NULL},
 };
 
 static bool check_database_list(char **newval, void **extra, GucSource source);
@@ -706,11 +714,21 @@ holds_expired_done(int64 result)
 }
 
 /*
- * run_task: one run of a periodic task in its own transaction; returns its
- * result, 0 when its function does not exist yet, or CL_UNIT_FAILED.
+ * sweep_task: the periodic sweep of every split account.
  */
-static int64
-run_task(ClPeriodicTask *task)
+static void
+sweep_task(ClPeriodicTask *task)
+{
+	sweep_split_accounts();
+}
+
+/*
+ * run_sql_task: one run of a SQL task in its own transaction; its result
+ * (0 when its function does not exist yet) goes to task->done, unless the
+ * run failed (logged and counted).
+ */
+static void
+run_sql_task(ClPeriodicTask *task)
 {
 	volatile int64 result = 0;
 	ClUnitContext unit = {task->what, 0};
@@ -751,7 +769,8 @@ run_task(ClPeriodicTask *task)
 	PG_END_TRY();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(false);
-	return result;
+	if (result != CL_UNIT_FAILED && task->done != NULL)
+		task->done(result);
 }
 
 /*
@@ -782,10 +801,7 @@ run_due_tasks(void)
 			task->next_at = TimestampTzPlusMilliseconds(now, *task->interval_ms);
 		if (now >= task->next_at)
 		{
-			int64		r = run_task(task);
-
-			if (r != CL_UNIT_FAILED && task->done != NULL)
-				task->done(r);
+			task->run(task);
 			process_interrupts();
 			task->next_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 														*task->interval_ms);
@@ -794,6 +810,17 @@ run_due_tasks(void)
 		until_next = Min(until_next, secs * 1000 + usecs / 1000 + 1);
 	}
 	return until_next;
+}
+
+/*
+ * reset_tasks: every periodic task runs one interval from now (the
+ * extension just appeared).
+ */
+static void
+reset_tasks(void)
+{
+	for (int i = 0; i < (int) lengthof(cl_tasks); i++)
+		cl_tasks[i].next_at = 0;
 }
 
 /*
@@ -806,7 +833,6 @@ worker_cycle(void)
 	static bool waiting_logged = false;
 	long		sleep_ms;
 	long		until_task = LONG_MAX;
-	bool		sweep_on;
 
 	for (;;)
 	{
@@ -847,7 +873,7 @@ worker_cycle(void)
 					(errmsg("creditledger worker found the extension in database \"%s\"",
 							cl_dbname)));
 			waiting_logged = false;
-			cl_next_sweep = 0;
+			reset_tasks();
 		}
 
 		if (n < 0)
@@ -883,21 +909,8 @@ worker_cycle(void)
 		}
 		cl_stats_worker_cycle_done(cl_index);
 
-		/* sweeps are due even under a load that never lets the buffer empty */
-		sweep_on = cl_sweep_interval > 0 && cl_flush_interval > 0;
-		now = GetCurrentTimestamp();
-		/* first sweep one interval from now; a shorter interval (SIGHUP) at once */
-		if (sweep_on &&
-			(cl_next_sweep == 0 ||
-			 cl_next_sweep > TimestampTzPlusMilliseconds(now, cl_sweep_interval)))
-			cl_next_sweep = TimestampTzPlusMilliseconds(now, cl_sweep_interval);
-		if (sweep_on && now >= cl_next_sweep)
-		{
-			sweep_split_accounts();
-			cl_next_sweep = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-														cl_sweep_interval);
-		}
-
+		/* sweeps and other tasks are due even under a load that never lets
+		 * the buffer empty */
 		until_task = run_due_tasks();
 
 		if (applied == 0 || cl_flush_interval == 0)
@@ -907,18 +920,7 @@ worker_cycle(void)
 	set_state("idle");
 
 	sleep_ms = cl_flush_interval > 0 ? cl_flush_interval : CL_PAUSED_MS;
-	sleep_ms = Min(sleep_ms, until_task);
-	if (cl_sweep_interval > 0 && cl_next_sweep != 0)
-	{
-		long		secs;
-		int			usecs;
-		long		until_sweep;
-
-		TimestampDifference(GetCurrentTimestamp(), cl_next_sweep, &secs, &usecs);
-		until_sweep = secs * 1000 + usecs / 1000 + 1;
-		sleep_ms = Min(sleep_ms, until_sweep);
-	}
-	return sleep_ms;
+	return Min(sleep_ms, until_task);
 }
 
 /*
