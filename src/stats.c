@@ -236,20 +236,29 @@ cl_stats_worker_set_state(int index, const char *state)
 }
 
 /*
+ * worker_count: add n (> 0) to one counter of a worker's slot.
+ */
+static void
+worker_count(int index, size_t counter, int64 n)
+{
+	ClWorkerStats *slot = worker_slot(index);
+
+	if (slot == NULL || n <= 0)
+		return;
+
+	SpinLockAcquire(&slot->mutex);
+	*(int64 *) ((char *) slot + counter) += n;
+	SpinLockRelease(&slot->mutex);
+}
+
+/*
  * cl_stats_worker_add_flushed: count buffered postings the worker applied
  * (after the transaction that applied them committed).
  */
 void
 cl_stats_worker_add_flushed(int index, int64 postings)
 {
-	ClWorkerStats *slot = worker_slot(index);
-
-	if (slot == NULL || postings <= 0)
-		return;
-
-	SpinLockAcquire(&slot->mutex);
-	slot->postings_flushed += postings;
-	SpinLockRelease(&slot->mutex);
+	worker_count(index, offsetof(ClWorkerStats, postings_flushed), postings);
 }
 
 /*
@@ -259,14 +268,7 @@ cl_stats_worker_add_flushed(int index, int64 postings)
 void
 cl_stats_worker_add_expired(int index, int64 holds)
 {
-	ClWorkerStats *slot = worker_slot(index);
-
-	if (slot == NULL || holds <= 0)
-		return;
-
-	SpinLockAcquire(&slot->mutex);
-	slot->holds_expired += holds;
-	SpinLockRelease(&slot->mutex);
+	worker_count(index, offsetof(ClWorkerStats, holds_expired), holds);
 }
 
 /*
