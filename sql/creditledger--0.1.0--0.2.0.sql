@@ -706,6 +706,11 @@ RETURNS bigint LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     due bigint[];
 BEGIN
+    -- the common case, nothing due anywhere, costs one probe of the due index
+    IF NOT EXISTS (SELECT 1 FROM creditledger.ledger_credit_holds
+                    WHERE status = 'open' AND expires_at <= now()) THEN
+        RETURN 0;
+    END IF;
     SELECT array_agg(hold_id) INTO due FROM (
         SELECT h.hold_id FROM creditledger.ledger_credit_holds h
          WHERE h.status = 'open' AND h.expires_at <= now()
@@ -822,6 +827,7 @@ DECLARE
     p creditledger.ledger_credit_lines;
     x bigint;
     below bigint[];
+    above bigint[];
     d record;
 BEGIN
     PERFORM creditledger._credit_require(child, 'child');
@@ -847,8 +853,9 @@ BEGIN
 
     -- Carry the subtree's own amounts to each new ancestor that does not
     -- already count them (a diamond is never counted twice).
-    PERFORM creditledger._credit_lock(creditledger._credit_nodes(parent));
-    FOREACH x IN ARRAY creditledger._credit_nodes(parent) LOOP
+    above := creditledger._credit_nodes(parent);
+    PERFORM creditledger._credit_lock(above);
+    FOREACH x IN ARRAY above LOOP
         SELECT coalesce(sum(o.frozen), 0)::bigint AS fd, coalesce(sum(o.used), 0)::bigint AS ud,
                coalesce(sum(o.returned), 0)::bigint AS rd INTO d
           FROM unnest(below) AS b(id)
@@ -1135,6 +1142,7 @@ DECLARE
     payload jsonb := jsonb_build_object('hold_ref', hold_ref, 'amount', amount);
     amt bigint;
     id bigint;
+    nodes bigint[];
 BEGIN
     PERFORM creditledger._credit_check_ref(hold_ref, 'hold_ref');
     PERFORM creditledger._credit_check_ref(ref, 'ref');
@@ -1159,8 +1167,9 @@ BEGIN
     IF amt = 0 THEN
         PERFORM creditledger._credit_raise('LD007', format('hold "%s" has nothing left to unfreeze', hold_ref));
     END IF;
-    PERFORM creditledger._credit_lock(creditledger._credit_nodes(h.line_id));
-    PERFORM creditledger._credit_apply_all(creditledger._credit_nodes(h.line_id), 'unfreeze', ref, -amt, 0, 0);
+    nodes := creditledger._credit_nodes(h.line_id);
+    PERFORM creditledger._credit_lock(nodes);
+    PERFORM creditledger._credit_apply_all(nodes, 'unfreeze', ref, -amt, 0, 0);
     UPDATE creditledger.ledger_credit_holds
        SET remaining = remaining - amt, released_amount = released_amount + amt,
            status = CASE WHEN remaining - amt > 0 THEN 'open'
@@ -1262,6 +1271,7 @@ DECLARE
     claim record;
     payload jsonb := jsonb_build_object('drawdown_ref', drawdown_ref, 'amount', amount);
     id bigint;
+    nodes bigint[];
 BEGIN
     PERFORM creditledger._credit_check_ref(drawdown_ref, 'drawdown_ref');
     PERFORM creditledger._credit_check_ref(ref, 'ref');
@@ -1287,8 +1297,9 @@ BEGIN
             format('cannot return %s of drawdown "%s"', amount, drawdown_ref),
             format('Drawdown %s has %s outstanding.', d.drawdown_id, d.outstanding));
     END IF;
-    PERFORM creditledger._credit_lock(creditledger._credit_nodes(d.line_id));
-    PERFORM creditledger._credit_apply_all(creditledger._credit_nodes(d.line_id), 'return', ref, 0, -amount, amount);
+    nodes := creditledger._credit_nodes(d.line_id);
+    PERFORM creditledger._credit_lock(nodes);
+    PERFORM creditledger._credit_apply_all(nodes, 'return', ref, 0, -amount, amount);
     UPDATE creditledger.ledger_credit_drawdowns
        SET outstanding = outstanding - _credit_return.amount, returned = returned + _credit_return.amount
      WHERE drawdown_id = d.drawdown_id;
