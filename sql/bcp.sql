@@ -12,35 +12,40 @@ SET search_path = creditledger, public;
 \set VERBOSITY sqlstate
 SET client_min_messages = warning;
 
+-- The CLJ1 hash of a journal row (as the README and journal.sql compute it).
+CREATE FUNCTION pg_temp.entry_hash(j creditledger.journal_entries) RETURNS bytea LANGUAGE sql AS $$
+    SELECT sha256(j.prev_hash || 'CLJ1'::bytea
+        || int8send(j.account_id) || int4send(j.sub_account) || int8send(j.version)
+        || int8send(j.transfer_id) || convert_to(j.side::text, 'UTF8') || int8send(j.amount)
+        || int8send(j.balance_before) || int8send(j.balance_after)
+        || CASE WHEN j.is_reversal THEN '\x01'::bytea ELSE '\x00'::bytea END
+        || int8send((extract(epoch FROM j.accepted_at) * 1000000)::bigint)
+        || int8send((extract(epoch FROM j.posted_at) * 1000000)::bigint)
+        || int4send(octet_length(j.voucher)) || convert_to(j.voucher, 'UTF8'))
+$$;
 -- Rehash an account's main chain after a deliberate edit: balances from the
 -- amounts, every hash recomputed (CLJ1), the head moved: the edit is then
 -- invisible to chain checks, as a careful forger would make it.
 CREATE FUNCTION pg_temp.rehash(acct bigint) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    e record;
+    e creditledger.journal_entries;
     bal bigint := 0;
     prev bytea := '\x0000000000000000000000000000000000000000000000000000000000000000';
-    h bytea;
     credit boolean;
 BEGIN
     SELECT normal_side = 'credit' INTO credit FROM creditledger.ledger_accounts WHERE account_id = acct;
     FOR e IN SELECT * FROM creditledger.journal_entries
               WHERE account_id = acct AND sub_account = 0 ORDER BY version LOOP
-        h := sha256(prev || 'CLJ1'::bytea
-            || int8send(e.account_id) || int4send(e.sub_account) || int8send(e.version)
-            || int8send(e.transfer_id) || convert_to(e.side::text, 'UTF8') || int8send(e.amount)
-            || int8send(bal) || int8send(bal + CASE WHEN (e.side = 'C') = credit THEN e.amount ELSE -e.amount END)
-            || CASE WHEN e.is_reversal THEN '\x01'::bytea ELSE '\x00'::bytea END
-            || int8send((extract(epoch FROM e.accepted_at) * 1000000)::bigint)
-            || int8send((extract(epoch FROM e.posted_at) * 1000000)::bigint)
-            || int4send(octet_length(e.voucher)) || convert_to(e.voucher, 'UTF8'));
+        e.balance_before := bal;
+        e.balance_after := bal + CASE WHEN (e.side = 'C') = credit THEN e.amount ELSE -e.amount END;
+        e.prev_hash := prev;
+        e.hash := pg_temp.entry_hash(e);
         UPDATE creditledger.journal_entries
-           SET balance_before = bal,
-               balance_after = bal + CASE WHEN (e.side = 'C') = credit THEN e.amount ELSE -e.amount END,
-               prev_hash = prev, hash = h
+           SET balance_before = e.balance_before, balance_after = e.balance_after,
+               prev_hash = e.prev_hash, hash = e.hash
          WHERE entry_id = e.entry_id;
-        bal := bal + CASE WHEN (e.side = 'C') = credit THEN e.amount ELSE -e.amount END;
-        prev := h;
+        bal := e.balance_after;
+        prev := e.hash;
     END LOOP;
     UPDATE creditledger.ledger_accounts SET balance = bal, last_hash = prev WHERE account_id = acct;
 END
@@ -106,14 +111,7 @@ ROLLBACK;
 BEGIN;
 SET LOCAL session_replication_role = replica;
 UPDATE journal_entries SET amount = amount + 5 WHERE transfer_id = :t2 AND account_id = :b;
-UPDATE journal_entries j SET hash = sha256(j.prev_hash || 'CLJ1'::bytea
-        || int8send(j.account_id) || int4send(j.sub_account) || int8send(j.version)
-        || int8send(j.transfer_id) || convert_to(j.side::text, 'UTF8') || int8send(j.amount)
-        || int8send(j.balance_before) || int8send(j.balance_after)
-        || CASE WHEN j.is_reversal THEN '\x01'::bytea ELSE '\x00'::bytea END
-        || int8send((extract(epoch FROM j.accepted_at) * 1000000)::bigint)
-        || int8send((extract(epoch FROM j.posted_at) * 1000000)::bigint)
-        || int4send(octet_length(j.voucher)) || convert_to(j.voucher, 'UTF8'))
+UPDATE journal_entries j SET hash = pg_temp.entry_hash(j)
  WHERE transfer_id = :t2 AND account_id = :b;
 SELECT * FROM pg_temp.failing();
 ROLLBACK;
