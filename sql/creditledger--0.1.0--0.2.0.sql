@@ -602,10 +602,7 @@ DECLARE
 BEGIN
     SELECT * INTO l FROM creditledger.ledger_credit_lines WHERE line_id = node;
     needed := fd + ud + CASE WHEN l.revolving THEN 0 ELSE rd END;
-    -- An expiry writes to a hot line's own row (locked with every other line
-    -- of the expiry, in order), so releasing due holds never takes a slice:
-    -- the headroom it frees reaches the slices at the next gather.
-    IF l.hot_slices = 0 OR op = 'expire' THEN
+    IF l.hot_slices = 0 THEN
         IF needed > 0 THEN
             avail := creditledger._credit_available(l);
             IF avail < needed THEN
@@ -666,6 +663,7 @@ DECLARE
     h creditledger.ledger_credit_holds;
     all_nodes bigint[];
     done bigint := 0;
+    node bigint;
 BEGIN
     IF holds IS NULL OR cardinality(holds) = 0 THEN
         RETURN 0;
@@ -678,9 +676,14 @@ BEGIN
     PERFORM creditledger._credit_lock(all_nodes, true);
     FOR h IN SELECT * FROM creditledger.ledger_credit_holds
               WHERE hold_id = ANY (holds) AND status = 'open' ORDER BY hold_id LOOP
+        -- A release needs no headroom check, and goes to each line's own row,
+        -- hot lines included (locked above, in order): releasing due holds
+        -- never takes a slice; the headroom it frees reaches a hot line's
+        -- slices at their next gather.
         IF h.remaining > 0 THEN
-            PERFORM creditledger._credit_apply_all(creditledger._credit_nodes(h.line_id),
-                                                   'expire', h.ref, -h.remaining, 0, 0);
+            FOREACH node IN ARRAY creditledger._credit_nodes(h.line_id) LOOP
+                PERFORM creditledger._credit_post(node, 0, 'expire', h.ref, -h.remaining, 0, 0, 0);
+            END LOOP;
         END IF;
         UPDATE creditledger.ledger_credit_holds
            SET released_amount = released_amount + remaining, remaining = 0,
