@@ -16,9 +16,10 @@ PGUSER_OS=postgres
 # Packages the commands need; installed with apt-get when missing.
 # prometheus provides promtool, prometheus-postgres-exporter the exporter and
 # curl the scrape: test/t/003_monitoring.pl checks monitoring/ with them.
-# libdbd-pg-perl gives test/t/005_model.pl its concurrent sessions.
+# libdbd-pg-perl gives test/t/005_model.pl its concurrent sessions; openssl
+# is make bench's SHA-256 baseline.
 DEPS="postgresql-$PGVER postgresql-server-dev-$PGVER postgresql-contrib
-      libipc-run-perl libdbd-pg-perl make gcc
+      libipc-run-perl libdbd-pg-perl make gcc openssl
       prometheus prometheus-postgres-exporter curl"
 
 log() { printf '==> %s\n' "$*"; }
