@@ -30,7 +30,12 @@ OBJS = \
 	src/stats.o \
 	src/opstats.o
 
-DATA = $(wildcard sql/creditledger--*.sql)
+# Install and upgrade scripts.  Releases up to 0.2.0 are single frozen files;
+# the 0.2.0 -> 0.3.0 delta is assembled from one file per concern in
+# sql/upgrade-0.3.0/ (applied in file name order).
+DATA = sql/creditledger--0.1.0.sql sql/creditledger--0.1.0--0.2.0.sql
+DATA_built = sql/creditledger--0.2.0--0.3.0.sql
+UPGRADE_0_3_0 = $(sort $(wildcard $(srcdir)/sql/upgrade-0.3.0/*.sql))
 
 PG_CONFIG ?= pg_config
 
@@ -63,6 +68,9 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 endif
+
+sql/creditledger--0.2.0--0.3.0.sql: $(UPGRADE_0_3_0)
+	cat $^ > $@
 
 # PGXS tracks no header dependencies: rebuild everything when a header changes.
 $(OBJS): $(wildcard src/*.h)

@@ -8,7 +8,8 @@
 # touches a cluster it did not start.
 
 PGVER=${PGVER:-15}
-PGBIN=/usr/lib/postgresql/$PGVER/bin
+# PGBIN may point at another (relocated) installation of the same major version.
+PGBIN=${PGBIN:-/usr/lib/postgresql/$PGVER/bin}
 PG_CONFIG=$PGBIN/pg_config
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGUSER_OS=postgres
