@@ -1,6 +1,6 @@
-# Upgrade: ALTER EXTENSION creditledger UPDATE from 0.1.0 to 0.2.0.
+# Upgrade: ALTER EXTENSION creditledger UPDATE from 0.1.0 to 0.2.0 to 0.3.0.
 #
-# One node with the (0.2.0) library preloaded, its worker serving database
+# One node with the (current) library preloaded, its worker serving database
 # "postgres" (the upgraded one) with hold expiry every 200 ms and scheduled
 # BCP runs every 500 ms: both periodic tasks wait quietly while their
 # functions do not exist yet.
@@ -11,13 +11,13 @@
 #      metrics()); the worker flushes and counts no errors.  The worker is
 #      then paused so that buffered postings are still pending at the
 #      upgrade;
-#  (b) ALTER EXTENSION creditledger UPDATE: extversion 0.2.0; accounts,
+#  (b) ALTER EXTENSION creditledger UPDATE TO '0.2.0', then UPDATE: 0.3.0; accounts,
 #      transfers, journal and balances unchanged (the pending buffered
 #      postings included), verify_chain() empty, bcp_run passes (14 rules);
 #      resumed, the worker drains the buffer; the credit functions work;
 #      without a restart the worker starts the new periodic tasks: it
 #      releases a due hold and records scheduled BCP runs, without errors;
-#  (c) a fresh CREATE EXTENSION (0.2.0) in another database has the same
+#  (c) a fresh CREATE EXTENSION (0.3.0) in another database has the same
 #      objects as the upgraded one: the extension's members, function
 #      definitions, views, columns, constraints, indexes, triggers,
 #      comments, privileges, pg_extension_config_dump registrations and the
@@ -156,9 +156,13 @@ is(sql($up, 'SELECT count(*) FROM creditledger.journal'),
 # (b) ALTER EXTENSION UPDATE
 ###########################################################################
 
+# one release at a time, as a site that skipped none would, then to the end
+sql($up, q{ALTER EXTENSION creditledger UPDATE TO '0.2.0'});
+is(sql($up, q{SELECT extversion FROM pg_extension WHERE extname = 'creditledger'}),
+	'0.2.0', 'ALTER EXTENSION creditledger UPDATE TO 0.2.0');
 sql($up, 'ALTER EXTENSION creditledger UPDATE');
 is(sql($up, q{SELECT extversion FROM pg_extension WHERE extname = 'creditledger'}),
-	'0.2.0', 'ALTER EXTENSION creditledger UPDATE reaches 0.2.0');
+	'0.3.0', 'ALTER EXTENSION creditledger UPDATE reaches 0.3.0');
 
 foreach my $what (sort keys %queries)
 {
@@ -240,7 +244,7 @@ is(sql($up, "SELECT creditledger.verify_digest($digest)"),
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 sql('fresh', 'CREATE EXTENSION creditledger');
 is(sql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'creditledger'}),
-	'0.2.0', 'a fresh CREATE EXTENSION installs 0.2.0');
+	'0.3.0', 'a fresh CREATE EXTENSION installs 0.3.0');
 
 my %catalog = (
 	'extension members' => q{
