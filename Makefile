@@ -19,6 +19,7 @@ OBJS = \
 	src/heapwrite.o \
 	src/chain.o \
 	src/hot.o \
+	src/hot_bound.o \
 	src/posting.o \
 	src/accounts.o \
 	src/transfers.o \
@@ -26,7 +27,9 @@ OBJS = \
 	src/verify_scan.o \
 	src/credit.o \
 	src/bcp.o \
+	src/bcp_run.o \
 	src/worker.o \
+	src/worker_bcp.o \
 	src/stats.o \
 	src/opstats.o
 

@@ -149,6 +149,7 @@ open_account_impl(PG_FUNCTION_ARGS)
 
 	CL_REQUIRE_ARGS("code", "currency", "normal_side", NULL, "hot_mode", "shards", "metadata");
 	code = cl_reference_arg(fcinfo, 0, "code");
+	cl_check_metadata(PG_GETARG_JSONB_P(6), "metadata");
 	currency = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	cl_check_currency(currency);
 	normal_side = text_to_cstring(PG_GETARG_TEXT_PP(2));
@@ -296,7 +297,7 @@ balance_impl(PG_FUNCTION_ARGS)
 	id = PG_GETARG_INT64(0);
 	values[0] = Int64GetDatum(id);
 	cl_spi_connect();
-	cl_exec(&account_state_plan, values, NULL, 1);
+	cl_exec_readonly(&account_state_plan, values, NULL, 1);
 	if (SPI_processed == 0)
 		unknown_account(id);
 	balance = cl_getint64(0, 5, NULL);
@@ -319,7 +320,7 @@ account_state_impl(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	values[0] = Int64GetDatum(id);
 	cl_spi_connect();
-	cl_exec(&account_state_plan, values, NULL, 1);
+	cl_exec_readonly(&account_state_plan, values, NULL, 1);
 	if (SPI_processed == 0)
 		unknown_account(id);
 	{

@@ -49,12 +49,12 @@ cl_define_bcp_gucs(void)
 	DefineCustomIntVariable("creditledger.bcp_buffer_max_age",
 							"Age beyond which a buffered posting fails the buffer_not_stale BCP rule.",
 							NULL, &cl_bcp_buffer_max_age,
-							60, 1, INT_MAX, PGC_USERSET, GUC_UNIT_S,
+							60, 1, INT_MAX, PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("creditledger.bcp_hold_overdue",
 							"Time past expires_at after which an open hold fails the holds_not_overdue BCP rule.",
 							NULL, &cl_bcp_hold_overdue,
-							60, 1, INT_MAX, PGC_USERSET, GUC_UNIT_S,
+							60, 1, INT_MAX, PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 }
 

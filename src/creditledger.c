@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "bcp.h"
+#include "bcp_run.h"
 #include "compat.h"
 #include "credit.h"
 #include "opstats.h"
@@ -40,6 +41,7 @@ _PG_init(void)
 	cl_define_stats_gucs();
 	cl_define_credit_gucs();
 	cl_define_bcp_gucs();
+	cl_define_bcp_run_gucs();
 
 	MarkGUCPrefixReserved("creditledger");
 

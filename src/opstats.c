@@ -243,6 +243,28 @@ record_call(ClOperation op, double seconds, int sqlstate)
 	SpinLockRelease(&s->mutex);
 }
 
+/* Nesting depth of cl_opstats_suppress_begin(): calls are not counted while > 0 */
+static int	suppress_depth = 0;
+
+/*
+ * cl_opstats_suppress_begin / _end: calls the extension makes itself (BCP
+ * rules calling balance(), the worker's periodic tasks) are not counted as
+ * application calls between these (nesting allowed; the caller ends what it
+ * begins, also on error).
+ */
+void
+cl_opstats_suppress_begin(void)
+{
+	suppress_depth++;
+}
+
+void
+cl_opstats_suppress_end(void)
+{
+	if (suppress_depth > 0)
+		suppress_depth--;
+}
+
 /*
  * cl_tracked: run impl(fcinfo) as operation op, timing and counting it (and
  * the SQLSTATE of an error, which is then re-thrown unchanged).
@@ -254,7 +276,7 @@ cl_tracked(ClOperation op, PGFunction impl, FunctionCallInfo fcinfo)
 				end;
 	Datum		result;
 
-	if (op_shared == NULL || !cl_track)
+	if (op_shared == NULL || !cl_track || suppress_depth > 0)
 		return impl(fcinfo);
 
 	INSTR_TIME_SET_CURRENT(start);

@@ -42,6 +42,8 @@ typedef enum ClOperation
 
 extern void cl_opstats_init(void);
 extern void cl_define_stats_gucs(void);
+extern void cl_opstats_suppress_begin(void);
+extern void cl_opstats_suppress_end(void);
 extern Datum cl_tracked(ClOperation op, PGFunction impl, FunctionCallInfo fcinfo);
 
 /* Hot-account events (no-ops without shared memory or with tracking off). */

@@ -54,6 +54,22 @@ cl_exec(ClPlan *p, Datum *values, const char *nulls, long count)
 }
 
 /*
+ * cl_exec_readonly: execute a kept read-only plan against the active
+ * snapshot (as a STABLE function's queries should: one statement, one
+ * snapshot, even in READ COMMITTED); errors are raised, never returned.
+ */
+int
+cl_exec_readonly(ClPlan *p, Datum *values, const char *nulls, long count)
+{
+	int			rc = SPI_execute_plan(cl_plan(p), values, nulls, true, count);
+
+	if (rc < 0)
+		elog(ERROR, "creditledger: SPI_execute_plan failed (%s): %s",
+			 SPI_result_code_string(rc), p->sql);
+	return rc;
+}
+
+/*
  * cl_getdatum: column col (1-based) of result row row.
  */
 Datum

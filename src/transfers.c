@@ -119,6 +119,8 @@ payload_finish(CallPayload *p, FunctionCallInfo fcinfo, int memo_arg, int metada
 	p->memo = PG_ARGISNULL(memo_arg) ? NULL : PG_GETARG_TEXT_PP(memo_arg);
 	p->metadata = (metadata_arg < 0 || PG_ARGISNULL(metadata_arg)) ? NULL :
 		PG_GETARG_JSONB_P(metadata_arg);
+	if (p->metadata != NULL)
+		cl_check_metadata(p->metadata, "metadata");
 	payload_put_optional_text(p, p->memo);
 	if (p->metadata == NULL)
 		cl_put_int32(&p->args, -1);
@@ -237,7 +239,7 @@ transfer_impl(PG_FUNCTION_ARGS)
 	int64		id;
 
 	CL_REQUIRE_ARGS("voucher", "debit_account", "credit_account", "amount");
-	voucher = cl_reference_arg(fcinfo, 0, "voucher");
+	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
 	debit_account = PG_GETARG_INT64(1);
 	credit_account = PG_GETARG_INT64(2);
 	amount = cl_amount_arg(fcinfo, 3, "amount");
@@ -280,21 +282,31 @@ leg_error(int i, const char *what)
 }
 
 /*
- * leg_int64: a jsonb scalar that must be an integral number in bigint range.
+ * leg_int64: a jsonb number that must be integral and in bigint range.
+ * jsonb keeps 5e0 as 5 and 5.0 as 5.0, so integrality is judged on the
+ * value, not on how it was written: 5, 5.0 and 5e0 are all 5; 5.5 is not
+ * an amount.
  */
 static int64
 leg_int64(JsonbValue *v, int i, const char *key)
 {
-	char	   *s;
-	int64		result;
+	Datum		n;
+	Datum		truncated;
+	char	   *digits;
 	char	   *end;
+	int64		result;
 
 	if (v->type != jbvNumeric)
 		leg_error(i, psprintf("\"%s\" must be a number", key));
-	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	n = NumericGetDatum(v->val.numeric);
+	truncated = DirectFunctionCall2(numeric_trunc, n, Int32GetDatum(0));
+	if (!DatumGetBool(DirectFunctionCall2(numeric_eq, n, truncated)))
+		leg_error(i, psprintf("\"%s\" must be an integer in the range of bigint", key));
+	/* the scale-0 form of an integral value is plain digits */
+	digits = DatumGetCString(DirectFunctionCall1(numeric_out, truncated));
 	errno = 0;
-	result = strtoi64(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || errno != 0)
+	result = strtoi64(digits, &end, 10);
+	if (*digits == '\0' || *end != '\0' || errno != 0)
 		leg_error(i, psprintf("\"%s\" must be an integer in the range of bigint", key));
 	return result;
 }
@@ -398,7 +410,7 @@ post_entry_impl(PG_FUNCTION_ARGS)
 	int64		id;
 
 	CL_REQUIRE_ARGS("voucher", "legs");
-	voucher = cl_reference_arg(fcinfo, 0, "voucher");
+	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
 	legs = parse_legs(PG_GETARG_JSONB_P(1), &nlegs);
 
 	payload_begin(&p, "entry");
@@ -450,11 +462,11 @@ reverse_impl(PG_FUNCTION_ARGS)
 	int			nlegs;
 
 	CL_REQUIRE_ARGS("voucher");
-	voucher = cl_reference_arg(fcinfo, 0, "voucher");
+	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
 	if (PG_ARGISNULL(1))
 		rvoucher = psprintf("%s:reversal", voucher);
 	else
-		rvoucher = cl_reference_arg(fcinfo, 1, "reversal_voucher");
+		rvoucher = cl_voucher_arg(fcinfo, 1, "reversal_voucher");
 
 	payload_begin(&p, "reversal");
 	cl_put_bytes(&p.args, voucher, strlen(voucher));

@@ -10,6 +10,7 @@
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 
 #include "compat.h"
 #include "validate.h"
@@ -31,10 +32,26 @@ cl_require_args(FunctionCallInfo fcinfo, const char *const *names, int n)
 	}
 }
 
+/* The reference namespace kept for the extension's own moves */
+#define CL_RESERVED_PREFIX "creditledger:"
+
 /*
- * cl_reference_arg: a non-NULL text argument used as a reference (voucher,
- * ref, code): non-empty and at most CL_MAX_REFERENCE_CHARS characters.
- * Returns it as a palloc'd C string.
+ * is_blank: whether s (len bytes) is only ASCII white space.
+ */
+static bool
+is_blank(const char *s, int len)
+{
+	for (int i = 0; i < len; i++)
+		if (!strchr(" \t\n\r\v\f", s[i]))
+			return false;
+	return true;
+}
+
+/*
+ * cl_reference_arg: a non-NULL text argument naming something (a code, a
+ * voucher, a ref): not empty, not only white space, at most
+ * CL_MAX_REFERENCE_CHARS characters (22023).  Returns it as a palloc'd C
+ * string.
  */
 char *
 cl_reference_arg(FunctionCallInfo fcinfo, int argno, const char *name)
@@ -47,6 +64,11 @@ cl_reference_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be empty", name)));
+	if (is_blank(VARDATA_ANY(t), bytes))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be blank", name),
+				 errdetail("The value given is only white space.")));
 	chars = pg_mbstrlen_with_len(VARDATA_ANY(t), bytes);
 	if (chars > CL_MAX_REFERENCE_CHARS)
 		ereport(ERROR,
@@ -55,6 +77,40 @@ cl_reference_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 				 errdetail("It has %d characters; at most %d are allowed.",
 						   chars, CL_MAX_REFERENCE_CHARS)));
 	return text_to_cstring(t);
+}
+
+/*
+ * cl_voucher_arg: cl_reference_arg for a posting reference (voucher, ref),
+ * which also must not be in the namespace reserved for the extension's
+ * internal moves ("creditledger:...", 22023): a caller could otherwise
+ * claim the voucher of a future gather, flush or conversion.
+ */
+char *
+cl_voucher_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	char	   *ref = cl_reference_arg(fcinfo, argno, name);
+
+	if (strncmp(ref, CL_RESERVED_PREFIX, strlen(CL_RESERVED_PREFIX)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not start with \"%s\"", name, CL_RESERVED_PREFIX),
+				 errdetail("References starting with \"%s\" are reserved for the extension's internal moves.",
+						   CL_RESERVED_PREFIX)));
+	return ref;
+}
+
+/*
+ * cl_check_metadata: 22023 unless a jsonb argument (metadata) is an object.
+ */
+void
+cl_check_metadata(Jsonb *metadata, const char *name)
+{
+	if (!JB_ROOT_IS_OBJECT(metadata))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON object", name),
+				 errdetail("The value given is a JSON %s.",
+						   JB_ROOT_IS_SCALAR(metadata) ? "scalar" : "array")));
 }
 
 /*

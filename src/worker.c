@@ -18,10 +18,10 @@
  *     after start, 0 = off): every creditledger.sweep_interval
  *     hot_sweep_account() for each split account (hot_split_accounts), each
  *     in its own transaction; every creditledger.hold_expiry_interval
- *     credit_expire_holds() (counted in stat_workers.holds_expired) and
- *     every creditledger.bcp_interval _bcp_scheduled_run() (which records
- *     the run and logs failing rules at WARNING), each one SQL call in its
- *     own transaction.
+ *     credit_expire_holds() (counted in stat_workers.holds_expired), one
+ *     SQL call in its own transaction; and every creditledger.bcp_interval
+ *     a scheduled BCP run, started in a short-lived worker of its own
+ *     (worker_bcp.c) so that rules never hold up flushing.
  *
  * Transactions: every unit of work is SetCurrentStatementStartTimestamp,
  * StartTransactionCommand, PushActiveSnapshot(GetTransactionSnapshot()),
@@ -153,6 +153,7 @@ struct ClPeriodicTask
 };
 
 static void sweep_task(ClPeriodicTask *task);
+static void bcp_task(ClPeriodicTask *task);
 static void run_sql_task(ClPeriodicTask *task);
 static void holds_expired_done(int64 result);
 
@@ -163,11 +164,7 @@ static ClPeriodicTask cl_tasks[] = {
 		"creditledger.credit_expire_holds()",
 		"SELECT creditledger.credit_expire_holds()",
 		holds_expired_done},
-	{"running BCP rules", &cl_bcp_interval, run_sql_task,
-		"creditledger: scheduled BCP run",
-		"creditledger._bcp_scheduled_run()",
-		"SELECT creditledger._bcp_scheduled_run()",
-		NULL},
+	{"starting a BCP run", &cl_bcp_interval, bcp_task},
 };
 
 static bool check_database_list(char **newval, void **extra, GucSource source);
@@ -720,6 +717,17 @@ static void
 sweep_task(ClPeriodicTask *task)
 {
 	sweep_split_accounts();
+}
+
+/*
+ * bcp_task: a scheduled BCP run is due: start it in a worker of its own
+ * (worker_bcp.c), so rules never hold up flushing.
+ */
+static void
+bcp_task(ClPeriodicTask *task)
+{
+	set_state("starting a BCP run");
+	cl_bcp_launch(cl_index, cl_dbname);
 }
 
 /*

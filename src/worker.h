@@ -26,4 +26,8 @@ extern const char *cl_worker_database(int index);
 
 extern PGDLLEXPORT void cl_worker_main(Datum main_arg);
 
+/* Scheduled BCP runs (worker_bcp.c) */
+extern void cl_bcp_launch(int index, const char *dbname);
+extern PGDLLEXPORT void cl_bcp_worker_main(Datum main_arg);
+
 #endif							/* CREDITLEDGER_WORKER_H */
