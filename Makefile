@@ -48,7 +48,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 
 TEST_CONF = --temp-config=$(srcdir)/test/creditledger.conf
 
-REGRESS      = install accounts transfers entries reversal journal hot stats privileges verify credit bcp
+REGRESS      = install accounts transfers entries reversal journal hot stats privileges verify credit bcp security
 REGRESS_OPTS = --temp-instance=tmp_check $(TEST_CONF)
 
 ISOLATION      = opposite_transfers same_voucher double_reversal overdraw_race \

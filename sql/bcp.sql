@@ -7,6 +7,9 @@ CREATE DATABASE bcp_regression;
 \c bcp_regression
 SET client_min_messages = warning;
 CREATE EXTENSION creditledger;
+-- user rules run by a superuser execute as creditledger_bcp_runner, which
+-- needs its grants in this database
+SELECT creditledger.setup_roles();
 RESET client_min_messages;
 SET search_path = creditledger, public;
 \set VERBOSITY sqlstate

@@ -424,7 +424,7 @@ static BcpRule *
 fetch_rules(ArrayType *names, int *nrules)
 {
 	static ClPlan unknown_plan = {
-		"SELECT pg_catalog.string_agg(pg_catalog.coalesce(u, 'NULL'), ', ' ORDER BY u)"
+		"SELECT pg_catalog.string_agg(COALESCE(u, 'NULL'), ', ' ORDER BY u)"
 		"  FROM pg_catalog.unnest($1) AS u"
 		" WHERE u IS NULL OR NOT EXISTS (SELECT 1 FROM creditledger.bcp_rules x"
 		"                                 WHERE x.name OPERATOR(pg_catalog.=) u)",

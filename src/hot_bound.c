@@ -56,10 +56,10 @@ hot_check_total_bound(const AccountInfo *info, int64 net)
 {
 	static ClPlan total_plan = {
 		"SELECT (a.balance::pg_catalog.numeric"
-		"        OPERATOR(pg_catalog.+) pg_catalog.coalesce((SELECT pg_catalog.sum(s.balance)"
+		"        OPERATOR(pg_catalog.+) COALESCE((SELECT pg_catalog.sum(s.balance)"
 		"            FROM creditledger.sub_accounts s"
 		"           WHERE s.account_id OPERATOR(pg_catalog.=) $1), 0)"
-		"        OPERATOR(pg_catalog.+) pg_catalog.coalesce((SELECT pg_catalog.sum(b.amount)"
+		"        OPERATOR(pg_catalog.+) COALESCE((SELECT pg_catalog.sum(b.amount)"
 		"            FROM creditledger.posting_buffer b"
 		"           WHERE b.account_id OPERATOR(pg_catalog.=) $1), 0))::pg_catalog.text"
 		"  FROM creditledger.ledger_accounts a WHERE a.account_id OPERATOR(pg_catalog.=) $1",
