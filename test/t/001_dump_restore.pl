@@ -46,6 +46,8 @@ $node->safe_psql('postgres', 'CREATE DATABASE ledger');
 $node->safe_psql(
 	'ledger', q{
 CREATE EXTENSION creditledger;
+-- user BCP rules run by a superuser execute as creditledger_bcp_runner
+SELECT creditledger.setup_roles();
 
 -- Accounts: assets (debit normal, no floor), wallets, an overdraft, income, USD.
 SELECT creditledger.open_account('bank:cny', 'CNY', 'debit', NULL);

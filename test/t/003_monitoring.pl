@@ -192,6 +192,8 @@ creditledger.flush_interval = 0
 $node->start;
 
 $node->safe_psql('postgres', 'CREATE EXTENSION creditledger');
+# user BCP rules run by a superuser execute as creditledger_bcp_runner
+$node->safe_psql('postgres', 'SELECT creditledger.setup_roles()');
 $node->safe_psql('postgres', 'CREATE ROLE exporter LOGIN IN ROLE pg_monitor');
 ok( $node->poll_query_until(
 		'postgres', q{SELECT state = 'paused' FROM creditledger.stat_workers}),

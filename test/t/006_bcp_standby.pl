@@ -71,6 +71,8 @@ sub metric
 
 sql($primary, q{
 CREATE EXTENSION creditledger;
+-- scheduled runs execute as creditledger_bcp_runner
+SELECT creditledger.setup_roles();
 
 SELECT creditledger.open_account('bank', 'CNY', 'debit', NULL);
 SELECT creditledger.open_account('alice', 'CNY');

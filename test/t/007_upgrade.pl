@@ -163,6 +163,9 @@ is(sql($up, q{SELECT extversion FROM pg_extension WHERE extname = 'creditledger'
 sql($up, 'ALTER EXTENSION creditledger UPDATE');
 is(sql($up, q{SELECT extversion FROM pg_extension WHERE extname = 'creditledger'}),
 	'0.3.0', 'ALTER EXTENSION creditledger UPDATE reaches 0.3.0');
+# as the upgrade notes say: setup_roles() again (0.3.0 adds the role that
+# scheduled BCP runs execute as)
+sql($up, 'SELECT creditledger.setup_roles()');
 
 foreach my $what (sort keys %queries)
 {
@@ -243,6 +246,7 @@ is(sql($up, "SELECT creditledger.verify_digest($digest)"),
 
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 sql('fresh', 'CREATE EXTENSION creditledger');
+sql('fresh', 'SELECT creditledger.setup_roles()');
 is(sql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'creditledger'}),
 	'0.3.0', 'a fresh CREATE EXTENSION installs 0.3.0');
 
