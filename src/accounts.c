@@ -48,15 +48,20 @@ static ClPlan insert_account_plan = {
 
 static ClPlan same_account_plan = {
 	"SELECT account_id,"
-	"       currency = $2 AND normal_side = $3"
-	"       AND min_balance IS NOT DISTINCT FROM $4"
-	"       AND hot_mode = $5 AND shards = $6 AND metadata = $7"
-	"  FROM creditledger.ledger_accounts WHERE code = $1",
+	"       currency OPERATOR(pg_catalog.=) $2"
+	"       AND normal_side OPERATOR(pg_catalog.=) $3"
+	"       AND COALESCE(min_balance OPERATOR(pg_catalog.=) $4,"
+	"                    min_balance IS NULL AND $4 IS NULL)"
+	"       AND hot_mode OPERATOR(pg_catalog.=) $5"
+	"       AND shards OPERATOR(pg_catalog.=) $6"
+	"       AND metadata OPERATOR(pg_catalog.=) $7"
+	"  FROM creditledger.ledger_accounts WHERE code OPERATOR(pg_catalog.=) $1",
 	7, {TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, INT4OID, JSONBOID}
 };
 
 static ClPlan account_by_code_plan = {
-	"SELECT account_id FROM creditledger.ledger_accounts WHERE code = $1",
+	"SELECT account_id FROM creditledger.ledger_accounts"
+	" WHERE code OPERATOR(pg_catalog.=) $1",
 	1, {TEXTOID}
 };
 
@@ -64,24 +69,26 @@ static ClPlan account_state_plan = {
 	"SELECT account_id, code, currency, normal_side, balance, posted_balance,"
 	"       buffered_amount, buffered_count, version, min_balance, hot_mode,"
 	"       shards, status"
-	"  FROM creditledger.accounts WHERE account_id = $1",
+	"  FROM creditledger.accounts WHERE account_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 
 static ClPlan lock_for_close_plan = {
 	"SELECT status FROM creditledger.ledger_accounts"
-	" WHERE account_id = $1 FOR UPDATE",
+	" WHERE account_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 	1, {INT8OID}
 };
 
 static ClPlan close_plan = {
-	"UPDATE creditledger.ledger_accounts SET status = 'closed', closed_at = now()"
-	" WHERE account_id = $1",
+	"UPDATE creditledger.ledger_accounts"
+	"   SET status = 'closed'::pg_catalog.text, closed_at = pg_catalog.now()"
+	" WHERE account_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 
 static ClPlan account_exists_plan = {
-	"SELECT 1 FROM creditledger.ledger_accounts WHERE account_id = $1",
+	"SELECT 1 FROM creditledger.ledger_accounts"
+	" WHERE account_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 

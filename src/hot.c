@@ -72,9 +72,10 @@
  */
 static ClPlan take_buffer_plan = {
 	"DELETE FROM creditledger.posting_buffer b"
-	" WHERE b.account_id = $1 AND b.buffer_id = ANY (ARRAY("
+	" WHERE b.account_id OPERATOR(pg_catalog.=) $1"
+	"   AND b.buffer_id OPERATOR(pg_catalog.=) ANY (ARRAY("
 	"   SELECT buffer_id FROM creditledger.posting_buffer"
-	"    WHERE account_id = $1 ORDER BY buffer_id LIMIT $2))"
+	"    WHERE account_id OPERATOR(pg_catalog.=) $1 ORDER BY buffer_id LIMIT $2))"
 	" RETURNING b.buffer_id, b.transfer_id, b.voucher, b.side, b.amount,"
 	"           b.is_reversal, b.accepted_at",
 	2, {INT8OID, INT8OID}
@@ -87,30 +88,38 @@ static ClPlan buffered_accounts_plan = {
 
 static ClPlan split_accounts_plan = {
 	"SELECT account_id FROM creditledger.ledger_accounts"
-	" WHERE hot_mode IN ('split', 'buffered_split') AND status = 'open'"
+	" WHERE hot_mode OPERATOR(pg_catalog.=) ANY ('{split,buffered_split}'::pg_catalog.text[])"
+	"   AND status OPERATOR(pg_catalog.=) 'open'::pg_catalog.text"
 	" ORDER BY account_id",
 	0, {InvalidOid}
 };
 
 static ClPlan internal_transfer_plan = {
 	"INSERT INTO creditledger.ledger_transfers (transfer_id, voucher, kind, memo, payload_hash)"
-	" SELECT t, 'creditledger:' || $1 || ':' || $2 || ':' || t, 'entry', $3,"
-	"        decode(repeat('00', 32), 'hex')"
-	"   FROM nextval('creditledger.transfer_id_seq') AS t"
+	" SELECT t,"
+	"        'creditledger:'::pg_catalog.text OPERATOR(pg_catalog.||) $1"
+	"        OPERATOR(pg_catalog.||) ':'::pg_catalog.text"
+	"        OPERATOR(pg_catalog.||) $2::pg_catalog.text"
+	"        OPERATOR(pg_catalog.||) ':'::pg_catalog.text"
+	"        OPERATOR(pg_catalog.||) t::pg_catalog.text,"
+	"        'entry'::pg_catalog.text, $3,"
+	"        pg_catalog.decode(pg_catalog.repeat('00'::pg_catalog.text, 32),"
+	"                          'hex'::pg_catalog.text)"
+	"   FROM pg_catalog.nextval('creditledger.transfer_id_seq'::pg_catalog.regclass) AS t"
 	" RETURNING transfer_id, voucher",
 	3, {TEXTOID, INT8OID, TEXTOID}
 };
 
 static ClPlan create_subs_plan = {
 	"INSERT INTO creditledger.sub_accounts (account_id, sub_account)"
-	" SELECT $1, g FROM generate_series(1, $2) AS g"
+	" SELECT $1, g FROM pg_catalog.generate_series(1, $2) AS g"
 	" ON CONFLICT DO NOTHING",
 	2, {INT8OID, INT4OID}
 };
 
 static ClPlan set_mode_plan = {
 	"UPDATE creditledger.ledger_accounts SET hot_mode = $2, shards = $3"
-	" WHERE account_id = $1",
+	" WHERE account_id OPERATOR(pg_catalog.=) $1",
 	3, {INT8OID, TEXTOID, INT4OID}
 };
 

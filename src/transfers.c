@@ -50,12 +50,13 @@ static ClPlan claim_plan = {
 
 static ClPlan find_voucher_plan = {
 	"SELECT transfer_id, kind, payload_hash, reverses"
-	"  FROM creditledger.ledger_transfers WHERE voucher = $1",
+	"  FROM creditledger.ledger_transfers WHERE voucher OPERATOR(pg_catalog.=) $1",
 	1, {TEXTOID}
 };
 
 static ClPlan find_reversal_of_plan = {
-	"SELECT transfer_id, voucher FROM creditledger.ledger_transfers WHERE reverses = $1",
+	"SELECT transfer_id, voucher FROM creditledger.ledger_transfers"
+	" WHERE reverses OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 
@@ -63,10 +64,10 @@ static ClPlan find_reversal_of_plan = {
 static ClPlan original_legs_plan = {
 	"SELECT account_id, side, amount FROM ("
 	"  SELECT account_id, side, amount, 0 AS part, entry_id AS n"
-	"    FROM creditledger.journal_entries WHERE transfer_id = $1"
+	"    FROM creditledger.journal_entries WHERE transfer_id OPERATOR(pg_catalog.=) $1"
 	"  UNION ALL"
 	"  SELECT account_id, side, amount, 1, buffer_id"
-	"    FROM creditledger.posting_buffer WHERE transfer_id = $1) legs"
+	"    FROM creditledger.posting_buffer WHERE transfer_id OPERATOR(pg_catalog.=) $1) legs"
 	" ORDER BY part, n",
 	1, {INT8OID}
 };

@@ -171,12 +171,15 @@ load_heads(Pass *p)
 		" UNION ALL "
 		"SELECT line_id, slice, true, frozen, used, returned, version, last_hash"
 		"  FROM creditledger.credit_line_slices" :
-		"SELECT account_id, 0, normal_side = 'credit', balance, 0::bigint, 0::bigint, version, last_hash"
+		"SELECT account_id, 0, normal_side OPERATOR(pg_catalog.=) 'credit'::pg_catalog.text,"
+		"       balance, 0::pg_catalog.int8, 0::pg_catalog.int8, version, last_hash"
 		"  FROM creditledger.ledger_accounts"
 		" UNION ALL "
-		"SELECT s.account_id, s.sub_account, a.normal_side = 'credit', s.balance, 0::bigint, 0::bigint,"
+		"SELECT s.account_id, s.sub_account, a.normal_side OPERATOR(pg_catalog.=) 'credit'::pg_catalog.text,"
+		"       s.balance, 0::pg_catalog.int8, 0::pg_catalog.int8,"
 		"       s.version, s.last_hash"
-		"  FROM creditledger.sub_accounts s JOIN creditledger.ledger_accounts a USING (account_id)";
+		"  FROM creditledger.sub_accounts s JOIN creditledger.ledger_accounts a"
+		"    ON a.account_id OPERATOR(pg_catalog.=) s.account_id";
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(p->account)};
 	Portal		portal;
@@ -186,19 +189,26 @@ load_heads(Pass *p)
 		/* the chains the digest recorded, with their recorded versions */
 		args[0] = Int64GetDatum(p->digest_id);
 		sql = p->credit ?
-			"SELECT chain_id, sub, true, 0::bigint, 0::bigint, 0::bigint, version, hash"
-			"  FROM creditledger.bcp_digest_heads WHERE digest_id = $1 AND kind = 'L'" :
-			"SELECT chain_id, sub, true, 0::bigint, 0::bigint, 0::bigint, version, hash"
-			"  FROM creditledger.bcp_digest_heads WHERE digest_id = $1 AND kind = 'A'";
+			"SELECT chain_id, sub, true, 0::pg_catalog.int8, 0::pg_catalog.int8, 0::pg_catalog.int8,"
+			"       version, hash"
+			"  FROM creditledger.bcp_digest_heads WHERE digest_id OPERATOR(pg_catalog.=) $1"
+			"   AND kind OPERATOR(pg_catalog.=) 'L'::pg_catalog.\"char\"" :
+			"SELECT chain_id, sub, true, 0::pg_catalog.int8, 0::pg_catalog.int8, 0::pg_catalog.int8,"
+			"       version, hash"
+			"  FROM creditledger.bcp_digest_heads WHERE digest_id OPERATOR(pg_catalog.=) $1"
+			"   AND kind OPERATOR(pg_catalog.=) 'A'::pg_catalog.\"char\"";
 	}
 	else if (p->account != 0)
-		sql = "SELECT account_id, 0, normal_side = 'credit', balance, 0::bigint, 0::bigint, version, last_hash"
-			"  FROM creditledger.ledger_accounts WHERE account_id = $1"
+		sql = "SELECT account_id, 0, normal_side OPERATOR(pg_catalog.=) 'credit'::pg_catalog.text,"
+			"       balance, 0::pg_catalog.int8, 0::pg_catalog.int8, version, last_hash"
+			"  FROM creditledger.ledger_accounts WHERE account_id OPERATOR(pg_catalog.=) $1"
 			" UNION ALL "
-			"SELECT s.account_id, s.sub_account, a.normal_side = 'credit', s.balance, 0::bigint, 0::bigint,"
+			"SELECT s.account_id, s.sub_account, a.normal_side OPERATOR(pg_catalog.=) 'credit'::pg_catalog.text,"
+			"       s.balance, 0::pg_catalog.int8, 0::pg_catalog.int8,"
 			"       s.version, s.last_hash"
-			"  FROM creditledger.sub_accounts s JOIN creditledger.ledger_accounts a USING (account_id)"
-			" WHERE s.account_id = $1";
+			"  FROM creditledger.sub_accounts s JOIN creditledger.ledger_accounts a"
+			"    ON a.account_id OPERATOR(pg_catalog.=) s.account_id"
+			" WHERE s.account_id OPERATOR(pg_catalog.=) $1";
 	portal = SPI_cursor_open_with_args(NULL, sql, (p->account != 0 || p->digest_id != 0) ? 1 : 0,
 									   argtypes, args, NULL, true, 0);
 
@@ -667,7 +677,8 @@ verify_chains(int64 account,
 		Oid			argtypes[1] = {INT8OID};
 		Datum		args[1] = {Int64GetDatum(account)};
 
-		if (SPI_execute_with_args("SELECT 1 FROM creditledger.ledger_accounts WHERE account_id = $1",
+		if (SPI_execute_with_args("SELECT 1 FROM creditledger.ledger_accounts"
+								  " WHERE account_id OPERATOR(pg_catalog.=) $1",
 								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "creditledger: could not look up account " INT64_FORMAT, account);
 		if (SPI_processed == 0)

@@ -44,6 +44,15 @@
  * makes the postmaster reinitialise and restart everything, this worker
  * included.
  *
+ * Security: the worker runs everything as the bootstrap superuser, so it
+ * pins search_path to pg_catalog, pg_temp when it connects (as the override
+ * default, above any ALTER DATABASE/ROLE SET and postgresql.conf, reloads
+ * included) and again before every unit should a SQL task have SET it for
+ * the session; and every SQL string the C code runs names its functions,
+ * operators and tables with their schema (OPERATOR(pg_catalog.=),
+ * pg_catalog.nextval, creditledger.*), so nothing planted in public or any
+ * other schema runs as the worker (CVE-2018-1058).
+ *
  * Locking: the worker takes no locks of its own; hot.c serialises flushers
  * by the account row lock (the worker asks for skip_locked, so it never
  * waits on a posting backend) and sweeps skip busy accounts.  Shared memory
@@ -54,6 +63,7 @@
 #include <limits.h>
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -93,6 +103,9 @@
 
 /* run_unit() of a unit that failed (hot.c itself returns -1 or more) */
 #define CL_UNIT_FAILED				(-2)
+
+/* The only search_path the worker runs anything with (CVE-2018-1058) */
+#define CL_WORKER_SEARCH_PATH		"pg_catalog, pg_temp"
 
 /* GUC variables */
 static char *cl_database_list = NULL;
@@ -433,12 +446,30 @@ unit_error_context(void *arg)
 }
 
 /*
+ * pin_search_path: make search_path CL_WORKER_SEARCH_PATH again if anything
+ * the worker ran (a plain SET or set_config(..., false) inside a SQL task,
+ * which outlives its function's SET clause) changed it for the session.
+ * Connecting pinned it as the override default, which ALTER DATABASE/ROLE
+ * SET and configuration reloads cannot displace; only a session-level SET
+ * can, so it is undone the same way.
+ */
+static void
+pin_search_path(void)
+{
+	if (namespace_search_path == NULL ||
+		strcmp(namespace_search_path, CL_WORKER_SEARCH_PATH) != 0)
+		SetConfigOption("search_path", CL_WORKER_SEARCH_PATH,
+						PGC_SUSET, PGC_S_SESSION);
+}
+
+/*
  * begin_unit: start a transaction for one unit of work, with a fresh active
- * snapshot, and report it in pg_stat_activity.
+ * snapshot and the pinned search_path, and report it in pg_stat_activity.
  */
 static void
 begin_unit(const char *activity)
 {
+	pin_search_path();
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -967,6 +998,16 @@ cl_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(cl_dbname, NULL, 0);
 	emit_log_hook = prev_emit_log_hook;
 
+	/*
+	 * Everything the worker runs, it runs as the bootstrap superuser: plan
+	 * it with pg_catalog first and nothing a database owner or any role can
+	 * create objects in (CVE-2018-1058).  PGC_S_OVERRIDE outranks the
+	 * database's and role's settings (ALTER DATABASE/ROLE ... SET, applied
+	 * while connecting) and postgresql.conf on every reload, and is also the
+	 * value RESET returns to.
+	 */
+	SetConfigOption("search_path", CL_WORKER_SEARCH_PATH,
+					PGC_SUSET, PGC_S_OVERRIDE);
 
 	cl_cycle_cxt = AllocSetContextCreate(TopMemoryContext,
 										 "creditledger worker cycle",
