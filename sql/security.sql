@@ -272,9 +272,14 @@ SET ROLE regress_sec_admin;
 SELECT creditledger.flush(NULL) >= 1 AS flushed;
 SELECT creditledger.set_hot_mode(:both_, 'buffered_split', 3);
 SELECT creditledger.bcp_add_rule('p1', 'SELECT 1 WHERE false');
+-- a rule that runs first and changes search_path for the rules after it
+SELECT creditledger.bcp_add_rule('aaa_sets_path',
+    $r$SELECT s.p FROM (SELECT pg_catalog.set_config('search_path', 'public, pg_catalog', false) AS p) s
+        WHERE s.p IS NULL$r$);
 RESET ROLE;
 SET ROLE regress_sec_auditor;
 SELECT count(*) FILTER (WHERE status <> 'pass') AS failing FROM creditledger.bcp_run();
+SHOW search_path;
 SELECT count(*) AS problems FROM creditledger.verify_chain();
 RESET ROLE;
 SET search_path = creditledger, public;

@@ -275,6 +275,22 @@ as_user_end(Oid save_user, int save_sec)
 }
 
 /*
+ * pin_rule_settings: open a GUC nesting level for one rule, with search_path
+ * pinned in it; the caller ends it with AtEOXact_GUC(false, level) (or the
+ * subtransaction's abort does), so nothing a rule sets, such as
+ * set_config('search_path', ...), outlives it or reaches the next rule.
+ */
+static int
+pin_rule_settings(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+/*
  * run_readonly: execute sql (a rule, wrapped) with the given snapshot in a
  * read-only state: writes, nextval() and the like are refused as in a
  * read-only transaction.  Returns the SPI result code; restores the state on
@@ -366,12 +382,15 @@ cl_bcp_add_rule(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
+		int			guc_level = pin_rule_settings();
+
 		cl_spi_connect();
 		rule_timeout_arm();
 		(void) run_readonly(psprintf("SELECT * FROM (\n%s\n) AS bcp_rule LIMIT 0", check_sql),
 							GetActiveSnapshot(), 0);
 		rule_timeout_disarm();
 		cl_spi_finish();
+		AtEOXact_GUC(false, guc_level);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
@@ -509,6 +528,7 @@ run_rule(const BcpRule *rule, Oid role, Snapshot snapshot, ClBcpResult *result)
 				elapsed;
 	Oid			save_user = InvalidOid;
 	int			save_sec = 0;
+	int			guc_level;
 
 	memset(result, 0, sizeof(*result));
 	result->rule = rule->name;
@@ -525,6 +545,7 @@ run_rule(const BcpRule *rule, Oid role, Snapshot snapshot, ClBcpResult *result)
 
 		if (OidIsValid(role))
 			as_user_begin(role, &save_user, &save_sec);
+		guc_level = pin_rule_settings();
 		cl_bcp_check_rule_text(rule->check_sql);
 		sql = psprintf("WITH m AS MATERIALIZED (\n%s\n)"
 					   " SELECT (SELECT pg_catalog.count(*) FROM m),"
@@ -564,6 +585,7 @@ run_rule(const BcpRule *rule, Oid role, Snapshot snapshot, ClBcpResult *result)
 		}
 		result->status = result->mismatches == 0 ? "pass" : "fail";
 		cl_spi_finish();
+		AtEOXact_GUC(false, guc_level);
 		if (OidIsValid(role))
 			as_user_end(save_user, save_sec);
 		ReleaseCurrentSubTransaction();
