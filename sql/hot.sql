@@ -133,6 +133,44 @@ SELECT a.code, l.balance AS main, (SELECT sum(balance) FROM sub_accounts s
   FROM accounts a JOIN ledger_accounts l USING (account_id)
  WHERE a.account_id = :pay;
 
+-- sweeps (_sweep_account: what the worker runs every sweep_interval).  A
+-- drifted split account is evened out by one internal transfer; a second
+-- sweep, and any sweep of an idle evened account, writes nothing: no
+-- journal entry, no new row version of the account or its sub-accounts.
+SELECT open_account('hot:sweep', 'CNY', hot_mode => 'split', shards => 4) AS sw \gset
+SELECT transfer('hot-sw1', :bank, :sw, 1000) > 0 AS ok;
+SELECT array_agg(balance ORDER BY balance) AS drifted FROM sub_accounts
+ WHERE account_id = :sw AND sub_account <= 4;
+SELECT _sweep_account(:sw) AS moved;
+SELECT array_agg(balance ORDER BY sub_account) AS evened, sum(balance) AS total
+  FROM sub_accounts WHERE account_id = :sw AND sub_account <= 4;
+SELECT count(*) AS sweep_transfers FROM transfers
+ WHERE voucher LIKE 'creditledger:sweep:%' AND memo = 'sub-account sweep';
+CREATE TEMP TABLE sweep_before AS
+SELECT sub_account, version, xmin::text AS row_xmin, ctid::text AS row_ctid FROM sub_accounts WHERE account_id = :sw
+UNION ALL
+SELECT 0, version, xmin::text, ctid::text FROM ledger_accounts WHERE account_id = :sw;
+SELECT count(*) AS entries_before FROM journal WHERE account_id = :sw \gset
+SELECT _sweep_account(:sw) AS moved, _sweep_account(:sw) AS moved_again;
+SELECT count(*) - :entries_before AS new_entries FROM journal WHERE account_id = :sw;
+SELECT count(*) AS rows_compared,
+       count(*) FILTER (WHERE b.version <> n.version OR b.row_xmin <> n.row_xmin OR b.row_ctid <> n.row_ctid) AS rows_rewritten
+  FROM sweep_before b
+  JOIN (SELECT sub_account, version, xmin::text AS row_xmin, ctid::text AS row_ctid
+          FROM sub_accounts WHERE account_id = :sw
+        UNION ALL
+        SELECT 0, version, xmin::text, ctid::text FROM ledger_accounts WHERE account_id = :sw) n
+ USING (sub_account);
+-- not even a row lock: the sweeping transaction gets no transaction id
+BEGIN;
+SELECT _sweep_account(:sw) AS moved;
+SELECT txid_current_if_assigned() IS NULL AS no_xid_assigned;
+COMMIT;
+-- a sweep of something that is not a split account does nothing
+SELECT _sweep_account(:fee) AS buffered, _sweep_account(999999) AS unknown;
+SELECT _sweep_account(NULL);
+DROP TABLE sweep_before;
+
 -- errors
 SELECT set_hot_mode(:fee, 'hot');
 SELECT set_hot_mode(:fee, 'split', 0);

@@ -1,6 +1,7 @@
 /*
  * accounts.c: open_account, account_id, set_hot_mode, close_account,
- * balance, account_state and flush.
+ * balance, account_state, flush and _sweep_account (the worker's sweep of
+ * one split account, for administrators and tests).
  *
  * Locking: open_account claims the code with INSERT ... ON CONFLICT DO
  * NOTHING on the unique code index, so two sessions opening one code get one
@@ -363,4 +364,21 @@ flush_impl(PG_FUNCTION_ARGS)
 		applied = hot_flush_account(PG_GETARG_INT64(0), 0, false);
 	}
 	PG_RETURN_INT64(applied);
+}
+
+/*
+ * _sweep_account(account bigint): one sweep of a split account, as the
+ * worker's periodic sweep does it (hot_sweep_account); returns the number
+ * of sub-accounts moved (0: nothing to even out, not a split account, or
+ * busy).  Not counted as an API call; NULL: 22004.
+ */
+PG_FUNCTION_INFO_V1(cl_sweep_account);
+Datum
+cl_sweep_account(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"account\" must not be null")));
+	PG_RETURN_INT64(hot_sweep_account(PG_GETARG_INT64(0)));
 }

@@ -731,11 +731,37 @@ hot_flush_all(void)
 }
 
 /*
+ * sweep_balanced: nothing for a sweep to even out among these n chain
+ * heads (total: their sum): the main chain holds nothing to hand out
+ * (main_balance <= 0) and either they hold nothing or the spread between
+ * the fullest and the emptiest is within half their mean.
+ */
+static bool
+sweep_balanced(int64 main_balance, const ChainHead *subs, int32 n, int64 total)
+{
+	int64		lo = subs[0].balance,
+				hi = subs[0].balance;
+
+	for (int32 i = 1; i < n; i++)
+	{
+		lo = Min(lo, subs[i].balance);
+		hi = Max(hi, subs[i].balance);
+	}
+	return main_balance <= 0 && (total <= 0 || hi - lo <= Max(1, total / n / 2));
+}
+
+/*
  * hot_sweep_account: see hot.h.  The sweep takes the sub-accounts nobody
  * holds (SKIP LOCKED, never waiting while it holds the account row); they
  * have drifted when the spread between the fullest and the emptiest is more
  * than half their mean.  It then moves what the main chain holds and the
  * surplus of those above the mean to those below it.
+ *
+ * An idle, evened account costs no write at all: the committed balances are
+ * first read without locks, and when they give nothing to even out the sweep
+ * ends there (a row lock alone writes WAL and dirties the pages of the
+ * account and of every sub-account).  Under the locks the check is made
+ * again on what was locked, as before.
  */
 int64
 hot_sweep_account(int64 account_id)
@@ -745,9 +771,7 @@ hot_sweep_account(int64 account_id)
 	ChainHead	main_head;
 	ChainHead  *subs;
 	ChainHead **heads;
-	int64		total,
-				lo,
-				hi;
+	int64		total;
 	int64		moves = 0;
 	int32		n = 0,
 				d = 0,
@@ -756,6 +780,19 @@ hot_sweep_account(int64 account_id)
 
 	cl_spi_connect();
 	lock_context_open(&lc);
+
+	/* unlocked look at the committed balances: nothing to do, nothing written */
+	if (!cl_read_account(&lc, account_id, &info) ||
+		!info.open || !HOT_MODE_IS_SPLIT(info.hot_mode) || info.shards < 2)
+		goto done;
+	subs = palloc0(sizeof(ChainHead) * info.shards);
+	for (int32 i = 0; i < info.shards; i++)
+		subs[i].balance = cl_read_sub_balance(&lc, account_id, i + 1);
+	if (sweep_balanced(info.balance, subs, info.shards,
+					   sum_heads(subs, info.shards, account_id)))
+		goto done;
+	pfree(subs);
+
 	if (cl_lock_main(&lc, account_id, LockWaitSkip, LockTupleNoKeyExclusive, &info,
 					 &main_head) != LOCK_OK ||
 		!info.open || !HOT_MODE_IS_SPLIT(info.hot_mode) || info.shards < 2)
@@ -767,13 +804,7 @@ hot_sweep_account(int64 account_id)
 	if (n < 2)
 		goto done;
 	total = sum_heads(subs, n, account_id);
-	lo = hi = subs[0].balance;
-	for (int32 i = 1; i < n; i++)
-	{
-		lo = Min(lo, subs[i].balance);
-		hi = Max(hi, subs[i].balance);
-	}
-	if (main_head.balance <= 0 && (total <= 0 || hi - lo <= Max(1, total / n / 2)))
+	if (sweep_balanced(main_head.balance, subs, n, total))
 		goto done;
 	if (main_head.balance > 0)
 		total += main_head.balance;

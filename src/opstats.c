@@ -9,6 +9,14 @@
  * (flushes, postings flushed, SKIP LOCKED retries, sweeps) are counted per
  * account in a shared hash table.
  *
+ * The extension's own calls are not counted: between
+ * cl_opstats_suppress_begin() and cl_opstats_suppress_end() (backend-local,
+ * nesting) cl_tracked() only runs the function.
+ *
+ * Every operation has its counters from startup (stat_operations_raw()
+ * returns all of them, zeros included), so metrics() exports each series
+ * before its first call or error.
+ *
  * Shared memory follows pg_stat_statements: requested in
  * shmem_request_hook, attached in shmem_startup_hook, only when preloaded;
  * without it the counting is a no-op and the SRFs raise 55000 with a hint.
@@ -32,6 +40,7 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "access/xact.h"
 #include "portability/instr_time.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -121,6 +130,15 @@ typedef struct ClHotEntry
 static ClOpShared *op_shared = NULL;
 static HTAB *hot_hash = NULL;
 static bool cl_track = true;
+
+/*
+ * Suppression of counting (backend-local): the depth of unmatched begins,
+ * and the depth the current top-level transaction started its own begins
+ * from (-1: it made none), restored if it aborts.
+ */
+static int	suppress_depth = 0;
+static int	suppress_xact_base = -1;
+static bool suppress_callback_registered = false;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -243,21 +261,50 @@ record_call(ClOperation op, double seconds, int sqlstate)
 	SpinLockRelease(&s->mutex);
 }
 
-/* Nesting depth of cl_opstats_suppress_begin(): calls are not counted while > 0 */
-static int	suppress_depth = 0;
+/*
+ * suppress_xact_callback: at the end of a top-level transaction, forget
+ * where its begins started; on abort, take them back.
+ */
+static void
+suppress_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			if (suppress_xact_base >= 0 && suppress_depth > suppress_xact_base)
+				suppress_depth = suppress_xact_base;
+			suppress_xact_base = -1;
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			suppress_xact_base = -1;
+			break;
+		default:
+			break;
+	}
+}
 
 /*
- * cl_opstats_suppress_begin / _end: calls the extension makes itself (BCP
- * rules calling balance(), the worker's periodic tasks) are not counted as
- * application calls between these (nesting allowed; the caller ends what it
- * begins, also on error).
+ * cl_opstats_suppress_begin: see opstats.h.
  */
 void
 cl_opstats_suppress_begin(void)
 {
+	if (!suppress_callback_registered)
+	{
+		RegisterXactCallback(suppress_xact_callback, NULL);
+		suppress_callback_registered = true;
+	}
+	if (IsTransactionState() && suppress_xact_base < 0)
+		suppress_xact_base = suppress_depth;
 	suppress_depth++;
 }
 
+/*
+ * cl_opstats_suppress_end: see opstats.h.
+ */
 void
 cl_opstats_suppress_end(void)
 {
@@ -394,7 +441,8 @@ cl_stat_latency_bounds(PG_FUNCTION_ARGS)
 }
 
 /*
- * stat_operations_raw(): one row per operation called at least once.
+ * stat_operations_raw(): one row per operation, zeros included (every
+ * operation's counters exist from startup).
  */
 Datum
 cl_stat_operations_raw(PG_FUNCTION_ARGS)
@@ -417,8 +465,6 @@ cl_stat_operations_raw(PG_FUNCTION_ARGS)
 		SpinLockAcquire(&op_shared->ops[op].mutex);
 		memcpy(&s, &op_shared->ops[op], sizeof(s));
 		SpinLockRelease(&op_shared->ops[op].mutex);
-		if (s.calls == 0)
-			continue;
 		for (int i = 0; i < (int) CL_NBUCKETS; i++)
 			b[i] = Int64GetDatum(s.buckets[i]);
 		values[0] = CStringGetTextDatum(op_names[op]);

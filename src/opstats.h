@@ -42,9 +42,22 @@ typedef enum ClOperation
 
 extern void cl_opstats_init(void);
 extern void cl_define_stats_gucs(void);
+extern Datum cl_tracked(ClOperation op, PGFunction impl, FunctionCallInfo fcinfo);
+
+/*
+ * cl_opstats_suppress_begin / cl_opstats_suppress_end: while a begin is not
+ * yet matched by its end, CL_TRACKED_FUNCTION calls made by this backend
+ * are not counted (nor timed): the extension's own calls, such as the
+ * worker's periodic credit_expire_holds() or the balance() calls of BCP
+ * rules, are not application calls (their work shows in stat_workers).
+ * Pairs nest (a depth counter).  An abort of the top-level transaction
+ * takes back the begins made inside it (so an error that skips an end does
+ * not leave counting off for the rest of the session); begins made outside
+ * any transaction (the worker around a whole unit of work) stay until their
+ * end.  An end without a begin does nothing.
+ */
 extern void cl_opstats_suppress_begin(void);
 extern void cl_opstats_suppress_end(void);
-extern Datum cl_tracked(ClOperation op, PGFunction impl, FunctionCallInfo fcinfo);
 
 /* Hot-account events (no-ops without shared memory or with tracking off). */
 extern void cl_stat_hot_flush(int64 account_id, int64 postings);

@@ -18,10 +18,12 @@
  *     after start, 0 = off): every creditledger.sweep_interval
  *     hot_sweep_account() for each split account (hot_split_accounts), each
  *     in its own transaction; every creditledger.hold_expiry_interval
- *     credit_expire_holds() (counted in stat_workers.holds_expired), one
- *     SQL call in its own transaction; and every creditledger.bcp_interval
- *     a scheduled BCP run, started in a short-lived worker of its own
- *     (worker_bcp.c) so that rules never hold up flushing.
+ *     credit_expire_holds() (counted in stat_workers.holds_expired, not as
+ *     an application call in stat_operations: cl_opstats_suppress_begin),
+ *     one SQL call in its own transaction; and every
+ *     creditledger.bcp_interval a scheduled BCP run, started in a
+ *     short-lived worker of its own (worker_bcp.c) so that rules never hold
+ *     up flushing.
  *
  * Transactions: every unit of work is SetCurrentStatementStartTimestamp,
  * StartTransactionCommand, PushActiveSnapshot(GetTransactionSnapshot()),
@@ -85,6 +87,7 @@
 #include "utils/wait_event.h"
 
 #include "hot.h"
+#include "opstats.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -772,6 +775,8 @@ run_sql_task(ClPeriodicTask *task)
 	volatile int64 result = 0;
 	ClUnitContext unit = {task->what, 0};
 
+	/* the worker's own calls are not application calls (opstats.h) */
+	cl_opstats_suppress_begin();
 	begin_unit(task->activity);
 	PG_TRY();
 	{
@@ -806,6 +811,7 @@ run_sql_task(ClPeriodicTask *task)
 		result = CL_UNIT_FAILED;
 	}
 	PG_END_TRY();
+	cl_opstats_suppress_end();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(false);
 	if (result != CL_UNIT_FAILED && task->done != NULL)

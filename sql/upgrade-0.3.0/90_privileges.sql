@@ -69,6 +69,7 @@ BEGIN
         creditledger.stat_quantile(bigint[], float8[], float8, float8),
         creditledger._metrics_core(),
         creditledger._metrics_bcp(),
+        creditledger._prom_label(text),
         creditledger.metrics()
         TO creditledger_auditor;
 
@@ -104,6 +105,8 @@ BEGIN
         creditledger.bcp_drop_rule(text),
         creditledger.ledger_digest()
         TO creditledger_admin;
+    -- per-code alert thresholds are tuned by administrators with plain DML
+    GRANT INSERT, UPDATE, DELETE ON creditledger.alert_thresholds TO creditledger_admin;
 END
 $$;
 COMMENT ON FUNCTION creditledger.setup_roles() IS
@@ -113,4 +116,4 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA creditledger FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA creditledger FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA creditledger FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION creditledger.metrics(), creditledger._metrics_core(),
-    creditledger._metrics_bcp() TO pg_monitor;
+    creditledger._metrics_bcp(), creditledger._prom_label(text) TO pg_monitor;

@@ -26,6 +26,13 @@
 #      the creditledger_bcp_* and credit-alert series the same label sets,
 #      promtool accepts the scrape; the alert rules, run by promtool over the
 #      scraped BCP series, fire for exactly the failing and erroring rules;
+#  (f) after a restart (the worker now flushing and expiring holds): every
+#      operation's counters and the errors per kind and per code named in
+#      alert_thresholds exist with 0, so five refusals show as an increase()
+#      of 5 over two scrapes (promtool); the worker's hold expiries are in
+#      stat_workers, not in stat_operations nor in metrics()' calls; a
+#      changed alert_thresholds row is in metrics() and in the exporter's
+#      scrape;
 #  (e) a node without shared_preload_libraries: the API works; the
 #      statistics views, stat_reset() and metrics() fail with 55000 and a
 #      hint saying how to enable them; the exporter then exports no
@@ -589,6 +596,130 @@ append_to_file($alerts_yml, $yml);
 ($rc, $out, $err) = run([ $promtool, 'test', 'rules', $alerts_yml ]);
 is($rc, 0, 'the BCP alerts fire for exactly the failing and erroring rules of the scrape')
   or diag($out . $err . $yml);
+
+###########################################################################
+# (f) after a restart: counters from 0, the worker's own calls, thresholds
+###########################################################################
+
+# The worker now works (flushes every 10 ms, expires holds every 200 ms).
+$node->append_conf(
+	'postgresql.conf', q{
+creditledger.flush_interval = 10
+creditledger.hold_expiry_interval = '200ms'
+});
+$node->restart;
+ok( $node->poll_query_until(
+		'postgres', q{SELECT state NOT IN ('paused', 'starting', 'not started')
+		                FROM creditledger.stat_workers}),
+	'after the restart the worker runs');
+
+# Right after the restart every operation's series exist, with 0; five
+# refusals later their increase over the two scrapes is 5 (Prometheus sees a
+# series' first value only as a start: without the 0 the first errors of a
+# code would be lost to increase() and rate()).
+my $before = $node->safe_psql('postgres', 'SELECT creditledger.metrics()') . "\n";
+my %ld001 = (operation => 'transfer', sqlstate => 'LD001', kind => 'business');
+my %biz   = (operation => 'transfer', kind => 'business');
+is(sample($before, 'creditledger_errors_total', %ld001), '0',
+	'after a restart: errors_total{transfer, LD001} exists, 0');
+is(sample($before, 'creditledger_operation_errors_by_kind_total', %biz), '0',
+	'... and errors by kind {transfer, business}, 0');
+is(sample($before, 'creditledger_operation_errors_by_kind_total', operation => 'transfer', kind => 'client'),
+	'0', '... and {transfer, client}, 0');
+is(sample($before, 'creditledger_operation_calls_total', operation => 'credit_use_direct'),
+	'0', '... and the calls of an operation never called');
+for my $i (1 .. 5)
+{
+	($ret, $stdout, $stderr) = $node->psql('postgres',
+		"SELECT creditledger.transfer('r$i', $alice, $bob, 1000000)",
+		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	like($stderr, qr/ERROR:  LD001/, "refusal $i after the restart: LD001");
+}
+my $after = $node->safe_psql('postgres', 'SELECT creditledger.metrics()') . "\n";
+is(sample($after, 'creditledger_errors_total', %ld001), '5', '... errors_total{transfer, LD001} 5');
+
+# The two scrapes, one minute apart, through promtool: increase() is 5.
+my $restart_yml = $node->basedir . '/restart_test.yml';
+my $restart_series = '';
+for my $m ([ 'creditledger_errors_total', %ld001 ],
+	[ 'creditledger_operation_errors_by_kind_total', %biz ])
+{
+	my ($name, %l) = @$m;
+	my $lbl = join(',', map { qq{$_="$l{$_}"} } sort keys %l);
+	$restart_series .= "      - series: '$name\{$lbl,job=\"postgres\",instance=\"db:9187\"}'\n"
+	  . "        values: '" . sample($before, $name, %l) . ' ' . sample($after, $name, %l) . "'\n";
+}
+append_to_file(
+	$restart_yml, qq{rule_files:
+  - '$monitoring/prometheus/alerts.yml'
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+$restart_series    promql_expr_test:
+      - expr: 'sum(increase(creditledger_errors_total{sqlstate="LD001"}[2m]))'
+        eval_time: 1m
+        exp_samples:
+          - value: 5
+      - expr: 'sum(increase(creditledger_operation_errors_by_kind_total{kind="business"}[2m]))'
+        eval_time: 1m
+        exp_samples:
+          - value: 5
+});
+($rc, $out, $err) = run([ $promtool, 'test', 'rules', $restart_yml ]);
+is($rc, 0, 'increase() over the two scrapes around the five refusals is 5')
+  or diag($out . $err . slurp_file($restart_yml));
+
+# The worker's hold expiries are its own calls: counted in stat_workers
+# (holds_expired), not as calls of credit_expire_holds.
+$node->safe_psql(
+	'postgres', q{
+SELECT creditledger.create_credit_line('mon:line', 'CNY', 1000);
+SELECT creditledger.credit_freeze(creditledger.credit_line_id('mon:line'), 10, 'mon:h1',
+                                  now() + interval '1 second');
+});
+ok( $node->poll_query_until(
+		'postgres', q{SELECT holds_expired >= 1 FROM creditledger.stat_workers}),
+	'the worker expires the hold (stat_workers.holds_expired)');
+sleep(1);    # a few more periodic expiry runs
+is( $node->safe_psql(
+		'postgres', q{SELECT count(*) FROM creditledger.stat_operations
+		               WHERE operation = 'credit_expire_holds'}),
+	'0', 'the worker\'s credit_expire_holds() calls are not in stat_operations');
+$after = $node->safe_psql('postgres', 'SELECT creditledger.metrics()') . "\n";
+is(sample($after, 'creditledger_operation_calls_total', operation => 'credit_expire_holds'),
+	'0', '... and metrics() counts 0 calls of credit_expire_holds');
+cmp_ok(sample($after, 'creditledger_worker_holds_expired_total', database => 'postgres'),
+	'>=', 1, '... while creditledger_worker_holds_expired_total counts the expiry');
+is(sample($after, 'creditledger_operation_calls_total', operation => 'credit_freeze'),
+	'1', '... and the application\'s own credit_freeze() is counted');
+# A call by hand is an application call.
+$node->safe_psql('postgres', 'SELECT creditledger.credit_expire_holds()');
+is( $node->safe_psql(
+		'postgres', q{SELECT calls FROM creditledger.stat_operations
+		               WHERE operation = 'credit_expire_holds'}),
+	'1', 'credit_expire_holds() called by hand counts as one call');
+
+# A changed threshold row shows in metrics() and in the exporter's scrape.
+$node->safe_psql('postgres',
+	q{UPDATE creditledger.alert_thresholds SET max_per_minute = 17, severity = 'warning'
+	   WHERE sqlstate = 'LD004' AND operation = '*'});
+$after = $node->safe_psql('postgres', 'SELECT creditledger.metrics()') . "\n";
+is( sample(
+		$after, 'creditledger_error_threshold_per_minute',
+		operation => 'transfer', sqlstate => 'LD004', severity => 'warning'),
+	'17',
+	'the changed threshold row is in metrics()');
+$scrape = scrape_exporter($node);
+is( sample(
+		$scrape, 'creditledger_error_threshold_per_minute',
+		operation => 'transfer', sqlstate => 'LD004', severity => 'warning'),
+	'17',
+	'... and in the exporter\'s scrape');
+is(sample($scrape, 'creditledger_errors_total', %ld001), '5',
+	'exporter: errors_total{transfer, LD001} 5');
+is(sample($scrape, 'creditledger_operation_errors_by_kind_total', %biz), '5',
+	'exporter: errors by kind {transfer, business} 5');
 
 $node->stop;
 
