@@ -25,6 +25,7 @@ OBJS = \
 	src/transfers.o \
 	src/verify.o \
 	src/verify_scan.o \
+	src/audit_transfers.o \
 	src/credit.o \
 	src/bcp.o \
 	src/bcp_run.o \

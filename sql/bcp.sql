@@ -193,6 +193,134 @@ SELECT * FROM pg_temp.failing();
 ROLLBACK;
 SELECT count(*) AS still_clean FROM pg_temp.failing();
 
+-- transfers_consistent and CLD2 digests: transfer rows edited behind the
+-- guard (issue 10 item 5: a reversal's row deleted, the original's voucher
+-- renamed, and the retry posted twice).  More of the ledger first: a
+-- multi-leg entry with memo and metadata and a buffered leg, a reversal with
+-- a reason, a split conversion (internal moves, vouchers
+-- 'creditledger:<what>:<account>:<id>'): all pass, and a digest of it verifies.
+SELECT post_entry('bcp-e1', jsonb_build_array(jsonb_build_object('account', :a, 'debit', 30),
+                  jsonb_build_object('account', :buf, 'credit', 10),
+                  jsonb_build_object('account', :b, 'credit', 20)),
+                  'split bill', '{"order": 42, "note": "café"}') AS e1 \gset
+SELECT transfer('bcp-9', :a, :b, 40, 'to be reversed', '{"k": "v"}') AS t9 \gset
+SELECT creditledger.reverse('bcp-9', 'bcp-9:undo', 'customer cancelled') AS r9 \gset
+SELECT open_account('bcp:conv', 'CNY') AS conv \gset
+SELECT transfer('bcp-10', :bank, :conv, 90) > 0 AS ok;
+SELECT set_hot_mode(:conv, 'split', 3);
+SELECT count(*) > 0 AS internal_moves FROM ledger_transfers
+ WHERE voucher LIKE 'creditledger:%' AND kind = 'entry';
+SELECT count(*) > 0 AS buffered_legs FROM posting_buffer;
+SELECT * FROM pg_temp.failing();
+SELECT digest_id AS td, digest AS tdd FROM ledger_digest() \gset
+SELECT format FROM bcp_digests WHERE digest_id = :td;
+SELECT verify_digest(:td, :'tdd') AS clean_digest;
+-- a careful forger recomputes row_hash (CLT1, as the README computes it)
+CREATE FUNCTION pg_temp.row_hash(t creditledger.ledger_transfers) RETURNS bytea LANGUAGE sql AS $$
+    SELECT sha256('CLT1'::bytea || int8send(t.transfer_id)
+        || int4send(octet_length(t.voucher)) || convert_to(t.voucher, 'UTF8')
+        || int4send(octet_length(t.kind)) || convert_to(t.kind, 'UTF8')
+        || CASE WHEN t.reverses IS NULL THEN '\x00'::bytea ELSE '\x01'::bytea || int8send(t.reverses) END
+        || CASE WHEN t.memo IS NULL THEN int4send(-1)
+                ELSE int4send(octet_length(t.memo)) || convert_to(t.memo, 'UTF8') END
+        || CASE WHEN t.metadata IS NULL THEN int4send(-1)
+                ELSE int4send(octet_length(t.metadata::text)) || convert_to(t.metadata::text, 'UTF8') END
+        || int4send(octet_length(t.payload_hash)) || t.payload_hash
+        || int8send((extract(epoch FROM t.created_at) * 1000000)::bigint))
+$$;
+SELECT count(*) AS row_hash_mismatches FROM ledger_transfers t WHERE row_hash <> pg_temp.row_hash(t);
+-- the reversal's transfer row deleted: its two legs have no transfer (and the
+-- original looks unreversed to reverse())
+BEGIN;
+SET LOCAL session_replication_role = replica;
+DELETE FROM ledger_transfers WHERE transfer_id = :r9;
+SELECT * FROM pg_temp.failing();
+SELECT reversed_by IS NULL AS looks_unreversed FROM transfers WHERE transfer_id = :t9;
+SELECT verify_digest(:td, :'tdd') AS digest_after;
+ROLLBACK;
+-- the original's voucher renamed: its legs disagree, its row hash too, and
+-- the reversal's payload names another voucher
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ledger_transfers SET voucher = 'bcp-9-renamed' WHERE transfer_id = :t9;
+SELECT * FROM pg_temp.failing();
+SELECT source, id = :r9 AS is_reversal_row, problem FROM bcp_run(ARRAY['transfers_consistent'], false) r,
+       jsonb_to_recordset(r.sample) AS x(source text, id bigint, problem text)
+ WHERE x.problem LIKE 'payload_hash%';
+SELECT verify_digest(:td, :'tdd') AS digest_after;
+ROLLBACK;
+-- kind changed: the row hash; recomputed by a careful forger: a kind transfer
+-- with three legs
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ledger_transfers SET kind = 'transfer' WHERE transfer_id = :e1;
+SELECT * FROM pg_temp.failing();
+UPDATE ledger_transfers t SET row_hash = pg_temp.row_hash(t) WHERE transfer_id = :e1;
+SELECT * FROM pg_temp.failing();
+SELECT verify_digest(:td, :'tdd') AS digest_after;
+ROLLBACK;
+-- kind changed to reversal: the legs' is_reversal disagree (and reversals_exact)
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ledger_transfers SET kind = 'reversal' WHERE transfer_id = :t9;
+UPDATE ledger_transfers t SET row_hash = pg_temp.row_hash(t) WHERE transfer_id = :t9;
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- reverses redirected to another transfer: the row hash, and the reversal's
+-- payload (reversals_exact sees legs that do not mirror); with the row hash
+-- recomputed, the payload still gives it away
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ledger_transfers SET reverses = :t2 WHERE transfer_id = :r9;
+SELECT * FROM pg_temp.failing();
+UPDATE ledger_transfers t SET row_hash = pg_temp.row_hash(t) WHERE transfer_id = :r9;
+SELECT * FROM pg_temp.failing();
+SELECT verify_digest(:td, :'tdd') AS digest_after;
+ROLLBACK;
+-- memo changed: the row hash; a forger who recomputes it passes every rule,
+-- but not the digest
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ledger_transfers SET memo = 'forged' WHERE transfer_id = :e1;
+SELECT * FROM pg_temp.failing();
+UPDATE ledger_transfers t SET row_hash = pg_temp.row_hash(t) WHERE transfer_id = :e1;
+SELECT count(*) AS failing_rules FROM pg_temp.failing();
+SELECT verify_digest(:td, :'tdd') AS digest_after;
+ROLLBACK;
+-- metadata changed (and a reversal's reason, its memo)
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ledger_transfers SET metadata = '{"order": 43, "note": "café"}' WHERE transfer_id = :e1;
+UPDATE ledger_transfers SET memo = NULL WHERE transfer_id = :r9;
+SELECT * FROM pg_temp.failing();
+SELECT verify_digest(:td, :'tdd') AS digest_after;
+ROLLBACK;
+-- a transfer with legs deleted (one of them still buffered): three legs
+-- without a transfer; no digest can be taken of that
+BEGIN;
+SET LOCAL session_replication_role = replica;
+DELETE FROM ledger_transfers WHERE transfer_id = :e1;
+SELECT * FROM pg_temp.failing();
+SELECT verify_digest(:td, :'tdd') AS digest_after;
+SELECT digest FROM ledger_digest();
+ROLLBACK;
+-- a transfer whose legs were deleted (the forged reversal above has none
+-- either): the chains break too
+BEGIN;
+SET LOCAL session_replication_role = replica;
+DELETE FROM journal_entries WHERE transfer_id = :t9;
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+-- an internal move's voucher renamed into an ordinary one (legs and row hash)
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ledger_transfers SET voucher = 'bcp-forged-move'
+ WHERE transfer_id = (SELECT min(transfer_id) FROM ledger_transfers WHERE voucher LIKE 'creditledger:%');
+SELECT * FROM pg_temp.failing();
+ROLLBACK;
+SELECT count(*) AS still_clean FROM pg_temp.failing();
+SELECT verify_digest(:td, :'tdd') AS still_verifies;
+
 -- User rules: validated before they are stored; a rule that errors at run
 -- time is reported as 'error' and the run goes on.
 SELECT bcp_add_rule('no_big_transfers',

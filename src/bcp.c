@@ -14,6 +14,16 @@
  * right and an odd last node moves up unchanged; the root of no leaves is
  * 32 zero bytes.
  *
+ * CLD2 (release 0.3.0, the format ledger_digest() writes) also commits to
+ * the transfer rows the chains reference:
+ *   leaf  = SHA-256(0x00 || "CLD2" || kind || id int64 || sub int32 ||
+ *           version int64 || head hash || T), T = 32 bytes: for a money
+ *           chain T(version), T(0) = 32 zero bytes, T(v) = SHA-256(T(v-1)
+ *           || CLT1 row hash of entry v's transfer); 32 zero bytes for a
+ *           credit chain;
+ * nodes and tree as CLD1.  verify_digest() checks a digest in the format it
+ * was taken in (bcp_digests.format).
+ *
  * The recomputation itself is verify_scan.c's (one pass per journal).
  *
  * Locking: none; reads with the caller's snapshot.
@@ -118,46 +128,139 @@ cl_merkle_root(PG_FUNCTION_ARGS)
 }
 
 /*
+ * hash_datum_or_null: a 32-byte hash as a bytea Datum; *isnull when absent.
+ */
+static Datum
+hash_datum_or_null(const uint8 *hash, bool *isnull)
+{
+	bytea	   *h;
+
+	*isnull = (hash == NULL);
+	if (hash == NULL)
+		return (Datum) 0;
+	h = palloc(VARHDRSZ + CL_HASH_LEN);
+	SET_VARSIZE(h, VARHDRSZ + CL_HASH_LEN);
+	memcpy(VARDATA(h), hash, CL_HASH_LEN);
+	return PointerGetDatum(h);
+}
+
+/* What a recomputation's rows look like. */
+typedef enum EmitShape
+{
+	EMIT_CLD1,					/* kind, id, sub, version, hash */
+	EMIT_WITH_TRANSFERS,		/* kind, id, sub, version, hash, transfers */
+	EMIT_MONEY_TRANSFERS		/* id, sub, version, hash, transfers ('A' only) */
+} EmitShape;
+
+typedef struct EmitState
+{
+	ReturnSetInfo *rsinfo;
+	EmitShape	shape;
+} EmitState;
+
+/*
  * emit_head: recompute_digest_heads' callback: one result row.
  */
 static void
-emit_head(void *arg, char kind, int64 id, int32 sub, int64 version, const uint8 *hash)
+emit_head(void *arg, char kind, int64 id, int32 sub, int64 version, const uint8 *hash,
+		  const uint8 *transfers)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, hash == NULL};
+	EmitState  *st = (EmitState *) arg;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+	int			n = 0;
 
-	values[0] = CharGetDatum(kind);
-	values[1] = Int64GetDatum(id);
-	values[2] = Int32GetDatum(sub);
-	values[3] = Int64GetDatum(version);
-	if (hash != NULL)
+	if (st->shape == EMIT_MONEY_TRANSFERS && kind != 'A')
+		return;
+	if (st->shape != EMIT_MONEY_TRANSFERS)
+		values[n++] = CharGetDatum(kind);
+	values[n++] = Int64GetDatum(id);
+	values[n++] = Int32GetDatum(sub);
+	values[n++] = Int64GetDatum(version);
+	values[n] = hash_datum_or_null(hash, &nulls[n]);
+	n++;
+	if (st->shape != EMIT_CLD1)
 	{
-		bytea	   *h = palloc(VARHDRSZ + CL_HASH_LEN);
-
-		SET_VARSIZE(h, VARHDRSZ + CL_HASH_LEN);
-		memcpy(VARDATA(h), hash, CL_HASH_LEN);
-		values[4] = PointerGetDatum(h);
+		values[n] = hash_datum_or_null(transfers, &nulls[n]);
+		n++;
 	}
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
 }
 
 /*
- * _digest_recompute(digest_id): for every chain recorded in the digest, the
- * head hash recomputed from today's journal entries 1..recorded version
- * (each hash from the entry's fields and the previous recomputed hash; the
- * stored hashes are not trusted; NULL if versions are missing).  Returns
- * (kind, id, sub, version, hash).
+ * run_recompute: recompute_digest_heads into the SRF's tuplestore.
+ */
+static void
+run_recompute(FunctionCallInfo fcinfo, const DigestSource *src, EmitShape shape)
+{
+	EmitState	st;
+
+	InitMaterializedSRF(fcinfo, 0);
+	st.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	st.shape = shape;
+	cl_spi_connect();
+	recompute_digest_heads(src, emit_head, &st);
+	cl_spi_finish();
+}
+
+/*
+ * _digest_recompute(digest_id) (0.2.0 declaration): for every chain
+ * recorded in the digest, the head hash recomputed from today's journal
+ * entries 1..recorded version (each hash from the entry's fields and the
+ * previous recomputed hash; the stored hashes are not trusted; NULL if
+ * versions are missing).  Returns (kind, id, sub, version, hash).  Kept so
+ * a 0.2.0 schema works with this library until ALTER EXTENSION UPDATE.
  */
 PG_FUNCTION_INFO_V1(cl_digest_recompute);
 Datum
 cl_digest_recompute(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	DigestSource src = {0};
 
-	InitMaterializedSRF(fcinfo, 0);
-	cl_spi_connect();
-	recompute_digest_heads(PG_GETARG_INT64(0), emit_head, rsinfo);
-	cl_spi_finish();
+	src.digest_id = PG_GETARG_INT64(0);
+	src.credit = true;
+	run_recompute(fcinfo, &src, EMIT_CLD1);
+	return (Datum) 0;
+}
+
+/*
+ * _digest_recompute(digest_id, with_transfers): as above, plus (with
+ * with_transfers) each money chain's T(version) over the CLT1 row hashes of
+ * its entries' transfers, recomputed from the ledger_transfers rows (zero
+ * for credit chains; NULL, with the hash, when a transfer is missing).
+ * Returns (kind, id, sub, version, hash, transfers).
+ */
+PG_FUNCTION_INFO_V1(cl_digest_recompute_clt);
+Datum
+cl_digest_recompute_clt(PG_FUNCTION_ARGS)
+{
+	DigestSource src = {0};
+
+	src.digest_id = PG_GETARG_INT64(0);
+	src.with_transfers = PG_GETARG_BOOL(1);
+	src.credit = true;
+	run_recompute(fcinfo, &src, EMIT_WITH_TRANSFERS);
+	return (Datum) 0;
+}
+
+/*
+ * _digest_transfers(kinds, chain_ids, subs, versions): for the money chains
+ * ('A') among the given ones, the recomputed head hash and T(version), as
+ * ledger_digest() records them.  Returns (chain_id, sub, version, hash,
+ * transfers); NULLs when entries or transfers are missing.
+ */
+PG_FUNCTION_INFO_V1(cl_digest_transfers);
+Datum
+cl_digest_transfers(PG_FUNCTION_ARGS)
+{
+	DigestSource src = {0};
+
+	src.kinds = PG_GETARG_ARRAYTYPE_P(0);
+	src.ids = PG_GETARG_ARRAYTYPE_P(1);
+	src.subs = PG_GETARG_ARRAYTYPE_P(2);
+	src.versions = PG_GETARG_ARRAYTYPE_P(3);
+	src.with_transfers = true;
+	src.credit = false;
+	run_recompute(fcinfo, &src, EMIT_MONEY_TRANSFERS);
 	return (Datum) 0;
 }

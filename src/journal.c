@@ -20,7 +20,25 @@
  *
  * The first entry of a chain has prev_hash = 32 zero bytes.  The same bytes
  * can be produced in SQL with int8send/int4send (see README), so an auditor
- * can recompute any hash without this code.  Pure functions: no locking.
+ * can recompute any hash without this code.
+ *
+ * A ledger_transfers row has its own (unchained) row hash, SHA-256 over
+ * (release 0.3.0, sql/upgrade-0.3.0/30_transfer_integrity.sql):
+ *
+ *   "CLT1"                     4 bytes, format tag
+ *   transfer_id                int64
+ *   voucher                    int32 byte length, then the UTF-8 bytes
+ *   kind                       int32 byte length, then the bytes
+ *   reverses                   1 byte 0 when NULL, else 1 followed by int64
+ *   memo                       int32 -1 when NULL, else length and bytes
+ *   metadata                   int32 -1 when NULL, else length and the bytes
+ *                              of jsonb's canonical text (metadata::text)
+ *   payload_hash               int32 byte length, then the bytes
+ *   created_at                 int64
+ *
+ * It is stored in ledger_transfers.row_hash when the row is inserted (a
+ * trigger, audit_transfers.c), checked by the BCP rule transfers_consistent
+ * and folded into CLD2 ledger digests.  Pure functions: no locking.
  */
 #include "postgres.h"
 
@@ -134,6 +152,47 @@ journal_entry_hash(pg_cryptohash_ctx *ctx, const uint8 prev_hash[CL_HASH_LEN],
 	cl_sha256(ctx, (const uint8 *) buf.data, buf.len, out);
 	if (buf.data != fixed)
 		pfree(buf.data);
+}
+
+/*
+ * cl_put_optional_bytes: a nullable string: int32 -1 for NULL, else its
+ * length and bytes.
+ */
+static void
+cl_put_optional_bytes(StringInfo buf, const char *data, int len)
+{
+	if (data == NULL)
+		cl_put_int32(buf, -1);
+	else
+		cl_put_bytes(buf, data, len);
+}
+
+/*
+ * transfer_row_hash: the CLT1 row hash of a ledger_transfers row.
+ */
+void
+transfer_row_hash(pg_cryptohash_ctx *ctx, const TransferRow *t, uint8 out[CL_HASH_LEN])
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, "CLT1", 4);
+	cl_put_int64(&buf, t->transfer_id);
+	cl_put_bytes(&buf, t->voucher, t->voucher_len);
+	cl_put_bytes(&buf, t->kind, t->kind_len);
+	if (t->has_reverses)
+	{
+		appendStringInfoChar(&buf, 1);
+		cl_put_int64(&buf, t->reverses);
+	}
+	else
+		appendStringInfoChar(&buf, 0);
+	cl_put_optional_bytes(&buf, t->memo, t->memo_len);
+	cl_put_optional_bytes(&buf, t->metadata, t->metadata_len);
+	cl_put_bytes(&buf, t->payload_hash, t->payload_hash_len);
+	cl_put_int64(&buf, cl_unix_usecs(t->created_at));
+	cl_sha256(ctx, (const uint8 *) buf.data, buf.len, out);
+	pfree(buf.data);
 }
 
 /*

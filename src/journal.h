@@ -28,6 +28,28 @@ typedef struct JournalEntry
 	int			voucher_len;
 } JournalEntry;
 
+/*
+ * The fields of one ledger_transfers row that its CLT1 row hash covers.
+ * NULL memo / metadata: data NULL; metadata in jsonb's canonical text form.
+ */
+typedef struct TransferRow
+{
+	int64		transfer_id;
+	const char *voucher;
+	int			voucher_len;
+	const char *kind;
+	int			kind_len;
+	bool		has_reverses;
+	int64		reverses;
+	const char *memo;
+	int			memo_len;
+	const char *metadata;
+	int			metadata_len;
+	const char *payload_hash;
+	int			payload_hash_len;
+	TimestampTz created_at;
+} TransferRow;
+
 extern const uint8 cl_zero_hash[CL_HASH_LEN];
 
 extern pg_cryptohash_ctx *cl_hash_ctx_create(void);
@@ -35,6 +57,8 @@ extern void cl_sha256(pg_cryptohash_ctx *ctx, const uint8 *data, size_t len,
 					  uint8 out[CL_HASH_LEN]);
 extern void journal_entry_hash(pg_cryptohash_ctx *ctx, const uint8 prev_hash[CL_HASH_LEN],
 							   const JournalEntry *e, uint8 out[CL_HASH_LEN]);
+extern void transfer_row_hash(pg_cryptohash_ctx *ctx, const TransferRow *t,
+							  uint8 out[CL_HASH_LEN]);
 extern int64 cl_unix_usecs(TimestampTz t);
 extern int64 cl_balance_delta(bool normal_credit, char side, int64 amount);
 

@@ -18,12 +18,20 @@
  * (id, sub, version), money chains first, in the order they were found
  * within one key.
  *
- * The same scan serves verify_digest (recompute_digest_heads): the chains a
- * digest recorded are loaded instead of the head rows, and each entry up to
- * the recorded version is hashed after the previous *recomputed* hash.
+ * The same scan serves ledger digests (recompute_digest_heads): the chains
+ * a digest recorded (or is about to record) are loaded instead of the head
+ * rows, and each entry up to the recorded version is hashed after the
+ * previous *recomputed* hash.  For CLD2 digests each money chain also folds
+ * the CLT1 row hash of every entry's transfer, recomputed from the
+ * ledger_transfers row (audit_transfers.c), into a second running hash:
+ * T(0) = 32 zero bytes, T(v) = SHA-256(T(v-1) || row hash of entry v's
+ * transfer).  An entry whose transfer is missing breaks the chain like a
+ * missing version.  Legs of one transfer are mostly near each other in
+ * entry_id order, so a small cache keeps that to about one primary-key
+ * probe per transfer.
  *
  * Reads only, with the caller's snapshot; takes AccessShareLock on the two
- * journals and their primary keys.
+ * journals and their primary keys (and ledger_transfers' for CLD2).
  */
 #include "postgres.h"
 
@@ -49,6 +57,7 @@
 #include "utils/timestamp.h"
 
 #include "compat.h"
+#include "audit_transfers.h"
 #include "credit.h"
 #include "errcodes.h"
 #include "heapwrite.h"
@@ -77,6 +86,7 @@ typedef struct ChainState
 	int64		version;		/* tail: the last entry read */
 	int64		amounts[3];
 	uint8		hash[CL_HASH_LEN];
+	uint8		transfers[CL_HASH_LEN];	/* digest mode: T(version) */
 } ChainState;
 
 typedef struct Problem
@@ -92,7 +102,8 @@ typedef struct Pass
 {
 	bool		credit;
 	int64		account;		/* money pass of one account; 0 = every chain */
-	int64		digest_id;		/* recompute the chains a digest recorded; 0 = verify */
+	const DigestSource *digest; /* recompute these chains; NULL = verify */
+	TransferHasher *th;			/* digest with transfers: money chains fold T */
 	HTAB	   *chains;
 	List	   *problems;
 	int			seq;
@@ -184,10 +195,15 @@ load_heads(Pass *p)
 	Datum		args[1] = {Int64GetDatum(p->account)};
 	Portal		portal;
 
-	if (p->digest_id != 0)
+	Oid			chain_types[4] = {CHARARRAYOID, INT8ARRAYOID, INT4ARRAYOID, INT8ARRAYOID};
+	Datum		chain_args[4];
+	int			nargs = (p->account != 0) ? 1 : 0;
+
+	if (p->digest != NULL && p->digest->versions == NULL)
 	{
 		/* the chains the digest recorded, with their recorded versions */
-		args[0] = Int64GetDatum(p->digest_id);
+		args[0] = Int64GetDatum(p->digest->digest_id);
+		nargs = 1;
 		sql = p->credit ?
 			"SELECT chain_id, sub, true, 0::pg_catalog.int8, 0::pg_catalog.int8, 0::pg_catalog.int8,"
 			"       version, hash"
@@ -197,6 +213,24 @@ load_heads(Pass *p)
 			"       version, hash"
 			"  FROM creditledger.bcp_digest_heads WHERE digest_id OPERATOR(pg_catalog.=) $1"
 			"   AND kind OPERATOR(pg_catalog.=) 'A'::pg_catalog.\"char\"";
+	}
+	else if (p->digest != NULL)
+	{
+		/* the chains a digest is about to record, given as arrays */
+		chain_args[0] = PointerGetDatum(p->digest->kinds);
+		chain_args[1] = PointerGetDatum(p->digest->ids);
+		chain_args[2] = PointerGetDatum(p->digest->subs);
+		chain_args[3] = PointerGetDatum(p->digest->versions);
+		nargs = 4;
+		sql = p->credit ?
+			"SELECT u.i, u.s, true, 0::pg_catalog.int8, 0::pg_catalog.int8, 0::pg_catalog.int8, u.v, '\\x'::pg_catalog.bytea"
+			"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+			"                 pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(k, i, s, v)"
+			" WHERE u.k OPERATOR(pg_catalog.=) 'L'::pg_catalog.\"char\"" :
+			"SELECT u.i, u.s, true, 0::pg_catalog.int8, 0::pg_catalog.int8, 0::pg_catalog.int8, u.v, '\\x'::pg_catalog.bytea"
+			"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+			"                 pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(k, i, s, v)"
+			" WHERE u.k OPERATOR(pg_catalog.=) 'A'::pg_catalog.\"char\"";
 	}
 	else if (p->account != 0)
 		sql = "SELECT account_id, 0, normal_side OPERATOR(pg_catalog.=) 'credit'::pg_catalog.text,"
@@ -209,8 +243,9 @@ load_heads(Pass *p)
 			"  FROM creditledger.sub_accounts s JOIN creditledger.ledger_accounts a"
 			"    ON a.account_id OPERATOR(pg_catalog.=) s.account_id"
 			" WHERE s.account_id OPERATOR(pg_catalog.=) $1";
-	portal = SPI_cursor_open_with_args(NULL, sql, (p->account != 0 || p->digest_id != 0) ? 1 : 0,
-									   argtypes, args, NULL, true, 0);
+	portal = nargs == 4 ?
+		SPI_cursor_open_with_args(NULL, sql, 4, chain_types, chain_args, NULL, true, 0) :
+		SPI_cursor_open_with_args(NULL, sql, nargs, argtypes, args, NULL, true, 0);
 
 	for (;;)
 	{
@@ -342,6 +377,24 @@ digest_step(ChainState *c, int64 version, const uint8 *computed)
 }
 
 /*
+ * fold_transfer: digest mode with transfers: T moves on with the row hash of
+ * the entry's transfer; a transfer that is not there breaks the chain.
+ */
+static void
+fold_transfer(Pass *p, ChainState *c, int64 transfer_id)
+{
+	uint8		buf[2 * CL_HASH_LEN];
+
+	if (!transfer_hasher_get(p->th, transfer_id, buf + CL_HASH_LEN))
+	{
+		c->broken = true;
+		return;
+	}
+	memcpy(buf, c->transfers, CL_HASH_LEN);
+	cl_sha256(p->ctx, buf, sizeof(buf), c->transfers);
+}
+
+/*
  * check_money_entry: one journal_entries row (v: its values by column).
  */
 static void
@@ -368,12 +421,14 @@ check_money_entry(Pass *p, Datum *v)
 	e.voucher = VARDATA_ANY(voucher);
 	e.voucher_len = VARSIZE_ANY_EXHDR(voucher);
 
-	if (p->digest_id != 0)
+	if (p->digest != NULL)
 	{
 		if ((c = digest_chain(p, e.account_id, e.sub_account, e.version)) != NULL)
 		{
 			journal_entry_hash(p->ctx, c->hash, &e, computed);
 			digest_step(c, e.version, computed);
+			if (p->th != NULL && !c->broken)
+				fold_transfer(p, c, e.transfer_id);
 		}
 		return;
 	}
@@ -431,7 +486,7 @@ check_credit_entry(Pass *p, Datum *v)
 	e.returned_after = afters[2];
 	e.created_at = DatumGetTimestampTz(v[13]);
 
-	if (p->digest_id != 0)
+	if (p->digest != NULL)
 	{
 		if ((c = digest_chain(p, e.line_id, e.slice, e.version)) != NULL)
 		{
@@ -587,14 +642,15 @@ problem_cmp(const ListCell *a, const ListCell *b)
  * start_pass: a pass over one journal with its head rows loaded.
  */
 static void
-start_pass(Pass *p, bool credit, int64 account, int64 digest_id, pg_cryptohash_ctx *ctx)
+start_pass(Pass *p, bool credit, int64 account, const DigestSource *digest,
+		   pg_cryptohash_ctx *ctx)
 {
 	HASHCTL		hctl;
 
 	memset(p, 0, sizeof(*p));
 	p->credit = credit;
 	p->account = account;
-	p->digest_id = digest_id;
+	p->digest = digest;
 	p->ctx = ctx;
 	p->cxt = CurrentMemoryContext;
 	hctl.keysize = sizeof(ChainKey);
@@ -614,7 +670,7 @@ run_pass(bool credit, int64 account, pg_cryptohash_ctx *ctx)
 {
 	Pass		p;
 
-	start_pass(&p, credit, account, 0, ctx);
+	start_pass(&p, credit, account, NULL, ctx);
 	scan_journal(&p);
 	check_heads(&p);
 	hash_destroy(p.chains);
@@ -623,33 +679,47 @@ run_pass(bool credit, int64 account, pg_cryptohash_ctx *ctx)
 }
 
 /*
- * recompute_digest_heads: for every chain a digest recorded, its head hash
- * recomputed from today's entries 1..recorded version (each entry's hash
- * from its fields after the previous recomputed hash; stored hashes are not
- * used), or NULL when those versions are not all there, in sequence.
- * Calls emit once per recorded chain.  Inside SPI.
+ * recompute_digest_heads: for every chain of a digest (recorded, or given
+ * as arrays), its head hash recomputed from today's entries 1..recorded
+ * version (each entry's hash from its fields after the previous recomputed
+ * hash; stored hashes are not used), or NULL when those versions are not
+ * all there, in sequence.  With src->with_transfers, also T(version) of
+ * every money chain (32 zero bytes for credit chains), NULL when an entry's
+ * transfer is missing (and then the head hash is NULL too).  src->credit:
+ * credit chains too.  Calls emit once per chain.  Inside SPI.
  */
 void
-recompute_digest_heads(int64 digest_id,
+recompute_digest_heads(const DigestSource *src,
 					   void (*emit) (void *arg, char kind, int64 id, int32 sub,
-									 int64 version, const uint8 *hash),
+									 int64 version, const uint8 *hash,
+									 const uint8 *transfers),
 					   void *arg)
 {
 	pg_cryptohash_ctx *ctx = cl_hash_ctx_create();
 
-	for (int pass = 0; pass < 2; pass++)
+	for (int pass = 0; pass < (src->credit ? 2 : 1); pass++)
 	{
 		Pass		p;
 		HASH_SEQ_STATUS seq;
 		ChainState *c;
 
-		/* each recorded chain starts at version 0 with the zero hash */
-		start_pass(&p, pass == 1, 0, digest_id, ctx);
+		/* each chain starts at version 0 with the zero hash and zero T */
+		start_pass(&p, pass == 1, 0, src, ctx);
+		if (pass == 0 && src->with_transfers)
+			p.th = transfer_hasher_open(ctx);
 		scan_journal(&p);
+		if (p.th != NULL)
+			transfer_hasher_close(p.th);
 		hash_seq_init(&seq, p.chains);
 		while ((c = hash_seq_search(&seq)) != NULL)
+		{
+			bool		ok = !c->broken && c->version == c->head_version;
+
 			emit(arg, pass == 1 ? 'L' : 'A', c->key.id, c->key.sub, c->head_version,
-				 (!c->broken && c->version == c->head_version) ? c->hash : NULL);
+				 ok ? c->hash : NULL,
+				 !src->with_transfers ? NULL : pass == 1 ? cl_zero_hash :
+				 ok ? c->transfers : NULL);
+		}
 		hash_destroy(p.chains);
 	}
 	pg_cryptohash_free(ctx);

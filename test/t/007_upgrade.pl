@@ -13,7 +13,8 @@
 #      upgrade;
 #  (b) ALTER EXTENSION creditledger UPDATE TO '0.2.0', then UPDATE: 0.3.0; accounts,
 #      transfers, journal and balances unchanged (the pending buffered
-#      postings included), verify_chain() empty, bcp_run passes (14 rules);
+#      postings included), verify_chain() empty, bcp_run passes (15 rules, transfers_consistent
+#      included: the row hashes the upgrade computed are right);
 #      resumed, the worker drains the buffer; the credit functions work;
 #      without a restart the worker starts the new periodic tasks: it
 #      releases a due hold and records scheduled BCP runs, without errors;
@@ -160,12 +161,19 @@ is(sql($up, 'SELECT count(*) FROM creditledger.journal'),
 sql($up, q{ALTER EXTENSION creditledger UPDATE TO '0.2.0'});
 is(sql($up, q{SELECT extversion FROM pg_extension WHERE extname = 'creditledger'}),
 	'0.2.0', 'ALTER EXTENSION creditledger UPDATE TO 0.2.0');
+# a digest taken by 0.2.0 (CLD1) keeps verifying after the upgrade
+my $cld1_digest = sql($up,
+	q{SELECT digest_id || ',''\x' || encode(digest, 'hex') || '''' FROM creditledger.ledger_digest()});
 sql($up, 'ALTER EXTENSION creditledger UPDATE');
 is(sql($up, q{SELECT extversion FROM pg_extension WHERE extname = 'creditledger'}),
 	'0.3.0', 'ALTER EXTENSION creditledger UPDATE reaches 0.3.0');
 # as the upgrade notes say: setup_roles() again (0.3.0 adds the role that
 # scheduled BCP runs execute as)
 sql($up, 'SELECT creditledger.setup_roles()');
+is(sql($up, "SELECT creditledger.verify_digest($cld1_digest)"),
+	't', 'the CLD1 digest taken at 0.2.0 verifies after the upgrade');
+is(sql($up, q{SELECT count(*) FROM creditledger.ledger_transfers WHERE row_hash IS NULL}),
+	'0', 'the upgrade gave every transfer of 0.1.0 and 0.2.0 its CLT1 row hash');
 
 foreach my $what (sort keys %queries)
 {
@@ -182,7 +190,7 @@ SELECT (SELECT count(*) FROM r),
        (SELECT string_agg(rule || ' ' || status || ' ' || coalesce(sample::text, ''), ', ')
           FROM r WHERE status <> 'pass')}), -1;
 is($failed, '', 'bcp_run() after the upgrade: every rule passes on the old data');
-is($ran, '14', '... all 14 built-in rules ran');
+is($ran, '15', '... all 15 built-in rules ran');
 
 $node->safe_psql('postgres',
 	'ALTER SYSTEM RESET creditledger.flush_interval; SELECT pg_reload_conf()');
