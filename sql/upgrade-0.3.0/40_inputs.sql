@@ -129,3 +129,22 @@ BEGIN
     END IF;
 END
 $$;
+
+-- The credit entry points (C wrappers that count the call and run the
+-- PL/pgSQL body) pin search_path too, as every other function does: what
+-- they run is schema-qualified, and this keeps it so for any later change.
+ALTER FUNCTION creditledger.create_credit_line(text, text, bigint, bigint[], boolean, timestamptz, timestamptz, jsonb)
+    SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION creditledger.credit_line_id(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION creditledger.link_credit_line(bigint, bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION creditledger.set_credit_limit(bigint, bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION creditledger.suspend_credit_line(bigint, text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION creditledger.resume_credit_line(bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION creditledger.close_credit_line(bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION creditledger.set_credit_line_hot(bigint, int) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION creditledger.credit_freeze(bigint, bigint, text, timestamptz) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION creditledger.credit_unfreeze(text, text, bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION creditledger.credit_use(text, text, bigint, boolean) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION creditledger.credit_use_direct(bigint, bigint, text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION creditledger.credit_return(text, text, bigint) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION creditledger.credit_expire_holds() SET search_path = pg_catalog, pg_temp;
