@@ -197,14 +197,17 @@ is( sql(q{SELECT coalesce(sum(calls), 0) FROM creditledger.stat_operations
 # (d, end) one invariant broken: the next run fails exactly that rule
 ###########################################################################
 
-my $before = sql('SELECT max(run_id) FROM creditledger.bcp_results');
 sql(q{UPDATE creditledger.ledger_accounts SET min_balance = 2000000000000
        WHERE code = 'payout'});
+# the first run that started after the change (a run already going reads
+# the snapshot it started with)
+my $broken_at = sql('SELECT clock_timestamp()');
 $node->poll_query_until('postgres',
-	qq{SELECT count(DISTINCT run_id) >= 1 FROM creditledger.bcp_results WHERE run_id > $before})
+	qq{SELECT count(*) > 0 FROM creditledger.bcp_results WHERE ran_at > '$broken_at'})
   or die 'no run after the break';
 is( sql(qq{SELECT string_agg(rule, ',' ORDER BY rule) FROM creditledger.bcp_results
-            WHERE run_id = (SELECT min(run_id) FROM creditledger.bcp_results WHERE run_id > $before)
+            WHERE run_id = (SELECT min(run_id) FROM creditledger.bcp_results
+                             WHERE ran_at > '$broken_at')
               AND status <> 'pass'}),
 	'balance_floor', 'the next run fails exactly the broken rule');
 
