@@ -775,6 +775,7 @@ run_sql_task(ClPeriodicTask *task)
 	volatile int64 result = 0;
 	ClUnitContext unit = {task->what, 0};
 
+	set_state(task->what);
 	/* the worker's own calls are not application calls (opstats.h) */
 	cl_opstats_suppress_begin();
 	begin_unit(task->activity);
