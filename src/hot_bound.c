@@ -11,25 +11,38 @@
  * its own, overflow together, and the money would then be stuck: flushes,
  * balance() and BCP would fail on that account.
  *
- * So a posting on a hot account is accepted only if the total it sees and
- * the total after it are both within +/- cl_hot_total_bound() =
+ * So a transaction may post to a hot account only while the account's
+ * total as it saw it at its first posting there (T0, committed state plus
+ * its own rows) and T0 plus everything it has itself added since (counted
+ * apart for increases and decreases, and never taken back, not even by a
+ * rollback to a savepoint) stay within +/- cl_hot_total_bound() =
  * INT64_MAX / (2 * (N + 1)), N being the most transactions that can be in
- * flight at once (MaxBackends + max_prepared_transactions).  Each in-flight
- * transaction then adds at most 2 * bound beyond what others see, so the
- * committed total stays within N * 2 * bound + bound < INT64_MAX whatever
- * the interleaving, and is refused at the call (22003) otherwise.  With
- * default settings the bound is about 4e16 minor units.
+ * flight at once (MaxBackends + max_prepared_transactions).  A transaction
+ * then moves the total by at most 2 * bound, a new one is refused once the
+ * committed total is beyond the bound, and so the committed total stays
+ * within (2N + 1) * bound < INT64_MAX whatever the interleaving; a posting
+ * that would break this is refused at the call (22003).  With default
+ * settings the bound is about 4e16 minor units.
+ *
+ * Cost: one query per transaction and hot account (the first posting);
+ * later postings of the same transaction only add in memory, so N postings
+ * in one transaction cost O(N) whatever the buffer holds.
  *
  * Locking: none; reads the committed state plus this transaction's own
- * rows.
+ * rows.  The per-transaction table is backend-local and dropped at the end
+ * of every transaction (commit, abort or prepare).
  */
 #include "postgres.h"
 
 #include "access/twophase.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 
 #include "hot_internal.h"
@@ -46,13 +59,47 @@ cl_hot_total_bound(void)
 	return PG_INT64_MAX / (2 * (inflight + 1));
 }
 
+/* What this transaction knows of one hot account's total */
+typedef struct TotalSeen
+{
+	int64		account_id;		/* hash key */
+	int64		first_total;	/* T0: the total at its first posting */
+	int64		added_up;		/* its own increases since (never taken back) */
+	int64		added_down;		/* its own decreases since, as a positive sum */
+} TotalSeen;
+
+/* This transaction's table (NULL outside one, or before its first hot posting) */
+static HTAB *totals_seen = NULL;
+static bool totals_callback_registered = false;
+
 /*
- * hot_check_total_bound: 22003 unless the hot account's total (main +
- * sub-accounts + buffered, as this transaction sees it) and that total
- * plus net are within the bound.  Inside SPI.
+ * totals_xact_callback: forget the table at the end of every transaction.
  */
-void
-hot_check_total_bound(const AccountInfo *info, int64 net)
+static void
+totals_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			if (totals_seen != NULL)
+				hash_destroy(totals_seen);
+			totals_seen = NULL;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * read_total: the hot account's total (main + sub-accounts + buffered) as
+ * this transaction sees it.  Inside SPI.
+ */
+static int64
+read_total(const AccountInfo *info, int64 bound)
 {
 	static ClPlan total_plan = {
 		"SELECT (a.balance::pg_catalog.numeric"
@@ -66,26 +113,97 @@ hot_check_total_bound(const AccountInfo *info, int64 net)
 		1, {INT8OID}
 	};
 	Datum		values[1] = {Int64GetDatum(info->account_id)};
-	int64		bound = cl_hot_total_bound();
-	int64		total;
 	bool		isnull;
 	char	   *digits;
 	char	   *end;
+	int64		total;
 
 	cl_exec(&total_plan, values, NULL, 1);
 	if (SPI_processed == 0)
-		return;
+		return 0;
 	digits = TextDatumGetCString(cl_getdatum(0, 1, &isnull));
 	errno = 0;
 	total = strtoi64(digits, &end, 10);
-	if (errno != 0 || *end != '\0' || total > bound || total < -bound ||
-		(net > 0 && total > bound - net) || (net < 0 && total < -bound - net))
+	if (errno != 0 || *end != '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("balance of hot account " INT64_FORMAT " would be out of range",
+				 errmsg("total of hot account " INT64_FORMAT " is out of range",
 						info->account_id),
-				 errdetail("Its total (posted, sub-accounts and buffered) is %s and the posting changes it by "
-						   INT64_FORMAT "; a hot account's total stays within +/-" INT64_FORMAT
-						   " so that concurrent postings can never overflow bigint.",
-						   digits, net, bound)));
+				 errdetail("Its total (posted, sub-accounts and buffered) is %s; a hot account's total stays within +/-"
+						   INT64_FORMAT ".", digits, bound)));
+	return total;
+}
+
+/*
+ * refuse_total: 22003 for a posting that would take a hot account's total
+ * (as this transaction accounts for it) beyond the bound.
+ */
+static void
+refuse_total(const AccountInfo *info, int64 total, int64 net, int64 bound)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("balance of hot account " INT64_FORMAT " would be out of range",
+					info->account_id),
+			 errdetail("Its total (posted, sub-accounts and buffered) is " INT64_FORMAT
+					   " and the posting changes it by " INT64_FORMAT
+					   "; a hot account's total stays within +/-" INT64_FORMAT
+					   " so that concurrent postings can never overflow bigint.",
+					   total, net, bound)));
+}
+
+/*
+ * hot_check_total_bound: 22003 unless a posting changing the hot account's
+ * total by net keeps this transaction's view of it within the bound (see
+ * the file header); on success the change is counted.  net = 0 only checks
+ * the total (set_hot_mode).  Inside SPI.
+ */
+void
+hot_check_total_bound(const AccountInfo *info, int64 net)
+{
+	int64		bound = cl_hot_total_bound();
+	TotalSeen  *seen;
+	bool		found;
+	int64		up,
+				down;
+
+	if (totals_seen == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (!totals_callback_registered)
+		{
+			RegisterXactCallback(totals_xact_callback, NULL);
+			totals_callback_registered = true;
+		}
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(TotalSeen);
+		ctl.hcxt = TopMemoryContext;
+		totals_seen = hash_create("creditledger hot totals of this transaction", 16, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	seen = (TotalSeen *) hash_search(totals_seen, &info->account_id, HASH_FIND, NULL);
+	if (seen == NULL)
+	{
+		/* read first: an error here must leave no entry behind */
+		int64		first = read_total(info, bound);
+
+		seen = (TotalSeen *) hash_search(totals_seen, &info->account_id, HASH_ENTER, &found);
+		seen->first_total = first;
+		seen->added_up = seen->added_down = 0;
+	}
+
+	/*
+	 * |T0| <= bound, and T0 + own increases / T0 - own decreases within it.
+	 * Every term is at most bound in magnitude before the change, so only
+	 * adding net can overflow: checked.
+	 */
+	if (seen->first_total > bound || seen->first_total < -bound ||
+		pg_add_s64_overflow(seen->added_up, Max(net, 0), &up) ||
+		pg_sub_s64_overflow(seen->added_down, Min(net, 0), &down) ||
+		up > 2 * bound || down > 2 * bound ||
+		seen->first_total + up > bound || seen->first_total - down < -bound)
+		refuse_total(info, seen->first_total + seen->added_up - seen->added_down, net, bound);
+	seen->added_up = up;
+	seen->added_down = down;
 }
