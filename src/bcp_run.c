@@ -151,6 +151,40 @@ rule_timeout_disarm(void)
 }
 
 /*
+ * rule_subxact_commit: release the subtransaction a rule (or a rule check)
+ * ran in and return to the caller's memory context and resource owner.
+ */
+static void
+rule_subxact_commit(MemoryContext oldcxt, ResourceOwner oldowner)
+{
+	ReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+}
+
+/*
+ * rule_subxact_abort: in PG_CATCH of a rule's subtransaction: stop its
+ * timeout, keep the error (in oldcxt), roll the subtransaction back and
+ * return to the caller's context and owner.  *timed_out tells whether the
+ * error was the rule timeout's cancel.
+ */
+static ErrorData *
+rule_subxact_abort(MemoryContext oldcxt, ResourceOwner oldowner, bool *timed_out)
+{
+	ErrorData  *edata;
+
+	*timed_out = rule_timed_out;
+	rule_timeout_disarm();
+	MemoryContextSwitchTo(oldcxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return edata;
+}
+
+/*
  * refuse_rule: 22023 for rule text that is not one read-only query.
  */
 static void
@@ -391,22 +425,13 @@ cl_bcp_add_rule(PG_FUNCTION_ARGS)
 		rule_timeout_disarm();
 		cl_spi_finish();
 		AtEOXact_GUC(false, guc_level);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
+		rule_subxact_commit(oldcxt, oldowner);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-		bool		timed_out = rule_timed_out;
+		bool		timed_out;
+		ErrorData  *edata = rule_subxact_abort(oldcxt, oldowner, &timed_out);
 
-		rule_timeout_disarm();
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
 		refuse_rule(timed_out ? "Planning the rule exceeded creditledger.bcp_rule_timeout."
 					: psprintf("%s (SQLSTATE %s)", edata->message,
 							   unpack_sql_state(edata->sqlerrcode)));
@@ -588,22 +613,13 @@ run_rule(const BcpRule *rule, Oid role, Snapshot snapshot, ClBcpResult *result)
 		AtEOXact_GUC(false, guc_level);
 		if (OidIsValid(role))
 			as_user_end(save_user, save_sec);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
+		rule_subxact_commit(oldcxt, oldowner);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-		bool		timed_out = rule_timed_out;
+		bool		timed_out;
+		ErrorData  *edata = rule_subxact_abort(oldcxt, oldowner, &timed_out);
 
-		rule_timeout_disarm();
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
 		result->status = "error";
 		result->mismatches_null = true;
 		result->sample = timed_out ?

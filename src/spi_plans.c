@@ -40,12 +40,13 @@ cl_plan(ClPlan *p)
 }
 
 /*
- * cl_exec: execute a kept plan; errors are raised, never returned.
+ * exec_plan: execute a kept plan (read_only: against the active snapshot,
+ * as SPI does for a STABLE function); errors are raised, never returned.
  */
-int
-cl_exec(ClPlan *p, Datum *values, const char *nulls, long count)
+static int
+exec_plan(ClPlan *p, Datum *values, const char *nulls, bool read_only, long count)
 {
-	int			rc = SPI_execute_plan(cl_plan(p), values, nulls, false, count);
+	int			rc = SPI_execute_plan(cl_plan(p), values, nulls, read_only, count);
 
 	if (rc < 0)
 		elog(ERROR, "creditledger: SPI_execute_plan failed (%s): %s",
@@ -54,19 +55,24 @@ cl_exec(ClPlan *p, Datum *values, const char *nulls, long count)
 }
 
 /*
+ * cl_exec: execute a kept plan that may write (a new snapshot per call in
+ * READ COMMITTED, as any statement).
+ */
+int
+cl_exec(ClPlan *p, Datum *values, const char *nulls, long count)
+{
+	return exec_plan(p, values, nulls, false, count);
+}
+
+/*
  * cl_exec_readonly: execute a kept read-only plan against the active
- * snapshot (as a STABLE function's queries should: one statement, one
- * snapshot, even in READ COMMITTED); errors are raised, never returned.
+ * snapshot, as a STABLE function's queries should: one statement, one
+ * snapshot, even in READ COMMITTED (a BCP run's rules call balance()).
  */
 int
 cl_exec_readonly(ClPlan *p, Datum *values, const char *nulls, long count)
 {
-	int			rc = SPI_execute_plan(cl_plan(p), values, nulls, true, count);
-
-	if (rc < 0)
-		elog(ERROR, "creditledger: SPI_execute_plan failed (%s): %s",
-			 SPI_result_code_string(rc), p->sql);
-	return rc;
+	return exec_plan(p, values, nulls, true, count);
 }
 
 /*
