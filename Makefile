@@ -16,6 +16,7 @@ OBJS = \
 	src/validate.o \
 	src/journal.o \
 	src/locking.o \
+	src/rowcache.o \
 	src/heapwrite.o \
 	src/chain.o \
 	src/hot.o \
