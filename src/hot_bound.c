@@ -21,19 +21,27 @@
  * default settings the bound is about 4e16 minor units.
  *
  * Locking: none; reads the committed state plus this transaction's own
- * rows.
+ * rows (through locking.c's unlocked reads and an index scan of the buffer
+ * with the transaction snapshot).
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/twophase.h"
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
+#include "heapwrite.h"
 #include "hot_internal.h"
-#include "spi_plans.h"
 
 /*
  * cl_hot_total_bound: the largest magnitude a hot account's total may have.
@@ -47,39 +55,81 @@ cl_hot_total_bound(void)
 }
 
 /*
+ * buffered_sum: the sum of the account's rows in posting_buffer that this
+ * transaction sees (committed ones and its own), as numeric, read through
+ * the primary key (account_id, buffer_id) whatever the table's size.
+ */
+static Datum
+buffered_sum(int64 account_id)
+{
+	Relation	rel = table_open(cl_relation_oid("posting_buffer"), AccessShareLock);
+	Relation	pk = index_open(cl_relation_oid("posting_buffer_pkey"), AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	AttrNumber	amount_att = get_attnum(RelationGetRelid(rel), "amount");
+	IndexScanDesc scan;
+	ScanKeyData key;
+	Datum		sum = NumericGetDatum(int64_to_numeric(0));
+
+	if (amount_att == InvalidAttrNumber)
+		elog(ERROR, "creditledger: column posting_buffer.amount does not exist");
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(account_id));
+	scan = index_beginscan(rel, pk, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		amount = slot_getattr(slot, amount_att, &isnull);
+
+		if (!isnull)
+			sum = DirectFunctionCall2(numeric_add, sum,
+									  NumericGetDatum(int64_to_numeric(DatumGetInt64(amount))));
+	}
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(pk, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return sum;
+}
+
+/*
  * hot_check_total_bound: 22003 unless the hot account's total (main +
  * sub-accounts + buffered, as this transaction sees it) and that total
- * plus net are within the bound.  Inside SPI.
+ * plus net are within the bound.
+ *
+ * The chain heads are read through locking.c, so the rows this transaction
+ * has already written cost one lookup each, not a visit of every version it
+ * left behind (rowcache.c); the sub-accounts summed are 1..shards (a
+ * conversion to fewer shards or out of split mode empties the others into
+ * the main chain, so rows beyond shards hold 0); the buffer is summed in
+ * buffered_sum().  Sums are numeric, so no partial sum can overflow.
  */
 void
-hot_check_total_bound(const AccountInfo *info, int64 net)
+hot_check_total_bound(LockContext *lc, const AccountInfo *info, int64 net)
 {
-	static ClPlan total_plan = {
-		"SELECT (a.balance::pg_catalog.numeric"
-		"        OPERATOR(pg_catalog.+) COALESCE((SELECT pg_catalog.sum(s.balance)"
-		"            FROM creditledger.sub_accounts s"
-		"           WHERE s.account_id OPERATOR(pg_catalog.=) $1), 0)"
-		"        OPERATOR(pg_catalog.+) COALESCE((SELECT pg_catalog.sum(b.amount)"
-		"            FROM creditledger.posting_buffer b"
-		"           WHERE b.account_id OPERATOR(pg_catalog.=) $1), 0))::pg_catalog.text"
-		"  FROM creditledger.ledger_accounts a WHERE a.account_id OPERATOR(pg_catalog.=) $1",
-		1, {INT8OID}
-	};
-	Datum		values[1] = {Int64GetDatum(info->account_id)};
 	int64		bound = cl_hot_total_bound();
-	int64		total;
-	bool		isnull;
+	AccountInfo cur;
+	Datum		total;
+	int64		total64;
 	char	   *digits;
 	char	   *end;
 
-	cl_exec(&total_plan, values, NULL, 1);
-	if (SPI_processed == 0)
+	if (!cl_read_account(lc, info->account_id, &cur))
 		return;
-	digits = TextDatumGetCString(cl_getdatum(0, 1, &isnull));
+	total = NumericGetDatum(int64_to_numeric(cur.balance));
+	for (int32 sub = 1; HOT_MODE_IS_SPLIT(info->hot_mode) && sub <= info->shards; sub++)
+	{
+		int64		b = cl_read_sub_balance(lc, info->account_id, sub);
+
+		total = DirectFunctionCall2(numeric_add, total, NumericGetDatum(int64_to_numeric(b)));
+	}
+	total = DirectFunctionCall2(numeric_add, total, buffered_sum(info->account_id));
+	digits = DatumGetCString(DirectFunctionCall1(numeric_out, total));
 	errno = 0;
-	total = strtoi64(digits, &end, 10);
-	if (errno != 0 || *end != '\0' || total > bound || total < -bound ||
-		(net > 0 && total > bound - net) || (net < 0 && total < -bound - net))
+	total64 = strtoi64(digits, &end, 10);
+	if (errno != 0 || *end != '\0' || total64 > bound || total64 < -bound ||
+		(net > 0 && total64 > bound - net) || (net < 0 && total64 < -bound - net))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("balance of hot account " INT64_FORMAT " would be out of range",
