@@ -16,6 +16,7 @@ OBJS = \
 	src/validate.o \
 	src/journal.o \
 	src/locking.o \
+	src/rowcache.o \
 	src/heapwrite.o \
 	src/chain.o \
 	src/hot.o \
@@ -49,13 +50,13 @@ PG_CPPFLAGS = -I$(srcdir)/src
 
 TEST_CONF = --temp-config=$(srcdir)/test/creditledger.conf
 
-REGRESS      = install accounts transfers entries reversal journal hot stats privileges verify credit bcp security
+REGRESS      = install accounts transfers entries reversal journal hot stats privileges verify credit bcp security bulk
 REGRESS_OPTS = --temp-instance=tmp_check $(TEST_CONF)
 
 ISOLATION      = opposite_transfers same_voucher double_reversal overdraw_race \
                  buffered_short_debit flush_race late_commit split_gather lock_order_hints \
                  credit_parent_race credit_use_vs_unfreeze credit_use_vs_expiry credit_link_cycle \
-                 credit_same_line_deadlock credit_gather_expire_deadlock
+                 credit_same_line_deadlock credit_gather_expire_deadlock bulk_same_account
 ISOLATION_OPTS = --inputdir=test --outputdir=output_iso \
                  --temp-instance=tmp_check_iso $(TEST_CONF)
 

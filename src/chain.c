@@ -10,7 +10,10 @@
  *
  * Locking: the caller holds the row lock of every head it passes (taken in
  * ascending (account, sub-account) order by locking.c), so no other
- * transaction can move the same chain concurrently.
+ * transaction can move the same chain concurrently.  Each head written back
+ * is remembered in rowcache.c, so the transaction's next posting on that
+ * chain reads the new version directly (locking.c) instead of searching the
+ * primary key past every version the transaction left behind.
  */
 #include "postgres.h"
 
@@ -22,6 +25,7 @@
 
 #include "compat.h"
 #include "chain.h"
+#include "rowcache.h"
 
 /* The journal_entries columns a posting writes, by name. */
 static const char *const entry_columns[] = {
@@ -191,6 +195,8 @@ write_heads_of(const char *relname, bool subs, ChainHead **heads, int n)
 		vals[2] = hash_datum(h->last_hash);
 		h->tid = direct_update_columns(&t, &h->tid, 3, att, vals);
 		h->dirty = false;
+		/* the next posting of this chain in the transaction finds it here */
+		cl_rowcache_remember(RelationGetRelid(t.rel), h->account_id, h->sub_account, &h->tid);
 	}
 	if (opened)
 		direct_close(&t);

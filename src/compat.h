@@ -35,6 +35,17 @@
 #endif
 
 /*
+ * The set of columns any index uses (keys, expressions, predicates) was
+ * INDEX_ATTR_BITMAP_ALL until PostgreSQL 15; 16 split off summarizing
+ * indexes and calls the rest INDEX_ATTR_BITMAP_HOT_BLOCKING.
+ */
+#if PG_VERSION_NUM >= 160000
+#define CL_INDEX_ATTR_BITMAP_INDEXED INDEX_ATTR_BITMAP_HOT_BLOCKING
+#else
+#define CL_INDEX_ATTR_BITMAP_INDEXED INDEX_ATTR_BITMAP_ALL
+#endif
+
+/*
  * cl_simple_heap_update: simple_heap_update, telling which index entries the
  * new version needs: all (a non-HOT update) or only summarizing ones (a HOT
  * update of a column a summarizing index covers, PostgreSQL 16+).

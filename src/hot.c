@@ -552,7 +552,7 @@ hot_convert(int64 account_id, HotMode mode, int32 shards)
 	old_n = HOT_MODE_IS_SPLIT(info.hot_mode) ? info.shards : 0;
 	/* a hot account's total must start within the bound (hot_bound.c) */
 	if (mode != HOT_NONE)
-		hot_check_total_bound(&info, 0);
+		hot_check_total_bound(&lc, &info, 0);
 
 	/* 1. everything committed in the buffer reaches the main chain */
 	(void) hot_apply_buffer(&lc, &info, &main_head, 0);

@@ -24,29 +24,38 @@
  * that would break this is refused at the call (22003).  With default
  * settings the bound is about 4e16 minor units.
  *
- * Cost: one query per transaction and hot account (the first posting);
- * later postings of the same transaction only add in memory, so N postings
- * in one transaction cost O(N) whatever the buffer holds.
+ * Cost: one read of the total per transaction and hot account (at its
+ * first posting there); later postings of the same transaction only add in
+ * memory, so N postings in one transaction cost O(N) whatever the buffer
+ * holds.
  *
- * Locking: none; reads the committed state plus this transaction's own
- * rows.  The per-transaction table is backend-local and dropped at the end
- * of every transaction (commit, abort or prepare).
+ * Locking: none; reads the committed state plus this transaction's own rows
+ * (through locking.c's unlocked reads and an index scan of the buffer with
+ * the transaction snapshot).  The per-transaction table is backend-local
+ * and dropped at the end of every transaction (commit, abort or prepare).
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/twophase.h"
 #include "access/xact.h"
-#include "catalog/pg_type.h"
 #include "common/int.h"
-#include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
+#include "heapwrite.h"
 #include "hot_internal.h"
-#include "spi_plans.h"
 
 /*
  * cl_hot_total_bound: the largest magnitude a hot account's total may have.
@@ -95,35 +104,75 @@ totals_xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * read_total: the hot account's total (main + sub-accounts + buffered) as
- * this transaction sees it.  Inside SPI.
+ * buffered_sum: the sum of the account's rows in posting_buffer that this
+ * transaction sees (committed ones and its own), as numeric, read through
+ * the primary key (account_id, buffer_id) whatever the table's size.
+ */
+static Datum
+buffered_sum(int64 account_id)
+{
+	Relation	rel = table_open(cl_relation_oid("posting_buffer"), AccessShareLock);
+	Relation	pk = index_open(cl_relation_oid("posting_buffer_pkey"), AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	AttrNumber	amount_att = get_attnum(RelationGetRelid(rel), "amount");
+	IndexScanDesc scan;
+	ScanKeyData key;
+	Datum		sum = NumericGetDatum(int64_to_numeric(0));
+
+	if (amount_att == InvalidAttrNumber)
+		elog(ERROR, "creditledger: column posting_buffer.amount does not exist");
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(account_id));
+	scan = index_beginscan(rel, pk, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		amount = slot_getattr(slot, amount_att, &isnull);
+
+		if (!isnull)
+			sum = DirectFunctionCall2(numeric_add, sum,
+									  NumericGetDatum(int64_to_numeric(DatumGetInt64(amount))));
+	}
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(pk, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return sum;
+}
+
+/*
+ * read_total: the hot account's total (main + sub-accounts 1..shards +
+ * buffered) as this transaction sees it, or ERROR 22003 if it does not fit
+ * a bigint.  The chain heads are read through locking.c, so rows this
+ * transaction already wrote cost one lookup each (rowcache.c); a conversion
+ * to fewer shards or out of split mode empties the other sub-accounts into
+ * the main chain, so they hold 0.  Sums are numeric: no partial sum can
+ * overflow.
  */
 static int64
-read_total(const AccountInfo *info, int64 bound)
+read_total(LockContext *lc, const AccountInfo *info, int64 bound)
 {
-	static ClPlan total_plan = {
-		"SELECT (a.balance::pg_catalog.numeric"
-		"        OPERATOR(pg_catalog.+) COALESCE((SELECT pg_catalog.sum(s.balance)"
-		"            FROM creditledger.sub_accounts s"
-		"           WHERE s.account_id OPERATOR(pg_catalog.=) $1), 0)"
-		"        OPERATOR(pg_catalog.+) COALESCE((SELECT pg_catalog.sum(b.amount)"
-		"            FROM creditledger.posting_buffer b"
-		"           WHERE b.account_id OPERATOR(pg_catalog.=) $1), 0))::pg_catalog.text"
-		"  FROM creditledger.ledger_accounts a WHERE a.account_id OPERATOR(pg_catalog.=) $1",
-		1, {INT8OID}
-	};
-	Datum		values[1] = {Int64GetDatum(info->account_id)};
-	bool		isnull;
+	AccountInfo cur;
+	Datum		total;
 	char	   *digits;
 	char	   *end;
-	int64		total;
+	int64		total64;
 
-	cl_exec(&total_plan, values, NULL, 1);
-	if (SPI_processed == 0)
+	if (!cl_read_account(lc, info->account_id, &cur))
 		return 0;
-	digits = TextDatumGetCString(cl_getdatum(0, 1, &isnull));
+	total = NumericGetDatum(int64_to_numeric(cur.balance));
+	for (int32 sub = 1; HOT_MODE_IS_SPLIT(info->hot_mode) && sub <= info->shards; sub++)
+	{
+		int64		b = cl_read_sub_balance(lc, info->account_id, sub);
+
+		total = DirectFunctionCall2(numeric_add, total, NumericGetDatum(int64_to_numeric(b)));
+	}
+	total = DirectFunctionCall2(numeric_add, total, buffered_sum(info->account_id));
+	digits = DatumGetCString(DirectFunctionCall1(numeric_out, total));
 	errno = 0;
-	total = strtoi64(digits, &end, 10);
+	total64 = strtoi64(digits, &end, 10);
 	if (errno != 0 || *end != '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -131,7 +180,7 @@ read_total(const AccountInfo *info, int64 bound)
 						info->account_id),
 				 errdetail("Its total (posted, sub-accounts and buffered) is %s; a hot account's total stays within +/-"
 						   INT64_FORMAT ".", digits, bound)));
-	return total;
+	return total64;
 }
 
 /*
@@ -156,10 +205,10 @@ refuse_total(const AccountInfo *info, int64 total, int64 net, int64 bound)
  * hot_check_total_bound: 22003 unless a posting changing the hot account's
  * total by net keeps this transaction's view of it within the bound (see
  * the file header); on success the change is counted.  net = 0 only checks
- * the total (set_hot_mode).  Inside SPI.
+ * the total (set_hot_mode).
  */
 void
-hot_check_total_bound(const AccountInfo *info, int64 net)
+hot_check_total_bound(LockContext *lc, const AccountInfo *info, int64 net)
 {
 	int64		bound = cl_hot_total_bound();
 	TotalSeen  *seen;
@@ -186,7 +235,7 @@ hot_check_total_bound(const AccountInfo *info, int64 net)
 	if (seen == NULL)
 	{
 		/* read first: an error here must leave no entry behind */
-		int64		first = read_total(info, bound);
+		int64		first = read_total(lc, info, bound);
 
 		seen = (TotalSeen *) hash_search(totals_seen, &info->account_id, HASH_ENTER, &found);
 		seen->first_total = first;

@@ -23,6 +23,6 @@ extern int64 hot_flush_all(void);
 
 /* hot_bound.c */
 extern int64 cl_hot_total_bound(void);
-extern void hot_check_total_bound(const AccountInfo *info, int64 net);
+extern void hot_check_total_bound(LockContext *lc, const AccountInfo *info, int64 net);
 
 #endif							/* CREDITLEDGER_HOT_INTERNAL_H */

@@ -18,10 +18,22 @@
  *     out-of-order locks are taken with SKIP LOCKED, which never waits.
  *  Locks are held to the end of the transaction.  lock_accounts() gives the
  *  same row locks (main rows) to applications.
+ *  3. Rows this transaction already wrote.  Once a posting has updated a
+ *     row, the transaction holds that row's lock until it ends (the update
+ *     took it), and its own newest version is the one every later statement
+ *     of the transaction sees.  Such a row is found through rowcache.c and
+ *     read straight from the heap (own_version()), neither through the
+ *     primary key, which would visit every version the transaction left
+ *     behind, nor locked again: a lock the transaction already holds is not
+ *     taken anew, so the lock order of point 2 is unchanged.  Only for
+ *     locks up to FOR NO KEY UPDATE (what an update holds); stronger locks
+ *     (set_hot_mode's FOR UPDATE) always take the ordinary path.
  */
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -30,6 +42,7 @@
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/array.h"
@@ -44,6 +57,7 @@
 #include "opstats.h"
 #include "heapwrite.h"
 #include "locking.h"
+#include "rowcache.h"
 #include "validate.h"
 
 CL_TRACKED_FUNCTION(cl_lock_accounts, CL_OP_LOCK_ACCOUNTS, lock_accounts_impl)
@@ -121,7 +135,9 @@ static const char *const account_columns[LC_NCOLS] = {
 	"account_id", "currency", "normal_side", "min_balance", "status",
 	"hot_mode", "shards", "balance", "version", "last_hash"
 };
-static const char *const sub_columns[SC_NCOLS] = {"balance", "version", "last_hash"};
+static const char *const sub_columns[SC_NCOLS] = {
+	"balance", "version", "last_hash", "account_id", "sub_account"
+};
 static ColumnMap account_map;
 static ColumnMap sub_map;
 
@@ -183,6 +199,81 @@ find_row(Relation rel, Relation pk, ScanKey keys, int nkeys, Snapshot snapshot,
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	index_endscan(scan);
 	return found;
+}
+
+/*
+ * own_version_is_newest: whether the tuple header at tid is a version this
+ * transaction wrote (xmin is the current transaction or one of its live or
+ * committed subtransactions) that nothing has replaced or deleted since
+ * (xmax empty or only a locker, ctid pointing at itself).  The caller holds
+ * a share lock on the buffer.
+ */
+static bool
+own_version_is_newest(HeapTupleHeader t, ItemPointer tid)
+{
+	uint16		infomask = t->t_infomask;
+
+	if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(t)))
+		return false;
+	if (!ItemPointerEquals(&t->t_ctid, tid))
+		return false;
+	return (infomask & HEAP_XMAX_INVALID) != 0 ||
+		!TransactionIdIsValid(HeapTupleHeaderGetRawXmax(t)) ||
+		HEAP_XMAX_IS_LOCKED_ONLY(infomask);
+}
+
+/*
+ * own_version: when rowcache.c knows where this transaction's newest
+ * version of row (id, sub) of rel is, and the version there passes the
+ * checks (its key columns, id_att and sub_att (0: none), hold id and sub;
+ * own_version_is_newest), leave it in slot and return true.  That version
+ * is what the transaction's next statement would find through the primary
+ * key, and its row lock is already ours (see the file header, point 3).
+ * Otherwise forget the entry and return false: the caller takes the
+ * ordinary path.
+ */
+static bool
+own_version(Relation rel, int64 id, int32 sub, AttrNumber id_att, AttrNumber sub_att,
+			TupleTableSlot *slot)
+{
+	BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
+	HeapTuple	tuple = &bslot->base.tupdata;
+	ItemPointerData tid;
+	Buffer		buf;
+	bool		ok;
+	bool		isnull;
+
+	Assert(TTS_IS_BUFFERTUPLE(slot));
+	if (!cl_rowcache_lookup(RelationGetRelid(rel), id, sub, &tid))
+		return false;
+	tuple->t_self = tid;
+	if (!heap_fetch(rel, SnapshotAny, tuple, &buf, true))
+	{
+		if (BufferIsValid(buf))
+			ReleaseBuffer(buf);
+		cl_rowcache_forget(RelationGetRelid(rel), id, sub);
+		return false;
+	}
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	ok = own_version_is_newest(tuple->t_data, &tid);
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	if (!ok)
+	{
+		ReleaseBuffer(buf);
+		cl_rowcache_forget(RelationGetRelid(rel), id, sub);
+		return false;
+	}
+	tuple->t_tableOid = RelationGetRelid(rel);
+	ExecStorePinnedBufferHeapTuple(tuple, slot, buf);
+	if (DatumGetInt64(slot_getattr(slot, id_att, &isnull)) != id ||
+		(sub_att != InvalidAttrNumber &&
+		 DatumGetInt32(slot_getattr(slot, sub_att, &isnull)) != sub))
+	{
+		ExecClearTuple(slot);
+		cl_rowcache_forget(RelationGetRelid(rel), id, sub);
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -313,9 +404,17 @@ bool
 cl_read_account(LockContext *lc, int64 id, AccountInfo *info)
 {
 	ScanKeyData key;
-	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	Snapshot	snapshot;
 	bool		found;
 
+	if (own_version(lc->accounts, id, 0, lc->acc_att[LC_ACCOUNT_ID], InvalidAttrNumber,
+					lc->slot))
+	{
+		fill_info(lc, info);
+		ExecClearTuple(lc->slot);
+		return true;
+	}
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
 	found = find_row(lc->accounts, lc->accounts_pk, &key, 1, snapshot, lc->slot);
 	if (found)
@@ -354,8 +453,15 @@ cl_lock_main(LockContext *lc, int64 id, LockWaitPolicy wait, LockTupleMode mode,
 	ScanKeyData key;
 	LockOutcome r;
 
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
-	r = lock_row(lc->accounts, lc->accounts_pk, &key, 1, wait, mode, lc->slot);
+	if (mode <= LockTupleNoKeyExclusive &&
+		own_version(lc->accounts, id, 0, lc->acc_att[LC_ACCOUNT_ID], InvalidAttrNumber,
+					lc->slot))
+		r = LOCK_OK;
+	else
+	{
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
+		r = lock_row(lc->accounts, lc->accounts_pk, &key, 1, wait, mode, lc->slot);
+	}
 	if (r == LOCK_OK)
 	{
 		fill_info(lc, info);
@@ -378,9 +484,17 @@ cl_lock_sub(LockContext *lc, const AccountInfo *info, int32 sub, LockWaitPolicy 
 	LockOutcome r;
 
 	open_subs(lc);
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(info->account_id));
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(sub));
-	r = lock_row(lc->subs, lc->subs_pk, keys, 2, wait, LockTupleNoKeyExclusive, lc->sub_slot);
+	if (own_version(lc->subs, info->account_id, sub, lc->sub_att[SC_ACCOUNT_ID],
+					lc->sub_att[SC_SUB_ACCOUNT], lc->sub_slot))
+		r = LOCK_OK;
+	else
+	{
+		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
+					Int64GetDatum(info->account_id));
+		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(sub));
+		r = lock_row(lc->subs, lc->subs_pk, keys, 2, wait, LockTupleNoKeyExclusive,
+					 lc->sub_slot);
+	}
 	if (r == LOCK_OK)
 		fill_head(lc->sub_slot, lc->sub_att, info->account_id, sub, info->normal_credit, head);
 	ExecClearTuple(lc->sub_slot);
@@ -395,11 +509,19 @@ int64
 cl_read_sub_balance(LockContext *lc, int64 id, int32 sub)
 {
 	ScanKeyData keys[2];
-	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	Snapshot	snapshot;
 	int64		balance = 0;
 	bool		isnull;
 
 	open_subs(lc);
+	if (own_version(lc->subs, id, sub, lc->sub_att[SC_ACCOUNT_ID],
+					lc->sub_att[SC_SUB_ACCOUNT], lc->sub_slot))
+	{
+		balance = fetch_int(lc->sub_slot, lc->sub_att[SC_BALANCE], &isnull);
+		ExecClearTuple(lc->sub_slot);
+		return balance;
+	}
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(sub));
 	if (find_row(lc->subs, lc->subs_pk, keys, 2, snapshot, lc->sub_slot))

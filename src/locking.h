@@ -45,7 +45,9 @@ enum
 };
 enum
 {
-	SC_BALANCE, SC_VERSION, SC_LAST_HASH, SC_NCOLS
+	SC_BALANCE, SC_VERSION, SC_LAST_HASH,	/* a chain head: in LC_BALANCE.. order */
+	SC_ACCOUNT_ID, SC_SUB_ACCOUNT,	/* the key */
+	SC_NCOLS
 };
 
 /* Relations used for reading and locking, opened once per call. */

@@ -334,7 +334,7 @@ post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
 		HotMode		mode = p->info.hot_mode;
 
 		if (mode != HOT_NONE && p->net != 0)
-			hot_check_total_bound(&p->info, p->net);
+			hot_check_total_bound(&lc, &p->info, p->net);
 		if (HOT_MODE_IS_BUFFERED(mode) && !p->any_decrease)
 		{
 			p->kind = PLAN_BUFFER;

@@ -65,7 +65,20 @@
 #      audit-explain.log), ledger_digest() and verify_digest(); checked:
 #      every verify_chain() run found nothing, every rule passed, the
 #      digest verified;
-#   9. prints markdown tables (tps, ratios, targets, flush lag, race, audit)
+#   9. bulk (in a database of its own, BULK_DB, after the other parts):
+#      postings many to one transaction. 100 accounts (funded, ids
+#      contiguous), transfers of 1 between two distinct ones, cycling through
+#      all pairs; BULK_TRANSFERS (100,000) transfers posted three ways,
+#      interleaved, BULK_REPS times each (the best time counts), VACUUM and
+#      CHECKPOINT before each: as BULK_TRANSFERS/1000 transactions of one
+#      1,000-transfer statement each (the reference), as one transaction of
+#      BULK_TRANSFERS/1000 such statements, and as one transaction of one
+#      statement; then the scaling of one statement in one transaction at
+#      5,000, 10,000 and 20,000 transfers (per-transfer cost should stay
+#      flat). Times are psql's \timing of each statement, summed (COMMIT
+#      included). Checked: verify_chain() finds nothing, no balance moved off
+#      the 100 accounts, every transfer has two legs;
+#  10. prints markdown tables (tps, ratios, targets, flush lag, race, audit, bulk)
 #      and saves them to bench-results/latest.md (pgbench logs and the server
 #      log alongside in bench-results/logs/).
 #
@@ -84,9 +97,11 @@
 #   BENCH_SPLIT_SHARDS sub-accounts of the split account (default 64: one per client)
 #   BENCH_ONLY         run only some parts: "ledger" (tables 1 and 2, their
 #                      setup and checks), "credit" (table 3 and the race,
-#                      their setup and checks; setup.sql is skipped) or
+#                      their setup and checks; setup.sql is skipped),
 #                      "audit" (the audit tables, their database, setup and
-#                      checks); default all three. E.g. to iterate on credit lines:
+#                      checks) or "bulk" (many postings in one transaction,
+#                      its database and checks); default all four. E.g. to
+#                      iterate on credit lines:
 #                          BENCH_ONLY=credit BENCH_SECONDS=5 bash test/bench/bench.sh
 #                      A partial run writes bench-results/latest-PART.md and
 #                      bench-results/logs-PART/, leaving a full run's
@@ -104,6 +119,10 @@
 #                         multiple of 1000)
 #   BENCH_AUDIT_RUNS      verify_chain() runs after the first one, whose median
 #                         and best are reported (default 3)
+#   BENCH_BULK_TRANSFERS  transfers of the bulk comparison (default 100000; a
+#                         multiple of 1000)
+#   BENCH_BULK_REPS       runs of each bulk way, interleaved; the best counts
+#                         (default 2)
 #
 # Adding a workload: write test/bench/NAME.sql (pgbench script; variables
 # :lo, :hi, :naccounts are passed with -D), add setup it needs to setup.sql,
@@ -244,19 +263,32 @@ AUDIT_RUNS=${BENCH_AUDIT_RUNS:-3}
 AUDIT_MIN_ENTRIES=1000000    # the ledger the issue asks for: at least this many entries
 AUDIT_TARGET=1000000         # verify_chain() entries/s (median of the AUDIT_RUNS runs)
 
+# Bulk (its own database): many postings in one transaction.
+BULK_DB=bench_bulk
+BULK_ACCOUNTS=100
+BULK_TRANSFERS=${BENCH_BULK_TRANSFERS:-100000}
+BULK_REPS=${BENCH_BULK_REPS:-2}
+BULK_SCALING="5000 10000 20000"
+BULK_TARGET=1.3              # one transaction / BULK_TRANSFERS/1000 transactions: at most this
+
 die() { echo "bench: $*" >&2; exit 1; }
 
 # The parts to run (BENCH_ONLY); want PART: is it one of them?
 case "${BENCH_ONLY:-}" in
-    "") PARTS="ledger credit audit" ;;
-    ledger | credit | audit) PARTS=$BENCH_ONLY ;;
-    *) die "BENCH_ONLY must be ledger, credit or audit (or unset for all three), not '$BENCH_ONLY'" ;;
+    "") PARTS="ledger credit audit bulk" ;;
+    ledger | credit | audit | bulk) PARTS=$BENCH_ONLY ;;
+    *) die "BENCH_ONLY must be ledger, credit, audit or bulk (or unset for all four), not '$BENCH_ONLY'" ;;
 esac
 want() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 if want audit; then
     [[ "$AUDIT_TRANSFERS" =~ ^[1-9][0-9]*000$ ]] \
         || die "BENCH_AUDIT_TRANSFERS must be a positive multiple of 1000, not '$AUDIT_TRANSFERS'"
     [[ "$AUDIT_RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_AUDIT_RUNS must be >= 1, not '$AUDIT_RUNS'"
+fi
+if want bulk; then
+    [[ "$BULK_TRANSFERS" =~ ^[1-9][0-9]*000$ ]] \
+        || die "BENCH_BULK_TRANSFERS must be a positive multiple of 1000, not '$BULK_TRANSFERS'"
+    [[ "$BULK_REPS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_BULK_REPS must be >= 1, not '$BULK_REPS'"
 fi
 # A partial run keeps its report and logs apart, so a full run's stay.
 if [ -n "${BENCH_ONLY:-}" ]; then
@@ -852,6 +884,84 @@ if want audit; then
         "ledger_digest ${AUDIT[digest]}s over ${AUDIT[chains]:-?} chains; verify_digest ${AUDIT[verify_digest]:-?}s: ${AUDIT[verified]}"
 fi
 
+# The bulk part, in its own database: BULK[key] holds its times in seconds
+# (see report_bulk; a run that failed leaves its figure empty).
+declare -A BULK=()
+# qb SQL: one query in the bulk database.
+qb() { as_pg "$PSQL" -X -qAt -v ON_ERROR_STOP=1 -d "$BULK_DB" -c "$1"; }
+# bulk_statement FROM TO: one statement posting transfers FROM..TO (numbered
+# globally, so every run's vouchers are new): transfer g goes from account
+# BULK_LO + g % 100 to one of the 99 others, cycling through all of them.
+bulk_statement() {
+    echo "SELECT count(creditledger.transfer('bulk-' || g, $BULK_LO + g % $BULK_ACCOUNTS,
+          $BULK_LO + (g + 1 + (g / $BULK_ACCOUNTS) % ($BULK_ACCOUNTS - 1)) % $BULK_ACCOUNTS, 1))
+          FROM generate_series($1, $2) g;"
+}
+# bulk_run NAME FROM N TXNS STMTS: VACUUM and CHECKPOINT, then transfers
+# FROM..FROM+N-1 as TXNS transactions of STMTS statements each (N / TXNS /
+# STMTS transfers a statement) through one psql session; prints the
+# seconds, psql's \timing of every statement summed (BEGIN and COMMIT
+# included), or nothing if it failed (its output in
+# bench-results/logs*/bulk-NAME.log). The caller moves BULK_NEXT on by N
+# (this runs in a subshell).
+BULK_NEXT=1
+bulk_run() {
+    local name=$1 from=$2 n=$3 txns=$4 stmts=$5 per t s logf
+    per=$((n / txns / stmts)) logf="$LOGDIR/bulk-$name.log"
+    qb "VACUUM" >/dev/null; qb "CHECKPOINT" >/dev/null
+    {
+        echo '\timing on'
+        for t in $(seq 1 "$txns"); do
+            echo "BEGIN;"
+            for s in $(seq 1 "$stmts"); do
+                bulk_statement "$from" $((from + per - 1))
+                from=$((from + per))
+            done
+            echo "COMMIT;"
+        done
+    } | as_pg "$PSQL" -X -qAt -v ON_ERROR_STOP=1 -d "$BULK_DB" >"$logf" 2>&1 || return 0
+    awk '/^Time: / { ms += $2 } END { printf "%.3f", ms / 1000 }' "$logf"
+}
+if want bulk; then
+    log "bulk setup: database $BULK_DB, $BULK_ACCOUNTS funded accounts"
+    as_pg "$PGBIN/createdb" "$BULK_DB"
+    qb "SET client_min_messages = warning; CREATE EXTENSION creditledger" >/dev/null
+    qb "SELECT creditledger.open_account('bulk-system', 'CNY', 'credit', NULL)" >/dev/null
+    qb "SELECT count(creditledger.open_account('bulk-acct-' || i, 'CNY')) FROM generate_series(1, $BULK_ACCOUNTS) i" >/dev/null
+    IFS='|' read -r BULK_LO bhi bn <<<"$(qb "SELECT min(account_id), max(account_id), count(*)
+        FROM creditledger.accounts WHERE code LIKE 'bulk-acct-%'")"
+    [ "$bn" = "$BULK_ACCOUNTS" ] && [ $((bhi - BULK_LO + 1)) = "$BULK_ACCOUNTS" ] \
+        || die "bulk: expected $BULK_ACCOUNTS accounts with contiguous ids, got $bn in [$BULK_LO, $bhi]"
+    qb "SELECT count(creditledger.transfer('bulk-fund-' || a, creditledger.account_id('bulk-system'), a, $FUND))
+          FROM generate_series($BULK_LO, $bhi) a" >/dev/null
+    qb "VACUUM ANALYZE" >/dev/null
+    BULK_HELD=$(qb "SELECT sum(balance) FROM creditledger.accounts WHERE code LIKE 'bulk-acct-%'")
+    ntx=$((BULK_TRANSFERS / 1000))
+    for i in $(seq 1 "$BULK_REPS"); do
+        log "bulk run $i of $BULK_REPS: $BULK_TRANSFERS transfers as $ntx transactions of 1,000"
+        BULK[many_tx:$i]=$(bulk_run "many-tx-$i" "$BULK_NEXT" "$BULK_TRANSFERS" "$ntx" 1)
+        BULK_NEXT=$((BULK_NEXT + BULK_TRANSFERS))
+        log "bulk run $i of $BULK_REPS: $BULK_TRANSFERS transfers in one transaction, $ntx statements"
+        BULK[one_tx:$i]=$(bulk_run "one-tx-$i" "$BULK_NEXT" "$BULK_TRANSFERS" 1 "$ntx")
+        BULK_NEXT=$((BULK_NEXT + BULK_TRANSFERS))
+        log "bulk run $i of $BULK_REPS: $BULK_TRANSFERS transfers in one statement"
+        BULK[one_stmt:$i]=$(bulk_run "one-stmt-$i" "$BULK_NEXT" "$BULK_TRANSFERS" 1 1)
+        BULK_NEXT=$((BULK_NEXT + BULK_TRANSFERS))
+        log "bulk run $i: ${BULK[many_tx:$i]:-FAIL} s, ${BULK[one_tx:$i]:-FAIL} s, ${BULK[one_stmt:$i]:-FAIL} s"
+    done
+    for w in many_tx one_tx one_stmt; do
+        times=()
+        for i in $(seq 1 "$BULK_REPS"); do times+=("${BULK[$w:$i]:-}"); done
+        BULK[$w]=$(best "${times[@]}")
+        BULK[$w:all]="${times[*]}"
+    done
+    for n in $BULK_SCALING; do
+        log "bulk scaling: $n transfers in one statement"
+        BULK[scale:$n]=$(bulk_run "scale-$n" "$BULK_NEXT" "$n" 1 1)
+        BULK_NEXT=$((BULK_NEXT + n))
+    done
+fi
+
 #--------------------------------------------------------------------------
 # Correctness after the load
 #--------------------------------------------------------------------------
@@ -1104,6 +1214,25 @@ if want audit; then
     check $s "audit: verify_digest() of the digest ledger_digest() just took: ${AUDIT[verified]:-not run} (expected true)"
 fi
 
+if want bulk; then
+    # Every run completed; the chains are intact; the transfers moved money
+    # among the 100 accounts only, two legs each.
+    failed=0
+    for k in "${!BULK[@]}"; do [ -n "${BULK[$k]}" ] || failed=$((failed + 1)); done
+    [ "$failed" = 0 ] && s=ok || s=bad
+    check $s "bulk: runs that failed: $failed (logs: ${LOGDIR#"$SRC"/}/bulk-*.log)"
+    problems=$(qb "SELECT count(*) FROM creditledger.verify_chain()" || echo error)
+    [ "$problems" = 0 ] && s=ok || s=bad
+    check $s "bulk: verify_chain(): $problems problem rows (expected 0)"
+    held=$(qb "SELECT sum(balance) FROM creditledger.accounts WHERE code LIKE 'bulk-acct-%'" || echo error)
+    [ "$held" = "${BULK_HELD:-}" ] && s=ok || s=bad
+    check $s "bulk: the $BULK_ACCOUNTS accounts hold $held (before the runs: ${BULK_HELD:-?})"
+    posted=$(qb "SELECT count(*) FROM creditledger.transfers WHERE voucher LIKE 'bulk-%' AND voucher NOT LIKE 'bulk-fund-%'" || echo error)
+    legs=$(qb "SELECT count(*) FROM creditledger.journal WHERE voucher LIKE 'bulk-%' AND voucher NOT LIKE 'bulk-fund-%'" || echo error)
+    [ "$posted" = $((BULK_NEXT - 1)) ] && [ "$legs" = $((2 * (BULK_NEXT - 1))) ] && s=ok || s=bad
+    check $s "bulk: $posted transfers with $legs journal entries (expected $((BULK_NEXT - 1)) and twice that)"
+fi
+
 # Diagnostics (information, not checks): how the account rows were updated.
 HOT_INFO=$(q "SELECT string_agg(format('%s: %s updates, %s%% HOT', relname, n_tup_upd,
                   CASE WHEN n_tup_upd > 0 THEN round(100.0 * n_tup_hot_upd / n_tup_upd) ELSE 0 END),
@@ -1351,16 +1480,50 @@ report_audit() {
     echo
 }
 
+# report_bulk: the bulk tables (markdown, on stdout).
+report_bulk() {
+    local ref=${BULK[many_tx]:-} ntx=$((BULK_TRANSFERS / 1000)) r n t
+    # us SECONDS N: microseconds per transfer.
+    us() { awk -v t="$1" -v n="$2" 'BEGIN { if (t + 0 > 0) printf "%.0f", t * 1e6 / n; else print "n/a" }'; }
+    echo "### Bulk: many postings in one transaction"
+    echo
+    echo "A database of its own ($BULK_DB): $BULK_ACCOUNTS funded accounts; transfer g of 1 from account g mod"
+    echo "$BULK_ACCOUNTS to one of the 99 others, cycling through all pairs, so every transaction touches"
+    echo "every account hundreds of times. Each way run $BULK_REPS times, interleaved, VACUUM and CHECKPOINT"
+    echo "before each; the best time counts (all: in parentheses). Times: psql's \\timing of every statement"
+    echo "summed, COMMIT included, one session."
+    echo
+    echo "| how | transfers | transactions | statements | seconds | us/transfer | / $ntx transactions |"
+    echo "|:----|----------:|-------------:|-----------:|--------:|------------:|-------------------:|"
+    echo "| $ntx transactions of one 1,000-transfer statement | $BULK_TRANSFERS | $ntx | $ntx | ${BULK[many_tx]:-FAIL} (${BULK[many_tx:all]:-}) | $(us "${BULK[many_tx]:-}" "$BULK_TRANSFERS") | 1.00 |"
+    echo "| one transaction of $ntx statements | $BULK_TRANSFERS | 1 | $ntx | ${BULK[one_tx]:-FAIL} (${BULK[one_tx:all]:-}) | $(us "${BULK[one_tx]:-}" "$BULK_TRANSFERS") | $(ratio "${BULK[one_tx]:-}" "$ref") |"
+    echo "| one transaction, one statement | $BULK_TRANSFERS | 1 | 1 | ${BULK[one_stmt]:-FAIL} (${BULK[one_stmt:all]:-}) | $(us "${BULK[one_stmt]:-}" "$BULK_TRANSFERS") | $(ratio "${BULK[one_stmt]:-}" "$ref") |"
+    for n in $BULK_SCALING; do
+        t=${BULK[scale:$n]:-}
+        echo "| scaling: one transaction, one statement | $n | 1 | 1 | ${t:-FAIL} | $(us "$t" "$n") | $(ratio "$(us "$t" "$n")" "$(us "$ref" "$BULK_TRANSFERS")") per transfer |"
+    done
+    echo
+    r=$(ratio "${BULK[one_tx]:-}" "$ref")
+    if [ "$r" = n/a ]; then v="NOT MEASURED"
+    elif awk -v r="$r" -v t="$BULK_TARGET" 'BEGIN { exit !(r <= t) }'; then v=MET
+    else v="NOT MET"; fi
+    echo "Target: $BULK_TRANSFERS transfers in one transaction within ${BULK_TARGET}x of $ntx transactions of 1,000: $r: **$v**"
+    r=$(ratio "${BULK[one_stmt]:-}" "$ref")
+    echo "(In one statement: $r.)"
+    echo
+}
+
 {
     echo "## creditledger benchmark"
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $mem RAM, PostgreSQL $pgversion, commit $commit."
     echo "shared_buffers = 1GB, synchronous_commit = on (default), same settings for all runs; pgbench runs on the same machine."
-    [ "$PARTS" = "ledger credit audit" ] || echo "Only the $PARTS part (BENCH_ONLY=$BENCH_ONLY)."
+    [ "$PARTS" = "ledger credit audit bulk" ] || echo "Only the $PARTS part (BENCH_ONLY=$BENCH_ONLY)."
     echo
     if want ledger; then report_ledger; fi
     if want credit; then report_credit; fi
     if want audit; then report_audit; fi
+    if want bulk; then report_bulk; fi
     echo "Server log (WARNING and above, whole benchmark, by SQLSTATE): ${SERVER_LOG:-nothing}."
     echo
     echo "Correctness after the load:"
