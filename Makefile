@@ -21,6 +21,7 @@ OBJS = \
 	src/hot.o \
 	src/hot_bound.o \
 	src/posting.o \
+	src/holds.o \
 	src/accounts.o \
 	src/transfers.o \
 	src/verify.o \

@@ -119,9 +119,12 @@ cl_mode_lock(int64 account_id, bool exclusive)
 /* Column names by LC_* and SC_* (locking.h). */
 static const char *const account_columns[LC_NCOLS] = {
 	"account_id", "currency", "normal_side", "min_balance", "status",
-	"hot_mode", "shards", "balance", "version", "last_hash"
+	"hot_mode", "shards", "balance", "version", "last_hash",
+	"held", "hold_version", "hold_hash", "block"
 };
-static const char *const sub_columns[SC_NCOLS] = {"balance", "version", "last_hash"};
+static const char *const sub_columns[SC_NCOLS] = {
+	"balance", "version", "last_hash", "held", "hold_version", "hold_hash"
+};
 static ColumnMap account_map;
 static ColumnMap sub_map;
 
@@ -261,7 +264,8 @@ fetch_int(TupleTableSlot *slot, AttrNumber att, bool *isnull)
 
 /*
  * fill_head: the chain head held in slot's row; att gives the balance,
- * version and last_hash columns (either table).
+ * version, last_hash, held, hold_version and hold_hash columns (either
+ * table, in SC_* order).
  */
 static void
 fill_head(TupleTableSlot *slot, const AttrNumber *att, int64 id, int32 sub,
@@ -274,13 +278,20 @@ fill_head(TupleTableSlot *slot, const AttrNumber *att, int64 id, int32 sub,
 	head->sub_account = sub;
 	head->normal_credit = normal_credit;
 	head->tid = slot->tts_tid;
-	head->balance = fetch_int(slot, att[0], &isnull);
-	head->version = fetch_int(slot, att[1], &isnull);
-	hash = DatumGetByteaPP(slot_getattr(slot, att[2], &isnull));
+	head->balance = fetch_int(slot, att[SC_BALANCE], &isnull);
+	head->version = fetch_int(slot, att[SC_VERSION], &isnull);
+	hash = DatumGetByteaPP(slot_getattr(slot, att[SC_LAST_HASH], &isnull));
 	if (VARSIZE_ANY_EXHDR(hash) != CL_HASH_LEN)
 		elog(ERROR, "creditledger: account " INT64_FORMAT " sub-account %d has a malformed last_hash",
 			 id, sub);
 	memcpy(head->last_hash, VARDATA_ANY(hash), CL_HASH_LEN);
+	head->held = fetch_int(slot, att[SC_HELD], &isnull);
+	head->hold_version = fetch_int(slot, att[SC_HOLD_VERSION], &isnull);
+	hash = DatumGetByteaPP(slot_getattr(slot, att[SC_HOLD_HASH], &isnull));
+	if (VARSIZE_ANY_EXHDR(hash) != CL_HASH_LEN)
+		elog(ERROR, "creditledger: account " INT64_FORMAT " sub-account %d has a malformed hold_hash",
+			 id, sub);
+	memcpy(head->hold_hash, VARDATA_ANY(hash), CL_HASH_LEN);
 	head->dirty = false;
 }
 
@@ -303,6 +314,7 @@ fill_info(LockContext *lc, AccountInfo *info)
 	info->hot_mode = cl_parse_hot_mode(fetch_text(slot, a[LC_HOT_MODE]));
 	info->shards = (int32) fetch_int(slot, a[LC_SHARDS], &isnull);
 	info->balance = fetch_int(slot, a[LC_BALANCE], &isnull);
+	info->block = fetch_text(slot, a[LC_BLOCK])[0];
 }
 
 /*
@@ -388,8 +400,9 @@ cl_lock_sub(LockContext *lc, const AccountInfo *info, int32 sub, LockWaitPolicy 
 }
 
 /*
- * cl_read_sub_balance: a sub-account's committed balance, without locking
- * (a hint for choosing one; recheck under the lock).
+ * cl_read_sub_balance: a sub-account's committed available balance
+ * (balance - held), without locking (a hint for choosing one; recheck
+ * under the lock).
  */
 int64
 cl_read_sub_balance(LockContext *lc, int64 id, int32 sub)
@@ -403,7 +416,8 @@ cl_read_sub_balance(LockContext *lc, int64 id, int32 sub)
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(sub));
 	if (find_row(lc->subs, lc->subs_pk, keys, 2, snapshot, lc->sub_slot))
-		balance = fetch_int(lc->sub_slot, lc->sub_att[SC_BALANCE], &isnull);
+		balance = fetch_int(lc->sub_slot, lc->sub_att[SC_BALANCE], &isnull) -
+			fetch_int(lc->sub_slot, lc->sub_att[SC_HELD], &isnull);
 	ExecClearTuple(lc->sub_slot);
 	UnregisterSnapshot(snapshot);
 	return balance;
