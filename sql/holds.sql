@@ -1,6 +1,11 @@
 -- holds: pending transfers (authorise, partial and final capture, void,
 -- expiry), funds holds, account blocks; every function and error path with
--- its SQLSTATE, replays, and holds on every hot mode.
+-- its SQLSTATE, replays, and holds on every hot mode.  Self-contained: its
+-- own database (the ledger of the other files is tampered on purpose), so
+-- the whole ledger must verify, pass every rule and yield a digest.
+CREATE DATABASE cl_holds;
+\c cl_holds
+CREATE EXTENSION creditledger;
 SET search_path = creditledger, public;
 \set VERBOSITY sqlstate
 SET client_min_messages = warning;
@@ -266,3 +271,6 @@ SELECT currency, pending_count, pending_amount, funds_holds_count, funds_holds_a
 SELECT m FROM regexp_split_to_table(metrics(), E'\n') m
  WHERE m ~ '^creditledger_(pending_transfers|pending_amount|funds_holds|funds_held_amount|blocked_accounts)\{'
  ORDER BY m;
+
+\c contrib_regression
+DROP DATABASE cl_holds;
