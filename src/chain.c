@@ -171,6 +171,7 @@ write_heads_of(const char *relname, bool subs, ChainHead **heads, int n)
 	static ColumnMap sub_map;
 	DirectTable t;
 	int			att[6];
+	int			ncols = 6;
 	bool		opened = false;
 
 	for (int i = 0; i < n; i++)
@@ -185,9 +186,13 @@ write_heads_of(const char *relname, bool subs, ChainHead **heads, int n)
 			const AttrNumber *a;
 
 			direct_open(&t, relname);
-			a = cl_column_map(subs ? &sub_map : &account_map, t.rel, head_columns, 6);
+			/* no hold columns before release 0.3.0: write the balance head only */
+			a = cl_column_map_optional(subs ? &sub_map : &account_map, t.rel, head_columns, 6, 3);
 			for (int c = 0; c < 6; c++)
 				att[c] = a[c];
+			if (att[3] == InvalidAttrNumber || att[4] == InvalidAttrNumber ||
+				att[5] == InvalidAttrNumber)
+				ncols = 3;
 			opened = true;
 		}
 		vals[0] = Int64GetDatum(h->balance);
@@ -196,7 +201,7 @@ write_heads_of(const char *relname, bool subs, ChainHead **heads, int n)
 		vals[3] = Int64GetDatum(h->held);
 		vals[4] = Int64GetDatum(h->hold_version);
 		vals[5] = hash_datum(h->hold_hash);
-		h->tid = direct_update_columns(&t, &h->tid, 6, att, vals);
+		h->tid = direct_update_columns(&t, &h->tid, ncols, att, vals);
 		h->dirty = false;
 	}
 	if (opened)

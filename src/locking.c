@@ -137,7 +137,9 @@ lock_context_open(LockContext *lc)
 	lc->accounts = table_open(cl_relation_oid("ledger_accounts"), RowShareLock);
 	lc->accounts_pk = index_open(cl_relation_oid("ledger_accounts_pkey"), AccessShareLock);
 	lc->slot = table_slot_create(lc->accounts, NULL);
-	memcpy(lc->acc_att, cl_column_map(&account_map, lc->accounts, account_columns, LC_NCOLS),
+	/* the hold columns (release 0.3.0) may be missing before the update */
+	memcpy(lc->acc_att, cl_column_map_optional(&account_map, lc->accounts, account_columns,
+											   LC_NCOLS, LC_HELD),
 		   sizeof(lc->acc_att));
 	lc->subs = NULL;			/* opened on first use: most calls need none */
 }
@@ -153,7 +155,8 @@ open_subs(LockContext *lc)
 	lc->subs = table_open(cl_relation_oid("sub_accounts"), RowShareLock);
 	lc->subs_pk = index_open(cl_relation_oid("sub_accounts_pkey"), AccessShareLock);
 	lc->sub_slot = table_slot_create(lc->subs, NULL);
-	memcpy(lc->sub_att, cl_column_map(&sub_map, lc->subs, sub_columns, SC_NCOLS),
+	memcpy(lc->sub_att, cl_column_map_optional(&sub_map, lc->subs, sub_columns, SC_NCOLS,
+											   SC_HELD),
 		   sizeof(lc->sub_att));
 }
 
@@ -285,6 +288,15 @@ fill_head(TupleTableSlot *slot, const AttrNumber *att, int64 id, int32 sub,
 		elog(ERROR, "creditledger: account " INT64_FORMAT " sub-account %d has a malformed last_hash",
 			 id, sub);
 	memcpy(head->last_hash, VARDATA_ANY(hash), CL_HASH_LEN);
+	head->dirty = false;
+	if (att[SC_HELD] == InvalidAttrNumber)
+	{
+		/* a schema before release 0.3.0: no holds */
+		head->held = 0;
+		head->hold_version = 0;
+		memset(head->hold_hash, 0, CL_HASH_LEN);
+		return;
+	}
 	head->held = fetch_int(slot, att[SC_HELD], &isnull);
 	head->hold_version = fetch_int(slot, att[SC_HOLD_VERSION], &isnull);
 	hash = DatumGetByteaPP(slot_getattr(slot, att[SC_HOLD_HASH], &isnull));
@@ -314,7 +326,7 @@ fill_info(LockContext *lc, AccountInfo *info)
 	info->hot_mode = cl_parse_hot_mode(fetch_text(slot, a[LC_HOT_MODE]));
 	info->shards = (int32) fetch_int(slot, a[LC_SHARDS], &isnull);
 	info->balance = fetch_int(slot, a[LC_BALANCE], &isnull);
-	info->block = fetch_text(slot, a[LC_BLOCK])[0];
+	info->block = a[LC_BLOCK] == InvalidAttrNumber ? 'n' : fetch_text(slot, a[LC_BLOCK])[0];
 }
 
 /*
@@ -416,8 +428,11 @@ cl_read_sub_balance(LockContext *lc, int64 id, int32 sub)
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(sub));
 	if (find_row(lc->subs, lc->subs_pk, keys, 2, snapshot, lc->sub_slot))
-		balance = fetch_int(lc->sub_slot, lc->sub_att[SC_BALANCE], &isnull) -
-			fetch_int(lc->sub_slot, lc->sub_att[SC_HELD], &isnull);
+	{
+		balance = fetch_int(lc->sub_slot, lc->sub_att[SC_BALANCE], &isnull);
+		if (lc->sub_att[SC_HELD] != InvalidAttrNumber)
+			balance -= fetch_int(lc->sub_slot, lc->sub_att[SC_HELD], &isnull);
+	}
 	ExecClearTuple(lc->sub_slot);
 	UnregisterSnapshot(snapshot);
 	return balance;
