@@ -59,14 +59,22 @@ verify_hold_chains(int64 account, ReturnSetInfo *rsinfo)
 		" ORDER BY account_id, sub_account, version, problem",
 		1, {INT8OID}
 	};
+	static ClPlan exists_plan = {
+		"SELECT pg_catalog.to_regprocedure("
+		"'creditledger._hold_chain_problems(bigint)'::pg_catalog.text) IS NOT NULL",
+		0, {InvalidOid}
+	};
 	Datum		values[1] = {Int64GetDatum(account)};
 	char		nulls[1] = {account == 0 ? 'n' : ' '};
+	bool		isnull;
 
+	/* a schema before release 0.3.0 has no hold chains */
+	cl_exec_readonly(&exists_plan, NULL, NULL, 1);
+	if (!DatumGetBool(cl_getdatum(0, 1, &isnull)))
+		return;
 	cl_exec_readonly(&plan, values, nulls, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		bool		isnull;
-
 		emit_problem(rsinfo, false, cl_getint64(i, 1, NULL),
 					 DatumGetInt32(cl_getdatum(i, 2, &isnull)),
 					 cl_getint64(i, 3, NULL),
