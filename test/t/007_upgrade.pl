@@ -142,7 +142,10 @@ is(sql($up, q{SELECT buffered_count FROM creditledger.accounts WHERE code = 'sho
 	'5', 'five buffered postings pending before the upgrade');
 
 my %queries = (
-	accounts  => 'SELECT * FROM creditledger.accounts ORDER BY account_id',
+	# the columns of 0.1.0 (0.3.0 appends held, available and block)
+	accounts  => 'SELECT account_id, code, currency, normal_side, balance, posted_balance, '
+	  . 'buffered_amount, buffered_count, version, min_balance, hot_mode, shards, status '
+	  . 'FROM creditledger.accounts ORDER BY account_id',
 	transfers => 'SELECT * FROM creditledger.transfers ORDER BY transfer_id',
 	journal   => 'SELECT * FROM creditledger.journal ORDER BY entry_id',
 	balances  => 'SELECT account_id, creditledger.balance(account_id) '
