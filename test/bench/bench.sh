@@ -24,7 +24,12 @@
 #      after the buffered run, waits until its buffer is empty and measures
 #      the flush lag (posted_at - accepted_at) of the postings it made;
 #      failed transactions, aborted clients and server-log errors (by
-#      SQLSTATE) are counted per run;
+#      SQLSTATE) are counted per run; the money-hold workloads run last
+#      (pending_post: transfer_pending + transfer_post pairs between random
+#      accounts, two commits, compared with uniform500; pending_uniform and
+#      pending_split: authorisations left open between random accounts and
+#      from the split account, compared with each other, any LD001 a failed
+#      transaction), as their reservations stay on the accounts;
 #   6. table 3, credit lines (test/bench/credit_setup.sql: 1000 customer
 #      lines with no parent, 1000 under one hot shared parent, 1000 under one
 #      plain shared parent, 1000 under the race parent), at
