@@ -67,10 +67,8 @@ static ClPlan account_by_code_plan = {
 };
 
 static ClPlan account_state_plan = {
-	"SELECT account_id, code, currency, normal_side, balance, posted_balance,"
-	"       buffered_amount, buffered_count, version, min_balance, hot_mode,"
-	"       shards, status"
-	"  FROM creditledger.accounts WHERE account_id OPERATOR(pg_catalog.=) $1",
+	/* every column of the view, in its order: 13 before release 0.3.0, 16 since */
+	"SELECT * FROM creditledger.accounts WHERE account_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 
@@ -285,6 +283,13 @@ close_account_impl(PG_FUNCTION_ARGS)
 				 errdetail("The balance is " INT64_FORMAT ", of which " INT64_FORMAT
 						   " in buffered postings.", balance, buffered),
 				 errhint("Transfer the balance out first.")));
+	if (SPI_tuptable->tupdesc->natts >= 14 && cl_getint64(0, 14, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("account " INT64_FORMAT " cannot be closed with open reservations", id),
+				 errdetail("Pending transfers and funds holds reserve " INT64_FORMAT " on it.",
+						   cl_getint64(0, 14, NULL)),
+				 errhint("Post, void or release them first.")));
 	cl_exec(&close_plan, values, NULL, 0);
 	cl_spi_finish();
 	PG_RETURN_VOID();

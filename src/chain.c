@@ -6,7 +6,9 @@
  * the next version, balances and hash (journal.c), appends the row straight
  * into the heap (heapwrite.c) and moves the head forward in memory;
  * chain_heads_write() then writes the moved heads back to ledger_accounts
- * (sub-account 0) or sub_accounts (1..N).
+ * (sub-account 0) or sub_accounts (1..N), together with the head of the
+ * chain's hold chain (held, hold_version, hold_hash), which holds.c moves
+ * the same way.
  *
  * Locking: the caller holds the row lock of every head it passes (taken in
  * ascending (account, sub-account) order by locking.c), so no other
@@ -166,17 +168,20 @@ journal_writer_close(JournalWriter *w)
 static void
 write_heads_of(const char *relname, bool subs, ChainHead **heads, int n)
 {
-	static const char *const head_columns[] = {"balance", "version", "last_hash"};
+	static const char *const head_columns[] = {
+		"balance", "version", "last_hash", "held", "hold_version", "hold_hash"
+	};
 	static ColumnMap account_map;
 	static ColumnMap sub_map;
 	DirectTable t;
-	int			att[3];
+	int			att[6];
+	int			ncols = 6;
 	bool		opened = false;
 
 	for (int i = 0; i < n; i++)
 	{
 		ChainHead  *h = heads[i];
-		Datum		vals[3];
+		Datum		vals[6];
 
 		if (!h->dirty || (h->sub_account != 0) != subs)
 			continue;
@@ -185,15 +190,22 @@ write_heads_of(const char *relname, bool subs, ChainHead **heads, int n)
 			const AttrNumber *a;
 
 			direct_open(&t, relname);
-			a = cl_column_map(subs ? &sub_map : &account_map, t.rel, head_columns, 3);
-			for (int c = 0; c < 3; c++)
+			/* no hold columns before release 0.3.0: write the balance head only */
+			a = cl_column_map_optional(subs ? &sub_map : &account_map, t.rel, head_columns, 6, 3);
+			for (int c = 0; c < 6; c++)
 				att[c] = a[c];
+			if (att[3] == InvalidAttrNumber || att[4] == InvalidAttrNumber ||
+				att[5] == InvalidAttrNumber)
+				ncols = 3;
 			opened = true;
 		}
 		vals[0] = Int64GetDatum(h->balance);
 		vals[1] = Int64GetDatum(h->version);
 		vals[2] = hash_datum(h->last_hash);
-		h->tid = direct_update_columns(&t, &h->tid, 3, att, vals);
+		vals[3] = Int64GetDatum(h->held);
+		vals[4] = Int64GetDatum(h->hold_version);
+		vals[5] = hash_datum(h->hold_hash);
+		h->tid = direct_update_columns(&t, &h->tid, ncols, att, vals);
 		h->dirty = false;
 		/* the next posting of this chain in the transaction finds it here */
 		cl_rowcache_remember(RelationGetRelid(t.rel), h->account_id, h->sub_account, &h->tid);

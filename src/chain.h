@@ -25,6 +25,9 @@ typedef struct ChainHead
 	int64		balance;
 	int64		version;
 	uint8		last_hash[CL_HASH_LEN];
+	int64		held;			/* reservations on this chain (holds.c) */
+	int64		hold_version;	/* head of the chain's hold chain */
+	uint8		hold_hash[CL_HASH_LEN];
 	bool		dirty;			/* moved forward, row needs writing */
 } ChainHead;
 

@@ -245,6 +245,36 @@ cl_column_map(ColumnMap *map, Relation rel, const char *const *names, int n)
 }
 
 /*
+ * cl_column_map_optional: cl_column_map where only the first nrequired
+ * names must exist; a later one that does not (a schema not yet updated to
+ * the release that added it: the library is always the newest) maps to
+ * InvalidAttrNumber.  A map with a missing column is not kept, so the
+ * columns an ALTER EXTENSION UPDATE adds are found by the next call.
+ */
+const AttrNumber *
+cl_column_map_optional(ColumnMap *map, Relation rel, const char *const *names, int n,
+					   int nrequired)
+{
+	bool		complete = true;
+
+	Assert(n <= CL_MAX_MAPPED_COLUMNS);
+	if (map->relid == RelationGetRelid(rel))
+		return map->attnum;
+	for (int c = 0; c < n; c++)
+	{
+		AttrNumber	att = get_attnum(RelationGetRelid(rel), names[c]);
+
+		if (att == InvalidAttrNumber && c < nrequired)
+			elog(ERROR, "creditledger: column %s.%s does not exist",
+				 RelationGetRelationName(rel), names[c]);
+		complete &= (att != InvalidAttrNumber);
+		map->attnum[c] = att;
+	}
+	map->relid = complete ? RelationGetRelid(rel) : InvalidOid;
+	return map->attnum;
+}
+
+/*
  * direct_close: close indexes and table (keeping the lock to end of
  * transaction) and make the writes visible to the next command.
  */

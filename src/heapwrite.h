@@ -39,6 +39,9 @@ typedef struct ColumnMap
 
 extern const AttrNumber *cl_column_map(ColumnMap *map, Relation rel,
 									   const char *const *names, int n);
+extern const AttrNumber *cl_column_map_optional(ColumnMap *map, Relation rel,
+												const char *const *names, int n,
+												int nrequired);
 extern Oid	cl_relation_oid(const char *relname);
 
 #endif							/* CREDITLEDGER_HEAPWRITE_H */

@@ -23,6 +23,14 @@
  * 'entry' with the voucher 'creditledger:<what>:<account>:<transfer id>';
  * their legs net to zero within the account.
  *
+ * Holds (holds.c).  A split account's reservations sit in sub-accounts;
+ * every check here is against a chain's available balance (balance -
+ * held): a decrease or a reservation takes a sub-account whose available
+ * covers it, a gather or sweep moves only what is available, and the slow
+ * path refuses (LD001) only when the whole account's available is short,
+ * after releasing due reservations on the sub-accounts it locked.  Hot-mode
+ * conversion refuses an account with open reservations (55000).
+ *
  * Buffered postings always reach the account's main chain (sub-account 0);
  * for a buffered_split account, the flush then spreads that to the
  * sub-accounts it can take without waiting, and a decrease's slow path or
@@ -58,6 +66,7 @@
 #include "chain.h"
 #include "errcodes.h"
 #include "heapwrite.h"
+#include "holds.h"
 #include "hot.h"
 #include "hot_internal.h"
 #include "locking.h"
@@ -412,6 +421,24 @@ sum_heads(ChainHead *h, int n, int64 account_id)
 }
 
 /*
+ * sum_available: the total available balance (balance - held) of n heads
+ * (22003 on overflow).
+ */
+static int64
+sum_available(ChainHead *h, int n, int64 account_id)
+{
+	int64		total = 0;
+
+	for (int i = 0; i < n; i++)
+		if (pg_add_s64_overflow(total, cl_available(&h[i]), &total))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("balance of account " INT64_FORMAT " is out of range for type bigint",
+							account_id)));
+	return total;
+}
+
+/*
  * hot_choose_sub: lock the sub-account that serves a posting changing a
  * split account's balance by net, gathering funds into it when no single
  * sub-account can cover a decrease (see the file header).  Inside SPI.
@@ -452,7 +479,7 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 			skipped++;
 			continue;
 		}
-		if (out->balance + net >= sub_floor)
+		if (cl_available(out) + net >= sub_floor)
 		{
 			cl_stat_hot_skips(info->account_id, skipped);
 			return;
@@ -465,32 +492,45 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 					 &locked, &main_head) != LOCK_OK)
 		elog(ERROR, "creditledger: account " INT64_FORMAT " vanished", info->account_id);
 	subs = lock_all_subs(lc, info, n);
-	target = &subs[0];
-	for (int32 i = 1; i < n; i++)
-		if (subs[i].balance > target->balance)
-			target = &subs[i];
-	total = sum_heads(subs, n, info->account_id) + main_head.balance;
+	total = sum_available(subs, n, info->account_id) + cl_available(&main_head);
 	if (total + net < info->min_balance && HOT_MODE_IS_BUFFERED(info->hot_mode) &&
 		hot_apply_buffer(lc, info, &main_head, 0) > 0)
-		total = sum_heads(subs, n, info->account_id) + main_head.balance;
+		total = sum_available(subs, n, info->account_id) + cl_available(&main_head);
+	if (total + net < info->min_balance)
+	{
+		/* due reservations met here count as released (holds.c) */
+		bool		released = false;
+
+		for (int32 i = 0; i < n; i++)
+			if (subs[i].held > 0)
+				released |= holds_release_due(&subs[i], info->block);
+		if (released)
+			total = sum_available(subs, n, info->account_id) + cl_available(&main_head);
+	}
 	if (total + net < info->min_balance)
 		cl_raise_insufficient(info->account_id, total, total + net, info->min_balance);
+	target = &subs[0];
+	for (int32 i = 1; i < n; i++)
+		if (cl_available(&subs[i]) > cl_available(target))
+			target = &subs[i];
 
 	/*
 	 * Gather into the target, until it covers the decrease: first what the
-	 * main chain holds (applied buffer), then siblings in order.
+	 * main chain holds (applied buffer), then siblings in order; only what
+	 * is available (not held) moves.
 	 */
 	move_begin(&m, "gather", "sub-account gather", info->account_id);
-	if (main_head.balance > 0 && target->balance + net < sub_floor)
+	if (cl_available(&main_head) > 0 && cl_available(target) + net < sub_floor)
 		move_amount(&m, &main_head, target,
-					Min(main_head.balance, sub_floor - net - target->balance));
-	for (int32 i = 0; i < n && target->balance + net < sub_floor; i++)
+					Min(cl_available(&main_head), sub_floor - net - cl_available(target)));
+	for (int32 i = 0; i < n && cl_available(target) + net < sub_floor; i++)
 	{
 		ChainHead  *from = &subs[i];
 
-		if (from == target || from->balance <= 0)
+		if (from == target || cl_available(from) <= 0)
 			continue;
-		move_amount(&m, from, target, Min(from->balance, sub_floor - net - target->balance));
+		move_amount(&m, from, target,
+					Min(cl_available(from), sub_floor - net - cl_available(target)));
 	}
 	heads = palloc(sizeof(ChainHead *) * (n + 1));
 	for (int32 i = 0; i < n; i++)
@@ -558,6 +598,19 @@ hot_convert(int64 account_id, HotMode mode, int32 shards)
 	(void) hot_apply_buffer(&lc, &info, &main_head, 0);
 	if (old_n > 0)
 		subs = lock_all_subs(&lc, &info, old_n);
+	{
+		int64		held = main_head.held;
+
+		for (int32 i = 0; i < old_n; i++)
+			held += subs[i].held;
+		if (held != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("account " INT64_FORMAT " has open reservations", account_id),
+					 errdetail("Pending transfers and funds holds reserve " INT64_FORMAT
+							   " on it; a reservation stays on the chain it was made on.", held),
+					 errhint("Post, void or release them (or let them expire) before changing the hot mode.")));
+	}
 
 	/* 2. merge the old sub-accounts into the main chain */
 	memo = psprintf("hot mode %s/%d -> %s/%d", cl_hot_mode_name(info.hot_mode), info.shards,
@@ -770,6 +823,7 @@ hot_sweep_account(int64 account_id)
 	AccountInfo info;
 	ChainHead	main_head;
 	ChainHead  *subs;
+	ChainHead  *avail;
 	ChainHead **heads;
 	int64		total;
 	int64		moves = 0;
@@ -798,25 +852,32 @@ hot_sweep_account(int64 account_id)
 		!info.open || !HOT_MODE_IS_SPLIT(info.hot_mode) || info.shards < 2)
 		goto done;
 	subs = palloc(sizeof(ChainHead) * info.shards);
+	avail = palloc(sizeof(ChainHead) * info.shards);
 	for (int32 i = 0; i < info.shards; i++)
 		if (cl_lock_sub(&lc, &info, i + 1, LockWaitSkip, &subs[n]) == LOCK_OK)
 			n++;
 	if (n < 2)
 		goto done;
-	total = sum_heads(subs, n, account_id);
-	if (sweep_balanced(main_head.balance, subs, n, total))
+	/* only what is available (not held) is evened out */
+	for (int32 i = 0; i < n; i++)
+	{
+		avail[i] = subs[i];
+		avail[i].balance = cl_available(&subs[i]);
+	}
+	total = sum_heads(avail, n, account_id);
+	if (sweep_balanced(cl_available(&main_head), avail, n, total))
 		goto done;
-	if (main_head.balance > 0)
-		total += main_head.balance;
+	if (cl_available(&main_head) > 0)
+		total += cl_available(&main_head);
 
 	/* target of sub-account i: total / n, the remainder to the first ones */
 #define SWEEP_TARGET(i) (total / n + ((i) < total % n ? 1 : 0))
 	move_begin(&m, "sweep", "sub-account sweep", account_id);
-	for (int32 i = 0; i < n && main_head.balance > 0; i++)
-		if (subs[i].balance < SWEEP_TARGET(i))
+	for (int32 i = 0; i < n && cl_available(&main_head) > 0; i++)
+		if (cl_available(&subs[i]) < SWEEP_TARGET(i))
 		{
 			move_amount(&m, &main_head, &subs[i],
-						Min(main_head.balance, SWEEP_TARGET(i) - subs[i].balance));
+						Min(cl_available(&main_head), SWEEP_TARGET(i) - cl_available(&subs[i])));
 			moves++;
 		}
 	while (d < n && r < n)
@@ -824,12 +885,12 @@ hot_sweep_account(int64 account_id)
 		int64		surplus,
 					deficit;
 
-		if ((surplus = subs[d].balance - SWEEP_TARGET(d)) <= 0)
+		if ((surplus = cl_available(&subs[d]) - SWEEP_TARGET(d)) <= 0)
 		{
 			d++;
 			continue;
 		}
-		if ((deficit = SWEEP_TARGET(r) - subs[r].balance) <= 0)
+		if ((deficit = SWEEP_TARGET(r) - cl_available(&subs[r])) <= 0)
 		{
 			r++;
 			continue;

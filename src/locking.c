@@ -133,10 +133,12 @@ cl_mode_lock(int64 account_id, bool exclusive)
 /* Column names by LC_* and SC_* (locking.h). */
 static const char *const account_columns[LC_NCOLS] = {
 	"account_id", "currency", "normal_side", "min_balance", "status",
-	"hot_mode", "shards", "balance", "version", "last_hash"
+	"hot_mode", "shards", "balance", "version", "last_hash",
+	"held", "hold_version", "hold_hash", "block"
 };
 static const char *const sub_columns[SC_NCOLS] = {
-	"balance", "version", "last_hash", "account_id", "sub_account"
+	"balance", "version", "last_hash", "held", "hold_version", "hold_hash",
+	"account_id", "sub_account"
 };
 static ColumnMap account_map;
 static ColumnMap sub_map;
@@ -150,7 +152,9 @@ lock_context_open(LockContext *lc)
 	lc->accounts = table_open(cl_relation_oid("ledger_accounts"), RowShareLock);
 	lc->accounts_pk = index_open(cl_relation_oid("ledger_accounts_pkey"), AccessShareLock);
 	lc->slot = table_slot_create(lc->accounts, NULL);
-	memcpy(lc->acc_att, cl_column_map(&account_map, lc->accounts, account_columns, LC_NCOLS),
+	/* the hold columns (release 0.3.0) may be missing before the update */
+	memcpy(lc->acc_att, cl_column_map_optional(&account_map, lc->accounts, account_columns,
+											   LC_NCOLS, LC_HELD),
 		   sizeof(lc->acc_att));
 	lc->subs = NULL;			/* opened on first use: most calls need none */
 }
@@ -166,7 +170,8 @@ open_subs(LockContext *lc)
 	lc->subs = table_open(cl_relation_oid("sub_accounts"), RowShareLock);
 	lc->subs_pk = index_open(cl_relation_oid("sub_accounts_pkey"), AccessShareLock);
 	lc->sub_slot = table_slot_create(lc->subs, NULL);
-	memcpy(lc->sub_att, cl_column_map(&sub_map, lc->subs, sub_columns, SC_NCOLS),
+	memcpy(lc->sub_att, cl_column_map_optional(&sub_map, lc->subs, sub_columns, SC_NCOLS,
+											   SC_HELD),
 		   sizeof(lc->sub_att));
 }
 
@@ -352,7 +357,8 @@ fetch_int(TupleTableSlot *slot, AttrNumber att, bool *isnull)
 
 /*
  * fill_head: the chain head held in slot's row; att gives the balance,
- * version and last_hash columns (either table).
+ * version, last_hash, held, hold_version and hold_hash columns (either
+ * table, in SC_* order).
  */
 static void
 fill_head(TupleTableSlot *slot, const AttrNumber *att, int64 id, int32 sub,
@@ -365,13 +371,29 @@ fill_head(TupleTableSlot *slot, const AttrNumber *att, int64 id, int32 sub,
 	head->sub_account = sub;
 	head->normal_credit = normal_credit;
 	head->tid = slot->tts_tid;
-	head->balance = fetch_int(slot, att[0], &isnull);
-	head->version = fetch_int(slot, att[1], &isnull);
-	hash = DatumGetByteaPP(slot_getattr(slot, att[2], &isnull));
+	head->balance = fetch_int(slot, att[SC_BALANCE], &isnull);
+	head->version = fetch_int(slot, att[SC_VERSION], &isnull);
+	hash = DatumGetByteaPP(slot_getattr(slot, att[SC_LAST_HASH], &isnull));
 	if (VARSIZE_ANY_EXHDR(hash) != CL_HASH_LEN)
 		elog(ERROR, "creditledger: account " INT64_FORMAT " sub-account %d has a malformed last_hash",
 			 id, sub);
 	memcpy(head->last_hash, VARDATA_ANY(hash), CL_HASH_LEN);
+	head->dirty = false;
+	if (att[SC_HELD] == InvalidAttrNumber)
+	{
+		/* a schema before release 0.3.0: no holds */
+		head->held = 0;
+		head->hold_version = 0;
+		memset(head->hold_hash, 0, CL_HASH_LEN);
+		return;
+	}
+	head->held = fetch_int(slot, att[SC_HELD], &isnull);
+	head->hold_version = fetch_int(slot, att[SC_HOLD_VERSION], &isnull);
+	hash = DatumGetByteaPP(slot_getattr(slot, att[SC_HOLD_HASH], &isnull));
+	if (VARSIZE_ANY_EXHDR(hash) != CL_HASH_LEN)
+		elog(ERROR, "creditledger: account " INT64_FORMAT " sub-account %d has a malformed hold_hash",
+			 id, sub);
+	memcpy(head->hold_hash, VARDATA_ANY(hash), CL_HASH_LEN);
 	head->dirty = false;
 }
 
@@ -394,6 +416,7 @@ fill_info(LockContext *lc, AccountInfo *info)
 	info->hot_mode = cl_parse_hot_mode(fetch_text(slot, a[LC_HOT_MODE]));
 	info->shards = (int32) fetch_int(slot, a[LC_SHARDS], &isnull);
 	info->balance = fetch_int(slot, a[LC_BALANCE], &isnull);
+	info->block = a[LC_BLOCK] == InvalidAttrNumber ? 'n' : fetch_text(slot, a[LC_BLOCK])[0];
 }
 
 /*
@@ -502,8 +525,9 @@ cl_lock_sub(LockContext *lc, const AccountInfo *info, int32 sub, LockWaitPolicy 
 }
 
 /*
- * cl_read_sub_balance: a sub-account's committed balance, without locking
- * (a hint for choosing one; recheck under the lock).
+ * cl_read_sub_balance: a sub-account's committed available balance
+ * (balance - held), without locking (a hint for choosing one; recheck
+ * under the lock).
  */
 int64
 cl_read_sub_balance(LockContext *lc, int64 id, int32 sub)
@@ -525,7 +549,11 @@ cl_read_sub_balance(LockContext *lc, int64 id, int32 sub)
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(sub));
 	if (find_row(lc->subs, lc->subs_pk, keys, 2, snapshot, lc->sub_slot))
+	{
 		balance = fetch_int(lc->sub_slot, lc->sub_att[SC_BALANCE], &isnull);
+		if (lc->sub_att[SC_HELD] != InvalidAttrNumber)
+			balance -= fetch_int(lc->sub_slot, lc->sub_att[SC_HELD], &isnull);
+	}
 	ExecClearTuple(lc->sub_slot);
 	UnregisterSnapshot(snapshot);
 	return balance;

@@ -33,7 +33,13 @@ typedef struct AccountInfo
 	HotMode		hot_mode;
 	int32		shards;
 	int64		balance;		/* posted balance of sub-account 0 */
+	char		block;			/* 'n'one, 'd'ebits, 'c'redits, 'a'll */
 } AccountInfo;
+
+/* Whether an account's block refuses a leg on side ('D' or 'C'). */
+#define CL_BLOCKS_SIDE(info, side) \
+	((info)->block == 'a' || ((info)->block == 'd' && (side) == 'D') || \
+	 ((info)->block == 'c' && (side) == 'C'))
 
 /* Columns read from ledger_accounts (LC_*) and sub_accounts (SC_*). */
 enum
@@ -41,11 +47,14 @@ enum
 	LC_ACCOUNT_ID, LC_CURRENCY, LC_NORMAL_SIDE, LC_MIN_BALANCE, LC_STATUS,
 	LC_HOT_MODE, LC_SHARDS,
 	LC_BALANCE, LC_VERSION, LC_LAST_HASH,	/* a chain head: in SC_* order */
+	LC_HELD, LC_HOLD_VERSION, LC_HOLD_HASH,
+	LC_BLOCK,
 	LC_NCOLS
 };
 enum
 {
 	SC_BALANCE, SC_VERSION, SC_LAST_HASH,	/* a chain head: in LC_BALANCE.. order */
+	SC_HELD, SC_HOLD_VERSION, SC_HOLD_HASH,
 	SC_ACCOUNT_ID, SC_SUB_ACCOUNT,	/* the key */
 	SC_NCOLS
 };

@@ -81,7 +81,9 @@ static const char *const op_names[CL_OP_COUNT] = {
 	"create_credit_line", "credit_line_id", "link_credit_line", "set_credit_limit",
 	"suspend_credit_line", "resume_credit_line", "close_credit_line",
 	"set_credit_line_hot", "credit_freeze", "credit_unfreeze", "credit_use",
-	"credit_use_direct", "credit_return", "credit_expire_holds"
+	"credit_use_direct", "credit_return", "credit_expire_holds",
+	"transfer_pending", "transfer_post", "transfer_void", "hold_funds", "release_funds",
+	"expire_pending", "set_account_block"
 };
 
 typedef struct ClErrCount

@@ -7,8 +7,9 @@
  *      order (LD003 for an unknown or closed account); when this backend
  *      knows every account to be in mode 'none', they are locked right
  *      away (reading them under the lock), else only read,
- *   2. checks currencies (LD009 for a transfer, LD010 for an entry that
- *      does not balance per currency),
+ *   2. checks blocks (LD012 for a leg on a side the account's block
+ *      refuses) and currencies (LD009 for a transfer, LD010 for an entry
+ *      that does not balance per currency),
  *   3. plans each account, in ascending id order, by its hot mode:
  *      - buffered increases (buffered, buffered_split, no decreasing leg):
  *        buffer rows, no row lock;
@@ -17,11 +18,20 @@
  *        from siblings when none has enough; LD001 only when the whole
  *        account is short);
  *      - everything else: the account row, locked; a buffered account that
- *        is short applies its own buffer first (hot.c), then the floor is
- *        checked (LD001), with overflow checks (22003),
+ *        is short applies its own buffer first (hot.c), then releases the
+ *        due reservations on the chain (holds.c), then the floor is checked
+ *        (LD001), with overflow checks (22003);
+ *      - an account with a reservation to release (transfer_post): exactly
+ *        the chain the reservation sits on, its release taken off held
+ *        first.
+ *      The floor is always checked against available = balance - held of
+ *      the chain (for a split account's slow path: of the whole account),
+ *      under the same lock that serialises the chain's postings, so holds
+ *      and decreases never overdraw together,
  *   4. appends one chained journal entry per immediate leg, in leg order,
- *      and one buffer row per buffered leg, and
- *   5. writes the moved chain heads back.
+ *      one buffer row per buffered leg, and the releases' hold chain
+ *      entries, and
+ *   5. writes the moved chain heads back (balances and hold chains).
  * An error anywhere aborts the caller's (sub)transaction, so a failed call
  * leaves nothing.  Must be called inside SPI (hot.c issues SQL).
  */
@@ -37,6 +47,7 @@
 #include "chain.h"
 #include "errcodes.h"
 #include "hot.h"
+#include "holds.h"
 #include "hot_internal.h"
 #include "journal.h"
 #include "locking.h"
@@ -58,6 +69,7 @@ typedef struct AccountPlan
 	bool		any_decrease;
 	ChainHead	head;			/* PLAN_MAIN / PLAN_SUB */
 	bool		row_locked;		/* head read under the account row lock */
+	const PostingRelease *release;	/* reservation released with it, or NULL */
 } AccountPlan;
 
 /*
@@ -191,27 +203,79 @@ sum_legs(const PostingLeg *legs, int nlegs, AccountPlan *plans, int nplans)
 }
 
 /*
+ * cl_available: a chain's available balance, balance - held (22003 if that
+ * is out of range).
+ */
+int64
+cl_available(const ChainHead *head)
+{
+	int64		avail;
+
+	if (pg_sub_s64_overflow(head->balance, head->held, &avail))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("available balance of account " INT64_FORMAT " is out of range for type bigint",
+						head->account_id)));
+	return avail;
+}
+
+/*
  * check_final: 22003 if balance + net overflows; LD001 if a decrease would
- * leave the balance below the floor.  Returns whether the floor holds
- * (raise = false only asks).
+ * leave the available balance (balance - held) below the floor.  Returns
+ * whether the floor holds (raise = false only asks).
  */
 static bool
-check_final(const AccountInfo *info, int64 balance, int64 net, bool raise)
+check_final(const AccountInfo *info, int64 balance, int64 held, int64 net, bool raise)
 {
 	int64		after;
+	int64		avail;
 
 	if (pg_add_s64_overflow(balance, net, &after))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("balance of account " INT64_FORMAT " would be out of range for type bigint",
 						info->account_id)));
-	if (info->has_floor && net < 0 && after < info->min_balance)
+	if (!info->has_floor || net >= 0)
+		return true;
+	if (pg_sub_s64_overflow(balance, held, &avail) ||
+		pg_add_s64_overflow(avail, net, &after))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("available balance of account " INT64_FORMAT " is out of range for type bigint",
+						info->account_id)));
+	if (after < info->min_balance)
 	{
 		if (raise)
-			cl_raise_insufficient(info->account_id, balance, after, info->min_balance);
+		{
+			if (held == 0)
+				cl_raise_insufficient(info->account_id, balance, after, info->min_balance);
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_INSUFFICIENT_FUNDS),
+					 errmsg("insufficient funds in account " INT64_FORMAT, info->account_id),
+					 errdetail("The balance is " INT64_FORMAT ", of which " INT64_FORMAT
+							   " is held; the posting would leave " INT64_FORMAT
+							   " available, below the minimum balance of " INT64_FORMAT ".",
+							   balance, held, after, info->min_balance)));
+		}
 		return false;
 	}
 	return true;
+}
+
+/*
+ * take_release: take a reservation's release off the chain's held before
+ * the floor is checked.
+ */
+static void
+take_release(AccountPlan *p)
+{
+	if (p->release == NULL)
+		return;
+	if (p->release->release > p->head.held)
+		elog(ERROR, "creditledger: account " INT64_FORMAT " sub-account %d holds " INT64_FORMAT
+			 ", less than the " INT64_FORMAT " to release",
+			 p->head.account_id, p->head.sub_account, p->head.held, p->release->release);
+	p->head.held -= p->release->release;
 }
 
 /*
@@ -285,11 +349,100 @@ plan_main(LockContext *lc, AccountPlan *p)
 		cl_lock_main(lc, p->info.account_id, LockWaitBlock, LockTupleNoKeyExclusive,
 					 &p->info, &p->head) != LOCK_OK)
 		elog(ERROR, "creditledger: account " INT64_FORMAT " vanished", p->info.account_id);
-	if (check_final(&p->info, p->head.balance, p->net, false))
+	take_release(p);
+	if (check_final(&p->info, p->head.balance, p->head.held, p->net, false))
 		return;
 	if (HOT_MODE_IS_BUFFERED(p->info.hot_mode))
 		hot_apply_buffer(lc, &p->info, &p->head, 0);
-	(void) check_final(&p->info, p->head.balance, p->net, true);
+	if (check_final(&p->info, p->head.balance, p->head.held, p->net, false))
+		return;
+	/* a due reservation met here counts as released (holds.c) */
+	if (p->head.held > 0)
+		(void) holds_release_due(&p->head, p->info.block);
+	(void) check_final(&p->info, p->head.balance, p->head.held, p->net, true);
+}
+
+/*
+ * plan_release_sub: serve a split account's legs from the sub-account its
+ * released reservation sits on (waiting for it: one sub-account, taken in
+ * the posting's ascending order), checked against that sub-account's
+ * available balance and the floor the sub-accounts keep.
+ */
+static void
+plan_release_sub(LockContext *lc, AccountPlan *p)
+{
+	int64		sub_floor = p->info.has_floor ? Max(p->info.min_balance, 0) : 0;
+	int64		after;
+
+	p->kind = PLAN_SUB;
+	if (cl_lock_sub(lc, &p->info, p->release->sub_account, LockWaitBlock, &p->head) != LOCK_OK)
+		elog(ERROR, "creditledger: account " INT64_FORMAT " has no sub-account %d",
+			 p->info.account_id, p->release->sub_account);
+	take_release(p);
+	if (pg_add_s64_overflow(p->head.balance, p->net, &after))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("balance of account " INT64_FORMAT " would be out of range for type bigint",
+						p->info.account_id)));
+	after = cl_available(&p->head) + p->net;
+	if (p->info.has_floor && p->net < 0 && after < sub_floor)
+		cl_raise_insufficient(p->info.account_id, cl_available(&p->head), after, sub_floor);
+}
+
+/*
+ * cl_reserve_chain: lock the chain a reservation of amount on an account
+ * (read, its mode lock held) sits on, and check that the account can spare
+ * it: like a decrease of amount, against available and the floor (LD001),
+ * applying a buffered account's buffer or releasing due reservations when
+ * short, and for a split account choosing one sub-account (SKIP LOCKED
+ * first, gathering only when none has enough).  The caller adds amount to
+ * head->held, writes the hold entry and the head.  Inside SPI.
+ */
+void
+cl_reserve_chain(LockContext *lc, AccountInfo *info, int64 amount, ChainHead *head)
+{
+	int64		check;
+
+	if (HOT_MODE_IS_SPLIT(info->hot_mode))
+		hot_choose_sub(lc, info, -amount, head);
+	else
+	{
+		AccountPlan p;
+
+		memset(&p, 0, sizeof(p));
+		p.info = *info;
+		p.net = -amount;
+		p.any_decrease = true;
+		plan_main(lc, &p);
+		*info = p.info;
+		*head = p.head;
+	}
+	if (pg_add_s64_overflow(head->held, amount, &check))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("held amount of account " INT64_FORMAT " would be out of range for type bigint",
+						info->account_id)));
+}
+
+/*
+ * check_blocks: LD012 for the first leg on a side its account's block
+ * refuses.
+ */
+static void
+check_blocks(const PostingLeg *legs, int nlegs, AccountPlan *plans, int nplans)
+{
+	for (int i = 0; i < nlegs; i++)
+	{
+		const AccountInfo *info = &find_plan(plans, nplans, legs[i].account_id)->info;
+
+		if (CL_BLOCKS_SIDE(info, legs[i].side))
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_ACCOUNT_BLOCKED),
+					 errmsg("account " INT64_FORMAT " is blocked for %s", info->account_id,
+							legs[i].side == 'D' ? "debits" : "credits"),
+					 errdetail("The account's block is \"%s\".", cl_block_name(info->block)),
+					 errhint("An administrator lifts it with set_account_block(account, 'none').")));
+	}
 }
 
 /*
@@ -298,7 +451,8 @@ plan_main(LockContext *lc, AccountPlan *p)
  */
 void
 post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
-		  const PostingLeg *legs, int nlegs)
+		  const PostingLeg *legs, int nlegs,
+		  const PostingRelease *releases, int nreleases)
 {
 	int64	   *ids = palloc(sizeof(int64) * nlegs);
 	int			n;
@@ -325,8 +479,11 @@ post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
 		cl_mode_lock(ids[i], false);
 		read_account(&lc, &plans[i], ids[i], all_none);
 	}
+	check_blocks(legs, nlegs, plans, n);
 	check_currencies(kind, legs, nlegs, plans, n);
 	sum_legs(legs, nlegs, plans, n);
+	for (int r = 0; r < nreleases; r++)
+		find_plan(plans, n, releases[r].account_id)->release = &releases[r];
 
 	for (int i = 0; i < n; i++)
 	{
@@ -335,10 +492,14 @@ post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
 
 		if (mode != HOT_NONE && p->net != 0)
 			hot_check_total_bound(&lc, &p->info, p->net);
-		if (HOT_MODE_IS_BUFFERED(mode) && !p->any_decrease)
+		if (p->release != NULL && p->release->sub_account > 0)
+			plan_release_sub(&lc, p);
+		else if (p->release != NULL)
+			plan_main(&lc, p);
+		else if (HOT_MODE_IS_BUFFERED(mode) && !p->any_decrease)
 		{
 			p->kind = PLAN_BUFFER;
-			(void) check_final(&p->info, p->info.balance, p->net, true);
+			(void) check_final(&p->info, p->info.balance, 0, p->net, true);
 		}
 		else if (HOT_MODE_IS_SPLIT(mode))
 		{
@@ -365,6 +526,14 @@ post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
 	}
 	if (any_immediate)
 		journal_writer_close(&w);
+	for (int r = 0; r < nreleases; r++)
+	{
+		AccountPlan *p = find_plan(plans, n, releases[r].account_id);
+
+		/* take_release took it off for the check; the entry records it */
+		p->head.held += releases[r].release;
+		hold_append(&p->head, &releases[r].rec, -releases[r].release, p->info.block);
+	}
 
 	heads = palloc(sizeof(ChainHead *) * n);
 	for (int i = 0; i < n; i++)

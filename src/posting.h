@@ -6,6 +6,11 @@
 
 #include "postgres.h"
 
+#include "utils/jsonb.h"
+
+#include "holds.h"
+#include "locking.h"
+
 /* One leg of a posting: debit or credit amount on an account. */
 typedef struct PostingLeg
 {
@@ -22,8 +27,30 @@ typedef enum PostingKind
 	POSTING_REVERSAL			/* mirror of a posted transfer */
 } PostingKind;
 
+/*
+ * A reservation a posting releases (transfer_post): on chain (account_id,
+ * sub_account), release is taken off held before the floor is checked, and
+ * rec is written to that chain's hold chain with the posting.  release 0
+ * only records (the pending transfer's record on an account it does not
+ * decrease).  The posting serves that account from exactly that chain.
+ */
+typedef struct PostingRelease
+{
+	int64		account_id;
+	int32		sub_account;
+	int64		release;
+	HoldRecord	rec;
+} PostingRelease;
+
 extern void post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
-					  const PostingLeg *legs, int nlegs);
+					  const PostingLeg *legs, int nlegs,
+					  const PostingRelease *releases, int nreleases);
+extern void cl_reserve_chain(LockContext *lc, AccountInfo *info, int64 amount,
+							 ChainHead *head);
+extern int64 cl_available(const ChainHead *head);
+/* transfers.c: claim a voucher in the transfers' namespace (see there). */
+extern int64 cl_claim_transfer_voucher(const char *voucher, const char *kind, const uint8 *hash,
+									   text *memo, Jsonb *metadata, bool *replayed);
 extern void cl_raise_insufficient(int64 account_id, int64 balance, int64 after,
 								  int64 min_balance);
 

@@ -224,6 +224,27 @@ claim_voucher(const char *voucher, CallPayload *p, bool *replayed)
 }
 
 /*
+ * cl_claim_transfer_voucher: claim voucher in the transfers namespace for a
+ * posting made by another module (transfer_post, holds.c), whose payload
+ * hash the caller computed over its own arguments; kind is the transfer
+ * row's kind.  Returns the new id, or the first call's id with *replayed
+ * for a replay; LD004 for another payload.  Inside SPI.
+ */
+int64
+cl_claim_transfer_voucher(const char *voucher, const char *kind, const uint8 *hash,
+						  text *memo, Jsonb *metadata, bool *replayed)
+{
+	CallPayload p;
+
+	memset(&p, 0, sizeof(p));
+	p.kind = kind;
+	p.memo = memo;
+	p.metadata = metadata;
+	memcpy(p.hash, hash, CL_HASH_LEN);
+	return claim_voucher(voucher, &p, replayed);
+}
+
+/*
  * transfer(voucher, debit_account, credit_account, amount, memo, metadata):
  * debit one account and credit another; returns the transfer id.
  */
@@ -263,7 +284,7 @@ transfer_impl(PG_FUNCTION_ARGS)
 	{
 		legs[0] = (PostingLeg) {debit_account, 'D', amount};
 		legs[1] = (PostingLeg) {credit_account, 'C', amount};
-		post_legs(id, voucher, POSTING_TRANSFER, legs, 2);
+		post_legs(id, voucher, POSTING_TRANSFER, legs, 2, NULL, 0);
 	}
 	cl_spi_finish();
 	PG_RETURN_INT64(id);
@@ -427,7 +448,7 @@ post_entry_impl(PG_FUNCTION_ARGS)
 	cl_spi_connect();
 	id = claim_voucher(voucher, &p, &replayed);
 	if (!replayed)
-		post_legs(id, voucher, POSTING_ENTRY, legs, nlegs);
+		post_legs(id, voucher, POSTING_ENTRY, legs, nlegs, NULL, 0);
 	cl_spi_finish();
 	PG_RETURN_INT64(id);
 }
@@ -533,7 +554,7 @@ reverse_impl(PG_FUNCTION_ARGS)
 	}
 	if (nlegs == 0)
 		elog(ERROR, "creditledger: transfer " INT64_FORMAT " has no journal entries", orig);
-	post_legs(id, rvoucher, POSTING_REVERSAL, legs, nlegs);
+	post_legs(id, rvoucher, POSTING_REVERSAL, legs, nlegs, NULL, 0);
 	cl_spi_finish();
 	PG_RETURN_INT64(id);
 }

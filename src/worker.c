@@ -18,9 +18,10 @@
  *     after start, 0 = off): every creditledger.sweep_interval
  *     hot_sweep_account() for each split account (hot_split_accounts), each
  *     in its own transaction; every creditledger.hold_expiry_interval
- *     credit_expire_holds() (counted in stat_workers.holds_expired, not as
- *     an application call in stat_operations: cl_opstats_suppress_begin),
- *     one SQL call in its own transaction; and every
+ *     credit_expire_holds() and then expire_pending() (due pending transfers
+ *     and funds holds; both counted in stat_workers.holds_expired, not as
+ *     application calls in stat_operations: cl_opstats_suppress_begin),
+ *     each one SQL call in its own transaction; and every
  *     creditledger.bcp_interval a scheduled BCP run, started in a
  *     short-lived worker of its own (worker_bcp.c) so that rules never hold
  *     up flushing.
@@ -179,6 +180,11 @@ static ClPeriodicTask cl_tasks[] = {
 		"creditledger: expire due credit holds",
 		"creditledger.credit_expire_holds()",
 		"SELECT creditledger.credit_expire_holds()",
+		holds_expired_done},
+	{"expiring pending transfers", &cl_hold_expiry_interval, run_sql_task,
+		"creditledger: expire due pending transfers and funds holds",
+		"creditledger.expire_pending()",
+		"SELECT creditledger.expire_pending()",
 		holds_expired_done},
 	{"starting a BCP run", &cl_bcp_interval, bcp_task},
 };

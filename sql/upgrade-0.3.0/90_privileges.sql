@@ -45,7 +45,12 @@ BEGIN
         creditledger.credit_unfreeze(text, text, bigint),
         creditledger.credit_use(text, text, bigint, boolean),
         creditledger.credit_use_direct(bigint, bigint, text),
-        creditledger.credit_return(text, text, bigint)
+        creditledger.credit_return(text, text, bigint),
+        creditledger.transfer_pending(text, bigint, bigint, bigint, timestamptz, text, jsonb),
+        creditledger.transfer_post(text, text, bigint, boolean),
+        creditledger.transfer_void(text, text),
+        creditledger.hold_funds(text, bigint, bigint, text, timestamptz),
+        creditledger.release_funds(text, text, bigint)
         TO creditledger_app;
 
     -- Auditors: read everything (views and ledger tables, for BCP rules),
@@ -69,6 +74,7 @@ BEGIN
         creditledger.stat_quantile(bigint[], float8[], float8, float8),
         creditledger._metrics_core(),
         creditledger._metrics_bcp(),
+        creditledger._metrics_holds(),
         creditledger._prom_label(text),
         creditledger.metrics()
         TO creditledger_auditor;
@@ -103,7 +109,9 @@ BEGIN
         creditledger.bcp_add_rule(text, text, text, text),
         creditledger.bcp_enable_rule(text, boolean),
         creditledger.bcp_drop_rule(text),
-        creditledger.ledger_digest()
+        creditledger.ledger_digest(),
+        creditledger.set_account_block(bigint, text, text),
+        creditledger.expire_pending()
         TO creditledger_admin;
     -- per-code alert thresholds are tuned by administrators with plain DML
     GRANT INSERT, UPDATE, DELETE ON creditledger.alert_thresholds TO creditledger_admin;
@@ -116,4 +124,6 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA creditledger FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA creditledger FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA creditledger FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION creditledger.metrics(), creditledger._metrics_core(),
-    creditledger._metrics_bcp(), creditledger._prom_label(text) TO pg_monitor;
+    creditledger._metrics_bcp(), creditledger._metrics_holds(), creditledger._prom_label(text)
+    TO pg_monitor;
+GRANT SELECT ON creditledger.stat_holds TO pg_monitor;

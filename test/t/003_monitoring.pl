@@ -778,9 +778,13 @@ is_deeply(
 	[ sort grep { /^creditledger_/ } keys %{ families($scrape) } ],
 	[
 		qw(creditledger_bcp_failures_total creditledger_bcp_runs_total
-		  creditledger_build_info creditledger_credit_alert_lines)
+		  creditledger_blocked_accounts creditledger_build_info
+		  creditledger_credit_alert_lines creditledger_funds_held_amount
+		  creditledger_funds_holds creditledger_funds_holds_expired_last_minute
+		  creditledger_pending_amount creditledger_pending_expired_last_minute
+		  creditledger_pending_oldest_age_seconds creditledger_pending_transfers)
 	],
-	'... nor any statistics: only what tables hold (version, credit alerts, BCP results)');
+	'... nor any statistics: only what tables hold (version, credit alerts, BCP results, money holds)');
 is(sample($scrape, 'pg_exporter_last_scrape_error'), '1', '... and the scrape reports the errors');
 
 $plain->stop;

@@ -1,0 +1,1372 @@
+/*
+ * holds.c: money holds: transfer_pending, transfer_post, transfer_void,
+ * hold_funds, release_funds, expire_pending and set_account_block, the
+ * hold chain writer (hold_append) and the release of due reservations.
+ *
+ * A reservation (an open pending transfer's remaining amount on an account
+ * it decreases, or an open funds hold's remaining amount) sits on one chain
+ * of its account: the main chain, or one sub-account of a split account.
+ * The chain's row keeps `held`; posting.c checks every decrease against
+ * balance - held under the chain's row lock, so reservations and decreases
+ * are serialised exactly as decreases are among themselves.  Every change
+ * of held and every block change is an entry of the chain's hold chain
+ * (hold_entries, CLH1, hash computed by creditledger._hold_entry_hash: the
+ * one implementation, also used by verification), and the head (held,
+ * hold_version, hold_hash) is written with the chain's balance head.  A
+ * pending transfer's record (pending, post, post_final, void, expire) is
+ * always on its debit account's chain (the reservation's chain, or the main
+ * chain when the debit does not decrease it), and on the credit account's
+ * reservation chain too when the credit decreases that account.
+ *
+ * References.  Pending vouchers: ledger_pending_transfers.voucher; post
+ * vouchers: the transfers namespace (a post is a real transfer, claimed
+ * through transfers.c); voids and releases: hold_operations (kind, ref);
+ * funds holds: ledger_funds_holds.ref.  Each claim is INSERT ... ON
+ * CONFLICT DO NOTHING on a unique index, so the same reference in two
+ * sessions waits for the first and then replays (same payload: the first
+ * id) or conflicts (LD004).  The claim comes before any state is looked
+ * at, so checks run in the contract's order.
+ *
+ * Locking order (waiting locks), which every function here follows:
+ *   1. the reference's unique index entry (the claim),
+ *   2. the pending transfer's or funds hold's row (FOR UPDATE): post, void,
+ *      release and expiry of one record are serialised on it,
+ *   3. the accounts' mode locks, shared, ascending (set_account_block and
+ *      set_hot_mode take them exclusively),
+ *   4. chain rows in ascending (account, sub-account) order (locking.c).
+ * A posting that finds a chain short and releases the due reservations on
+ * it (holds_release_due) already holds step 4 and takes step 2 only with
+ * SKIP LOCKED: a record another transaction is posting, voiding or
+ * expiring is left to it.  Expiry (worker, expire_pending) takes each due
+ * record with SKIP LOCKED too, so it never waits for an application call.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/int.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "chain.h"
+#include "errcodes.h"
+#include "holds.h"
+#include "journal.h"
+#include "locking.h"
+#include "opstats.h"
+#include "posting.h"
+#include "spi_plans.h"
+#include "validate.h"
+
+CL_TRACKED_FUNCTION(cl_transfer_pending, CL_OP_TRANSFER_PENDING, transfer_pending_impl)
+CL_TRACKED_FUNCTION(cl_transfer_post, CL_OP_TRANSFER_POST, transfer_post_impl)
+CL_TRACKED_FUNCTION(cl_transfer_void, CL_OP_TRANSFER_VOID, transfer_void_impl)
+CL_TRACKED_FUNCTION(cl_hold_funds, CL_OP_HOLD_FUNDS, hold_funds_impl)
+CL_TRACKED_FUNCTION(cl_release_funds, CL_OP_RELEASE_FUNDS, release_funds_impl)
+CL_TRACKED_FUNCTION(cl_expire_pending, CL_OP_EXPIRE_PENDING, expire_pending_impl)
+CL_TRACKED_FUNCTION(cl_set_account_block, CL_OP_SET_ACCOUNT_BLOCK, set_account_block_impl)
+
+/* Most due records one expiry pass takes (the next pass takes the rest). */
+#define CL_EXPIRE_BATCH 10000
+
+static ClPlan insert_entry_plan = {
+	"INSERT INTO creditledger.hold_entries (account_id, sub_account, version, op, target,"
+	"   target_id, ref, transfer_id, amount, held_delta, held_after, block, actor, reason,"
+	"   prev_hash, hash, created_at)"
+	" SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+	"        creditledger._hold_entry_hash($15, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+	"                                      $12, $13, $14, $16), $16"
+	" RETURNING hash",
+	16, {INT8OID, INT4OID, INT8OID, TEXTOID, CHAROID, INT8OID, TEXTOID, INT8OID, INT8OID,
+		INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TIMESTAMPTZOID}
+};
+
+static ClPlan claim_pending_plan = {
+	"INSERT INTO creditledger.ledger_pending_transfers (voucher, debit_account, credit_account,"
+	"   amount, expires_at, memo, metadata, payload_hash)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+	" ON CONFLICT (voucher) DO NOTHING RETURNING pending_id",
+	8, {TEXTOID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID, BYTEAOID}
+};
+
+static ClPlan find_pending_plan = {
+	"SELECT pending_id, payload_hash, memo, metadata"
+	"  FROM creditledger.ledger_pending_transfers WHERE voucher OPERATOR(pg_catalog.=) $1",
+	1, {TEXTOID}
+};
+
+static ClPlan set_pending_subs_plan = {
+	"UPDATE creditledger.ledger_pending_transfers SET debit_sub = $2, credit_sub = $3"
+	" WHERE pending_id OPERATOR(pg_catalog.=) $1",
+	3, {INT8OID, INT4OID, INT4OID}
+};
+
+/* columns of the two lock plans below, in this order */
+#define PENDING_COLUMNS \
+	"SELECT pending_id, voucher, debit_account, credit_account, amount, posted, status," \
+	"       expires_at IS NOT NULL AND expires_at OPERATOR(pg_catalog.<=) pg_catalog.now(),"\
+	"       debit_sub, credit_sub, expires_at::pg_catalog.text" \
+	"  FROM creditledger.ledger_pending_transfers"
+
+static ClPlan lock_pending_plan = {
+	PENDING_COLUMNS " WHERE voucher OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	1, {TEXTOID}
+};
+
+static ClPlan lock_due_pending_plan = {
+	PENDING_COLUMNS " WHERE pending_id OPERATOR(pg_catalog.=) $1"
+	"   AND status OPERATOR(pg_catalog.=) 'pending'::pg_catalog.text"
+	"   AND expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+	" FOR UPDATE SKIP LOCKED",
+	1, {INT8OID}
+};
+
+static ClPlan update_pending_plan = {
+	"UPDATE creditledger.ledger_pending_transfers SET posted = $2, status = $3,"
+	"       closed_at = CASE WHEN $3 OPERATOR(pg_catalog.=) 'pending'::pg_catalog.text"
+	"                        THEN NULL ELSE pg_catalog.now() END"
+	" WHERE pending_id OPERATOR(pg_catalog.=) $1",
+	3, {INT8OID, INT8OID, TEXTOID}
+};
+
+static ClPlan due_pendings_plan = {
+	"SELECT pending_id FROM creditledger.ledger_pending_transfers"
+	" WHERE status OPERATOR(pg_catalog.=) 'pending'::pg_catalog.text"
+	"   AND expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+	" ORDER BY expires_at, pending_id LIMIT $1",
+	1, {INT8OID}
+};
+
+/* due pending transfers whose every chain is (account, sub): the debit one */
+static ClPlan due_on_chain_pending_plan = {
+	PENDING_COLUMNS " WHERE debit_account OPERATOR(pg_catalog.=) $1"
+	"   AND debit_sub OPERATOR(pg_catalog.=) $2 AND credit_sub IS NULL"
+	"   AND status OPERATOR(pg_catalog.=) 'pending'::pg_catalog.text"
+	"   AND expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+	" FOR UPDATE SKIP LOCKED",
+	2, {INT8OID, INT4OID}
+};
+
+static ClPlan claim_op_plan = {
+	"INSERT INTO creditledger.hold_operations (kind, ref, target_id, payload_hash)"
+	" VALUES ($1, $2, $3, $4) ON CONFLICT (kind, ref) DO NOTHING RETURNING operation_id",
+	4, {TEXTOID, TEXTOID, INT8OID, BYTEAOID}
+};
+
+static ClPlan find_op_plan = {
+	"SELECT target_id, payload_hash FROM creditledger.hold_operations"
+	" WHERE kind OPERATOR(pg_catalog.=) $1 AND ref OPERATOR(pg_catalog.=) $2",
+	2, {TEXTOID, TEXTOID}
+};
+
+static ClPlan claim_hold_plan = {
+	"INSERT INTO creditledger.ledger_funds_holds (ref, account_id, sub_account, amount, reason,"
+	"   expires_at, payload_hash)"
+	" VALUES ($1, $2, 0, $3, $4, $5, $6) ON CONFLICT (ref) DO NOTHING RETURNING hold_id",
+	6, {TEXTOID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, BYTEAOID}
+};
+
+static ClPlan find_hold_plan = {
+	"SELECT hold_id, payload_hash FROM creditledger.ledger_funds_holds"
+	" WHERE ref OPERATOR(pg_catalog.=) $1",
+	1, {TEXTOID}
+};
+
+static ClPlan set_hold_sub_plan = {
+	"UPDATE creditledger.ledger_funds_holds SET sub_account = $2"
+	" WHERE hold_id OPERATOR(pg_catalog.=) $1",
+	2, {INT8OID, INT4OID}
+};
+
+#define HOLD_COLUMNS \
+	"SELECT hold_id, ref, account_id, sub_account, amount, released, status," \
+	"       expires_at IS NOT NULL AND expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()," \
+	"       expires_at::pg_catalog.text" \
+	"  FROM creditledger.ledger_funds_holds"
+
+static ClPlan lock_hold_plan = {
+	HOLD_COLUMNS " WHERE ref OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	1, {TEXTOID}
+};
+
+static ClPlan lock_due_hold_plan = {
+	HOLD_COLUMNS " WHERE hold_id OPERATOR(pg_catalog.=) $1"
+	"   AND status OPERATOR(pg_catalog.=) 'open'::pg_catalog.text"
+	"   AND expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+	" FOR UPDATE SKIP LOCKED",
+	1, {INT8OID}
+};
+
+static ClPlan due_on_chain_hold_plan = {
+	HOLD_COLUMNS " WHERE account_id OPERATOR(pg_catalog.=) $1"
+	"   AND sub_account OPERATOR(pg_catalog.=) $2"
+	"   AND status OPERATOR(pg_catalog.=) 'open'::pg_catalog.text"
+	"   AND expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+	" FOR UPDATE SKIP LOCKED",
+	2, {INT8OID, INT4OID}
+};
+
+static ClPlan update_hold_plan = {
+	"UPDATE creditledger.ledger_funds_holds SET released = $2, status = $3,"
+	"       closed_at = CASE WHEN $3 OPERATOR(pg_catalog.=) 'open'::pg_catalog.text"
+	"                        THEN NULL ELSE pg_catalog.now() END"
+	" WHERE hold_id OPERATOR(pg_catalog.=) $1",
+	3, {INT8OID, INT8OID, TEXTOID}
+};
+
+static ClPlan due_holds_plan = {
+	"SELECT hold_id FROM creditledger.ledger_funds_holds"
+	" WHERE status OPERATOR(pg_catalog.=) 'open'::pg_catalog.text"
+	"   AND expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+	" ORDER BY expires_at, hold_id LIMIT $1",
+	1, {INT8OID}
+};
+
+static ClPlan set_block_plan = {
+	"UPDATE creditledger.ledger_accounts SET block = $2"
+	" WHERE account_id OPERATOR(pg_catalog.=) $1",
+	2, {INT8OID, TEXTOID}
+};
+
+/* A pending transfer row as locked (PENDING_COLUMNS). */
+typedef struct PendingRow
+{
+	int64		pending_id;
+	char	   *voucher;
+	int64		debit_account;
+	int64		credit_account;
+	int64		amount;
+	int64		posted;
+	char	   *status;
+	bool		due;
+	bool		has_debit_sub;
+	int32		debit_sub;
+	bool		has_credit_sub;
+	int32		credit_sub;
+	char	   *expires_at;
+} PendingRow;
+
+/* A funds hold row as locked (HOLD_COLUMNS). */
+typedef struct HoldRow
+{
+	int64		hold_id;
+	char	   *ref;
+	int64		account_id;
+	int32		sub_account;
+	int64		amount;
+	int64		released;
+	char	   *status;
+	bool		due;
+	char	   *expires_at;
+} HoldRow;
+
+/* One chain a release (void, release, expiry) changes. */
+typedef struct ChainChange
+{
+	int64		account_id;
+	int32		sub_account;
+	int64		held_delta;
+} ChainChange;
+
+/*
+ * cl_block_name: the SQL name of a block ('n', 'd', 'c', 'a').
+ */
+const char *
+cl_block_name(char block)
+{
+	switch (block)
+	{
+		case 'd':
+			return "debits";
+		case 'c':
+			return "credits";
+		case 'a':
+			return "all";
+		default:
+			return "none";
+	}
+}
+
+/*
+ * hash_datum: a bytea Datum holding a hash.
+ */
+static Datum
+hash_datum(const uint8 *hash)
+{
+	bytea	   *b = palloc(VARHDRSZ + CL_HASH_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + CL_HASH_LEN);
+	memcpy(VARDATA(b), hash, CL_HASH_LEN);
+	return PointerGetDatum(b);
+}
+
+/*
+ * actor_name: who is acting: the session user (the login role, also
+ * inside these SECURITY DEFINER functions).
+ */
+static char *
+actor_name(void)
+{
+	return GetUserNameFromId(GetSessionUserId(), false);
+}
+
+/*
+ * hold_append: append the next entry of head's hold chain (held changes by
+ * held_delta; block is the account's block after the entry) and move the
+ * head in memory; the caller holds the chain's row lock and writes the
+ * head back (chain_heads_write).  Inside SPI.
+ */
+void
+hold_append(ChainHead *head, const HoldRecord *r, int64 held_delta, char block)
+{
+	Datum		values[16];
+	char		nulls[16];
+	int64		held_after;
+	bool		isnull;
+	bytea	   *hash;
+
+	if (pg_add_s64_overflow(head->held, held_delta, &held_after))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("held amount of account " INT64_FORMAT " would be out of range for type bigint",
+						head->account_id)));
+	if (held_after < 0)
+		elog(ERROR, "creditledger: held of account " INT64_FORMAT " sub-account %d would go negative",
+			 head->account_id, head->sub_account);
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(head->account_id);
+	values[1] = Int32GetDatum(head->sub_account);
+	values[2] = Int64GetDatum(head->hold_version + 1);
+	values[3] = CStringGetTextDatum(r->op);
+	values[4] = CharGetDatum(r->target);
+	values[5] = Int64GetDatum(r->target_id);
+	values[6] = CStringGetTextDatum(r->ref);
+	values[7] = Int64GetDatum(r->transfer_id);
+	if (r->transfer_id == 0)
+		nulls[7] = 'n';
+	values[8] = Int64GetDatum(r->amount);
+	values[9] = Int64GetDatum(held_delta);
+	values[10] = Int64GetDatum(held_after);
+	values[11] = CStringGetTextDatum(cl_block_name(block));
+	values[12] = CStringGetTextDatum(actor_name());
+	values[13] = r->reason ? CStringGetTextDatum(r->reason) : (Datum) 0;
+	if (r->reason == NULL)
+		nulls[13] = 'n';
+	values[14] = hash_datum(head->hold_hash);
+	values[15] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	cl_exec(&insert_entry_plan, values, nulls, 1);
+	hash = DatumGetByteaPP(cl_getdatum(0, 1, &isnull));
+	if (isnull || VARSIZE_ANY_EXHDR(hash) != CL_HASH_LEN)
+		elog(ERROR, "creditledger: hold entry hash is malformed");
+	memcpy(head->hold_hash, VARDATA_ANY(hash), CL_HASH_LEN);
+	head->hold_version++;
+	head->held = held_after;
+	head->dirty = true;
+}
+
+/*
+ * payload_hash: SHA-256 of a call's canonical argument encoding.
+ */
+static bytea *
+payload_hash(StringInfo args)
+{
+	pg_cryptohash_ctx *ctx = cl_hash_ctx_create();
+	bytea	   *h = palloc(VARHDRSZ + CL_HASH_LEN);
+
+	SET_VARSIZE(h, VARHDRSZ + CL_HASH_LEN);
+	cl_sha256(ctx, (const uint8 *) args->data, args->len, (uint8 *) VARDATA(h));
+	pg_cryptohash_free(ctx);
+	return h;
+}
+
+/*
+ * put_optional_text / put_optional_int64 / put_optional_time: an optional
+ * argument, NULL encoded apart from every value.
+ */
+static void
+put_optional_text(StringInfo buf, FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		cl_put_int32(buf, -1);
+	else
+	{
+		text	   *t = PG_GETARG_TEXT_PP(argno);
+
+		cl_put_bytes(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	}
+}
+
+static void
+put_optional_int64(StringInfo buf, FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		appendStringInfoChar(buf, 0);
+	else
+	{
+		appendStringInfoChar(buf, 1);
+		cl_put_int64(buf, PG_GETARG_INT64(argno));
+	}
+}
+
+static void
+put_optional_time(StringInfo buf, FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		appendStringInfoChar(buf, 0);
+	else
+	{
+		appendStringInfoChar(buf, 1);
+		cl_put_int64(buf, cl_unix_usecs(PG_GETARG_TIMESTAMPTZ(argno)));
+	}
+}
+
+/*
+ * check_expires_at: 22023 unless an expires_at argument is in the future.
+ */
+static void
+check_expires_at(FunctionCallInfo fcinfo, int argno)
+{
+	if (!PG_ARGISNULL(argno) &&
+		PG_GETARG_TIMESTAMPTZ(argno) <= GetCurrentTransactionStartTimestamp())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expires_at must be in the future"),
+				 errdetail("The value given is %s.",
+						   timestamptz_to_str(PG_GETARG_TIMESTAMPTZ(argno)))));
+}
+
+/*
+ * same_hash: whether a stored payload hash equals h.
+ */
+static bool
+same_hash(Datum stored, const bytea *h)
+{
+	bytea	   *s = DatumGetByteaPP(stored);
+
+	return VARSIZE_ANY_EXHDR(s) == CL_HASH_LEN &&
+		memcmp(VARDATA_ANY(s), VARDATA_ANY(h), CL_HASH_LEN) == 0;
+}
+
+/*
+ * conflict: raise LD004 for a reference used with another payload.
+ */
+static void
+conflict(const char *what, const char *ref, int64 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CL_IDEMPOTENCY_CONFLICT),
+			 errmsg("%s \"%s\" was already used with a different payload", what, ref),
+			 errdetail("It belongs to id " INT64_FORMAT ".", id),
+			 errhint("Use a new reference for a new operation, or repeat the original call exactly.")));
+}
+
+/*
+ * pending_state_error: raise LD013 about a pending transfer.
+ */
+static void
+pending_state_error(const char *voucher, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CL_PENDING_STATE),
+			 errmsg("pending transfer \"%s\" cannot be used", voucher),
+			 errdetail_internal("%s", detail)));
+}
+
+/*
+ * hold_state_error: raise LD013 about a funds hold.
+ */
+static void
+hold_state_error(const char *ref, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CL_PENDING_STATE),
+			 errmsg("funds hold \"%s\" cannot be used", ref),
+			 errdetail_internal("%s", detail)));
+}
+
+/*
+ * fetch_pending: row `row` of the last PENDING_COLUMNS result.
+ */
+static void
+fetch_pending(int row, PendingRow *p)
+{
+	bool		isnull;
+
+	p->pending_id = cl_getint64(row, 1, NULL);
+	p->voucher = TextDatumGetCString(cl_getdatum(row, 2, &isnull));
+	p->debit_account = cl_getint64(row, 3, NULL);
+	p->credit_account = cl_getint64(row, 4, NULL);
+	p->amount = cl_getint64(row, 5, NULL);
+	p->posted = cl_getint64(row, 6, NULL);
+	p->status = TextDatumGetCString(cl_getdatum(row, 7, &isnull));
+	p->due = DatumGetBool(cl_getdatum(row, 8, &isnull));
+	p->debit_sub = DatumGetInt32(cl_getdatum(row, 9, &p->has_debit_sub));
+	p->has_debit_sub = !p->has_debit_sub;
+	p->credit_sub = DatumGetInt32(cl_getdatum(row, 10, &p->has_credit_sub));
+	p->has_credit_sub = !p->has_credit_sub;
+	{
+		Datum		d = cl_getdatum(row, 11, &isnull);
+
+		p->expires_at = isnull ? NULL : TextDatumGetCString(d);
+	}
+}
+
+/*
+ * fetch_hold: row `row` of the last HOLD_COLUMNS result.
+ */
+static void
+fetch_hold(int row, HoldRow *h)
+{
+	bool		isnull;
+
+	h->hold_id = cl_getint64(row, 1, NULL);
+	h->ref = TextDatumGetCString(cl_getdatum(row, 2, &isnull));
+	h->account_id = cl_getint64(row, 3, NULL);
+	h->sub_account = DatumGetInt32(cl_getdatum(row, 4, &isnull));
+	h->amount = cl_getint64(row, 5, NULL);
+	h->released = cl_getint64(row, 6, NULL);
+	h->status = TextDatumGetCString(cl_getdatum(row, 7, &isnull));
+	h->due = DatumGetBool(cl_getdatum(row, 8, &isnull));
+	{
+		Datum		d = cl_getdatum(row, 9, &isnull);
+
+		h->expires_at = isnull ? NULL : TextDatumGetCString(d);
+	}
+}
+
+/*
+ * pending_chains: the chains a pending transfer's record and reservations
+ * are on, with the change of held a release of `release` makes on each
+ * (the debit account's chain first; at most two); returns the count.
+ */
+static int
+pending_chains(const PendingRow *p, int64 release, ChainChange *out)
+{
+	int			n = 0;
+
+	out[n].account_id = p->debit_account;
+	out[n].sub_account = p->has_debit_sub ? p->debit_sub : 0;
+	out[n++].held_delta = p->has_debit_sub ? -release : 0;
+	if (p->has_credit_sub)
+	{
+		out[n].account_id = p->credit_account;
+		out[n].sub_account = p->credit_sub;
+		out[n++].held_delta = -release;
+	}
+	return n;
+}
+
+/*
+ * lock_chain_head: lock chain (account, sub) of an account whose mode lock
+ * is held, waiting; reads the account's attributes too.
+ */
+static void
+lock_chain_head(LockContext *lc, int64 account_id, int32 sub, AccountInfo *info,
+				ChainHead *head)
+{
+	if (sub == 0)
+	{
+		if (cl_lock_main(lc, account_id, LockWaitBlock, LockTupleNoKeyExclusive,
+						 info, head) != LOCK_OK)
+			elog(ERROR, "creditledger: account " INT64_FORMAT " vanished", account_id);
+		return;
+	}
+	if (!cl_read_account(lc, account_id, info))
+		elog(ERROR, "creditledger: account " INT64_FORMAT " vanished", account_id);
+	if (cl_lock_sub(lc, info, sub, LockWaitBlock, head) != LOCK_OK)
+		elog(ERROR, "creditledger: account " INT64_FORMAT " has no sub-account %d",
+			 account_id, sub);
+}
+
+/*
+ * apply_changes: lock the given chains (mode locks, then rows, each in
+ * ascending order), change their held and write rec to each hold chain.
+ * Never checks blocks or floors: releasing is always allowed.
+ */
+static void
+apply_changes(ChainChange *c, int n, const HoldRecord *rec)
+{
+	LockContext lc;
+	ChainHead	heads[2];
+	ChainHead  *hp[2];
+	AccountInfo info;
+
+	Assert(n >= 1 && n <= 2);
+	if (n == 2 && (c[1].account_id < c[0].account_id))
+	{
+		ChainChange t = c[0];
+
+		c[0] = c[1];
+		c[1] = t;
+	}
+	for (int i = 0; i < n; i++)
+		cl_mode_lock(c[i].account_id, false);
+	lock_context_open(&lc);
+	for (int i = 0; i < n; i++)
+	{
+		lock_chain_head(&lc, c[i].account_id, c[i].sub_account, &info, &heads[i]);
+		hold_append(&heads[i], rec, c[i].held_delta, info.block);
+		hp[i] = &heads[i];
+	}
+	chain_heads_write(hp, n);
+	lock_context_close(&lc);
+}
+
+/*
+ * expire_pending_row: release what remains of a locked, due pending
+ * transfer (entry 'expire' on its chains) and mark it expired.
+ */
+static void
+expire_pending_row(const PendingRow *p)
+{
+	ChainChange c[2];
+	int64		remaining = p->amount - p->posted;
+	HoldRecord	rec = {"expire", 'P', p->pending_id, p->voucher, 0, remaining, NULL};
+	Datum		values[3];
+	int			n = pending_chains(p, remaining, c);
+
+	apply_changes(c, n, &rec);
+	values[0] = Int64GetDatum(p->pending_id);
+	values[1] = Int64GetDatum(p->posted);
+	values[2] = CStringGetTextDatum("expired");
+	cl_exec(&update_pending_plan, values, NULL, 0);
+}
+
+/*
+ * expire_hold_row: release what remains of a locked, due funds hold and
+ * mark it expired.
+ */
+static void
+expire_hold_row(const HoldRow *h)
+{
+	int64		remaining = h->amount - h->released;
+	HoldRecord	rec = {"expire", 'F', h->hold_id, h->ref, 0, remaining, NULL};
+	ChainChange c = {h->account_id, h->sub_account, -remaining};
+	Datum		values[3];
+
+	apply_changes(&c, 1, &rec);
+	values[0] = Int64GetDatum(h->hold_id);
+	values[1] = Int64GetDatum(h->released);
+	values[2] = CStringGetTextDatum("expired");
+	cl_exec(&update_hold_plan, values, NULL, 0);
+}
+
+/*
+ * holds_release_due: a posting holding head's chain lock found it short:
+ * release the due reservations on exactly that chain (funds holds, and
+ * pending transfers whose every chain it is), each record taken with SKIP
+ * LOCKED (one being posted, voided or expired elsewhere is left to that
+ * transaction).  Returns whether any was released; the entries and the
+ * new held are in head (written back with the posting).  Inside SPI.
+ */
+bool
+holds_release_due(ChainHead *head, char block)
+{
+	Datum		values[2] = {Int64GetDatum(head->account_id), Int32GetDatum(head->sub_account)};
+	Datum		upd[3];
+	bool		any = false;
+	uint64		n;
+	PendingRow *pend;
+	HoldRow    *holds;
+
+	cl_exec(&due_on_chain_pending_plan, values, NULL, 0);
+	n = SPI_processed;
+	pend = palloc(sizeof(PendingRow) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+		fetch_pending(i, &pend[i]);
+	for (uint64 i = 0; i < n; i++)
+	{
+		int64		remaining = pend[i].amount - pend[i].posted;
+		HoldRecord	rec = {"expire", 'P', pend[i].pending_id, pend[i].voucher, 0, remaining, NULL};
+
+		hold_append(head, &rec, -remaining, block);
+		upd[0] = Int64GetDatum(pend[i].pending_id);
+		upd[1] = Int64GetDatum(pend[i].posted);
+		upd[2] = CStringGetTextDatum("expired");
+		cl_exec(&update_pending_plan, upd, NULL, 0);
+		any = true;
+	}
+
+	cl_exec(&due_on_chain_hold_plan, values, NULL, 0);
+	n = SPI_processed;
+	holds = palloc(sizeof(HoldRow) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+		fetch_hold(i, &holds[i]);
+	for (uint64 i = 0; i < n; i++)
+	{
+		int64		remaining = holds[i].amount - holds[i].released;
+		HoldRecord	rec = {"expire", 'F', holds[i].hold_id, holds[i].ref, 0, remaining, NULL};
+
+		hold_append(head, &rec, -remaining, block);
+		upd[0] = Int64GetDatum(holds[i].hold_id);
+		upd[1] = Int64GetDatum(holds[i].released);
+		upd[2] = CStringGetTextDatum("expired");
+		cl_exec(&update_hold_plan, upd, NULL, 0);
+		any = true;
+	}
+	return any;
+}
+
+/*
+ * fetch_ids: the bigint first column of the last result.
+ */
+static int64 *
+fetch_ids(uint64 *n)
+{
+	int64	   *ids;
+
+	*n = SPI_processed;
+	ids = palloc(sizeof(int64) * Max(*n, 1));
+	for (uint64 i = 0; i < *n; i++)
+		ids[i] = cl_getint64(i, 1, NULL);
+	return ids;
+}
+
+/*
+ * cl_expire_due_holds: release every due pending transfer and funds hold
+ * (up to CL_EXPIRE_BATCH of each), each record taken with SKIP LOCKED;
+ * returns how many were released.  Inside SPI.
+ */
+int64
+cl_expire_due_holds(void)
+{
+	Datum		limit[1] = {Int64GetDatum(CL_EXPIRE_BATCH)};
+	int64		count = 0;
+	uint64		n;
+	int64	   *ids;
+
+	cl_exec(&due_pendings_plan, limit, NULL, 0);
+	ids = fetch_ids(&n);
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum		v[1] = {Int64GetDatum(ids[i])};
+		PendingRow	p;
+
+		cl_exec(&lock_due_pending_plan, v, NULL, 1);
+		if (SPI_processed == 0)
+			continue;
+		fetch_pending(0, &p);
+		expire_pending_row(&p);
+		count++;
+	}
+
+	cl_exec(&due_holds_plan, limit, NULL, 0);
+	ids = fetch_ids(&n);
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum		v[1] = {Int64GetDatum(ids[i])};
+		HoldRow		h;
+
+		cl_exec(&lock_due_hold_plan, v, NULL, 1);
+		if (SPI_processed == 0)
+			continue;
+		fetch_hold(0, &h);
+		expire_hold_row(&h);
+		count++;
+	}
+	return count;
+}
+
+/*
+ * transfer_pending(voucher, debit_account, credit_account, amount,
+ * expires_at, memo, metadata): reserve amount on each account the transfer
+ * would decrease; returns the pending id.
+ */
+static Datum
+transfer_pending_impl(PG_FUNCTION_ARGS)
+{
+	char	   *voucher;
+	int64		debit,
+				credit,
+				amount;
+	StringInfoData args;
+	bytea	   *hash;
+	Datum		values[8];
+	char		nulls[8];
+	int64		id;
+	int64		ids[2];
+	AccountInfo info[2];
+	bool		decreases[2];
+	bool		has_sub[2] = {false, false};
+	int32		sub[2] = {0, 0};
+	LockContext lc;
+
+	CL_REQUIRE_ARGS("voucher", "debit_account", "credit_account", "amount");
+	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
+	debit = PG_GETARG_INT64(1);
+	credit = PG_GETARG_INT64(2);
+	amount = cl_amount_arg(fcinfo, 3, "amount");
+	if (debit == credit)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("debit and credit account are the same account " INT64_FORMAT, debit),
+				 errdetail("A transfer moves money between two different accounts.")));
+	check_expires_at(fcinfo, 4);
+	if (!PG_ARGISNULL(6))
+		cl_check_metadata(PG_GETARG_JSONB_P(6), "metadata");
+
+	initStringInfo(&args);
+	cl_put_bytes(&args, "pending", 7);
+	cl_put_int64(&args, debit);
+	cl_put_int64(&args, credit);
+	cl_put_int64(&args, amount);
+	put_optional_time(&args, fcinfo, 4);
+	put_optional_text(&args, fcinfo, 5);
+	if (PG_ARGISNULL(6))
+		cl_put_int32(&args, -1);
+	else
+	{
+		Jsonb	   *md = PG_GETARG_JSONB_P(6);
+		StringInfoData js;
+
+		initStringInfo(&js);
+		JsonbToCString(&js, &md->root, VARSIZE(md));
+		cl_put_bytes(&args, js.data, js.len);
+	}
+	hash = payload_hash(&args);
+
+	cl_spi_connect();
+	/* 1. the reference */
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(voucher);
+	values[1] = Int64GetDatum(debit);
+	values[2] = Int64GetDatum(credit);
+	values[3] = Int64GetDatum(amount);
+	for (int a = 4; a <= 6; a++)
+	{
+		values[a] = PG_ARGISNULL(a) ? (Datum) 0 : PG_GETARG_DATUM(a);
+		if (PG_ARGISNULL(a))
+			nulls[a] = 'n';
+	}
+	values[7] = PointerGetDatum(hash);
+	cl_exec(&claim_pending_plan, values, nulls, 1);
+	if (SPI_processed == 0)
+	{
+		bool		isnull;
+
+		cl_exec(&find_pending_plan, values, NULL, 1);
+		if (SPI_processed == 0)
+			elog(ERROR, "creditledger: pending voucher \"%s\" vanished", voucher);
+		id = cl_getint64(0, 1, NULL);
+		if (!same_hash(cl_getdatum(0, 2, &isnull), hash))
+			conflict("pending voucher", voucher, id);
+		cl_spi_finish();
+		PG_RETURN_INT64(id);
+	}
+	id = cl_getint64(0, 1, NULL);
+
+	/* 2. the accounts: mode locks and reads, ascending */
+	ids[0] = Min(debit, credit);
+	ids[1] = Max(debit, credit);
+	lock_context_open(&lc);
+	for (int i = 0; i < 2; i++)
+	{
+		cl_mode_lock(ids[i], false);
+		cl_require_open_account(&lc, ids[i], &info[i]);
+	}
+	for (int i = 0; i < 2; i++)
+	{
+		char		side = ids[i] == debit ? 'D' : 'C';
+
+		if (CL_BLOCKS_SIDE(&info[i], side))
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_ACCOUNT_BLOCKED),
+					 errmsg("account " INT64_FORMAT " is blocked for %s", ids[i],
+							side == 'D' ? "debits" : "credits"),
+					 errdetail("The account's block is \"%s\".", cl_block_name(info[i].block)),
+					 errhint("An administrator lifts it with set_account_block(account, 'none').")));
+		/* a debit decreases a credit-normal account, a credit a debit-normal one */
+		decreases[i] = (side == 'D') == info[i].normal_credit;
+	}
+	if (strcmp(info[0].currency, info[1].currency) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_CURRENCY_MISMATCH),
+				 errmsg("accounts " INT64_FORMAT " and " INT64_FORMAT " have different currencies",
+						ids[0], ids[1]),
+				 errdetail("Account " INT64_FORMAT " is in %s, account " INT64_FORMAT " in %s.",
+						   ids[0], info[0].currency, ids[1], info[1].currency)));
+
+	/* 3. reserve (or, for a debit account it does not decrease, record) */
+	for (int i = 0; i < 2; i++)
+	{
+		ChainHead	head;
+		HoldRecord	rec = {"pending", 'P', id, voucher, 0, amount, NULL};
+		ChainHead  *hp = &head;
+
+		if (decreases[i])
+		{
+			cl_reserve_chain(&lc, &info[i], amount, &head);
+			hold_append(&head, &rec, amount, info[i].block);
+			has_sub[i] = true;
+			sub[i] = head.sub_account;
+		}
+		else if (ids[i] == debit)
+		{
+			lock_chain_head(&lc, ids[i], 0, &info[i], &head);
+			hold_append(&head, &rec, 0, info[i].block);
+		}
+		else
+			continue;
+		chain_heads_write(&hp, 1);
+	}
+	lock_context_close(&lc);
+
+	{
+		int			d = ids[0] == debit ? 0 : 1;
+		Datum		v[3];
+		char		n[3] = {' ', ' ', ' '};
+
+		v[0] = Int64GetDatum(id);
+		v[1] = Int32GetDatum(sub[d]);
+		v[2] = Int32GetDatum(sub[1 - d]);
+		if (!has_sub[d])
+			n[1] = 'n';
+		if (!has_sub[1 - d])
+			n[2] = 'n';
+		cl_exec(&set_pending_subs_plan, v, n, 0);
+	}
+	cl_spi_finish();
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * lock_pending: lock a pending transfer by voucher (LD013 if unknown) and
+ * check that it is still pending and not due (LD013).
+ */
+static void
+lock_pending(const char *pv, PendingRow *p)
+{
+	Datum		v[1] = {CStringGetTextDatum(pv)};
+
+	cl_exec(&lock_pending_plan, v, NULL, 1);
+	if (SPI_processed == 0)
+		pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
+	fetch_pending(0, p);
+	if (strcmp(p->status, "pending") != 0)
+		pending_state_error(pv, psprintf("It is %s, not pending any more.", p->status));
+	if (p->due)
+		pending_state_error(pv, psprintf("It expired at %s and counts as released.", p->expires_at));
+}
+
+/*
+ * transfer_post(voucher, pending_voucher, amount, final): post amount
+ * (default: all that remains) of a pending transfer as a transfer under
+ * voucher; returns the transfer id.
+ */
+static Datum
+transfer_post_impl(PG_FUNCTION_ARGS)
+{
+	char	   *voucher;
+	char	   *pv;
+	bool		final;
+	StringInfoData args;
+	bytea	   *hash;
+	int64		id;
+	bool		replayed;
+	PendingRow	p;
+	int64		remaining,
+				amount;
+	bool		closes;
+	PostingLeg	legs[2];
+	PostingRelease rel[2];
+	ChainChange c[2];
+	int			nrel;
+	text	   *memo = NULL;
+	Jsonb	   *metadata = NULL;
+
+	CL_REQUIRE_ARGS("voucher", "pending_voucher", NULL, "final");
+	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
+	pv = cl_voucher_arg(fcinfo, 1, "pending_voucher");
+	if (!PG_ARGISNULL(2))
+		(void) cl_amount_arg(fcinfo, 2, "amount");
+	final = PG_GETARG_BOOL(3);
+
+	initStringInfo(&args);
+	cl_put_bytes(&args, "post", 4);
+	cl_put_bytes(&args, pv, strlen(pv));
+	put_optional_int64(&args, fcinfo, 2);
+	appendStringInfoChar(&args, final ? 1 : 0);
+	hash = payload_hash(&args);
+
+	cl_spi_connect();
+	/* the pending transfer's memo and metadata (fixed at its creation) go on the transfer */
+	{
+		Datum		v[1] = {CStringGetTextDatum(pv)};
+		bool		isnull;
+
+		cl_exec(&find_pending_plan, v, NULL, 1);
+		if (SPI_processed == 1)
+		{
+			Datum		d = cl_getdatum(0, 3, &isnull);
+
+			if (!isnull)
+				memo = DatumGetTextPCopy(d);
+			d = cl_getdatum(0, 4, &isnull);
+			if (!isnull)
+				metadata = DatumGetJsonbPCopy(d);
+		}
+	}
+	/* 1. the reference, in the transfers' namespace */
+	id = cl_claim_transfer_voucher(voucher, "transfer", (const uint8 *) VARDATA(hash),
+								   memo, metadata, &replayed);
+	if (replayed)
+	{
+		cl_spi_finish();
+		PG_RETURN_INT64(id);
+	}
+
+	/* 2. the pending transfer's state */
+	lock_pending(pv, &p);
+	remaining = p.amount - p.posted;
+	amount = PG_ARGISNULL(2) ? remaining : PG_GETARG_INT64(2);
+	if (amount > remaining)
+		pending_state_error(pv, psprintf("It has " INT64_FORMAT " left to post, less than " INT64_FORMAT ".",
+										 remaining, amount));
+	closes = final || amount == remaining;
+
+	/* 3. post, releasing what the post takes (and, final, the rest) */
+	nrel = pending_chains(&p, closes ? remaining : amount, c);
+	for (int i = 0; i < nrel; i++)
+	{
+		rel[i].account_id = c[i].account_id;
+		rel[i].sub_account = c[i].sub_account;
+		rel[i].release = -c[i].held_delta;
+		rel[i].rec = (HoldRecord) {closes ? "post_final" : "post", 'P', p.pending_id, voucher, id,
+		amount, NULL};
+	}
+	legs[0] = (PostingLeg) {p.debit_account, 'D', amount};
+	legs[1] = (PostingLeg) {p.credit_account, 'C', amount};
+	post_legs(id, voucher, POSTING_TRANSFER, legs, 2, rel, nrel);
+
+	{
+		Datum		v[3];
+
+		v[0] = Int64GetDatum(p.pending_id);
+		v[1] = Int64GetDatum(p.posted + amount);
+		v[2] = CStringGetTextDatum(closes ? "posted" : "pending");
+		cl_exec(&update_pending_plan, v, NULL, 0);
+	}
+	cl_spi_finish();
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * claim_operation: claim (kind, ref) for a void or release of target_id
+ * (0: the target does not exist; the state check then refuses).  Returns
+ * true for a new claim; false for a replay, with *replay_id the first
+ * call's target; LD004 for another payload.
+ */
+static bool
+claim_operation(const char *kind, const char *ref, int64 target_id, bytea *hash,
+				int64 *replay_id)
+{
+	Datum		v[4];
+	bool		isnull;
+
+	v[0] = CStringGetTextDatum(kind);
+	v[1] = CStringGetTextDatum(ref);
+	v[2] = Int64GetDatum(target_id);
+	v[3] = PointerGetDatum(hash);
+	cl_exec(&claim_op_plan, v, NULL, 1);
+	if (SPI_processed == 1)
+		return true;
+	cl_exec(&find_op_plan, v, NULL, 1);
+	if (SPI_processed == 0)
+		elog(ERROR, "creditledger: %s reference \"%s\" vanished", kind, ref);
+	*replay_id = cl_getint64(0, 1, NULL);
+	if (!same_hash(cl_getdatum(0, 2, &isnull), hash))
+		conflict(strcmp(kind, "void") == 0 ? "void voucher" : "release ref", ref, *replay_id);
+	return false;
+}
+
+/*
+ * transfer_void(voucher, pending_voucher): release what remains of a
+ * pending transfer; returns the pending id.
+ */
+static Datum
+transfer_void_impl(PG_FUNCTION_ARGS)
+{
+	char	   *voucher;
+	char	   *pv;
+	StringInfoData args;
+	bytea	   *hash;
+	int64		target = 0;
+	int64		replay_id;
+	PendingRow	p;
+	ChainChange c[2];
+	int			n;
+
+	CL_REQUIRE_ARGS("voucher", "pending_voucher");
+	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
+	pv = cl_voucher_arg(fcinfo, 1, "pending_voucher");
+	initStringInfo(&args);
+	cl_put_bytes(&args, "void", 4);
+	cl_put_bytes(&args, pv, strlen(pv));
+	hash = payload_hash(&args);
+
+	cl_spi_connect();
+	{
+		Datum		v[1] = {CStringGetTextDatum(pv)};
+
+		cl_exec(&find_pending_plan, v, NULL, 1);
+		if (SPI_processed == 1)
+			target = cl_getint64(0, 1, NULL);
+	}
+	if (!claim_operation("void", voucher, target, hash, &replay_id))
+	{
+		cl_spi_finish();
+		PG_RETURN_INT64(replay_id);
+	}
+	lock_pending(pv, &p);
+	n = pending_chains(&p, p.amount - p.posted, c);
+	{
+		HoldRecord	rec = {"void", 'P', p.pending_id, voucher, 0, p.amount - p.posted, NULL};
+		Datum		v[3];
+
+		apply_changes(c, n, &rec);
+		v[0] = Int64GetDatum(p.pending_id);
+		v[1] = Int64GetDatum(p.posted);
+		v[2] = CStringGetTextDatum("voided");
+		cl_exec(&update_pending_plan, v, NULL, 0);
+	}
+	cl_spi_finish();
+	PG_RETURN_INT64(p.pending_id);
+}
+
+/*
+ * hold_funds(ref, account, amount, reason, expires_at): hold amount of the
+ * account's available balance; returns the funds hold id.
+ */
+static Datum
+hold_funds_impl(PG_FUNCTION_ARGS)
+{
+	char	   *ref;
+	int64		account,
+				amount;
+	StringInfoData args;
+	bytea	   *hash;
+	Datum		values[6];
+	char		nulls[6];
+	int64		id;
+	AccountInfo info;
+	ChainHead	head;
+	ChainHead  *hp = &head;
+	LockContext lc;
+
+	CL_REQUIRE_ARGS("ref", "account", "amount");
+	ref = cl_voucher_arg(fcinfo, 0, "ref");
+	account = PG_GETARG_INT64(1);
+	amount = cl_amount_arg(fcinfo, 2, "amount");
+	check_expires_at(fcinfo, 4);
+
+	initStringInfo(&args);
+	cl_put_bytes(&args, "hold", 4);
+	cl_put_int64(&args, account);
+	cl_put_int64(&args, amount);
+	put_optional_text(&args, fcinfo, 3);
+	put_optional_time(&args, fcinfo, 4);
+	hash = payload_hash(&args);
+
+	cl_spi_connect();
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(ref);
+	values[1] = Int64GetDatum(account);
+	values[2] = Int64GetDatum(amount);
+	values[3] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
+	if (PG_ARGISNULL(3))
+		nulls[3] = 'n';
+	values[4] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
+	if (PG_ARGISNULL(4))
+		nulls[4] = 'n';
+	values[5] = PointerGetDatum(hash);
+	cl_exec(&claim_hold_plan, values, nulls, 1);
+	if (SPI_processed == 0)
+	{
+		bool		isnull;
+
+		cl_exec(&find_hold_plan, values, NULL, 1);
+		if (SPI_processed == 0)
+			elog(ERROR, "creditledger: funds hold ref \"%s\" vanished", ref);
+		id = cl_getint64(0, 1, NULL);
+		if (!same_hash(cl_getdatum(0, 2, &isnull), hash))
+			conflict("funds hold ref", ref, id);
+		cl_spi_finish();
+		PG_RETURN_INT64(id);
+	}
+	id = cl_getint64(0, 1, NULL);
+
+	cl_mode_lock(account, false);
+	lock_context_open(&lc);
+	cl_require_open_account(&lc, account, &info);
+	cl_reserve_chain(&lc, &info, amount, &head);
+	{
+		HoldRecord	rec = {"hold", 'F', id, ref, 0, amount,
+		PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3))};
+
+		hold_append(&head, &rec, amount, info.block);
+	}
+	chain_heads_write(&hp, 1);
+	lock_context_close(&lc);
+	{
+		Datum		v[2] = {Int64GetDatum(id), Int32GetDatum(head.sub_account)};
+
+		cl_exec(&set_hold_sub_plan, v, NULL, 0);
+	}
+	cl_spi_finish();
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * release_funds(ref, hold_ref, amount): release amount (default: all that
+ * remains) of a funds hold; returns the funds hold id.
+ */
+static Datum
+release_funds_impl(PG_FUNCTION_ARGS)
+{
+	char	   *ref;
+	char	   *hold_ref;
+	StringInfoData args;
+	bytea	   *hash;
+	int64		target = 0;
+	int64		replay_id;
+	HoldRow		h;
+	int64		remaining,
+				amount;
+
+	CL_REQUIRE_ARGS("ref", "hold_ref");
+	ref = cl_voucher_arg(fcinfo, 0, "ref");
+	hold_ref = cl_voucher_arg(fcinfo, 1, "hold_ref");
+	if (!PG_ARGISNULL(2))
+		(void) cl_amount_arg(fcinfo, 2, "amount");
+	initStringInfo(&args);
+	cl_put_bytes(&args, "release", 7);
+	cl_put_bytes(&args, hold_ref, strlen(hold_ref));
+	put_optional_int64(&args, fcinfo, 2);
+	hash = payload_hash(&args);
+
+	cl_spi_connect();
+	{
+		Datum		v[1] = {CStringGetTextDatum(hold_ref)};
+
+		cl_exec(&find_hold_plan, v, NULL, 1);
+		if (SPI_processed == 1)
+			target = cl_getint64(0, 1, NULL);
+	}
+	if (!claim_operation("release", ref, target, hash, &replay_id))
+	{
+		cl_spi_finish();
+		PG_RETURN_INT64(replay_id);
+	}
+	{
+		Datum		v[1] = {CStringGetTextDatum(hold_ref)};
+
+		cl_exec(&lock_hold_plan, v, NULL, 1);
+	}
+	if (SPI_processed == 0)
+		hold_state_error(hold_ref, psprintf("No funds hold has ref \"%s\".", hold_ref));
+	fetch_hold(0, &h);
+	if (strcmp(h.status, "open") != 0)
+		hold_state_error(hold_ref, psprintf("It is %s, not open any more.", h.status));
+	if (h.due)
+		hold_state_error(hold_ref, psprintf("It expired at %s and counts as released.", h.expires_at));
+	remaining = h.amount - h.released;
+	amount = PG_ARGISNULL(2) ? remaining : PG_GETARG_INT64(2);
+	if (amount > remaining)
+		hold_state_error(hold_ref, psprintf("It has " INT64_FORMAT " left to release, less than " INT64_FORMAT ".",
+											remaining, amount));
+	{
+		HoldRecord	rec = {amount == remaining ? "release_final" : "release", 'F', h.hold_id, ref, 0,
+		amount, NULL};
+		ChainChange c = {h.account_id, h.sub_account, -amount};
+		Datum		v[3];
+
+		apply_changes(&c, 1, &rec);
+		v[0] = Int64GetDatum(h.hold_id);
+		v[1] = Int64GetDatum(h.released + amount);
+		v[2] = CStringGetTextDatum(amount == remaining ? "released" : "open");
+		cl_exec(&update_hold_plan, v, NULL, 0);
+	}
+	cl_spi_finish();
+	PG_RETURN_INT64(h.hold_id);
+}
+
+/*
+ * expire_pending(): release every due pending transfer and funds hold now;
+ * returns how many.
+ */
+static Datum
+expire_pending_impl(PG_FUNCTION_ARGS)
+{
+	int64		n;
+
+	cl_spi_connect();
+	n = cl_expire_due_holds();
+	cl_spi_finish();
+	PG_RETURN_INT64(n);
+}
+
+/*
+ * set_account_block(account, block, reason): block or unblock an account;
+ * waits (exclusive mode lock) for every posting in flight on it, so a
+ * posting either finished before or sees the new block.
+ */
+static Datum
+set_account_block_impl(PG_FUNCTION_ARGS)
+{
+	int64		account;
+	char	   *name;
+	char		block;
+	LockContext lc;
+	AccountInfo info;
+	ChainHead	head;
+	ChainHead  *hp = &head;
+	LockOutcome r;
+
+	CL_REQUIRE_ARGS("account", "block");
+	account = PG_GETARG_INT64(0);
+	name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (strcmp(name, "none") == 0)
+		block = 'n';
+	else if (strcmp(name, "debits") == 0)
+		block = 'd';
+	else if (strcmp(name, "credits") == 0)
+		block = 'c';
+	else if (strcmp(name, "all") == 0)
+		block = 'a';
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid block \"%s\"", name),
+				 errdetail("block is one of none, debits, credits and all.")));
+
+	cl_spi_connect();
+	cl_mode_lock(account, true);
+	lock_context_open(&lc);
+	r = cl_lock_main(&lc, account, LockWaitBlock, LockTupleNoKeyExclusive, &info, &head);
+	if (r != LOCK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+				 errmsg("account " INT64_FORMAT " does not exist", account)));
+	if (!info.open)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+				 errmsg("account " INT64_FORMAT " is closed", account)));
+	if (info.block != block)
+	{
+		HoldRecord	rec = {"block", 'A', account, name, 0, 0,
+		PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2))};
+		Datum		v[2] = {Int64GetDatum(account), CStringGetTextDatum(name)};
+
+		hold_append(&head, &rec, 0, block);
+		chain_heads_write(&hp, 1);
+		cl_exec(&set_block_plan, v, NULL, 0);
+	}
+	lock_context_close(&lc);
+	cl_spi_finish();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,33 @@
+/*
+ * holds.h: money holds (holds.c): the hold chain writer and the release of
+ * due reservations met by a posting.
+ */
+#ifndef CREDITLEDGER_HOLDS_H
+#define CREDITLEDGER_HOLDS_H
+
+#include "postgres.h"
+
+#include "chain.h"
+
+/*
+ * One hold chain entry to write: what happened (op), to what (target 'P' a
+ * pending transfer, 'F' a funds hold, 'A' the account), under which
+ * reference, the transfer a post made (0: none) and the operation's amount.
+ */
+typedef struct HoldRecord
+{
+	const char *op;
+	char		target;
+	int64		target_id;
+	const char *ref;
+	int64		transfer_id;
+	int64		amount;
+	const char *reason;			/* NULL: none */
+} HoldRecord;
+
+extern void hold_append(ChainHead *head, const HoldRecord *r, int64 held_delta, char block);
+extern bool holds_release_due(ChainHead *head, char block);
+extern const char *cl_block_name(char block);
+extern int64 cl_expire_due_holds(void);
+
+#endif							/* CREDITLEDGER_HOLDS_H */
