@@ -38,7 +38,12 @@
  * it (holds_release_due) already holds step 4 and takes step 2 only with
  * SKIP LOCKED: a record another transaction is posting, voiding or
  * expiring is left to it.  Expiry (worker, expire_pending) takes each due
- * record with SKIP LOCKED too, so it never waits for an application call.
+ * record with SKIP LOCKED too, so it never waits for an application call;
+ * and since one expiry transaction releases many records, whose chains
+ * come in no particular order, it waits for mode locks and chain rows only
+ * while it holds none: after the first, a record whose locks are taken is
+ * left for the next pass (apply_changes), so expiry never closes a
+ * deadlock with a posting.
  */
 #include "postgres.h"
 
@@ -563,38 +568,53 @@ pending_chains(const PendingRow *p, int64 release, ChainChange *out)
 
 /*
  * lock_chain_head: lock chain (account, sub) of an account whose mode lock
- * is held, waiting; reads the account's attributes too.
+ * is held, waiting unless nowait; reads the account's attributes too.
+ * Returns false only with nowait, when another transaction holds the row.
  */
-static void
+static bool
 lock_chain_head(LockContext *lc, int64 account_id, int32 sub, AccountInfo *info,
-				ChainHead *head)
+				ChainHead *head, bool nowait)
 {
+	LockWaitPolicy wait = nowait ? LockWaitSkip : LockWaitBlock;
+	LockOutcome o;
+
 	if (sub == 0)
 	{
-		if (cl_lock_main(lc, account_id, LockWaitBlock, LockTupleNoKeyExclusive,
-						 info, head) != LOCK_OK)
+		o = cl_lock_main(lc, account_id, wait, LockTupleNoKeyExclusive, info, head);
+		if (o == LOCK_NOT_FOUND)
 			elog(ERROR, "creditledger: account " INT64_FORMAT " vanished", account_id);
-		return;
+		return o == LOCK_OK;
 	}
 	if (!cl_read_account(lc, account_id, info))
 		elog(ERROR, "creditledger: account " INT64_FORMAT " vanished", account_id);
-	if (cl_lock_sub(lc, info, sub, LockWaitBlock, head) != LOCK_OK)
+	o = cl_lock_sub(lc, info, sub, wait, head);
+	if (o == LOCK_NOT_FOUND)
 		elog(ERROR, "creditledger: account " INT64_FORMAT " has no sub-account %d",
 			 account_id, sub);
+	return o == LOCK_OK;
 }
 
 /*
  * apply_changes: lock the given chains (mode locks, then rows, each in
  * ascending order), change their held and write rec to each hold chain.
  * Never checks blocks or floors: releasing is always allowed.
+ *
+ * *locked is in and out: true once this transaction holds a mode lock or
+ * chain row taken here.  From then on (an expiry batch releasing its second
+ * record) nothing is waited for: a lock another transaction holds makes
+ * this return false with nothing changed (the record is left for the next
+ * pass), since waiting while holding chains taken out of ascending order
+ * could close a deadlock with a posting.  The first record, holding no
+ * chain, waits as any posting does.
  */
-static void
-apply_changes(ChainChange *c, int n, const HoldRecord *rec)
+static bool
+apply_changes(ChainChange *c, int n, const HoldRecord *rec, bool *locked)
 {
 	LockContext lc;
 	ChainHead	heads[2];
 	ChainHead  *hp[2];
-	AccountInfo info;
+	AccountInfo info[2];
+	bool		nowait = *locked;
 
 	Assert(n >= 1 && n <= 2);
 	if (n == 2 && (c[1].account_id < c[0].account_id))
@@ -605,24 +625,37 @@ apply_changes(ChainChange *c, int n, const HoldRecord *rec)
 		c[1] = t;
 	}
 	for (int i = 0; i < n; i++)
-		cl_mode_lock(c[i].account_id, false);
+	{
+		if (!nowait)
+			cl_mode_lock(c[i].account_id, false);
+		else if (!cl_mode_lock_try(c[i].account_id))
+			return false;
+		*locked = true;
+	}
 	lock_context_open(&lc);
 	for (int i = 0; i < n; i++)
 	{
-		lock_chain_head(&lc, c[i].account_id, c[i].sub_account, &info, &heads[i]);
-		hold_append(&heads[i], rec, c[i].held_delta, info.block);
+		if (!lock_chain_head(&lc, c[i].account_id, c[i].sub_account, &info[i], &heads[i], nowait))
+		{
+			lock_context_close(&lc);
+			return false;
+		}
 		hp[i] = &heads[i];
 	}
+	for (int i = 0; i < n; i++)
+		hold_append(&heads[i], rec, c[i].held_delta, info[i].block);
 	chain_heads_write(hp, n);
 	lock_context_close(&lc);
+	return true;
 }
 
 /*
  * expire_pending_row: release what remains of a locked, due pending
- * transfer (entry 'expire' on its chains) and mark it expired.
+ * transfer (entry 'expire' on its chains) and mark it expired; false when
+ * apply_changes left it for the next pass (nothing changed).
  */
-static void
-expire_pending_row(const PendingRow *p)
+static bool
+expire_pending_row(const PendingRow *p, bool *locked)
 {
 	ChainChange c[2];
 	int64		remaining = p->amount - p->posted;
@@ -630,30 +663,34 @@ expire_pending_row(const PendingRow *p)
 	Datum		values[3];
 	int			n = pending_chains(p, remaining, c);
 
-	apply_changes(c, n, &rec);
+	if (!apply_changes(c, n, &rec, locked))
+		return false;
 	values[0] = Int64GetDatum(p->pending_id);
 	values[1] = Int64GetDatum(p->posted);
 	values[2] = CStringGetTextDatum("expired");
 	cl_exec(&update_pending_plan, values, NULL, 0);
+	return true;
 }
 
 /*
  * expire_hold_row: release what remains of a locked, due funds hold and
- * mark it expired.
+ * mark it expired; false when apply_changes left it for the next pass.
  */
-static void
-expire_hold_row(const HoldRow *h)
+static bool
+expire_hold_row(const HoldRow *h, bool *locked)
 {
 	int64		remaining = h->amount - h->released;
 	HoldRecord	rec = {"expire", 'F', h->hold_id, h->ref, 0, remaining, NULL};
 	ChainChange c = {h->account_id, h->sub_account, -remaining};
 	Datum		values[3];
 
-	apply_changes(&c, 1, &rec);
+	if (!apply_changes(&c, 1, &rec, locked))
+		return false;
 	values[0] = Int64GetDatum(h->hold_id);
 	values[1] = Int64GetDatum(h->released);
 	values[2] = CStringGetTextDatum("expired");
 	cl_exec(&update_hold_plan, values, NULL, 0);
+	return true;
 }
 
 /*
@@ -739,6 +776,7 @@ cl_expire_due_holds(void)
 	int64		count = 0;
 	uint64		n;
 	int64	   *ids;
+	bool		locked = false; /* see apply_changes */
 
 	cl_exec(&due_pendings_plan, limit, NULL, 0);
 	ids = fetch_ids(&n);
@@ -751,8 +789,8 @@ cl_expire_due_holds(void)
 		if (SPI_processed == 0)
 			continue;
 		fetch_pending(0, &p);
-		expire_pending_row(&p);
-		count++;
+		if (expire_pending_row(&p, &locked))
+			count++;
 	}
 
 	cl_exec(&due_holds_plan, limit, NULL, 0);
@@ -766,8 +804,8 @@ cl_expire_due_holds(void)
 		if (SPI_processed == 0)
 			continue;
 		fetch_hold(0, &h);
-		expire_hold_row(&h);
-		count++;
+		if (expire_hold_row(&h, &locked))
+			count++;
 	}
 	return count;
 }
@@ -907,7 +945,7 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 		}
 		else if (ids[i] == debit)
 		{
-			lock_chain_head(&lc, ids[i], 0, &info[i], &head);
+			(void) lock_chain_head(&lc, ids[i], 0, &info[i], &head, false);
 			hold_append(&head, &rec, 0, info[i].block);
 		}
 		else
@@ -1127,8 +1165,9 @@ transfer_void_impl(PG_FUNCTION_ARGS)
 	{
 		HoldRecord	rec = {"void", 'P', p.pending_id, voucher, 0, p.amount - p.posted, NULL};
 		Datum		v[3];
+		bool		locked = false;
 
-		apply_changes(c, n, &rec);
+		(void) apply_changes(c, n, &rec, &locked);
 		v[0] = Int64GetDatum(p.pending_id);
 		v[1] = Int64GetDatum(p.posted);
 		v[2] = CStringGetTextDatum("voided");
@@ -1284,8 +1323,9 @@ release_funds_impl(PG_FUNCTION_ARGS)
 		amount, NULL};
 		ChainChange c = {h.account_id, h.sub_account, -amount};
 		Datum		v[3];
+		bool		locked = false;
 
-		apply_changes(&c, 1, &rec);
+		(void) apply_changes(&c, 1, &rec, &locked);
 		v[0] = Int64GetDatum(h.hold_id);
 		v[1] = Int64GetDatum(h.released + amount);
 		v[2] = CStringGetTextDatum(amount == remaining ? "released" : "open");

@@ -130,6 +130,20 @@ cl_mode_lock(int64 account_id, bool exclusive)
 	(void) LockAcquire(&tag, exclusive ? ExclusiveLock : ShareLock, false, false);
 }
 
+/*
+ * cl_mode_lock_try: the account's mode lock, shared, only if it can be had
+ * without waiting; returns whether it was taken.
+ */
+bool
+cl_mode_lock_try(int64 account_id)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (account_id >> 32),
+						 (uint32) account_id, CL_MODE_LOCK_CLASS);
+	return LockAcquire(&tag, ShareLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
 /* Column names by LC_* and SC_* (locking.h). */
 static const char *const account_columns[LC_NCOLS] = {
 	"account_id", "currency", "normal_side", "min_balance", "status",

@@ -94,5 +94,6 @@ extern LockOutcome cl_lock_sub(LockContext *lc, const AccountInfo *info, int32 s
 extern int64 cl_read_sub_balance(LockContext *lc, int64 id, int32 sub);
 
 extern void cl_mode_lock(int64 account_id, bool exclusive);
+extern bool cl_mode_lock_try(int64 account_id);
 
 #endif							/* CREDITLEDGER_LOCKING_H */
