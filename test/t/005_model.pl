@@ -24,12 +24,23 @@
 # mismatch), post_entry (multi-currency, unbalanced, malformed), reversals
 # (default and named vouchers, twice, of a reversal, of nothing), hot-account
 # postings, credit_freeze (some expiring after 0.3 to 2 s), credit_unfreeze,
-# credit_use (partial, release_rest), credit_use_direct, credit_return, and
-# replays of acknowledged calls (same id) and their references with another
-# payload (LD004).  Every outcome must be one the contract allows; where the
-# worker alone can know the state (its private account and line, its own
-# holds and drawdowns) the outcome is predicted exactly, and outcomes that
-# depend on time (an expiring hold) are checked against the client clock.
+# credit_use (partial, release_rest), credit_use_direct, credit_return,
+# money holds (transfer_pending, some expiring after 0.3 to 2 s;
+# transfer_post, partial or all, final or not; transfer_void; hold_funds,
+# some expiring; release_funds, partial or all; expire_pending(); and
+# invalid ones: post/void/release of an unknown record, expires_at in the
+# past, zero or negative amounts, self, unknown account, currency
+# mismatch), and replays of acknowledged calls (same id) and their
+# references with another payload (LD004).  Every outcome must be one the
+# contract allows; where the worker alone can know the state (its private
+# account and line, its own holds, drawdowns, pending transfers and funds
+# holds) the outcome is predicted exactly: LD001 when a posting, pending
+# transfer or funds hold would take the private account's available
+# balance (balance - held) below its floor, LD013 for a post or void of a
+# posted, voided, expired or unknown pending transfer or a post or release
+# of more than remains; outcomes that depend on time (an expiring hold or
+# reservation) are checked against the client clock.  Reservations on the
+# private account never expire, so its available balance stays exact.
 # Every call is logged (one JSON line, flushed) with its result.
 #
 # Phase 1: operations, all workers stop, check.  Phase 2: operations with a
@@ -41,7 +52,10 @@
 # Check: from the acknowledged calls only, the parent computes every
 # account's balance, every hold (remaining, used, released, status), every
 # drawdown (outstanding, returned), every line's frozen/used/returned (own
-# and descendants', a diamond counted once), the journal's net amount per
+# and descendants', a diamond counted once), every pending transfer
+# (posted, remaining, status: an expiring one left pending is expired by
+# then), every funds hold (released, remaining, status), each account's
+# held and available, the journal's net amount per
 # transfer and account, the credit journal's deltas per operation and node,
 # and which references exist (acknowledged ones with their ids; refused ones
 # must have left nothing); the database must agree exactly.  verify_chain()
@@ -296,7 +310,9 @@ sub worker_main
 	# the worker's model: its private account exactly; its own holds,
 	# drawdowns, postings and acknowledged calls
 	my $pbal = $acct_def{"m:w$W"}[5];
+	my $pheld = 0;    # the private account's open reservations
 	my (@posted, @reversals, %hold, @hold_refs, %draw, @draw_refs, @acked);
+	my (%pend, @pend_refs, %fhold, @fhold_refs);
 
 	my $connect = sub {
 		my $deadline = time + 180;
@@ -407,7 +423,7 @@ sub worker_main
 		for my $a (keys %net)
 		{
 			next if $net{$a} >= 0 || !defined $acct_by_id{$a}{min};
-			if ($a == $priv) { $short = 1 if $pbal + $net{$a} < $acct_by_id{$a}{min}; }
+			if ($a == $priv) { $short = 1 if $pbal - $pheld + $net{$a} < $acct_by_id{$a}{min}; }
 			else             { $unsure = 1; }
 		}
 		return ('LD001') if $short;
@@ -907,13 +923,261 @@ sub worker_main
 		$record->(op => 'conflict', ref => $c->{ref}, res => $res);
 	};
 
+	# Money holds.  The worker's own pending transfers and funds holds are
+	# known exactly (only it posts, voids or releases them); reservations on
+	# its private account never expire, so its available balance
+	# (pbal - pheld) is exact; expiring ones sit on shared accounts and are
+	# checked against the client clock like expiring credit holds.
+	my $pend_sql = 'SELECT creditledger.transfer_pending($1::text, $2::bigint, $3::bigint, $4::bigint, $5::timestamptz, $6::text)';
+	my $post_sql = 'SELECT creditledger.transfer_post($1::text, $2::text, $3::bigint, $4::boolean)';
+	my $void_sql = 'SELECT creditledger.transfer_void($1::text, $2::text)';
+	my $fhold_sql = 'SELECT creditledger.hold_funds($1::text, $2::bigint, $3::bigint, $4::text, $5::timestamptz)';
+	my $frel_sql = 'SELECT creditledger.release_funds($1::text, $2::text, $3::bigint)';
+	# decreases(account, side): whether a leg on that side lowers the account
+	my $decreases = sub { return ($_[1] eq 'D') == ($acct_by_id{ $_[0] }{side} eq 'credit'); };
+	# reserve_outcomes: what reserving amt on the given accounts may give
+	my $reserve_outcomes = sub {
+		my ($amt, @accts) = @_;
+		my ($short, $unsure) = (0, 0);
+		for my $a (@accts)
+		{
+			next unless defined $acct_by_id{$a}{min};
+			if ($a == $priv) { $short = 1 if $pbal - $pheld - $amt < $acct_by_id{$a}{min}; }
+			else             { $unsure = 1; }
+		}
+		return ('LD001') if $short;
+		return ('ok', 'LD001') if $unsure;
+		return ('ok');
+	};
+	# a due reservation counts as released: ok only before, LD013 only after
+	my $due_check = sub {
+		my ($what, $x, $fits, $res) = @_;
+		return unless defined $x->{exp_us} && $x->{open} && $fits;
+		$fail->("$what succeeded though sent after its expires_at")
+		  if $res->{ok} && $res->{t_first} * 1e6 > $x->{exp_us} + 2000;
+		$fail->("$what refused with LD013 before its expires_at ($res->{err})")
+		  if !$res->{ok} && $res->{state} eq 'LD013' && $res->{t_done} * 1e6 < $x->{exp_us} - 2000;
+	};
+	# state_outcomes: taking amt (undef: all) off a record with rem left
+	my $state_outcomes = sub {
+		my ($x, $amt) = @_;
+		return ('LD013') if !$x->{open} || (defined $amt && $amt > $x->{rem});
+		return ('ok', 'LD013') if defined $x->{exp_us};
+		return ('ok');
+	};
+	my $pick_rec = sub {
+		my ($x1, $x2, $map, $refs) = @_;
+		return undef unless @$refs;
+		my $now_us = time * 1e6;
+		my @open = grep {
+			$map->{$_}{open} && !(defined $map->{$_}{exp_us} && $map->{$_}{exp_us} < $now_us - 10_000)
+		} @$refs;
+		my @from = ($x1 < 0.85 && @open) ? @open : @$refs;
+		return $from[ int($x2 * @from) ];
+	};
+
+	$ops{pending} = sub {
+		my ($rnd) = @_;
+		my ($x1, $x2, $x3, $x4, $x5, $x6, $x7) = map { $rnd->() } 1 .. 7;
+		my ($deb, $cred, $amt);
+		my $o = $pick->($rnd, $fund, @cust, @hot);
+		my $c1 = $pick->($rnd, @cust, @hot);
+		my $c2 = $pick->($rnd, grep { $_ != $c1 } @cust, @hot);
+		if ($x1 < 0.4)
+		{
+			($deb, $cred) = ($priv, $o);
+			# up to 20 % more than is available: some overdraw
+			$amt = 1 + int($x2 * (($pbal - $pheld) * 1.2 + 50));
+		}
+		else
+		{
+			($deb, $cred) =
+				$x1 < 0.55 ? ($o, $priv)
+			  : $x1 < 0.7  ? ($fund, $c1)
+			  : $x1 < 0.85 ? ($c1, $fund)
+			  :              ($c1, $c2);
+			$amt = 1 + int($x2 * 1200);
+		}
+		my $exp_us;
+		$exp_us = int((time + 0.3 + $x4 * 1.7) * 1e6) if $deb != $priv && $cred != $priv && $x3 < 0.35;
+		my $memo = $x5 < 0.3 ? 'auth ' . int($x6 * 3) : undef;
+		my $r = $newref->();
+		my @b = ($r, $deb, $cred, $amt, defined $exp_us ? $ts->($exp_us) : undef, $memo);
+		my @res_on = grep { $decreases->(@$_) } [ $deb, 'D' ], [ $cred, 'C' ];
+		my @allowed = $reserve_outcomes->($amt, map { $_->[0] } @res_on);
+		my $res = $run->($pend_sql, @b);
+		push @allowed, '22023' if defined $exp_us && $res->{t_done} * 1e6 >= $exp_us - 2000;
+		$outcome->("transfer_pending $r $deb->$cred $amt" . (defined $exp_us ? " expires $b[4]" : ''),
+			$res, @allowed);
+		$record->(op => 'pending', ref => $r, res => $res, fresh => 1,
+			eff => { debit => $deb, credit => $cred, amount => $amt, exp_us => $exp_us });
+		if ($res->{ok})
+		{
+			$pheld += $amt if $deb == $priv;
+			$pend{$r} = { id => $res->{val}, debit => $deb, credit => $cred, amount => $amt, rem => $amt,
+				open => 1, exp_us => $exp_us };
+			push @pend_refs, $r;
+			push @acked, { ref => $r, sql => $pend_sql, binds => \@b, id => $res->{val},
+				cbinds => [ $r, $deb, $cred, $amt + 1, $b[4], $memo ], what => "transfer_pending $r" }
+			  unless defined $exp_us;
+		}
+	};
+
+	$ops{post} = sub {
+		my ($rnd) = @_;
+		my ($x1, $x2, $x3, $x4, $x5) = map { $rnd->() } 1 .. 5;
+		my $pr = $pick_rec->($x1, $x2, \%pend, \@pend_refs);
+		return $ops{pending}->($rnd) unless defined $pr;
+		my $p = $pend{$pr};
+		my $amt =
+			$x3 < 0.35 ? undef
+		  : $x3 < 0.85 ? 1 + int($x4 * ($p->{rem} || 1))
+		  :              $p->{rem} + 1 + int($x4 * 100);
+		my $final = $x5 < 0.5 ? 't' : 'f';
+		my $r = $newref->();
+		my $what = "transfer_post $r of $pr (" . ($amt // 'all') . " of $p->{rem}, final $final)";
+		my $res = $run->($post_sql, $r, $pr, $amt, $final);
+		$outcome->($what, $res, $state_outcomes->($p, $amt));
+		$due_check->($what, $p, !(defined $amt && $amt > $p->{rem}), $res);
+		my $applied = $amt // $p->{rem};
+		my $closes = $final eq 't' || $applied == $p->{rem} ? 1 : 0;
+		$record->(op => 'post', ref => $r, res => $res, fresh => 1,
+			eff => { pending => $pr, amount => $applied, closes => $closes,
+				legs => [ [ $p->{debit}, 'D', $applied ], [ $p->{credit}, 'C', $applied ] ] });
+		if ($res->{ok})
+		{
+			if ($p->{debit} == $priv)
+			{
+				$pbal -= $applied;
+				$pheld -= $closes ? $p->{rem} : $applied;
+			}
+			$pbal += $applied if $p->{credit} == $priv;
+			$p->{rem} = $closes ? 0 : $p->{rem} - $applied;
+			$p->{open} = 0 if $closes;
+			push @acked, { ref => $r, sql => $post_sql, binds => [ $r, $pr, $amt, $final ], id => $res->{val},
+				cbinds => [ $r, $pr, defined $amt ? $amt + 1 : 1, $final ], what => $what };
+		}
+	};
+
+	$ops{void} = sub {
+		my ($rnd) = @_;
+		my ($x1, $x2) = map { $rnd->() } 1 .. 2;
+		my $pr = $pick_rec->($x1, $x2, \%pend, \@pend_refs);
+		return $ops{pending}->($rnd) unless defined $pr;
+		my $p = $pend{$pr};
+		my $r = $newref->();
+		my $what = "transfer_void $r of $pr ($p->{rem} left)";
+		my $res = $run->($void_sql, $r, $pr);
+		$outcome->($what, $res, $state_outcomes->($p, undef));
+		$due_check->($what, $p, 1, $res);
+		$fail->("$what returned $res->{val}, not the pending id $p->{id}") if $res->{ok} && $res->{val} ne $p->{id};
+		$record->(op => 'void', ref => $r, res => $res, fresh => 1, eff => { pending => $pr });
+		if ($res->{ok})
+		{
+			$pheld -= $p->{rem} if $p->{debit} == $priv;
+			@$p{qw(rem open)} = (0, 0);
+			push @acked, { ref => $r, sql => $void_sql, binds => [ $r, $pr ], id => $res->{val},
+				cbinds => [ $r, "$pr:other" ], what => $what };
+		}
+	};
+
+	$ops{hold_funds} = sub {
+		my ($rnd) = @_;
+		my ($x1, $x2, $x3, $x4, $x5) = map { $rnd->() } 1 .. 5;
+		my $private = $x1 < 0.4;
+		my $a = $private ? $priv : $pick->($rnd, $fund, @cust, @hot);
+		my $amt = $private ? 1 + int($x2 * (($pbal - $pheld) * 1.2 + 30)) : 1 + int($x2 * 600);
+		my $exp_us;
+		$exp_us = int((time + 0.3 + $x4 * 1.7) * 1e6) if !$private && $x3 < 0.35;
+		my $reason = $x5 < 0.5 ? 'court order ' . int($x5 * 10) : undef;
+		my $r = $newref->();
+		my @b = ($r, $a, $amt, $reason, defined $exp_us ? $ts->($exp_us) : undef);
+		my @allowed = $reserve_outcomes->($amt, $a);
+		my $res = $run->($fhold_sql, @b);
+		push @allowed, '22023' if defined $exp_us && $res->{t_done} * 1e6 >= $exp_us - 2000;
+		$outcome->("hold_funds $r account $a amount $amt" . (defined $exp_us ? " expires $b[4]" : ''),
+			$res, @allowed);
+		$record->(op => 'hold_funds', ref => $r, res => $res, fresh => 1,
+			eff => { account => $a, amount => $amt, exp_us => $exp_us });
+		if ($res->{ok})
+		{
+			$pheld += $amt if $private;
+			$fhold{$r} = { id => $res->{val}, account => $a, rem => $amt, open => 1, exp_us => $exp_us };
+			push @fhold_refs, $r;
+			push @acked, { ref => $r, sql => $fhold_sql, binds => \@b, id => $res->{val},
+				cbinds => [ $r, $a, $amt + 1, $reason, undef ], what => "hold_funds $r" }
+			  unless defined $exp_us;
+		}
+	};
+
+	$ops{release_funds} = sub {
+		my ($rnd) = @_;
+		my ($x1, $x2, $x3, $x4) = map { $rnd->() } 1 .. 4;
+		my $hr = $pick_rec->($x1, $x2, \%fhold, \@fhold_refs);
+		return $ops{hold_funds}->($rnd) unless defined $hr;
+		my $h = $fhold{$hr};
+		my $amt =
+			$x3 < 0.3 ? undef
+		  : $x3 < 0.85 ? 1 + int($x4 * ($h->{rem} || 1))
+		  :              $h->{rem} + 1 + int($x4 * 100);
+		my $r = $newref->();
+		my $what = "release_funds $r of $hr (" . ($amt // 'all') . " of $h->{rem})";
+		my $res = $run->($frel_sql, $r, $hr, $amt);
+		$outcome->($what, $res, $state_outcomes->($h, $amt));
+		$due_check->($what, $h, !(defined $amt && $amt > $h->{rem}), $res);
+		$fail->("$what returned $res->{val}, not the hold id $h->{id}") if $res->{ok} && $res->{val} ne $h->{id};
+		my $applied = $amt // $h->{rem};
+		$record->(op => 'release_funds', ref => $r, res => $res, fresh => 1,
+			eff => { hold => $hr, amount => $applied });
+		if ($res->{ok})
+		{
+			$pheld -= $applied if $h->{account} == $priv;
+			$h->{rem} -= $applied;
+			$h->{open} = 0 if $h->{rem} == 0;
+			push @acked, { ref => $r, sql => $frel_sql, binds => [ $r, $hr, $amt ], id => $res->{val},
+				cbinds => [ $r, $hr, defined $amt ? $amt + 1 : 1 ], what => $what };
+		}
+	};
+
+	$ops{holds_invalid} = sub {
+		my ($rnd) = @_;
+		my $x = int($rnd->() * 9);
+		my $r = $newref->();
+		my $c = $pick->($rnd, @cust);
+		my ($exp, $sql, @b);
+		if    ($x == 0) { ($exp, $sql, @b) = ('LD013', $post_sql, $r, $newref->(':nopend'), undef, 't'); }
+		elsif ($x == 1) { ($exp, $sql, @b) = ('LD013', $void_sql, $r, $newref->(':nopend')); }
+		elsif ($x == 2) { ($exp, $sql, @b) = ('LD013', $frel_sql, $r, $newref->(':nohold'), undef); }
+		elsif ($x == 3)
+		{
+			($exp, $sql, @b) = ('22023', $pend_sql, $r, $fund, $c, 10, $ts->(int((time - 10) * 1e6)), undef);
+		}
+		elsif ($x == 4) { ($exp, $sql, @b) = ('22023', $pend_sql, $r, $fund, $c, 0, undef, undef); }
+		elsif ($x == 5) { ($exp, $sql, @b) = ('LD003', $pend_sql, $r, $fund, 999999, 10, undef, undef); }
+		elsif ($x == 6) { ($exp, $sql, @b) = ('LD009', $pend_sql, $r, $fund, $uc, 10, undef, undef); }
+		elsif ($x == 7) { ($exp, $sql, @b) = ('22023', $fhold_sql, $r, $c, -1, undef, undef); }
+		else            { ($exp, $sql, @b) = ('22023', $pend_sql, $r, $c, $c, 10, undef, undef); }
+		my $res = $run->($sql, @b);
+		$outcome->("invalid money-hold call #$x", $res, $exp);
+		$record->(op => 'holds_invalid', ref => $r, res => $res, fresh => 1);
+	};
+
+	$ops{expire} = sub {
+		my ($rnd) = @_;
+		my $res = $run->('SELECT creditledger.expire_pending()');
+		$outcome->('expire_pending()', $res, 'ok');
+		$record->(op => 'expire', res => $res);
+	};
+
 	my @weights = (
 		transfer_shared => 12, transfer_hot     => 10, transfer_private => 10,
 		transfer_invalid => 3, entry            => 8,  entry_invalid    => 3,
 		reverse          => 7, reverse_invalid  => 2,  freeze           => 11,
 		freeze_invalid   => 2, unfreeze         => 7,  use              => 8,
 		use_direct       => 5, return           => 6,  credit_invalid   => 3,
-		replay           => 5, conflict         => 4,);
+		replay           => 5, conflict         => 4,  pending          => 9,
+		post             => 7, void             => 3,  hold_funds       => 5,
+		release_funds    => 4, holds_invalid    => 3,  expire           => 1,);
 	my $wsum = 0;
 	$wsum += $weights[ 2 * $_ + 1 ] for 0 .. $#weights / 2;
 
@@ -1059,6 +1323,7 @@ sub check_model
 	# the model, from the acknowledged calls
 	my %bal = %initial;
 	my (%post, %hold, %draw, %cjournal, %acked_refs, %failed_refs, $max_exp);
+	my (%pend, %fhold);    # money holds: pending transfers and funds holds
 	my $cj = sub {
 		my ($op, $r, $lid, @d) = @_;
 		for my $n (nodes_of($lid))
@@ -1086,6 +1351,40 @@ sub check_model
 				my $a = $acct_by_id{ $leg->[0] };
 				$bal{ $leg->[0] } += (($leg->[1] eq 'C') == ($a->{side} eq 'credit') ? 1 : -1) * $leg->[2];
 			}
+		}
+		elsif ($c->{op} eq 'pending')
+		{
+			$pend{$r} = { id => $c->{id}, debit => $e->{debit}, credit => $e->{credit},
+				amount => $e->{amount}, posted => 0, status => 'pending', exp_us => $e->{exp_us} };
+			$max_exp = $e->{exp_us} if defined $e->{exp_us} && (!defined $max_exp || $e->{exp_us} > $max_exp);
+		}
+		elsif ($c->{op} eq 'post')
+		{
+			my $p = $pend{ $e->{pending} };
+			$p->{posted} += $e->{amount};
+			$p->{status} = 'posted' if $e->{closes};
+			$post{$r} = { id => $c->{id}, kind => 'transfer', legs => $e->{legs} };
+			for my $leg (@{ $e->{legs} })
+			{
+				my $a = $acct_by_id{ $leg->[0] };
+				$bal{ $leg->[0] } += (($leg->[1] eq 'C') == ($a->{side} eq 'credit') ? 1 : -1) * $leg->[2];
+			}
+		}
+		elsif ($c->{op} eq 'void')
+		{
+			$pend{ $e->{pending} }{status} = 'voided';
+		}
+		elsif ($c->{op} eq 'hold_funds')
+		{
+			$fhold{$r} = { id => $c->{id}, account => $e->{account}, amount => $e->{amount}, released => 0,
+				status => 'open', exp_us => $e->{exp_us} };
+			$max_exp = $e->{exp_us} if defined $e->{exp_us} && (!defined $max_exp || $e->{exp_us} > $max_exp);
+		}
+		elsif ($c->{op} eq 'release_funds')
+		{
+			my $h = $fhold{ $e->{hold} };
+			$h->{released} += $e->{amount};
+			$h->{status} = 'released' if $h->{released} == $h->{amount};
 		}
 		elsif ($c->{op} eq 'freeze')
 		{
@@ -1135,8 +1434,13 @@ sub check_model
 	while (1)
 	{
 		q1($dbh, 'SELECT creditledger.credit_expire_holds()');
+		q1($dbh, 'SELECT creditledger.expire_pending()');
 		last if q1($dbh, q{SELECT count(*) = 0 FROM creditledger.credit_holds
-		                    WHERE status = 'expired' AND remaining > 0});
+		                    WHERE status = 'expired' AND remaining > 0})
+		  && q1($dbh, q{SELECT count(*) = 0 FROM creditledger.pending_transfers
+		                 WHERE status = 'pending' AND expires_at <= now()})
+		  && q1($dbh, q{SELECT count(*) = 0 FROM creditledger.funds_holds
+		                 WHERE status = 'open' AND expires_at <= now()});
 		die "holds due do not get released" if time > $deadline;
 		sleep 0.1;
 	}
@@ -1201,6 +1505,55 @@ sub check_model
 		}
 	}
 	$compare->('the journal holds every leg of every acknowledged posting, nothing else', \%got, \%exp);
+
+	# money holds: every pending transfer and funds hold, each account's
+	# held and available (an expiring one left open is expired by now)
+	my %held;
+	(%got, %exp) = ();
+	for my $row (@{ qall($dbh, q{SELECT voucher, pending_id, debit_account, credit_account, amount, posted,
+	                                    remaining, status FROM creditledger.pending_transfers}) })
+	{
+		$got{ $row->[0] } = join('/', @$row[ 1 .. 7 ]);
+	}
+	for my $r (keys %pend)
+	{
+		my $p = $pend{$r};
+		$p->{status} = 'expired' if $p->{status} eq 'pending' && defined $p->{exp_us};
+		my $rem = $p->{status} eq 'pending' ? $p->{amount} - $p->{posted} : 0;
+		$exp{$r} = join('/', $p->{id}, $p->{debit}, $p->{credit}, $p->{amount}, $p->{posted}, $rem, $p->{status});
+		for ([ $p->{debit}, 'D' ], [ $p->{credit}, 'C' ])
+		{
+			$held{ $_->[0] } += $rem if ($_->[1] eq 'D') == ($acct_by_id{ $_->[0] }{side} eq 'credit');
+		}
+	}
+	$compare->('every pending transfer (id/debit/credit/amount/posted/remaining/status) equals the model',
+		\%got, \%exp);
+	(%got, %exp) = ();
+	for my $row (@{ qall($dbh, q{SELECT ref, hold_id, account_id, amount, released, remaining, status
+	                               FROM creditledger.funds_holds}) })
+	{
+		$got{ $row->[0] } = join('/', @$row[ 1 .. 6 ]);
+	}
+	for my $r (keys %fhold)
+	{
+		my $h = $fhold{$r};
+		$h->{status} = 'expired' if $h->{status} eq 'open' && defined $h->{exp_us};
+		my $rem = $h->{status} eq 'open' ? $h->{amount} - $h->{released} : 0;
+		$exp{$r} = join('/', $h->{id}, $h->{account}, $h->{amount}, $h->{released}, $rem, $h->{status});
+		$held{ $h->{account} } += $rem;
+	}
+	$compare->('every funds hold (id/account/amount/released/remaining/status) equals the model', \%got, \%exp);
+	(%got, %exp) = ();
+	for my $row (@{ qall($dbh, 'SELECT account_id, held, available FROM creditledger.accounts') })
+	{
+		$got{ $acct_by_id{ $row->[0] }{code} } = "held $row->[1] available $row->[2]";
+	}
+	for my $id (keys %bal)
+	{
+		my $h = $held{$id} // 0;
+		$exp{ $acct_by_id{$id}{code} } = "held $h available " . ($bal{$id} - $h);
+	}
+	$compare->('every account\'s held and available equal the model', \%got, \%exp);
 
 	# holds
 	my %final_rem;
@@ -1290,7 +1643,10 @@ sub check_model
 		SELECT voucher FROM creditledger.transfers
 		UNION SELECT ref FROM creditledger.credit_holds
 		UNION SELECT ref FROM creditledger.credit_drawdowns
-		UNION SELECT ref FROM creditledger.credit_journal}) };
+		UNION SELECT ref FROM creditledger.credit_journal
+		UNION SELECT voucher FROM creditledger.ledger_pending_transfers
+		UNION SELECT ref FROM creditledger.ledger_funds_holds
+		UNION SELECT ref FROM creditledger.hold_operations}) };
 	my @left = sort grep { $present{$_} } keys %failed_refs;
 	check(!@left, "$label: no refused call left a trace (" . scalar(keys %failed_refs) . ' refused references)',
 		join("\n", @left[ 0 .. min(19, $#left) ]));
