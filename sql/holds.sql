@@ -272,5 +272,24 @@ SELECT m FROM regexp_split_to_table(metrics(), E'\n') m
  WHERE m ~ '^creditledger_(pending_transfers|pending_amount|funds_holds|funds_held_amount|blocked_accounts)\{'
  ORDER BY m;
 
+-- CLH1 in C and in SQL: holds.c hashes each entry in C; every entry's hash
+-- is byte for byte what creditledger._hold_entry_hash (the SQL encoding
+-- auditors and verification use) gives, non-ASCII ref and reason, posts
+-- (transfer_id set) and blocks included
+SELECT open_account('ho:utf8', 'CNY') AS u \gset
+SELECT transfer('ho-fund-u', :bank, :u, 10) > 0 AS ok;
+SELECT hold_funds('ho-冻结-1', :u, 3, '司法冻结 (2024) 沪01执 17号') > 0 AS ok;
+SELECT release_funds('ho-解冻-1', 'ho-冻结-1') > 0 AS ok;
+SELECT count(*) > 0 AS entries,
+       count(*) FILTER (WHERE transfer_id IS NOT NULL) > 0 AS with_transfer,
+       count(*) FILTER (WHERE octet_length(ref) > length(ref)) > 0 AS non_ascii_ref,
+       count(*) FILTER (WHERE octet_length(reason) > length(reason)) > 0 AS non_ascii_reason,
+       count(*) FILTER (WHERE op = 'block') > 0 AS blocks,
+       count(*) FILTER (WHERE hash IS DISTINCT FROM
+                        _hold_entry_hash(prev_hash, account_id, sub_account, version, op, target,
+                                         target_id, ref, transfer_id, amount, held_delta,
+                                         held_after, block, actor, reason, created_at)) AS differ
+  FROM hold_entries;
+
 \c contrib_regression
 DROP DATABASE cl_holds;

@@ -10,9 +10,13 @@
  * balance - held under the chain's row lock, so reservations and decreases
  * are serialised exactly as decreases are among themselves.  Every change
  * of held and every block change is an entry of the chain's hold chain
- * (hold_entries, CLH1, hash computed by creditledger._hold_entry_hash: the
- * one implementation, also used by verification), and the head (held,
- * hold_version, hold_hash) is written with the chain's balance head.  A
+ * (hold_entries, CLH1), and the head (held, hold_version, hold_hash) is
+ * written with the chain's balance head.  hold_append computes the CLH1
+ * hash in C (cl_hold_entry_hash) and appends the entry straight into the
+ * heap (heapwrite.c), as chain.c does for journal entries;
+ * creditledger._hold_entry_hash is the same encoding in SQL, which
+ * verification, digests and auditors use (the regression test holds
+ * checks that both give the same bytes for every entry).  A
  * pending transfer's record (pending, post, post_final, void, expire) is
  * always on its debit account's chain (the reservation's chain, or the main
  * chain when the debit does not decrease it), and on the credit account's
@@ -48,6 +52,8 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "mb/pg_wchar.h"
 #include "common/int.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -55,11 +61,13 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
 #include "chain.h"
 #include "errcodes.h"
+#include "heapwrite.h"
 #include "holds.h"
 #include "journal.h"
 #include "locking.h"
@@ -79,17 +87,20 @@ CL_TRACKED_FUNCTION(cl_set_account_block, CL_OP_SET_ACCOUNT_BLOCK, set_account_b
 /* Most due records one expiry pass takes (the next pass takes the rest). */
 #define CL_EXPIRE_BATCH 10000
 
-static ClPlan insert_entry_plan = {
-	"INSERT INTO creditledger.hold_entries (account_id, sub_account, version, op, target,"
-	"   target_id, ref, transfer_id, amount, held_delta, held_after, block, actor, reason,"
-	"   prev_hash, hash, created_at)"
-	" SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-	"        creditledger._hold_entry_hash($15, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-	"                                      $12, $13, $14, $16), $16"
-	" RETURNING hash",
-	16, {INT8OID, INT4OID, INT8OID, TEXTOID, CHAROID, INT8OID, TEXTOID, INT8OID, INT8OID,
-		INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID, TIMESTAMPTZOID}
+/* The hold_entries columns hold_append writes, by name. */
+static const char *const hold_entry_columns[] = {
+	"entry_id", "account_id", "sub_account", "version", "op", "target", "target_id", "ref",
+	"transfer_id", "amount", "held_delta", "held_after", "block", "actor", "reason",
+	"prev_hash", "hash", "created_at"
 };
+enum
+{
+	HE_ENTRY_ID, HE_ACCOUNT_ID, HE_SUB_ACCOUNT, HE_VERSION, HE_OP, HE_TARGET, HE_TARGET_ID,
+	HE_REF, HE_TRANSFER_ID, HE_AMOUNT, HE_HELD_DELTA, HE_HELD_AFTER, HE_BLOCK, HE_ACTOR,
+	HE_REASON, HE_PREV_HASH, HE_HASH, HE_CREATED_AT, HE_COUNT
+};
+
+StaticAssertDecl(lengthof(hold_entry_columns) == HE_COUNT, "hold_entry_columns and HE_* differ");
 
 static ClPlan claim_pending_plan = {
 	"INSERT INTO creditledger.ledger_pending_transfers (voucher, debit_account, credit_account,"
@@ -321,19 +332,98 @@ actor_name(void)
 }
 
 /*
+ * put_utf8: a text value as the CLH1 encoding writes it: its UTF-8 bytes
+ * (convert_to(value, 'UTF8') in SQL), with an int32 length first unless
+ * with_len is false.
+ */
+static void
+put_utf8(StringInfo buf, const char *s, bool with_len)
+{
+	int			len = strlen(s);
+	char	   *u = pg_server_to_any(s, len, PG_UTF8);
+
+	if (u != s)
+		len = strlen(u);
+	if (with_len)
+		cl_put_int32(buf, len);
+	appendBinaryStringInfo(buf, u, len);
+	if (u != s)
+		pfree(u);
+}
+
+/*
+ * cl_hold_entry_hash: the CLH1 hash of a hold chain entry, byte for byte
+ * what creditledger._hold_entry_hash computes in SQL: SHA-256(prev_hash ||
+ * 'CLH1' || account || sub || version || len+op || target || target_id ||
+ * len+ref || (0x00 | 0x01 || transfer_id) || amount || held_delta ||
+ * held_after || len+block || len+actor || (-1 | len+reason) || created_at
+ * usecs), integers big-endian, text as UTF-8.  transfer_id 0 means NULL.
+ */
+void
+cl_hold_entry_hash(pg_cryptohash_ctx *ctx, const uint8 *prev_hash, int64 account_id,
+				   int32 sub_account, int64 version, const HoldRecord *r, int64 held_delta,
+				   int64 held_after, const char *block, const char *actor,
+				   TimestampTz created_at, uint8 *out)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, (const char *) prev_hash, CL_HASH_LEN);
+	appendBinaryStringInfo(&buf, "CLH1", 4);
+	cl_put_int64(&buf, account_id);
+	cl_put_int32(&buf, sub_account);
+	cl_put_int64(&buf, version);
+	put_utf8(&buf, r->op, true);
+	appendStringInfoChar(&buf, r->target);
+	cl_put_int64(&buf, r->target_id);
+	put_utf8(&buf, r->ref, true);
+	if (r->transfer_id == 0)
+		appendStringInfoChar(&buf, 0);
+	else
+	{
+		appendStringInfoChar(&buf, 1);
+		cl_put_int64(&buf, r->transfer_id);
+	}
+	cl_put_int64(&buf, r->amount);
+	cl_put_int64(&buf, held_delta);
+	cl_put_int64(&buf, held_after);
+	put_utf8(&buf, block, true);
+	put_utf8(&buf, actor, true);
+	if (r->reason == NULL)
+		cl_put_int32(&buf, -1);
+	else
+		put_utf8(&buf, r->reason, true);
+	cl_put_int64(&buf, cl_unix_usecs(created_at));
+	cl_sha256(ctx, (const uint8 *) buf.data, buf.len, out);
+	pfree(buf.data);
+}
+
+/*
  * hold_append: append the next entry of head's hold chain (held changes by
  * held_delta; block is the account's block after the entry) and move the
- * head in memory; the caller holds the chain's row lock and writes the
- * head back (chain_heads_write).  Inside SPI.
+ * head in memory; the caller holds the chain's row lock (so no other
+ * transaction appends to this chain) and writes the head back
+ * (chain_heads_write).  The hash is computed here (cl_hold_entry_hash) and
+ * the row goes straight into the heap with its index entries (heapwrite.c:
+ * hold_entries has no insert trigger and no CHECK constraint to bypass).
  */
 void
 hold_append(ChainHead *head, const HoldRecord *r, int64 held_delta, char block)
 {
-	Datum		values[16];
-	char		nulls[16];
+	static ColumnMap columns;
+	static Oid	seq_relid = InvalidOid;
+	static Oid	seq = InvalidOid;
+	pg_cryptohash_ctx *ctx;
+	const AttrNumber *att;
+	DirectTable t;
+	Datum	   *values;
+	bool	   *nulls;
+	int			natts;
 	int64		held_after;
-	bool		isnull;
-	bytea	   *hash;
+	uint8		hash[CL_HASH_LEN];
+	const char *block_name = cl_block_name(block);
+	char	   *actor = actor_name();
+	TimestampTz created_at = GetCurrentTransactionStartTimestamp();
 
 	if (pg_add_s64_overflow(head->held, held_delta, &held_after))
 		ereport(ERROR,
@@ -343,32 +433,51 @@ hold_append(ChainHead *head, const HoldRecord *r, int64 held_delta, char block)
 	if (held_after < 0)
 		elog(ERROR, "creditledger: held of account " INT64_FORMAT " sub-account %d would go negative",
 			 head->account_id, head->sub_account);
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(head->account_id);
-	values[1] = Int32GetDatum(head->sub_account);
-	values[2] = Int64GetDatum(head->hold_version + 1);
-	values[3] = CStringGetTextDatum(r->op);
-	values[4] = CharGetDatum(r->target);
-	values[5] = Int64GetDatum(r->target_id);
-	values[6] = CStringGetTextDatum(r->ref);
-	values[7] = Int64GetDatum(r->transfer_id);
-	if (r->transfer_id == 0)
-		nulls[7] = 'n';
-	values[8] = Int64GetDatum(r->amount);
-	values[9] = Int64GetDatum(held_delta);
-	values[10] = Int64GetDatum(held_after);
-	values[11] = CStringGetTextDatum(cl_block_name(block));
-	values[12] = CStringGetTextDatum(actor_name());
-	values[13] = r->reason ? CStringGetTextDatum(r->reason) : (Datum) 0;
-	if (r->reason == NULL)
-		nulls[13] = 'n';
-	values[14] = hash_datum(head->hold_hash);
-	values[15] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	cl_exec(&insert_entry_plan, values, nulls, 1);
-	hash = DatumGetByteaPP(cl_getdatum(0, 1, &isnull));
-	if (isnull || VARSIZE_ANY_EXHDR(hash) != CL_HASH_LEN)
-		elog(ERROR, "creditledger: hold entry hash is malformed");
-	memcpy(head->hold_hash, VARDATA_ANY(hash), CL_HASH_LEN);
+
+	ctx = cl_hash_ctx_create();
+	cl_hold_entry_hash(ctx, head->hold_hash, head->account_id, head->sub_account,
+					   head->hold_version + 1, r, held_delta, held_after, block_name, actor,
+					   created_at, hash);
+	pg_cryptohash_free(ctx);
+
+	direct_open(&t, "hold_entries");
+	natts = RelationGetDescr(t.rel)->natts;
+	values = palloc0(sizeof(Datum) * natts);
+	nulls = palloc(sizeof(bool) * natts);
+	memset(nulls, true, sizeof(bool) * natts);	/* unknown columns stay NULL */
+	att = cl_column_map(&columns, t.rel, hold_entry_columns, HE_COUNT);
+	/* the sequence belongs to the same incarnation of the table */
+	if (seq_relid != RelationGetRelid(t.rel))
+	{
+		seq = cl_relation_oid("hold_entry_id_seq");
+		seq_relid = RelationGetRelid(t.rel);
+	}
+#define HE_SET(col, v) (values[att[col] - 1] = (v), nulls[att[col] - 1] = false)
+	HE_SET(HE_ENTRY_ID, Int64GetDatum(nextval_internal(seq, false)));
+	HE_SET(HE_ACCOUNT_ID, Int64GetDatum(head->account_id));
+	HE_SET(HE_SUB_ACCOUNT, Int32GetDatum(head->sub_account));
+	HE_SET(HE_VERSION, Int64GetDatum(head->hold_version + 1));
+	HE_SET(HE_OP, CStringGetTextDatum(r->op));
+	HE_SET(HE_TARGET, CharGetDatum(r->target));
+	HE_SET(HE_TARGET_ID, Int64GetDatum(r->target_id));
+	HE_SET(HE_REF, CStringGetTextDatum(r->ref));
+	if (r->transfer_id != 0)
+		HE_SET(HE_TRANSFER_ID, Int64GetDatum(r->transfer_id));
+	HE_SET(HE_AMOUNT, Int64GetDatum(r->amount));
+	HE_SET(HE_HELD_DELTA, Int64GetDatum(held_delta));
+	HE_SET(HE_HELD_AFTER, Int64GetDatum(held_after));
+	HE_SET(HE_BLOCK, CStringGetTextDatum(block_name));
+	HE_SET(HE_ACTOR, CStringGetTextDatum(actor));
+	if (r->reason != NULL)
+		HE_SET(HE_REASON, CStringGetTextDatum(r->reason));
+	HE_SET(HE_PREV_HASH, hash_datum(head->hold_hash));
+	HE_SET(HE_HASH, hash_datum(hash));
+	HE_SET(HE_CREATED_AT, TimestampTzGetDatum(created_at));
+#undef HE_SET
+	(void) direct_insert(&t, values, nulls);
+	direct_close(&t);
+
+	memcpy(head->hold_hash, hash, CL_HASH_LEN);
 	head->hold_version++;
 	head->held = held_after;
 	head->dirty = true;

@@ -143,7 +143,7 @@ CREATE TABLE creditledger.hold_entries (
     hash         bytea NOT NULL,
     created_at   timestamptz NOT NULL,
     UNIQUE (account_id, sub_account, version)
-);
+) USING heap;
 ALTER SEQUENCE creditledger.hold_entry_id_seq OWNED BY creditledger.hold_entries.entry_id;
 CREATE INDEX hold_entries_target_idx ON creditledger.hold_entries (target, target_id);
 COMMENT ON TABLE creditledger.hold_entries IS
@@ -172,8 +172,9 @@ SELECT pg_catalog.pg_extension_config_dump('creditledger.hold_operation_id_seq',
 SELECT pg_catalog.pg_extension_config_dump('creditledger.hold_entry_id_seq', '');
 
 --------------------------------------------------------------------------
--- The CLH1 entry hash: the one implementation (holds.c inserts entries
--- with it; verify_chain, digests and BCP recompute it).
+-- The CLH1 entry hash in SQL (verify_chain, digests, BCP and auditors
+-- recompute with it; holds.c computes the same bytes in C when it appends
+-- an entry, and the regression test holds compares the two).
 --------------------------------------------------------------------------
 
 CREATE FUNCTION creditledger._hold_entry_hash(prev_hash bytea, account_id bigint, sub_account int,
