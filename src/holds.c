@@ -104,10 +104,11 @@ StaticAssertDecl(lengthof(hold_entry_columns) == HE_COUNT, "hold_entry_columns a
 
 static ClPlan claim_pending_plan = {
 	"INSERT INTO creditledger.ledger_pending_transfers (voucher, debit_account, credit_account,"
-	"   amount, expires_at, memo, metadata, payload_hash)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+	"   amount, expires_at, memo, metadata, payload_hash, debit_sub, credit_sub)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 	" ON CONFLICT (voucher) DO NOTHING RETURNING pending_id",
-	8, {TEXTOID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID, BYTEAOID}
+	10, {TEXTOID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID, BYTEAOID,
+	INT4OID, INT4OID}
 };
 
 static ClPlan find_pending_plan = {
@@ -933,14 +934,15 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 				amount;
 	StringInfoData args;
 	bytea	   *hash;
-	Datum		values[8];
-	char		nulls[8];
+	Datum		values[10];
+	char		nulls[10];
 	int64		id;
 	int64		ids[2];
 	AccountInfo info[2];
 	bool		decreases[2];
 	bool		has_sub[2] = {false, false};
 	int32		sub[2] = {0, 0};
+	bool		guess_has[2] = {false, false};	/* by debit (0), credit (1) */
 	LockContext lc;
 
 	CL_REQUIRE_ARGS("voucher", "debit_account", "credit_account", "amount");
@@ -978,6 +980,26 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 	hash = payload_hash(&args);
 
 	cl_spi_connect();
+
+	/*
+	 * The chains the reservations will sit on, guessed from the accounts'
+	 * rows read without locks, go into the claim: sub-account 0 for an
+	 * account the transfer decreases unless it is split (its normal side
+	 * never changes; its hot mode may, and a split account's sub-account is
+	 * chosen only under its locks).  The row is corrected by an UPDATE after
+	 * the reservation only when the guess was wrong, so usually it is
+	 * written once.  Nothing is checked here: the reference comes first.
+	 */
+	lock_context_open(&lc);
+	for (int i = 0; i < 2; i++)
+	{
+		AccountInfo g;
+
+		if (cl_read_account(&lc, i == 0 ? debit : credit, &g) && !HOT_MODE_IS_SPLIT(g.hot_mode))
+			guess_has[i] = (i == 0) == g.normal_credit;
+	}
+	lock_context_close(&lc);
+
 	/* 1. the reference */
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = CStringGetTextDatum(voucher);
@@ -991,6 +1013,12 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 			nulls[a] = 'n';
 	}
 	values[7] = PointerGetDatum(hash);
+	values[8] = Int32GetDatum(0);
+	values[9] = Int32GetDatum(0);
+	if (!guess_has[0])
+		nulls[8] = 'n';
+	if (!guess_has[1])
+		nulls[9] = 'n';
 	cl_exec(&claim_pending_plan, values, nulls, 1);
 	if (SPI_processed == 0)
 	{
@@ -1075,7 +1103,10 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 			n[1] = 'n';
 		if (!has_sub[1 - d])
 			n[2] = 'n';
-		cl_exec(&set_pending_subs_plan, v, n, 0);
+		/* only when the claim's guess was wrong */
+		if (has_sub[d] != guess_has[0] || (has_sub[d] && sub[d] != 0) ||
+			has_sub[1 - d] != guess_has[1] || (has_sub[1 - d] && sub[1 - d] != 0))
+			cl_exec(&set_pending_subs_plan, v, n, 0);
 	}
 	cl_spi_finish();
 	PG_RETURN_INT64(id);
@@ -1360,6 +1391,8 @@ hold_funds_impl(PG_FUNCTION_ARGS)
 	}
 	chain_heads_write(&hp, 1);
 	lock_context_close(&lc);
+	/* the claim wrote sub-account 0: correct it only for a split account */
+	if (head.sub_account != 0)
 	{
 		Datum		v[2] = {Int64GetDatum(id), Int32GetDatum(head.sub_account)};
 
