@@ -478,7 +478,7 @@ fetch_rules(ArrayType *names, int *nrules)
 		"SELECT name, severity, check_sql, builtin FROM creditledger.bcp_rules"
 		" WHERE CASE WHEN $1 IS NULL THEN enabled"
 		"            ELSE name OPERATOR(pg_catalog.=) ANY ($1) END"
-		" ORDER BY name COLLATE \"C\"",
+		" ORDER BY name COLLATE pg_catalog.\"C\"",
 		1, {TEXTARRAYOID}
 	};
 	Datum		values[1];
