@@ -286,6 +286,27 @@ SET search_path = creditledger, public;
 SELECT count(*) AS planted_calls FROM public.planted_calls;
 SELECT * FROM pg_temp.still_safe(:'fp');
 
+------------------------------------------------------------------------
+-- Money holds (0.3.0): who may call them, and the reserved namespace.
+------------------------------------------------------------------------
+SET ROLE regress_sec_nobody;
+SELECT creditledger.transfer_pending('sec-mh-n', :bank, :a, 1);
+SELECT creditledger.hold_funds('sec-mh-n', :a, 1);
+RESET ROLE;
+SET ROLE regress_sec_app;
+SELECT creditledger.set_account_block(:a, 'all');
+SELECT creditledger.expire_pending();
+SELECT creditledger.transfer_pending('creditledger:pending', :bank, :a, 1);
+SELECT creditledger.hold_funds('creditledger:hold', :a, 1);
+SELECT creditledger.transfer_post('creditledger:post', 'sec-none');
+SELECT creditledger.transfer_void('creditledger:void', 'sec-none');
+SELECT creditledger.release_funds('creditledger:release', 'sec-none');
+RESET ROLE;
+SET ROLE regress_sec_auditor;
+INSERT INTO creditledger.ledger_funds_holds DEFAULT VALUES;
+RESET ROLE;
+SELECT * FROM pg_temp.still_safe(:'fp');
+
 \c contrib_regression
 DROP DATABASE security_regression;
 DROP ROLE regress_sec_admin, regress_sec_auditor, regress_sec_app, regress_sec_nobody, regress_sec_owner;
