@@ -12,6 +12,8 @@ EXTENSION   = creditledger
 MODULE_big  = creditledger
 OBJS = \
 	src/creditledger.o \
+	src/settings.o \
+	src/shmem.o \
 	src/spi_plans.o \
 	src/validate.o \
 	src/journal.o \

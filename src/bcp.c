@@ -1,5 +1,5 @@
 /*
- * bcp.c: the C side of BCP reconciliation: its GUCs, the Merkle root of a
+ * bcp.c: the C side of BCP reconciliation: the Merkle root of a
  * ledger digest, and the recomputation of recorded chain heads from today's
  * journal (verify_digest).  The rules, runs and history are SQL (0.2.0
  * script).
@@ -36,7 +36,6 @@
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
@@ -45,28 +44,6 @@
 #include "journal.h"
 #include "spi_plans.h"
 #include "verify_scan.h"
-
-/* Thresholds of the warning rules (read by the rule queries) */
-static int	cl_bcp_buffer_max_age = 60;
-static int	cl_bcp_hold_overdue = 60;
-
-/*
- * cl_define_bcp_gucs: the thresholds the built-in warning rules read.
- */
-void
-cl_define_bcp_gucs(void)
-{
-	DefineCustomIntVariable("creditledger.bcp_buffer_max_age",
-							"Age beyond which a buffered posting fails the buffer_not_stale BCP rule.",
-							NULL, &cl_bcp_buffer_max_age,
-							60, 1, INT_MAX, PGC_SUSET, GUC_UNIT_S,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("creditledger.bcp_hold_overdue",
-							"Time past expires_at after which an open hold fails the holds_not_overdue BCP rule.",
-							NULL, &cl_bcp_hold_overdue,
-							60, 1, INT_MAX, PGC_SUSET, GUC_UNIT_S,
-							NULL, NULL, NULL);
-}
 
 /*
  * _merkle_root(leaves bytea[]): the root over 32-byte leaves in array order;

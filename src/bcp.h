@@ -4,6 +4,5 @@
 #ifndef CREDITLEDGER_BCP_H
 #define CREDITLEDGER_BCP_H
 
-extern void cl_define_bcp_gucs(void);
 
 #endif							/* CREDITLEDGER_BCP_H */

@@ -65,11 +65,9 @@
 #include "compat.h"
 #include "bcp_run.h"
 #include "opstats.h"
+#include "settings.h"
 #include "spi_plans.h"
 #include "validate.h"
-
-/* creditledger.bcp_rule_timeout, milliseconds (0 = none) */
-static int	cl_bcp_rule_timeout = 60000;
 
 /* Largest sample (as JSON text) kept with a result */
 #define CL_BCP_SAMPLE_MAX_BYTES 8192
@@ -99,23 +97,6 @@ typedef struct BcpRule
 	char	   *check_sql;
 	bool		builtin;
 } BcpRule;
-
-/*
- * cl_define_bcp_run_gucs: creditledger.bcp_rule_timeout.  PGC_SUSET, as the
- * warning rules' thresholds: a role must not be able to relax (or break) a
- * reconciliation for its own runs.
- */
-void
-cl_define_bcp_run_gucs(void)
-{
-	DefineCustomIntVariable("creditledger.bcp_rule_timeout",
-							"Time one BCP rule may run before it is cancelled (status error).",
-							"0 turns the timeout off.",
-							&cl_bcp_rule_timeout,
-							60000, 0, INT_MAX,
-							PGC_SUSET, GUC_UNIT_MS,
-							NULL, NULL, NULL);
-}
 
 /*
  * rule_timeout_handler: the rule's time is up: cancel it like a statement

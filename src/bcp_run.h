@@ -27,7 +27,6 @@ typedef struct ClBcpResult
 
 typedef void (*ClBcpEmit) (void *arg, const ClBcpResult *result);
 
-extern void cl_define_bcp_run_gucs(void);
 extern void cl_bcp_check_rule_text(const char *sql);
 extern Oid	cl_bcp_runner_role(void);
 extern int	cl_bcp_run_rules(ArrayType *names, bool record, ClBcpEmit emit, void *arg);

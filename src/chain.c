@@ -21,6 +21,7 @@
 
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
+#include "common/int.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -223,4 +224,21 @@ chain_heads_write(ChainHead **heads, int n)
 {
 	write_heads_of("ledger_accounts", false, heads, n);
 	write_heads_of("sub_accounts", true, heads, n);
+}
+
+/*
+ * cl_available: a chain's available balance, balance - held (22003 if that
+ * is out of range).
+ */
+int64
+cl_available(const ChainHead *head)
+{
+	int64		avail;
+
+	if (pg_sub_s64_overflow(head->balance, head->held, &avail))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("available balance of account " INT64_FORMAT " is out of range for type bigint",
+						head->account_id)));
+	return avail;
 }

@@ -50,6 +50,7 @@ extern void journal_append(JournalWriter *w, ChainHead *head, int64 transfer_id,
 						   TimestampTz posted_at);
 extern void journal_writer_close(JournalWriter *w);
 extern void chain_heads_write(ChainHead **heads, int n);
+extern int64 cl_available(const ChainHead *head);
 extern char cl_side_for(bool normal_credit, bool increase);
 
 #endif							/* CREDITLEDGER_CHAIN_H */

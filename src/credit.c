@@ -1,6 +1,6 @@
 /*
  * credit.c: the C side of credit lines: the CLC1 canonical encoding of
- * credit journal entries, the credit GUCs, and the public credit functions.
+ * credit journal entries and the public credit functions.
  *
  * The credit operations themselves (DAG walk, ordered locking, hot-line
  * slices, holds, drawdowns; see the header of the 0.2.0 script) are
@@ -30,11 +30,11 @@
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -42,32 +42,6 @@
 #include "credit.h"
 #include "journal.h"
 #include "opstats.h"
-
-/* credit_alerts thresholds (read by the view with current_setting) */
-static double cl_credit_alert_utilization = 0.9;
-static int	cl_credit_alert_expiring_within = 7 * 24 * 3600;
-
-/*
- * cl_define_credit_gucs: the settings the credit_alerts view reads.
- */
-void
-cl_define_credit_gucs(void)
-{
-	DefineCustomRealVariable("creditledger.credit_alert_utilization",
-							 "Share of a credit line's limit consumed at which credit_alerts reports utilization_high.",
-							 NULL,
-							 &cl_credit_alert_utilization,
-							 0.9, 0.0, 1.0,
-							 PGC_USERSET, 0,
-							 NULL, NULL, NULL);
-	DefineCustomIntVariable("creditledger.credit_alert_expiring_within",
-							"How long before valid_until credit_alerts reports expiring_soon.",
-							NULL,
-							&cl_credit_alert_expiring_within,
-							7 * 24 * 3600, 0, INT_MAX,
-							PGC_USERSET, GUC_UNIT_S,
-							NULL, NULL, NULL);
-}
 
 /*
  * credit_entry_hash: the chained hash of one credit journal entry.
@@ -211,3 +185,20 @@ CL_TRACKED_FUNCTION(cl_credit_use, CL_OP_CREDIT_USE, credit_forward)
 CL_TRACKED_FUNCTION(cl_credit_use_direct, CL_OP_CREDIT_USE_DIRECT, credit_forward)
 CL_TRACKED_FUNCTION(cl_credit_return, CL_OP_CREDIT_RETURN, credit_forward)
 CL_TRACKED_FUNCTION(cl_credit_expire_holds, CL_OP_CREDIT_EXPIRE_HOLDS, credit_forward)
+
+/*
+ * cl_credit_expire_due: release every credit hold past its expires_at
+ * (the worker's periodic task); returns how many.  Inside SPI.
+ */
+int64
+cl_credit_expire_due(void)
+{
+	bool		isnull;
+	int64		n;
+
+	if (SPI_execute("SELECT creditledger._credit_expire_holds()", false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "creditledger: expiring credit holds failed");
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return isnull ? 0 : n;
+}

@@ -30,7 +30,9 @@ typedef struct CreditEntry
 	TimestampTz created_at;
 } CreditEntry;
 
-extern void cl_define_credit_gucs(void);
+/* The worker's periodic release of due credit holds (inside SPI). */
+extern int64 cl_credit_expire_due(void);
+
 extern void credit_entry_hash(pg_cryptohash_ctx *ctx, const uint8 prev_hash[CL_HASH_LEN],
 							  const CreditEntry *e, uint8 out[CL_HASH_LEN]);
 

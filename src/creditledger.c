@@ -1,11 +1,11 @@
 /*
  * creditledger.c: module entry point.
  *
- * Owns _PG_init: defines the GUCs (worker.c), reserves the "creditledger."
- * prefix so a misspelt setting is reported instead of silently kept, and,
- * when preloaded, installs the shared-memory hooks (stats.c) and registers
- * the background workers (worker.c).  No locking here: _PG_init runs once
- * per process before anything is shared.
+ * Owns _PG_init: defines the settings (settings.c), reserves the
+ * "creditledger." prefix so a misspelt setting is reported instead of
+ * silently kept, and, when preloaded, installs the shared-memory hooks
+ * (shmem.c) and registers the background workers (worker.c).  No locking
+ * here: _PG_init runs once per process before anything is shared.
  */
 #include "postgres.h"
 
@@ -13,12 +13,9 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
-#include "bcp.h"
-#include "bcp_run.h"
 #include "compat.h"
-#include "credit.h"
-#include "opstats.h"
-#include "stats.h"
+#include "settings.h"
+#include "shmem.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -37,19 +34,14 @@ _PG_init(void)
 		return;
 
 	/* GUCs first: MarkGUCPrefixReserved drops undefined creditledger.* */
-	cl_define_worker_gucs();
-	cl_define_stats_gucs();
-	cl_define_credit_gucs();
-	cl_define_bcp_gucs();
-	cl_define_bcp_run_gucs();
+	cl_define_settings();
 
 	MarkGUCPrefixReserved("creditledger");
 
 	/* shared memory and background workers exist only when preloaded */
 	if (process_shared_preload_libraries_in_progress)
 	{
-		cl_stats_init();
-		cl_opstats_init();
+		cl_shmem_init();
 		cl_register_workers();
 	}
 }

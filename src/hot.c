@@ -71,7 +71,7 @@
 #include "hot_internal.h"
 #include "locking.h"
 #include "opstats.h"
-#include "posting.h"
+#include "validate.h"
 #include "spi_plans.h"
 
 /*

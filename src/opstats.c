@@ -1,6 +1,6 @@
 /*
  * opstats.c: per-operation and per-hot-account statistics in shared memory,
- * their SRFs, stat_reset() and the creditledger.track setting.
+ * their SRFs and stat_reset() (counting obeys creditledger.track, settings.c).
  *
  * Every API function is wrapped by cl_tracked() (CL_TRACKED_FUNCTION): it
  * times the call and counts it, its latency in a fixed log-scale histogram
@@ -17,9 +17,9 @@
  * returns all of them, zeros included), so metrics() exports each series
  * before its first call or error.
  *
- * Shared memory follows pg_stat_statements: requested in
- * shmem_request_hook, attached in shmem_startup_hook, only when preloaded;
- * without it the counting is a no-op and the SRFs raise 55000 with a hint.
+ * The counters are a section of the one shared-memory segment (shmem.c,
+ * only when preloaded); without it the counting is a no-op and the SRFs
+ * raise 55000 with a hint.
  *
  * Locking protocol:
  *  - each operation's counters are protected by that operation's spinlock,
@@ -48,12 +48,13 @@
 #include "storage/spin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
 #include "opstats.h"
+#include "settings.h"
+#include "shmem.h"
 
 PG_FUNCTION_INFO_V1(cl_stat_latency_bounds);
 PG_FUNCTION_INFO_V1(cl_stat_operations_raw);
@@ -131,7 +132,6 @@ typedef struct ClHotEntry
 
 static ClOpShared *op_shared = NULL;
 static HTAB *hot_hash = NULL;
-static bool cl_track = true;
 
 /*
  * Suppression of counting (backend-local): the depth of unmatched begins,
@@ -142,49 +142,46 @@ static int	suppress_depth = 0;
 static int	suppress_xact_base = -1;
 static bool suppress_callback_registered = false;
 
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /*
- * cl_define_stats_gucs: creditledger.track.
+ * cl_opstats_shmem_size: bytes of this section of the segment (shmem.c).
  */
-void
-cl_define_stats_gucs(void)
+Size
+cl_opstats_shmem_size(void)
 {
-	DefineCustomBoolVariable("creditledger.track",
-							 "Counts calls, errors and latencies of creditledger functions.",
-							 "Statistics need creditledger in shared_preload_libraries.",
-							 &cl_track, true, PGC_SUSET, 0, NULL, NULL, NULL);
+	return sizeof(ClOpShared);
 }
 
 /*
- * opstats_request: shmem_request_hook.
+ * cl_opstats_shmem_extra: bytes the hot-account hash takes besides.
  */
-static void
-opstats_request(void)
+Size
+cl_opstats_shmem_extra(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(ClOpShared)) +
-						   hash_estimate_size(CL_MAX_HOT_ACCOUNTS, sizeof(ClHotEntry)));
+	return hash_estimate_size(CL_MAX_HOT_ACCOUNTS, sizeof(ClHotEntry));
+}
+
+/*
+ * cl_opstats_shmem_request_locks: the LWLock of the hot-account hash.
+ */
+void
+cl_opstats_shmem_request_locks(void)
+{
 	RequestNamedLWLockTranche("creditledger", 1);
 }
 
 /*
- * opstats_startup: shmem_startup_hook; create or attach.
+ * cl_opstats_shmem_attach: shmem.c created or attached to the segment; base
+ * is this section.  Initialise it when the segment is new, and create or
+ * attach to the hot-account hash.  Called under AddinShmemInitLock.
  */
-static void
-opstats_startup(void)
+void
+cl_opstats_shmem_attach(void *base, bool init)
 {
-	bool		found;
 	HASHCTL		info;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	op_shared = ShmemInitStruct("creditledger operations", sizeof(ClOpShared), &found);
-	if (!found)
+	op_shared = (ClOpShared *) base;
+	if (init)
 	{
 		memset(op_shared, 0, sizeof(ClOpShared));
 		op_shared->lock = &(GetNamedLWLockTranche("creditledger"))->lock;
@@ -196,21 +193,6 @@ opstats_startup(void)
 	info.entrysize = sizeof(ClHotEntry);
 	hot_hash = ShmemInitHash("creditledger hot accounts", CL_MAX_HOT_ACCOUNTS,
 							 CL_MAX_HOT_ACCOUNTS, &info, HASH_ELEM | HASH_BLOBS);
-	LWLockRelease(AddinShmemInitLock);
-}
-
-/*
- * cl_opstats_init: install the hooks (only while preloading).
- */
-void
-cl_opstats_init(void)
-{
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = opstats_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = opstats_startup;
 }
 
 /*

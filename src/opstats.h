@@ -47,8 +47,6 @@ typedef enum ClOperation
 	CL_OP_COUNT
 } ClOperation;
 
-extern void cl_opstats_init(void);
-extern void cl_define_stats_gucs(void);
 extern Datum cl_tracked(ClOperation op, PGFunction impl, FunctionCallInfo fcinfo);
 
 /*

@@ -52,6 +52,7 @@
 #include "journal.h"
 #include "locking.h"
 #include "posting.h"
+#include "validate.h"
 
 typedef enum PlanKind
 {
@@ -107,21 +108,6 @@ find_plan(AccountPlan *plans, int n, int64 id)
 	}
 	elog(ERROR, "creditledger: account " INT64_FORMAT " is not part of the posting", id);
 	return NULL;
-}
-
-/*
- * cl_raise_insufficient: LD001 for an account whose balance would end
- * below its floor.
- */
-void
-cl_raise_insufficient(int64 account_id, int64 balance, int64 after, int64 min_balance)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_CL_INSUFFICIENT_FUNDS),
-			 errmsg("insufficient funds in account " INT64_FORMAT, account_id),
-			 errdetail("The balance is " INT64_FORMAT "; the posting would leave " INT64_FORMAT
-					   ", below the minimum balance of " INT64_FORMAT ".",
-					   balance, after, min_balance)));
 }
 
 /*
@@ -200,23 +186,6 @@ sum_legs(const PostingLeg *legs, int nlegs, AccountPlan *plans, int nplans)
 					 errmsg("the change to account " INT64_FORMAT " is out of range for type bigint",
 							p->info.account_id)));
 	}
-}
-
-/*
- * cl_available: a chain's available balance, balance - held (22003 if that
- * is out of range).
- */
-int64
-cl_available(const ChainHead *head)
-{
-	int64		avail;
-
-	if (pg_sub_s64_overflow(head->balance, head->held, &avail))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("available balance of account " INT64_FORMAT " is out of range for type bigint",
-						head->account_id)));
-	return avail;
 }
 
 /*

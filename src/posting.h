@@ -47,11 +47,8 @@ extern void post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
 					  const PostingRelease *releases, int nreleases);
 extern void cl_reserve_chain(LockContext *lc, AccountInfo *info, int64 amount,
 							 ChainHead *head);
-extern int64 cl_available(const ChainHead *head);
 /* transfers.c: claim a voucher in the transfers' namespace (see there). */
 extern int64 cl_claim_transfer_voucher(const char *voucher, const char *kind, const uint8 *hash,
 									   text *memo, Jsonb *metadata, bool *replayed);
-extern void cl_raise_insufficient(int64 account_id, int64 balance, int64 after,
-								  int64 min_balance);
 
 #endif							/* CREDITLEDGER_POSTING_H */

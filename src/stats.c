@@ -1,18 +1,14 @@
 /*
- * stats.c: creditledger's shared memory and the stat_workers() SRF.
+ * stats.c: the background workers' slots in shared memory and the
+ * stat_workers() SRF.
  *
- * Follows pg_stat_statements: the segment is requested in
- * shmem_request_hook and attached in shmem_startup_hook, both installed only
- * while shared_preload_libraries is being processed.  Without preloading the
- * segment does not exist (cl_shared stays NULL): the workers do not exist
- * either, and the SRF says how to
- * enable it (55000 with a hint) instead of failing obscurely.
+ * This is the worker section of the one shared-memory segment (shmem.c
+ * creates it, only when preloaded).  Without preloading cl_shared stays
+ * NULL: the workers do not exist either, and the SRF says how to enable it
+ * (55000 with a hint) instead of failing obscurely.
  *
- * The segment is one ClSharedState: a fixed array of worker slots, one per
+ * The section is one ClSharedState: a fixed array of worker slots, one per
  * database in creditledger.database (index = the worker's bgw_main_arg).
- * Later issues add their sections (per-operation counters, ...) to the same
- * struct, after the worker slots; sizing is sizeof(ClSharedState), so
- * nothing else has to change.
  *
  * Locking protocol:
  *  - The slot names (database, worker) and nworkers are written once, by
@@ -39,8 +35,9 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "settings.h"
+#include "shmem.h"
 #include "stats.h"
-#include "worker.h"
 
 PG_FUNCTION_INFO_V1(cl_stat_workers);
 
@@ -85,63 +82,31 @@ typedef struct ClSharedState
 /* The segment, or NULL when the library was not preloaded */
 static ClSharedState *cl_shared = NULL;
 
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
-static void cl_shmem_request(void);
-static void cl_shmem_startup(void);
+/*
+ * cl_stats_shmem_size: bytes of this section of the segment (shmem.c).
+ */
+Size
+cl_stats_shmem_size(void)
+{
+	return sizeof(ClSharedState);
+}
 
 /*
- * cl_stats_init: install the shared memory hooks; called from _PG_init.
- * Only while shared_preload_libraries is processed: shared memory cannot be
- * requested later.
+ * cl_stats_shmem_attach: shmem.c created or attached to the segment; base
+ * is this section.  When the segment is new (the postmaster, again after a
+ * crash restart) name one slot per configured database.  Called under
+ * AddinShmemInitLock.
  */
 void
-cl_stats_init(void)
+cl_stats_shmem_attach(void *base, bool init)
 {
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = cl_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = cl_shmem_startup;
-}
-
-/*
- * cl_shmem_request: shmem_request_hook; reserve the segment.
- */
-static void
-cl_shmem_request(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-
-	RequestAddinShmemSpace(MAXALIGN(sizeof(ClSharedState)));
-}
-
-/*
- * cl_shmem_startup: shmem_startup_hook; create or attach to the segment.
- * The postmaster creates it (again after a crash restart) and names one slot
- * per configured database; EXEC_BACKEND children only attach.
- */
-static void
-cl_shmem_startup(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-
-	cl_shared = ShmemInitStruct("creditledger", sizeof(ClSharedState), &found);
-	if (!found)
+	cl_shared = (ClSharedState *) base;
+	if (init)
 	{
 		int			i;
 
 		memset(cl_shared, 0, sizeof(ClSharedState));
-		cl_shared->nworkers = Min(cl_worker_count(), CL_MAX_WORKERS);
+		cl_shared->nworkers = Min(cl_database_count(), CL_MAX_WORKERS);
 		for (i = 0; i < CL_MAX_WORKERS; i++)
 		{
 			ClWorkerStats *slot = &cl_shared->workers[i];
@@ -150,7 +115,7 @@ cl_shmem_startup(void)
 			strlcpy(slot->state, "not started", CL_STATE_LEN);
 			if (i < cl_shared->nworkers)
 			{
-				const char *db = cl_worker_database(i);
+				const char *db = cl_database_name(i);
 
 				strlcpy(slot->database, db, NAMEDATALEN);
 				snprintf(slot->worker, BGW_MAXLEN,
@@ -158,8 +123,6 @@ cl_shmem_startup(void)
 			}
 		}
 	}
-
-	LWLockRelease(AddinShmemInitLock);
 }
 
 /*

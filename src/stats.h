@@ -12,16 +12,12 @@
 
 #include "postgres.h"
 
-/* Most databases creditledger.database may list: one worker slot each. */
-#define CL_MAX_WORKERS 32
-
 /* Longest last_error kept, in bytes, terminator included. */
 #define CL_LAST_ERROR_LEN 256
 
 /* Longest worker state text, in bytes, terminator included. */
 #define CL_STATE_LEN 32
 
-extern void cl_stats_init(void);
 extern bool cl_stats_available(void);
 
 /* The worker side: called by worker index (bgw_main_arg). */

@@ -13,6 +13,7 @@
 #include "utils/jsonb.h"
 
 #include "compat.h"
+#include "errcodes.h"
 #include "validate.h"
 
 /*
@@ -143,4 +144,19 @@ cl_check_currency(const char *currency)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid currency \"%s\"", currency),
 				 errdetail("A currency is a three-letter upper-case code such as CNY or USD.")));
+}
+
+/*
+ * cl_raise_insufficient: LD001 for an account whose balance would end
+ * below its floor.
+ */
+void
+cl_raise_insufficient(int64 account_id, int64 balance, int64 after, int64 min_balance)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CL_INSUFFICIENT_FUNDS),
+			 errmsg("insufficient funds in account " INT64_FORMAT, account_id),
+			 errdetail("The balance is " INT64_FORMAT "; the posting would leave " INT64_FORMAT
+					   ", below the minimum balance of " INT64_FORMAT ".",
+					   balance, after, min_balance)));
 }

@@ -25,4 +25,8 @@ extern void cl_check_currency(const char *currency);
 		cl_require_args(fcinfo, cl_names_, lengthof(cl_names_)); \
 	} while (0)
 
+/* LD001: the posting would leave the account below its floor. */
+extern void cl_raise_insufficient(int64 account_id, int64 balance, int64 after,
+								  int64 min_balance);
+
 #endif							/* CREDITLEDGER_VALIDATE_H */

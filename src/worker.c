@@ -18,10 +18,11 @@
  *     after start, 0 = off): every creditledger.sweep_interval
  *     hot_sweep_account() for each split account (hot_split_accounts), each
  *     in its own transaction; every creditledger.hold_expiry_interval
- *     credit_expire_holds() and then expire_pending() (due pending transfers
- *     and funds holds; both counted in stat_workers.holds_expired, not as
- *     application calls in stat_operations: cl_opstats_suppress_begin),
- *     each one SQL call in its own transaction; and every
+ *     cl_credit_expire_due() (credit holds) and then cl_expire_due_holds()
+ *     (pending transfers and funds holds; both counted in
+ *     stat_workers.holds_expired, not as application calls in
+ *     stat_operations: cl_opstats_suppress_begin), each a C function called
+ *     in its own transaction; and every
  *     creditledger.bcp_interval a scheduled BCP run, started in a
  *     short-lived worker of its own (worker_bcp.c) so that rules never hold
  *     up flushing.
@@ -87,8 +88,11 @@
 #include "utils/varlena.h"
 #include "utils/wait_event.h"
 
+#include "credit.h"
+#include "holds.h"
 #include "hot.h"
 #include "opstats.h"
+#include "settings.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -110,17 +114,6 @@
 
 /* The only search_path the worker runs anything with (CVE-2018-1058) */
 #define CL_WORKER_SEARCH_PATH		"pg_catalog, pg_temp"
-
-/* GUC variables */
-static char *cl_database_list = NULL;
-int			cl_flush_interval = 10;
-int			cl_batch_size = 1000;
-int			cl_sweep_interval = 10000;
-int			cl_hold_expiry_interval = 1000;
-int			cl_bcp_interval = 0;
-
-/* The parsed creditledger.database: database names, in order */
-static List *cl_databases = NIL;
 
 /*
  * An account the worker failed on: retried no earlier than retry_at.
@@ -150,10 +143,12 @@ typedef struct ClUnitContext
 } ClUnitContext;
 
 /*
- * A periodic task, run every *interval_ms (0 = off): the sweep of split
- * accounts, or one SQL call returning a bigint in its own transaction once
- * the function it calls exists (an extension not yet updated to the
- * release that has it is skipped quietly).
+ * A periodic task, run every *interval_ms (0 = off).  run drives it: the
+ * sweep and the BCP launch are drivers of their own; a unit task
+ * (run_unit_task) calls its C function work inside SPI, in a transaction of
+ * its own, once the release that has it is installed (requires names a
+ * function of that release; while the extension is older the task is
+ * skipped quietly), and hands work's result to done.
  */
 typedef struct ClPeriodicTask ClPeriodicTask;
 struct ClPeriodicTask
@@ -161,204 +156,33 @@ struct ClPeriodicTask
 	const char *what;			/* for the log and CONTEXT: "expiring holds" */
 	int		   *interval_ms;
 	void		(*run) (ClPeriodicTask *task);
-	/* SQL tasks (run_sql_task) */
+	/* unit tasks (run_unit_task) */
 	const char *activity;		/* pg_stat_activity */
-	const char *function;		/* regprocedure that must exist */
-	const char *sql;
+	const char *requires;		/* regprocedure that must exist */
+	int64		(*work) (void);	/* inside SPI and a transaction */
 	void		(*done) (int64 result);	/* or NULL */
 	TimestampTz next_at;
 };
 
 static void sweep_task(ClPeriodicTask *task);
 static void bcp_task(ClPeriodicTask *task);
-static void run_sql_task(ClPeriodicTask *task);
+static void run_unit_task(ClPeriodicTask *task);
 static void holds_expired_done(int64 result);
 
 static ClPeriodicTask cl_tasks[] = {
 	{"sweeping split accounts", &cl_sweep_interval, sweep_task},
-	{"expiring holds", &cl_hold_expiry_interval, run_sql_task,
+	{"expiring holds", &cl_hold_expiry_interval, run_unit_task,
 		"creditledger: expire due credit holds",
 		"creditledger.credit_expire_holds()",
-		"SELECT creditledger.credit_expire_holds()",
+		cl_credit_expire_due,
 		holds_expired_done},
-	{"expiring pending transfers", &cl_hold_expiry_interval, run_sql_task,
+	{"expiring pending transfers", &cl_hold_expiry_interval, run_unit_task,
 		"creditledger: expire due pending transfers and funds holds",
 		"creditledger.expire_pending()",
-		"SELECT creditledger.expire_pending()",
+		cl_expire_due_holds,
 		holds_expired_done},
 	{"starting a BCP run", &cl_bcp_interval, bcp_task},
 };
-
-static bool check_database_list(char **newval, void **extra, GucSource source);
-static List *parse_database_list(const char *value);
-
-/*
- * cl_define_worker_gucs: define creditledger.database, flush_interval,
- * batch_size and sweep_interval.  Called from _PG_init (in every process
- * that loads the library, preloaded or not) before MarkGUCPrefixReserved.
- */
-void
-cl_define_worker_gucs(void)
-{
-	/*
-	 * creditledger.database is read once, at server start.  A PGC_POSTMASTER
-	 * variable can only be created while shared_preload_libraries is
-	 * processed (later it is FATAL); when the library is loaded on first use
-	 * instead, there are no workers and the setting only shows its value, so
-	 * it is created as PGC_SIGHUP (no session can change it either), which
-	 * also spares every session a warning about an unknown creditledger.
-	 * setting after MarkGUCPrefixReserved.
-	 */
-	DefineCustomStringVariable("creditledger.database",
-							   "Databases served by creditledger background workers.",
-							   "A comma-separated list of database names; one worker per database. "
-							   "Read at server start, with creditledger in shared_preload_libraries. "
-							   "Empty: no workers.",
-							   &cl_database_list,
-							   "postgres",
-							   process_shared_preload_libraries_in_progress ?
-							   PGC_POSTMASTER : PGC_SIGHUP,
-							   GUC_LIST_INPUT,
-							   check_database_list, NULL, NULL);
-
-	DefineCustomIntVariable("creditledger.flush_interval",
-							"Time the background worker sleeps once no buffered postings are left.",
-							"0 pauses the worker: it neither flushes nor sweeps.",
-							&cl_flush_interval,
-							10, 0, INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("creditledger.batch_size",
-							"Buffered postings of one account the background worker applies per transaction.",
-							NULL,
-							&cl_batch_size,
-							1000, 1, INT_MAX,
-							PGC_SIGHUP,
-							0,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("creditledger.sweep_interval",
-							"Time between the background worker's rebalancing sweeps of split accounts.",
-							"0 turns sweeping off.",
-							&cl_sweep_interval,
-							10000, 0, INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("creditledger.hold_expiry_interval",
-							"Time between the background worker's releases of credit holds past their expires_at.",
-							"0 turns it off (credit_expire_holds() still works by hand).",
-							&cl_hold_expiry_interval,
-							1000, 0, INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("creditledger.bcp_interval",
-							"Time between the background worker's scheduled runs of every enabled BCP rule.",
-							"0 (the default) turns scheduled runs off.",
-							&cl_bcp_interval,
-							0, 0, INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-}
-
-/*
- * parse_database_list: split a creditledger.database value into a List of
- * names (palloc'd in the current context); NIL for an empty value.  The
- * check hook has already refused a malformed value, so a parse failure here
- * (which cannot happen) also yields NIL: no workers.
- */
-static List *
-parse_database_list(const char *value)
-{
-	char	   *raw = pstrdup(value);
-	List	   *names = NIL;
-
-	if (!SplitGUCList(raw, ',', &names))
-		return NIL;
-	return names;
-}
-
-/*
- * check_database_list: GUC check hook for creditledger.database: a valid
- * list of at most CL_MAX_WORKERS distinct, non-empty names no longer than
- * NAMEDATALEN - 1.
- */
-static bool
-check_database_list(char **newval, void **extra, GucSource source)
-{
-	char	   *raw = pstrdup(*newval);
-	List	   *names = NIL;
-	ListCell   *lc;
-	bool		ok = true;
-
-	if (!SplitGUCList(raw, ',', &names))
-	{
-		GUC_check_errdetail("List syntax is invalid.");
-		ok = false;
-	}
-	else if (list_length(names) > CL_MAX_WORKERS)
-	{
-		GUC_check_errdetail("At most %d databases can be listed.", CL_MAX_WORKERS);
-		ok = false;
-	}
-	else
-	{
-		foreach(lc, names)
-		{
-			const char *name = (const char *) lfirst(lc);
-			ListCell   *lc2;
-
-			if (name[0] == '\0' || strlen(name) >= NAMEDATALEN)
-			{
-				GUC_check_errdetail("Database name \"%s\" is empty or too long.", name);
-				ok = false;
-				break;
-			}
-			for_each_cell(lc2, names, lnext(names, lc))
-			{
-				if (strcmp(name, (const char *) lfirst(lc2)) == 0)
-				{
-					GUC_check_errdetail("Database \"%s\" is listed more than once.", name);
-					ok = false;
-					break;
-				}
-			}
-			if (!ok)
-				break;
-		}
-	}
-
-	list_free(names);
-	pfree(raw);
-	return ok;
-}
-
-/*
- * cl_worker_count: number of databases in creditledger.database (workers
- * registered).  Valid once cl_register_workers has run in this process (or
- * in the postmaster it was forked from); 0 otherwise.
- */
-int
-cl_worker_count(void)
-{
-	return list_length(cl_databases);
-}
-
-/*
- * cl_worker_database: the database of worker index.
- */
-const char *
-cl_worker_database(int index)
-{
-	Assert(index >= 0 && index < list_length(cl_databases));
-	return (const char *) list_nth(cl_databases, index);
-}
 
 /*
  * cl_register_workers: register one static background worker per database
@@ -368,21 +192,14 @@ cl_worker_database(int index)
 void
 cl_register_workers(void)
 {
-	MemoryContext oldcxt;
-	ListCell   *lc;
-	int			i = 0;
-
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-	/* kept for the life of the postmaster and inherited by its children */
-	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-	cl_databases = parse_database_list(cl_database_list ? cl_database_list : "");
-	MemoryContextSwitchTo(oldcxt);
+	cl_settings_fix_databases();
 
-	foreach(lc, cl_databases)
+	for (int i = 0; i < cl_database_count(); i++)
 	{
-		const char *db = (const char *) lfirst(lc);
+		const char *db = cl_database_name(i);
 		BackgroundWorker worker;
 
 		memset(&worker, 0, sizeof(worker));
@@ -399,7 +216,6 @@ cl_register_workers(void)
 		worker.bgw_notify_pid = 0;
 
 		RegisterBackgroundWorker(&worker);
-		i++;
 	}
 }
 
@@ -771,12 +587,12 @@ bcp_task(ClPeriodicTask *task)
 }
 
 /*
- * run_sql_task: one run of a SQL task in its own transaction; its result
- * (0 when its function does not exist yet) goes to task->done, unless the
- * run failed (logged and counted).
+ * run_unit_task: one run of a unit task in its own transaction; its result
+ * (0 when the installed release does not have the task yet) goes to
+ * task->done, unless the run failed (logged and counted).
  */
 static void
-run_sql_task(ClPeriodicTask *task)
+run_unit_task(ClPeriodicTask *task)
 {
 	volatile int64 result = 0;
 	ClUnitContext unit = {task->what, 0};
@@ -795,19 +611,12 @@ run_sql_task(ClPeriodicTask *task)
 		push_unit_context(&errcallback, &unit);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "creditledger: SPI_connect failed");
-		args[0] = CStringGetTextDatum(task->function);
+		args[0] = CStringGetTextDatum(task->requires);
 		if (SPI_execute_with_args("SELECT pg_catalog.to_regprocedure($1) IS NOT NULL",
 								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "creditledger: could not look up %s", task->function);
+			elog(ERROR, "creditledger: could not look up %s", task->requires);
 		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-		{
-			if (SPI_execute(task->sql, false, 1) != SPI_OK_SELECT)
-				elog(ERROR, "creditledger: %s failed", task->sql);
-			result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												 SPI_tuptable->tupdesc, 1, &isnull));
-			if (isnull)
-				result = 0;
-		}
+			result = task->work();
 		SPI_finish();
 		error_context_stack = errcallback.previous;
 		end_unit();
@@ -992,14 +801,14 @@ cl_worker_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	if (cl_index < 0 || cl_index >= cl_worker_count())
+	if (cl_index < 0 || cl_index >= cl_database_count())
 	{
 		/* cannot happen: the list is fixed at server start; exit for good */
 		ereport(LOG,
 				(errmsg("creditledger worker %d has no database configured", cl_index)));
 		proc_exit(0);
 	}
-	cl_dbname = cl_worker_database(cl_index);
+	cl_dbname = cl_database_name(cl_index);
 
 	cl_stats_worker_started(cl_index);
 	cl_state = "starting";

@@ -9,19 +9,7 @@
 #include "postgres.h"
 #include "fmgr.h"
 
-/* GUCs (creditledger.*), see cl_define_worker_gucs() */
-extern int	cl_flush_interval;
-extern int	cl_batch_size;
-extern int	cl_sweep_interval;
-extern int	cl_hold_expiry_interval;
-extern int	cl_bcp_interval;
-
-extern void cl_define_worker_gucs(void);
 extern void cl_register_workers(void);
-
-/* The databases named in creditledger.database, in order (one worker each). */
-extern int	cl_worker_count(void);
-extern const char *cl_worker_database(int index);
 
 
 extern PGDLLEXPORT void cl_worker_main(Datum main_arg);

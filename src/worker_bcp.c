@@ -32,6 +32,7 @@
 #include "utils/syscache.h"
 
 #include "bcp_run.h"
+#include "settings.h"
 #include "worker.h"
 
 /* The run worker of this database's worker, if one was started */
@@ -194,9 +195,9 @@ cl_bcp_worker_main(Datum main_arg)
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	if (index < 0 || index >= cl_worker_count())
+	if (index < 0 || index >= cl_database_count())
 		proc_exit(0);
-	BackgroundWorkerInitializeConnection(cl_worker_database(index), NULL, 0);
+	BackgroundWorkerInitializeConnection(cl_database_name(index), NULL, 0);
 	/* whatever the database or role settings say (CVE-2018-1058) */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
