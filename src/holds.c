@@ -51,6 +51,12 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "mb/pg_wchar.h"
@@ -60,8 +66,10 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
@@ -123,17 +131,12 @@ static ClPlan set_pending_subs_plan = {
 	3, {INT8OID, INT4OID, INT4OID}
 };
 
-/* columns of the two lock plans below, in this order */
+/* columns of the lock plans below, in this order */
 #define PENDING_COLUMNS \
 	"SELECT pending_id, voucher, debit_account, credit_account, amount, posted, status," \
 	"       expires_at IS NOT NULL AND expires_at OPERATOR(pg_catalog.<=) pg_catalog.now(),"\
 	"       debit_sub, credit_sub, expires_at::pg_catalog.text" \
 	"  FROM creditledger.ledger_pending_transfers"
-
-static ClPlan lock_pending_plan = {
-	PENDING_COLUMNS " WHERE voucher OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-	1, {TEXTOID}
-};
 
 static ClPlan lock_due_pending_plan = {
 	PENDING_COLUMNS " WHERE pending_id OPERATOR(pg_catalog.=) $1"
@@ -655,6 +658,214 @@ fetch_hold(int row, HoldRow *h)
 }
 
 /*
+ * Pending transfers read, locked and written in C (transfer_post and
+ * transfer_void, the calls a card processor makes once per authorisation):
+ * the row is found once through the voucher's unique index before the
+ * claim (its memo and metadata go on the post's transfer), locked after
+ * the claim by the TID found (following the update chain to the newest
+ * version, as SELECT ... FOR UPDATE does), and its new version written
+ * through the direct heap writer (heapwrite.c).  The lock is the same
+ * tuple lock FOR UPDATE takes (LockTupleExclusive), so these calls, the
+ * SQL paths (expiry, holds_release_due) and each other are serialised on
+ * the row exactly as before.  ledger_pending_transfers has no triggers;
+ * its CHECK constraints (status, 0 <= posted <= amount) hold because the
+ * values are computed here under the row lock.
+ */
+static const char *const pending_columns[] = {
+	"pending_id", "voucher", "debit_account", "credit_account", "amount", "posted",
+	"status", "expires_at", "debit_sub", "credit_sub", "memo", "metadata", "closed_at"
+};
+enum
+{
+	PC_PENDING_ID, PC_VOUCHER, PC_DEBIT, PC_CREDIT, PC_AMOUNT, PC_POSTED, PC_STATUS,
+	PC_EXPIRES_AT, PC_DEBIT_SUB, PC_CREDIT_SUB, PC_MEMO, PC_METADATA, PC_CLOSED_AT, PC_COUNT
+};
+
+StaticAssertDecl(lengthof(pending_columns) == PC_COUNT, "pending_columns and PC_* differ");
+
+/* ledger_pending_transfers opened for finding and locking a row. */
+typedef struct PendingAccess
+{
+	Relation	rel;
+	Relation	voucher_idx;
+	TupleTableSlot *slot;
+	const AttrNumber *att;
+	ItemPointerData tid;		/* the version found, then the one locked */
+} PendingAccess;
+
+static ColumnMap pending_column_map;
+
+/*
+ * statement_snapshot: the snapshot an SQL statement issued here would use
+ * (a new one in READ COMMITTED, the transaction's otherwise), seeing this
+ * transaction's own writes up to now; pushed as the active snapshot, the
+ * caller pops it (PopActiveSnapshot).
+ */
+static Snapshot
+statement_snapshot(void)
+{
+	PushCopiedSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	return GetActiveSnapshot();
+}
+
+/*
+ * pending_open: open ledger_pending_transfers (RowExclusiveLock: the row
+ * will be updated) and its voucher index.
+ */
+static void
+pending_open(PendingAccess *pa)
+{
+	pa->rel = table_open(cl_relation_oid("ledger_pending_transfers"), RowExclusiveLock);
+	pa->voucher_idx = index_open(cl_relation_oid("ledger_pending_transfers_voucher_key"),
+								 AccessShareLock);
+	pa->slot = table_slot_create(pa->rel, NULL);
+	pa->att = cl_column_map(&pending_column_map, pa->rel, pending_columns, PC_COUNT);
+	ItemPointerSetInvalid(&pa->tid);
+}
+
+/*
+ * pending_close: release what pending_open took (the table lock stays).
+ */
+static void
+pending_close(PendingAccess *pa)
+{
+	ExecDropSingleTupleTableSlot(pa->slot);
+	index_close(pa->voucher_idx, AccessShareLock);
+	table_close(pa->rel, NoLock);
+}
+
+/*
+ * pending_find: find the pending transfer with this voucher as the
+ * statement's snapshot sees it (no lock); remember its TID and return its
+ * id, memo and metadata (copies; NULL when absent) when asked.  False if
+ * none.
+ */
+static bool
+pending_find(PendingAccess *pa, const char *voucher, int64 *pending_id, text **memo,
+			 Jsonb **metadata)
+{
+	Snapshot	snapshot = statement_snapshot();
+	IndexScanDesc scan;
+	ScanKeyData key;
+	bool		found;
+
+	/* the index's collation, so the search follows the index's order */
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   pa->voucher_idx->rd_indcollation[0], F_TEXTEQ,
+						   CStringGetTextDatum(voucher));
+	scan = index_beginscan(pa->rel, pa->voucher_idx, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, pa->slot);
+	if (found)
+	{
+		bool		isnull;
+		Datum		d;
+
+		pa->tid = pa->slot->tts_tid;
+		if (pending_id != NULL)
+			*pending_id = DatumGetInt64(slot_getattr(pa->slot, pa->att[PC_PENDING_ID], &isnull));
+		if (memo != NULL)
+		{
+			d = slot_getattr(pa->slot, pa->att[PC_MEMO], &isnull);
+			*memo = isnull ? NULL : DatumGetTextPCopy(d);
+		}
+		if (metadata != NULL)
+		{
+			d = slot_getattr(pa->slot, pa->att[PC_METADATA], &isnull);
+			*metadata = isnull ? NULL : DatumGetJsonbPCopy(d);
+		}
+	}
+	ExecClearTuple(pa->slot);
+	index_endscan(scan);
+	PopActiveSnapshot();
+	return found;
+}
+
+/*
+ * pending_lock: lock the newest version of the row pending_find found
+ * (waiting, as FOR UPDATE), read it into p and check that it is still
+ * pending and not due (LD013); pv names it in errors.
+ */
+static void
+pending_lock(PendingAccess *pa, const char *pv, PendingRow *p)
+{
+	Snapshot	snapshot = statement_snapshot();
+	TM_FailureData tmfd;
+	TM_Result	result;
+	TupleTableSlot *s = pa->slot;
+	const AttrNumber *att = pa->att;
+	bool		isnull;
+	Datum		d;
+
+	result = table_tuple_lock(pa->rel, &pa->tid, snapshot, s, GetCurrentCommandId(true),
+							  LockTupleExclusive, LockWaitBlock,
+							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							  &tmfd);
+	PopActiveSnapshot();
+	if (result == TM_Updated && IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update")));
+	if (result == TM_Deleted)
+		pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
+	if (result != TM_Ok)
+		elog(ERROR, "creditledger: unexpected result %d locking pending transfer \"%s\"",
+			 (int) result, pv);
+	pa->tid = s->tts_tid;
+
+	p->pending_id = DatumGetInt64(slot_getattr(s, att[PC_PENDING_ID], &isnull));
+	p->voucher = TextDatumGetCString(slot_getattr(s, att[PC_VOUCHER], &isnull));
+	p->debit_account = DatumGetInt64(slot_getattr(s, att[PC_DEBIT], &isnull));
+	p->credit_account = DatumGetInt64(slot_getattr(s, att[PC_CREDIT], &isnull));
+	p->amount = DatumGetInt64(slot_getattr(s, att[PC_AMOUNT], &isnull));
+	p->posted = DatumGetInt64(slot_getattr(s, att[PC_POSTED], &isnull));
+	p->status = TextDatumGetCString(slot_getattr(s, att[PC_STATUS], &isnull));
+	d = slot_getattr(s, att[PC_DEBIT_SUB], &isnull);
+	p->has_debit_sub = !isnull;
+	p->debit_sub = isnull ? 0 : DatumGetInt32(d);
+	d = slot_getattr(s, att[PC_CREDIT_SUB], &isnull);
+	p->has_credit_sub = !isnull;
+	p->credit_sub = isnull ? 0 : DatumGetInt32(d);
+	d = slot_getattr(s, att[PC_EXPIRES_AT], &isnull);
+	/* due: expires_at <= now(), the transaction's start, as in SQL */
+	p->due = !isnull && DatumGetTimestampTz(d) <= GetCurrentTransactionStartTimestamp();
+	p->expires_at = isnull ? NULL : DatumGetCString(DirectFunctionCall1(timestamptz_out, d));
+	ExecClearTuple(s);
+
+	if (strcmp(p->status, "pending") != 0)
+		pending_state_error(pv, psprintf("It is %s, not pending any more.", p->status));
+	if (p->due)
+		pending_state_error(pv, psprintf("It expired at %s and counts as released.", p->expires_at));
+}
+
+/*
+ * pending_write: the locked row's new version: posted, and, when status
+ * is not 'pending' any more, status and closed_at = now().
+ */
+static void
+pending_write(PendingAccess *pa, int64 posted, const char *status)
+{
+	DirectTable t;
+	int			attnums[3];
+	Datum		values[3];
+	int			n = 0;
+
+	direct_open(&t, "ledger_pending_transfers");
+	attnums[n] = pa->att[PC_POSTED];
+	values[n++] = Int64GetDatum(posted);
+	if (strcmp(status, "pending") != 0)
+	{
+		attnums[n] = pa->att[PC_STATUS];
+		values[n++] = CStringGetTextDatum(status);
+		attnums[n] = pa->att[PC_CLOSED_AT];
+		values[n++] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	}
+	pa->tid = direct_update_columns(&t, &pa->tid, n, attnums, values);
+	direct_close(&t);
+}
+
+/*
  * pending_chains: the chains a pending transfer's record and reservations
  * are on, with the change of held a release of `release` makes on each
  * (the debit account's chain first; at most two); returns the count.
@@ -1113,25 +1324,6 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 }
 
 /*
- * lock_pending: lock a pending transfer by voucher (LD013 if unknown) and
- * check that it is still pending and not due (LD013).
- */
-static void
-lock_pending(const char *pv, PendingRow *p)
-{
-	Datum		v[1] = {CStringGetTextDatum(pv)};
-
-	cl_exec(&lock_pending_plan, v, NULL, 1);
-	if (SPI_processed == 0)
-		pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
-	fetch_pending(0, p);
-	if (strcmp(p->status, "pending") != 0)
-		pending_state_error(pv, psprintf("It is %s, not pending any more.", p->status));
-	if (p->due)
-		pending_state_error(pv, psprintf("It expired at %s and counts as released.", p->expires_at));
-}
-
-/*
  * transfer_post(voucher, pending_voucher, amount, final): post amount
  * (default: all that remains) of a pending transfer as a transfer under
  * voucher; returns the transfer id.
@@ -1156,6 +1348,8 @@ transfer_post_impl(PG_FUNCTION_ARGS)
 	int			nrel;
 	text	   *memo = NULL;
 	Jsonb	   *metadata = NULL;
+	PendingAccess pa;
+	bool		found;
 
 	CL_REQUIRE_ARGS("voucher", "pending_voucher", NULL, "final");
 	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
@@ -1173,33 +1367,22 @@ transfer_post_impl(PG_FUNCTION_ARGS)
 
 	cl_spi_connect();
 	/* the pending transfer's memo and metadata (fixed at its creation) go on the transfer */
-	{
-		Datum		v[1] = {CStringGetTextDatum(pv)};
-		bool		isnull;
-
-		cl_exec(&find_pending_plan, v, NULL, 1);
-		if (SPI_processed == 1)
-		{
-			Datum		d = cl_getdatum(0, 3, &isnull);
-
-			if (!isnull)
-				memo = DatumGetTextPCopy(d);
-			d = cl_getdatum(0, 4, &isnull);
-			if (!isnull)
-				metadata = DatumGetJsonbPCopy(d);
-		}
-	}
+	pending_open(&pa);
+	found = pending_find(&pa, pv, NULL, &memo, &metadata);
 	/* 1. the reference, in the transfers' namespace */
 	id = cl_claim_transfer_voucher(voucher, "transfer", (const uint8 *) VARDATA(hash),
 								   memo, metadata, &replayed);
 	if (replayed)
 	{
+		pending_close(&pa);
 		cl_spi_finish();
 		PG_RETURN_INT64(id);
 	}
 
-	/* 2. the pending transfer's state */
-	lock_pending(pv, &p);
+	/* 2. the pending transfer's state, under its row lock */
+	if (!found && !pending_find(&pa, pv, NULL, NULL, NULL))
+		pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
+	pending_lock(&pa, pv, &p);
 	remaining = p.amount - p.posted;
 	amount = PG_ARGISNULL(2) ? remaining : PG_GETARG_INT64(2);
 	if (amount > remaining)
@@ -1221,14 +1404,8 @@ transfer_post_impl(PG_FUNCTION_ARGS)
 	legs[1] = (PostingLeg) {p.credit_account, 'C', amount};
 	post_legs(id, voucher, POSTING_TRANSFER, legs, 2, rel, nrel);
 
-	{
-		Datum		v[3];
-
-		v[0] = Int64GetDatum(p.pending_id);
-		v[1] = Int64GetDatum(p.posted + amount);
-		v[2] = CStringGetTextDatum(closes ? "posted" : "pending");
-		cl_exec(&update_pending_plan, v, NULL, 0);
-	}
+	pending_write(&pa, p.posted + amount, closes ? "posted" : "pending");
+	pending_close(&pa);
 	cl_spi_finish();
 	PG_RETURN_INT64(id);
 }
@@ -1278,6 +1455,8 @@ transfer_void_impl(PG_FUNCTION_ARGS)
 	PendingRow	p;
 	ChainChange c[2];
 	int			n;
+	PendingAccess pa;
+	bool		found;
 
 	CL_REQUIRE_ARGS("voucher", "pending_voucher");
 	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
@@ -1288,31 +1467,26 @@ transfer_void_impl(PG_FUNCTION_ARGS)
 	hash = payload_hash(&args);
 
 	cl_spi_connect();
-	{
-		Datum		v[1] = {CStringGetTextDatum(pv)};
-
-		cl_exec(&find_pending_plan, v, NULL, 1);
-		if (SPI_processed == 1)
-			target = cl_getint64(0, 1, NULL);
-	}
+	pending_open(&pa);
+	found = pending_find(&pa, pv, &target, NULL, NULL);
 	if (!claim_operation("void", voucher, target, hash, &replay_id))
 	{
+		pending_close(&pa);
 		cl_spi_finish();
 		PG_RETURN_INT64(replay_id);
 	}
-	lock_pending(pv, &p);
+	if (!found && !pending_find(&pa, pv, NULL, NULL, NULL))
+		pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
+	pending_lock(&pa, pv, &p);
 	n = pending_chains(&p, p.amount - p.posted, c);
 	{
 		HoldRecord	rec = {"void", 'P', p.pending_id, voucher, 0, p.amount - p.posted, NULL};
-		Datum		v[3];
 		bool		locked = false;
 
 		(void) apply_changes(c, n, &rec, &locked);
-		v[0] = Int64GetDatum(p.pending_id);
-		v[1] = Int64GetDatum(p.posted);
-		v[2] = CStringGetTextDatum("voided");
-		cl_exec(&update_pending_plan, v, NULL, 0);
+		pending_write(&pa, p.posted, "voided");
 	}
+	pending_close(&pa);
 	cl_spi_finish();
 	PG_RETURN_INT64(p.pending_id);
 }
