@@ -10,10 +10,17 @@
  *
  * What this bypasses, deliberately: row triggers and CHECK constraints on
  * the tables written this way, journal_entries, posting_buffer,
- * ledger_accounts and sub_accounts (the extension's own tables, written
- * only by its functions; the journal's guard triggers are UPDATE/DELETE/
- * TRUNCATE triggers, which no posting fires).  They are created USING heap,
- * and direct_open() refuses any other access method.
+ * ledger_accounts, sub_accounts, hold_entries and ledger_pending_transfers
+ * (the extension's own tables, written only by its functions, which
+ * compute every value they write; the journals' guard triggers are
+ * UPDATE/DELETE/TRUNCATE triggers, which no posting fires, and the other
+ * tables have none).  They are created USING heap, and direct_open()
+ * refuses any other access method.
+ *
+ * direct_claim() is INSERT ... ON CONFLICT DO NOTHING on one arbiter
+ * index, with the executor's speculative insertion protocol (the same
+ * waits and the same outcome as the SQL statement), for a reference's
+ * claim on the hot path (transfer_pending).
  *
  * One more deliberate difference from SQL: when an update is not HOT but
  * changes no column that any index covers (the chain-head columns balance,
@@ -43,8 +50,10 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/bitmapset.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -67,10 +76,12 @@ cl_relation_oid(const char *relname)
 }
 
 /*
- * direct_open: open creditledger.relname and its indexes for writing.
+ * open_table: open creditledger.relname and its indexes for writing; with
+ * speculative, the unique indexes' information for arbitrating conflicts
+ * too (as for INSERT ... ON CONFLICT).
  */
-void
-direct_open(DirectTable *t, const char *relname)
+static void
+open_table(DirectTable *t, const char *relname, bool speculative)
 {
 	t->rel = table_open(cl_relation_oid(relname), RowExclusiveLock);
 	if (t->rel->rd_tableam != GetHeapamTableAmRoutine())
@@ -80,8 +91,26 @@ direct_open(DirectTable *t, const char *relname)
 	t->estate->es_output_cid = GetCurrentCommandId(true);
 	t->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(t->rri, t->rel, 1, NULL, 0);
-	ExecOpenIndices(t->rri, false);
+	ExecOpenIndices(t->rri, speculative);
 	t->slot = MakeSingleTupleTableSlot(RelationGetDescr(t->rel), &TTSOpsHeapTuple);
+}
+
+/*
+ * direct_open: open creditledger.relname and its indexes for writing.
+ */
+void
+direct_open(DirectTable *t, const char *relname)
+{
+	open_table(t, relname, false);
+}
+
+/*
+ * direct_open_claim: direct_open for direct_claim.
+ */
+void
+direct_open_claim(DirectTable *t, const char *relname)
+{
+	open_table(t, relname, true);
 }
 
 /*
@@ -181,6 +210,91 @@ direct_insert(DirectTable *t, Datum *values, bool *nulls)
 }
 
 /*
+ * check_conflict_visible: under REPEATABLE READ or SERIALIZABLE, a
+ * conflicting row the transaction's snapshot cannot see (committed by a
+ * transaction it does not see) is a serialization failure, as for INSERT
+ * ... ON CONFLICT DO NOTHING (nodeModifyTable.c, ExecCheckTupleVisible).
+ */
+static void
+check_conflict_visible(DirectTable *t, ItemPointer tid)
+{
+	TupleTableSlot *s;
+	bool		isnull;
+
+	if (!IsolationUsesXactSnapshot())
+		return;
+	s = table_slot_create(t->rel, NULL);
+	if (!table_tuple_fetch_row_version(t->rel, tid, SnapshotAny, s))
+		elog(ERROR, "creditledger: failed to fetch the conflicting row of %s",
+			 RelationGetRelationName(t->rel));
+	if (!table_tuple_satisfies_snapshot(t->rel, s, GetTransactionSnapshot()) &&
+		!TransactionIdIsCurrentTransactionId(
+			DatumGetTransactionId(slot_getsysattr(s, MinTransactionIdAttributeNumber, &isnull))))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update")));
+	ExecDropSingleTupleTableSlot(s);
+}
+
+/*
+ * direct_claim: INSERT ... ON CONFLICT (the arbiter index) DO NOTHING of
+ * one row, done as the executor does it (nodeModifyTable.c, ExecInsert):
+ * when a row with the same arbiter key exists (committed, or written by
+ * this transaction) nothing is written and false is returned, with that
+ * row's TID in *tid; an inserter of the same key still in progress is
+ * waited for first; two inserters racing past that check are settled by
+ * a speculative insertion (the loser's row is killed and it checks again).
+ * Otherwise the row is inserted with its index entries and true returned
+ * with its TID in *tid.  t comes from direct_open_claim().
+ */
+bool
+direct_claim(DirectTable *t, Oid arbiter, Datum *values, bool *nulls, ItemPointer tid)
+{
+	HeapTuple	tup = heap_form_tuple(RelationGetDescr(t->rel), values, nulls);
+	List	   *arbiters = list_make1_oid(arbiter);
+	bool		inserted = false;
+
+	for (;;)
+	{
+		ItemPointerData conflict;
+		uint32		token;
+		bool		spec_conflict = false;
+		List	   *recheck;
+
+		CHECK_FOR_INTERRUPTS();
+		ExecStoreHeapTuple(tup, t->slot, false);
+		if (!ExecCheckIndexConstraints(t->rri, t->slot, t->estate, &conflict, arbiters))
+		{
+			ExecClearTuple(t->slot);
+			ResetPerTupleExprContext(t->estate);
+			check_conflict_visible(t, &conflict);
+			*tid = conflict;
+			break;
+		}
+		token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+		table_tuple_insert_speculative(t->rel, t->slot, t->estate->es_output_cid, 0, NULL,
+									   token);
+		recheck = CL_EXEC_INSERT_INDEX_TUPLES_SPECULATIVE(t->rri, t->slot, t->estate,
+														  &spec_conflict, arbiters);
+		table_tuple_complete_speculative(t->rel, t->slot, token, !spec_conflict);
+		SpeculativeInsertionLockRelease(GetCurrentTransactionId());
+		list_free(recheck);
+		if (!spec_conflict)
+		{
+			*tid = t->slot->tts_tid;
+			inserted = true;
+		}
+		ExecClearTuple(t->slot);
+		ResetPerTupleExprContext(t->estate);
+		if (inserted)
+			break;
+	}
+	list_free(arbiters);
+	heap_freetuple(tup);
+	return inserted;
+}
+
+/*
  * direct_update_columns: replace columns attnums[0..ncols-1] of the row
  * version at tid (locked by the caller) with values (never NULL); returns
  * the TID of the new row version.
@@ -227,7 +341,8 @@ direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
 const AttrNumber *
 cl_column_map(ColumnMap *map, Relation rel, const char *const *names, int n)
 {
-	Assert(n <= CL_MAX_MAPPED_COLUMNS);
+	if (n > CL_MAX_MAPPED_COLUMNS)
+		elog(ERROR, "creditledger: %d columns exceed a column map's %d", n, CL_MAX_MAPPED_COLUMNS);
 	if (map->relid != RelationGetRelid(rel))
 	{
 		for (int c = 0; c < n; c++)
@@ -257,7 +372,8 @@ cl_column_map_optional(ColumnMap *map, Relation rel, const char *const *names, i
 {
 	bool		complete = true;
 
-	Assert(n <= CL_MAX_MAPPED_COLUMNS);
+	if (n > CL_MAX_MAPPED_COLUMNS)
+		elog(ERROR, "creditledger: %d columns exceed a column map's %d", n, CL_MAX_MAPPED_COLUMNS);
 	if (map->relid == RelationGetRelid(rel))
 		return map->attnum;
 	for (int c = 0; c < n; c++)

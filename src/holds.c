@@ -26,10 +26,15 @@
  * vouchers: the transfers namespace (a post is a real transfer, claimed
  * through transfers.c); voids and releases: hold_operations (kind, ref);
  * funds holds: ledger_funds_holds.ref.  Each claim is INSERT ... ON
- * CONFLICT DO NOTHING on a unique index, so the same reference in two
- * sessions waits for the first and then replays (same payload: the first
- * id) or conflicts (LD004).  The claim comes before any state is looked
- * at, so checks run in the contract's order.
+ * CONFLICT DO NOTHING on a unique index (a pending voucher's in C,
+ * heapwrite.c's direct_claim, with the executor's speculative insertion),
+ * so the same reference in two sessions waits for the first and then
+ * replays (same payload: the first id) or conflicts (LD004).  The claim
+ * comes before any state is looked at, so checks run in the contract's
+ * order.  transfer_post and transfer_void find the pending row once, by
+ * its voucher, before their claim, lock that row by TID after it and write
+ * its new version directly (see "Pending transfers read, locked and
+ * written in C" below).
  *
  * Locking order (waiting locks), which every function here follows:
  *   1. the reference's unique index entry (the claim),
@@ -65,6 +70,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/itemptr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
@@ -109,12 +115,13 @@ enum
 };
 
 StaticAssertDecl(lengthof(hold_entry_columns) == HE_COUNT, "hold_entry_columns and HE_* differ");
+StaticAssertDecl(HE_COUNT <= CL_MAX_MAPPED_COLUMNS, "hold_entry_columns do not fit a ColumnMap");
 
 static ClPlan claim_pending_plan = {
 	"INSERT INTO creditledger.ledger_pending_transfers (voucher, debit_account, credit_account,"
 	"   amount, expires_at, memo, metadata, payload_hash, debit_sub, credit_sub)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-	" ON CONFLICT (voucher) DO NOTHING RETURNING pending_id",
+	" ON CONFLICT (voucher) DO NOTHING RETURNING pending_id, ctid",
 	10, {TEXTOID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID, BYTEAOID,
 	INT4OID, INT4OID}
 };
@@ -673,15 +680,18 @@ fetch_hold(int row, HoldRow *h)
  */
 static const char *const pending_columns[] = {
 	"pending_id", "voucher", "debit_account", "credit_account", "amount", "posted",
-	"status", "expires_at", "debit_sub", "credit_sub", "memo", "metadata", "closed_at"
+	"status", "expires_at", "debit_sub", "credit_sub", "memo", "metadata", "closed_at",
+	"payload_hash", "created_at"
 };
 enum
 {
 	PC_PENDING_ID, PC_VOUCHER, PC_DEBIT, PC_CREDIT, PC_AMOUNT, PC_POSTED, PC_STATUS,
-	PC_EXPIRES_AT, PC_DEBIT_SUB, PC_CREDIT_SUB, PC_MEMO, PC_METADATA, PC_CLOSED_AT, PC_COUNT
+	PC_EXPIRES_AT, PC_DEBIT_SUB, PC_CREDIT_SUB, PC_MEMO, PC_METADATA, PC_CLOSED_AT,
+	PC_PAYLOAD_HASH, PC_CREATED_AT, PC_COUNT
 };
 
 StaticAssertDecl(lengthof(pending_columns) == PC_COUNT, "pending_columns and PC_* differ");
+StaticAssertDecl(PC_COUNT <= CL_MAX_MAPPED_COLUMNS, "pending_columns do not fit a ColumnMap");
 
 /* ledger_pending_transfers opened for finding and locking a row. */
 typedef struct PendingAccess
@@ -863,6 +873,146 @@ pending_write(PendingAccess *pa, int64 posted, const char *status)
 	}
 	pa->tid = direct_update_columns(&t, &pa->tid, n, attnums, values);
 	direct_close(&t);
+}
+
+/*
+ * known_columns: whether ledger_pending_transfers (open as rel) has exactly
+ * the columns pending_columns names (so a row written from them leaves no
+ * column to a default); remembered per table incarnation.
+ */
+static bool
+known_columns(Relation rel)
+{
+	static Oid	checked = InvalidOid;
+	static bool known = false;
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			n = 0;
+
+	if (checked == RelationGetRelid(rel))
+		return known;
+	for (int i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			n++;
+	known = (n == PC_COUNT);
+	checked = RelationGetRelid(rel);
+	return known;
+}
+
+/*
+ * pending_claim: claim a pending transfer's voucher: INSERT ... ON
+ * CONFLICT (voucher) DO NOTHING of its row, with the columns' defaults
+ * (pending_id from its sequence, posted 0, status 'pending', created_at
+ * now()) filled in here.  The arguments are the claim plan's ($1..$10:
+ * voucher, debit, credit, amount, expires_at, memo, metadata, payload
+ * hash, debit_sub, credit_sub; nulls ' ' or 'n').  Returns the new id and
+ * the row's TID, or 0 when the voucher is taken.  Written through
+ * direct_claim() (the executor's speculative insertion, without its
+ * per-statement setup), or through SQL when the table has columns this
+ * library does not know.  Inside SPI.
+ */
+static int64
+pending_claim(Datum *args, const char *argnulls, ItemPointer tid)
+{
+	static Oid	seq_relid = InvalidOid;
+	static Oid	seq = InvalidOid;
+	static const int arg_column[10] = {
+		PC_VOUCHER, PC_DEBIT, PC_CREDIT, PC_AMOUNT, PC_EXPIRES_AT, PC_MEMO, PC_METADATA,
+		PC_PAYLOAD_HASH, PC_DEBIT_SUB, PC_CREDIT_SUB
+	};
+	DirectTable t;
+	const AttrNumber *att;
+	Datum	   *values;
+	bool	   *nulls;
+	int64		id;
+	int			natts;
+
+	direct_open_claim(&t, "ledger_pending_transfers");
+	if (!known_columns(t.rel))
+	{
+		direct_close(&t);
+		cl_exec(&claim_pending_plan, args, argnulls, 1);
+		if (SPI_processed == 0)
+			return 0;
+		{
+			bool		isnull;
+
+			*tid = *(ItemPointer) DatumGetPointer(cl_getdatum(0, 2, &isnull));
+		}
+		return cl_getint64(0, 1, NULL);
+	}
+	att = cl_column_map(&pending_column_map, t.rel, pending_columns, PC_COUNT);
+	if (seq_relid != RelationGetRelid(t.rel))
+	{
+		seq = cl_relation_oid("pending_id_seq");
+		seq_relid = RelationGetRelid(t.rel);
+	}
+	natts = RelationGetDescr(t.rel)->natts;
+	values = palloc0(sizeof(Datum) * natts);
+	nulls = palloc(sizeof(bool) * natts);
+	memset(nulls, true, sizeof(bool) * natts);
+	for (int a = 0; a < 10; a++)
+		if (argnulls[a] != 'n')
+		{
+			values[att[arg_column[a]] - 1] = args[a];
+			nulls[att[arg_column[a]] - 1] = false;
+		}
+	id = nextval_internal(seq, false);
+#define PC_SET(col, v) (values[att[col] - 1] = (v), nulls[att[col] - 1] = false)
+	PC_SET(PC_PENDING_ID, Int64GetDatum(id));
+	PC_SET(PC_POSTED, Int64GetDatum(0));
+	PC_SET(PC_STATUS, CStringGetTextDatum("pending"));
+	PC_SET(PC_CREATED_AT, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+#undef PC_SET
+	if (!direct_claim(&t, cl_relation_oid("ledger_pending_transfers_voucher_key"),
+					  values, nulls, tid))
+		id = 0;
+	direct_close(&t);
+	return id;
+}
+
+/*
+ * pending_set_subs: correct the sub-accounts a claimed pending row (at
+ * tid, written by this transaction) names when the claim's guess was
+ * wrong, through the direct heap writer (a HOT update: no index covers
+ * them).  Only a chain that holds a reservation can be wrong: an account
+ * the transfer does not decrease was guessed so (its normal side never
+ * changes), and its column is NULL already.
+ */
+static void
+pending_set_subs(int64 id, ItemPointer tid, bool has_debit, int32 debit_sub,
+				 bool has_credit, int32 credit_sub)
+{
+	DirectTable t;
+	int			attnums[2];
+	Datum		values[2];
+	int			n = 0;
+
+	direct_open(&t, "ledger_pending_transfers");
+	if (pending_column_map.relid == RelationGetRelid(t.rel))
+	{
+		if (has_debit)
+		{
+			attnums[n] = pending_column_map.attnum[PC_DEBIT_SUB];
+			values[n++] = Int32GetDatum(debit_sub);
+		}
+		if (has_credit)
+		{
+			attnums[n] = pending_column_map.attnum[PC_CREDIT_SUB];
+			values[n++] = Int32GetDatum(credit_sub);
+		}
+		if (n > 0)
+			(void) direct_update_columns(&t, tid, n, attnums, values);
+		direct_close(&t);
+		return;
+	}
+	direct_close(&t);
+	/* the claim went through SQL (pending_claim): so does the correction */
+	{
+		Datum		v[3] = {Int64GetDatum(id), Int32GetDatum(debit_sub), Int32GetDatum(credit_sub)};
+		char		nn[3] = {' ', has_debit ? ' ' : 'n', has_credit ? ' ' : 'n'};
+
+		cl_exec(&set_pending_subs_plan, v, nn, 0);
+	}
 }
 
 /*
@@ -1155,6 +1305,7 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 	int32		sub[2] = {0, 0};
 	bool		guess_has[2] = {false, false};	/* by debit (0), credit (1) */
 	LockContext lc;
+	ItemPointerData claim_tid;
 
 	CL_REQUIRE_ARGS("voucher", "debit_account", "credit_account", "amount");
 	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
@@ -1230,8 +1381,8 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 		nulls[8] = 'n';
 	if (!guess_has[1])
 		nulls[9] = 'n';
-	cl_exec(&claim_pending_plan, values, nulls, 1);
-	if (SPI_processed == 0)
+	id = pending_claim(values, nulls, &claim_tid);
+	if (id == 0)
 	{
 		bool		isnull;
 
@@ -1244,7 +1395,6 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 		cl_spi_finish();
 		PG_RETURN_INT64(id);
 	}
-	id = cl_getint64(0, 1, NULL);
 
 	/* 2. the accounts: mode locks and reads, ascending */
 	ids[0] = Min(debit, credit);
@@ -1304,20 +1454,11 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 
 	{
 		int			d = ids[0] == debit ? 0 : 1;
-		Datum		v[3];
-		char		n[3] = {' ', ' ', ' '};
 
-		v[0] = Int64GetDatum(id);
-		v[1] = Int32GetDatum(sub[d]);
-		v[2] = Int32GetDatum(sub[1 - d]);
-		if (!has_sub[d])
-			n[1] = 'n';
-		if (!has_sub[1 - d])
-			n[2] = 'n';
 		/* only when the claim's guess was wrong */
 		if (has_sub[d] != guess_has[0] || (has_sub[d] && sub[d] != 0) ||
 			has_sub[1 - d] != guess_has[1] || (has_sub[1 - d] && sub[1 - d] != 0))
-			cl_exec(&set_pending_subs_plan, v, n, 0);
+			pending_set_subs(id, &claim_tid, has_sub[d], sub[d], has_sub[1 - d], sub[1 - d]);
 	}
 	cl_spi_finish();
 	PG_RETURN_INT64(id);
