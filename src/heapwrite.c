@@ -52,6 +52,9 @@
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/bitmapset.h"
+#include "optimizer/optimizer.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/lsyscache.h"
@@ -76,6 +79,62 @@ cl_relation_oid(const char *relname)
 }
 
 /*
+ * Compiled predicates of partial indexes, by index OID, for the backend's
+ * life: ExecInsertIndexTuples would compile each one again for every
+ * statement (every direct_open here).  An index's predicate never changes
+ * (a new predicate is a new index, with a new OID).
+ */
+typedef struct PredicateEntry
+{
+	Oid			indexoid;
+	ExprState  *state;			/* NULL until compiled */
+} PredicateEntry;
+
+static HTAB *predicates = NULL;
+
+/*
+ * seed_predicates: give each partial index of t its compiled predicate
+ * (compiled once per backend, in TopMemoryContext).
+ */
+static void
+seed_predicates(DirectTable *t)
+{
+	for (int i = 0; i < t->rri->ri_NumIndices; i++)
+	{
+		IndexInfo  *ii = t->rri->ri_IndexRelationInfo[i];
+		Oid			oid;
+		PredicateEntry *e;
+		bool		found;
+
+		if (ii == NULL || ii->ii_Predicate == NIL || ii->ii_PredicateState != NULL)
+			continue;
+		if (predicates == NULL)
+		{
+			HASHCTL		ctl;
+
+			ctl.keysize = sizeof(Oid);
+			ctl.entrysize = sizeof(PredicateEntry);
+			ctl.hcxt = TopMemoryContext;
+			predicates = hash_create("creditledger index predicates", 16, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		}
+		oid = RelationGetRelid(t->rri->ri_IndexRelationDescs[i]);
+		e = hash_search(predicates, &oid, HASH_ENTER, &found);
+		if (!found)
+			e->state = NULL;
+		if (e->state == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+			Expr	   *pred = expression_planner((Expr *) copyObject(ii->ii_Predicate));
+
+			e->state = ExecInitQual((List *) pred, NULL);
+			MemoryContextSwitchTo(old);
+		}
+		ii->ii_PredicateState = e->state;
+	}
+}
+
+/*
  * open_table: open creditledger.relname and its indexes for writing; with
  * speculative, the unique indexes' information for arbitrating conflicts
  * too (as for INSERT ... ON CONFLICT).
@@ -92,6 +151,7 @@ open_table(DirectTable *t, const char *relname, bool speculative)
 	t->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(t->rri, t->rel, 1, NULL, 0);
 	ExecOpenIndices(t->rri, speculative);
+	seed_predicates(t);
 	t->slot = MakeSingleTupleTableSlot(RelationGetDescr(t->rel), &TTSOpsHeapTuple);
 }
 
@@ -188,6 +248,67 @@ insert_unchanged_index_entries(DirectTable *t, HeapTuple tup)
 		FormIndexDatum(ii, t->slot, t->estate, values, isnull);
 		(void) index_insert(index, values, isnull, &tup->t_self, t->rel,
 							UNIQUE_CHECK_NO, false, ii);
+	}
+	ExecClearTuple(t->slot);
+	ResetPerTupleExprContext(t->estate);
+}
+
+/*
+ * insert_update_index_entries: the index entries of a non-HOT version
+ * when keys_unchanged() said no (some index is partial, or covers a
+ * changed column), index by index: a partial index gets an entry only when
+ * the new version satisfies its predicate (as ExecInsertIndexTuples
+ * decides); an index that is not partial, has no expressions and none of
+ * whose columns changed gets its entry without a unique check (see the
+ * file header); every other one as the executor would (a unique check for
+ * a unique index).  A table with an exclusion constraint or a deferrable
+ * unique index takes the executor's path for all of them.
+ */
+static void
+insert_update_index_entries(DirectTable *t, HeapTuple tup, int ncols, const int *attnums)
+{
+	ResultRelInfo *rri = t->rri;
+	ExprContext *econtext = GetPerTupleExprContext(t->estate);
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+
+		if (index != NULL && (ii->ii_ExclusionOps != NULL ||
+							  (ii->ii_Unique && !index->rd_index->indimmediate)))
+		{
+			insert_index_entries(t, tup, false);
+			return;
+		}
+	}
+	ExecStoreHeapTuple(tup, t->slot, false);
+	econtext->ecxt_scantuple = t->slot;
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+		bool		unchanged;
+
+		if (index == NULL || !ii->ii_ReadyForInserts)
+			continue;
+		if (ii->ii_Predicate != NIL)
+		{
+			if (ii->ii_PredicateState == NULL)
+				ii->ii_PredicateState = ExecPrepareQual(ii->ii_Predicate, t->estate);
+			if (!ExecQual(ii->ii_PredicateState, econtext))
+				continue;
+		}
+		unchanged = ii->ii_Predicate == NIL && ii->ii_Expressions == NIL;
+		for (int k = 0; k < ii->ii_NumIndexAttrs && unchanged; k++)
+			for (int c = 0; c < ncols && unchanged; c++)
+				unchanged = ii->ii_IndexAttrNumbers[k] != attnums[c];
+		FormIndexDatum(ii, t->slot, t->estate, values, isnull);
+		(void) index_insert(index, values, isnull, &tup->t_self, t->rel,
+							(ii->ii_Unique && !unchanged) ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+							false, ii);
 	}
 	ExecClearTuple(t->slot);
 	ResetPerTupleExprContext(t->estate);
@@ -324,6 +445,8 @@ direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
 	cl_simple_heap_update(t->rel, tid, newtup, &index_all, &index_summarizing);
 	if (index_all && keys_unchanged(t, ncols, attnums))
 		insert_unchanged_index_entries(t, newtup);
+	else if (index_all)
+		insert_update_index_entries(t, newtup, ncols, attnums);
 	else if (index_all || index_summarizing)
 		insert_index_entries(t, newtup, !index_all);
 	newtid = newtup->t_self;
