@@ -1306,6 +1306,8 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 	bool		guess_has[2] = {false, false};	/* by debit (0), credit (1) */
 	LockContext lc;
 	ItemPointerData claim_tid;
+	ChainHead	locked_head[2];
+	bool		row_locked[2] = {false, false};	/* by ids[] */
 
 	CL_REQUIRE_ARGS("voucher", "debit_account", "credit_account", "amount");
 	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
@@ -1403,7 +1405,27 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 	for (int i = 0; i < 2; i++)
 	{
 		cl_mode_lock(ids[i], false);
-		cl_require_open_account(&lc, ids[i], &info[i]);
+		if (guess_has[ids[i] == debit ? 0 : 1])
+		{
+			/*
+			 * The reservation will most likely sit on the account row (the
+			 * guess above): lock it now, reading the account under the lock,
+			 * in this ascending order, as a posting does for accounts it
+			 * knows in mode 'none' (cl_reserve_chain then uses the head).
+			 */
+			if (cl_lock_main(&lc, ids[i], LockWaitBlock, LockTupleNoKeyExclusive, &info[i],
+							 &locked_head[i]) != LOCK_OK)
+				ereport(ERROR,
+						(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+						 errmsg("account " INT64_FORMAT " does not exist", ids[i])));
+			if (!info[i].open)
+				ereport(ERROR,
+						(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+						 errmsg("account " INT64_FORMAT " is closed", ids[i])));
+			row_locked[i] = true;
+		}
+		else
+			cl_require_open_account(&lc, ids[i], &info[i]);
 	}
 	for (int i = 0; i < 2; i++)
 	{
@@ -1436,14 +1458,19 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 
 		if (decreases[i])
 		{
-			cl_reserve_chain(&lc, &info[i], amount, &head);
+			cl_reserve_chain(&lc, &info[i], amount, row_locked[i] ? &locked_head[i] : NULL,
+							 &head);
 			hold_append(&head, &rec, amount, info[i].block);
 			has_sub[i] = true;
 			sub[i] = head.sub_account;
 		}
 		else if (ids[i] == debit)
 		{
-			(void) lock_chain_head(&lc, ids[i], 0, &info[i], &head, false);
+			/* (row_locked only for an account guessed decreased, which it is) */
+			if (row_locked[i])
+				head = locked_head[i];
+			else
+				(void) lock_chain_head(&lc, ids[i], 0, &info[i], &head, false);
 			hold_append(&head, &rec, 0, info[i].block);
 		}
 		else
@@ -1697,7 +1724,7 @@ hold_funds_impl(PG_FUNCTION_ARGS)
 	cl_mode_lock(account, false);
 	lock_context_open(&lc);
 	cl_require_open_account(&lc, account, &info);
-	cl_reserve_chain(&lc, &info, amount, &head);
+	cl_reserve_chain(&lc, &info, amount, NULL, &head);
 	{
 		HoldRecord	rec = {"hold", 'F', id, ref, 0, amount,
 		PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3))};
