@@ -34,6 +34,16 @@
 	ExecInsertIndexTuples((rri), (slot), (estate), (update), false, NULL, NIL)
 #endif
 
+/* The same for a speculative insertion's index entries (direct_claim). */
+#if PG_VERSION_NUM >= 160000
+#define CL_EXEC_INSERT_INDEX_TUPLES_SPECULATIVE(rri, slot, estate, spec_conflict, arbiters) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, true, (spec_conflict), (arbiters), \
+						  false)
+#else
+#define CL_EXEC_INSERT_INDEX_TUPLES_SPECULATIVE(rri, slot, estate, spec_conflict, arbiters) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, true, (spec_conflict), (arbiters))
+#endif
+
 /*
  * The set of columns any index uses (keys, expressions, predicates) was
  * INDEX_ATTR_BITMAP_ALL until PostgreSQL 15; 16 split off summarizing

@@ -10,10 +10,17 @@
  *
  * What this bypasses, deliberately: row triggers and CHECK constraints on
  * the tables written this way, journal_entries, posting_buffer,
- * ledger_accounts and sub_accounts (the extension's own tables, written
- * only by its functions; the journal's guard triggers are UPDATE/DELETE/
- * TRUNCATE triggers, which no posting fires).  They are created USING heap,
- * and direct_open() refuses any other access method.
+ * ledger_accounts, sub_accounts, hold_entries and ledger_pending_transfers
+ * (the extension's own tables, written only by its functions, which
+ * compute every value they write; the journals' guard triggers are
+ * UPDATE/DELETE/TRUNCATE triggers, which no posting fires, and the other
+ * tables have none).  They are created USING heap, and direct_open()
+ * refuses any other access method.
+ *
+ * direct_claim() is INSERT ... ON CONFLICT DO NOTHING on one arbiter
+ * index, with the executor's speculative insertion protocol (the same
+ * waits and the same outcome as the SQL statement), for a reference's
+ * claim on the hot path (transfer_pending).
  *
  * One more deliberate difference from SQL: when an update is not HOT but
  * changes no column that any index covers (the chain-head columns balance,
@@ -43,8 +50,13 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/bitmapset.h"
+#include "optimizer/optimizer.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -67,10 +79,68 @@ cl_relation_oid(const char *relname)
 }
 
 /*
- * direct_open: open creditledger.relname and its indexes for writing.
+ * Compiled predicates of partial indexes, by index OID, for the backend's
+ * life: ExecInsertIndexTuples would compile each one again for every
+ * statement (every direct_open here).  An index's predicate never changes
+ * (a new predicate is a new index, with a new OID).
  */
-void
-direct_open(DirectTable *t, const char *relname)
+typedef struct PredicateEntry
+{
+	Oid			indexoid;
+	ExprState  *state;			/* NULL until compiled */
+} PredicateEntry;
+
+static HTAB *predicates = NULL;
+
+/*
+ * seed_predicates: give each partial index of t its compiled predicate
+ * (compiled once per backend, in TopMemoryContext).
+ */
+static void
+seed_predicates(DirectTable *t)
+{
+	for (int i = 0; i < t->rri->ri_NumIndices; i++)
+	{
+		IndexInfo  *ii = t->rri->ri_IndexRelationInfo[i];
+		Oid			oid;
+		PredicateEntry *e;
+		bool		found;
+
+		if (ii == NULL || ii->ii_Predicate == NIL || ii->ii_PredicateState != NULL)
+			continue;
+		if (predicates == NULL)
+		{
+			HASHCTL		ctl;
+
+			ctl.keysize = sizeof(Oid);
+			ctl.entrysize = sizeof(PredicateEntry);
+			ctl.hcxt = TopMemoryContext;
+			predicates = hash_create("creditledger index predicates", 16, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		}
+		oid = RelationGetRelid(t->rri->ri_IndexRelationDescs[i]);
+		e = hash_search(predicates, &oid, HASH_ENTER, &found);
+		if (!found)
+			e->state = NULL;
+		if (e->state == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+			Expr	   *pred = expression_planner((Expr *) copyObject(ii->ii_Predicate));
+
+			e->state = ExecInitQual((List *) pred, NULL);
+			MemoryContextSwitchTo(old);
+		}
+		ii->ii_PredicateState = e->state;
+	}
+}
+
+/*
+ * open_table: open creditledger.relname and its indexes for writing; with
+ * speculative, the unique indexes' information for arbitrating conflicts
+ * too (as for INSERT ... ON CONFLICT).
+ */
+static void
+open_table(DirectTable *t, const char *relname, bool speculative)
 {
 	t->rel = table_open(cl_relation_oid(relname), RowExclusiveLock);
 	if (t->rel->rd_tableam != GetHeapamTableAmRoutine())
@@ -80,8 +150,27 @@ direct_open(DirectTable *t, const char *relname)
 	t->estate->es_output_cid = GetCurrentCommandId(true);
 	t->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(t->rri, t->rel, 1, NULL, 0);
-	ExecOpenIndices(t->rri, false);
+	ExecOpenIndices(t->rri, speculative);
+	seed_predicates(t);
 	t->slot = MakeSingleTupleTableSlot(RelationGetDescr(t->rel), &TTSOpsHeapTuple);
+}
+
+/*
+ * direct_open: open creditledger.relname and its indexes for writing.
+ */
+void
+direct_open(DirectTable *t, const char *relname)
+{
+	open_table(t, relname, false);
+}
+
+/*
+ * direct_open_claim: direct_open for direct_claim.
+ */
+void
+direct_open_claim(DirectTable *t, const char *relname)
+{
+	open_table(t, relname, true);
 }
 
 /*
@@ -165,6 +254,67 @@ insert_unchanged_index_entries(DirectTable *t, HeapTuple tup)
 }
 
 /*
+ * insert_update_index_entries: the index entries of a non-HOT version
+ * when keys_unchanged() said no (some index is partial, or covers a
+ * changed column), index by index: a partial index gets an entry only when
+ * the new version satisfies its predicate (as ExecInsertIndexTuples
+ * decides); an index that is not partial, has no expressions and none of
+ * whose columns changed gets its entry without a unique check (see the
+ * file header); every other one as the executor would (a unique check for
+ * a unique index).  A table with an exclusion constraint or a deferrable
+ * unique index takes the executor's path for all of them.
+ */
+static void
+insert_update_index_entries(DirectTable *t, HeapTuple tup, int ncols, const int *attnums)
+{
+	ResultRelInfo *rri = t->rri;
+	ExprContext *econtext = GetPerTupleExprContext(t->estate);
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+
+		if (index != NULL && (ii->ii_ExclusionOps != NULL ||
+							  (ii->ii_Unique && !index->rd_index->indimmediate)))
+		{
+			insert_index_entries(t, tup, false);
+			return;
+		}
+	}
+	ExecStoreHeapTuple(tup, t->slot, false);
+	econtext->ecxt_scantuple = t->slot;
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+		bool		unchanged;
+
+		if (index == NULL || !ii->ii_ReadyForInserts)
+			continue;
+		if (ii->ii_Predicate != NIL)
+		{
+			if (ii->ii_PredicateState == NULL)
+				ii->ii_PredicateState = ExecPrepareQual(ii->ii_Predicate, t->estate);
+			if (!ExecQual(ii->ii_PredicateState, econtext))
+				continue;
+		}
+		unchanged = ii->ii_Predicate == NIL && ii->ii_Expressions == NIL;
+		for (int k = 0; k < ii->ii_NumIndexAttrs && unchanged; k++)
+			for (int c = 0; c < ncols && unchanged; c++)
+				unchanged = ii->ii_IndexAttrNumbers[k] != attnums[c];
+		FormIndexDatum(ii, t->slot, t->estate, values, isnull);
+		(void) index_insert(index, values, isnull, &tup->t_self, t->rel,
+							(ii->ii_Unique && !unchanged) ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+							false, ii);
+	}
+	ExecClearTuple(t->slot);
+	ResetPerTupleExprContext(t->estate);
+}
+
+/*
  * direct_insert: append one row; returns its TID.
  */
 ItemPointerData
@@ -178,6 +328,91 @@ direct_insert(DirectTable *t, Datum *values, bool *nulls)
 	insert_index_entries(t, tup, false);
 	heap_freetuple(tup);
 	return tid;
+}
+
+/*
+ * check_conflict_visible: under REPEATABLE READ or SERIALIZABLE, a
+ * conflicting row the transaction's snapshot cannot see (committed by a
+ * transaction it does not see) is a serialization failure, as for INSERT
+ * ... ON CONFLICT DO NOTHING (nodeModifyTable.c, ExecCheckTupleVisible).
+ */
+static void
+check_conflict_visible(DirectTable *t, ItemPointer tid)
+{
+	TupleTableSlot *s;
+	bool		isnull;
+
+	if (!IsolationUsesXactSnapshot())
+		return;
+	s = table_slot_create(t->rel, NULL);
+	if (!table_tuple_fetch_row_version(t->rel, tid, SnapshotAny, s))
+		elog(ERROR, "creditledger: failed to fetch the conflicting row of %s",
+			 RelationGetRelationName(t->rel));
+	if (!table_tuple_satisfies_snapshot(t->rel, s, GetTransactionSnapshot()) &&
+		!TransactionIdIsCurrentTransactionId(
+			DatumGetTransactionId(slot_getsysattr(s, MinTransactionIdAttributeNumber, &isnull))))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update")));
+	ExecDropSingleTupleTableSlot(s);
+}
+
+/*
+ * direct_claim: INSERT ... ON CONFLICT (the arbiter index) DO NOTHING of
+ * one row, done as the executor does it (nodeModifyTable.c, ExecInsert):
+ * when a row with the same arbiter key exists (committed, or written by
+ * this transaction) nothing is written and false is returned, with that
+ * row's TID in *tid; an inserter of the same key still in progress is
+ * waited for first; two inserters racing past that check are settled by
+ * a speculative insertion (the loser's row is killed and it checks again).
+ * Otherwise the row is inserted with its index entries and true returned
+ * with its TID in *tid.  t comes from direct_open_claim().
+ */
+bool
+direct_claim(DirectTable *t, Oid arbiter, Datum *values, bool *nulls, ItemPointer tid)
+{
+	HeapTuple	tup = heap_form_tuple(RelationGetDescr(t->rel), values, nulls);
+	List	   *arbiters = list_make1_oid(arbiter);
+	bool		inserted = false;
+
+	for (;;)
+	{
+		ItemPointerData conflict;
+		uint32		token;
+		bool		spec_conflict = false;
+		List	   *recheck;
+
+		CHECK_FOR_INTERRUPTS();
+		ExecStoreHeapTuple(tup, t->slot, false);
+		if (!ExecCheckIndexConstraints(t->rri, t->slot, t->estate, &conflict, arbiters))
+		{
+			ExecClearTuple(t->slot);
+			ResetPerTupleExprContext(t->estate);
+			check_conflict_visible(t, &conflict);
+			*tid = conflict;
+			break;
+		}
+		token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+		table_tuple_insert_speculative(t->rel, t->slot, t->estate->es_output_cid, 0, NULL,
+									   token);
+		recheck = CL_EXEC_INSERT_INDEX_TUPLES_SPECULATIVE(t->rri, t->slot, t->estate,
+														  &spec_conflict, arbiters);
+		table_tuple_complete_speculative(t->rel, t->slot, token, !spec_conflict);
+		SpeculativeInsertionLockRelease(GetCurrentTransactionId());
+		list_free(recheck);
+		if (!spec_conflict)
+		{
+			*tid = t->slot->tts_tid;
+			inserted = true;
+		}
+		ExecClearTuple(t->slot);
+		ResetPerTupleExprContext(t->estate);
+		if (inserted)
+			break;
+	}
+	list_free(arbiters);
+	heap_freetuple(tup);
+	return inserted;
 }
 
 /*
@@ -210,6 +445,8 @@ direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
 	cl_simple_heap_update(t->rel, tid, newtup, &index_all, &index_summarizing);
 	if (index_all && keys_unchanged(t, ncols, attnums))
 		insert_unchanged_index_entries(t, newtup);
+	else if (index_all)
+		insert_update_index_entries(t, newtup, ncols, attnums);
 	else if (index_all || index_summarizing)
 		insert_index_entries(t, newtup, !index_all);
 	newtid = newtup->t_self;
@@ -227,7 +464,8 @@ direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
 const AttrNumber *
 cl_column_map(ColumnMap *map, Relation rel, const char *const *names, int n)
 {
-	Assert(n <= CL_MAX_MAPPED_COLUMNS);
+	if (n > CL_MAX_MAPPED_COLUMNS)
+		elog(ERROR, "creditledger: %d columns exceed a column map's %d", n, CL_MAX_MAPPED_COLUMNS);
 	if (map->relid != RelationGetRelid(rel))
 	{
 		for (int c = 0; c < n; c++)
@@ -257,7 +495,8 @@ cl_column_map_optional(ColumnMap *map, Relation rel, const char *const *names, i
 {
 	bool		complete = true;
 
-	Assert(n <= CL_MAX_MAPPED_COLUMNS);
+	if (n > CL_MAX_MAPPED_COLUMNS)
+		elog(ERROR, "creditledger: %d columns exceed a column map's %d", n, CL_MAX_MAPPED_COLUMNS);
 	if (map->relid == RelationGetRelid(rel))
 		return map->attnum;
 	for (int c = 0; c < n; c++)

@@ -19,13 +19,16 @@ typedef struct DirectTable
 } DirectTable;
 
 extern void direct_open(DirectTable *t, const char *relname);
+extern void direct_open_claim(DirectTable *t, const char *relname);
+extern bool direct_claim(DirectTable *t, Oid arbiter, Datum *values, bool *nulls,
+						 ItemPointer tid);
 extern ItemPointerData direct_insert(DirectTable *t, Datum *values, bool *nulls);
 extern ItemPointerData direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
 								  const int *attnums, Datum *values);
 extern void direct_close(DirectTable *t);
 
-/* Most columns one ColumnMap holds. */
-#define CL_MAX_MAPPED_COLUMNS 16
+/* Most columns one ColumnMap holds (checked at every fill). */
+#define CL_MAX_MAPPED_COLUMNS 32
 
 /*
  * Attribute numbers of a fixed list of column names in one table, kept by

@@ -26,10 +26,15 @@
  * vouchers: the transfers namespace (a post is a real transfer, claimed
  * through transfers.c); voids and releases: hold_operations (kind, ref);
  * funds holds: ledger_funds_holds.ref.  Each claim is INSERT ... ON
- * CONFLICT DO NOTHING on a unique index, so the same reference in two
- * sessions waits for the first and then replays (same payload: the first
- * id) or conflicts (LD004).  The claim comes before any state is looked
- * at, so checks run in the contract's order.
+ * CONFLICT DO NOTHING on a unique index (a pending voucher's in C,
+ * heapwrite.c's direct_claim, with the executor's speculative insertion),
+ * so the same reference in two sessions waits for the first and then
+ * replays (same payload: the first id) or conflicts (LD004).  The claim
+ * comes before any state is looked at, so checks run in the contract's
+ * order.  transfer_post and transfer_void find the pending row once, by
+ * its voucher, before their claim, lock that row by TID after it and write
+ * its new version directly (see "Pending transfers read, locked and
+ * written in C" below).
  *
  * Locking order (waiting locks), which every function here follows:
  *   1. the reference's unique index entry (the claim),
@@ -51,6 +56,12 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "mb/pg_wchar.h"
@@ -59,9 +70,12 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/itemptr.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
@@ -101,12 +115,13 @@ enum
 };
 
 StaticAssertDecl(lengthof(hold_entry_columns) == HE_COUNT, "hold_entry_columns and HE_* differ");
+StaticAssertDecl(HE_COUNT <= CL_MAX_MAPPED_COLUMNS, "hold_entry_columns do not fit a ColumnMap");
 
 static ClPlan claim_pending_plan = {
 	"INSERT INTO creditledger.ledger_pending_transfers (voucher, debit_account, credit_account,"
 	"   amount, expires_at, memo, metadata, payload_hash, debit_sub, credit_sub)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-	" ON CONFLICT (voucher) DO NOTHING RETURNING pending_id",
+	" ON CONFLICT (voucher) DO NOTHING RETURNING pending_id, ctid",
 	10, {TEXTOID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID, BYTEAOID,
 	INT4OID, INT4OID}
 };
@@ -123,17 +138,12 @@ static ClPlan set_pending_subs_plan = {
 	3, {INT8OID, INT4OID, INT4OID}
 };
 
-/* columns of the two lock plans below, in this order */
+/* columns of the lock plans below, in this order */
 #define PENDING_COLUMNS \
 	"SELECT pending_id, voucher, debit_account, credit_account, amount, posted, status," \
 	"       expires_at IS NOT NULL AND expires_at OPERATOR(pg_catalog.<=) pg_catalog.now(),"\
 	"       debit_sub, credit_sub, expires_at::pg_catalog.text" \
 	"  FROM creditledger.ledger_pending_transfers"
-
-static ClPlan lock_pending_plan = {
-	PENDING_COLUMNS " WHERE voucher OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-	1, {TEXTOID}
-};
 
 static ClPlan lock_due_pending_plan = {
 	PENDING_COLUMNS " WHERE pending_id OPERATOR(pg_catalog.=) $1"
@@ -655,6 +665,357 @@ fetch_hold(int row, HoldRow *h)
 }
 
 /*
+ * Pending transfers read, locked and written in C (transfer_post and
+ * transfer_void, the calls a card processor makes once per authorisation):
+ * the row is found once through the voucher's unique index before the
+ * claim (its memo and metadata go on the post's transfer), locked after
+ * the claim by the TID found (following the update chain to the newest
+ * version, as SELECT ... FOR UPDATE does), and its new version written
+ * through the direct heap writer (heapwrite.c).  The lock is the same
+ * tuple lock FOR UPDATE takes (LockTupleExclusive), so these calls, the
+ * SQL paths (expiry, holds_release_due) and each other are serialised on
+ * the row exactly as before.  ledger_pending_transfers has no triggers;
+ * its CHECK constraints (status, 0 <= posted <= amount) hold because the
+ * values are computed here under the row lock.
+ */
+static const char *const pending_columns[] = {
+	"pending_id", "voucher", "debit_account", "credit_account", "amount", "posted",
+	"status", "expires_at", "debit_sub", "credit_sub", "memo", "metadata", "closed_at",
+	"payload_hash", "created_at"
+};
+enum
+{
+	PC_PENDING_ID, PC_VOUCHER, PC_DEBIT, PC_CREDIT, PC_AMOUNT, PC_POSTED, PC_STATUS,
+	PC_EXPIRES_AT, PC_DEBIT_SUB, PC_CREDIT_SUB, PC_MEMO, PC_METADATA, PC_CLOSED_AT,
+	PC_PAYLOAD_HASH, PC_CREATED_AT, PC_COUNT
+};
+
+StaticAssertDecl(lengthof(pending_columns) == PC_COUNT, "pending_columns and PC_* differ");
+StaticAssertDecl(PC_COUNT <= CL_MAX_MAPPED_COLUMNS, "pending_columns do not fit a ColumnMap");
+
+/* ledger_pending_transfers opened for finding and locking a row. */
+typedef struct PendingAccess
+{
+	Relation	rel;
+	Relation	voucher_idx;
+	TupleTableSlot *slot;
+	const AttrNumber *att;
+	ItemPointerData tid;		/* the version found, then the one locked */
+} PendingAccess;
+
+static ColumnMap pending_column_map;
+
+/*
+ * statement_snapshot: the snapshot an SQL statement issued here would use
+ * (a new one in READ COMMITTED, the transaction's otherwise), seeing this
+ * transaction's own writes up to now; pushed as the active snapshot, the
+ * caller pops it (PopActiveSnapshot).
+ */
+static Snapshot
+statement_snapshot(void)
+{
+	PushCopiedSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	return GetActiveSnapshot();
+}
+
+/*
+ * pending_open: open ledger_pending_transfers (RowExclusiveLock: the row
+ * will be updated) and its voucher index.
+ */
+static void
+pending_open(PendingAccess *pa)
+{
+	pa->rel = table_open(cl_relation_oid("ledger_pending_transfers"), RowExclusiveLock);
+	pa->voucher_idx = index_open(cl_relation_oid("ledger_pending_transfers_voucher_key"),
+								 AccessShareLock);
+	pa->slot = table_slot_create(pa->rel, NULL);
+	pa->att = cl_column_map(&pending_column_map, pa->rel, pending_columns, PC_COUNT);
+	ItemPointerSetInvalid(&pa->tid);
+}
+
+/*
+ * pending_close: release what pending_open took (the table lock stays).
+ */
+static void
+pending_close(PendingAccess *pa)
+{
+	ExecDropSingleTupleTableSlot(pa->slot);
+	index_close(pa->voucher_idx, AccessShareLock);
+	table_close(pa->rel, NoLock);
+}
+
+/*
+ * pending_find: find the pending transfer with this voucher as the
+ * statement's snapshot sees it (no lock); remember its TID and return its
+ * id, memo and metadata (copies; NULL when absent) when asked.  False if
+ * none.
+ */
+static bool
+pending_find(PendingAccess *pa, const char *voucher, int64 *pending_id, text **memo,
+			 Jsonb **metadata)
+{
+	Snapshot	snapshot = statement_snapshot();
+	IndexScanDesc scan;
+	ScanKeyData key;
+	bool		found;
+
+	/* the index's collation, so the search follows the index's order */
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   pa->voucher_idx->rd_indcollation[0], F_TEXTEQ,
+						   CStringGetTextDatum(voucher));
+	scan = index_beginscan(pa->rel, pa->voucher_idx, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, pa->slot);
+	if (found)
+	{
+		bool		isnull;
+		Datum		d;
+
+		pa->tid = pa->slot->tts_tid;
+		if (pending_id != NULL)
+			*pending_id = DatumGetInt64(slot_getattr(pa->slot, pa->att[PC_PENDING_ID], &isnull));
+		if (memo != NULL)
+		{
+			d = slot_getattr(pa->slot, pa->att[PC_MEMO], &isnull);
+			*memo = isnull ? NULL : DatumGetTextPCopy(d);
+		}
+		if (metadata != NULL)
+		{
+			d = slot_getattr(pa->slot, pa->att[PC_METADATA], &isnull);
+			*metadata = isnull ? NULL : DatumGetJsonbPCopy(d);
+		}
+	}
+	ExecClearTuple(pa->slot);
+	index_endscan(scan);
+	PopActiveSnapshot();
+	return found;
+}
+
+/*
+ * pending_lock: lock the newest version of the row pending_find found
+ * (waiting, as FOR UPDATE), read it into p and check that it is still
+ * pending and not due (LD013); pv names it in errors.
+ */
+static void
+pending_lock(PendingAccess *pa, const char *pv, PendingRow *p)
+{
+	Snapshot	snapshot = statement_snapshot();
+	TM_FailureData tmfd;
+	TM_Result	result;
+	TupleTableSlot *s = pa->slot;
+	const AttrNumber *att = pa->att;
+	bool		isnull;
+	Datum		d;
+
+	result = table_tuple_lock(pa->rel, &pa->tid, snapshot, s, GetCurrentCommandId(true),
+							  LockTupleExclusive, LockWaitBlock,
+							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							  &tmfd);
+	PopActiveSnapshot();
+	if (result == TM_Updated && IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update")));
+	if (result == TM_Deleted)
+		pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
+	if (result != TM_Ok)
+		elog(ERROR, "creditledger: unexpected result %d locking pending transfer \"%s\"",
+			 (int) result, pv);
+	pa->tid = s->tts_tid;
+
+	p->pending_id = DatumGetInt64(slot_getattr(s, att[PC_PENDING_ID], &isnull));
+	p->voucher = TextDatumGetCString(slot_getattr(s, att[PC_VOUCHER], &isnull));
+	p->debit_account = DatumGetInt64(slot_getattr(s, att[PC_DEBIT], &isnull));
+	p->credit_account = DatumGetInt64(slot_getattr(s, att[PC_CREDIT], &isnull));
+	p->amount = DatumGetInt64(slot_getattr(s, att[PC_AMOUNT], &isnull));
+	p->posted = DatumGetInt64(slot_getattr(s, att[PC_POSTED], &isnull));
+	p->status = TextDatumGetCString(slot_getattr(s, att[PC_STATUS], &isnull));
+	d = slot_getattr(s, att[PC_DEBIT_SUB], &isnull);
+	p->has_debit_sub = !isnull;
+	p->debit_sub = isnull ? 0 : DatumGetInt32(d);
+	d = slot_getattr(s, att[PC_CREDIT_SUB], &isnull);
+	p->has_credit_sub = !isnull;
+	p->credit_sub = isnull ? 0 : DatumGetInt32(d);
+	d = slot_getattr(s, att[PC_EXPIRES_AT], &isnull);
+	/* due: expires_at <= now(), the transaction's start, as in SQL */
+	p->due = !isnull && DatumGetTimestampTz(d) <= GetCurrentTransactionStartTimestamp();
+	p->expires_at = isnull ? NULL : DatumGetCString(DirectFunctionCall1(timestamptz_out, d));
+	ExecClearTuple(s);
+
+	if (strcmp(p->status, "pending") != 0)
+		pending_state_error(pv, psprintf("It is %s, not pending any more.", p->status));
+	if (p->due)
+		pending_state_error(pv, psprintf("It expired at %s and counts as released.", p->expires_at));
+}
+
+/*
+ * pending_write: the locked row's new version: posted, and, when status
+ * is not 'pending' any more, status and closed_at = now().
+ */
+static void
+pending_write(PendingAccess *pa, int64 posted, const char *status)
+{
+	DirectTable t;
+	int			attnums[3];
+	Datum		values[3];
+	int			n = 0;
+
+	direct_open(&t, "ledger_pending_transfers");
+	attnums[n] = pa->att[PC_POSTED];
+	values[n++] = Int64GetDatum(posted);
+	if (strcmp(status, "pending") != 0)
+	{
+		attnums[n] = pa->att[PC_STATUS];
+		values[n++] = CStringGetTextDatum(status);
+		attnums[n] = pa->att[PC_CLOSED_AT];
+		values[n++] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	}
+	pa->tid = direct_update_columns(&t, &pa->tid, n, attnums, values);
+	direct_close(&t);
+}
+
+/*
+ * known_columns: whether ledger_pending_transfers (open as rel) has exactly
+ * the columns pending_columns names (so a row written from them leaves no
+ * column to a default); remembered per table incarnation.
+ */
+static bool
+known_columns(Relation rel)
+{
+	static Oid	checked = InvalidOid;
+	static bool known = false;
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			n = 0;
+
+	if (checked == RelationGetRelid(rel))
+		return known;
+	for (int i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			n++;
+	known = (n == PC_COUNT);
+	checked = RelationGetRelid(rel);
+	return known;
+}
+
+/*
+ * pending_claim: claim a pending transfer's voucher: INSERT ... ON
+ * CONFLICT (voucher) DO NOTHING of its row, with the columns' defaults
+ * (pending_id from its sequence, posted 0, status 'pending', created_at
+ * now()) filled in here.  The arguments are the claim plan's ($1..$10:
+ * voucher, debit, credit, amount, expires_at, memo, metadata, payload
+ * hash, debit_sub, credit_sub; nulls ' ' or 'n').  Returns the new id and
+ * the row's TID, or 0 when the voucher is taken.  Written through
+ * direct_claim() (the executor's speculative insertion, without its
+ * per-statement setup), or through SQL when the table has columns this
+ * library does not know.  Inside SPI.
+ */
+static int64
+pending_claim(Datum *args, const char *argnulls, ItemPointer tid)
+{
+	static Oid	seq_relid = InvalidOid;
+	static Oid	seq = InvalidOid;
+	static const int arg_column[10] = {
+		PC_VOUCHER, PC_DEBIT, PC_CREDIT, PC_AMOUNT, PC_EXPIRES_AT, PC_MEMO, PC_METADATA,
+		PC_PAYLOAD_HASH, PC_DEBIT_SUB, PC_CREDIT_SUB
+	};
+	DirectTable t;
+	const AttrNumber *att;
+	Datum	   *values;
+	bool	   *nulls;
+	int64		id;
+	int			natts;
+
+	direct_open_claim(&t, "ledger_pending_transfers");
+	if (!known_columns(t.rel))
+	{
+		direct_close(&t);
+		cl_exec(&claim_pending_plan, args, argnulls, 1);
+		if (SPI_processed == 0)
+			return 0;
+		{
+			bool		isnull;
+
+			*tid = *(ItemPointer) DatumGetPointer(cl_getdatum(0, 2, &isnull));
+		}
+		return cl_getint64(0, 1, NULL);
+	}
+	att = cl_column_map(&pending_column_map, t.rel, pending_columns, PC_COUNT);
+	if (seq_relid != RelationGetRelid(t.rel))
+	{
+		seq = cl_relation_oid("pending_id_seq");
+		seq_relid = RelationGetRelid(t.rel);
+	}
+	natts = RelationGetDescr(t.rel)->natts;
+	values = palloc0(sizeof(Datum) * natts);
+	nulls = palloc(sizeof(bool) * natts);
+	memset(nulls, true, sizeof(bool) * natts);
+	for (int a = 0; a < 10; a++)
+		if (argnulls[a] != 'n')
+		{
+			values[att[arg_column[a]] - 1] = args[a];
+			nulls[att[arg_column[a]] - 1] = false;
+		}
+	id = nextval_internal(seq, false);
+#define PC_SET(col, v) (values[att[col] - 1] = (v), nulls[att[col] - 1] = false)
+	PC_SET(PC_PENDING_ID, Int64GetDatum(id));
+	PC_SET(PC_POSTED, Int64GetDatum(0));
+	PC_SET(PC_STATUS, CStringGetTextDatum("pending"));
+	PC_SET(PC_CREATED_AT, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+#undef PC_SET
+	if (!direct_claim(&t, cl_relation_oid("ledger_pending_transfers_voucher_key"),
+					  values, nulls, tid))
+		id = 0;
+	direct_close(&t);
+	return id;
+}
+
+/*
+ * pending_set_subs: correct the sub-accounts a claimed pending row (at
+ * tid, written by this transaction) names when the claim's guess was
+ * wrong, through the direct heap writer (a HOT update: no index covers
+ * them).  Only a chain that holds a reservation can be wrong: an account
+ * the transfer does not decrease was guessed so (its normal side never
+ * changes), and its column is NULL already.
+ */
+static void
+pending_set_subs(int64 id, ItemPointer tid, bool has_debit, int32 debit_sub,
+				 bool has_credit, int32 credit_sub)
+{
+	DirectTable t;
+	int			attnums[2];
+	Datum		values[2];
+	int			n = 0;
+
+	direct_open(&t, "ledger_pending_transfers");
+	if (pending_column_map.relid == RelationGetRelid(t.rel))
+	{
+		if (has_debit)
+		{
+			attnums[n] = pending_column_map.attnum[PC_DEBIT_SUB];
+			values[n++] = Int32GetDatum(debit_sub);
+		}
+		if (has_credit)
+		{
+			attnums[n] = pending_column_map.attnum[PC_CREDIT_SUB];
+			values[n++] = Int32GetDatum(credit_sub);
+		}
+		if (n > 0)
+			(void) direct_update_columns(&t, tid, n, attnums, values);
+		direct_close(&t);
+		return;
+	}
+	direct_close(&t);
+	/* the claim went through SQL (pending_claim): so does the correction */
+	{
+		Datum		v[3] = {Int64GetDatum(id), Int32GetDatum(debit_sub), Int32GetDatum(credit_sub)};
+		char		nn[3] = {' ', has_debit ? ' ' : 'n', has_credit ? ' ' : 'n'};
+
+		cl_exec(&set_pending_subs_plan, v, nn, 0);
+	}
+}
+
+/*
  * pending_chains: the chains a pending transfer's record and reservations
  * are on, with the change of held a release of `release` makes on each
  * (the debit account's chain first; at most two); returns the count.
@@ -944,6 +1305,9 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 	int32		sub[2] = {0, 0};
 	bool		guess_has[2] = {false, false};	/* by debit (0), credit (1) */
 	LockContext lc;
+	ItemPointerData claim_tid;
+	ChainHead	locked_head[2];
+	bool		row_locked[2] = {false, false};	/* by ids[] */
 
 	CL_REQUIRE_ARGS("voucher", "debit_account", "credit_account", "amount");
 	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
@@ -1019,8 +1383,8 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 		nulls[8] = 'n';
 	if (!guess_has[1])
 		nulls[9] = 'n';
-	cl_exec(&claim_pending_plan, values, nulls, 1);
-	if (SPI_processed == 0)
+	id = pending_claim(values, nulls, &claim_tid);
+	if (id == 0)
 	{
 		bool		isnull;
 
@@ -1033,7 +1397,6 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 		cl_spi_finish();
 		PG_RETURN_INT64(id);
 	}
-	id = cl_getint64(0, 1, NULL);
 
 	/* 2. the accounts: mode locks and reads, ascending */
 	ids[0] = Min(debit, credit);
@@ -1042,7 +1405,27 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 	for (int i = 0; i < 2; i++)
 	{
 		cl_mode_lock(ids[i], false);
-		cl_require_open_account(&lc, ids[i], &info[i]);
+		if (guess_has[ids[i] == debit ? 0 : 1])
+		{
+			/*
+			 * The reservation will most likely sit on the account row (the
+			 * guess above): lock it now, reading the account under the lock,
+			 * in this ascending order, as a posting does for accounts it
+			 * knows in mode 'none' (cl_reserve_chain then uses the head).
+			 */
+			if (cl_lock_main(&lc, ids[i], LockWaitBlock, LockTupleNoKeyExclusive, &info[i],
+							 &locked_head[i]) != LOCK_OK)
+				ereport(ERROR,
+						(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+						 errmsg("account " INT64_FORMAT " does not exist", ids[i])));
+			if (!info[i].open)
+				ereport(ERROR,
+						(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+						 errmsg("account " INT64_FORMAT " is closed", ids[i])));
+			row_locked[i] = true;
+		}
+		else
+			cl_require_open_account(&lc, ids[i], &info[i]);
 	}
 	for (int i = 0; i < 2; i++)
 	{
@@ -1075,14 +1458,19 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 
 		if (decreases[i])
 		{
-			cl_reserve_chain(&lc, &info[i], amount, &head);
+			cl_reserve_chain(&lc, &info[i], amount, row_locked[i] ? &locked_head[i] : NULL,
+							 &head);
 			hold_append(&head, &rec, amount, info[i].block);
 			has_sub[i] = true;
 			sub[i] = head.sub_account;
 		}
 		else if (ids[i] == debit)
 		{
-			(void) lock_chain_head(&lc, ids[i], 0, &info[i], &head, false);
+			/* (row_locked only for an account guessed decreased, which it is) */
+			if (row_locked[i])
+				head = locked_head[i];
+			else
+				(void) lock_chain_head(&lc, ids[i], 0, &info[i], &head, false);
 			hold_append(&head, &rec, 0, info[i].block);
 		}
 		else
@@ -1093,42 +1481,14 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
 
 	{
 		int			d = ids[0] == debit ? 0 : 1;
-		Datum		v[3];
-		char		n[3] = {' ', ' ', ' '};
 
-		v[0] = Int64GetDatum(id);
-		v[1] = Int32GetDatum(sub[d]);
-		v[2] = Int32GetDatum(sub[1 - d]);
-		if (!has_sub[d])
-			n[1] = 'n';
-		if (!has_sub[1 - d])
-			n[2] = 'n';
 		/* only when the claim's guess was wrong */
 		if (has_sub[d] != guess_has[0] || (has_sub[d] && sub[d] != 0) ||
 			has_sub[1 - d] != guess_has[1] || (has_sub[1 - d] && sub[1 - d] != 0))
-			cl_exec(&set_pending_subs_plan, v, n, 0);
+			pending_set_subs(id, &claim_tid, has_sub[d], sub[d], has_sub[1 - d], sub[1 - d]);
 	}
 	cl_spi_finish();
 	PG_RETURN_INT64(id);
-}
-
-/*
- * lock_pending: lock a pending transfer by voucher (LD013 if unknown) and
- * check that it is still pending and not due (LD013).
- */
-static void
-lock_pending(const char *pv, PendingRow *p)
-{
-	Datum		v[1] = {CStringGetTextDatum(pv)};
-
-	cl_exec(&lock_pending_plan, v, NULL, 1);
-	if (SPI_processed == 0)
-		pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
-	fetch_pending(0, p);
-	if (strcmp(p->status, "pending") != 0)
-		pending_state_error(pv, psprintf("It is %s, not pending any more.", p->status));
-	if (p->due)
-		pending_state_error(pv, psprintf("It expired at %s and counts as released.", p->expires_at));
 }
 
 /*
@@ -1156,6 +1516,8 @@ transfer_post_impl(PG_FUNCTION_ARGS)
 	int			nrel;
 	text	   *memo = NULL;
 	Jsonb	   *metadata = NULL;
+	PendingAccess pa;
+	bool		found;
 
 	CL_REQUIRE_ARGS("voucher", "pending_voucher", NULL, "final");
 	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
@@ -1173,33 +1535,22 @@ transfer_post_impl(PG_FUNCTION_ARGS)
 
 	cl_spi_connect();
 	/* the pending transfer's memo and metadata (fixed at its creation) go on the transfer */
-	{
-		Datum		v[1] = {CStringGetTextDatum(pv)};
-		bool		isnull;
-
-		cl_exec(&find_pending_plan, v, NULL, 1);
-		if (SPI_processed == 1)
-		{
-			Datum		d = cl_getdatum(0, 3, &isnull);
-
-			if (!isnull)
-				memo = DatumGetTextPCopy(d);
-			d = cl_getdatum(0, 4, &isnull);
-			if (!isnull)
-				metadata = DatumGetJsonbPCopy(d);
-		}
-	}
+	pending_open(&pa);
+	found = pending_find(&pa, pv, NULL, &memo, &metadata);
 	/* 1. the reference, in the transfers' namespace */
 	id = cl_claim_transfer_voucher(voucher, "transfer", (const uint8 *) VARDATA(hash),
 								   memo, metadata, &replayed);
 	if (replayed)
 	{
+		pending_close(&pa);
 		cl_spi_finish();
 		PG_RETURN_INT64(id);
 	}
 
-	/* 2. the pending transfer's state */
-	lock_pending(pv, &p);
+	/* 2. the pending transfer's state, under its row lock */
+	if (!found && !pending_find(&pa, pv, NULL, NULL, NULL))
+		pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
+	pending_lock(&pa, pv, &p);
 	remaining = p.amount - p.posted;
 	amount = PG_ARGISNULL(2) ? remaining : PG_GETARG_INT64(2);
 	if (amount > remaining)
@@ -1221,14 +1572,8 @@ transfer_post_impl(PG_FUNCTION_ARGS)
 	legs[1] = (PostingLeg) {p.credit_account, 'C', amount};
 	post_legs(id, voucher, POSTING_TRANSFER, legs, 2, rel, nrel);
 
-	{
-		Datum		v[3];
-
-		v[0] = Int64GetDatum(p.pending_id);
-		v[1] = Int64GetDatum(p.posted + amount);
-		v[2] = CStringGetTextDatum(closes ? "posted" : "pending");
-		cl_exec(&update_pending_plan, v, NULL, 0);
-	}
+	pending_write(&pa, p.posted + amount, closes ? "posted" : "pending");
+	pending_close(&pa);
 	cl_spi_finish();
 	PG_RETURN_INT64(id);
 }
@@ -1278,6 +1623,8 @@ transfer_void_impl(PG_FUNCTION_ARGS)
 	PendingRow	p;
 	ChainChange c[2];
 	int			n;
+	PendingAccess pa;
+	bool		found;
 
 	CL_REQUIRE_ARGS("voucher", "pending_voucher");
 	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
@@ -1288,31 +1635,26 @@ transfer_void_impl(PG_FUNCTION_ARGS)
 	hash = payload_hash(&args);
 
 	cl_spi_connect();
-	{
-		Datum		v[1] = {CStringGetTextDatum(pv)};
-
-		cl_exec(&find_pending_plan, v, NULL, 1);
-		if (SPI_processed == 1)
-			target = cl_getint64(0, 1, NULL);
-	}
+	pending_open(&pa);
+	found = pending_find(&pa, pv, &target, NULL, NULL);
 	if (!claim_operation("void", voucher, target, hash, &replay_id))
 	{
+		pending_close(&pa);
 		cl_spi_finish();
 		PG_RETURN_INT64(replay_id);
 	}
-	lock_pending(pv, &p);
+	if (!found && !pending_find(&pa, pv, NULL, NULL, NULL))
+		pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
+	pending_lock(&pa, pv, &p);
 	n = pending_chains(&p, p.amount - p.posted, c);
 	{
 		HoldRecord	rec = {"void", 'P', p.pending_id, voucher, 0, p.amount - p.posted, NULL};
-		Datum		v[3];
 		bool		locked = false;
 
 		(void) apply_changes(c, n, &rec, &locked);
-		v[0] = Int64GetDatum(p.pending_id);
-		v[1] = Int64GetDatum(p.posted);
-		v[2] = CStringGetTextDatum("voided");
-		cl_exec(&update_pending_plan, v, NULL, 0);
+		pending_write(&pa, p.posted, "voided");
 	}
+	pending_close(&pa);
 	cl_spi_finish();
 	PG_RETURN_INT64(p.pending_id);
 }
@@ -1382,7 +1724,7 @@ hold_funds_impl(PG_FUNCTION_ARGS)
 	cl_mode_lock(account, false);
 	lock_context_open(&lc);
 	cl_require_open_account(&lc, account, &info);
-	cl_reserve_chain(&lc, &info, amount, &head);
+	cl_reserve_chain(&lc, &info, amount, NULL, &head);
 	{
 		HoldRecord	rec = {"hold", 'F', id, ref, 0, amount,
 		PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3))};

@@ -556,6 +556,8 @@ cl_read_sub_balance(LockContext *lc, int64 id, int32 sub)
 					lc->sub_att[SC_SUB_ACCOUNT], lc->sub_slot))
 	{
 		balance = fetch_int(lc->sub_slot, lc->sub_att[SC_BALANCE], &isnull);
+		if (lc->sub_att[SC_HELD] != InvalidAttrNumber)
+			balance -= fetch_int(lc->sub_slot, lc->sub_att[SC_HELD], &isnull);
 		ExecClearTuple(lc->sub_slot);
 		return balance;
 	}

@@ -364,11 +364,14 @@ plan_release_sub(LockContext *lc, AccountPlan *p)
  * it: like a decrease of amount, against available and the floor (LD001),
  * applying a buffered account's buffer or releasing due reservations when
  * short, and for a split account choosing one sub-account (SKIP LOCKED
- * first, gathering only when none has enough).  The caller adds amount to
- * head->held, writes the hold entry and the head.  Inside SPI.
+ * first, gathering only when none has enough).  locked, when not NULL, is
+ * the main chain's head the caller read when it locked the account row
+ * (info read under that lock).  The caller adds amount to head->held,
+ * writes the hold entry and the head.  Inside SPI.
  */
 void
-cl_reserve_chain(LockContext *lc, AccountInfo *info, int64 amount, ChainHead *head)
+cl_reserve_chain(LockContext *lc, AccountInfo *info, int64 amount, const ChainHead *locked,
+				 ChainHead *head)
 {
 	int64		check;
 
@@ -382,6 +385,12 @@ cl_reserve_chain(LockContext *lc, AccountInfo *info, int64 amount, ChainHead *he
 		p.info = *info;
 		p.net = -amount;
 		p.any_decrease = true;
+		if (locked != NULL)
+		{
+			/* the caller locked the account row, reading info and this head */
+			p.head = *locked;
+			p.row_locked = true;
+		}
 		plan_main(lc, &p);
 		*info = p.info;
 		*head = p.head;

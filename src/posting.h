@@ -46,7 +46,7 @@ extern void post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
 					  const PostingLeg *legs, int nlegs,
 					  const PostingRelease *releases, int nreleases);
 extern void cl_reserve_chain(LockContext *lc, AccountInfo *info, int64 amount,
-							 ChainHead *head);
+							 const ChainHead *locked, ChainHead *head);
 /* transfers.c: claim a voucher in the transfers' namespace (see there). */
 extern int64 cl_claim_transfer_voucher(const char *voucher, const char *kind, const uint8 *hash,
 									   text *memo, Jsonb *metadata, bool *replayed);

@@ -30,7 +30,9 @@
 # some expiring; release_funds, partial or all; expire_pending(); and
 # invalid ones: post/void/release of an unknown record, expires_at in the
 # past, zero or negative amounts, self, unknown account, currency
-# mismatch), and replays of acknowledged calls (same id) and their
+# mismatch), account blocks (set_account_block of the worker's private
+# account to none, debits, credits or all, in any order; an unknown block
+# or account), and replays of acknowledged calls (same id) and their
 # references with another payload (LD004).  Every outcome must be one the
 # contract allows; where the worker alone can know the state (its private
 # account and line, its own holds, drawdowns, pending transfers and funds
@@ -38,8 +40,12 @@
 # transfer or funds hold would take the private account's available
 # balance (balance - held) below its floor, LD013 for a post or void of a
 # posted, voided, expired or unknown pending transfer or a post or release
-# of more than remains; outcomes that depend on time (an expiring hold or
-# reservation) are checked against the client clock.  Reservations on the
+# of more than remains, LD012 for a transfer, entry, reversal, pending
+# transfer or post with a leg on a side the private account's block
+# refuses (checked before the floor, so LD012 wins over LD001; funds holds,
+# voids and releases are never refused for a block); outcomes that depend
+# on time (an expiring hold or reservation) are checked against the client
+# clock.  Reservations on the
 # private account never expire, so its available balance stays exact.
 # Every call is logged (one JSON line, flushed) with its result.
 #
@@ -55,7 +61,9 @@
 # and descendants', a diamond counted once), every pending transfer
 # (posted, remaining, status: an expiring one left pending is expired by
 # then), every funds hold (released, remaining, status), each account's
-# held and available, the journal's net amount per
+# held, available and block (the last acknowledged one; its hold chain has
+# one 'block' entry per acknowledged change, none for a call that set the
+# block it already had or was reissued after the crash), the journal's net amount per
 # transfer and account, the credit journal's deltas per operation and node,
 # and which references exist (acknowledged ones with their ids; refused ones
 # must have left nothing); the database must agree exactly.  verify_chain()
@@ -311,6 +319,7 @@ sub worker_main
 	# drawdowns, postings and acknowledged calls
 	my $pbal = $acct_def{"m:w$W"}[5];
 	my $pheld = 0;    # the private account's open reservations
+	my $pblock = 'none';    # the private account's block
 	my (@posted, @reversals, %hold, @hold_refs, %draw, @draw_refs, @acked);
 	my (%pend, @pend_refs, %fhold, @fhold_refs);
 
@@ -415,8 +424,16 @@ sub worker_main
 	# predict: the outcomes a posting may have: LD001 if it overdraws the
 	# private account, ok if it decreases no account with a floor that
 	# others share, either otherwise.
+	# blocked(account, side): whether the private account's block refuses a
+	# leg on that side (LD012, checked before any floor)
+	my $blocked = sub {
+		my ($a, $side) = @_;
+		return 0 unless $a == $priv;
+		return $pblock eq 'all' || ($pblock eq 'debits' && $side eq 'D') || ($pblock eq 'credits' && $side eq 'C');
+	};
 	my $predict = sub {
 		my ($legs) = @_;
+		return ('LD012') if grep { $blocked->($_->[0], $_->[1]) } @$legs;
 		my %net;
 		$net{ $_->[0] } += $signed->($_) for @$legs;
 		my ($short, $unsure) = (0, 0);
@@ -933,6 +950,7 @@ sub worker_main
 	my $void_sql = 'SELECT creditledger.transfer_void($1::text, $2::text)';
 	my $fhold_sql = 'SELECT creditledger.hold_funds($1::text, $2::bigint, $3::bigint, $4::text, $5::timestamptz)';
 	my $frel_sql = 'SELECT creditledger.release_funds($1::text, $2::text, $3::bigint)';
+	my $block_sql = 'SELECT creditledger.set_account_block($1::bigint, $2::text, $3::text)';
 	# decreases(account, side): whether a leg on that side lowers the account
 	my $decreases = sub { return ($_[1] eq 'D') == ($acct_by_id{ $_[0] }{side} eq 'credit'); };
 	# reserve_outcomes: what reserving amt on the given accounts may give
@@ -1004,7 +1022,10 @@ sub worker_main
 		my $r = $newref->();
 		my @b = ($r, $deb, $cred, $amt, defined $exp_us ? $ts->($exp_us) : undef, $memo);
 		my @res_on = grep { $decreases->(@$_) } [ $deb, 'D' ], [ $cred, 'C' ];
-		my @allowed = $reserve_outcomes->($amt, map { $_->[0] } @res_on);
+		my @allowed =
+		  ($blocked->($deb, 'D') || $blocked->($cred, 'C'))
+		  ? ('LD012')
+		  : $reserve_outcomes->($amt, map { $_->[0] } @res_on);
 		my $res = $run->($pend_sql, @b);
 		push @allowed, '22023' if defined $exp_us && $res->{t_done} * 1e6 >= $exp_us - 2000;
 		$outcome->("transfer_pending $r $deb->$cred $amt" . (defined $exp_us ? " expires $b[4]" : ''),
@@ -1037,7 +1058,11 @@ sub worker_main
 		my $r = $newref->();
 		my $what = "transfer_post $r of $pr (" . ($amt // 'all') . " of $p->{rem}, final $final)";
 		my $res = $run->($post_sql, $r, $pr, $amt, $final);
-		$outcome->($what, $res, $state_outcomes->($p, $amt));
+		# the pending transfer's state is checked first, then the blocks
+		my @allowed = $state_outcomes->($p, $amt);
+		@allowed = map { $_ eq 'ok' ? 'LD012' : $_ } @allowed
+		  if $blocked->($p->{debit}, 'D') || $blocked->($p->{credit}, 'C');
+		$outcome->($what, $res, @allowed);
 		$due_check->($what, $p, !(defined $amt && $amt > $p->{rem}), $res);
 		my $applied = $amt // $p->{rem};
 		my $closes = $final eq 't' || $applied == $p->{rem} ? 1 : 0;
@@ -1141,11 +1166,13 @@ sub worker_main
 
 	$ops{holds_invalid} = sub {
 		my ($rnd) = @_;
-		my $x = int($rnd->() * 9);
+		my $x = int($rnd->() * 11);
 		my $r = $newref->();
 		my $c = $pick->($rnd, @cust);
 		my ($exp, $sql, @b);
-		if    ($x == 0) { ($exp, $sql, @b) = ('LD013', $post_sql, $r, $newref->(':nopend'), undef, 't'); }
+		if    ($x == 9)  { ($exp, $sql, @b) = ('22023', $block_sql, $priv, 'sideways', undef); $r = undef; }
+		elsif ($x == 10) { ($exp, $sql, @b) = ('LD003', $block_sql, 999999, 'all', undef); $r = undef; }
+		elsif ($x == 0) { ($exp, $sql, @b) = ('LD013', $post_sql, $r, $newref->(':nopend'), undef, 't'); }
 		elsif ($x == 1) { ($exp, $sql, @b) = ('LD013', $void_sql, $r, $newref->(':nopend')); }
 		elsif ($x == 2) { ($exp, $sql, @b) = ('LD013', $frel_sql, $r, $newref->(':nohold'), undef); }
 		elsif ($x == 3)
@@ -1160,6 +1187,24 @@ sub worker_main
 		my $res = $run->($sql, @b);
 		$outcome->("invalid money-hold call #$x", $res, $exp);
 		$record->(op => 'holds_invalid', ref => $r, res => $res, fresh => 1);
+	};
+
+	# set_account_block of the private account: each direction and back,
+	# in any order; a call that sets the block it has changes nothing
+	$ops{block} = sub {
+		my ($rnd) = @_;
+		my ($x1, $x2) = map { $rnd->() } 1 .. 2;
+		my $b =
+			$x1 < 0.45 ? 'none'
+		  : $x1 < 0.65 ? 'debits'
+		  : $x1 < 0.85 ? 'credits'
+		  :              'all';
+		my $reason = $x2 < 0.5 ? 'review ' . int($x2 * 10) : undef;
+		my $res = $run->($block_sql, $priv, $b, $reason);
+		$outcome->("set_account_block $priv $b (was $pblock)", $res, 'ok');
+		$record->(op => 'block', res => $res,
+			eff => { account => $priv, block => $b, changed => $b ne $pblock ? 1 : 0 });
+		$pblock = $b if $res->{ok};
 	};
 
 	$ops{expire} = sub {
@@ -1177,7 +1222,8 @@ sub worker_main
 		use_direct       => 5, return           => 6,  credit_invalid   => 3,
 		replay           => 5, conflict         => 4,  pending          => 9,
 		post             => 7, void             => 3,  hold_funds       => 5,
-		release_funds    => 4, holds_invalid    => 3,  expire           => 1,);
+		release_funds    => 4, holds_invalid    => 3,  expire           => 1,
+		block            => 2,);
 	my $wsum = 0;
 	$wsum += $weights[ 2 * $_ + 1 ] for 0 .. $#weights / 2;
 
@@ -1324,6 +1370,7 @@ sub check_model
 	my %bal = %initial;
 	my (%post, %hold, %draw, %cjournal, %acked_refs, %failed_refs, $max_exp);
 	my (%pend, %fhold);    # money holds: pending transfers and funds holds
+	my (%block, %block_changes);    # each account's block, its acknowledged changes
 	my $cj = sub {
 		my ($op, $r, $lid, @d) = @_;
 		for my $n (nodes_of($lid))
@@ -1373,6 +1420,11 @@ sub check_model
 		elsif ($c->{op} eq 'void')
 		{
 			$pend{ $e->{pending} }{status} = 'voided';
+		}
+		elsif ($c->{op} eq 'block')
+		{
+			$block{ $e->{account} } = $e->{block};
+			$block_changes{ $e->{account} } += $e->{changed};
 		}
 		elsif ($c->{op} eq 'hold_funds')
 		{
@@ -1554,6 +1606,27 @@ sub check_model
 		$exp{ $acct_by_id{$id}{code} } = "held $h available " . ($bal{$id} - $h);
 	}
 	$compare->('every account\'s held and available equal the model', \%got, \%exp);
+
+	# blocks: each account's block, and one 'block' hold chain entry per
+	# acknowledged change
+	(%got, %exp) = ();
+	for my $row (@{ qall($dbh, 'SELECT account_id, block FROM creditledger.accounts') })
+	{
+		$got{ $acct_by_id{ $row->[0] }{code} } = $row->[1];
+	}
+	$exp{ $acct_by_id{$_}{code} } = $block{$_} // 'none' for keys %bal;
+	$compare->('every account\'s block equals the model', \%got, \%exp);
+	(%got, %exp) = ();
+	for my $row (@{ qall($dbh, q{SELECT account_id, count(*), count(DISTINCT (sub_account, version))
+	                               FROM creditledger.hold_journal WHERE op = 'block' GROUP BY 1}) })
+	{
+		$got{ $acct_by_id{ $row->[0] }{code} } = "$row->[1] entries, $row->[2] distinct";
+	}
+	for my $id (grep { $block_changes{$_} } keys %block_changes)
+	{
+		$exp{ $acct_by_id{$id}{code} } = "$block_changes{$id} entries, $block_changes{$id} distinct";
+	}
+	$compare->('the block entries of the hold chains are exactly the acknowledged changes', \%got, \%exp);
 
 	# holds
 	my %final_rem;
