@@ -7,7 +7,9 @@
  * PL/pgSQL bodies named _<function>.  Each public function here is counted
  * in stat_operations (CL_TRACKED_FUNCTION) and forwards its arguments
  * unchanged to the body of the same name with a leading underscore, looked
- * up once per call site (cached in fn_extra).  The bodies are SECURITY
+ * up once per call site (cached in fn_extra; link_credit_line's body is
+ * _link_credit_line(bigint, bigint, text), and the temporary-limit
+ * functions' bodies are in sql/upgrade-0.3.0/65_credit_limits.sql).  The bodies are SECURITY
  * DEFINER; EXECUTE on the public function is what the caller needs.
  *
  * CLC1: hash = SHA-256(prev_hash || encoding), integers big-endian,
@@ -211,3 +213,6 @@ CL_TRACKED_FUNCTION(cl_credit_use, CL_OP_CREDIT_USE, credit_forward)
 CL_TRACKED_FUNCTION(cl_credit_use_direct, CL_OP_CREDIT_USE_DIRECT, credit_forward)
 CL_TRACKED_FUNCTION(cl_credit_return, CL_OP_CREDIT_RETURN, credit_forward)
 CL_TRACKED_FUNCTION(cl_credit_expire_holds, CL_OP_CREDIT_EXPIRE_HOLDS, credit_forward)
+CL_TRACKED_FUNCTION(cl_set_temporary_limit, CL_OP_SET_TEMPORARY_LIMIT, credit_forward)
+CL_TRACKED_FUNCTION(cl_end_temporary_limit, CL_OP_END_TEMPORARY_LIMIT, credit_forward)
+CL_TRACKED_FUNCTION(cl_credit_apply_temporary_limits, CL_OP_CREDIT_APPLY_TEMPORARY_LIMITS, credit_forward)

@@ -21,7 +21,10 @@
  *     credit_expire_holds() and then expire_pending() (due pending transfers
  *     and funds holds; both counted in stat_workers.holds_expired, not as
  *     application calls in stat_operations: cl_opstats_suppress_begin),
- *     each one SQL call in its own transaction; and every
+ *     then credit_apply_temporary_limits() (starts temporary credit limits
+ *     whose valid_from has come, ends those past valid_until; not counted
+ *     as an application call either), each one SQL call in its own
+ *     transaction; and every
  *     creditledger.bcp_interval a scheduled BCP run, started in a
  *     short-lived worker of its own (worker_bcp.c) so that rules never hold
  *     up flushing.
@@ -186,6 +189,11 @@ static ClPeriodicTask cl_tasks[] = {
 		"creditledger.expire_pending()",
 		"SELECT creditledger.expire_pending()",
 		holds_expired_done},
+	{"applying temporary limits", &cl_hold_expiry_interval, run_sql_task,
+		"creditledger: start and end due temporary credit limits",
+		"creditledger.credit_apply_temporary_limits()",
+		"SELECT creditledger.credit_apply_temporary_limits()",
+		NULL},
 	{"starting a BCP run", &cl_bcp_interval, bcp_task},
 };
 
