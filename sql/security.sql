@@ -309,15 +309,16 @@ SELECT * FROM pg_temp.still_safe(:'fp');
 
 ------------------------------------------------------------------------
 -- Temporary limits and link control (0.3.0): administrators only; the
--- bodies are nobody's to call; the auditor reads, never writes.
+-- internal helpers they use are nobody's to call; the auditor reads, never
+-- writes.
 ------------------------------------------------------------------------
 SET ROLE regress_sec_app;
 SELECT creditledger.set_temporary_limit(:line, 'sec-tl', 1, now() + interval '1 day');
 SELECT creditledger.end_temporary_limit('sec-tl');
 SELECT creditledger.credit_apply_temporary_limits();
 SELECT creditledger.link_credit_line(:line, :line, 'grant');
-SELECT creditledger._set_temporary_limit(:line, 'sec-tl', 1, now() + interval '1 day', now());
-SELECT creditledger._link_credit_line(:line, :line, 'grant');
+SELECT creditledger._link_credit_line(:line, :line);
+SELECT creditledger._credit_spread_headroom(:line, 1, 1000000);
 SELECT temporary_limit, granted FROM creditledger.credit_line_state(:line);
 RESET ROLE;
 SET ROLE regress_sec_auditor;

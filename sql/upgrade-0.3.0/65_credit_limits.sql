@@ -26,7 +26,7 @@
 -- ref = the temporary limit's ref): op 'temp_limit' when it starts,
 -- 'temp_limit_end' when an active one ends, 'temp_limit_cancel' when a
 -- scheduled one ends without having started.  A start or an end goes
--- through _credit_limit_changed, as set_credit_limit does: an end records
+-- through credit_limit_changed (C), as set_credit_limit does: an end records
 -- limit_decreased_at (the line then behaves as after a limit decrease:
 -- allowed below utilisation, new freezes refused) and a hot line's
 -- headroom is spread again over its slices.
@@ -42,9 +42,9 @@
 -- The worker's periodic task takes 1 only when something is due (one
 -- index probe otherwise).
 --
--- The bodies are PL/pgSQL, SECURITY DEFINER with a pinned search_path and
--- not executable by PUBLIC; the public functions are C wrappers (credit.c)
--- that count the call in stat_operations and forward it.
+-- The functions are C (src/credit_limits.c, whose header states the same
+-- lock order), SECURITY DEFINER with a pinned search_path, counted in
+-- stat_operations, and granted to creditledger_admin only.
 --------------------------------------------------------------------------
 
 ALTER TABLE creditledger.ledger_credit_lines
@@ -233,167 +233,24 @@ COMMENT ON VIEW creditledger.credit_alerts IS
     'Lines needing attention: utilization_high (consumed >= creditledger.credit_alert_utilization of the limit, temporary limits included), over_limit, expiring_soon (valid_until within creditledger.credit_alert_expiring_within), expired_with_outstanding, suspended_with_holds, temporary_limit_overdue (a temporary limit still active after its window, or not started after its valid_from, by more than creditledger.bcp_hold_overdue: is the worker running?).';
 
 --------------------------------------------------------------------------
--- One path for every limit change (set_credit_limit, temporary limits)
+-- Functions (C, credit_limits.c): set_credit_limit, link_credit_line with
+-- its control, temporary limits.  SECURITY DEFINER with a pinned
+-- search_path; administrators only (90_privileges.sql).
 --------------------------------------------------------------------------
 
--- The caller holds the exclusive graph lock and the line's row lock and has
--- written the new limit_amount / temporary_limit.
-CREATE FUNCTION creditledger._credit_limit_changed(line bigint, decreased boolean)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    n int;
-BEGIN
-    IF decreased THEN
-        UPDATE creditledger.ledger_credit_lines SET limit_decreased_at = now() WHERE line_id = line;
-    END IF;
-    SELECT hot_slices INTO n FROM creditledger.ledger_credit_lines WHERE line_id = line;
-    IF n > 0 THEN
-        -- spread the new headroom again; below zero it all sits on slice 1,
-        -- so no slice has any to give until the line is back within its limit
-        PERFORM creditledger._credit_spread_headroom(line, n,
-            (SELECT c.available FROM creditledger.credit_lines c WHERE c.line_id = line));
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION creditledger._credit_limit_changed(bigint, boolean) IS
-    'After a change of a line''s limit or temporary limit (caller holds the exclusive graph lock and the row): records limit_decreased_at for a decrease and spreads a hot line''s headroom again over its slices.';
+-- set_credit_limit: the same public function, now C (credit_limits.c):
+-- grant control checks, and every limit change, temporary ones included,
+-- goes through one C path (credit_limit_changed: limit_decreased_at, hot
+-- slices spread again).  Its PL/pgSQL body is gone.
+CREATE OR REPLACE FUNCTION creditledger.set_credit_limit(line bigint, limit_amount bigint)
+RETURNS void AS 'MODULE_PATHNAME', 'cl_set_credit_limit'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.set_credit_limit(bigint, bigint) IS
+    'Changes a line''s limit; a limit below current utilisation is allowed and blocks new freezes until the line is back within it. Under grant control a parent''s limit must cover its granting children''s limits and a granting child''s raise must fit in its parents (LD002).';
+DROP FUNCTION creditledger._set_credit_limit(bigint, bigint);
 
--- LD002 unless Σ granted children's limits fits the parent's limit; `extra`
--- is a change not yet written (a new child, a child's new limit).
-CREATE FUNCTION creditledger._credit_check_granted(parent creditledger.ledger_credit_lines,
-        parent_limit bigint, extra bigint, what text)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    g numeric;
-BEGIN
-    SELECT coalesce(sum(c.limit_amount), 0) INTO g
-      FROM creditledger.credit_line_links k
-      JOIN creditledger.ledger_credit_lines c ON c.line_id = k.child_id
-     WHERE k.parent_id = parent.line_id AND k.control IN ('grant', 'both');
-    IF g + extra > parent_limit THEN
-        RAISE EXCEPTION USING ERRCODE = 'LD002',
-            MESSAGE = format('credit limit exceeded on credit line %s', parent.line_id),
-            DETAIL = format('Line %s (%s) has a limit of %s and has granted %s to its children under grant control; %s needs %s more.',
-                            parent.line_id, parent.code, parent_limit, g, what, extra),
-            HINT = 'Under grant control (控制授信) the children''s limits are carved from the parent''s: raise the parent''s limit or lower a child''s first.';
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION creditledger._credit_check_granted(creditledger.ledger_credit_lines, bigint, bigint, text) IS
-    'Raises LD002 when the limits of a parent''s granting children (plus extra) would exceed the given parent limit.';
-
-CREATE OR REPLACE FUNCTION creditledger._set_credit_limit(line bigint, limit_amount bigint)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    l creditledger.ledger_credit_lines;
-    p creditledger.ledger_credit_lines;
-BEGIN
-    PERFORM creditledger._credit_require(line, 'line');
-    PERFORM creditledger._credit_require(limit_amount, 'limit_amount');
-    IF limit_amount < 0 THEN
-        PERFORM creditledger._credit_raise('22023', 'limit_amount must not be negative',
-            format('The value given was %s.', limit_amount));
-    END IF;
-    PERFORM creditledger._credit_graph_lock(true);
-    l := creditledger._credit_line(line);
-    -- the line and its grant parents, ascending
-    PERFORM 1 FROM creditledger.ledger_credit_lines x
-      WHERE x.line_id = line
-         OR x.line_id IN (SELECT k.parent_id FROM creditledger.credit_line_links k
-                           WHERE k.child_id = line AND k.control IN ('grant', 'both'))
-      ORDER BY x.line_id FOR NO KEY UPDATE;
-    -- as a parent: the new limit must still cover what it granted
-    PERFORM creditledger._credit_check_granted(l, _set_credit_limit.limit_amount, 0,
-        format('a limit of %s', _set_credit_limit.limit_amount));
-    -- as a granting child: a raise must fit in every grant parent
-    IF _set_credit_limit.limit_amount > l.limit_amount THEN
-        FOR p IN SELECT x.* FROM creditledger.ledger_credit_lines x
-                   JOIN creditledger.credit_line_links k ON k.parent_id = x.line_id
-                  WHERE k.child_id = line AND k.control IN ('grant', 'both')
-                  ORDER BY x.line_id LOOP
-            PERFORM creditledger._credit_check_granted(p, p.limit_amount,
-                _set_credit_limit.limit_amount - l.limit_amount,
-                format('raising line %s to %s', line, _set_credit_limit.limit_amount));
-        END LOOP;
-    END IF;
-    UPDATE creditledger.ledger_credit_lines x
-       SET limit_amount = _set_credit_limit.limit_amount
-     WHERE x.line_id = line;
-    PERFORM creditledger._credit_limit_changed(line, _set_credit_limit.limit_amount < l.limit_amount);
-END
-$$;
-
---------------------------------------------------------------------------
--- link_credit_line(child, parent, control)
---------------------------------------------------------------------------
-
-CREATE FUNCTION creditledger._link_credit_line(child bigint, parent bigint, control text)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    c creditledger.ledger_credit_lines;
-    p creditledger.ledger_credit_lines;
-    existing text;
-BEGIN
-    PERFORM creditledger._credit_require(child, 'child');
-    PERFORM creditledger._credit_require(parent, 'parent');
-    PERFORM creditledger._credit_require(control, 'control');
-    IF control NOT IN ('usage', 'grant', 'both') THEN
-        PERFORM creditledger._credit_raise('22023', format('invalid link control "%s"', control),
-            'The control of a link is usage (控制用信), grant (控制授信) or both.');
-    END IF;
-    PERFORM creditledger._credit_graph_lock(true);
-    c := creditledger._credit_line(child);
-    p := creditledger._credit_line(parent);
-    IF c.currency <> p.currency THEN
-        PERFORM creditledger._credit_raise('LD009',
-            format('credit lines %s and %s have different currencies', child, parent),
-            format('Line %s is in %s, line %s in %s.', child, c.currency, parent, p.currency));
-    END IF;
-    SELECT k.control INTO existing FROM creditledger.credit_line_links k
-     WHERE k.child_id = child AND k.parent_id = parent;
-    IF FOUND THEN
-        IF existing = control THEN
-            RETURN;
-        END IF;
-        PERFORM creditledger._credit_raise('LD004',
-            format('credit line %s is already linked under %s with control %s', child, parent, existing),
-            format('The link was asked for with control %s.', control),
-            'A link''s control cannot be changed; repeat the original call exactly.');
-    END IF;
-    -- cycles over every edge, whatever its control
-    IF parent = child OR EXISTS (
-        WITH RECURSIVE down(id) AS (
-            SELECT child
-            UNION
-            SELECT k.child_id FROM creditledger.credit_line_links k JOIN down ON k.parent_id = down.id)
-        SELECT 1 FROM down WHERE id = parent) THEN
-        PERFORM creditledger._credit_raise('LD011',
-            format('linking credit line %s under %s would make the credit graph cyclic', child, parent),
-            format('Line %s is line %s or one of its descendants.', parent, child));
-    END IF;
-    PERFORM 1 FROM creditledger.ledger_credit_lines x
-      WHERE x.line_id IN (child, parent) ORDER BY x.line_id FOR NO KEY UPDATE;
-    IF control IN ('grant', 'both') THEN
-        PERFORM creditledger._credit_check_granted(p, p.limit_amount, c.limit_amount,
-            format('granting line %s (limit %s)', child, c.limit_amount));
-    END IF;
-    IF control = 'grant' THEN
-        INSERT INTO creditledger.credit_line_links (child_id, parent_id, control)
-        VALUES (child, parent, 'grant');
-    ELSE
-        -- usage: carry the child's amounts up as a plain link does
-        PERFORM creditledger._link_credit_line(child, parent);
-        IF control = 'both' THEN
-            UPDATE creditledger.credit_line_links k SET control = 'both'
-             WHERE k.child_id = child AND k.parent_id = parent;
-        END IF;
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION creditledger._link_credit_line(bigint, bigint, text) IS
-    'Body of link_credit_line (which counts the call and forwards it here): grant control checks, then the usage carry of _link_credit_line(bigint, bigint); not callable by applications.';
 COMMENT ON FUNCTION creditledger._link_credit_line(bigint, bigint) IS
-    'The usage part of link_credit_line: the link (control usage) and the carry of the child''s frozen/used/returned to its new usage ancestors; called by _link_credit_line(bigint, bigint, text) only.';
+    'The usage part of link_credit_line: the link (control usage) and the carry of the child''s frozen/used/returned to its new usage ancestors; called by link_credit_line (credit_limits.c) only.';
 
 -- The public 2-argument function becomes the 3-argument one (a 2-argument
 -- call takes the default); its grants are kept.
@@ -408,7 +265,7 @@ $$;
 DROP FUNCTION creditledger.link_credit_line(bigint, bigint);
 CREATE FUNCTION creditledger.link_credit_line(child bigint, parent bigint, control text DEFAULT 'usage')
 RETURNS void AS 'MODULE_PATHNAME', 'cl_link_credit_line'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION creditledger.link_credit_line(bigint, bigint, text) IS
     'Puts child under parent. control usage (default, 控制用信): carries the child''s frozen/used/returned to the new ancestors (LD002 if they do not fit); grant (控制授信): the child''s limit is carved from the parent''s (LD002 if the granted limits would exceed it), its usage is not counted there; both. LD011 on a cycle, LD009 across currencies, LD004 if already linked with another control.';
 DO $$
@@ -425,197 +282,27 @@ BEGIN
 END
 $$;
 
+
 --------------------------------------------------------------------------
 -- Temporary limits
 --------------------------------------------------------------------------
 
--- Starts a scheduled temporary limit (caller holds the exclusive graph lock
--- and the line's row).
-CREATE FUNCTION creditledger._credit_temporary_start(t creditledger.ledger_credit_temporary_limits)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    UPDATE creditledger.ledger_credit_lines
-       SET temporary_limit = temporary_limit + t.amount
-     WHERE line_id = t.line_id;
-    PERFORM creditledger._credit_post(t.line_id, 0, 'temp_limit', t.ref, 0, 0, 0, 0);
-    UPDATE creditledger.ledger_credit_temporary_limits
-       SET status = 'active', started_at = now()
-     WHERE temporary_limit_id = t.temporary_limit_id;
-    PERFORM creditledger._credit_limit_changed(t.line_id, false);
-END
-$$;
-COMMENT ON FUNCTION creditledger._credit_temporary_start(creditledger.ledger_credit_temporary_limits) IS
-    'Starts a scheduled temporary limit: adds it to the line''s temporary_limit, journals temp_limit, spreads a hot line''s headroom again.';
-
--- Ends a scheduled or active temporary limit with status `final_status`
--- ('ended' or 'expired'); same locks as _credit_temporary_start.
-CREATE FUNCTION creditledger._credit_temporary_stop(t creditledger.ledger_credit_temporary_limits, final_status text)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF t.status = 'active' THEN
-        UPDATE creditledger.ledger_credit_lines
-           SET temporary_limit = temporary_limit - t.amount
-         WHERE line_id = t.line_id;
-        PERFORM creditledger._credit_post(t.line_id, 0, 'temp_limit_end', t.ref, 0, 0, 0, 0);
-        PERFORM creditledger._credit_limit_changed(t.line_id, true);
-    ELSE
-        PERFORM creditledger._credit_post(t.line_id, 0, 'temp_limit_cancel', t.ref, 0, 0, 0, 0);
-    END IF;
-    UPDATE creditledger.ledger_credit_temporary_limits
-       SET status = final_status, ended_at = now()
-     WHERE temporary_limit_id = t.temporary_limit_id;
-END
-$$;
-COMMENT ON FUNCTION creditledger._credit_temporary_stop(creditledger.ledger_credit_temporary_limits, text) IS
-    'Ends a temporary limit: an active one leaves the line''s temporary_limit (journal temp_limit_end; the line behaves as after a limit decrease), a scheduled one never starts (journal temp_limit_cancel).';
-
-CREATE FUNCTION creditledger._set_temporary_limit(line bigint, ref text, amount bigint,
-        valid_until timestamptz, valid_from timestamptz)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    t creditledger.ledger_credit_temporary_limits;
-    l creditledger.ledger_credit_lines;
-    pending numeric;
-BEGIN
-    PERFORM creditledger._credit_require(line, 'line');
-    PERFORM creditledger._credit_check_ref(ref, 'ref');
-    PERFORM creditledger._credit_check_amount(amount);
-    PERFORM creditledger._credit_require(valid_until, 'valid_until');
-    PERFORM creditledger._credit_require(valid_from, 'valid_from');
-    IF valid_until <= valid_from THEN
-        PERFORM creditledger._credit_raise('22023', 'valid_until must be later than valid_from',
-            format('valid_from is %s, valid_until %s.', valid_from, valid_until));
-    END IF;
-    PERFORM creditledger._credit_graph_lock(true);
-
-    -- the reference: a replay returns the first id, whatever happened since
-    SELECT * INTO t FROM creditledger.ledger_credit_temporary_limits x
-     WHERE x.ref = _set_temporary_limit.ref;
-    IF FOUND THEN
-        IF t.line_id <> line OR t.amount <> amount OR t.valid_until <> valid_until
-           OR NOT (t.valid_from = valid_from OR (NOT t.valid_from_given AND valid_from = now())) THEN
-            PERFORM creditledger._credit_conflict('temporary limit', ref, t.temporary_limit_id);
-        END IF;
-        RETURN t.temporary_limit_id;
-    END IF;
-    IF valid_until <= now() THEN
-        PERFORM creditledger._credit_raise('22023', 'valid_until must be in the future',
-            format('The value given was %s.', valid_until));
-    END IF;
-
-    l := creditledger._credit_line(line);
-    IF l.status = 'closed' THEN
-        PERFORM creditledger._credit_raise('LD006', format('credit line %s is unavailable', line),
-            format('Line %s (%s) is closed.', line, l.code),
-            'A closed line takes no new temporary limit.');
-    END IF;
-    PERFORM 1 FROM creditledger.ledger_credit_lines x WHERE x.line_id = line FOR NO KEY UPDATE;
-    -- the limit with every temporary limit that may be active at once must
-    -- stay a bigint, so that a start (by the worker) can never overflow
-    SELECT coalesce(sum(x.amount), 0) INTO pending FROM creditledger.ledger_credit_temporary_limits x
-     WHERE x.line_id = line AND x.status IN ('scheduled', 'active');
-    IF l.limit_amount::numeric + pending + amount > 9223372036854775807 THEN
-        PERFORM creditledger._credit_raise('22003', 'temporary limit out of range',
-            format('Line %s''s limit %s plus its temporary limits would exceed the bigint range.', line, l.limit_amount));
-    END IF;
-
-    INSERT INTO creditledger.ledger_credit_temporary_limits
-        (ref, line_id, amount, valid_from, valid_until, valid_from_given)
-    VALUES (ref, line, amount, valid_from, valid_until, valid_from <> now())
-    RETURNING * INTO t;
-    IF valid_from <= now() THEN
-        PERFORM creditledger._credit_temporary_start(t);
-    END IF;
-    RETURN t.temporary_limit_id;
-END
-$$;
-
-CREATE FUNCTION creditledger._end_temporary_limit(ref text)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    t creditledger.ledger_credit_temporary_limits;
-BEGIN
-    PERFORM creditledger._credit_check_ref(ref, 'ref');
-    PERFORM creditledger._credit_graph_lock(true);
-    SELECT * INTO t FROM creditledger.ledger_credit_temporary_limits x
-     WHERE x.ref = _end_temporary_limit.ref;
-    IF NOT FOUND THEN
-        PERFORM creditledger._credit_raise('LD006', format('temporary limit "%s" does not exist', ref),
-            NULL, 'set_temporary_limit() creates a temporary limit under this reference.');
-    END IF;
-    IF t.status IN ('ended', 'expired') THEN
-        RETURN;     -- already over: nothing to do (a repeated call changes nothing)
-    END IF;
-    PERFORM 1 FROM creditledger.ledger_credit_lines x WHERE x.line_id = t.line_id FOR NO KEY UPDATE;
-    PERFORM 1 FROM creditledger.ledger_credit_temporary_limits x
-      WHERE x.temporary_limit_id = t.temporary_limit_id FOR UPDATE;
-    PERFORM creditledger._credit_temporary_stop(t, 'ended');
-END
-$$;
-
-CREATE FUNCTION creditledger._credit_apply_temporary_limits()
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    t creditledger.ledger_credit_temporary_limits;
-    done bigint := 0;
-BEGIN
-    -- the common case, nothing due, costs two probes of partial indexes
-    IF NOT EXISTS (SELECT 1 FROM creditledger.ledger_credit_temporary_limits
-                    WHERE status = 'active' AND valid_until <= now())
-       AND NOT EXISTS (SELECT 1 FROM creditledger.ledger_credit_temporary_limits
-                        WHERE status = 'scheduled' AND valid_from <= now()) THEN
-        RETURN 0;
-    END IF;
-    PERFORM creditledger._credit_graph_lock(true);
-    PERFORM 1 FROM creditledger.ledger_credit_lines x
-      WHERE x.line_id IN (SELECT y.line_id FROM creditledger.ledger_credit_temporary_limits y
-                           WHERE (y.status = 'active' AND y.valid_until <= now())
-                              OR (y.status = 'scheduled' AND y.valid_from <= now()))
-      ORDER BY x.line_id FOR NO KEY UPDATE;
-    -- ends first, so that a line's limit never counts both an old and a new one
-    FOR t IN SELECT * FROM creditledger.ledger_credit_temporary_limits
-              WHERE status = 'active' AND valid_until <= now()
-              ORDER BY temporary_limit_id FOR UPDATE LOOP
-        PERFORM creditledger._credit_temporary_stop(t, 'expired');
-        done := done + 1;
-    END LOOP;
-    FOR t IN SELECT * FROM creditledger.ledger_credit_temporary_limits
-              WHERE status = 'scheduled' AND valid_from <= now()
-              ORDER BY temporary_limit_id FOR UPDATE LOOP
-        IF t.valid_until <= now() THEN
-            PERFORM creditledger._credit_temporary_stop(t, 'expired');   -- its whole window passed
-        ELSE
-            PERFORM creditledger._credit_temporary_start(t);
-        END IF;
-        done := done + 1;
-    END LOOP;
-    RETURN done;
-END
-$$;
-
-COMMENT ON FUNCTION creditledger._set_temporary_limit(bigint, text, bigint, timestamptz, timestamptz) IS
-    'Body of the public function of the same name without the underscore (which counts the call and forwards it here); not callable by applications.';
-COMMENT ON FUNCTION creditledger._end_temporary_limit(text) IS
-    'Body of the public function of the same name without the underscore (which counts the call and forwards it here); not callable by applications.';
-COMMENT ON FUNCTION creditledger._credit_apply_temporary_limits() IS
-    'Body of the public function of the same name without the underscore (which counts the call and forwards it here); not callable by applications.';
-
 CREATE FUNCTION creditledger.set_temporary_limit(line bigint, ref text, amount bigint,
         valid_until timestamptz, valid_from timestamptz DEFAULT now())
 RETURNS bigint AS 'MODULE_PATHNAME', 'cl_set_temporary_limit'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION creditledger.set_temporary_limit(bigint, text, bigint, timestamptz, timestamptz) IS
     'Grants a temporary limit (临额): amount is added to the line''s limit from valid_from (default now; a future one is started by the background worker) until valid_until; returns its id. Idempotent on ref (same payload: the same id; different: LD004). 22023 for a window that is empty or already over, LD006 for an unknown or closed line. Administrators only.';
 
 CREATE FUNCTION creditledger.end_temporary_limit(ref text)
 RETURNS void AS 'MODULE_PATHNAME', 'cl_end_temporary_limit'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION creditledger.end_temporary_limit(text) IS
     'Ends a temporary limit before its valid_until (a scheduled one never starts); the line then behaves as after a limit decrease. Ending one that is already over changes nothing; LD006 for an unknown ref. Administrators only.';
 
 CREATE FUNCTION creditledger.credit_apply_temporary_limits()
 RETURNS bigint AS 'MODULE_PATHNAME', 'cl_credit_apply_temporary_limits'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION creditledger.credit_apply_temporary_limits() IS
     'Starts the temporary limits whose valid_from has come and ends those whose valid_until has passed (the background worker does it every creditledger.hold_expiry_interval); returns how many changed.';
 
@@ -753,14 +440,6 @@ SELECT 'temporary limit', t.temporary_limit_id, t.ref,
                                                                interval '1 minute')))$r$);
 
 REVOKE ALL ON FUNCTION
-    creditledger._credit_limit_changed(bigint, boolean),
-    creditledger._credit_check_granted(creditledger.ledger_credit_lines, bigint, bigint, text),
-    creditledger._link_credit_line(bigint, bigint, text),
-    creditledger._credit_temporary_start(creditledger.ledger_credit_temporary_limits),
-    creditledger._credit_temporary_stop(creditledger.ledger_credit_temporary_limits, text),
-    creditledger._set_temporary_limit(bigint, text, bigint, timestamptz, timestamptz),
-    creditledger._end_temporary_limit(text),
-    creditledger._credit_apply_temporary_limits(),
     creditledger.set_temporary_limit(bigint, text, bigint, timestamptz, timestamptz),
     creditledger.end_temporary_limit(text),
     creditledger.credit_apply_temporary_limits(),
