@@ -253,34 +253,18 @@ COMMENT ON FUNCTION creditledger._link_credit_line(bigint, bigint) IS
     'The usage part of link_credit_line: the link (control usage) and the carry of the child''s frozen/used/returned to its new usage ancestors; called by link_credit_line (credit_limits.c) only.';
 
 -- The public 2-argument function becomes the 3-argument one (a 2-argument
--- call takes the default); its grants are kept.
-DO $$
-BEGIN
-    PERFORM pg_catalog.set_config('creditledger_upgrade.acl',
-        coalesce((SELECT p.proacl::text FROM pg_catalog.pg_proc p
-                   WHERE p.oid = 'creditledger.link_credit_line(bigint, bigint)'::pg_catalog.regprocedure), ''),
-        true);
-END
-$$;
+-- call takes the default).  DROP takes its grants along: setup_roles()
+-- grants it again (run it after every upgrade, as the README says).  The
+-- script does not copy the old grants itself: a GRANT inside an extension
+-- script is recorded in pg_init_privs as the extension's own, so pg_dump
+-- would leave it out of dumps and, on PostgreSQL 15, a later DROP ROLE of
+-- the grantee would leave a dangling entry that breaks pg_restore.
 DROP FUNCTION creditledger.link_credit_line(bigint, bigint);
 CREATE FUNCTION creditledger.link_credit_line(child bigint, parent bigint, control text DEFAULT 'usage')
 RETURNS void AS 'MODULE_PATHNAME', 'cl_link_credit_line'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION creditledger.link_credit_line(bigint, bigint, text) IS
     'Puts child under parent. control usage (default, 控制用信): carries the child''s frozen/used/returned to the new ancestors (LD002 if they do not fit); grant (控制授信): the child''s limit is carved from the parent''s (LD002 if the granted limits would exceed it), its usage is not counted there; both. LD011 on a cycle, LD009 across currencies, LD004 if already linked with another control.';
-DO $$
-DECLARE
-    g record;
-BEGIN
-    FOR g IN SELECT a.grantee::regrole AS grantee
-               FROM pg_catalog.aclexplode(nullif(pg_catalog.current_setting('creditledger_upgrade.acl'), '')::aclitem[]) a
-              WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> 0
-                AND a.grantee <> (SELECT p.proowner FROM pg_catalog.pg_proc p
-                                   WHERE p.oid = 'creditledger.link_credit_line(bigint, bigint, text)'::pg_catalog.regprocedure) LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION creditledger.link_credit_line(bigint, bigint, text) TO %s', g.grantee);
-    END LOOP;
-END
-$$;
 
 
 --------------------------------------------------------------------------
@@ -307,17 +291,10 @@ COMMENT ON FUNCTION creditledger.credit_apply_temporary_limits() IS
     'Starts the temporary limits whose valid_from has come and ends those whose valid_until has passed (the background worker does it every creditledger.hold_expiry_interval); returns how many changed.';
 
 --------------------------------------------------------------------------
--- credit_line_state: temporary_limit and granted appended (grants kept)
+-- credit_line_state: temporary_limit and granted appended (re-created:
+-- setup_roles() grants it again, see link_credit_line above)
 --------------------------------------------------------------------------
 
-DO $$
-BEGIN
-    PERFORM pg_catalog.set_config('creditledger_upgrade.acl',
-        coalesce((SELECT p.proacl::text FROM pg_catalog.pg_proc p
-                   WHERE p.oid = 'creditledger.credit_line_state(bigint)'::pg_catalog.regprocedure), ''),
-        true);
-END
-$$;
 DROP FUNCTION creditledger.credit_line_state(bigint);
 CREATE FUNCTION creditledger.credit_line_state(line bigint)
 RETURNS TABLE(line_id bigint, code text, currency text, limit_amount bigint, frozen bigint,
@@ -339,19 +316,6 @@ END
 $$;
 COMMENT ON FUNCTION creditledger.credit_line_state(bigint) IS
     'One row describing the line (totals own and usage descendants''; available counts active temporary limits; temporary_limit = active temporary limits; granted = limits of children under grant control); LD006 if unknown.';
-DO $$
-DECLARE
-    g record;
-BEGIN
-    FOR g IN SELECT a.grantee::regrole AS grantee
-               FROM pg_catalog.aclexplode(nullif(pg_catalog.current_setting('creditledger_upgrade.acl'), '')::aclitem[]) a
-              WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> 0
-                AND a.grantee <> (SELECT p.proowner FROM pg_catalog.pg_proc p
-                                   WHERE p.oid = 'creditledger.credit_line_state(bigint)'::pg_catalog.regprocedure) LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION creditledger.credit_line_state(bigint) TO %s', g.grantee);
-    END LOOP;
-END
-$$;
 
 --------------------------------------------------------------------------
 -- Built-in BCP rules

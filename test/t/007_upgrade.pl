@@ -173,6 +173,15 @@ is(sql($up, q{SELECT extversion FROM pg_extension WHERE extname = 'creditledger'
 # as the upgrade notes say: setup_roles() again (0.3.0 adds the role that
 # scheduled BCP runs execute as)
 sql($up, 'SELECT creditledger.setup_roles()');
+# credit_line_state and link_credit_line are re-created by 0.3.0 (more
+# columns, a control argument): setup_roles() grants them again
+is( sql($up,
+		q{SELECT has_function_privilege('creditledger_app', 'creditledger.credit_line_state(bigint)', 'EXECUTE'),
+		         has_function_privilege('creditledger_auditor', 'creditledger.credit_line_state(bigint)', 'EXECUTE'),
+		         has_function_privilege('creditledger_admin', 'creditledger.link_credit_line(bigint, bigint, text)', 'EXECUTE'),
+		         has_function_privilege('creditledger_app', 'creditledger.link_credit_line(bigint, bigint, text)', 'EXECUTE'),
+		         has_function_privilege('creditledger_admin', 'creditledger.set_temporary_limit(bigint, text, bigint, timestamptz, timestamptz)', 'EXECUTE')}),
+	't|t|t|f|t', 'after setup_roles(): the re-created credit functions are granted as before, the new ones to the admin');
 is(sql($up, "SELECT creditledger.verify_digest($cld1_digest)"),
 	't', 'the CLD1 digest taken at 0.2.0 verifies after the upgrade');
 is(sql($up, q{SELECT count(*) FROM creditledger.ledger_transfers WHERE row_hash IS NULL}),
