@@ -39,8 +39,8 @@
 --   2. the rows of the lines whose limits change (the line, its grant
 --      parents) FOR NO KEY UPDATE in ascending line id order;
 --   3. the temporary limit rows, ascending id.
--- The worker's periodic task takes 1 only when something is due (one
--- index probe otherwise).
+-- The worker's periodic task takes 1 only when something is due (two
+-- probes of partial indexes otherwise).
 --
 -- The functions are C (src/credit_limits.c, whose header states the same
 -- lock order), SECURITY DEFINER with a pinned search_path, counted in
