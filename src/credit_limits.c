@@ -735,11 +735,16 @@ set_temporary_limit_impl(PG_FUNCTION_ARGS)
 	valid_until = PG_GETARG_TIMESTAMPTZ(3);
 	valid_from = PG_GETARG_TIMESTAMPTZ(4);
 	if (valid_until <= valid_from)
+	{
+		/* timestamptz_to_str returns a static buffer: copy the first */
+		char	   *from = pstrdup(timestamptz_to_str(valid_from));
+
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("valid_until must be later than valid_from"),
 				 errdetail("valid_from is %s, valid_until %s.",
-						   timestamptz_to_str(valid_from), timestamptz_to_str(valid_until))));
+						   from, timestamptz_to_str(valid_until))));
+	}
 
 	cl_spi_connect();
 	graph_lock_exclusive();
