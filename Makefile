@@ -31,6 +31,7 @@ OBJS = \
 	src/verify_scan.o \
 	src/audit_transfers.o \
 	src/credit.o \
+	src/credit_limits.o \
 	src/bcp.o \
 	src/bcp_run.o \
 	src/worker.o \
@@ -53,12 +54,12 @@ PG_CPPFLAGS = -I$(srcdir)/src
 
 TEST_CONF = --temp-config=$(srcdir)/test/creditledger.conf
 
-REGRESS      = install accounts transfers entries reversal journal hot stats privileges verify credit bcp security bulk holds
+REGRESS      = install accounts transfers entries reversal journal hot stats privileges verify credit credit_limits bcp security bulk holds
 REGRESS_OPTS = --temp-instance=tmp_check $(TEST_CONF)
 
 ISOLATION      = opposite_transfers same_voucher double_reversal overdraw_race \
                  buffered_short_debit flush_race late_commit split_gather lock_order_hints \
-                 credit_parent_race credit_use_vs_unfreeze credit_use_vs_expiry credit_link_cycle \
+                 credit_parent_race credit_use_vs_unfreeze credit_use_vs_expiry credit_link_cycle credit_grant_race \
                  credit_same_line_deadlock credit_gather_expire_deadlock bulk_same_account \
                  pending_overdraw pending_post_vs_void pending_post_vs_expiry funds_hold_vs_transfer \
                  block_vs_post pending_same_voucher

@@ -307,6 +307,38 @@ INSERT INTO creditledger.ledger_funds_holds DEFAULT VALUES;
 RESET ROLE;
 SELECT * FROM pg_temp.still_safe(:'fp');
 
+------------------------------------------------------------------------
+-- Temporary limits and link control (0.3.0): administrators only; the
+-- internal helpers they use are nobody's to call; the auditor reads, never
+-- writes.
+------------------------------------------------------------------------
+SET ROLE regress_sec_app;
+SELECT creditledger.set_temporary_limit(:line, 'sec-tl', 1, now() + interval '1 day');
+SELECT creditledger.end_temporary_limit('sec-tl');
+SELECT creditledger.credit_apply_temporary_limits();
+SELECT creditledger.link_credit_line(:line, :line, 'grant');
+SELECT creditledger._link_credit_line(:line, :line);
+SELECT creditledger._credit_spread_headroom(:line, 1, 1000000);
+SELECT temporary_limit, granted FROM creditledger.credit_line_state(:line);
+RESET ROLE;
+SET ROLE regress_sec_auditor;
+SELECT creditledger.set_temporary_limit(:line, 'sec-tl', 1, now() + interval '1 day');
+SELECT count(*) AS temporary_limits FROM creditledger.credit_temporary_limits;
+UPDATE creditledger.ledger_credit_temporary_limits SET amount = 1;
+UPDATE creditledger.credit_line_links SET control = 'grant';
+RESET ROLE;
+SELECT creditledger.create_credit_line('sec:tl', 'CNY', 100) AS tline \gset
+SET ROLE regress_sec_admin;
+SELECT creditledger.set_temporary_limit(:tline, 'creditledger:tl', 1, now() + interval '1 day');
+-- the limit plus temporary limits must stay a bigint
+SELECT creditledger.set_temporary_limit(:line, 'sec-tl', 1, now() + interval '1 day');
+SELECT creditledger.set_temporary_limit(:tline, 'sec-tl', 1, now() + interval '1 day') > 0 AS granted;
+SELECT creditledger.end_temporary_limit('sec-tl');
+SELECT creditledger.credit_apply_temporary_limits() >= 0 AS applied;
+UPDATE creditledger.ledger_credit_lines SET temporary_limit = 1000000;
+RESET ROLE;
+SELECT * FROM pg_temp.still_safe(:'fp');
+
 \c contrib_regression
 DROP DATABASE security_regression;
 DROP ROLE regress_sec_admin, regress_sec_auditor, regress_sec_app, regress_sec_nobody, regress_sec_owner;

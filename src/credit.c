@@ -7,7 +7,9 @@
  * PL/pgSQL bodies named _<function>.  Each public function here is counted
  * in stat_operations (CL_TRACKED_FUNCTION) and forwards its arguments
  * unchanged to the body of the same name with a leading underscore, looked
- * up once per call site (cached in fn_extra).  The bodies are SECURITY
+ * up once per call site (cached in fn_extra).  set_credit_limit,
+ * link_credit_line and the temporary-limit functions are C of their own
+ * (credit_limits.c).  The bodies are SECURITY
  * DEFINER; EXECUTE on the public function is what the caller needs.
  *
  * CLC1: hash = SHA-256(prev_hash || encoding), integers big-endian,
@@ -173,8 +175,6 @@ credit_forward(PG_FUNCTION_ARGS)
 
 CL_TRACKED_FUNCTION(cl_create_credit_line, CL_OP_CREATE_CREDIT_LINE, credit_forward)
 CL_TRACKED_FUNCTION(cl_credit_line_id, CL_OP_CREDIT_LINE_ID, credit_forward)
-CL_TRACKED_FUNCTION(cl_link_credit_line, CL_OP_LINK_CREDIT_LINE, credit_forward)
-CL_TRACKED_FUNCTION(cl_set_credit_limit, CL_OP_SET_CREDIT_LIMIT, credit_forward)
 CL_TRACKED_FUNCTION(cl_suspend_credit_line, CL_OP_SUSPEND_CREDIT_LINE, credit_forward)
 CL_TRACKED_FUNCTION(cl_resume_credit_line, CL_OP_RESUME_CREDIT_LINE, credit_forward)
 CL_TRACKED_FUNCTION(cl_close_credit_line, CL_OP_CLOSE_CREDIT_LINE, credit_forward)

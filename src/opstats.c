@@ -84,7 +84,8 @@ static const char *const op_names[CL_OP_COUNT] = {
 	"set_credit_line_hot", "credit_freeze", "credit_unfreeze", "credit_use",
 	"credit_use_direct", "credit_return", "credit_expire_holds",
 	"transfer_pending", "transfer_post", "transfer_void", "hold_funds", "release_funds",
-	"expire_pending", "set_account_block"
+	"expire_pending", "set_account_block",
+	"set_temporary_limit", "end_temporary_limit", "credit_apply_temporary_limits"
 };
 
 typedef struct ClErrCount

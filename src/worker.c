@@ -21,8 +21,11 @@
  *     cl_credit_expire_due() (credit holds) and then cl_expire_due_holds()
  *     (pending transfers and funds holds; both counted in
  *     stat_workers.holds_expired, not as application calls in
- *     stat_operations: cl_opstats_suppress_begin), each a C function called
- *     in its own transaction; and every
+ *     stat_operations: cl_opstats_suppress_begin), then
+ *     cl_credit_apply_due_temporary_limits() (starts temporary credit limits
+ *     whose valid_from has come, ends those past valid_until; not counted as
+ *     an application call either), each a C function called in its own
+ *     transaction; and every
  *     creditledger.bcp_interval a scheduled BCP run, started in a
  *     short-lived worker of its own (worker_bcp.c) so that rules never hold
  *     up flushing.
@@ -89,6 +92,7 @@
 #include "utils/wait_event.h"
 
 #include "credit.h"
+#include "credit_limits.h"
 #include "holds.h"
 #include "hot.h"
 #include "opstats.h"
@@ -181,6 +185,11 @@ static ClPeriodicTask cl_tasks[] = {
 		"creditledger.expire_pending()",
 		cl_expire_due_holds,
 		holds_expired_done},
+	{"applying temporary limits", &cl_hold_expiry_interval, run_unit_task,
+		"creditledger: start and end due temporary credit limits",
+		"creditledger.credit_apply_temporary_limits()",
+		cl_credit_apply_due_temporary_limits,
+		NULL},
 	{"starting a BCP run", &cl_bcp_interval, bcp_task},
 };
 

@@ -113,6 +113,25 @@ SELECT credit_freeze(:c_alice, 20000, 'order-2');
 SELECT line_id, version, op, ref, frozen_delta, used_delta, returned_delta, frozen_after, used_after
   FROM credit_journal WHERE line_id = :grp ORDER BY version;
 SELECT * FROM credit_alerts ORDER BY line_id, kind;
+\echo '-- a temporary limit (临额) of 10000 on the group for a month: the freeze fits now'
+SELECT set_temporary_limit(:grp, 'tl-acme-1', 10000, now() + interval '30 days') AS temporary_limit;
+SELECT credit_freeze(:c_alice, 20000, 'order-2') AS hold;
+SELECT limit_amount, temporary_limit, frozen, available FROM credit_line_state(:grp);
+\echo '-- ended early: the group is over its limit (allowed, as after a limit decrease) and refuses freezes'
+SELECT end_temporary_limit('tl-acme-1');
+SELECT limit_amount, temporary_limit, frozen, available FROM credit_line_state(:grp);
+SELECT credit_unfreeze('order-2', 'order-2-cancel') AS released;
+\echo '-- grant control (控制授信): sub-limits carved from a guarantee line, never more than it'
+SELECT create_credit_line('guarantee:acme', 'CNY', 100000) AS guar \gset
+SELECT create_credit_line('sub:acme-sh', 'CNY', 60000) AS sub_sh \gset
+SELECT create_credit_line('sub:acme-bj', 'CNY', 50000) AS sub_bj \gset
+SELECT link_credit_line(:sub_sh, :guar, 'grant');
+\set ON_ERROR_STOP 0
+SELECT link_credit_line(:sub_bj, :guar, 'grant');
+\set ON_ERROR_STOP 1
+SELECT set_credit_limit(:sub_bj, 40000);
+SELECT link_credit_line(:sub_bj, :guar, 'grant');
+SELECT limit_amount, granted FROM credit_line_state(:guar);
 
 \echo
 \echo '== BCP reconciliation: every built-in rule, then a digest an auditor keeps'

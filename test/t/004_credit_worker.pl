@@ -23,6 +23,9 @@
 #  (c) hold_expiry_interval = 0 (SIGHUP) turns the releases off: a hold
 #      falls due and stays unreleased while the worker keeps cycling; reset,
 #      the worker releases it.
+#  (d) temporary limits: the worker starts a future-dated one at its
+#      valid_from and ends it, and one on the hot line, when their windows
+#      pass (journal entries, slices spread again, rules pass, no errors).
 
 use strict;
 use warnings;
@@ -207,6 +210,58 @@ is(lines(), 'G 40 10 950, HOT 25 0 975, L1 40 10 450, L2 25 0 475',
 	'the lines are back where they were');
 is(sql('SELECT count(*) FROM creditledger.verify_chain()'),
 	'0', 'verify_chain() still returns no rows');
+
+###########################################################################
+# (d) temporary limits (临额): the worker starts a future-dated one at its
+# valid_from and ends both it and one on the hot line when their windows
+# pass; the hot line's slices are spread again each time.
+###########################################################################
+
+sql(q{
+SELECT creditledger.set_temporary_limit(creditledger.credit_line_id('G'), 'tw-g', 300,
+                                        valid_until => now() + interval '3 seconds',
+                                        valid_from => now() + interval '1 second');
+SELECT creditledger.set_temporary_limit(creditledger.credit_line_id('HOT'), 'tw-hot', 200,
+                                        valid_until => now() + interval '2 seconds');
+});
+is( sql(q{SELECT string_agg(ref || ' ' || status, ', ' ORDER BY ref)
+	        FROM creditledger.credit_temporary_limits}),
+	'tw-g scheduled, tw-hot active', 'a future-dated one waits, the other is active at once');
+is( sql(q{SELECT available = (SELECT sum(headroom) FROM creditledger.credit_line_slices s
+	                              WHERE s.line_id = l.line_id)
+	        FROM creditledger.credit_lines l WHERE code = 'HOT'}),
+	't', 'the hot line\'s slices carry the raised headroom');
+ok( $node->poll_query_until(
+		'postgres',
+		q{SELECT status = 'active' FROM creditledger.credit_temporary_limits WHERE ref = 'tw-g'}),
+	'the worker starts the future-dated one at its valid_from');
+is( sql(q{SELECT concat_ws(' ', temporary_limit, available) FROM creditledger.credit_lines WHERE code = 'G'}),
+	'300 1250', 'G counts it');
+ok( $node->poll_query_until(
+		'postgres',
+		q{SELECT bool_and(status = 'expired') FROM creditledger.credit_temporary_limits}),
+	'the worker ends both when their windows pass');
+is( sql(q{SELECT string_agg(concat_ws(' ', code, temporary_limit, available), ', ' ORDER BY code)
+	        FROM creditledger.credit_lines WHERE code IN ('G', 'HOT')}),
+	'G 0 950, HOT 0 975', 'both lines are back to their fixed limits');
+is( sql(q{SELECT available = (SELECT sum(headroom) FROM creditledger.credit_line_slices s
+	                              WHERE s.line_id = l.line_id)
+	        FROM creditledger.credit_lines l WHERE code = 'HOT'}),
+	't', 'the hot line\'s slices are spread again');
+is( sql(q{SELECT string_agg(op || ' ' || ref, ', ' ORDER BY entry_id) FROM creditledger.credit_journal
+	       WHERE op LIKE 'temp_limit%'}),
+	'temp_limit tw-hot, temp_limit tw-g, temp_limit_end tw-hot, temp_limit_end tw-g',
+	'each start and end is a credit journal entry');
+is( sql(q{SELECT concat_ws(' ', holds_expired, errors) FROM creditledger.stat_workers}),
+	'4 0', 'no worker errors, holds_expired unchanged');
+is(sql('SELECT count(*) FROM creditledger.verify_chain()'),
+	'0', 'verify_chain() returns no rows');
+is( sql(q{SET client_min_messages = warning;
+	      SELECT string_agg(rule || ' ' || status, ', ' ORDER BY rule)
+	        FROM creditledger.bcp_run(ARRAY['credit_temporary_limits_consistent',
+	                                        'credit_temporary_limits_on_time', 'credit_within_limit'], false)}),
+	'credit_temporary_limits_consistent pass, credit_temporary_limits_on_time pass, credit_within_limit pass',
+	'the temporary-limit rules pass');
 
 $node->stop;
 done_testing();

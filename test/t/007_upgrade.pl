@@ -13,7 +13,7 @@
 #      upgrade;
 #  (b) ALTER EXTENSION creditledger UPDATE TO '0.2.0', then UPDATE: 0.3.0; accounts,
 #      transfers, journal and balances unchanged (the pending buffered
-#      postings included), verify_chain() empty, bcp_run passes (19 rules, transfers_consistent
+#      postings included), verify_chain() empty, bcp_run passes (22 rules, transfers_consistent
 #      included: the row hashes the upgrade computed are right);
 #      resumed, the worker drains the buffer; the credit functions work;
 #      without a restart the worker starts the new periodic tasks: it
@@ -173,6 +173,15 @@ is(sql($up, q{SELECT extversion FROM pg_extension WHERE extname = 'creditledger'
 # as the upgrade notes say: setup_roles() again (0.3.0 adds the role that
 # scheduled BCP runs execute as)
 sql($up, 'SELECT creditledger.setup_roles()');
+# credit_line_state and link_credit_line are re-created by 0.3.0 (more
+# columns, a control argument): setup_roles() grants them again
+is( sql($up,
+		q{SELECT has_function_privilege('creditledger_app', 'creditledger.credit_line_state(bigint)', 'EXECUTE'),
+		         has_function_privilege('creditledger_auditor', 'creditledger.credit_line_state(bigint)', 'EXECUTE'),
+		         has_function_privilege('creditledger_admin', 'creditledger.link_credit_line(bigint, bigint, text)', 'EXECUTE'),
+		         has_function_privilege('creditledger_app', 'creditledger.link_credit_line(bigint, bigint, text)', 'EXECUTE'),
+		         has_function_privilege('creditledger_admin', 'creditledger.set_temporary_limit(bigint, text, bigint, timestamptz, timestamptz)', 'EXECUTE')}),
+	't|t|t|f|t', 'after setup_roles(): the re-created credit functions are granted as before, the new ones to the admin');
 is(sql($up, "SELECT creditledger.verify_digest($cld1_digest)"),
 	't', 'the CLD1 digest taken at 0.2.0 verifies after the upgrade');
 is(sql($up, q{SELECT count(*) FROM creditledger.ledger_transfers WHERE row_hash IS NULL}),
@@ -193,7 +202,7 @@ SELECT (SELECT count(*) FROM r),
        (SELECT string_agg(rule || ' ' || status || ' ' || coalesce(sample::text, ''), ', ')
           FROM r WHERE status <> 'pass')}), -1;
 is($failed, '', 'bcp_run() after the upgrade: every rule passes on the old data');
-is($ran, '19', '... all 19 built-in rules ran');
+is($ran, '22', '... all 22 built-in rules ran');
 
 $node->safe_psql('postgres',
 	'ALTER SYSTEM RESET creditledger.flush_interval; SELECT pg_reload_conf()');
