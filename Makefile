@@ -23,6 +23,7 @@ OBJS = \
 	src/hot_bound.o \
 	src/posting.o \
 	src/holds.o \
+	src/batch.o \
 	src/accounts.o \
 	src/transfers.o \
 	src/verify.o \
@@ -51,7 +52,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 
 TEST_CONF = --temp-config=$(srcdir)/test/creditledger.conf
 
-REGRESS      = install accounts transfers entries reversal journal hot stats privileges verify credit bcp security bulk holds
+REGRESS      = install accounts transfers entries reversal journal hot stats privileges verify credit bcp security bulk holds batch
 REGRESS_OPTS = --temp-instance=tmp_check $(TEST_CONF)
 
 ISOLATION      = opposite_transfers same_voucher double_reversal overdraw_race \
@@ -59,7 +60,7 @@ ISOLATION      = opposite_transfers same_voucher double_reversal overdraw_race \
                  credit_parent_race credit_use_vs_unfreeze credit_use_vs_expiry credit_link_cycle \
                  credit_same_line_deadlock credit_gather_expire_deadlock bulk_same_account \
                  pending_overdraw pending_post_vs_void pending_post_vs_expiry funds_hold_vs_transfer \
-                 block_vs_post
+                 block_vs_post batch_lock_order batch_vs_single
 ISOLATION_OPTS = --inputdir=test --outputdir=output_iso \
                  --temp-instance=tmp_check_iso $(TEST_CONF)
 
