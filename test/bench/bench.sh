@@ -1009,19 +1009,21 @@ fi
 declare -A BATCH=()
 # qbb SQL: one query in the batch database.
 qbb() { as_pg "$PSQL" -X -qAt -v ON_ERROR_STOP=1 -d "$BATCH_DB" -c "$1"; }
-# batch_run NAME SCRIPT N [HOT]: one pgbench run in the batch database at
-#   BATCH_CLIENTS clients (pgbench_run; with HOT, the flush loop alongside);
-#   prints run_summary's line; non-zero (why on stderr) if anything failed.
+# batch_run NAME SCRIPT N [HOT [CLIENTS]]: one pgbench run in the batch
+#   database at CLIENTS (default BATCH_CLIENTS) clients (pgbench_run; with
+#   HOT not 0, the flush loop alongside); prints run_summary's line;
+#   non-zero (why on stderr) if anything failed.
 batch_run() {
-    local name=$1 script=$2 n=$3 hot=${4:-0} logf rc=0 tps failed aborted errs flusher=""
-    logf="$LOGDIR/batch-$name-c$BATCH_CLIENTS.log"
+    local name=$1 script=$2 n=$3 hot=${4:-0} clients=${5:-$BATCH_CLIENTS} logf rc=0 tps failed aborted errs flusher=""
+    logf="$LOGDIR/batch-$name-c$clients.log"
     [ "$hot" = 0 ] || flusher=$hot
-    RUN_DB=$BATCH_DB FLUSHER_FOR=$flusher pgbench_run "$logf" "$BATCH_CLIENTS" "$BENCH_SECONDS" "$script" \
-        -D lo="$BATCH_LO" -D hi="$BATCH_HI" -D naccounts="$BATCH_ACCOUNTS" -D n="$n" -D hot="$hot" || rc=$?
+    RUN_DB=$BATCH_DB FLUSHER_FOR=$flusher pgbench_run "$logf" "$clients" "$BENCH_SECONDS" "$script" \
+        -D lo="$BATCH_LO" -D hi="$BATCH_HI" -D naccounts="$BATCH_ACCOUNTS" -D n="$n" -D hot="$hot" \
+        -D nclients="$clients" || rc=$?
     IFS='|' read -r tps failed aborted errs <<<"$(run_summary "$logf")"
     echo "$tps|$failed|$aborted|$errs"
     if [ "$rc" -ne 0 ] || [ -z "$tps" ] || [ "$failed" != 0 ] || [ "$aborted" != 0 ]; then
-        show_failure "batch $name" "$BATCH_CLIENTS" "$logf" "$rc"
+        show_failure "batch $name" "$clients" "$logf" "$rc"
         return 1
     fi
 }
@@ -1066,6 +1068,13 @@ if want batch; then
         BATCH[insert:$n]=$(batch_run "insert$n" insert_multi.sql "$n") || RUN_FAILURES=$((RUN_FAILURES + 1))
         BATCH[batch:$n]=$(batch_run "b$n" batch_uniform.sql "$n") || RUN_FAILURES=$((RUN_FAILURES + 1))
     done
+    for n in 100 1000; do
+        log "batch: post_batch of $n transfers, each client on its own accounts"
+        BATCH[own:$n]=$(batch_run "own$n" batch_disjoint.sql "$n") || RUN_FAILURES=$((RUN_FAILURES + 1))
+    done
+    log "batch: one client: single transfer() calls, then post_batch of 100"
+    BATCH[single1]=$(batch_run single transfer_uniform.sql 1 0 1) || RUN_FAILURES=$((RUN_FAILURES + 1))
+    BATCH[b100_1]=$(batch_run b100 batch_uniform.sql 100 0 1) || RUN_FAILURES=$((RUN_FAILURES + 1))
     log "batch: post_batch of $BATCH_HOT_ITEMS transfers into one buffered account"
     BATCH[hot]=$(batch_run "hot$BATCH_HOT_ITEMS" batch_uniform.sql "$BATCH_HOT_ITEMS" "$BATCH_HOT") \
         || RUN_FAILURES=$((RUN_FAILURES + 1))
@@ -1677,9 +1686,20 @@ report_batch() {
         echo "| post_batch, uniform transfers | $n | ${tps:-FAIL} | ${rows:-FAIL} | $(ratio "$rows" "$single") | $(ratio "$rows" "$ir") |"
         [ "$n" = "$BATCH_TARGET_SIZE" ] && sr=$rows
     done
+    for n in 100 1000; do
+        tps=$(bfield "own:$n" 1)
+        rows=$(awk -v t="$tps" -v n="$n" 'BEGIN { if (t != "") printf "%.0f", t * n }')
+        echo "| post_batch, each client on its own $((BATCH_ACCOUNTS / BATCH_CLIENTS)) accounts | $n | ${tps:-FAIL} | ${rows:-FAIL} | $(ratio "$rows" "$single") | |"
+    done
     tps=$(bfield hot 1)
     rows=$(awk -v t="$tps" -v n="$BATCH_HOT_ITEMS" 'BEGIN { if (t != "") printf "%.0f", t * n }')
     echo "| post_batch into one buffered account | $BATCH_HOT_ITEMS | ${tps:-FAIL} | ${rows:-FAIL} | $(ratio "$rows" "$single") | |"
+    tps=$(bfield single1 1)
+    echo "| one client: single transfer() | 1 | ${tps:-FAIL} | ${tps:-FAIL} | $(ratio "$tps" "$single") | |"
+    local s1=$tps
+    tps=$(bfield b100_1 1)
+    rows=$(awk -v t="$tps" 'BEGIN { if (t != "") printf "%.0f", t * 100 }')
+    echo "| one client: post_batch, uniform transfers | 100 | ${tps:-FAIL} | ${rows:-FAIL} | $(ratio "$rows" "$single") ($(ratio "$rows" "$s1") x one client's single calls) | |"
     echo
     r=$(ratio "${sr:-}" "$single")
     if [ "$r" = n/a ]; then v="NOT MEASURED"
