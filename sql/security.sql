@@ -339,6 +339,26 @@ UPDATE creditledger.ledger_credit_lines SET temporary_limit = 1000000;
 RESET ROLE;
 SELECT * FROM pg_temp.still_safe(:'fp');
 
+------------------------------------------------------------------------
+-- Batch posting (0.3.0): refused without grants; the app gets the single
+-- calls' rights and nothing more, whatever the jsonb says.
+------------------------------------------------------------------------
+SET ROLE regress_sec_nobody;
+SELECT * FROM creditledger.post_batch(jsonb_build_array(jsonb_build_object(
+    'op', 'transfer', 'voucher', 'sec-b-n', 'debit', :bank, 'credit', :a, 'amount', 1)));
+RESET ROLE;
+SET ROLE regress_sec_app;
+-- reserved namespace, a key that is no argument, an unknown op, nesting
+SELECT * FROM creditledger.post_batch(jsonb_build_array(
+    jsonb_build_object('op', 'transfer', 'voucher', 'creditledger:flush', 'debit', :bank, 'credit', :a, 'amount', 1),
+    jsonb_build_object('op', 'transfer', 'voucher', 'sec-b-1', 'debit', :bank, 'credit', :a, 'amount', 1,
+                       'search_path', 'public'),
+    jsonb_build_object('op', 'set_account_block', 'account', :a, 'block', 'all'),
+    jsonb_build_object('op', 'entry', 'voucher', 'sec-b-2',
+                       'legs', (SELECT pg_catalog.repeat('[', 5000) || pg_catalog.repeat(']', 5000))::jsonb)));
+RESET ROLE;
+SELECT * FROM pg_temp.still_safe(:'fp');
+
 \c contrib_regression
 DROP DATABASE security_regression;
 DROP ROLE regress_sec_admin, regress_sec_auditor, regress_sec_app, regress_sec_nobody, regress_sec_owner;

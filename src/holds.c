@@ -78,6 +78,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "batch.h"
 #include "compat.h"
 #include "chain.h"
 #include "errcodes.h"
@@ -90,9 +91,9 @@
 #include "spi_plans.h"
 #include "validate.h"
 
-CL_TRACKED_FUNCTION(cl_transfer_pending, CL_OP_TRANSFER_PENDING, transfer_pending_impl)
-CL_TRACKED_FUNCTION(cl_transfer_post, CL_OP_TRANSFER_POST, transfer_post_impl)
-CL_TRACKED_FUNCTION(cl_transfer_void, CL_OP_TRANSFER_VOID, transfer_void_impl)
+CL_TRACKED_FUNCTION_SHARED(cl_transfer_pending, CL_OP_TRANSFER_PENDING, cl_transfer_pending_impl)
+CL_TRACKED_FUNCTION_SHARED(cl_transfer_post, CL_OP_TRANSFER_POST, cl_transfer_post_impl)
+CL_TRACKED_FUNCTION_SHARED(cl_transfer_void, CL_OP_TRANSFER_VOID, cl_transfer_void_impl)
 CL_TRACKED_FUNCTION(cl_hold_funds, CL_OP_HOLD_FUNDS, hold_funds_impl)
 CL_TRACKED_FUNCTION(cl_release_funds, CL_OP_RELEASE_FUNDS, release_funds_impl)
 CL_TRACKED_FUNCTION(cl_expire_pending, CL_OP_EXPIRE_PENDING, expire_pending_impl)
@@ -1286,8 +1287,8 @@ cl_expire_due_holds(void)
  * expires_at, memo, metadata): reserve amount on each account the transfer
  * would decrease; returns the pending id.
  */
-static Datum
-transfer_pending_impl(PG_FUNCTION_ARGS)
+Datum
+cl_transfer_pending_impl(PG_FUNCTION_ARGS)
 {
 	char	   *voucher;
 	int64		debit,
@@ -1496,8 +1497,8 @@ transfer_pending_impl(PG_FUNCTION_ARGS)
  * (default: all that remains) of a pending transfer as a transfer under
  * voucher; returns the transfer id.
  */
-static Datum
-transfer_post_impl(PG_FUNCTION_ARGS)
+Datum
+cl_transfer_post_impl(PG_FUNCTION_ARGS)
 {
 	char	   *voucher;
 	char	   *pv;
@@ -1611,8 +1612,8 @@ claim_operation(const char *kind, const char *ref, int64 target_id, bytea *hash,
  * transfer_void(voucher, pending_voucher): release what remains of a
  * pending transfer; returns the pending id.
  */
-static Datum
-transfer_void_impl(PG_FUNCTION_ARGS)
+Datum
+cl_transfer_void_impl(PG_FUNCTION_ARGS)
 {
 	char	   *voucher;
 	char	   *pv;

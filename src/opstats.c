@@ -85,7 +85,7 @@ static const char *const op_names[CL_OP_COUNT] = {
 	"credit_use_direct", "credit_return", "credit_expire_holds",
 	"transfer_pending", "transfer_post", "transfer_void", "hold_funds", "release_funds",
 	"expire_pending", "set_account_block",
-	"set_temporary_limit", "end_temporary_limit", "credit_apply_temporary_limits"
+	"set_temporary_limit", "end_temporary_limit", "credit_apply_temporary_limits", "post_batch"
 };
 
 typedef struct ClErrCount
@@ -208,6 +208,39 @@ require_shared(void)
 				 errmsg("creditledger statistics are not available"),
 				 errdetail("The statistics live in shared memory, which is set up only when the library is preloaded."),
 				 errhint("Add creditledger to shared_preload_libraries and restart the server.")));
+}
+
+/*
+ * cl_opstats_item_errors: count the refused items of one post_batch call
+ * (sqlstates[0..n-1], 0 = applied) in op's per-SQLSTATE error counters
+ * (stat_errors, and so the alert thresholds), not as failed calls: the
+ * call itself succeeded and is counted by cl_tracked.
+ */
+void
+cl_opstats_item_errors(ClOperation op, const int *sqlstates, int n)
+{
+	ClOpStats  *s;
+
+	if (op_shared == NULL || !cl_track || suppress_depth > 0)
+		return;
+	s = &op_shared->ops[op];
+	SpinLockAcquire(&s->mutex);
+	for (int k = 0; k < n; k++)
+	{
+		int			i;
+
+		if (sqlstates[k] == 0)
+			continue;
+		for (i = 0; i < CL_MAX_ERRCODES; i++)
+			if (s->errs[i].sqlstate == sqlstates[k] || s->errs[i].sqlstate == 0)
+				break;
+		if (i == CL_MAX_ERRCODES)
+			i = CL_MAX_ERRCODES - 1;	/* full: counted with the last one */
+		if (s->errs[i].sqlstate == 0)
+			s->errs[i].sqlstate = sqlstates[k];
+		s->errs[i].count++;
+	}
+	SpinLockRelease(&s->mutex);
 }
 
 /*

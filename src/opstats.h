@@ -47,10 +47,12 @@ typedef enum ClOperation
 	CL_OP_SET_TEMPORARY_LIMIT,
 	CL_OP_END_TEMPORARY_LIMIT,
 	CL_OP_CREDIT_APPLY_TEMPORARY_LIMITS,
+	CL_OP_POST_BATCH,
 	CL_OP_COUNT
 } ClOperation;
 
 extern Datum cl_tracked(ClOperation op, PGFunction impl, FunctionCallInfo fcinfo);
+extern void cl_opstats_item_errors(ClOperation op, const int *sqlstates, int n);
 
 /*
  * cl_opstats_suppress_begin / cl_opstats_suppress_end: while a begin is not
@@ -78,6 +80,20 @@ extern void cl_stat_hot_sweep(int64 account_id);
  */
 #define CL_TRACKED_FUNCTION(name, op, impl) \
 	static Datum impl(PG_FUNCTION_ARGS); \
+	PG_FUNCTION_INFO_V1(name); \
+	Datum \
+	name(PG_FUNCTION_ARGS) \
+	{ \
+		return cl_tracked(op, impl, fcinfo); \
+	}
+
+/*
+ * CL_TRACKED_FUNCTION_SHARED: the same, with impl callable from other files
+ * (batch.c runs the single calls' implementations item by item; calls made
+ * that way are not counted apart, the batch is).  impl is declared in the
+ * caller's header.
+ */
+#define CL_TRACKED_FUNCTION_SHARED(name, op, impl) \
 	PG_FUNCTION_INFO_V1(name); \
 	Datum \
 	name(PG_FUNCTION_ARGS) \

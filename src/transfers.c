@@ -25,6 +25,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "batch.h"
 #include "compat.h"
 #include "errcodes.h"
 #include "opstats.h"
@@ -33,9 +34,9 @@
 #include "spi_plans.h"
 #include "validate.h"
 
-CL_TRACKED_FUNCTION(cl_transfer, CL_OP_TRANSFER, transfer_impl)
-CL_TRACKED_FUNCTION(cl_post_entry, CL_OP_POST_ENTRY, post_entry_impl)
-CL_TRACKED_FUNCTION(cl_reverse, CL_OP_REVERSE, reverse_impl)
+CL_TRACKED_FUNCTION_SHARED(cl_transfer, CL_OP_TRANSFER, cl_transfer_impl)
+CL_TRACKED_FUNCTION_SHARED(cl_post_entry, CL_OP_POST_ENTRY, cl_post_entry_impl)
+CL_TRACKED_FUNCTION_SHARED(cl_reverse, CL_OP_REVERSE, cl_reverse_impl)
 
 #define CL_MAX_LEGS 1000
 
@@ -248,8 +249,8 @@ cl_claim_transfer_voucher(const char *voucher, const char *kind, const uint8 *ha
  * transfer(voucher, debit_account, credit_account, amount, memo, metadata):
  * debit one account and credit another; returns the transfer id.
  */
-static Datum
-transfer_impl(PG_FUNCTION_ARGS)
+Datum
+cl_transfer_impl(PG_FUNCTION_ARGS)
 {
 	char	   *voucher;
 	int64		debit_account,
@@ -421,8 +422,8 @@ parse_legs(Jsonb *legs, int *nlegs)
  * post_entry(voucher, legs, memo, metadata): post a balanced multi-leg
  * entry; returns the transfer id.
  */
-static Datum
-post_entry_impl(PG_FUNCTION_ARGS)
+Datum
+cl_post_entry_impl(PG_FUNCTION_ARGS)
 {
 	char	   *voucher;
 	PostingLeg *legs;
@@ -469,8 +470,8 @@ reversal_refused(const char *voucher, const char *detail)
  * reverse(voucher, reversal_voucher, reason): post the mirror image of a
  * transfer, at most once; returns the reversal's transfer id.
  */
-static Datum
-reverse_impl(PG_FUNCTION_ARGS)
+Datum
+cl_reverse_impl(PG_FUNCTION_ARGS)
 {
 	char	   *voucher;
 	char	   *rvoucher;

@@ -50,7 +50,8 @@ BEGIN
         creditledger.transfer_post(text, text, bigint, boolean),
         creditledger.transfer_void(text, text),
         creditledger.hold_funds(text, bigint, bigint, text, timestamptz),
-        creditledger.release_funds(text, text, bigint)
+        creditledger.release_funds(text, text, bigint),
+        creditledger.post_batch(jsonb, boolean)
         TO creditledger_app;
 
     -- Auditors: read everything (views and ledger tables, for BCP rules),

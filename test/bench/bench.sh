@@ -83,7 +83,20 @@
 #      flat). Times are psql's \timing of each statement, summed (COMMIT
 #      included). Checked: verify_chain() finds nothing, no balance moved off
 #      the 100 accounts, every transfer has two legs;
-#  10. prints markdown tables (tps, ratios, targets, flush lag, race, audit, bulk)
+#  10. batch (in a database of its own, BATCH_DB, after the other parts):
+#      post_batch throughput.  test/bench/batch_setup.sql: 1000 funded
+#      accounts and a buffered account.  At BATCH_CLIENTS (16) clients, one
+#      run each, in turn: single transfer() calls (transfer_uniform.sql),
+#      then for each size N of BATCH_SIZES (1 10 100 1000) a bare multi-row
+#      INSERT of N rows (insert_multi.sql, the ceiling) and post_batch of N
+#      uniform transfers (batch_uniform.sql); then 100-item batches into one
+#      buffered account (a one-client flush loop alongside, as the worker
+#      serves only the ledger database).  Then BATCH_BULK (100,000)
+#      transfers through post_batch calls of 1,000 items, as one transaction
+#      and as BATCH_BULK/1000 transactions (one session, wall clock).
+#      Checked: no item refused, verify_chain() finds nothing, balances
+#      conserved, every batched transfer has two legs;
+#  11. prints markdown tables (tps, ratios, targets, flush lag, race, audit, bulk, batch)
 #      and saves them to bench-results/latest.md (pgbench logs and the server
 #      log alongside in bench-results/logs/).
 #
@@ -104,8 +117,9 @@
 #                      setup and checks), "credit" (table 3 and the race,
 #                      their setup and checks; setup.sql is skipped),
 #                      "audit" (the audit tables, their database, setup and
-#                      checks) or "bulk" (many postings in one transaction,
-#                      its database and checks); default all four. E.g. to
+#                      checks), "bulk" (many postings in one transaction,
+#                      its database and checks) or "batch" (post_batch, its
+#                      database and checks); default all five. E.g. to
 #                      iterate on credit lines:
 #                          BENCH_ONLY=credit BENCH_SECONDS=5 bash test/bench/bench.sh
 #                      A partial run writes bench-results/latest-PART.md and
@@ -128,6 +142,9 @@
 #                         multiple of 1000)
 #   BENCH_BULK_REPS       runs of each bulk way, interleaved; the best counts
 #                         (default 2)
+#   BENCH_BATCH_CLIENTS   clients of the batch runs (default 16)
+#   BENCH_BATCH_BULK      transfers of the batch part's one-transaction
+#                         comparison (default 100000; a multiple of 1000)
 #
 # Adding a workload: write test/bench/NAME.sql (pgbench script; variables
 # :lo, :hi, :naccounts are passed with -D), add setup it needs to setup.sql,
@@ -195,6 +212,8 @@ CONF=(
     "log_min_messages = warning"
     "log_checkpoints = off"
     "log_line_prefix = '%m [%p] %e '"    # SQLSTATE in every line: errors counted by code
+    "max_locks_per_transaction = 256"     # a post_batch of 1,000 uniform transfers takes a mode
+                                          # lock on each of its ~860 distinct accounts
     "creditledger.database = ''"          # no worker until the database exists (WORKER_CONF)
 )
 # The background worker (added once the database exists, then a restart).
@@ -284,13 +303,23 @@ BULK_REPS=${BENCH_BULK_REPS:-2}
 BULK_SCALING="5000 10000 20000"
 BULK_TARGET=1.3              # one transaction / BULK_TRANSFERS/1000 transactions: at most this
 
+# Batch (its own database): post_batch throughput.
+BATCH_DB=bench_batch
+BATCH_ACCOUNTS=1000
+BATCH_CLIENTS=${BENCH_BATCH_CLIENTS:-16}
+BATCH_SIZES="1 10 100 1000"
+BATCH_HOT_ITEMS=100
+BATCH_BULK=${BENCH_BATCH_BULK:-100000}
+BATCH_TARGET_SIZE=100
+BATCH_TARGET=10              # post_batch of BATCH_TARGET_SIZE: transfers/s >= this x single calls
+
 die() { echo "bench: $*" >&2; exit 1; }
 
 # The parts to run (BENCH_ONLY); want PART: is it one of them?
 case "${BENCH_ONLY:-}" in
-    "") PARTS="ledger credit audit bulk" ;;
-    ledger | credit | audit | bulk) PARTS=$BENCH_ONLY ;;
-    *) die "BENCH_ONLY must be ledger, credit, audit or bulk (or unset for all four), not '$BENCH_ONLY'" ;;
+    "") PARTS="ledger credit audit bulk batch" ;;
+    ledger | credit | audit | bulk | batch) PARTS=$BENCH_ONLY ;;
+    *) die "BENCH_ONLY must be ledger, credit, audit, bulk or batch (or unset for all five), not '$BENCH_ONLY'" ;;
 esac
 want() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 if want audit; then
@@ -358,7 +387,7 @@ pgbench_run() {
     off=$(logsize)
     if [ -n "${FLUSHER_FOR:-}" ]; then
         as_pg "$PGBENCH" -n -M prepared -c 1 -T "$secs" -D hot="$FLUSHER_FOR" \
-            -f "$SCRIPTS/flush_loop.sql" "$DB" >"$(dirname "$logf")/flusher-$(basename "$logf")" 2>&1 &
+            -f "$SCRIPTS/flush_loop.sql" "${RUN_DB:-$DB}" >"$(dirname "$logf")/flusher-$(basename "$logf")" 2>&1 &
         fpid=$!
     fi
     if [ -n "${WAITS_RUN:-}" ]; then
@@ -367,7 +396,7 @@ pgbench_run() {
         wpid=$!
     fi
     as_pg "$PGBENCH" -n -M prepared --failures-detailed -c "$clients" -j "$threads" \
-        -T "$secs" "$@" -f "$SCRIPTS/$script" "$DB" >"$logf" 2>&1 || rc=$?
+        -T "$secs" "$@" -f "$SCRIPTS/$script" "${RUN_DB:-$DB}" >"$logf" 2>&1 || rc=$?
     if [ -n "$fpid" ]; then wait "$fpid" || echo "flusher: pgbench exit $?" >>"$logf"; fi
     if [ -n "$wpid" ]; then wait "$wpid" || echo "wait sampler: pgbench exit $?" >>"$logf"; fi
     wal1=$(q "$walq" || true)
@@ -975,6 +1004,87 @@ if want bulk; then
     done
 fi
 
+# The batch part, in its own database: BATCH[key] holds run_summary lines
+# (pgbench runs) or seconds (the one-transaction comparison); empty = failed.
+declare -A BATCH=()
+# qbb SQL: one query in the batch database.
+qbb() { as_pg "$PSQL" -X -qAt -v ON_ERROR_STOP=1 -d "$BATCH_DB" -c "$1"; }
+# batch_run NAME SCRIPT N [HOT [CLIENTS]]: one pgbench run in the batch
+#   database at CLIENTS (default BATCH_CLIENTS) clients (pgbench_run; with
+#   HOT not 0, the flush loop alongside); prints run_summary's line;
+#   non-zero (why on stderr) if anything failed.
+batch_run() {
+    local name=$1 script=$2 n=$3 hot=${4:-0} clients=${5:-$BATCH_CLIENTS} logf rc=0 tps failed aborted errs flusher=""
+    logf="$LOGDIR/batch-$name-c$clients.log"
+    [ "$hot" = 0 ] || flusher=$hot
+    RUN_DB=$BATCH_DB FLUSHER_FOR=$flusher pgbench_run "$logf" "$clients" "$BENCH_SECONDS" "$script" \
+        -D lo="$BATCH_LO" -D hi="$BATCH_HI" -D naccounts="$BATCH_ACCOUNTS" -D n="$n" -D hot="$hot" \
+        -D nclients="$clients" || rc=$?
+    IFS='|' read -r tps failed aborted errs <<<"$(run_summary "$logf")"
+    echo "$tps|$failed|$aborted|$errs"
+    if [ "$rc" -ne 0 ] || [ -z "$tps" ] || [ "$failed" != 0 ] || [ "$aborted" != 0 ]; then
+        show_failure "batch $name" "$clients" "$logf" "$rc"
+        return 1
+    fi
+}
+# batch_bulk NAME TXNS: BATCH_BULK transfers through post_batch calls of
+#   1,000 uniform items in TXNS transactions (1 or BATCH_BULK/1000), one
+#   session, after VACUUM and CHECKPOINT; prints the wall-clock seconds
+#   (empty if it failed; psql's output in logs*/batch-bulk-NAME.log).
+batch_bulk() {
+    local name=$1 txns=$2 calls=$((BATCH_BULK / 1000)) t0 t1 logf="$LOGDIR/batch-bulk-$1.log"
+    qbb "VACUUM" >/dev/null; qbb "CHECKPOINT" >/dev/null
+    t0=$(date +%s.%N)
+    {
+        if [ "$txns" = 1 ]; then echo "BEGIN;"; fi
+        for _ in $(seq 1 "$calls"); do
+            echo "SELECT count(*) FILTER (WHERE sqlstate IS NOT NULL) FROM creditledger.post_batch(public.bb_items(1000, $BATCH_LO, $BATCH_ACCOUNTS, NULL));"
+        done
+        if [ "$txns" = 1 ]; then echo "COMMIT;"; fi
+    } | as_pg "$PSQL" -X -qAt -v ON_ERROR_STOP=1 -d "$BATCH_DB" >"$logf" 2>&1 || return 0
+    t1=$(date +%s.%N)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", b - a }'
+}
+if want batch; then
+    log "batch setup: database $BATCH_DB, $BATCH_ACCOUNTS funded accounts, a buffered account"
+    as_pg "$PGBIN/createdb" "$BATCH_DB"
+    as_pg "$PSQL" -X -q -v ON_ERROR_STOP=1 -v naccounts="$BATCH_ACCOUNTS" -v fund="$FUND" \
+        -d "$BATCH_DB" -f "$SCRIPTS/batch_setup.sql" >/dev/null || die "batch_setup.sql failed"
+    IFS='|' read -r BATCH_LO BATCH_HI bn <<<"$(qbb "SELECT min(account_id), max(account_id), count(*)
+        FROM creditledger.accounts WHERE code LIKE 'bb-acct-%'")"
+    [ "$bn" = "$BATCH_ACCOUNTS" ] && [ $((BATCH_HI - BATCH_LO + 1)) = "$BATCH_ACCOUNTS" ] \
+        || die "batch: expected $BATCH_ACCOUNTS accounts with contiguous ids, got $bn in [$BATCH_LO, $BATCH_HI]"
+    BATCH_HOT=$(qbb "SELECT creditledger.account_id('bb-hot-buffered')")
+    BATCH_HELD=$(qbb "SELECT sum(balance) FROM creditledger.accounts WHERE code LIKE 'bb-%' AND code <> 'bb-system'")
+    if [ "$BENCH_WARMUP" != 0 ]; then
+        log "batch warm-up ($BENCH_WARMUP s each)"
+        BENCH_SECONDS=$BENCH_WARMUP batch_run warmup-single transfer_uniform.sql 1 >/dev/null || true
+        BENCH_SECONDS=$BENCH_WARMUP batch_run warmup-b100 batch_uniform.sql 100 >/dev/null || true
+    fi
+    log "batch: single transfer() calls, $BATCH_CLIENTS clients"
+    BATCH[single]=$(batch_run single transfer_uniform.sql 1) || RUN_FAILURES=$((RUN_FAILURES + 1))
+    for n in $BATCH_SIZES; do
+        log "batch: bare INSERT of $n rows, then post_batch of $n transfers, $BATCH_CLIENTS clients"
+        BATCH[insert:$n]=$(batch_run "insert$n" insert_multi.sql "$n") || RUN_FAILURES=$((RUN_FAILURES + 1))
+        BATCH[batch:$n]=$(batch_run "b$n" batch_uniform.sql "$n") || RUN_FAILURES=$((RUN_FAILURES + 1))
+    done
+    for n in 100 1000; do
+        log "batch: post_batch of $n transfers, each client on its own accounts"
+        BATCH[own:$n]=$(batch_run "own$n" batch_disjoint.sql "$n") || RUN_FAILURES=$((RUN_FAILURES + 1))
+    done
+    log "batch: one client: single transfer() calls, then post_batch of 100"
+    BATCH[single1]=$(batch_run single transfer_uniform.sql 1 0 1) || RUN_FAILURES=$((RUN_FAILURES + 1))
+    BATCH[b100_1]=$(batch_run b100 batch_uniform.sql 100 0 1) || RUN_FAILURES=$((RUN_FAILURES + 1))
+    log "batch: post_batch of $BATCH_HOT_ITEMS transfers into one buffered account"
+    BATCH[hot]=$(batch_run "hot$BATCH_HOT_ITEMS" batch_uniform.sql "$BATCH_HOT_ITEMS" "$BATCH_HOT") \
+        || RUN_FAILURES=$((RUN_FAILURES + 1))
+    log "batch: $BATCH_BULK transfers in post_batch calls of 1,000: $((BATCH_BULK / 1000)) transactions, then one"
+    BATCH[bulk_many]=$(batch_bulk many $((BATCH_BULK / 1000)))
+    BATCH[bulk_one]=$(batch_bulk one 1)
+    log "batch bulk: ${BATCH[bulk_many]:-FAIL} s vs ${BATCH[bulk_one]:-FAIL} s"
+    qbb "SELECT creditledger.flush($BATCH_HOT)" >/dev/null || true
+fi
+
 #--------------------------------------------------------------------------
 # Correctness after the load
 #--------------------------------------------------------------------------
@@ -1245,6 +1355,29 @@ if want bulk; then
     legs=$(qb "SELECT count(*) FROM creditledger.journal WHERE voucher LIKE 'bulk-%' AND voucher NOT LIKE 'bulk-fund-%'" || echo error)
     [ "$posted" = $((BULK_NEXT - 1)) ] && [ "$legs" = $((2 * (BULK_NEXT - 1))) ] && s=ok || s=bad
     check $s "bulk: $posted transfers with $legs journal entries (expected $((BULK_NEXT - 1)) and twice that)"
+fi
+
+if want batch; then
+    # No item refused, every run completed, the chains intact, money conserved.
+    failed=0
+    for k in "${!BATCH[@]}"; do [ -n "${BATCH[$k]}" ] || failed=$((failed + 1)); done
+    [ "$failed" = 0 ] && s=ok || s=bad
+    check $s "batch: runs that failed: $failed (logs: ${LOGDIR#"$SRC"/}/batch-*.log)"
+    refused=$(qbb "SELECT coalesce(sum(count), 0) FROM creditledger.stat_errors WHERE operation = 'post_batch'" || echo error)
+    [ "$refused" = 0 ] && s=ok || s=bad
+    check $s "batch: items refused (stat_errors, post_batch): $refused (expected 0)"
+    problems=$(qbb "SELECT count(*) FROM creditledger.verify_chain()" || echo error)
+    [ "$problems" = 0 ] && s=ok || s=bad
+    check $s "batch: verify_chain(): $problems problem rows (expected 0)"
+    held=$(qbb "SELECT sum(balance) FROM creditledger.accounts WHERE code LIKE 'bb-%' AND code <> 'bb-system'" || echo error)
+    [ "$held" = "${BATCH_HELD:-}" ] && s=ok || s=bad
+    check $s "batch: the accounts hold $held after a final flush (before the runs: ${BATCH_HELD:-?})"
+    bad=$(qbb "SELECT count(*) FROM (SELECT t.transfer_id FROM creditledger.transfers t
+                 LEFT JOIN creditledger.journal j ON j.transfer_id = t.transfer_id
+                WHERE t.voucher LIKE 'bb-%' AND t.voucher NOT LIKE 'bb-fund-%'
+                GROUP BY t.transfer_id HAVING count(j.entry_id) <> 2) x" || echo error)
+    [ "$bad" = 0 ] && s=ok || s=bad
+    check $s "batch: transfers without exactly two journal entries: $bad (expected 0)"
 fi
 
 # Diagnostics (information, not checks): how the account rows were updated.
@@ -1527,17 +1660,72 @@ report_bulk() {
     echo
 }
 
+# report_batch: the batch tables (markdown, on stdout).
+report_batch() {
+    local single n tps rows sr ir r v
+    # bfield KEY N: field N of BATCH[KEY] (run_summary's line).
+    bfield() { local IFS='|' f; read -r -a f <<<"${BATCH[$1]:-}"; echo "${f[$2 - 1]:-}"; }
+    single=$(bfield single 1)
+    echo "### Batch posting: post_batch"
+    echo
+    echo "A database of its own ($BATCH_DB): $BATCH_ACCOUNTS funded accounts. $BATCH_CLIENTS clients, ${BENCH_SECONDS} s"
+    echo "per run, one run each, in the order of the table; every transfer between two distinct uniformly"
+    echo "random accounts (amount 1..100, a fresh voucher), the items built server side by public.bb_items;"
+    echo "the INSERT rows build the same rows the same way and insert them into a plain table in one"
+    echo "statement (the ceiling). Rows/s = calls/s x rows per call."
+    echo
+    echo "| workload | rows per call | calls/s | rows/s | / single transfer() | / INSERT of as many rows |"
+    echo "|:---------|--------------:|--------:|-------:|--------------------:|-------------------------:|"
+    echo "| single transfer() | 1 | ${single:-FAIL} | ${single:-FAIL} | 1.00 | |"
+    for n in $BATCH_SIZES; do
+        tps=$(bfield "insert:$n" 1)
+        ir=$(awk -v t="$tps" -v n="$n" 'BEGIN { if (t != "") printf "%.0f", t * n }')
+        echo "| bare multi-row INSERT | $n | ${tps:-FAIL} | ${ir:-FAIL} | $(ratio "$ir" "$single") | |"
+        tps=$(bfield "batch:$n" 1)
+        rows=$(awk -v t="$tps" -v n="$n" 'BEGIN { if (t != "") printf "%.0f", t * n }')
+        echo "| post_batch, uniform transfers | $n | ${tps:-FAIL} | ${rows:-FAIL} | $(ratio "$rows" "$single") | $(ratio "$rows" "$ir") |"
+        [ "$n" = "$BATCH_TARGET_SIZE" ] && sr=$rows
+    done
+    for n in 100 1000; do
+        tps=$(bfield "own:$n" 1)
+        rows=$(awk -v t="$tps" -v n="$n" 'BEGIN { if (t != "") printf "%.0f", t * n }')
+        echo "| post_batch, each client on its own $((BATCH_ACCOUNTS / BATCH_CLIENTS)) accounts | $n | ${tps:-FAIL} | ${rows:-FAIL} | $(ratio "$rows" "$single") | |"
+    done
+    tps=$(bfield hot 1)
+    rows=$(awk -v t="$tps" -v n="$BATCH_HOT_ITEMS" 'BEGIN { if (t != "") printf "%.0f", t * n }')
+    echo "| post_batch into one buffered account | $BATCH_HOT_ITEMS | ${tps:-FAIL} | ${rows:-FAIL} | $(ratio "$rows" "$single") | |"
+    tps=$(bfield single1 1)
+    echo "| one client: single transfer() | 1 | ${tps:-FAIL} | ${tps:-FAIL} | $(ratio "$tps" "$single") | |"
+    local s1=$tps
+    tps=$(bfield b100_1 1)
+    rows=$(awk -v t="$tps" 'BEGIN { if (t != "") printf "%.0f", t * 100 }')
+    echo "| one client: post_batch, uniform transfers | 100 | ${tps:-FAIL} | ${rows:-FAIL} | $(ratio "$rows" "$single") ($(ratio "$rows" "$s1") x one client's single calls) | |"
+    echo
+    r=$(ratio "${sr:-}" "$single")
+    if [ "$r" = n/a ]; then v="NOT MEASURED"
+    elif awk -v r="$r" -v t="$BATCH_TARGET" 'BEGIN { exit !(r >= t) }'; then v=MET
+    else v="NOT MET"; fi
+    echo "Target: post_batch of $BATCH_TARGET_SIZE >= ${BATCH_TARGET}x the single-call rate: $r: **$v**"
+    echo
+    echo "| $BATCH_BULK transfers in post_batch calls of 1,000 | seconds | us/transfer | / $((BATCH_BULK / 1000)) transactions |"
+    echo "|:---|---:|---:|---:|"
+    echo "| $((BATCH_BULK / 1000)) transactions of one call | ${BATCH[bulk_many]:-FAIL} | $(awk -v t="${BATCH[bulk_many]:-}" -v n="$BATCH_BULK" 'BEGIN { if (t + 0 > 0) printf "%.0f", t * 1e6 / n; else print "n/a" }') | 1.00 |"
+    echo "| one transaction of $((BATCH_BULK / 1000)) calls | ${BATCH[bulk_one]:-FAIL} | $(awk -v t="${BATCH[bulk_one]:-}" -v n="$BATCH_BULK" 'BEGIN { if (t + 0 > 0) printf "%.0f", t * 1e6 / n; else print "n/a" }') | $(ratio "${BATCH[bulk_one]:-}" "${BATCH[bulk_many]:-}") |"
+    echo
+}
+
 {
     echo "## creditledger benchmark"
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $mem RAM, PostgreSQL $pgversion, commit $commit."
     echo "shared_buffers = 1GB, synchronous_commit = on (default), same settings for all runs; pgbench runs on the same machine."
-    [ "$PARTS" = "ledger credit audit bulk" ] || echo "Only the $PARTS part (BENCH_ONLY=$BENCH_ONLY)."
+    [ "$PARTS" = "ledger credit audit bulk batch" ] || echo "Only the $PARTS part (BENCH_ONLY=$BENCH_ONLY)."
     echo
     if want ledger; then report_ledger; fi
     if want credit; then report_credit; fi
     if want audit; then report_audit; fi
     if want bulk; then report_bulk; fi
+    if want batch; then report_batch; fi
     echo "Server log (WARNING and above, whole benchmark, by SQLSTATE): ${SERVER_LOG:-nothing}."
     echo
     echo "Correctness after the load:"

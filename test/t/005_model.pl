@@ -1214,6 +1214,211 @@ sub worker_main
 		$record->(op => 'expire', res => $res);
 	};
 
+	# Batch posting: post_batch of 2 to 5 items (transfers and entries on
+	# the private and shared accounts, invalid items, and duplicates of an
+	# earlier item's voucher, with the same payload or another), some
+	# linked, one batch in five atomic.  The prediction is per item, made
+	# after the call by replaying the batch in the worker's model group by
+	# group: an item on the private account is ok or LD001 exactly, an item
+	# only on shared accounts ok or LD001, an invalid one its SQLSTATE; a
+	# duplicate of an item its group applied is a replay (the same id) or
+	# LD004.  A group succeeds or fails as a whole (one item with its own
+	# error, the others LD014); an atomic batch raises the failing item's
+	# error (its number in the context) and applies nothing.
+	my $batch_sql = q{SELECT coalesce(json_agg(json_build_array(r.item, r.id, r.sqlstate) ORDER BY r.item)::text, '[]')
+	                    FROM creditledger.post_batch($1::jsonb, $2::boolean) r};
+	$ops{batch} = sub {
+		my ($rnd) = @_;
+		my $k = 2 + int($rnd->() * 4);
+		my $atomic = $rnd->() < 0.2 ? 1 : 0;
+		my (@items, @json);
+		for my $i (1 .. $k)
+		{
+			my ($x, $y, $z, $l) = map { $rnd->() } 1 .. 4;
+			my $o = $pick->($rnd, $fund, @cust, @hot);
+			my $c1 = $pick->($rnd, @cust);
+			my %it = (v => $newref->(":b$i"), linked => ($i < $k && $l < 0.35) ? 1 : 0);
+			if ($x < 0.3)
+			{
+				%it = (%it, op => 'transfer', legs => $y < 0.45
+					? [ [ $o, 'D', 1 + int($z * 600) ], [ $priv, 'C', 1 + int($z * 600) ] ]
+					: [ [ $priv, 'D', 1 + int($z * (($pbal - $pheld) * 0.8 + 50)) ],
+						[ $o, 'C', 1 + int($z * (($pbal - $pheld) * 0.8 + 50)) ] ]);
+			}
+			elsif ($x < 0.55)
+			{
+				my $amt = 1 + int($z * 1500);
+				%it = (%it, op => 'transfer',
+					legs => $y < 0.5 ? [ [ $fund, 'D', $amt ], [ $c1, 'C', $amt ] ] : [ [ $c1, 'D', $amt ], [ $fund, 'C', $amt ] ]);
+			}
+			elsif ($x < 0.7)
+			{
+				my $amt = 1 + int($z * 400);
+				%it = (%it, op => 'entry',
+					legs => $y < 0.5 ? [ [ $fund, 'D', $amt ], [ $priv, 'C', $amt ] ] : [ [ $priv, 'D', $amt ], [ $c1, 'C', $amt ] ]);
+			}
+			elsif ($x < 0.82)
+			{
+				my $w = int($y * 3);
+				%it = (%it, op => 'transfer', legs => [ [ $fund, 'D', 10 ], [ $c1, 'C', 10 ] ]);
+				if    ($w == 0) { $it{amount0} = 1;  $it{exp} = '22023'; }
+				elsif ($w == 1) { $it{legs}[1][0] = 999999; $it{exp} = 'LD003'; }
+				else            { $it{legs}[1][0] = $fund;  $it{exp} = '22023'; }
+			}
+			elsif ($i > 1)
+			{
+				# a duplicate of an earlier item of this batch
+				my $e = $items[ int($y * ($i - 1)) ];
+				%it = (%$e, linked => $it{linked}, dup => $e->{v});
+				$it{legs} = [ map { [@$_] } @{ $e->{legs} } ];
+				if ($z < 0.5 && !$e->{exp}) { $_->[2] += 1 for @{ $it{legs} }; $it{changed} = 1; }
+			}
+			else
+			{
+				%it = (%it, op => 'transfer', legs => [ [ $fund, 'D', 5 ], [ $c1, 'C', 5 ] ]);
+			}
+			$it{v} = $it{dup} if $it{dup};
+			push @items, \%it;
+			my %j = (op => $it{op}, voucher => $it{v});
+			if ($it{op} eq 'transfer')
+			{
+				%j = (%j, debit => 0 + $it{legs}[0][0], credit => 0 + $it{legs}[1][0],
+					amount => $it{amount0} ? 0 : 0 + $it{legs}[0][2]);
+			}
+			else
+			{
+				$j{legs} = [ map { { account => 0 + $_->[0], ($_->[1] eq 'D' ? 'debit' : 'credit') => 0 + $_->[2] } } @{ $it{legs} } ];
+			}
+			$j{linked} = JSON::PP::true if $it{linked};
+			push @json, \%j;
+		}
+		my $res = $run->($batch_sql, $json->encode(\@json), $atomic ? 'true' : 'false');
+		my @rows;
+		if ($res->{ok})
+		{
+			@rows = @{ $json->decode($res->{val}) };
+			$fail->("batch: " . scalar(@rows) . " result rows for $k items") if @rows != $k;
+		}
+		elsif (!$atomic || $res->{err} !~ /post_batch item (\d+)/)
+		{
+			$outcome->('post_batch' . ($atomic ? ' (atomic)' : ''), $res, 'ok');
+			$record->(op => 'batch', res => $res);
+			return;
+		}
+		# the groups (an atomic batch: one)
+		my @groups = ([]);
+		for my $i (0 .. $k - 1)
+		{
+			push @{ $groups[-1] }, $i;
+			push @groups, [] if !$atomic && !$items[$i]{linked} && $i < $k - 1;
+		}
+		my $failed_at = (!$res->{ok} && $res->{err} =~ /post_batch item (\d+)/) ? $1 - 1 : undef;
+		my %claimed;    # voucher => [id, item] of items the model applied
+		for my $g (@groups)
+		{
+			# the item with its own error (the others of the group: LD014)
+			my $f;
+			if ($res->{ok})
+			{
+				for my $i (@$g)
+				{
+					if (defined $rows[$i][2] && $rows[$i][2] ne 'LD014') { $f = $i; last; }
+				}
+				for my $i (@$g)
+				{
+					my $st = $rows[$i][2];
+					my $want = !defined $f ? 'ok' : $i == $f ? ($st // 'ok') : 'LD014';
+					$fail->("batch item " . ($i + 1) . " $items[$i]{v}: got " . ($st // 'ok') . ", but "
+						  . (defined $f ? 'item ' . ($f + 1) . ' of its group failed' : 'no item of its group failed'))
+					  if ($st // 'ok') ne $want;
+				}
+			}
+			else { $f = $failed_at; }
+			my ($tbal, %tclaimed) = ($pbal);
+			for my $i (@$g)
+			{
+				last if defined $f && $i > $f;
+				my $it = $items[$i];
+				# what this item did: before the failing one, it ran (and was rolled back)
+				my $got = (defined $f && $i == $f) ? ($res->{ok} ? $rows[$i][2] : $res->{state}) : 'ok';
+				my $id = $res->{ok} && !defined $f ? $rows[$i][1] : undef;
+				my @allowed;
+				my $prior = $tclaimed{ $it->{v} } // $claimed{ $it->{v} };
+				if ($it->{exp}) { @allowed = ($it->{exp}); }
+				elsif ($prior) { @allowed = $it->{changed} ? ('LD004') : ('ok'); }
+				else
+				{
+					my %net;
+					$net{ $_->[0] } += $signed->($_) for @{ $it->{legs} };
+					my ($short, $unsure) = (0, 0);
+					for my $a (keys %net)
+					{
+						next if $net{$a} >= 0 || !defined $acct_by_id{$a}{min};
+						if ($a == $priv) { $short = 1 if $tbal - $pheld + $net{$a} < $acct_by_id{$a}{min}; }
+						else             { $unsure = 1; }
+					}
+					@allowed = $short ? ('LD001') : $unsure ? ('ok', 'LD001') : ('ok');
+				}
+				unless (grep { $_ eq $got } @allowed, @tolerate)
+				{
+					$fail->("batch item " . ($i + 1) . " $it->{op} $it->{v} " . $json->encode($it->{legs})
+						  . ": " . ($got eq 'ok' ? 'ran ok' : "got $got")
+						  . ($res->{ok} ? '' : " ($res->{err})") . ', allowed: ' . join('|', @allowed));
+				}
+				next unless $got eq 'ok';
+				if ($prior)
+				{
+					$fail->("batch item " . ($i + 1) . " $it->{v}: replay returned $id, not $prior->[0]")
+					  if defined $id && defined $prior->[0] && $id ne $prior->[0];
+				}
+				else
+				{
+					for (@{ $it->{legs} }) { $tbal += $signed->($_) if $_->[0] == $priv; }
+					$tclaimed{ $it->{v} } = [ $id, $i ];
+				}
+			}
+			if (!defined $f && $res->{ok})
+			{
+				$pbal = $tbal;
+				%claimed = (%claimed, %tclaimed);
+			}
+		}
+		# one log line per item, as the single call would have logged it
+		for my $i (0 .. $k - 1)
+		{
+			my $it = $items[$i];
+			my $ok = $res->{ok} && !defined $rows[$i][2];
+			my %l = (p => $phase, n => $opno, pick => $picked, fn => 'post_batch', item => $i + 1,
+				ref => $it->{v}, ok => $ok ? 1 : 0);
+			my $c = $claimed{ $it->{v} };
+			if ($ok && $c && $c->[1] == $i)
+			{
+				%l = (%l, op => $it->{op}, id => $rows[$i][1], fresh => 1,
+					eff => { kind => $it->{op}, legs => $it->{legs} });
+				if ($it->{op} eq 'transfer')
+				{
+					my @b = ($it->{v}, $it->{legs}[0][0], $it->{legs}[1][0], $it->{legs}[0][2], undef);
+					push @acked, { ref => $it->{v}, id => $rows[$i][1], what => "batch transfer $it->{v}",
+						sql => 'SELECT creditledger.transfer($1::text, $2::bigint, $3::bigint, $4::bigint, $5::text)',
+						binds => \@b, cbinds => [ @b[ 0 .. 2 ], $b[3] + 1, undef ] };
+					push @posted, { ref => $it->{v}, id => $rows[$i][1], legs => $it->{legs} };
+				}
+			}
+			elsif ($ok)
+			{
+				%l = (%l, op => 'replay', id => $rows[$i][1]);
+			}
+			else
+			{
+				%l = (%l, op => 'batch_item',
+					state => $res->{ok} ? $rows[$i][2] : ((defined $failed_at && $i == $failed_at) ? $res->{state} : 'atomic'),
+					fresh => ($it->{dup} ? 0 : 1));
+			}
+			$l{retries} = $res->{retries} if $res->{retries};
+			$wlog->(\%l);
+		}
+	};
+
 	my @weights = (
 		transfer_shared => 12, transfer_hot     => 10, transfer_private => 10,
 		transfer_invalid => 3, entry            => 8,  entry_invalid    => 3,
@@ -1223,7 +1428,7 @@ sub worker_main
 		replay           => 5, conflict         => 4,  pending          => 9,
 		post             => 7, void             => 3,  hold_funds       => 5,
 		release_funds    => 4, holds_invalid    => 3,  expire           => 1,
-		block            => 2,);
+		block            => 2, batch            => 6,);
 	my $wsum = 0;
 	$wsum += $weights[ 2 * $_ + 1 ] for 0 .. $#weights / 2;
 

@@ -1,0 +1,908 @@
+/*
+ * batch.c: post_batch(items jsonb, atomic boolean): many postings (transfer,
+ * entry, reverse, pending, post, void) in one call, with per-item results.
+ *
+ * The batch engine, in four steps:
+ *   1. Parse.  Every item is parsed and its shape checked before anything
+ *      is read or locked: an object with a known "op", only the keys of that
+ *      op, each of the right JSON type, "linked" a boolean, the last item not
+ *      linked.  A shape error becomes the item's result (22023); the values
+ *      themselves (NULLs, references, amounts, self-transfers, legs,
+ *      metadata, expires_at) are checked by the single call's own code in
+ *      step 3, so results carry exactly its SQLSTATEs and messages.
+ *   2. Lock.  Every account the batch can touch is collected: the accounts
+ *      of transfer, pending and entry items, the accounts of the originals
+ *      that reverse items name and of the pending transfers that post and
+ *      void items name (those pending rows are locked here, FOR UPDATE in
+ *      pending id order, before any account: locking.c's and holds.c's
+ *      order).  Then, in ascending id order, each account's mode lock is
+ *      taken (shared) and the row of each account in hot mode 'none' is
+ *      locked (FOR NO KEY UPDATE), once, in the batch's top transaction.
+ *      Hot accounts are served by the single calls' hot paths in step 3
+ *      (buffered increases lock nothing, split accounts choose a sub-account
+ *      with SKIP LOCKED).  So two batches, or a batch and single calls,
+ *      wait for each other only in ascending order and never deadlock.
+ *   3. Evaluate and write, in item order, by the single calls'
+ *      implementations (transfers.c, holds.c, posting.c) called directly
+ *      (no SQL layer): claim the reference (a replay returns the first id,
+ *      another payload is LD004, a voucher used earlier in the same batch
+ *      is seen exactly as a sequential call would see it), check accounts,
+ *      blocks, currencies, floors against available = balance - held, then
+ *      append the chained journal entries through the direct heap writer
+ *      and write the chain heads.  The rows locked in step 2 are not locked
+ *      again, and a row this transaction wrote is read from its newest
+ *      version (rowcache.c), so an item costs the same whatever its
+ *      position in the batch.
+ *   4. Atomicity per group.  An item, or a linked group (items joined by
+ *      "linked": true with the next), must succeed or fail as one.  Runs of
+ *      groups are attempted together in ONE subtransaction; when a group
+ *      fails, the attempt is rolled back and the groups before it are
+ *      attempted again (they succeeded already against the same locked
+ *      state), then the failing group alone, whose error becomes its result
+ *      (its other items: LD014).  A batch without failures costs one
+ *      subtransaction; each failure costs at most one extra attempt of the
+ *      groups before it.  With atomic => true there are no subtransactions:
+ *      the first failure raises (with the item number in the context) and
+ *      the caller's transaction rolls everything back.
+ *
+ * Only business refusals (classes LD and 22) become item results.  Any
+ * other error (cancellation, timeouts, deadlock, serialization failure,
+ * out of memory, internal) aborts the whole call: they say nothing about
+ * the item and a retry of the batch is the remedy.
+ *
+ * Privileges: post_batch is SECURITY DEFINER like the single calls and
+ * granted to the same roles; what an item can do is exactly what the
+ * single call with those arguments can do.  Hostile input: at most
+ * CL_MAX_BATCH_ITEMS items; nested values are never walked recursively here
+ * (legs and metadata go to the single calls' checks as jsonb); a wrong JSON
+ * type is 22023 naming the key.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "batch.h"
+#include "compat.h"
+#include "errcodes.h"
+#include "locking.h"
+#include "opstats.h"
+#include "spi_plans.h"
+#include "validate.h"
+
+CL_TRACKED_FUNCTION(cl_post_batch, CL_OP_POST_BATCH, post_batch_impl)
+
+#define MAX_ITEM_ARGS 7
+
+typedef enum ArgType
+{
+	ARG_TEXT,
+	ARG_INT8,
+	ARG_JSONB,
+	ARG_TIME,					/* a string, converted when the item runs */
+	ARG_BOOL
+} ArgType;
+
+/* One argument of an item's call: its key (and another accepted name). */
+typedef struct ArgSpec
+{
+	const char *key;
+	const char *alias;
+	ArgType		type;
+} ArgSpec;
+
+typedef enum BatchOp
+{
+	OP_TRANSFER, OP_ENTRY, OP_REVERSE, OP_PENDING, OP_POST, OP_VOID
+} BatchOp;
+
+/* An item kind: the single call it runs and that call's arguments. */
+typedef struct OpSpec
+{
+	const char *name;
+	PGFunction	impl;
+	int			nargs;
+	ArgSpec		args[MAX_ITEM_ARGS];
+} OpSpec;
+
+/* In BatchOp order. */
+static const OpSpec op_specs[] = {
+	{"transfer", cl_transfer_impl, 6,
+		{{"voucher", NULL, ARG_TEXT}, {"debit", "debit_account", ARG_INT8},
+		 {"credit", "credit_account", ARG_INT8}, {"amount", NULL, ARG_INT8},
+		 {"memo", NULL, ARG_TEXT}, {"metadata", NULL, ARG_JSONB}}},
+	{"entry", cl_post_entry_impl, 4,
+		{{"voucher", NULL, ARG_TEXT}, {"legs", NULL, ARG_JSONB},
+		 {"memo", NULL, ARG_TEXT}, {"metadata", NULL, ARG_JSONB}}},
+	{"reverse", cl_reverse_impl, 3,
+		{{"voucher", NULL, ARG_TEXT}, {"reversal_voucher", NULL, ARG_TEXT},
+		 {"reason", NULL, ARG_TEXT}}},
+	{"pending", cl_transfer_pending_impl, 7,
+		{{"voucher", NULL, ARG_TEXT}, {"debit", "debit_account", ARG_INT8},
+		 {"credit", "credit_account", ARG_INT8}, {"amount", NULL, ARG_INT8},
+		 {"expires_at", NULL, ARG_TIME}, {"memo", NULL, ARG_TEXT},
+		 {"metadata", NULL, ARG_JSONB}}},
+	{"post", cl_transfer_post_impl, 4,
+		{{"voucher", NULL, ARG_TEXT}, {"pending_voucher", NULL, ARG_TEXT},
+		 {"amount", NULL, ARG_INT8}, {"final", NULL, ARG_BOOL}}},
+	{"void", cl_transfer_void_impl, 2,
+		{{"voucher", NULL, ARG_TEXT}, {"pending_voucher", NULL, ARG_TEXT}}},
+};
+
+/* One item: its parsed call, or why it cannot run; then its result. */
+typedef struct BatchItem
+{
+	int			op;				/* BatchOp, -1 when unknown */
+	bool		linked;			/* joined with the next item */
+	Datum		values[MAX_ITEM_ARGS];
+	bool		nulls[MAX_ITEM_ARGS];
+	int			parse_code;		/* 0, or the SQLSTATE of a shape error */
+	char	   *parse_msg;
+	/* result */
+	int64		id;
+	int			code;			/* 0: success */
+	char	   *msg;
+} BatchItem;
+
+/* A linked group: items first..last. */
+typedef struct BatchGroup
+{
+	int			first;
+	int			last;
+	bool		parse_failed;	/* an item of it has a shape error */
+} BatchGroup;
+
+/* The pending transfers that post and void items name, locked first. */
+static ClPlan lock_pendings_plan = {
+	"SELECT debit_account, credit_account FROM creditledger.ledger_pending_transfers"
+	" WHERE voucher OPERATOR(pg_catalog.=) ANY ($1)"
+	" ORDER BY pending_id FOR UPDATE",
+	1, {TEXTARRAYOID}
+};
+
+/* The accounts of the transfers that reverse items name (posted or buffered legs). */
+static ClPlan reversed_accounts_plan = {
+	"SELECT j.account_id FROM creditledger.ledger_transfers t"
+	"  JOIN creditledger.journal_entries j"
+	"    ON j.transfer_id OPERATOR(pg_catalog.=) t.transfer_id"
+	" WHERE t.voucher OPERATOR(pg_catalog.=) ANY ($1)"
+	" UNION"
+	" SELECT b.account_id FROM creditledger.ledger_transfers t"
+	"  JOIN creditledger.posting_buffer b"
+	"    ON b.transfer_id OPERATOR(pg_catalog.=) t.transfer_id"
+	" WHERE t.voucher OPERATOR(pg_catalog.=) ANY ($1)",
+	1, {TEXTARRAYOID}
+};
+
+/* The item being parsed or run (1-based; 0: none), for the error context. */
+typedef struct BatchContext
+{
+	int			item;
+} BatchContext;
+
+/*
+ * batch_error_context: "post_batch item N" in the context of any error
+ * raised while item N is parsed or runs.
+ */
+static void
+batch_error_context(void *arg)
+{
+	BatchContext *bc = (BatchContext *) arg;
+
+	if (bc->item > 0)
+		errcontext("post_batch item %d", bc->item);
+}
+
+static void item_error(BatchItem *it, const char *fmt,...) pg_attribute_printf(2, 3);
+
+/*
+ * item_error: record a shape error for an item (the first one wins).
+ */
+static void
+item_error(BatchItem *it, const char *fmt,...)
+{
+	va_list		ap;
+	StringInfoData buf;
+
+	if (it->parse_code != 0)
+		return;
+	initStringInfo(&buf);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(ap, fmt);
+		needed = appendStringInfoVA(&buf, fmt, ap);
+		va_end(ap);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	it->parse_code = ERRCODE_INVALID_PARAMETER_VALUE;
+	it->parse_msg = buf.data;
+}
+
+/*
+ * jsonb_int64: a jsonb number that is integral and in bigint range (5, 5.0
+ * and 5e0 are all 5), without raising; false for anything else.
+ */
+static bool
+jsonb_int64(const JsonbValue *v, int64 *out)
+{
+	Datum		n,
+				truncated;
+	char	   *digits;
+	char	   *end;
+
+	if (v->type != jbvNumeric)
+		return false;
+	n = NumericGetDatum(v->val.numeric);
+	truncated = DirectFunctionCall2(numeric_trunc, n, Int32GetDatum(0));
+	if (!DatumGetBool(DirectFunctionCall2(numeric_eq, n, truncated)))
+		return false;
+	digits = DatumGetCString(DirectFunctionCall1(numeric_out, truncated));
+	errno = 0;
+	*out = strtoi64(digits, &end, 10);
+	return *digits != '\0' && *end == '\0' && errno == 0;
+}
+
+/*
+ * find_key: the value of key in an object container, or NULL.
+ */
+static JsonbValue *
+find_key(JsonbContainer *obj, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(obj, JB_FOBJECT, &k);
+}
+
+/*
+ * json_type_name: how a JSON value's type is called in messages.
+ */
+static const char *
+json_type_name(const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "a string";
+		case jbvNumeric:
+			return "a number";
+		case jbvBool:
+			return "a boolean";
+		case jbvBinary:
+			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
+		default:
+			return "a JSON value";
+	}
+}
+
+/*
+ * set_arg: convert the JSON value of argument a of an item to its SQL
+ * type (JSON null: SQL NULL, which the single call refuses where it
+ * refuses NULL); a wrong JSON type is a shape error naming the key.
+ */
+static void
+set_arg(BatchItem *it, int a, const ArgSpec *spec, const char *key, JsonbValue *v)
+{
+	it->nulls[a] = false;
+	if (v->type == jbvNull)
+	{
+		it->nulls[a] = true;
+		return;
+	}
+	switch (spec->type)
+	{
+		case ARG_TEXT:
+		case ARG_TIME:
+			if (v->type != jbvString)
+			{
+				item_error(it, "\"%s\" must be a string, not %s", key, json_type_name(v));
+				return;
+			}
+			if (spec->type == ARG_TEXT)
+				it->values[a] = PointerGetDatum(cstring_to_text_with_len(v->val.string.val,
+																		 v->val.string.len));
+			else
+				it->values[a] = CStringGetDatum(pnstrdup(v->val.string.val, v->val.string.len));
+			return;
+		case ARG_INT8:
+			{
+				int64		n;
+
+				if (!jsonb_int64(v, &n))
+				{
+					item_error(it, "\"%s\" must be an integer in the range of bigint, not %s",
+							   key, v->type == jbvNumeric ? "a fraction or a larger number" :
+							   json_type_name(v));
+					return;
+				}
+				it->values[a] = Int64GetDatum(n);
+				return;
+			}
+		case ARG_JSONB:
+			it->values[a] = JsonbPGetDatum(JsonbValueToJsonb(v));
+			return;
+		case ARG_BOOL:
+			if (v->type != jbvBool)
+			{
+				item_error(it, "\"%s\" must be true or false, not %s", key, json_type_name(v));
+				return;
+			}
+			it->values[a] = BoolGetDatum(v->val.boolean);
+			return;
+	}
+}
+
+/*
+ * parse_item: the call an item (a JSON value) asks for, or its shape error.
+ */
+static void
+parse_item(BatchItem *it, JsonbValue *elem)
+{
+	JsonbContainer *obj;
+	JsonbValue *v;
+	const OpSpec *spec = NULL;
+	JsonbIterator *iter;
+	JsonbValue	k,
+				val;
+	JsonbIteratorToken tok;
+	char	   *opname;
+
+	it->op = -1;
+	for (int a = 0; a < MAX_ITEM_ARGS; a++)
+		it->nulls[a] = true;
+	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
+	{
+		item_error(it, "an item must be a JSON object, not %s", json_type_name(elem));
+		return;
+	}
+	obj = elem->val.binary.data;
+
+	/* "linked" first: the groups must be known even for a malformed item */
+	v = find_key(obj, "linked");
+	if (v != NULL && v->type == jbvBool)
+		it->linked = v->val.boolean;
+	else if (v != NULL && v->type != jbvNull)
+		item_error(it, "\"linked\" must be true or false, not %s", json_type_name(v));
+
+	v = find_key(obj, "op");
+	if (v == NULL || v->type != jbvString)
+	{
+		item_error(it, "an item needs \"op\": one of \"transfer\", \"entry\", \"reverse\", "
+				   "\"pending\", \"post\", \"void\"");
+		return;
+	}
+	opname = pnstrdup(v->val.string.val, v->val.string.len);
+	for (int o = 0; o < (int) lengthof(op_specs); o++)
+		if (strcmp(opname, op_specs[o].name) == 0)
+		{
+			it->op = o;
+			spec = &op_specs[o];
+		}
+	if (spec == NULL)
+	{
+		item_error(it, "unknown op \"%s\"", opname);
+		return;
+	}
+	if (it->op == OP_POST)
+	{
+		/* final defaults to true, as in transfer_post */
+		it->values[3] = BoolGetDatum(true);
+		it->nulls[3] = false;
+	}
+
+	iter = JsonbIteratorInit(obj);
+	while ((tok = JsonbIteratorNext(&iter, &k, true)) != WJB_DONE)
+	{
+		char	   *key;
+		int			a;
+		const char *other = NULL;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(k.val.string.val, k.val.string.len);
+		tok = JsonbIteratorNext(&iter, &val, true);
+		Assert(tok == WJB_VALUE);
+		if (strcmp(key, "op") == 0 || strcmp(key, "linked") == 0)
+			continue;
+		for (a = 0; a < spec->nargs; a++)
+		{
+			if (strcmp(key, spec->args[a].key) == 0)
+			{
+				other = spec->args[a].alias;
+				break;
+			}
+			if (spec->args[a].alias && strcmp(key, spec->args[a].alias) == 0)
+			{
+				other = spec->args[a].key;
+				break;
+			}
+		}
+		if (a == spec->nargs)
+		{
+			item_error(it, "unexpected key \"%s\" in a \"%s\" item", key, spec->name);
+			continue;
+		}
+		if (other != NULL && find_key(obj, other) != NULL)
+		{
+			item_error(it, "\"%s\" and \"%s\" name the same argument; give one", key, other);
+			continue;
+		}
+		set_arg(it, a, &spec->args[a], key, &val);
+	}
+}
+
+/*
+ * run_item: run an item's call through the single call's implementation;
+ * returns its id.  Raises what that call raises.
+ */
+static int64
+run_item(BatchItem *it)
+{
+	const OpSpec *spec = &op_specs[it->op];
+	LOCAL_FCINFO(fc, MAX_ITEM_ARGS);
+	Datum		result;
+
+	if (it->parse_code != 0)
+		ereport(ERROR,
+				(errcode(it->parse_code),
+				 errmsg_internal("%s", it->parse_msg)));
+	InitFunctionCallInfoData(*fc, NULL, spec->nargs, InvalidOid, NULL, NULL);
+	for (int a = 0; a < spec->nargs; a++)
+	{
+		fc->args[a].value = it->values[a];
+		fc->args[a].isnull = it->nulls[a];
+		if (spec->args[a].type == ARG_TIME && !it->nulls[a])
+			fc->args[a].value = DirectFunctionCall3(timestamptz_in, it->values[a],
+													ObjectIdGetDatum(InvalidOid),
+													Int32GetDatum(-1));
+	}
+	result = spec->impl(fc);
+	return DatumGetInt64(result);
+}
+
+/*
+ * add_id: append an account id to a growing array.
+ */
+static void
+add_id(int64 **ids, int *n, int *cap, int64 id)
+{
+	if (id <= 0)
+		return;
+	if (*n == *cap)
+	{
+		*cap *= 2;
+		*ids = repalloc_huge(*ids, sizeof(int64) * *cap);
+	}
+	(*ids)[(*n)++] = id;
+}
+
+/*
+ * text_array: a text[] datum of n C strings.
+ */
+static Datum
+text_array(char **s, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = CStringGetTextDatum(s[i]);
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * lock_batch: step 2 of the file header: lock the pending transfers that
+ * post and void items name, then every account of the batch once, in
+ * ascending id order (mode lock; row lock for accounts in mode 'none').
+ * Unknown accounts are left to the items (LD003).
+ */
+static void
+lock_batch(BatchItem *items, int n)
+{
+	int			cap = 64,
+				nids = 0;
+	int64	   *ids = palloc(sizeof(int64) * cap);
+	char	  **reversed = palloc(sizeof(char *) * n);
+	char	  **pendings = palloc(sizeof(char *) * n);
+	int			nreversed = 0,
+				npendings = 0;
+	LockContext lc;
+
+	for (int i = 0; i < n; i++)
+	{
+		BatchItem  *it = &items[i];
+
+		if (it->parse_code != 0)
+			continue;
+		switch ((BatchOp) it->op)
+		{
+			case OP_TRANSFER:
+			case OP_PENDING:
+				if (!it->nulls[1])
+					add_id(&ids, &nids, &cap, DatumGetInt64(it->values[1]));
+				if (!it->nulls[2])
+					add_id(&ids, &nids, &cap, DatumGetInt64(it->values[2]));
+				break;
+			case OP_ENTRY:
+				if (!it->nulls[1])
+				{
+					Jsonb	   *legs = DatumGetJsonbP(it->values[1]);
+
+					if (JB_ROOT_IS_ARRAY(legs) && !JB_ROOT_IS_SCALAR(legs))
+					{
+						int			nlegs = JB_ROOT_COUNT(legs);
+
+						for (int l = 0; l < nlegs; l++)
+						{
+							JsonbValue *leg = getIthJsonbValueFromContainer(&legs->root, l);
+							JsonbValue *acc;
+							int64		id;
+
+							if (leg->type != jbvBinary || !JsonContainerIsObject(leg->val.binary.data))
+								continue;
+							acc = find_key(leg->val.binary.data, "account");
+							if (acc != NULL && jsonb_int64(acc, &id))
+								add_id(&ids, &nids, &cap, id);
+						}
+					}
+				}
+				break;
+			case OP_REVERSE:
+				if (!it->nulls[0])
+					reversed[nreversed++] = TextDatumGetCString(it->values[0]);
+				break;
+			case OP_POST:
+			case OP_VOID:
+				if (!it->nulls[1])
+					pendings[npendings++] = TextDatumGetCString(it->values[1]);
+				break;
+		}
+	}
+
+	if (nreversed > 0 || npendings > 0)
+	{
+		cl_spi_connect();
+		if (npendings > 0)
+		{
+			Datum		v[1] = {text_array(pendings, npendings)};
+
+			cl_exec(&lock_pendings_plan, v, NULL, 0);
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				add_id(&ids, &nids, &cap, cl_getint64(r, 1, NULL));
+				add_id(&ids, &nids, &cap, cl_getint64(r, 2, NULL));
+			}
+		}
+		if (nreversed > 0)
+		{
+			Datum		v[1] = {text_array(reversed, nreversed)};
+
+			cl_exec_readonly(&reversed_accounts_plan, v, NULL, 0);
+			for (uint64 r = 0; r < SPI_processed; r++)
+				add_id(&ids, &nids, &cap, cl_getint64(r, 1, NULL));
+		}
+		cl_spi_finish();
+	}
+
+	nids = cl_sort_unique_ids(ids, nids);
+	lock_context_open(&lc);
+	for (int i = 0; i < nids; i++)
+	{
+		AccountInfo info;
+		ChainHead	head;
+
+		CHECK_FOR_INTERRUPTS();
+		cl_mode_lock(ids[i], false);
+		if (cl_read_account(&lc, ids[i], &info) && info.open && info.hot_mode == HOT_NONE)
+			(void) cl_lock_main(&lc, ids[i], LockWaitBlock, LockTupleNoKeyExclusive,
+								&info, &head);
+	}
+	lock_context_close(&lc);
+}
+
+/*
+ * is_item_error: whether an error is a business refusal that becomes the
+ * item's result (classes LD and 22) rather than failing the whole call.
+ */
+static bool
+is_item_error(int sqlerrcode)
+{
+	const char *s = unpack_sql_state(sqlerrcode);
+
+	return (s[0] == 'L' && s[1] == 'D') || (s[0] == '2' && s[1] == '2');
+}
+
+/*
+ * fail_group: the results of a group that failed at item failed (0-based)
+ * with code and msg: that item carries them, the others LD014.
+ */
+static void
+fail_group(BatchItem *items, const BatchGroup *g, int failed, int code, const char *msg)
+{
+	for (int i = g->first; i <= g->last; i++)
+	{
+		items[i].id = 0;
+		if (i == failed)
+		{
+			items[i].code = code;
+			items[i].msg = pstrdup(msg ? msg : "");
+		}
+		else
+		{
+			items[i].code = ERRCODE_CL_LINKED_ITEM_FAILED;
+			items[i].msg = psprintf("item %d of the linked group failed", failed + 1);
+		}
+	}
+}
+
+/*
+ * attempt: run groups from..to-1 in one subtransaction.  Returns -1 when
+ * all succeeded (their ids recorded, the subtransaction kept); else rolls
+ * the subtransaction back and returns the failing group, with the failing
+ * item and its error in *failed_item / *edata_out.  Errors that are not
+ * business refusals are raised again.
+ */
+static int
+attempt(BatchItem *items, BatchGroup *groups, int from, int to, BatchContext *bc,
+		MemoryContext batch_cxt, MemoryContext item_cxt, int *failed_item,
+		ErrorData **edata_out)
+{
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile int g = from;
+	volatile int i = groups[from].first;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(batch_cxt);
+	PG_TRY();
+	{
+		for (g = from; g < to; g++)
+		{
+			for (i = groups[g].first; i <= groups[g].last; i++)
+			{
+				int64		id;
+
+				bc->item = i + 1;
+				MemoryContextSwitchTo(item_cxt);
+				id = run_item(&items[i]);
+				MemoryContextSwitchTo(batch_cxt);
+				MemoryContextReset(item_cxt);
+				items[i].id = id;
+				items[i].code = 0;
+				items[i].msg = NULL;
+			}
+		}
+		bc->item = 0;
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(batch_cxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(batch_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(batch_cxt);
+		CurrentResourceOwner = oldowner;
+		MemoryContextReset(item_cxt);
+		bc->item = 0;
+		if (!is_item_error(edata->sqlerrcode))
+			ReThrowError(edata);
+		*failed_item = i;
+		*edata_out = edata;
+		return g;
+	}
+	PG_END_TRY();
+	return -1;
+}
+
+/*
+ * run_batch: step 4 of the file header, without atomic.
+ */
+static void
+run_batch(BatchItem *items, BatchGroup *groups, int ngroups, BatchContext *bc,
+		  MemoryContext batch_cxt, MemoryContext item_cxt)
+{
+	int			pos = 0;
+	int			limit = ngroups;
+
+	while (pos < ngroups)
+	{
+		int			end;
+		int			failed_group;
+		int			failed_item = 0;
+		ErrorData  *edata = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		if (groups[pos].parse_failed)
+		{
+			/* resolved without running anything: the first malformed item */
+			for (int i = groups[pos].first; i <= groups[pos].last; i++)
+				if (items[i].parse_code != 0)
+				{
+					fail_group(items, &groups[pos], i, items[i].parse_code, items[i].parse_msg);
+					break;
+				}
+			pos++;
+			continue;
+		}
+		end = pos;
+		while (end < limit && !groups[end].parse_failed)
+			end++;
+		failed_group = attempt(items, groups, pos, end, bc, batch_cxt, item_cxt,
+							   &failed_item, &edata);
+		if (failed_group < 0)
+		{
+			pos = end;
+			limit = ngroups;
+		}
+		else if (failed_group == pos)
+		{
+			fail_group(items, &groups[pos], failed_item, edata->sqlerrcode, edata->message);
+			FreeErrorData(edata);
+			pos++;
+			limit = ngroups;
+		}
+		else
+		{
+			/* run the groups before it again, then it alone */
+			FreeErrorData(edata);
+			limit = failed_group;
+		}
+	}
+}
+
+/*
+ * run_atomic: every item in the caller's transaction; the first failure
+ * raises.
+ */
+static void
+run_atomic(BatchItem *items, int n, BatchContext *bc, MemoryContext batch_cxt,
+		   MemoryContext item_cxt)
+{
+	for (int i = 0; i < n; i++)
+	{
+		int64		id;
+
+		CHECK_FOR_INTERRUPTS();
+		bc->item = i + 1;
+		MemoryContextSwitchTo(item_cxt);
+		id = run_item(&items[i]);
+		MemoryContextSwitchTo(batch_cxt);
+		MemoryContextReset(item_cxt);
+		items[i].id = id;
+	}
+	bc->item = 0;
+}
+
+/*
+ * post_batch(items, atomic): run a batch of postings; one result row per
+ * item (item, id, sqlstate, message), in order.
+ */
+static Datum
+post_batch_impl(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Jsonb	   *jb;
+	bool		atomic;
+	int			n;
+	BatchItem  *items;
+	BatchGroup *groups;
+	int			ngroups = 0;
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	MemoryContext batch_cxt;
+	MemoryContext item_cxt;
+	BatchContext bc = {0};
+	ErrorContextCallback errcb;
+
+	CL_REQUIRE_ARGS("items", "atomic");
+	jb = PG_GETARG_JSONB_P(0);
+	atomic = PG_GETARG_BOOL(1);
+	if (!JB_ROOT_IS_ARRAY(jb) || JB_ROOT_IS_SCALAR(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("items must be a JSON array"),
+				 errdetail("The value given is a JSON %s.",
+						   JB_ROOT_IS_SCALAR(jb) ? "scalar" : "object")));
+	n = JB_ROOT_COUNT(jb);
+	if (n < 1 || n > CL_MAX_BATCH_ITEMS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a batch needs 1 to %d items, not %d", CL_MAX_BATCH_ITEMS, n),
+				 errhint("Split larger batches into several calls.")));
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	batch_cxt = AllocSetContextCreate(caller_cxt, "creditledger batch", ALLOCSET_DEFAULT_SIZES);
+	item_cxt = AllocSetContextCreate(batch_cxt, "creditledger batch item", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(batch_cxt);
+
+	errcb.callback = batch_error_context;
+	errcb.arg = &bc;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	/* 1. parse every item; group them */
+	items = palloc0(sizeof(BatchItem) * n);
+	groups = palloc0(sizeof(BatchGroup) * n);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *elem;
+
+		CHECK_FOR_INTERRUPTS();
+		bc.item = i + 1;
+		elem = getIthJsonbValueFromContainer(&jb->root, i);
+		parse_item(&items[i], elem);
+		if (i == n - 1 && items[i].linked)
+			item_error(&items[i], "the last item must not be linked");
+		if (i == 0 || !items[i - 1].linked)
+			groups[ngroups++].first = i;
+		groups[ngroups - 1].last = i;
+		if (items[i].parse_code != 0)
+			groups[ngroups - 1].parse_failed = true;
+	}
+	bc.item = 0;
+
+	/* 2. lock every account once, ascending */
+	lock_batch(items, n);
+
+	/* 3 and 4. evaluate and write, item by item, each group as one */
+	if (atomic)
+		run_atomic(items, n, &bc, batch_cxt, item_cxt);
+	else
+		run_batch(items, groups, ngroups, &bc, batch_cxt, item_cxt);
+
+	error_context_stack = errcb.previous;
+
+	/* refused items count in stat_errors under post_batch */
+	{
+		int		   *codes = palloc(sizeof(int) * n);
+
+		for (int i = 0; i < n; i++)
+			codes[i] = items[i].code;
+		cl_opstats_item_errors(CL_OP_POST_BATCH, codes, n);
+	}
+
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = Int32GetDatum(i + 1);
+		if (items[i].code == 0)
+		{
+			values[1] = Int64GetDatum(items[i].id);
+			nulls[2] = nulls[3] = true;
+		}
+		else
+		{
+			nulls[1] = true;
+			values[2] = CStringGetTextDatum(unpack_sql_state(items[i].code));
+			values[3] = CStringGetTextDatum(items[i].msg);
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	MemoryContextSwitchTo(caller_cxt);
+	MemoryContextDelete(batch_cxt);
+	return (Datum) 0;
+}
