@@ -1346,6 +1346,7 @@ sub worker_main
 				my $prior = $tclaimed{ $it->{v} } // $claimed{ $it->{v} };
 				if ($it->{exp}) { @allowed = ($it->{exp}); }
 				elsif ($prior) { @allowed = $it->{changed} ? ('LD004') : ('ok'); }
+				elsif (grep { $blocked->($_->[0], $_->[1]) } @{ $it->{legs} }) { @allowed = ('LD012'); }
 				else
 				{
 					my %net;

@@ -277,34 +277,38 @@ SELECT pg_describe_object(classid, objid, objsubid) FROM pg_depend
    AND deptype = 'e' ORDER BY 1},
 	'function definitions' => q{
 SELECT p.oid::regprocedure, pg_get_functiondef(p.oid) FROM pg_proc p
- WHERE p.pronamespace = 'creditledger'::regnamespace AND p.prokind <> 'a' ORDER BY 1},
+ WHERE p.pronamespace = 'creditledger'::regnamespace AND p.prokind <> 'a'
+ ORDER BY p.oid::regprocedure::text},
 	'function properties' => q{
 SELECT p.oid::regprocedure, p.prosecdef, p.provolatile, p.proparallel, p.proisstrict,
        p.proconfig, p.proacl, p.proowner::regrole
-  FROM pg_proc p WHERE p.pronamespace = 'creditledger'::regnamespace ORDER BY 1},
+  FROM pg_proc p WHERE p.pronamespace = 'creditledger'::regnamespace
+ ORDER BY p.oid::regprocedure::text},
 	'views' => q{
 SELECT c.oid::regclass, pg_get_viewdef(c.oid) FROM pg_class c
- WHERE c.relnamespace = 'creditledger'::regnamespace AND c.relkind = 'v' ORDER BY 1},
+ WHERE c.relnamespace = 'creditledger'::regnamespace AND c.relkind = 'v'
+ ORDER BY c.oid::regclass::text},
 	'columns' => q{
 SELECT c.oid::regclass, c.relkind, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
        a.attnotnull, pg_get_expr(d.adbin, d.adrelid)
   FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
   LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
- WHERE c.relnamespace = 'creditledger'::regnamespace ORDER BY 1, 3},
+ WHERE c.relnamespace = 'creditledger'::regnamespace ORDER BY c.oid::regclass::text, 3},
 	'constraints' => q{
 SELECT conrelid::regclass, conname, pg_get_constraintdef(oid) FROM pg_constraint
- WHERE connamespace = 'creditledger'::regnamespace ORDER BY 1, 2},
+ WHERE connamespace = 'creditledger'::regnamespace ORDER BY conrelid::regclass::text, 2},
 	'indexes' => q{
 SELECT indexrelid::regclass, pg_get_indexdef(indexrelid) FROM pg_index i
   JOIN pg_class c ON c.oid = i.indexrelid
- WHERE c.relnamespace = 'creditledger'::regnamespace ORDER BY 1},
+ WHERE c.relnamespace = 'creditledger'::regnamespace ORDER BY indexrelid::regclass::text},
 	'triggers' => q{
 SELECT tgrelid::regclass, tgname, pg_get_triggerdef(t.oid), tgenabled FROM pg_trigger t
   JOIN pg_class c ON c.oid = t.tgrelid
- WHERE c.relnamespace = 'creditledger'::regnamespace AND NOT tgisinternal ORDER BY 1, 2},
+ WHERE c.relnamespace = 'creditledger'::regnamespace AND NOT tgisinternal
+ ORDER BY tgrelid::regclass::text, 2},
 	'relation privileges and owners' => q{
 SELECT oid::regclass, relkind, relacl, relowner::regrole FROM pg_class
- WHERE relnamespace = 'creditledger'::regnamespace ORDER BY 1},
+ WHERE relnamespace = 'creditledger'::regnamespace ORDER BY oid::regclass::text},
 	'comments' => q{
 SELECT pg_describe_object(d.classoid, d.objoid, d.objsubid), d.description
   FROM pg_description d
@@ -323,14 +327,14 @@ SELECT pg_describe_object(e.classid, e.objid, 0) FROM pg_depend e
 	'config dump registrations' => q{
 SELECT c::regclass, w FROM pg_extension,
        unnest(extconfig, extcondition) AS u(c, w)
- WHERE extname = 'creditledger' ORDER BY 1},
+ WHERE extname = 'creditledger' ORDER BY c::regclass::text},
 	'built-in BCP rules' => q{
 SELECT name, description, severity, check_sql, enabled FROM creditledger.bcp_rules
  WHERE builtin ORDER BY name},
 	'sequences' => q{
 SELECT seqrelid::regclass, seqtypid::regtype, seqstart, seqincrement, seqmax, seqmin,
        seqcache, seqcycle FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
- WHERE c.relnamespace = 'creditledger'::regnamespace ORDER BY 1},
+ WHERE c.relnamespace = 'creditledger'::regnamespace ORDER BY seqrelid::regclass::text},
 );
 foreach my $what (sort keys %catalog)
 {
