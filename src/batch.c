@@ -17,10 +17,14 @@
  *      pending id order, before any account: locking.c's and holds.c's
  *      order).  Then, in ascending id order, each account's mode lock is
  *      taken (shared) and the row of each account in hot mode 'none' is
- *      locked (FOR NO KEY UPDATE), once, in the batch's top transaction.
- *      Hot accounts are served by the single calls' hot paths in step 3
- *      (buffered increases lock nothing, split accounts choose a sub-account
- *      with SKIP LOCKED).  So two batches, or a batch and single calls,
+ *      locked (FOR NO KEY UPDATE), once, in the batch's top transaction;
+ *      so is the row of a buffered account an item may decrease (a
+ *      decrease there locks the row).  Hot accounts are otherwise served by
+ *      the single calls' hot paths in step 3 (buffered increases lock
+ *      nothing, split accounts choose a sub-account with SKIP LOCKED; a
+ *      split account that must gather waits for its sub-accounts in the
+ *      middle of the batch, the one wait out of order, as for single calls
+ *      in one transaction).  So two batches, or a batch and single calls,
  *      wait for each other only in ascending order and never deadlock.
  *   3. Evaluate and write, in item order, by the single calls'
  *      implementations (transfers.c, holds.c, posting.c) called directly
@@ -479,20 +483,67 @@ run_item(BatchItem *it)
 	return DatumGetInt64(result);
 }
 
+/* How a batch may touch an account: legs on these sides (bits). */
+#define USE_DEBIT	1
+#define USE_CREDIT	2
+#define USE_UNKNOWN	4			/* reverse, post, void: not known before they run */
+
+typedef struct AccountUse
+{
+	int64		id;
+	int			sides;
+} AccountUse;
+
 /*
- * add_id: append an account id to a growing array.
+ * add_use: record that the batch may touch account id on sides (USE_*).
  */
 static void
-add_id(int64 **ids, int *n, int *cap, int64 id)
+add_use(AccountUse **uses, int *n, int *cap, int64 id, int sides)
 {
 	if (id <= 0)
 		return;
 	if (*n == *cap)
 	{
 		*cap *= 2;
-		*ids = repalloc_huge(*ids, sizeof(int64) * *cap);
+		*uses = repalloc_huge(*uses, sizeof(AccountUse) * *cap);
 	}
-	(*ids)[(*n)++] = id;
+	(*uses)[*n].id = id;
+	(*uses)[*n].sides = sides;
+	(*n)++;
+}
+
+/*
+ * use_cmp: AccountUse by id, for qsort.
+ */
+static int
+use_cmp(const void *a, const void *b)
+{
+	int64		x = ((const AccountUse *) a)->id;
+	int64		y = ((const AccountUse *) b)->id;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * merge_uses: sort uses by id and merge each account's into one entry;
+ * returns the number of accounts.
+ */
+static int
+merge_uses(AccountUse *uses, int n)
+{
+	int			m = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(uses, n, sizeof(AccountUse), use_cmp);
+	for (int i = 1; i < n; i++)
+	{
+		if (uses[i].id == uses[m].id)
+			uses[m].sides |= uses[i].sides;
+		else
+			uses[++m] = uses[i];
+	}
+	return m + 1;
 }
 
 /*
@@ -519,7 +570,7 @@ lock_batch(BatchItem *items, int n)
 {
 	int			cap = 64,
 				nids = 0;
-	int64	   *ids = palloc(sizeof(int64) * cap);
+	AccountUse *ids = palloc(sizeof(AccountUse) * cap);
 	char	  **reversed = palloc(sizeof(char *) * n);
 	char	  **pendings = palloc(sizeof(char *) * n);
 	int			nreversed = 0,
@@ -537,9 +588,9 @@ lock_batch(BatchItem *items, int n)
 			case OP_TRANSFER:
 			case OP_PENDING:
 				if (!it->nulls[1])
-					add_id(&ids, &nids, &cap, DatumGetInt64(it->values[1]));
+					add_use(&ids, &nids, &cap, DatumGetInt64(it->values[1]), USE_DEBIT);
 				if (!it->nulls[2])
-					add_id(&ids, &nids, &cap, DatumGetInt64(it->values[2]));
+					add_use(&ids, &nids, &cap, DatumGetInt64(it->values[2]), USE_CREDIT);
 				break;
 			case OP_ENTRY:
 				if (!it->nulls[1])
@@ -560,7 +611,9 @@ lock_batch(BatchItem *items, int n)
 								continue;
 							acc = find_key(leg->val.binary.data, "account");
 							if (acc != NULL && jsonb_int64(acc, &id))
-								add_id(&ids, &nids, &cap, id);
+								add_use(&ids, &nids, &cap, id,
+										(find_key(leg->val.binary.data, "debit") ? USE_DEBIT : 0) |
+										(find_key(leg->val.binary.data, "credit") ? USE_CREDIT : 0));
 						}
 					}
 				}
@@ -587,8 +640,8 @@ lock_batch(BatchItem *items, int n)
 			cl_exec(&lock_pendings_plan, v, NULL, 0);
 			for (uint64 r = 0; r < SPI_processed; r++)
 			{
-				add_id(&ids, &nids, &cap, cl_getint64(r, 1, NULL));
-				add_id(&ids, &nids, &cap, cl_getint64(r, 2, NULL));
+				add_use(&ids, &nids, &cap, cl_getint64(r, 1, NULL), USE_UNKNOWN);
+				add_use(&ids, &nids, &cap, cl_getint64(r, 2, NULL), USE_UNKNOWN);
 			}
 		}
 		if (nreversed > 0)
@@ -597,22 +650,38 @@ lock_batch(BatchItem *items, int n)
 
 			cl_exec_readonly(&reversed_accounts_plan, v, NULL, 0);
 			for (uint64 r = 0; r < SPI_processed; r++)
-				add_id(&ids, &nids, &cap, cl_getint64(r, 1, NULL));
+				add_use(&ids, &nids, &cap, cl_getint64(r, 1, NULL), USE_UNKNOWN);
 		}
 		cl_spi_finish();
 	}
 
-	nids = cl_sort_unique_ids(ids, nids);
+	nids = merge_uses(ids, nids);
 	lock_context_open(&lc);
 	for (int i = 0; i < nids; i++)
 	{
 		AccountInfo info;
 		ChainHead	head;
+		bool		lock_row;
 
 		CHECK_FOR_INTERRUPTS();
-		cl_mode_lock(ids[i], false);
-		if (cl_read_account(&lc, ids[i], &info) && info.open && info.hot_mode == HOT_NONE)
-			(void) cl_lock_main(&lc, ids[i], LockWaitBlock, LockTupleNoKeyExclusive,
+		cl_mode_lock(ids[i].id, false);
+		if (!cl_read_account(&lc, ids[i].id, &info) || !info.open)
+			continue;
+
+		/*
+		 * The row of an account in mode 'none'; of a buffered one (not
+		 * split) too when an item may decrease it, since a decrease, a
+		 * reservation or a post there locks that row (posting.c): taken
+		 * here, in order, it is never waited for in the middle of the
+		 * batch.  Buffered increases alone lock nothing, split accounts
+		 * lock sub-accounts (SKIP LOCKED first).
+		 */
+		lock_row = info.hot_mode == HOT_NONE;
+		if (info.hot_mode == HOT_BUFFERED)
+			lock_row = (ids[i].sides & USE_UNKNOWN) ||
+				(ids[i].sides & (info.normal_credit ? USE_DEBIT : USE_CREDIT));
+		if (lock_row)
+			(void) cl_lock_main(&lc, ids[i].id, LockWaitBlock, LockTupleNoKeyExclusive,
 								&info, &head);
 	}
 	lock_context_close(&lc);
