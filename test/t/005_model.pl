@@ -1345,7 +1345,15 @@ sub worker_main
 				my @allowed;
 				my $prior = $tclaimed{ $it->{v} } // $claimed{ $it->{v} };
 				if ($it->{exp}) { @allowed = ($it->{exp}); }
-				elsif ($prior) { @allowed = $it->{changed} ? ('LD004') : ('ok'); }
+				elsif ($prior)
+				{
+					# a replay if the payload equals the one that claimed the
+					# voucher (which may itself be a changed duplicate that
+					# ran because the original failed), else LD004
+					my $c = $items[ $prior->[1] ];
+					@allowed = ($c->{op} eq $it->{op} && $json->encode($c->{legs}) eq $json->encode($it->{legs}))
+					  ? ('ok') : ('LD004');
+				}
 				elsif (grep { $blocked->($_->[0], $_->[1]) } @{ $it->{legs} }) { @allowed = ('LD012'); }
 				else
 				{
