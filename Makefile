@@ -29,6 +29,7 @@ OBJS = \
 	src/verify_scan.o \
 	src/audit_transfers.o \
 	src/credit.o \
+	src/credit_engine.o \
 	src/bcp.o \
 	src/bcp_run.o \
 	src/worker.o \

@@ -57,13 +57,13 @@
 #include "opstats.h"
 #include "heapwrite.h"
 #include "locking.h"
+#include "lockorder.h"
 #include "rowcache.h"
 #include "validate.h"
 
 CL_TRACKED_FUNCTION(cl_lock_accounts, CL_OP_LOCK_ACCOUNTS, lock_accounts_impl)
 
-/* Advisory lock tag field 4 for creditledger mode locks ("CL"). */
-#define CL_MODE_LOCK_CLASS 0x434C
+/* CL_MODE_LOCK_CLASS: lockorder.h */
 
 static const char *const hot_mode_names[] = {"none", "buffered", "split", "buffered_split"};
 
