@@ -240,6 +240,33 @@ static ClPlan spread_plan = {
 	5, {INT8OID, INT4OID, INT4OID, INT8OID, INT8OID}
 };
 
+static ClPlan lock_free_slices_plan = {
+	"SELECT slice FROM creditledger.credit_line_slices"
+	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.<=) $2"
+	" ORDER BY slice FOR NO KEY UPDATE SKIP LOCKED",
+	2, {INT8OID, INT4OID}
+};
+
+static ClPlan slice_values_plan = {
+	"SELECT slice, headroom, frozen, used, returned FROM creditledger.credit_line_slices"
+	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.<=) $2 ORDER BY slice",
+	2, {INT8OID, INT4OID}
+};
+
+static ClPlan lock_line_row_plan = {
+	"SELECT frozen, used, returned FROM creditledger.ledger_credit_lines"
+	" WHERE line_id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE SKIP LOCKED",
+	1, {INT8OID}
+};
+
+static ClPlan spread_some_plan = {
+	"UPDATE creditledger.credit_line_slices"
+	"   SET headroom = CASE WHEN slice OPERATOR(pg_catalog.=) $3"
+	"                       THEN $4::bigint ELSE $5::bigint END"
+	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.=) ANY ($2)",
+	5, {INT8OID, INT4ARRAYOID, INT4OID, INT8OID, INT8OID}
+};
+
 /* holds and drawdowns */
 static ClPlan find_hold_plan = {
 	"SELECT hold_id, line_id, amount, expires_at FROM creditledger.ledger_credit_holds"
@@ -973,22 +1000,174 @@ gather(const CreditLine *l, int64 needed, const char *op, CreditHead *h)
 	}
 }
 
+/* What a partial gather found. */
+typedef struct GatherTry
+{
+	const CreditLine *l;
+	int64		needed;
+	const char *op;
+	CreditHead *h;
+	int32		busy;			/* out: a busy slice worth waiting for (0: none) */
+} GatherTry;
+
+/*
+ * partial_gather_try: take every slice nobody holds (SKIP LOCKED) and,
+ * if nobody holds it, the line's own row; pool their headroom with what
+ * expiries freed since the last gather (limit - consumption - every
+ * slice's headroom: a change moves a slice's consumption and headroom by
+ * the same amount, so this is exact from committed values whatever is in
+ * flight, and only the holder of the line's row may take it); when the pool
+ * covers needed, spread it over the slices taken with needed on one, and
+ * keep them.  Otherwise LD002 if the line's committed available lacks
+ * needed, else name the richest busy slice (busy) and return false.
+ */
+static bool
+partial_gather_try(void *arg)
+{
+	GatherTry  *t = arg;
+	const CreditLine *l = t->l;
+	int32		n = l->hot_slices;
+	Datum		v[2] = {Int64GetDatum(l->line_id), Int32GetDatum(n)};
+	bool	   *mine = palloc0(sizeof(bool) * (n + 1));
+	int32	   *took = palloc(sizeof(int32) * n);
+	int			ntook = 0;
+	int64		pool = 0;
+	int64		all_headroom = 0;
+	int64		busy_best = PG_INT64_MIN;
+	int64		frozen = 0,
+				used = 0,
+				returned = 0;
+	bool		have_row;
+	int32		target;
+
+	cl_exec(&lock_free_slices_plan, v, NULL, 0);
+	for (int i = 0; i < (int) SPI_processed; i++)
+	{
+		bool		isnull;
+		int32		s = DatumGetInt32(cl_getdatum(i, 1, &isnull));
+
+		if (s >= 1 && s <= n)
+		{
+			mine[s] = true;
+			took[ntook++] = s;
+		}
+	}
+	{
+		Datum		r[1] = {Int64GetDatum(l->line_id)};
+
+		cl_exec(&lock_line_row_plan, r, NULL, 1);
+		have_row = (SPI_processed == 1);
+		if (have_row)
+		{
+			frozen = cl_getint64(0, 1, NULL);
+			used = cl_getint64(0, 2, NULL);
+			returned = cl_getint64(0, 3, NULL);
+		}
+	}
+	cl_exec(&slice_values_plan, v, NULL, 0);
+	t->busy = 0;
+	for (int i = 0; i < (int) SPI_processed; i++)
+	{
+		bool		isnull;
+		int32		s = DatumGetInt32(cl_getdatum(i, 1, &isnull));
+		int64		hr = cl_getint64(i, 2, NULL);
+
+		all_headroom += hr;
+		frozen += cl_getint64(i, 3, NULL);
+		used += cl_getint64(i, 4, NULL);
+		returned += cl_getint64(i, 5, NULL);
+		if (s >= 1 && s <= n && mine[s])
+			pool += hr;
+		else if (hr > busy_best)
+		{
+			busy_best = hr;
+			t->busy = s;
+		}
+	}
+	if (have_row)
+	{
+		int64		freed = credit_available(l->limit_amount, l->revolving, frozen, used, returned)
+			- all_headroom;
+
+		if (freed > 0)
+			pool += freed;
+	}
+	if (ntook > 0 && pool >= t->needed)
+	{
+		int64		rest = pool - t->needed;
+		Datum	   *sd = palloc(sizeof(Datum) * ntook);
+
+		target = took[preferred_slice(ntook)];
+		for (int i = 0; i < ntook; i++)
+			sd[i] = Int32GetDatum(took[i]);
+		{
+			Datum		u[5] = {Int64GetDatum(l->line_id),
+				PointerGetDatum(construct_array(sd, ntook, INT4OID, 4, true, TYPALIGN_INT)),
+				Int32GetDatum(target), Int64GetDatum(rest / ntook + rest % ntook + t->needed),
+			Int64GetDatum(rest / ntook)};
+
+			cl_exec(&spread_some_plan, u, NULL, 0);
+		}
+		CommandCounterIncrement();
+		{
+			Datum		r[2] = {Int64GetDatum(l->line_id), Int32GetDatum(target)};
+
+			cl_exec(&read_slice_plan, r, NULL, 1);
+			(void) fetch_slice(0, l->line_id, t->h);
+		}
+		return true;
+	}
+	{
+		int64		avail = line_available(l->line_id);
+
+		if (avail < t->needed)
+			shortfall(l, avail, t->needed, t->op);
+	}
+	return false;
+}
+
+/* wait_release_try: wait for a slice's holder to finish, then let it go */
+static bool
+wait_release_try(void *arg)
+{
+	SliceTry   *t = arg;
+
+	(void) lock_slice(t->l->line_id, t->slice, t->h);
+	return false;
+}
+
+/* Tries before the ordered gather of every slice. */
+#define CL_SLICE_TRIES 4
+
 /*
  * take_slice_needing: the slice of a hot line that serves a change
- * consuming needed > 0 of headroom (see the file header).
+ * consuming needed > 0 of headroom (see the file header): a free slice
+ * with enough; else wait for a busy one with enough; else pool what the
+ * free slices hold (partial gather); else wait for the richest busy slice
+ * to be let go and try again; the ordered gather of every slice only after
+ * CL_SLICE_TRIES rounds.  Every wait happens while this call holds no
+ * slice of the line (a slice this transaction took in an earlier call
+ * stays held).
  */
 static void
 take_slice_needing(const CreditLine *l, int64 needed, const char *op, CreditHead *h)
 {
-	if (probe_slice(l, needed, h))
-		return;
-	for (int tries = 0; tries < 3; tries++)
+	for (int tries = 0; tries < CL_SLICE_TRIES; tries++)
 	{
-		if (wait_for_slice(l, needed, h))
-			return;
-		/* someone took it first: a free one may have enough now */
+		GatherTry	g = {l, needed, op, h, 0};
+
 		if (probe_slice(l, needed, h))
 			return;
+		if (wait_for_slice(l, needed, h))
+			return;
+		if (in_subxact(partial_gather_try, &g))
+			return;
+		if (g.busy > 0)
+		{
+			SliceTry	w = {l, needed, g.busy, h};
+
+			(void) in_subxact(wait_release_try, &w);
+		}
 	}
 	gather(l, needed, op, h);
 }
