@@ -23,16 +23,21 @@
  * each hot node:
  *   - a change that needs no headroom: a slice in deficit, else any free
  *     slice (SKIP LOCKED), else waits for this backend's preferred slice;
- *   - a change that needs headroom: a free slice with enough (SKIP LOCKED,
- *     in a subtransaction, so a slice found short after the lock is
- *     released again); when every slice that has enough is busy, wait for
- *     one of them while holding no slice of the line (again in a
- *     subtransaction, released if it turns out short); only when no single
- *     slice has enough (the headroom is really scattered, or short) gather:
- *     every slice in ascending order, the line's available recomputed,
- *     LD002 if short, else spread again with the need on one slice.
- * No slice is ever held while waiting for another slice of the same line
- * except in the ascending gather, so hot lines add no deadlock.
+ *   - a change that needs headroom, in rounds: a free slice with enough
+ *     (SKIP LOCKED, in a subtransaction, so a slice found short after the
+ *     lock is released again); else, when slices with enough are all busy,
+ *     wait for one of them (in a subtransaction too, released if it turns
+ *     out short); else, when the headroom is really scattered, a partial
+ *     gather: every free slice (SKIP LOCKED) and, if free, the line's own
+ *     row, whose holder alone may take what expiries freed; their headroom
+ *     is pooled and spread again with the need on one slice; else LD002
+ *     when the line's committed available lacks the need, or wait for the
+ *     richest busy slice (or the row) to be let go and go round again.
+ * A call never waits for a slice (or a hot line's row) while holding a
+ * slice of that line it took itself, so hot lines add no deadlock; two
+ * transactions that both wrote the same hot line in earlier statements and
+ * now each need the headroom the other holds are the one exception (as
+ * two transactions that each updated a row the other now wants).
  */
 #include "postgres.h"
 
@@ -214,12 +219,6 @@ static ClPlan headrooms_plan = {
 	2, {INT8OID, INT4OID}
 };
 
-static ClPlan lock_slices_plan = {
-	"SELECT slice FROM creditledger.credit_line_slices"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.<=) $2"
-	" ORDER BY slice FOR NO KEY UPDATE",
-	2, {INT8OID, INT4OID}
-};
 
 /* The line's available amount: its own row and every slice (credit_lines). */
 static ClPlan line_totals_plan = {
@@ -265,6 +264,12 @@ static ClPlan spread_some_plan = {
 	"                       THEN $4::bigint ELSE $5::bigint END"
 	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.=) ANY ($2)",
 	5, {INT8OID, INT4ARRAYOID, INT4OID, INT8OID, INT8OID}
+};
+
+static ClPlan wait_line_row_plan = {
+	"SELECT 1 FROM creditledger.ledger_credit_lines"
+	" WHERE line_id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
+	1, {INT8OID}
 };
 
 /* holds and drawdowns */
@@ -578,21 +583,6 @@ int128_text(int128 v)
  * ------------------------------------------------------------------------ */
 
 /*
- * cl_credit_graph_lock: the credit graph lock until the end of the
- * transaction, shared or exclusive (lockorder.h, step 1); the same lock as
- * pg_advisory_xact_lock(17228, -1).
- */
-void
-cl_credit_graph_lock(bool exclusive)
-{
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) CL_CREDIT_GRAPH_KEY1,
-						 (uint32) CL_CREDIT_GRAPH_KEY2, 2);
-	(void) LockAcquire(&tag, exclusive ? ExclusiveLock : ShareLock, false, false);
-}
-
-/*
  * credit_nodes: the line and every ancestor, each once, ascending.
  */
 static int64 *
@@ -791,47 +781,6 @@ preferred_slice(int32 n)
 }
 
 /*
- * in_subxact: run try(arg) in a subtransaction, kept when it returns true
- * (its row locks pass to the transaction) and rolled back when it returns
- * false (the locks it took are released) or raises (rethrown after the
- * rollback, as PL/pgSQL's exception blocks do).  SPI stays connected.
- */
-static bool
-in_subxact(bool (*try) (void *arg), void *arg)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	bool		keep = false;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		keep = try(arg);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		ReThrowError(edata);
-	}
-	PG_END_TRY();
-	if (keep)
-		ReleaseCurrentSubTransaction();
-	else
-		RollbackAndReleaseCurrentSubTransaction();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return keep;
-}
-
-/*
  * lock_slice: lock slice `slice` of a line, waiting; returns its headroom.
  */
 static int64
@@ -920,7 +869,7 @@ probe_slice(const CreditLine *l, int64 needed, CreditHead *h)
 {
 	SliceTry	t = {l, needed, 0, h};
 
-	return in_subxact(probe_try, &t);
+	return cl_in_subxact(probe_try, &t);
 }
 
 /* wait_try: wait for one slice; keep it if it has enough */
@@ -959,45 +908,7 @@ wait_for_slice(const CreditLine *l, int64 needed, CreditHead *h)
 	if (nrich == 0)
 		return false;
 	t.slice = rich[preferred_slice(nrich)];
-	return in_subxact(wait_try, &t);
-}
-
-/*
- * gather: lock every slice in ascending order, recompute the line's
- * available amount (slices and its own row, which only expiries change
- * concurrently, downwards), LD002 if it lacks needed, else spread it again
- * with needed on this backend's preferred slice, returned locked.
- */
-static void
-gather(const CreditLine *l, int64 needed, const char *op, CreditHead *h)
-{
-	int32		n = l->hot_slices;
-	int32		s = preferred_slice(n) + 1;
-	int64		total;
-	int64		rest;
-
-	{
-		Datum		v[2] = {Int64GetDatum(l->line_id), Int32GetDatum(n)};
-
-		cl_exec(&lock_slices_plan, v, NULL, 0);
-	}
-	total = line_available(l->line_id);
-	if (total < needed)
-		shortfall(l, total, needed, op);
-	rest = total - needed;
-	{
-		Datum		v[5] = {Int64GetDatum(l->line_id), Int32GetDatum(n), Int32GetDatum(s),
-		Int64GetDatum(rest / n + needed + rest % n), Int64GetDatum(rest / n)};
-
-		cl_exec(&spread_plan, v, NULL, 0);
-	}
-	CommandCounterIncrement();
-	{
-		Datum		v[2] = {Int64GetDatum(l->line_id), Int32GetDatum(s)};
-
-		cl_exec(&read_slice_plan, v, NULL, 1);
-		(void) fetch_slice(0, l->line_id, h);
-	}
+	return cl_in_subxact(wait_try, &t);
 }
 
 /* What a partial gather found. */
@@ -1008,6 +919,7 @@ typedef struct GatherTry
 	const char *op;
 	CreditHead *h;
 	int32		busy;			/* out: a busy slice worth waiting for (0: none) */
+	bool		row_busy;		/* out: the line's row is held by another transaction */
 } GatherTry;
 
 /*
@@ -1057,6 +969,7 @@ partial_gather_try(void *arg)
 
 		cl_exec(&lock_line_row_plan, r, NULL, 1);
 		have_row = (SPI_processed == 1);
+		t->row_busy = !have_row;
 		if (have_row)
 		{
 			frozen = cl_getint64(0, 1, NULL);
@@ -1136,40 +1049,52 @@ wait_release_try(void *arg)
 	return false;
 }
 
-/* Tries before the ordered gather of every slice. */
-#define CL_SLICE_TRIES 4
+/* wait_row_try: wait for the holder of a line's row to finish, then let it go */
+static bool
+wait_row_try(void *arg)
+{
+	SliceTry   *t = arg;
+	Datum		v[1] = {Int64GetDatum(t->l->line_id)};
+
+	cl_exec(&wait_line_row_plan, v, NULL, 1);
+	return false;
+}
 
 /*
  * take_slice_needing: the slice of a hot line that serves a change
- * consuming needed > 0 of headroom (see the file header): a free slice
- * with enough; else wait for a busy one with enough; else pool what the
- * free slices hold (partial gather); else wait for the richest busy slice
- * to be let go and try again; the ordered gather of every slice only after
- * CL_SLICE_TRIES rounds.  Every wait happens while this call holds no
- * slice of the line (a slice this transaction took in an earlier call
- * stays held).
+ * consuming needed > 0 of headroom (see the file header), in rounds: a
+ * free slice with enough; else wait for a busy one with enough; else pool
+ * what the free slices hold and what expiries freed (partial gather); else
+ * (LD002 when the line's committed available lacks it) wait for the
+ * richest busy slice, or the line's row, to be let go, and go round again.
+ * Every wait happens while this call holds no slice of the line (a slice
+ * this transaction took in an earlier call stays held), so no two calls
+ * wait for each other unless both hold slices from earlier calls.
  */
 static void
 take_slice_needing(const CreditLine *l, int64 needed, const char *op, CreditHead *h)
 {
-	for (int tries = 0; tries < CL_SLICE_TRIES; tries++)
+	for (;;)
 	{
-		GatherTry	g = {l, needed, op, h, 0};
+		GatherTry	g = {l, needed, op, h, 0, false};
+		SliceTry	w = {l, needed, 0, h};
 
+		CHECK_FOR_INTERRUPTS();
 		if (probe_slice(l, needed, h))
 			return;
 		if (wait_for_slice(l, needed, h))
 			return;
-		if (in_subxact(partial_gather_try, &g))
+		if (cl_in_subxact(partial_gather_try, &g))
 			return;
+		w.slice = g.busy;
 		if (g.busy > 0)
-		{
-			SliceTry	w = {l, needed, g.busy, h};
-
-			(void) in_subxact(wait_release_try, &w);
-		}
+			(void) cl_in_subxact(wait_release_try, &w);
+		else if (g.row_busy)
+			(void) cl_in_subxact(wait_row_try, &w);
+		else
+			elog(ERROR, "creditledger: hot credit line " INT64_FORMAT " has no slice to wait for",
+				 l->line_id);
 	}
-	gather(l, needed, op, h);
 }
 
 /*

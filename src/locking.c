@@ -49,7 +49,9 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 #include "compat.h"
@@ -628,3 +630,60 @@ lock_accounts_impl(PG_FUNCTION_ARGS)
 	lock_context_close(&lc);
 	PG_RETURN_VOID();
 }
+
+/*
+ * cl_credit_graph_lock: the credit graph lock until the end of the
+ * transaction, shared or exclusive (lockorder.h, step 1); the same lock as
+ * pg_advisory_xact_lock(17228, -1).
+ */
+void
+cl_credit_graph_lock(bool exclusive)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) CL_CREDIT_GRAPH_KEY1,
+						 (uint32) CL_CREDIT_GRAPH_KEY2, 2);
+	(void) LockAcquire(&tag, exclusive ? ExclusiveLock : ShareLock, false, false);
+}
+
+/*
+ * cl_in_subxact: run try(arg) in a subtransaction, kept when it returns true
+ * (its row locks pass to the transaction) and rolled back when it returns
+ * false (the locks it took are released) or raises (rethrown after the
+ * rollback, as PL/pgSQL's exception blocks do).  SPI stays connected.
+ */
+bool
+cl_in_subxact(bool (*try) (void *arg), void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		keep = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		keep = try(arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	if (keep)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return keep;
+}
+

@@ -53,5 +53,6 @@
 #define CL_MODE_LOCK_CLASS 0x434C
 
 extern void cl_credit_graph_lock(bool exclusive);
+extern bool cl_in_subxact(bool (*try) (void *arg), void *arg);
 
 #endif							/* CREDITLEDGER_LOCKORDER_H */
