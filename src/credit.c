@@ -1,10 +1,12 @@
 /*
- * credit.c: the C side of credit lines: the CLC1 canonical encoding of
- * credit journal entries, the credit GUCs, and the public credit functions.
+ * credit.c: the CLC1 canonical encoding of credit journal entries (the
+ * encoder credit_engine.c's chain writer and verification use), the credit
+ * GUCs, and the entry points of the credit administration calls.
  *
- * The credit operations themselves (DAG walk, ordered locking, hot-line
- * slices, holds, drawdowns; see the header of the 0.2.0 script) are
- * PL/pgSQL bodies named _<function>.  Each public function here is counted
+ * The data path (freeze, unfreeze, use, use_direct, return, expiry, hot
+ * slices) is C in credit_engine.c.  The administration calls (create,
+ * credit_line_id, link, limit, suspend, resume, close, hot) are still
+ * PL/pgSQL bodies named _<function>: each public function here is counted
  * in stat_operations (CL_TRACKED_FUNCTION) and forwards its arguments
  * unchanged to the body of the same name with a leading underscore, looked
  * up once per call site (cached in fn_extra).  The bodies are SECURITY
@@ -23,7 +25,7 @@
  *   frozen_after, used_after, returned_after     int64 each
  *   created_at             int64
  *
- * No locking here: the bodies lock (see the script), hashing is pure.
+ * No locking here: the bodies lock (lockorder.h), hashing is pure.
  */
 #include "postgres.h"
 

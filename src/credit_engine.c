@@ -106,6 +106,33 @@ typedef struct CreditHead
 	"         9223372036854775807)::bigint" \
 	"    FROM creditledger.credit_line_slices x WHERE x.line_id OPERATOR(pg_catalog.=) l.line_id)"
 
+/* The line $N and every ancestor, each once, ascending, as a bigint[]. */
+#define NODES_ARRAY(expr) \
+	"ARRAY(WITH RECURSIVE up(id) AS (SELECT (" expr ")::bigint UNION" \
+	"  SELECT k.parent_id FROM creditledger.credit_line_links k" \
+	"    JOIN up ON k.child_id OPERATOR(pg_catalog.=) up.id)" \
+	" SELECT id FROM up ORDER BY id)"
+
+#define ANY_DUE \
+	"EXISTS (SELECT 1 FROM creditledger.ledger_credit_holds d" \
+	"  WHERE d.status OPERATOR(pg_catalog.=) 'open'" \
+	"    AND d.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now())"
+
+/*
+ * A freeze's or direct use's first look, one statement: the hold with its
+ * ref (freeze), whether the line exists, whether any hold is due, the
+ * line's nodes.
+ */
+static ClPlan freeze_start_plan = {
+	"SELECT h.hold_id, h.line_id, h.amount, h.expires_at,"
+	"       EXISTS (SELECT 1 FROM creditledger.ledger_credit_lines x"
+	"                WHERE x.line_id OPERATOR(pg_catalog.=) $2), "
+	ANY_DUE ", " NODES_ARRAY("$2")
+	"  FROM (SELECT 1) AS one"
+	"  LEFT JOIN creditledger.ledger_credit_holds h ON h.ref OPERATOR(pg_catalog.=) $1",
+	2, {TEXTOID, INT8OID}
+};
+
 static ClPlan nodes_plan = {
 	"WITH RECURSIVE up(id) AS (SELECT $1::bigint UNION"
 	"  SELECT k.parent_id FROM creditledger.credit_line_links k"
@@ -138,11 +165,6 @@ static ClPlan read_hot_plan = {
 static ClPlan read_line_plan = {
 	"SELECT " LINE_COLS " FROM creditledger.ledger_credit_lines l"
 	" WHERE l.line_id OPERATOR(pg_catalog.=) $1",
-	1, {INT8OID}
-};
-
-static ClPlan line_exists_plan = {
-	"SELECT 1 FROM creditledger.ledger_credit_lines WHERE line_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 
@@ -288,7 +310,8 @@ static ClPlan claim_hold_plan = {
 
 static ClPlan lock_hold_plan = {
 	"SELECT hold_id, ref, line_id, remaining, status, expires_at,"
-	"       expires_at OPERATOR(pg_catalog.<=) pg_catalog.now(), used_amount"
+	"       expires_at OPERATOR(pg_catalog.<=) pg_catalog.now(), used_amount, "
+	NODES_ARRAY("line_id")
 	"  FROM creditledger.ledger_credit_holds WHERE ref OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
 	1, {TEXTOID}
 };
@@ -333,7 +356,8 @@ static ClPlan claim_drawdown_plan = {
 };
 
 static ClPlan lock_drawdown_plan = {
-	"SELECT drawdown_id, line_id, outstanding FROM creditledger.ledger_credit_drawdowns"
+	"SELECT drawdown_id, line_id, outstanding, " NODES_ARRAY("line_id")
+	"  FROM creditledger.ledger_credit_drawdowns"
 	" WHERE ref OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
 	1, {TEXTOID}
 };
@@ -347,12 +371,6 @@ static ClPlan update_drawdown_plan = {
 };
 
 /* expiry */
-static ClPlan any_due_plan = {
-	"SELECT 1 FROM creditledger.ledger_credit_holds"
-	" WHERE status OPERATOR(pg_catalog.=) 'open' AND expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
-	" LIMIT 1",
-	0, {}
-};
 
 static ClPlan due_under_plan = {
 	"SELECT h.hold_id FROM creditledger.ledger_credit_holds h"
@@ -421,6 +439,40 @@ int8_array(const int64 *ids, int n)
 	for (int i = 0; i < n; i++)
 		d[i] = Int64GetDatum(ids[i]);
 	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * isnull_col: whether column col of result row row is NULL.
+ */
+static bool
+isnull_col(int row, int col)
+{
+	bool		isnull;
+
+	(void) cl_getdatum(row, col, &isnull);
+	return isnull;
+}
+
+/*
+ * fetch_ids: a bigint[] column as a palloc'd array of n ids.
+ */
+static int64 *
+fetch_ids(int row, int col, int *n)
+{
+	bool		isnull;
+	Datum		d = cl_getdatum(row, col, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int64	   *ids;
+
+	if (isnull)
+		elog(ERROR, "creditledger: a credit line's nodes are NULL");
+	deconstruct_array(DatumGetArrayTypeP(d), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, n);
+	ids = palloc(sizeof(int64) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		ids[i] = DatumGetInt64(elems[i]);
+	return ids;
 }
 
 /*
@@ -667,21 +719,6 @@ check_usable(int64 line, const CreditLine *nodes, int n)
 					 : errdetail("Its ancestor line " INT64_FORMAT " (%s) %s.", l->line_id, l->code, why),
 					 errhint("Unfreeze and return still work on this line; new freezes and drawdowns do not.")));
 	}
-}
-
-/*
- * require_line: LD006 if the line does not exist.
- */
-static void
-require_line(int64 line)
-{
-	Datum		v[1] = {Int64GetDatum(line)};
-
-	cl_exec(&line_exists_plan, v, NULL, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
-				 errmsg("credit line " INT64_FORMAT " does not exist", line)));
 }
 
 /* ------------------------------------------------------------------------
@@ -1275,15 +1312,16 @@ expire_holds(const int64 *holds, int nholds, const int64 *also_lock, int nalso)
  * line lock, release the due holds under each node that looks short (rows
  * taken with SKIP LOCKED: a busy one is left to its owner or the worker);
  * the operation's own lines are locked in the same ascending pass.
+ * any_due: whether any hold at all was due (one probe of the due index,
+ * made with the call's first look).
  */
 static void
-release_due(const int64 *nodes, int n, int64 needed)
+release_due(const int64 *nodes, int n, int64 needed, bool any_due)
 {
 	int64	   *due;
 	int			ndue;
 
-	cl_exec(&any_due_plan, NULL, NULL, 1);
-	if (SPI_processed == 0)
+	if (!any_due)
 		return;
 	{
 		Datum		v[2] = {int8_array(nodes, n), Int64GetDatum(needed)};
@@ -1479,6 +1517,8 @@ typedef struct HoldState
 	TimestampTz expires_at;
 	bool		due;
 	int64		used_amount;
+	int64	   *nodes;			/* its line and every ancestor, ascending */
+	int			nnodes;
 } HoldState;
 
 /*
@@ -1507,6 +1547,7 @@ lock_hold(const char *hold_ref, HoldState *h)
 	d = cl_getdatum(0, 7, &isnull);
 	h->due = !isnull && DatumGetBool(d);
 	h->used_amount = cl_getint64(0, 8, NULL);
+	h->nodes = fetch_ids(0, 9, &h->nnodes);
 }
 
 /*
@@ -1572,6 +1613,9 @@ credit_freeze_impl(PG_FUNCTION_ARGS)
 	TimestampTz expires_at = has_expiry ? PG_GETARG_TIMESTAMPTZ(3) : 0;
 	int64		id = 0;
 	bool		claimed = false;
+	bool		found;
+	bool		line_exists;
+	bool		any_due;
 	int			n;
 	int64	   *ids;
 	CreditLine *nodes;
@@ -1584,18 +1628,26 @@ credit_freeze_impl(PG_FUNCTION_ARGS)
 
 	cl_spi_connect();
 	{
-		Datum		v[1] = {CStringGetTextDatum(ref)};
+		Datum		v[2] = {CStringGetTextDatum(ref), Int64GetDatum(line)};
+		bool		isnull;
 
-		cl_exec(&find_hold_plan, v, NULL, 1);
+		cl_exec(&freeze_start_plan, v, NULL, 1);
+		found = !isnull_col(0, 1);
+		line_exists = DatumGetBool(cl_getdatum(0, 5, &isnull));
+		any_due = DatumGetBool(cl_getdatum(0, 6, &isnull));
+		ids = fetch_ids(0, 7, &n);
 	}
-	if (SPI_processed == 0)
+	if (!found)
 	{
 		if (has_expiry && expires_at <= GetCurrentTransactionStartTimestamp())
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("expires_at must be in the future"),
 					 errdetail("The value given was %s.", ts_text(expires_at))));
-		require_line(line);
+		if (!line_exists)
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
+					 errmsg("credit line " INT64_FORMAT " does not exist", line)));
 		{
 			Datum		v[4] = {CStringGetTextDatum(ref), Int64GetDatum(line),
 			Int64GetDatum(amount), TimestampTzGetDatum(expires_at)};
@@ -1629,8 +1681,7 @@ credit_freeze_impl(PG_FUNCTION_ARGS)
 		PG_RETURN_INT64(hid);
 	}
 
-	ids = credit_nodes(line, &n);
-	release_due(ids, n, amount);
+	release_due(ids, n, amount, any_due);
 	nodes = lock_nodes(ids, n, false);
 	check_usable(line, nodes, n);
 	apply_all(nodes, n, "freeze", ref, amount, 0, 0);
@@ -1653,8 +1704,6 @@ credit_unfreeze_impl(PG_FUNCTION_ARGS)
 	int64		id;
 	int64		amt;
 	HoldState	h;
-	int			n;
-	int64	   *ids;
 	CreditLine *nodes;
 
 	if (has_amount)
@@ -1683,9 +1732,8 @@ credit_unfreeze_impl(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_CL_HOLD_STATE),
 				 errmsg("hold \"%s\" has nothing left to unfreeze", hold_ref)));
-	ids = credit_nodes(h.line_id, &n);
-	nodes = lock_nodes(ids, n, false);
-	apply_all(nodes, n, "unfreeze", ref, -amt, 0, 0);
+	nodes = lock_nodes(h.nodes, h.nnodes, false);
+	apply_all(nodes, h.nnodes, "unfreeze", ref, -amt, 0, 0);
 	update_hold(h.hold_id, 0, amt,
 				h.remaining - amt > 0 ? "open" : (h.used_amount > 0 ? "used" : "released"));
 	cl_spi_finish();
@@ -1710,8 +1758,6 @@ credit_use_impl(PG_FUNCTION_ARGS)
 	int64		amt;
 	int64		rest;
 	HoldState	h;
-	int			n;
-	int64	   *ids;
 	CreditLine *nodes;
 
 	if (has_amount)
@@ -1745,10 +1791,9 @@ credit_use_impl(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_CL_HOLD_STATE),
 				 errmsg("hold \"%s\" has nothing left to use", hold_ref)));
 	rest = release_rest ? h.remaining - amt : 0;
-	ids = credit_nodes(h.line_id, &n);
-	nodes = lock_nodes(ids, n, false);
-	check_usable(h.line_id, nodes, n);
-	apply_all(nodes, n, "use", ref, -(amt + rest), amt, 0);
+	nodes = lock_nodes(h.nodes, h.nnodes, false);
+	check_usable(h.line_id, nodes, h.nnodes);
+	apply_all(nodes, h.nnodes, "use", ref, -(amt + rest), amt, 0);
 	update_hold(h.hold_id, amt, rest, h.remaining - amt - rest > 0 ? "open" : "used");
 	cl_spi_finish();
 	PG_RETURN_INT64(id);
@@ -1768,6 +1813,7 @@ credit_use_direct_impl(PG_FUNCTION_ARGS)
 	Payload		p;
 	Datum		payload;
 	int64		id;
+	bool		any_due;
 	int			n;
 	int64	   *ids;
 	CreditLine *nodes;
@@ -1789,14 +1835,24 @@ credit_use_direct_impl(PG_FUNCTION_ARGS)
 		cl_spi_finish();
 		PG_RETURN_INT64(id);
 	}
-	require_line(line);
+	{
+		Datum		v[2] = {CStringGetTextDatum(ref), Int64GetDatum(line)};
+		bool		isnull;
+
+		cl_exec(&freeze_start_plan, v, NULL, 1);
+		if (!DatumGetBool(cl_getdatum(0, 5, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
+					 errmsg("credit line " INT64_FORMAT " does not exist", line)));
+		any_due = DatumGetBool(cl_getdatum(0, 6, &isnull));
+		ids = fetch_ids(0, 7, &n);
+	}
 	if (!reference_claim("drawdown", ref, line, 0, amount, payload, &id))
 	{
 		cl_spi_finish();
 		PG_RETURN_INT64(id);
 	}
-	ids = credit_nodes(line, &n);
-	release_due(ids, n, amount);
+	release_due(ids, n, amount, any_due);
 	nodes = lock_nodes(ids, n, false);
 	check_usable(line, nodes, n);
 	apply_all(nodes, n, "use", ref, 0, amount, 0);
@@ -1818,7 +1874,6 @@ credit_return_impl(PG_FUNCTION_ARGS)
 	Datum		payload;
 	int64		id;
 	int64		drawdown_id;
-	int64		line_id;
 	int64		outstanding;
 	int			n;
 	int64	   *ids;
@@ -1846,8 +1901,8 @@ credit_return_impl(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_CL_DRAWDOWN_STATE),
 				 errmsg("drawdown \"%s\" does not exist", drawdown_ref)));
 	drawdown_id = cl_getint64(0, 1, NULL);
-	line_id = cl_getint64(0, 2, NULL);
 	outstanding = cl_getint64(0, 3, NULL);
+	ids = fetch_ids(0, 4, &n);
 	if (!reference_claim("return", ref, drawdown_id, 0, amount, payload, &id))
 	{
 		cl_spi_finish();
@@ -1859,7 +1914,6 @@ credit_return_impl(PG_FUNCTION_ARGS)
 				 errmsg("cannot return " INT64_FORMAT " of drawdown \"%s\"", amount, drawdown_ref),
 				 errdetail("Drawdown " INT64_FORMAT " has " INT64_FORMAT " outstanding.",
 						   drawdown_id, outstanding)));
-	ids = credit_nodes(line_id, &n);
 	nodes = lock_nodes(ids, n, false);
 	apply_all(nodes, n, "return", ref, 0, -amount, amount);
 	{

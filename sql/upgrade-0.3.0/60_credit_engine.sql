@@ -57,3 +57,12 @@ ALTER FUNCTION creditledger.credit_use(text, text, bigint, boolean) SECURITY DEF
 ALTER FUNCTION creditledger.credit_use_direct(bigint, bigint, text) SECURITY DEFINER;
 ALTER FUNCTION creditledger.credit_return(text, text, bigint) SECURITY DEFINER;
 ALTER FUNCTION creditledger.credit_expire_holds() SECURITY DEFINER;
+
+-- The default slice count is one per client of a busy application (64): a
+-- slice is held from the change to the commit, so fewer slices than
+-- concurrent callers queue them (README "Benchmarks").
+CREATE OR REPLACE FUNCTION creditledger.set_credit_line_hot(line bigint, slices int DEFAULT 64)
+RETURNS void AS 'MODULE_PATHNAME', 'cl_set_credit_line_hot'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.set_credit_line_hot(bigint, int) IS
+    'Makes a line hot: its headroom is kept in slices (default 64) taken with SKIP LOCKED (0 = not hot).';

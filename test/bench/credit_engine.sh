@@ -18,13 +18,13 @@
 # slices plus its row hold exactly its available, verify_chain() is clean.
 #
 # Environment: PGBIN, BENCH_SECONDS (default 15), BENCH_RACE_LIMIT (default
-# 50000), BENCH_THREADS (default 2).  Writes bench-results/engine.md.
+# 5000: filled within the first seconds), BENCH_THREADS (default 2).  Writes bench-results/engine.md.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 
 SECS=${BENCH_SECONDS:-15}
 THREADS=${BENCH_THREADS:-2}
-RACE_LIMIT=${BENCH_RACE_LIMIT:-50000}
+RACE_LIMIT=${BENCH_RACE_LIMIT:-5000}
 NLINES=1000
 DB=bench
 OUT=$SRC/bench-results
