@@ -99,6 +99,58 @@ credit_entry_hash(pg_cryptohash_ctx *ctx, const uint8 prev_hash[CL_HASH_LEN],
 	pfree(buf.data);
 }
 
+/* The credit chain kind: credit_journal_entries, CLC1. */
+static const char *const credit_entry_columns[] = {
+	"entry_id", "line_id", "slice", "version", "op", "ref",
+	"frozen_delta", "used_delta", "returned_delta",
+	"frozen_after", "used_after", "returned_after", "prev_hash", "hash", "created_at"
+};
+
+static Datum
+hash_bytea(const uint8 *hash)
+{
+	bytea	   *b = palloc(VARHDRSZ + CL_HASH_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + CL_HASH_LEN);
+	memcpy(VARDATA(b), hash, CL_HASH_LEN);
+	return PointerGetDatum(b);
+}
+
+/* credit_encode: the kind's encoder (CLC1) */
+static void
+credit_encode(pg_cryptohash_ctx *ctx, const uint8 *prev_hash, const void *entry, uint8 *out)
+{
+	credit_entry_hash(ctx, prev_hash, (const CreditEntry *) entry, out);
+}
+
+/* credit_fill: the kind's row */
+static void
+credit_fill(const void *entry, const uint8 *prev_hash, const uint8 *hash, Datum *v, bool *isnull)
+{
+	const CreditEntry *e = entry;
+
+	v[1] = Int64GetDatum(e->line_id);
+	v[2] = Int32GetDatum(e->slice);
+	v[3] = Int64GetDatum(e->version);
+	v[4] = PointerGetDatum(cstring_to_text_with_len(e->op, e->op_len));
+	v[5] = PointerGetDatum(cstring_to_text_with_len(e->ref, e->ref_len));
+	v[6] = Int64GetDatum(e->frozen_delta);
+	v[7] = Int64GetDatum(e->used_delta);
+	v[8] = Int64GetDatum(e->returned_delta);
+	v[9] = Int64GetDatum(e->frozen_after);
+	v[10] = Int64GetDatum(e->used_after);
+	v[11] = Int64GetDatum(e->returned_after);
+	v[12] = hash_bytea(prev_hash);
+	v[13] = hash_bytea(hash);
+	v[14] = TimestampTzGetDatum(e->created_at);
+}
+
+static ChainKindCache credit_cache;
+const ChainKind cl_credit_chain_kind = {
+	"credit_journal_entries", "credit_entry_id_seq", credit_entry_columns,
+	lengthof(credit_entry_columns), &credit_cache, credit_encode, credit_fill
+};
+
 /*
  * _credit_entry_hash(prev_hash, line_id, slice, version, op, ref, deltas...,
  * afters..., created_at): the hash the credit bodies store (STRICT).

@@ -9,6 +9,7 @@
 #include "common/cryptohash.h"
 #include "datatype/timestamp.h"
 
+#include "chain.h"
 #include "journal.h"
 
 /* The fields of one credit journal entry that its hash covers (CLC1). */
@@ -29,6 +30,9 @@ typedef struct CreditEntry
 	int64		returned_after;
 	TimestampTz created_at;
 } CreditEntry;
+
+/* The credit chain kind (credit_journal_entries, CLC1), for chain.c. */
+extern const ChainKind cl_credit_chain_kind;
 
 extern void cl_define_credit_gucs(void);
 extern void credit_entry_hash(pg_cryptohash_ctx *ctx, const uint8 prev_hash[CL_HASH_LEN],

@@ -58,6 +58,7 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
+#include "chain.h"
 #include "compat.h"
 #include "credit.h"
 #include "errcodes.h"
@@ -168,27 +169,17 @@ static ClPlan read_line_plan = {
 	1, {INT8OID}
 };
 
-static ClPlan post_line_plan = {
-	"WITH e AS (INSERT INTO creditledger.credit_journal_entries"
-	"   (line_id, slice, version, op, ref, frozen_delta, used_delta, returned_delta,"
-	"    frozen_after, used_after, returned_after, prev_hash, hash, created_at)"
-	"   VALUES ($1, 0, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13))"
-	" UPDATE creditledger.ledger_credit_lines SET frozen = $8, used = $9, returned = $10,"
-	"   version = $2, last_hash = $12 WHERE line_id OPERATOR(pg_catalog.=) $1",
-	13, {INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-	INT8OID, BYTEAOID, BYTEAOID, TIMESTAMPTZOID}
+static ClPlan head_line_plan = {
+	"UPDATE creditledger.ledger_credit_lines SET frozen = $2, used = $3, returned = $4,"
+	"   version = $5, last_hash = $6 WHERE line_id OPERATOR(pg_catalog.=) $1",
+	6, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID}
 };
 
-static ClPlan post_slice_plan = {
-	"WITH e AS (INSERT INTO creditledger.credit_journal_entries"
-	"   (line_id, slice, version, op, ref, frozen_delta, used_delta, returned_delta,"
-	"    frozen_after, used_after, returned_after, prev_hash, hash, created_at)"
-	"   VALUES ($1, $14, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13))"
-	" UPDATE creditledger.credit_line_slices SET frozen = $8, used = $9, returned = $10,"
-	"   version = $2, last_hash = $12, headroom = headroom OPERATOR(pg_catalog.-) $15"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.=) $14",
-	15, {INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
-	INT8OID, BYTEAOID, BYTEAOID, TIMESTAMPTZOID, INT4OID, INT8OID}
+static ClPlan head_slice_plan = {
+	"UPDATE creditledger.credit_line_slices SET frozen = $2, used = $3, returned = $4,"
+	"   version = $5, last_hash = $6, headroom = headroom OPERATOR(pg_catalog.-) $8"
+	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.=) $7",
+	8, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID, INT4OID, INT8OID}
 };
 
 static ClPlan read_head_plan = {
@@ -726,18 +717,18 @@ check_usable(int64 line, const CreditLine *nodes, int n)
  * ------------------------------------------------------------------------ */
 
 /*
- * credit_post: append one entry to head's chain and move the head (the
- * caller holds the chain's lock); for a slice, headroom_delta leaves the
- * slice's headroom.
+ * credit_post: append one CLC1 entry to head's chain through chain.c (the
+ * credit chain kind) and move the head (the caller holds the chain's
+ * lock); for a slice, headroom_delta leaves the slice's headroom.
  */
 static void
 credit_post(CreditHead *h, const char *op, const char *ref,
 			int64 fd, int64 ud, int64 rd, int64 headroom_delta)
 {
-	pg_cryptohash_ctx *ctx;
+	ChainWriter w;
 	CreditEntry e;
 	uint8		hash[CL_HASH_LEN];
-	Datum		v[15];
+	Datum		v[8];
 
 	e.line_id = h->line_id;
 	e.slice = h->slice;
@@ -753,26 +744,19 @@ credit_post(CreditHead *h, const char *op, const char *ref,
 	e.used_after = h->used + ud;
 	e.returned_after = h->returned + rd;
 	e.created_at = GetCurrentTransactionStartTimestamp();
-	ctx = cl_hash_ctx_create();
-	credit_entry_hash(ctx, h->last_hash, &e, hash);
-	pg_cryptohash_free(ctx);
+	chain_writer_open(&w, &cl_credit_chain_kind);
+	chain_writer_append(&w, h->last_hash, &e, hash);
+	chain_writer_close(&w);
 
 	v[0] = Int64GetDatum(e.line_id);
-	v[1] = Int64GetDatum(e.version);
-	v[2] = CStringGetTextDatum(op);
-	v[3] = CStringGetTextDatum(ref);
-	v[4] = Int64GetDatum(fd);
-	v[5] = Int64GetDatum(ud);
-	v[6] = Int64GetDatum(rd);
-	v[7] = Int64GetDatum(e.frozen_after);
-	v[8] = Int64GetDatum(e.used_after);
-	v[9] = Int64GetDatum(e.returned_after);
-	v[10] = hash_datum(h->last_hash);
-	v[11] = hash_datum(hash);
-	v[12] = TimestampTzGetDatum(e.created_at);
-	v[13] = Int32GetDatum(h->slice);
-	v[14] = Int64GetDatum(headroom_delta);
-	cl_exec(h->slice == 0 ? &post_line_plan : &post_slice_plan, v, NULL, 0);
+	v[1] = Int64GetDatum(e.frozen_after);
+	v[2] = Int64GetDatum(e.used_after);
+	v[3] = Int64GetDatum(e.returned_after);
+	v[4] = Int64GetDatum(e.version);
+	v[5] = hash_datum(hash);
+	v[6] = Int32GetDatum(h->slice);
+	v[7] = Int64GetDatum(headroom_delta);
+	cl_exec(h->slice == 0 ? &head_line_plan : &head_slice_plan, v, NULL, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "creditledger: credit chain (" INT64_FORMAT ", %d) vanished",
 			 h->line_id, h->slice);

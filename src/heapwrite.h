@@ -25,7 +25,7 @@ extern ItemPointerData direct_update_columns(DirectTable *t, ItemPointer tid, in
 extern void direct_close(DirectTable *t);
 
 /* Most columns one ColumnMap holds. */
-#define CL_MAX_MAPPED_COLUMNS 16
+#define CL_MAX_MAPPED_COLUMNS 24
 
 /*
  * Attribute numbers of a fixed list of column names in one table, kept by
