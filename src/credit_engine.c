@@ -103,9 +103,11 @@ typedef struct CreditHead
 #define LINE_COLS \
 	"l.line_id, l.code, l.limit_amount, l.revolving, l.hot_slices, l.status, l.status_reason," \
 	" l.valid_from, l.valid_until, l.frozen, l.used, l.returned, l.version, l.last_hash," \
-	" (SELECT LEAST(coalesce(sum(x.frozen::numeric + x.used + x.returned), 0)," \
-	"         9223372036854775807)::bigint" \
-	"    FROM creditledger.credit_line_slices x WHERE x.line_id OPERATOR(pg_catalog.=) l.line_id)"
+	" CASE WHEN $2 AND l.hot_slices OPERATOR(pg_catalog.>) 0 THEN" \
+	"  (SELECT LEAST(coalesce(sum(x.frozen::numeric + x.used + x.returned), 0)," \
+	"          9223372036854775807)::bigint" \
+	"     FROM creditledger.credit_line_slices x WHERE x.line_id OPERATOR(pg_catalog.=) l.line_id)" \
+	" ELSE 0 END"
 
 /* The line $N and every ancestor, each once, ascending, as a bigint[]. */
 #define NODES_ARRAY(expr) \
@@ -146,27 +148,27 @@ static ClPlan lock_plain_plan = {
 	"SELECT " LINE_COLS " FROM creditledger.ledger_credit_lines l"
 	" WHERE l.line_id OPERATOR(pg_catalog.=) ANY ($1) AND l.hot_slices OPERATOR(pg_catalog.=) 0"
 	" ORDER BY l.line_id FOR NO KEY UPDATE OF l",
-	1, {INT8ARRAYOID}
+	2, {INT8ARRAYOID, BOOLOID}
 };
 
 static ClPlan lock_all_plan = {
 	"SELECT " LINE_COLS " FROM creditledger.ledger_credit_lines l"
 	" WHERE l.line_id OPERATOR(pg_catalog.=) ANY ($1)"
 	" ORDER BY l.line_id FOR NO KEY UPDATE OF l",
-	1, {INT8ARRAYOID}
+	2, {INT8ARRAYOID, BOOLOID}
 };
 
 static ClPlan read_hot_plan = {
 	"SELECT " LINE_COLS " FROM creditledger.ledger_credit_lines l"
 	" WHERE l.line_id OPERATOR(pg_catalog.=) ANY ($1) AND l.hot_slices OPERATOR(pg_catalog.>) 0"
 	" ORDER BY l.line_id",
-	1, {INT8ARRAYOID}
+	2, {INT8ARRAYOID, BOOLOID}
 };
 
 static ClPlan read_line_plan = {
 	"SELECT " LINE_COLS " FROM creditledger.ledger_credit_lines l"
 	" WHERE l.line_id OPERATOR(pg_catalog.=) $1",
-	1, {INT8OID}
+	2, {INT8OID, BOOLOID}
 };
 
 static ClPlan head_line_plan = {
@@ -645,12 +647,14 @@ credit_nodes(int64 line, int *n)
 /*
  * lock_nodes: lock the rows of the plain nodes (all nodes when include_hot)
  * in ascending order, and read every node; returns them in id order.
+ * adds: the change adds to frozen + used + returned, so a hot node's slice
+ * totals are summed for the overflow check (else slice_total is 0).
  */
 static CreditLine *
-lock_nodes(const int64 *ids, int n, bool include_hot)
+lock_nodes(const int64 *ids, int n, bool include_hot, bool adds)
 {
 	CreditLine *lines = palloc0(sizeof(CreditLine) * Max(n, 1));
-	Datum		v[1] = {int8_array(ids, n)};
+	Datum		v[2] = {int8_array(ids, n), BoolGetDatum(adds)};
 	int			got;
 
 	cl_exec(include_hot ? &lock_all_plan : &lock_plain_plan, v, NULL, 0);
@@ -1243,7 +1247,7 @@ expire_holds(const int64 *holds, int nholds, const int64 *also_lock, int nalso)
 		all = palloc(sizeof(int64) * Max(nall, 1));
 		for (int i = 0; i < nall; i++)
 			all[i] = cl_getint64(i, 1, NULL);
-		(void) lock_nodes(all, nall, true);
+		(void) lock_nodes(all, nall, true, false);
 
 		cl_exec(&open_holds_plan, v, NULL, 0);
 	}
@@ -1666,7 +1670,7 @@ credit_freeze_impl(PG_FUNCTION_ARGS)
 	}
 
 	release_due(ids, n, amount, any_due);
-	nodes = lock_nodes(ids, n, false);
+	nodes = lock_nodes(ids, n, false, true);
 	check_usable(line, nodes, n);
 	apply_all(nodes, n, "freeze", ref, amount, 0, 0);
 	cl_spi_finish();
@@ -1716,7 +1720,7 @@ credit_unfreeze_impl(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_CL_HOLD_STATE),
 				 errmsg("hold \"%s\" has nothing left to unfreeze", hold_ref)));
-	nodes = lock_nodes(h.nodes, h.nnodes, false);
+	nodes = lock_nodes(h.nodes, h.nnodes, false, false);
 	apply_all(nodes, h.nnodes, "unfreeze", ref, -amt, 0, 0);
 	update_hold(h.hold_id, 0, amt,
 				h.remaining - amt > 0 ? "open" : (h.used_amount > 0 ? "used" : "released"));
@@ -1775,7 +1779,7 @@ credit_use_impl(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_CL_HOLD_STATE),
 				 errmsg("hold \"%s\" has nothing left to use", hold_ref)));
 	rest = release_rest ? h.remaining - amt : 0;
-	nodes = lock_nodes(h.nodes, h.nnodes, false);
+	nodes = lock_nodes(h.nodes, h.nnodes, false, false);
 	check_usable(h.line_id, nodes, h.nnodes);
 	apply_all(nodes, h.nnodes, "use", ref, -(amt + rest), amt, 0);
 	update_hold(h.hold_id, amt, rest, h.remaining - amt - rest > 0 ? "open" : "used");
@@ -1837,7 +1841,7 @@ credit_use_direct_impl(PG_FUNCTION_ARGS)
 		PG_RETURN_INT64(id);
 	}
 	release_due(ids, n, amount, any_due);
-	nodes = lock_nodes(ids, n, false);
+	nodes = lock_nodes(ids, n, false, true);
 	check_usable(line, nodes, n);
 	apply_all(nodes, n, "use", ref, 0, amount, 0);
 	cl_spi_finish();
@@ -1898,7 +1902,7 @@ credit_return_impl(PG_FUNCTION_ARGS)
 				 errmsg("cannot return " INT64_FORMAT " of drawdown \"%s\"", amount, drawdown_ref),
 				 errdetail("Drawdown " INT64_FORMAT " has " INT64_FORMAT " outstanding.",
 						   drawdown_id, outstanding)));
-	nodes = lock_nodes(ids, n, false);
+	nodes = lock_nodes(ids, n, false, false);
 	apply_all(nodes, n, "return", ref, 0, -amount, amount);
 	{
 		Datum		v[2] = {Int64GetDatum(drawdown_id), Int64GetDatum(amount)};
@@ -1952,7 +1956,7 @@ cl_credit_apply_sql(PG_FUNCTION_ARGS)
 
 	cl_spi_connect();
 	{
-		Datum		v[1] = {Int64GetDatum(node)};
+		Datum		v[2] = {Int64GetDatum(node), BoolGetDatum(true)};
 
 		cl_exec(&read_line_plan, v, NULL, 1);
 	}

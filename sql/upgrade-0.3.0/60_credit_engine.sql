@@ -66,3 +66,10 @@ RETURNS void AS 'MODULE_PATHNAME', 'cl_set_credit_line_hot'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION creditledger.set_credit_line_hot(bigint, int) IS
     'Makes a line hot: its headroom is kept in slices (default 64) taken with SKIP LOCKED (0 = not hot).';
+
+-- A hot line's slices are written by many sessions at once: with the
+-- default fillfactor 64 slices share two heap pages, whose buffer locks then
+-- serialise what the row locks keep apart.  A low fillfactor spreads the
+-- slices a line gets (set_credit_line_hot inserts them) over pages and
+-- leaves room for their HOT updates.
+ALTER TABLE creditledger.credit_line_slices SET (fillfactor = 10);
