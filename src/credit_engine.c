@@ -9,8 +9,15 @@
  * ancestor (each once, ascending id: "nodes").  A plain node's chain is its
  * row in ledger_credit_lines; a hot node's chains are its slices
  * (credit_line_slices 1..hot_slices), each with a share of the line's
- * headroom.  Each change is one CLC1 journal entry (credit.c's encoder) on
- * the chain it touched.
+ * headroom.  Each change is one CLC1 journal entry on the chain it
+ * touched, appended by chain.c's ChainWriter with the credit chain kind
+ * (credit.c: columns and encoder); the head is then written back.
+ *
+ * References (claim, replay, conflict) are one section here:
+ * reference_claim (INSERT ... ON CONFLICT DO NOTHING: the first call wins,
+ * a concurrent one waits on the unique index and then replays),
+ * reference_replay and reference_conflict (LD004).  Arguments are checked
+ * by validate.c (NULL 22004, then form 22023) in the contract's order.
  *
  * Availability is computed in one place, credit_available(); the re-spread
  * of a hot line's headroom after its limit changed in one place,
@@ -32,7 +39,7 @@
  *     row, whose holder alone may take what expiries freed; their headroom
  *     is pooled and spread again with the need on one slice; else LD002
  *     when the line's committed available lacks the need, or wait for the
- *     richest busy slice (or the row) to be let go and go round again.
+ *     richest busy slice to be let go (polling for the row) and go round again.
  * A call never waits for a slice (or a hot line's row) while holding a
  * slice of that line it took itself, so hot lines add no deadlock; two
  * transactions that both wrote the same hot line in earlier statements and
@@ -279,12 +286,6 @@ static ClPlan spread_some_plan = {
 	"                       THEN $4::bigint ELSE $5::bigint END"
 	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.=) ANY ($2)",
 	5, {INT8OID, INT4ARRAYOID, INT4OID, INT8OID, INT8OID}
-};
-
-static ClPlan wait_line_row_plan = {
-	"SELECT 1 FROM creditledger.ledger_credit_lines"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
-	1, {INT8OID}
 };
 
 /* holds and drawdowns */
@@ -944,7 +945,9 @@ typedef struct GatherTry
 	const char *op;
 	CreditHead *h;
 	int32		busy;			/* out: a busy slice worth waiting for (0: none) */
+	int64		busy_headroom;	/* out: the busy slices' committed headroom */
 	bool		row_busy;		/* out: the line's row is held by another transaction */
+	int64		pool;			/* out: what the free slices (and row) held */
 } GatherTry;
 
 /*
@@ -1004,6 +1007,7 @@ partial_gather_try(void *arg)
 	}
 	cl_exec(&slice_values_plan, v, NULL, 0);
 	t->busy = 0;
+	t->busy_headroom = 0;
 	for (int i = 0; i < (int) SPI_processed; i++)
 	{
 		bool		isnull;
@@ -1016,10 +1020,14 @@ partial_gather_try(void *arg)
 		returned += cl_getint64(i, 5, NULL);
 		if (s >= 1 && s <= n && mine[s])
 			pool += hr;
-		else if (hr > busy_best)
+		else
 		{
-			busy_best = hr;
-			t->busy = s;
+			t->busy_headroom += hr;
+			if (hr > busy_best)
+			{
+				busy_best = hr;
+				t->busy = s;
+			}
 		}
 	}
 	if (have_row)
@@ -1055,6 +1063,7 @@ partial_gather_try(void *arg)
 		}
 		return true;
 	}
+	t->pool = pool;
 	{
 		int64		avail = line_available(l->line_id);
 
@@ -1074,24 +1083,16 @@ wait_release_try(void *arg)
 	return false;
 }
 
-/* wait_row_try: wait for the holder of a line's row to finish, then let it go */
-static bool
-wait_row_try(void *arg)
-{
-	SliceTry   *t = arg;
-	Datum		v[1] = {Int64GetDatum(t->l->line_id)};
-
-	cl_exec(&wait_line_row_plan, v, NULL, 1);
-	return false;
-}
-
 /*
  * take_slice_needing: the slice of a hot line that serves a change
  * consuming needed > 0 of headroom (see the file header), in rounds: a
  * free slice with enough; else wait for a busy one with enough; else pool
  * what the free slices hold and what expiries freed (partial gather); else
  * (LD002 when the line's committed available lacks it) wait for the
- * richest busy slice, or the line's row, to be let go, and go round again.
+ * richest busy slice to be let go (or, when only the line's row, busy,
+ * can make up the difference, poll for it: waiting for a line's row while
+ * holding other lines' rows could close a cycle with an expiry), and go
+ * round again.
  * Every wait happens while this call holds no slice of the line (a slice
  * this transaction took in an earlier call stays held), so no two calls
  * wait for each other unless both hold slices from earlier calls.
@@ -1101,7 +1102,7 @@ take_slice_needing(const CreditLine *l, int64 needed, const char *op, CreditHead
 {
 	for (;;)
 	{
-		GatherTry	g = {l, needed, op, h, 0, false};
+		GatherTry	g = {l, needed, op, h, 0, 0, false, 0};
 		SliceTry	w = {l, needed, 0, h};
 
 		CHECK_FOR_INTERRUPTS();
@@ -1112,10 +1113,18 @@ take_slice_needing(const CreditLine *l, int64 needed, const char *op, CreditHead
 		if (cl_in_subxact(partial_gather_try, &g))
 			return;
 		w.slice = g.busy;
-		if (g.busy > 0)
+		if (g.busy > 0 && (!g.row_busy || g.pool + g.busy_headroom >= needed))
 			(void) cl_in_subxact(wait_release_try, &w);
 		else if (g.row_busy)
-			(void) cl_in_subxact(wait_row_try, &w);
+		{
+			/*
+			 * What expiries freed sits behind the line's row, which another
+			 * call holds: poll, never wait for the row (this call holds the
+			 * rows of its plain lines, which an expiry holding the row may
+			 * be waiting for).
+			 */
+			pg_usleep(1000L);
+		}
 		else
 			elog(ERROR, "creditledger: hot credit line " INT64_FORMAT " has no slice to wait for",
 				 l->line_id);
