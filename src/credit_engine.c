@@ -39,8 +39,9 @@
  *     row, whose holder alone may take what expiries freed; their headroom
  *     is pooled and spread again with the need on one slice; else LD002
  *     when the line's committed available lacks the need, or wait for the
- *     richest busy slice to be let go (polling for the row) and go round again.
- * A call never waits for a slice (or a hot line's row) while holding a
+ *     richest busy slice to be let go (polling for the surplus lock) and go
+ *     round again.
+ * A call never waits for a slice while holding a
  * slice of that line it took itself, so hot lines add no deadlock; two
  * transactions that both wrote the same hot line in earlier statements and
  * now each need the headroom the other holds are the one exception (as
@@ -274,9 +275,9 @@ static ClPlan slice_values_plan = {
 	2, {INT8OID, INT4OID}
 };
 
-static ClPlan lock_line_row_plan = {
+static ClPlan line_row_plan = {
 	"SELECT frozen, used, returned FROM creditledger.ledger_credit_lines"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE SKIP LOCKED",
+	" WHERE line_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 
@@ -946,20 +947,23 @@ typedef struct GatherTry
 	CreditHead *h;
 	int32		busy;			/* out: a busy slice worth waiting for (0: none) */
 	int64		busy_headroom;	/* out: the busy slices' committed headroom */
-	bool		row_busy;		/* out: the line's row is held by another transaction */
+	bool		row_busy;		/* out: the line's surplus lock is held by another call */
 	int64		pool;			/* out: what the free slices (and row) held */
 } GatherTry;
 
 /*
- * partial_gather_try: take every slice nobody holds (SKIP LOCKED) and,
- * if nobody holds it, the line's own row; pool their headroom with what
- * expiries freed since the last gather (limit - consumption - every
- * slice's headroom: a change moves a slice's consumption and headroom by
- * the same amount, so this is exact from committed values whatever is in
- * flight, and only the holder of the line's row may take it); when the pool
- * covers needed, spread it over the slices taken with needed on one, and
- * keep them.  Otherwise LD002 if the line's committed available lacks
- * needed, else name the richest busy slice (busy) and return false.
+ * partial_gather_try: take every slice nobody holds (SKIP LOCKED) and, if
+ * free, the line's surplus lock (lockorder.h: only ever tried, held to the
+ * end of the transaction by the one call that may pool what expiries freed
+ * since the last gather: limit - consumption - every slice's headroom,
+ * exact from committed values since a change moves a slice's consumption
+ * and headroom by the same amount, and conservative while an expiry is in
+ * flight); when the pool covers needed, spread it over the slices taken
+ * with needed on one, and keep them.  Otherwise LD002 if the line's
+ * committed available lacks needed, else name the richest busy slice
+ * (busy) and return false (the subtransaction's rollback lets the slices
+ * and the surplus lock go).  The line's row is never locked here: an
+ * expiry holds it while it waits for the rows of the lines under it.
  */
 static bool
 partial_gather_try(void *arg)
@@ -992,13 +996,14 @@ partial_gather_try(void *arg)
 			took[ntook++] = s;
 		}
 	}
+	have_row = cl_credit_surplus_lock_try(l->line_id);
+	t->row_busy = !have_row;
+	if (have_row)
 	{
 		Datum		r[1] = {Int64GetDatum(l->line_id)};
 
-		cl_exec(&lock_line_row_plan, r, NULL, 1);
-		have_row = (SPI_processed == 1);
-		t->row_busy = !have_row;
-		if (have_row)
+		cl_exec(&line_row_plan, r, NULL, 1);
+		if (SPI_processed == 1)
 		{
 			frozen = cl_getint64(0, 1, NULL);
 			used = cl_getint64(0, 2, NULL);
@@ -1089,9 +1094,10 @@ wait_release_try(void *arg)
  * free slice with enough; else wait for a busy one with enough; else pool
  * what the free slices hold and what expiries freed (partial gather); else
  * (LD002 when the line's committed available lacks it) wait for the
- * richest busy slice to be let go (or, when only the line's row, busy,
- * can make up the difference, poll for it: waiting for a line's row while
- * holding other lines' rows could close a cycle with an expiry), and go
+ * richest busy slice to be let go (or, when only what expiries freed
+ * could make up the difference and another call holds the line's surplus
+ * lock, poll: that lock is only ever tried, so its holder waits for
+ * nothing this call holds), and go
  * round again.
  * Every wait happens while this call holds no slice of the line (a slice
  * this transaction took in an earlier call stays held), so no two calls
@@ -1118,10 +1124,8 @@ take_slice_needing(const CreditLine *l, int64 needed, const char *op, CreditHead
 		else if (g.row_busy)
 		{
 			/*
-			 * What expiries freed sits behind the line's row, which another
-			 * call holds: poll, never wait for the row (this call holds the
-			 * rows of its plain lines, which an expiry holding the row may
-			 * be waiting for).
+			 * What expiries freed is being pooled by another call, which
+			 * holds the line's surplus lock: poll (the lock is only tried).
 			 */
 			pg_usleep(1000L);
 		}

@@ -647,6 +647,20 @@ cl_credit_graph_lock(bool exclusive)
 }
 
 /*
+ * cl_credit_surplus_lock_try: a hot line's surplus lock (lockorder.h),
+ * exclusive until the end of the transaction, only if free.
+ */
+bool
+cl_credit_surplus_lock_try(int64 line_id)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (line_id >> 32), (uint32) line_id,
+						 CL_CREDIT_SURPLUS_CLASS);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
  * cl_in_subxact: run try(arg) in a subtransaction, kept when it returns true
  * (its row locks pass to the transaction) and rolled back when it returns
  * false (the locks it took are released) or raises (rethrown after the

@@ -49,10 +49,18 @@
 #define CL_CREDIT_GRAPH_KEY1 17228
 #define CL_CREDIT_GRAPH_KEY2 (-1)
 
+/*
+ * Outside the order, only ever tried (never waited for): a hot line's
+ * surplus lock, advisory (line id high, low, class CL_CREDIT_SURPLUS_CLASS),
+ * held by the one call that may pool what expiries freed on that line.
+ */
+#define CL_CREDIT_SURPLUS_CLASS 0x4353
+
 /* Step 5: the class (4th advisory key field) of account mode locks. */
 #define CL_MODE_LOCK_CLASS 0x434C
 
 extern void cl_credit_graph_lock(bool exclusive);
 extern bool cl_in_subxact(bool (*try) (void *arg), void *arg);
+extern bool cl_credit_surplus_lock_try(int64 line_id);
 
 #endif							/* CREDITLEDGER_LOCKORDER_H */
