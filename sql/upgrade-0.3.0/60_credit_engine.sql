@@ -58,14 +58,16 @@ ALTER FUNCTION creditledger.credit_use_direct(bigint, bigint, text) SECURITY DEF
 ALTER FUNCTION creditledger.credit_return(text, text, bigint) SECURITY DEFINER;
 ALTER FUNCTION creditledger.credit_expire_holds() SECURITY DEFINER;
 
--- The default slice count is one per client of a busy application (64): a
--- slice is held from the change to the commit, so fewer slices than
--- concurrent callers queue them (README "Benchmarks").
-CREATE OR REPLACE FUNCTION creditledger.set_credit_line_hot(line bigint, slices int DEFAULT 64)
+-- The default slice count is twice the concurrent callers of a busy
+-- application (128 for 64): a slice is held from the change to the commit,
+-- so with about as many slices as callers they still collide and queue
+-- (README "Benchmarks": 64 slices gave 72-96% of the no-parent rate at 64
+-- clients, 128 gave 100% and more).
+CREATE OR REPLACE FUNCTION creditledger.set_credit_line_hot(line bigint, slices int DEFAULT 128)
 RETURNS void AS 'MODULE_PATHNAME', 'cl_set_credit_line_hot'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION creditledger.set_credit_line_hot(bigint, int) IS
-    'Makes a line hot: its headroom is kept in slices (default 64) taken with SKIP LOCKED (0 = not hot).';
+    'Makes a line hot: its headroom is kept in slices (default 128) taken with SKIP LOCKED (0 = not hot).';
 
 -- A hot line's slices are written by many sessions at once: with the
 -- default fillfactor 64 slices share two heap pages, whose buffer locks then
