@@ -1,7 +1,16 @@
 /*
- * chain.c: chain heads and the journal writer.
+ * chain.c: chained append, one implementation for every chain kind, and
+ * the money chain heads.
  *
- * Every journal entry goes through journal_append(): it takes the chain
+ * A chain kind (ChainKind) names its journal table, its entry id sequence,
+ * the columns a row sets and two callbacks: its encoder (the canonical
+ * encoding hashed after the previous hash: CLJ1 money entries, journal.c;
+ * CLC1 credit entries, credit.c) and its row filler.  chain_writer_append()
+ * hashes the entry, draws its id and appends the row straight into the heap
+ * with its index entries (heapwrite.c); the caller holds the chain's lock
+ * and moves the head.
+ *
+ * Every money journal entry goes through journal_append(): it takes the chain
  * head (balance, version, last hash) of its (account, sub-account), computes
  * the next version, balances and hash (journal.c), appends the row straight
  * into the heap (heapwrite.c) and moves the head forward in memory;
@@ -69,37 +78,107 @@ cl_side_for(bool normal_credit, bool increase)
 }
 
 /*
+ * chain_writer_open: open a kind's journal for appending.
+ */
+void
+chain_writer_open(ChainWriter *w, const ChainKind *kind)
+{
+	const AttrNumber *att;
+
+	Assert(kind->ncolumns <= CL_MAX_MAPPED_COLUMNS);
+	w->kind = kind;
+	direct_open(&w->table, kind->table);
+	w->natts = RelationGetDescr(w->table.rel)->natts;
+	w->values = palloc0(sizeof(Datum) * w->natts);
+	w->nulls = palloc(sizeof(bool) * w->natts);
+	att = cl_column_map(&kind->cache->map, w->table.rel, kind->columns, kind->ncolumns);
+	for (int c = 0; c < kind->ncolumns; c++)
+		w->att[c] = att[c] - 1;
+	/* the sequence belongs to the same incarnation of the table */
+	if (kind->cache->seq_relid != RelationGetRelid(w->table.rel))
+	{
+		kind->cache->seq = cl_relation_oid(kind->sequence);
+		kind->cache->seq_relid = RelationGetRelid(w->table.rel);
+	}
+	w->seq = kind->cache->seq;
+	w->ctx = cl_hash_ctx_create();
+}
+
+/*
+ * chain_writer_append: append one entry after prev_hash (the caller holds
+ * the chain's lock and moves its head); its hash is left in out.
+ */
+void
+chain_writer_append(ChainWriter *w, const uint8 *prev_hash, const void *entry, uint8 *out)
+{
+	const ChainKind *k = w->kind;
+	Datum		col[CL_MAX_MAPPED_COLUMNS];
+	bool		isnull[CL_MAX_MAPPED_COLUMNS];
+
+	k->encode(w->ctx, prev_hash, entry, out);
+	memset(isnull, false, sizeof(isnull));
+	k->fill(entry, prev_hash, out, col, isnull);
+	col[0] = Int64GetDatum(nextval_internal(w->seq, false));
+	memset(w->nulls, true, sizeof(bool) * w->natts);	/* unknown columns stay NULL */
+	for (int c = 0; c < k->ncolumns; c++)
+	{
+		w->values[w->att[c]] = col[c];
+		w->nulls[w->att[c]] = isnull[c];
+	}
+	(void) direct_insert(&w->table, w->values, w->nulls);
+}
+
+/*
+ * chain_writer_close: close the journal and make the rows visible.
+ */
+void
+chain_writer_close(ChainWriter *w)
+{
+	pg_cryptohash_free(w->ctx);
+	direct_close(&w->table);
+}
+
+/* The money kind: journal_entries, CLJ1 (journal.c). */
+static void
+money_encode(pg_cryptohash_ctx *ctx, const uint8 *prev_hash, const void *entry, uint8 *out)
+{
+	journal_entry_hash(ctx, prev_hash, (const JournalEntry *) entry, out);
+}
+
+static void
+money_fill(const void *entry, const uint8 *prev_hash, const uint8 *hash, Datum *v, bool *isnull)
+{
+	const JournalEntry *e = entry;
+
+	v[EC_TRANSFER_ID] = Int64GetDatum(e->transfer_id);
+	v[EC_VOUCHER] = CStringGetTextDatum(e->voucher);
+	v[EC_ACCOUNT_ID] = Int64GetDatum(e->account_id);
+	v[EC_SUB_ACCOUNT] = Int32GetDatum(e->sub_account);
+	v[EC_VERSION] = Int64GetDatum(e->version);
+	v[EC_SIDE] = CharGetDatum(e->side);
+	v[EC_AMOUNT] = Int64GetDatum(e->amount);
+	v[EC_BALANCE_BEFORE] = Int64GetDatum(e->balance_before);
+	v[EC_BALANCE_AFTER] = Int64GetDatum(e->balance_after);
+	v[EC_IS_REVERSAL] = BoolGetDatum(e->is_reversal);
+	v[EC_PREV_HASH] = hash_datum(prev_hash);
+	v[EC_HASH] = hash_datum(hash);
+	v[EC_ACCEPTED_AT] = TimestampTzGetDatum(e->accepted_at);
+	v[EC_POSTED_AT] = TimestampTzGetDatum(e->posted_at);
+}
+
+static ChainKindCache money_cache;
+static const ChainKind money_kind = {
+	"journal_entries", "entry_id_seq", entry_columns, EC_COUNT, &money_cache,
+	money_encode, money_fill
+};
+
+/*
  * journal_writer_open: open journal_entries for appending.
  */
 void
 journal_writer_open(JournalWriter *w)
 {
-	static ColumnMap columns;
-	static Oid	seq_relid = InvalidOid;
-	static Oid	seq = InvalidOid;
-	const AttrNumber *att;
-
-	StaticAssertStmt(lengthof(w->attnum) == EC_COUNT, "attnum size");
-
-	direct_open(&w->journal, "journal_entries");
-	w->natts = RelationGetDescr(w->journal.rel)->natts;
-	w->values = palloc0(sizeof(Datum) * w->natts);
-	w->nulls = palloc(sizeof(bool) * w->natts);
-	memset(w->nulls, true, sizeof(bool) * w->natts);	/* unknown columns stay NULL */
-	att = cl_column_map(&columns, w->journal.rel, entry_columns, EC_COUNT);
-	for (int c = 0; c < EC_COUNT; c++)
-	{
-		w->attnum[c] = att[c] - 1;
-		w->nulls[w->attnum[c]] = false;
-	}
-	/* the sequence belongs to the same incarnation of the table */
-	if (seq_relid != RelationGetRelid(w->journal.rel))
-	{
-		seq = cl_relation_oid("entry_id_seq");
-		seq_relid = RelationGetRelid(w->journal.rel);
-	}
-	w->entry_seq = seq;
-	w->ctx = cl_hash_ctx_create();
+	chain_writer_open(&w->cw, &money_kind);
 }
 
 /*
@@ -113,7 +192,6 @@ journal_append(JournalWriter *w, ChainHead *head, int64 transfer_id,
 {
 	JournalEntry e;
 	uint8		hash[CL_HASH_LEN];
-	Datum	   *v = w->values;
 
 	e.account_id = head->account_id;
 	e.sub_account = head->sub_account;
@@ -128,24 +206,7 @@ journal_append(JournalWriter *w, ChainHead *head, int64 transfer_id,
 	e.posted_at = posted_at;
 	e.voucher = voucher;
 	e.voucher_len = strlen(voucher);
-	journal_entry_hash(w->ctx, head->last_hash, &e, hash);
-
-	v[w->attnum[EC_ENTRY_ID]] = Int64GetDatum(nextval_internal(w->entry_seq, false));
-	v[w->attnum[EC_TRANSFER_ID]] = Int64GetDatum(transfer_id);
-	v[w->attnum[EC_VOUCHER]] = CStringGetTextDatum(voucher);
-	v[w->attnum[EC_ACCOUNT_ID]] = Int64GetDatum(e.account_id);
-	v[w->attnum[EC_SUB_ACCOUNT]] = Int32GetDatum(e.sub_account);
-	v[w->attnum[EC_VERSION]] = Int64GetDatum(e.version);
-	v[w->attnum[EC_SIDE]] = CharGetDatum(side);
-	v[w->attnum[EC_AMOUNT]] = Int64GetDatum(amount);
-	v[w->attnum[EC_BALANCE_BEFORE]] = Int64GetDatum(e.balance_before);
-	v[w->attnum[EC_BALANCE_AFTER]] = Int64GetDatum(e.balance_after);
-	v[w->attnum[EC_IS_REVERSAL]] = BoolGetDatum(is_reversal);
-	v[w->attnum[EC_PREV_HASH]] = hash_datum(head->last_hash);
-	v[w->attnum[EC_HASH]] = hash_datum(hash);
-	v[w->attnum[EC_ACCEPTED_AT]] = TimestampTzGetDatum(accepted_at);
-	v[w->attnum[EC_POSTED_AT]] = TimestampTzGetDatum(posted_at);
-	(void) direct_insert(&w->journal, v, w->nulls);
+	chain_writer_append(&w->cw, head->last_hash, &e, hash);
 
 	head->version = e.version;
 	head->balance = e.balance_after;
@@ -159,8 +220,7 @@ journal_append(JournalWriter *w, ChainHead *head, int64 transfer_id,
 void
 journal_writer_close(JournalWriter *w)
 {
-	pg_cryptohash_free(w->ctx);
-	direct_close(&w->journal);
+	chain_writer_close(&w->cw);
 }
 
 /*

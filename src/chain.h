@@ -31,16 +31,55 @@ typedef struct ChainHead
 	bool		dirty;			/* moved forward, row needs writing */
 } ChainHead;
 
-/* Appends chained journal entries and writes the heads back. */
-typedef struct JournalWriter
+/*
+ * A chain kind: the journal table its entries go to, the columns a row
+ * sets (columns[0] is the entry id, drawn from sequence), and the kind's
+ * callbacks: encode computes SHA-256(prev_hash || the kind's canonical
+ * encoding of entry), fill sets columns 1..ncolumns-1 of the entry's row
+ * (isnull[i] for a NULL), given its prev hash and hash.
+ */
+typedef struct ChainKindCache
 {
-	DirectTable journal;
+	ColumnMap	map;
+	Oid			seq_relid;		/* the table incarnation seq belongs to */
+	Oid			seq;
+} ChainKindCache;
+
+typedef struct ChainKind
+{
+	const char *table;
+	const char *sequence;
+	const char *const *columns;
+	int			ncolumns;
+	ChainKindCache *cache;
+	void		(*encode) (pg_cryptohash_ctx *ctx, const uint8 *prev_hash,
+						   const void *entry, uint8 *out);
+	void		(*fill) (const void *entry, const uint8 *prev_hash, const uint8 *hash,
+						 Datum *col, bool *isnull);
+} ChainKind;
+
+/* Appends chained entries of one kind straight into its journal's heap. */
+typedef struct ChainWriter
+{
+	const ChainKind *kind;
+	DirectTable table;
 	int			natts;
 	Datum	   *values;
 	bool	   *nulls;
-	int			attnum[15];
-	Oid			entry_seq;
+	AttrNumber	att[CL_MAX_MAPPED_COLUMNS];
+	Oid			seq;
 	pg_cryptohash_ctx *ctx;
+} ChainWriter;
+
+extern void chain_writer_open(ChainWriter *w, const ChainKind *kind);
+extern void chain_writer_append(ChainWriter *w, const uint8 *prev_hash, const void *entry,
+								uint8 *out);
+extern void chain_writer_close(ChainWriter *w);
+
+/* Money entries (journal_entries, CLJ1): a ChainWriter of the money kind. */
+typedef struct JournalWriter
+{
+	ChainWriter cw;
 } JournalWriter;
 
 extern void journal_writer_open(JournalWriter *w);

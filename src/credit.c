@@ -1,10 +1,12 @@
 /*
- * credit.c: the C side of credit lines: the CLC1 canonical encoding of
- * credit journal entries and the public credit functions.
+ * credit.c: the CLC1 canonical encoding of credit journal entries (the
+ * encoder credit_engine.c's chain writer and verification use) and the
+ * entry points of the credit administration calls.
  *
- * The credit operations themselves (DAG walk, ordered locking, hot-line
- * slices, holds, drawdowns; see the header of the 0.2.0 script) are
- * PL/pgSQL bodies named _<function>.  Each public function here is counted
+ * The data path (freeze, unfreeze, use, use_direct, return, expiry, hot
+ * slices) is C in credit_engine.c.  The administration calls (create,
+ * credit_line_id, link, limit, suspend, resume, close, hot) are still
+ * PL/pgSQL bodies named _<function>: each public function here is counted
  * in stat_operations (CL_TRACKED_FUNCTION) and forwards its arguments
  * unchanged to the body of the same name with a leading underscore, looked
  * up once per call site (cached in fn_extra).  set_credit_limit,
@@ -25,14 +27,13 @@
  *   frozen_after, used_after, returned_after     int64 each
  *   created_at             int64
  *
- * No locking here: the bodies lock (see the script), hashing is pure.
+ * No locking here: the bodies lock (lockorder.h), hashing is pure.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
@@ -72,6 +73,58 @@ credit_entry_hash(pg_cryptohash_ctx *ctx, const uint8 prev_hash[CL_HASH_LEN],
 	cl_sha256(ctx, (const uint8 *) buf.data, buf.len, out);
 	pfree(buf.data);
 }
+
+/* The credit chain kind: credit_journal_entries, CLC1. */
+static const char *const credit_entry_columns[] = {
+	"entry_id", "line_id", "slice", "version", "op", "ref",
+	"frozen_delta", "used_delta", "returned_delta",
+	"frozen_after", "used_after", "returned_after", "prev_hash", "hash", "created_at"
+};
+
+static Datum
+hash_bytea(const uint8 *hash)
+{
+	bytea	   *b = palloc(VARHDRSZ + CL_HASH_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + CL_HASH_LEN);
+	memcpy(VARDATA(b), hash, CL_HASH_LEN);
+	return PointerGetDatum(b);
+}
+
+/* credit_encode: the kind's encoder (CLC1) */
+static void
+credit_encode(pg_cryptohash_ctx *ctx, const uint8 *prev_hash, const void *entry, uint8 *out)
+{
+	credit_entry_hash(ctx, prev_hash, (const CreditEntry *) entry, out);
+}
+
+/* credit_fill: the kind's row */
+static void
+credit_fill(const void *entry, const uint8 *prev_hash, const uint8 *hash, Datum *v, bool *isnull)
+{
+	const CreditEntry *e = entry;
+
+	v[1] = Int64GetDatum(e->line_id);
+	v[2] = Int32GetDatum(e->slice);
+	v[3] = Int64GetDatum(e->version);
+	v[4] = PointerGetDatum(cstring_to_text_with_len(e->op, e->op_len));
+	v[5] = PointerGetDatum(cstring_to_text_with_len(e->ref, e->ref_len));
+	v[6] = Int64GetDatum(e->frozen_delta);
+	v[7] = Int64GetDatum(e->used_delta);
+	v[8] = Int64GetDatum(e->returned_delta);
+	v[9] = Int64GetDatum(e->frozen_after);
+	v[10] = Int64GetDatum(e->used_after);
+	v[11] = Int64GetDatum(e->returned_after);
+	v[12] = hash_bytea(prev_hash);
+	v[13] = hash_bytea(hash);
+	v[14] = TimestampTzGetDatum(e->created_at);
+}
+
+static ChainKindCache credit_cache;
+const ChainKind cl_credit_chain_kind = {
+	"credit_journal_entries", "credit_entry_id_seq", credit_entry_columns,
+	lengthof(credit_entry_columns), &credit_cache, credit_encode, credit_fill
+};
 
 /*
  * _credit_entry_hash(prev_hash, line_id, slice, version, op, ref, deltas...,
@@ -179,26 +232,3 @@ CL_TRACKED_FUNCTION(cl_suspend_credit_line, CL_OP_SUSPEND_CREDIT_LINE, credit_fo
 CL_TRACKED_FUNCTION(cl_resume_credit_line, CL_OP_RESUME_CREDIT_LINE, credit_forward)
 CL_TRACKED_FUNCTION(cl_close_credit_line, CL_OP_CLOSE_CREDIT_LINE, credit_forward)
 CL_TRACKED_FUNCTION(cl_set_credit_line_hot, CL_OP_SET_CREDIT_LINE_HOT, credit_forward)
-CL_TRACKED_FUNCTION(cl_credit_freeze, CL_OP_CREDIT_FREEZE, credit_forward)
-CL_TRACKED_FUNCTION(cl_credit_unfreeze, CL_OP_CREDIT_UNFREEZE, credit_forward)
-CL_TRACKED_FUNCTION(cl_credit_use, CL_OP_CREDIT_USE, credit_forward)
-CL_TRACKED_FUNCTION(cl_credit_use_direct, CL_OP_CREDIT_USE_DIRECT, credit_forward)
-CL_TRACKED_FUNCTION(cl_credit_return, CL_OP_CREDIT_RETURN, credit_forward)
-CL_TRACKED_FUNCTION(cl_credit_expire_holds, CL_OP_CREDIT_EXPIRE_HOLDS, credit_forward)
-
-/*
- * cl_credit_expire_due: release every credit hold past its expires_at
- * (the worker's periodic task); returns how many.  Inside SPI.
- */
-int64
-cl_credit_expire_due(void)
-{
-	bool		isnull;
-	int64		n;
-
-	if (SPI_execute("SELECT creditledger._credit_expire_holds()", false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "creditledger: expiring credit holds failed");
-	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return isnull ? 0 : n;
-}

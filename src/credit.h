@@ -9,6 +9,7 @@
 #include "common/cryptohash.h"
 #include "datatype/timestamp.h"
 
+#include "chain.h"
 #include "journal.h"
 
 /* The fields of one credit journal entry that its hash covers (CLC1). */
@@ -30,8 +31,14 @@ typedef struct CreditEntry
 	TimestampTz created_at;
 } CreditEntry;
 
+/* The credit chain kind (credit_journal_entries, CLC1), for chain.c. */
+extern const ChainKind cl_credit_chain_kind;
+
 /* The worker's periodic release of due credit holds (inside SPI). */
 extern int64 cl_credit_expire_due(void);
+
+/* Spread a hot line's headroom over its slices (credit_engine.c, inside SPI). */
+extern void cl_credit_spread_headroom(int64 line, int32 n, int64 total);
 
 extern void credit_entry_hash(pg_cryptohash_ctx *ctx, const uint8 prev_hash[CL_HASH_LEN],
 							  const CreditEntry *e, uint8 out[CL_HASH_LEN]);

@@ -62,14 +62,12 @@
 #include "compat.h"
 #include "credit.h"
 #include "credit_limits.h"
+#include "lockorder.h"
 #include "errcodes.h"
 #include "opstats.h"
 #include "spi_plans.h"
 #include "validate.h"
 
-/* The credit graph lock: pg_advisory_xact_lock(17228, -1) (0.2.0 script) */
-#define CL_CREDIT_GRAPH_LOCK_KEY1	17228
-#define CL_CREDIT_GRAPH_LOCK_KEY2	(-1)
 
 CL_TRACKED_FUNCTION(cl_set_credit_limit, CL_OP_SET_CREDIT_LIMIT, set_credit_limit_impl)
 CL_TRACKED_FUNCTION(cl_link_credit_line, CL_OP_LINK_CREDIT_LINE, link_credit_line_impl)
@@ -142,12 +140,6 @@ static ClPlan hot_available_plan = {
 	"  JOIN creditledger.credit_lines c ON c.line_id OPERATOR(pg_catalog.=) l.line_id"
 	" WHERE l.line_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
-};
-static ClPlan spread_plan = {
-	"UPDATE creditledger.credit_line_slices"
-	"   SET headroom = CASE WHEN slice OPERATOR(pg_catalog.=) 1 THEN $3 ELSE $4 END"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.<=) $2",
-	4, {INT8OID, INT4OID, INT8OID, INT8OID}
 };
 static ClPlan granted_plan = {
 	"SELECT c.limit_amount FROM creditledger.credit_line_links k"
@@ -280,9 +272,7 @@ static ClPlan due_starts_plan = {
 static void
 graph_lock_exclusive(void)
 {
-	DirectFunctionCall2(pg_advisory_xact_lock_int4,
-						Int32GetDatum(CL_CREDIT_GRAPH_LOCK_KEY1),
-						Int32GetDatum(CL_CREDIT_GRAPH_LOCK_KEY2));
+	cl_credit_graph_lock(true);
 }
 
 /*
@@ -416,19 +406,18 @@ append_line_entry(int64 line_id, const char *op, const char *ref)
  * the line's row): a decrease is recorded in limit_decreased_at (the line
  * may now be over its limit: allowed, new freezes are refused until it is
  * back, BCP reports it as a warning), and a hot line's headroom is spread
- * again over its slices exactly as _credit_spread_headroom does: evenly,
- * the remainder on slice 1, a negative total all on slice 1 (so that no
- * slice can give any until the line is back within its limit).
+ * again over its slices by cl_credit_spread_headroom (credit_engine.c, the
+ * one place that does it): evenly, the remainder on slice 1, a negative
+ * total all on slice 1 (so that no slice can give any until the line is
+ * back within its limit).
  */
 void
 credit_limit_changed(int64 line_id, bool decreased)
 {
-	Datum		args[4];
+	Datum		args[1];
 	bool		isnull;
 	int32		n;
 	int64		total;
-	int64		first;
-	int64		rest;
 
 	args[0] = Int64GetDatum(line_id);
 	if (decreased)
@@ -438,22 +427,7 @@ credit_limit_changed(int64 line_id, bool decreased)
 		elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", line_id);
 	n = DatumGetInt32(cl_getdatum(0, 1, &isnull));
 	total = cl_getint64(0, 2, NULL);
-	if (n <= 0)
-		return;
-	if (total < 0)
-	{
-		first = total;
-		rest = 0;
-	}
-	else
-	{
-		rest = total / n;
-		first = rest + total % n;
-	}
-	args[1] = Int32GetDatum(n);
-	args[2] = Int64GetDatum(first);
-	args[3] = Int64GetDatum(rest);
-	cl_exec(&spread_plan, args, NULL, 0);
+	cl_credit_spread_headroom(line_id, n, total);
 }
 
 /*

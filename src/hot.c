@@ -42,10 +42,10 @@
  * account row, then sub-accounts in ascending order; only a decrease's slow
  * path and set_hot_mode wait for sub-accounts while holding the account
  * row; flush, spread and sweep take sub-accounts with SKIP LOCKED only.
- * One rare case is left to PostgreSQL's deadlock detector: a decrease whose
- * SKIP LOCKED try took a sub-account that a concurrent decrease emptied
- * just before, going on to the slow path while another decrease is in its
- * slow path (one of them gets 40P01 and may be retried).  set_hot_mode (hot_convert) takes the account's
+ * A decrease's SKIP LOCKED try that finds a sub-account short after the
+ * lock (a concurrent decrease emptied it just before) releases it again
+ * (the try runs in a subtransaction), so the slow path never waits while
+ * holding a sub-account the same call took.  set_hot_mode (hot_convert) takes the account's
  * mode lock exclusively, so no posting that read the old mode is in flight,
  * then the row FOR UPDATE, applies the buffer, and merges or splits the
  * balance with journal entries that show it.
@@ -70,7 +70,9 @@
 #include "hot.h"
 #include "hot_internal.h"
 #include "locking.h"
+#include "lockorder.h"
 #include "opstats.h"
+#include "rowcache.h"
 #include "validate.h"
 #include "spi_plans.h"
 
@@ -438,6 +440,31 @@ sum_available(ChainHead *h, int n, int64 account_id)
 	return total;
 }
 
+/* One fast-path try of a sub-account (hot_choose_sub). */
+typedef struct SubTry
+{
+	LockContext *lc;
+	AccountInfo *info;
+	int32		sub;
+	int64		net;
+	int64		sub_floor;
+	ChainHead  *out;
+	LockOutcome outcome;
+} SubTry;
+
+/*
+ * sub_try: lock the sub-account with SKIP LOCKED; true if it covers the
+ * decrease.
+ */
+static bool
+sub_try(void *arg)
+{
+	SubTry	   *t = arg;
+
+	t->outcome = cl_lock_sub(t->lc, t->info, t->sub, LockWaitSkip, t->out);
+	return t->outcome == LOCK_OK && cl_available(t->out) + t->net >= t->sub_floor;
+}
+
 /*
  * hot_choose_sub: lock the sub-account that serves a posting changing a
  * split account's balance by net, gathering funds into it when no single
@@ -466,24 +493,39 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 		return;
 	}
 
-	/* fast path: a sub-account nobody holds that has enough */
+	/*
+	 * fast path: a sub-account nobody holds that has enough.  A sub-account
+	 * this transaction does not hold yet is locked in a subtransaction,
+	 * rolled back when it turns out short after the lock (SKIP LOCKED
+	 * returns the newest version), so the slow path below never waits
+	 * while holding a sub-account it took here (lockorder.h).
+	 */
 	start = first_sub(n);
 	for (int32 k = 0; k < n; k++)
 	{
 		int32		sub = (start + k) % n + 1;
+		ItemPointerData own;
+		SubTry		t = {lc, info, sub, net, sub_floor, out, LOCK_NOT_FOUND};
 
 		if (cl_read_sub_balance(lc, info->account_id, sub) + net < sub_floor)
 			continue;
-		if (cl_lock_sub(lc, info, sub, LockWaitSkip, out) != LOCK_OK)
+		if (cl_rowcache_lookup(RelationGetRelid(lc->subs), info->account_id, sub, &own))
 		{
-			skipped++;
+			/* ours already: nothing to release if it is short */
+			if (sub_try(&t))
+			{
+				cl_stat_hot_skips(info->account_id, skipped);
+				return;
+			}
 			continue;
 		}
-		if (cl_available(out) + net >= sub_floor)
+		if (cl_in_subxact(sub_try, &t))
 		{
 			cl_stat_hot_skips(info->account_id, skipped);
 			return;
 		}
+		if (t.outcome == LOCK_SKIPPED)
+			skipped++;
 	}
 	cl_stat_hot_skips(info->account_id, skipped);
 

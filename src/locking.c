@@ -49,7 +49,9 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 #include "compat.h"
@@ -57,13 +59,13 @@
 #include "opstats.h"
 #include "heapwrite.h"
 #include "locking.h"
+#include "lockorder.h"
 #include "rowcache.h"
 #include "validate.h"
 
 CL_TRACKED_FUNCTION(cl_lock_accounts, CL_OP_LOCK_ACCOUNTS, lock_accounts_impl)
 
-/* Advisory lock tag field 4 for creditledger mode locks ("CL"). */
-#define CL_MODE_LOCK_CLASS 0x434C
+/* CL_MODE_LOCK_CLASS: lockorder.h */
 
 static const char *const hot_mode_names[] = {"none", "buffered", "split", "buffered_split"};
 
@@ -630,3 +632,74 @@ lock_accounts_impl(PG_FUNCTION_ARGS)
 	lock_context_close(&lc);
 	PG_RETURN_VOID();
 }
+
+/*
+ * cl_credit_graph_lock: the credit graph lock until the end of the
+ * transaction, shared or exclusive (lockorder.h, step 1); the same lock as
+ * pg_advisory_xact_lock(17228, -1).
+ */
+void
+cl_credit_graph_lock(bool exclusive)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) CL_CREDIT_GRAPH_KEY1,
+						 (uint32) CL_CREDIT_GRAPH_KEY2, 2);
+	(void) LockAcquire(&tag, exclusive ? ExclusiveLock : ShareLock, false, false);
+}
+
+/*
+ * cl_credit_surplus_lock_try: a hot line's surplus lock (lockorder.h),
+ * exclusive until the end of the transaction, only if free.
+ */
+bool
+cl_credit_surplus_lock_try(int64 line_id)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (line_id >> 32), (uint32) line_id,
+						 CL_CREDIT_SURPLUS_CLASS);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * cl_in_subxact: run try(arg) in a subtransaction, kept when it returns true
+ * (its row locks pass to the transaction) and rolled back when it returns
+ * false (the locks it took are released) or raises (rethrown after the
+ * rollback, as PL/pgSQL's exception blocks do).  SPI stays connected.
+ */
+bool
+cl_in_subxact(bool (*try) (void *arg), void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		keep = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		keep = try(arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	if (keep)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return keep;
+}
+

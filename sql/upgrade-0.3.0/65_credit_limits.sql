@@ -8,8 +8,8 @@
 --   * ledger_credit_lines.temporary_limit = the sum of the line's ACTIVE
 --     temporary limits; a node's effective limit is limit_amount +
 --     temporary_limit, and that is all the freeze/use path needs to know
---     (_credit_available, the credit_lines view's available, which hot-line
---     gathers read);
+--     (line_limit() in credit_engine.c, _credit_available for the PL/pgSQL
+--     admin bodies, the credit_lines view's available);
 --   * credit_line_links.control: 'usage' (as before: the child's frozen and
 --     used count at the parent), 'grant' (the child's limit is carved from
 --     the parent's: Σ granted children's limit_amount <= the parent's
@@ -135,23 +135,6 @@ RETURNS bigint LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $
 $$;
 COMMENT ON FUNCTION creditledger._credit_available(creditledger.ledger_credit_lines) IS
     'limit + temporary_limit - frozen - used - (revolving ? 0 : returned) of a line row.';
-
-CREATE OR REPLACE FUNCTION creditledger._credit_shortfall(l creditledger.ledger_credit_lines, available bigint,
-        needed bigint, op text)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    RAISE EXCEPTION USING ERRCODE = 'LD002',
-        MESSAGE = format('credit limit exceeded on credit line %s', l.line_id),
-        DETAIL = format('Line %s (%s) has %s available of a limit of %s%s; the %s needs %s.',
-                        l.line_id, l.code, available, l.limit_amount,
-                        CASE WHEN l.temporary_limit > 0
-                             THEN format(' plus %s of temporary limits', l.temporary_limit) ELSE '' END,
-                        op, needed),
-        HINT = 'Release or return credit under that line, or raise its limit.';
-END
-$$;
-COMMENT ON FUNCTION creditledger._credit_shortfall(creditledger.ledger_credit_lines, bigint, bigint, text) IS
-    'Raises LD002 naming the node that lacks headroom, its available amount and its limit (with temporary limits).';
 
 CREATE OR REPLACE VIEW creditledger.credit_lines AS
 SELECT l.line_id, l.code, l.currency, l.limit_amount,

@@ -1,0 +1,66 @@
+/*
+ * lockorder.h: the extension's lock table and the advisory lock keys,
+ * defined once.
+ *
+ * Every function that waits for a lock takes its locks in this order (a
+ * lower step never after a higher one within one operation); a lock taken
+ * out of order is only ever tried (SKIP LOCKED, conditional), never waited
+ * for.  The same table is in the README ("Concurrency: the lock table").
+ *
+ *   1. the credit graph lock: advisory (CL_CREDIT_GRAPH_KEY1,
+ *      CL_CREDIT_GRAPH_KEY2), shared by freeze, unfreeze, use, use_direct,
+ *      return and expiry, exclusive by link, limit, suspend, resume, close
+ *      and hot-slice changes (credit_engine.c; the PL/pgSQL admin bodies
+ *      through _credit_graph_lock, same key);
+ *   2. references: the unique index entry of the operation's reference
+ *      (INSERT ... ON CONFLICT DO NOTHING): transfer vouchers, pending
+ *      vouchers, hold/void/release refs, credit hold refs, drawdown refs,
+ *      unfreeze/return refs;
+ *   3. the record an operation acts on, FOR NO KEY UPDATE (FOR UPDATE on
+ *      the money side): a credit hold or drawdown, a pending transfer or
+ *      funds hold;
+ *   4. credit lines, ascending line id, FOR NO KEY UPDATE (hot lines not:
+ *      their slices instead, at their place in the ascending line order;
+ *      expiry locks a hot line's own row at that place);
+ *      within one hot line: one slice taken with SKIP LOCKED (a probe that
+ *      finds it short is released by rolling back the probe's
+ *      subtransaction), or one slice waited for while holding no other
+ *      slice of the line, or, to gather, every slice in ascending slice
+ *      order;
+ *   5. account mode locks: advisory (account id high, low, class
+ *      CL_MODE_LOCK_CLASS), shared by postings, exclusive by set_hot_mode,
+ *      close_account, set_account_block; ascending account id;
+ *   6. account rows (FOR NO KEY UPDATE through the primary key), ascending
+ *      account id, each followed by its sub-accounts in ascending order
+ *      (split accounts: one sub-account with SKIP LOCKED, a probe that
+ *      finds it short released with its subtransaction; all of them in
+ *      order, after the account row, to gather).
+ *
+ * Out-of-order tries: a posting that finds its chain short takes due
+ * reservations' rows (step 3) with SKIP LOCKED; expiry takes due records
+ * with SKIP LOCKED and, after its first record, mode locks and rows only if
+ * free; a freeze or drawdown that looks short releases due credit holds
+ * (step 3 with SKIP LOCKED) before it locks its lines (step 4).
+ */
+#ifndef CREDITLEDGER_LOCKORDER_H
+#define CREDITLEDGER_LOCKORDER_H
+
+/* Step 1: the credit graph lock, pg_advisory_xact_lock(17228, -1). */
+#define CL_CREDIT_GRAPH_KEY1 17228
+#define CL_CREDIT_GRAPH_KEY2 (-1)
+
+/*
+ * Outside the order, only ever tried (never waited for): a hot line's
+ * surplus lock, advisory (line id high, low, class CL_CREDIT_SURPLUS_CLASS),
+ * held by the one call that may pool what expiries freed on that line.
+ */
+#define CL_CREDIT_SURPLUS_CLASS 0x4353
+
+/* Step 5: the class (4th advisory key field) of account mode locks. */
+#define CL_MODE_LOCK_CLASS 0x434C
+
+extern void cl_credit_graph_lock(bool exclusive);
+extern bool cl_in_subxact(bool (*try) (void *arg), void *arg);
+extern bool cl_credit_surplus_lock_try(int64 line_id);
+
+#endif							/* CREDITLEDGER_LOCKORDER_H */
