@@ -41,11 +41,16 @@ OBJS = \
 	src/stats.o \
 	src/opstats.o
 
-# Install and upgrade scripts.  Releases up to 0.2.0 are single frozen files;
-# the 0.2.0 -> 0.3.0 delta is assembled from one file per concern in
-# sql/upgrade-0.3.0/ (applied in file name order).
+# Install and upgrade scripts.  CREATE EXTENSION runs the current script,
+# creditledger--0.3.0.sql, assembled from sql/src/ in path order (one
+# directory per kind of object, one file per module: see
+# sql/src/00_header.sql).  Upgrades: releases up to 0.2.0 are single frozen
+# files; the 0.2.0 -> 0.3.0 delta is assembled from one file per concern in
+# sql/upgrade-0.3.0/ (applied in file name order).  TAP 007_upgrade proves
+# the two paths give the same objects.
 DATA = sql/creditledger--0.1.0.sql sql/creditledger--0.1.0--0.2.0.sql
-DATA_built = sql/creditledger--0.2.0--0.3.0.sql
+DATA_built = sql/creditledger--0.3.0.sql sql/creditledger--0.2.0--0.3.0.sql
+CURRENT_SQL = $(sort $(wildcard $(srcdir)/sql/src/*.sql $(srcdir)/sql/src/*/*.sql))
 UPGRADE_0_3_0 = $(sort $(wildcard $(srcdir)/sql/upgrade-0.3.0/*.sql))
 
 PG_CONFIG ?= pg_config
@@ -81,6 +86,9 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 endif
+
+sql/creditledger--0.3.0.sql: $(CURRENT_SQL)
+	awk 'FNR == 1 && NR > 1 { print "" } { print }' $^ > $@
 
 sql/creditledger--0.2.0--0.3.0.sql: $(UPGRADE_0_3_0)
 	cat $^ > $@

@@ -18,8 +18,10 @@
 #      resumed, the worker drains the buffer; the credit functions work;
 #      without a restart the worker starts the new periodic tasks: it
 #      releases a due hold and records scheduled BCP runs, without errors;
-#  (c) a fresh CREATE EXTENSION (0.3.0) in another database has the same
-#      objects as the upgraded one: the extension's members, function
+#  (c) a fresh CREATE EXTENSION (0.3.0, which runs the current script
+#      assembled from sql/src/ directly, not the chain of deltas) in another
+#      database has the same objects as the upgraded one, compared by name
+#      (creation order, hence OIDs, differ): the extension's members, function
 #      definitions, views, columns, constraints, indexes, triggers,
 #      comments, privileges, pg_extension_config_dump registrations and the
 #      built-in BCP rules;

@@ -1,0 +1,22 @@
+\echo Use "CREATE EXTENSION creditledger" to load this file. \quit
+
+-- creditledger: the current schema in one place.
+--
+-- CREATE EXTENSION creditledger runs this script (sql/creditledger--0.3.0.sql)
+-- directly.  The Makefile assembles it from sql/src/ in path order: one
+-- directory per kind of object, so that everything exists before what uses
+-- it (10_tables, 20_functions, 30_triggers, 40_views, then 50_data: the
+-- built-in BCP rules and alert thresholds, and 60_grants), and inside each
+-- one file per module (10_ledger, 20_hot, 30_money_holds, 40_credit,
+-- 50_audit, 60_monitoring, 90_privileges).
+--
+-- Every name is schema-qualified; EXECUTE and SELECT are revoked from
+-- PUBLIC on everything (60_grants); functions that touch the ledger run
+-- with a pinned search_path.  The logic is C (src/); what
+-- is naturally SQL (views, BCP rule texts, guard triggers, role setup)
+-- stays SQL.
+--
+-- Changing the schema: change it here, and add the same change to the
+-- release's upgrade delta (sql/upgrade-X.Y.Z/); TAP test 007_upgrade proves
+-- that an installation upgraded through every delta has exactly the objects
+-- of a fresh one.
