@@ -35,8 +35,10 @@ SELECT c.relname, c.relkind
    AND c.relkind IN ('r', 'S')
    AND c.oid <> ALL ((SELECT extconfig FROM pg_extension WHERE extname = 'creditledger')::oid[])
  ORDER BY 1;
-SELECT unnest(extconfig)::regclass AS dumped
-  FROM pg_extension WHERE extname = 'creditledger' ORDER BY 1;
+SELECT c AS dumped
+  FROM (SELECT unnest(extconfig)::regclass AS c FROM pg_extension
+         WHERE extname = 'creditledger') AS s
+ ORDER BY c::text;
 
 -- the views and their columns
 SELECT table_name, string_agg(column_name, ', ' ORDER BY ordinal_position)

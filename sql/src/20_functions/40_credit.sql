@@ -138,7 +138,8 @@ LANGUAGE C STRICT VOLATILE SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION creditledger._credit_post(bigint, int, text, text, bigint, bigint, bigint, bigint) IS
     'Appends one CLC1 credit journal entry to the chain of a line (slice 0) or of one of its slices and moves the chain head; the caller holds its lock.';
 
--- _credit_apply as in 0.2.0, plus: a change that adds to a node's
+-- _credit_apply: the engine's change of one node (credit_engine.c), for
+-- link_credit_line's PL/pgSQL body.  A change that adds to a node's
 -- frozen + used + returned is refused (22003) when that total would leave
 -- bigint, so the returns it may later bring (returned is cumulative) and
 -- carrying it up a link can never overflow: "return always works".
@@ -392,10 +393,9 @@ COMMENT ON FUNCTION creditledger.credit_line_id(text) IS
 -- its control, temporary limits.  SECURITY DEFINER with a pinned
 -- search_path; administrators only (90_privileges.sql).
 
--- set_credit_limit: the same public function, now C (credit_limits.c):
--- grant control checks, and every limit change, temporary ones included,
--- goes through one C path (credit_limit_changed: limit_decreased_at, hot
--- slices spread again).  Its PL/pgSQL body is gone.
+-- set_credit_limit (C, credit_limits.c): grant control checks, and every
+-- limit change, temporary ones included, goes through one C path
+-- (credit_limit_changed: limit_decreased_at, hot slices spread again).
 CREATE FUNCTION creditledger.set_credit_limit(line bigint, limit_amount bigint)
 RETURNS void AS 'MODULE_PATHNAME', 'cl_set_credit_limit'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;

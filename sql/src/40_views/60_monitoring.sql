@@ -51,8 +51,8 @@ SELECT e.operation, e.sqlstate,
 COMMENT ON VIEW creditledger.stat_errors IS
     'Errors per API function and SQLSTATE since the last stat_reset(); kind business (classes LD and 22: refusals the ledger must make), client (57014, 55P03, 25P03: cancellations and timeouts the caller set) or system (deadlocks, serialization failures, internal errors, out of resources, anything else).';
 
--- stat_operations_raw() now returns every operation, zeros included (its
--- counters exist from startup, for metrics()); the view keeps listing the
+-- stat_operations_raw() returns every operation, zeros included (its
+-- counters exist from startup, for metrics()); the view lists the
 -- operations called since the last reset.
 CREATE VIEW creditledger.stat_operations AS
 SELECT o.operation, o.calls, o.errors,
@@ -67,11 +67,8 @@ SELECT o.operation, o.calls, o.errors,
 COMMENT ON VIEW creditledger.stat_operations IS
     'Per API function called since the last stat_reset(): calls, errors, mean and max latency, and p50/p95/p99 from a fixed log-scale histogram (ms). The extension''s own calls (the worker''s hold expiry, BCP runs) are not counted. stat_operations_raw() lists every function, zeros included.';
 
--- setup_roles() (being rewritten in sql/upgrade-0.3.0/90_privileges.sql)
--- must add, for admin-writable thresholds and the auditor's metrics():
---   GRANT SELECT ON creditledger.alert_thresholds, creditledger.stat_error_thresholds TO creditledger_auditor;
---   GRANT INSERT, UPDATE, DELETE ON creditledger.alert_thresholds TO creditledger_admin;
---   GRANT EXECUTE ON FUNCTION creditledger._prom_label(text) TO creditledger_auditor;
+-- setup_roles() grants this view and alert_thresholds to the auditor, and
+-- INSERT, UPDATE, DELETE on alert_thresholds to the admin.
 CREATE VIEW creditledger.stat_error_thresholds AS
 WITH ops AS (
     SELECT o.operation FROM creditledger.stat_operations_raw() o
