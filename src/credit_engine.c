@@ -113,7 +113,8 @@ typedef struct CreditHead
 	"l.line_id, l.code, l.limit_amount, l.revolving, l.hot_slices, l.status, l.status_reason," \
 	" l.valid_from, l.valid_until, l.frozen, l.used, l.returned, l.version, l.last_hash," \
 	" CASE WHEN $2 AND l.hot_slices OPERATOR(pg_catalog.>) 0 THEN" \
-	"  (SELECT LEAST(coalesce(sum(x.frozen::numeric + x.used + x.returned), 0)," \
+	"  (SELECT LEAST(coalesce(pg_catalog.sum(x.frozen::numeric OPERATOR(pg_catalog.+) x.used" \
+	"                 OPERATOR(pg_catalog.+) x.returned), 0)," \
 	"          9223372036854775807)::bigint" \
 	"     FROM creditledger.credit_line_slices x WHERE x.line_id OPERATOR(pg_catalog.=) l.line_id)" \
 	" ELSE 0 END, l.temporary_limit"
@@ -249,8 +250,9 @@ static ClPlan headrooms_plan = {
 /* The line's available amount: its own row and every slice (credit_lines). */
 static ClPlan line_totals_plan = {
 	"SELECT l.limit_amount OPERATOR(pg_catalog.+) l.temporary_limit, l.revolving,"
-	"       l.frozen + coalesce(sum(x.frozen), 0)::bigint, l.used + coalesce(sum(x.used), 0)::bigint,"
-	"       l.returned + coalesce(sum(x.returned), 0)::bigint"
+	"       l.frozen OPERATOR(pg_catalog.+) coalesce(pg_catalog.sum(x.frozen), 0)::bigint,"
+	"       l.used OPERATOR(pg_catalog.+) coalesce(pg_catalog.sum(x.used), 0)::bigint,"
+	"       l.returned OPERATOR(pg_catalog.+) coalesce(pg_catalog.sum(x.returned), 0)::bigint"
 	"  FROM creditledger.ledger_credit_lines l"
 	"  LEFT JOIN creditledger.credit_line_slices x ON x.line_id OPERATOR(pg_catalog.=) l.line_id"
 	" WHERE l.line_id OPERATOR(pg_catalog.=) $1 GROUP BY l.line_id",
@@ -809,6 +811,20 @@ read_line_head(int64 line_id, CreditHead *h)
 	h->returned = cl_getint64(0, 3, NULL);
 	h->version = cl_getint64(0, 4, NULL);
 	copy_hash(cl_getdatum(0, 5, &isnull), h->last_hash);
+}
+
+/*
+ * cl_credit_post_line_event: one zero-delta entry (op, ref) on a line's
+ * own chain (slice 0), e.g. a temporary limit's start or end; the caller
+ * holds the line's row lock.  Inside SPI.
+ */
+void
+cl_credit_post_line_event(int64 line_id, const char *op, const char *ref)
+{
+	CreditHead	h;
+
+	read_line_head(line_id, &h);
+	credit_post(&h, op, ref, 0, 0, 0, 0);
 }
 
 /* ------------------------------------------------------------------------

@@ -25,8 +25,8 @@
  * line's own credit chain (slice 0, CLC1, zero deltas, ref = the temporary
  * limit's ref): op temp_limit (started), temp_limit_end (an active one
  * ended), temp_limit_cancel (a scheduled one ended without starting).
- * append_line_entry writes it with credit_entry_hash (credit.c), as the
- * PL/pgSQL _credit_post does, so verify_chain and digests cover it.
+ * cl_credit_post_line_event (credit_engine.c) writes it through the one
+ * credit chain writer, so verify_chain and digests cover it.
  *
  * Locking, in this order, by every function here (as link_credit_line and
  * set_credit_limit always did):
@@ -111,24 +111,6 @@ static ClPlan lock_lines_plan = {
 	" WHERE line_id OPERATOR(pg_catalog.=) ANY ($1)"
 	" ORDER BY line_id FOR NO KEY UPDATE",
 	1, {INT8ARRAYOID}
-};
-static ClPlan head_plan = {
-	"SELECT frozen, used, returned, version, last_hash FROM creditledger.ledger_credit_lines"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1",
-	1, {INT8OID}
-};
-static ClPlan entry_insert_plan = {
-	"INSERT INTO creditledger.credit_journal_entries"
-	" (line_id, slice, version, op, ref, frozen_delta, used_delta, returned_delta,"
-	"  frozen_after, used_after, returned_after, prev_hash, hash, created_at)"
-	" VALUES ($1, 0, $2, $3, $4, 0, 0, 0, $5, $6, $7, $8, $9, $10)",
-	10, {INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, BYTEAOID, BYTEAOID,
-	TIMESTAMPTZOID}
-};
-static ClPlan head_update_plan = {
-	"UPDATE creditledger.ledger_credit_lines SET version = $2, last_hash = $3"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1",
-	3, {INT8OID, INT8OID, BYTEAOID}
 };
 static ClPlan decreased_plan = {
 	"UPDATE creditledger.ledger_credit_lines SET limit_decreased_at = pg_catalog.now()"
@@ -266,16 +248,6 @@ static ClPlan due_starts_plan = {
 };
 
 /*
- * graph_lock_exclusive: the credit graph lock, exclusive, until the end of
- * the transaction.
- */
-static void
-graph_lock_exclusive(void)
-{
-	cl_credit_graph_lock(true);
-}
-
-/*
  * text_column: column col of result row row as a C string (NULL if NULL).
  */
 static char *
@@ -336,68 +308,6 @@ lock_lines(int64 *ids, int n)
 	args[0] = PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	cl_exec(&lock_lines_plan, args, NULL, 0);
-}
-
-/*
- * append_line_entry: one zero-delta entry (op, ref) on a line's own credit
- * chain (slice 0), and the new head; the caller holds the line's row lock.
- */
-static void
-append_line_entry(int64 line_id, const char *op, const char *ref)
-{
-	Datum		args[10];
-	bool		isnull;
-	bytea	   *last;
-	bytea	   *hash;
-	CreditEntry e;
-	uint8		prev[CL_HASH_LEN];
-	uint8		out[CL_HASH_LEN];
-	pg_cryptohash_ctx *ctx;
-
-	args[0] = Int64GetDatum(line_id);
-	cl_exec(&head_plan, args, NULL, 1);
-	if (SPI_processed != 1)
-		elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", line_id);
-	e.line_id = line_id;
-	e.slice = 0;
-	e.frozen_delta = e.used_delta = e.returned_delta = 0;
-	e.frozen_after = cl_getint64(0, 1, NULL);
-	e.used_after = cl_getint64(0, 2, NULL);
-	e.returned_after = cl_getint64(0, 3, NULL);
-	e.version = cl_getint64(0, 4, NULL) + 1;
-	last = DatumGetByteaPP(cl_getdatum(0, 5, &isnull));
-	if (isnull || VARSIZE_ANY_EXHDR(last) != CL_HASH_LEN)
-		elog(ERROR, "creditledger: credit line " INT64_FORMAT " has a malformed last_hash", line_id);
-	memcpy(prev, VARDATA_ANY(last), CL_HASH_LEN);
-	e.op = op;
-	e.op_len = strlen(op);
-	e.ref = ref;
-	e.ref_len = strlen(ref);
-	e.created_at = GetCurrentTransactionStartTimestamp();	/* now() */
-
-	ctx = cl_hash_ctx_create();
-	credit_entry_hash(ctx, prev, &e, out);
-	pg_cryptohash_free(ctx);
-	hash = (bytea *) palloc(VARHDRSZ + CL_HASH_LEN);
-	SET_VARSIZE(hash, VARHDRSZ + CL_HASH_LEN);
-	memcpy(VARDATA(hash), out, CL_HASH_LEN);
-
-	args[0] = Int64GetDatum(line_id);
-	args[1] = Int64GetDatum(e.version);
-	args[2] = CStringGetTextDatum(op);
-	args[3] = CStringGetTextDatum(ref);
-	args[4] = Int64GetDatum(e.frozen_after);
-	args[5] = Int64GetDatum(e.used_after);
-	args[6] = Int64GetDatum(e.returned_after);
-	args[7] = PointerGetDatum(last);
-	args[8] = PointerGetDatum(hash);
-	args[9] = TimestampTzGetDatum(e.created_at);
-	cl_exec(&entry_insert_plan, args, NULL, 0);
-
-	args[0] = Int64GetDatum(line_id);
-	args[1] = Int64GetDatum(e.version);
-	args[2] = PointerGetDatum(hash);
-	cl_exec(&head_update_plan, args, NULL, 0);
 }
 
 /*
@@ -485,7 +395,7 @@ set_credit_limit_impl(PG_FUNCTION_ARGS)
 				 errdetail("The value given was " INT64_FORMAT ".", new_limit)));
 
 	cl_spi_connect();
-	graph_lock_exclusive();
+	cl_credit_graph_lock(true);
 	fetch_line(line_id, false, &l);
 	/* the line and its grant parents, ascending */
 	args[0] = Int64GetDatum(line_id);
@@ -554,7 +464,7 @@ link_credit_line_impl(PG_FUNCTION_ARGS)
 				 errdetail("The control of a link is usage, grant or both.")));
 
 	cl_spi_connect();
-	graph_lock_exclusive();
+	cl_credit_graph_lock(true);
 	fetch_line(child_id, false, &c);
 	fetch_line(parent_id, false, &p);
 	if (strcmp(c.currency, p.currency) != 0)
@@ -646,7 +556,7 @@ temp_start(const TempRow *t)
 	Datum		args[2] = {Int64GetDatum(t->line_id), Int64GetDatum(t->amount)};
 
 	cl_exec(&temp_add_plan, args, NULL, 0);
-	append_line_entry(t->line_id, "temp_limit", t->ref);
+	cl_credit_post_line_event(t->line_id, "temp_limit", t->ref);
 	args[0] = Int64GetDatum(t->id);
 	cl_exec(&temp_started_plan, args, NULL, 0);
 	credit_limit_changed(t->line_id, false);
@@ -668,11 +578,11 @@ temp_stop(const TempRow *t, const char *final_status)
 		args[0] = Int64GetDatum(t->line_id);
 		args[1] = Int64GetDatum(-t->amount);
 		cl_exec(&temp_add_plan, args, NULL, 0);
-		append_line_entry(t->line_id, "temp_limit_end", t->ref);
+		cl_credit_post_line_event(t->line_id, "temp_limit_end", t->ref);
 		credit_limit_changed(t->line_id, true);
 	}
 	else
-		append_line_entry(t->line_id, "temp_limit_cancel", t->ref);
+		cl_credit_post_line_event(t->line_id, "temp_limit_cancel", t->ref);
 	args[0] = Int64GetDatum(t->id);
 	args[1] = CStringGetTextDatum(final_status);
 	cl_exec(&temp_ended_plan, args, NULL, 0);
@@ -721,7 +631,7 @@ set_temporary_limit_impl(PG_FUNCTION_ARGS)
 	}
 
 	cl_spi_connect();
-	graph_lock_exclusive();
+	cl_credit_graph_lock(true);
 
 	/* the reference: a replay returns the first id, whatever happened since */
 	args[0] = CStringGetTextDatum(ref);
@@ -804,7 +714,7 @@ end_temporary_limit_impl(PG_FUNCTION_ARGS)
 	ref = cl_voucher_arg(fcinfo, 0, "ref");
 
 	cl_spi_connect();
-	graph_lock_exclusive();
+	cl_credit_graph_lock(true);
 	args[0] = CStringGetTextDatum(ref);
 	cl_exec(&temp_by_ref_plan, args, NULL, 1);
 	if (SPI_processed == 0)
@@ -860,7 +770,7 @@ cl_credit_apply_due_temporary_limits(void)
 	cl_exec(&due_probe_plan, NULL, NULL, 1);
 	if (!DatumGetBool(cl_getdatum(0, 1, &isnull)))
 		return 0;
-	graph_lock_exclusive();
+	cl_credit_graph_lock(true);
 	cl_exec(&due_lines_plan, NULL, NULL, 0);
 
 	/* ends first, so that a line never counts an old and a new one at once */
