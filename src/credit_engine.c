@@ -3,7 +3,11 @@
  * credit_unfreeze, credit_use, credit_use_direct, credit_return,
  * credit_expire_holds (also the worker's hold expiry), hot-line slices and
  * gather, and the SQL-callable _credit_apply/_credit_post/
- * _credit_spread_headroom the PL/pgSQL administration bodies use.
+ * _credit_spread_headroom the PL/pgSQL administration bodies use.  The
+ * operations are C functions (credit_engine.h: cl_credit_freeze_hold,
+ * cl_credit_use_hold, cl_credit_use_line, cl_credit_return_drawdown, and
+ * the transit holds of pending disbursements) with thin SQL wrappers, so
+ * lending.c pairs them with money postings in one transaction.
  *
  * A change of frozen/used/returned is applied to the line and every
  * ancestor (each once, ascending id: "nodes").  A plain node's chain is its
