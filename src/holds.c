@@ -1590,7 +1590,7 @@ cl_transfer_post_impl(PG_FUNCTION_ARGS)
 	found = pending_find(&pa, pv, &pid, &memo, &metadata);
 	/* a disbursement in transit: the credit graph lock first (lending.c) */
 	if (found)
-		lending = cl_lending_pending_begin(pid, &lp);
+		lending = cl_lending_pending_begin(pid, memo, &lp);
 	/* 1. the reference, in the transfers' namespace */
 	id = cl_claim_transfer_voucher(voucher, "transfer", (const uint8 *) VARDATA(hash),
 								   memo, metadata, &replayed);
@@ -1606,7 +1606,7 @@ cl_transfer_post_impl(PG_FUNCTION_ARGS)
 	{
 		if (!pending_find(&pa, pv, &pid, NULL, NULL))
 			pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
-		lending = cl_lending_pending_begin(pid, &lp);
+		lending = cl_lending_pending_begin(pid, NULL, &lp);
 	}
 	pending_lock(&pa, pv, &p);
 	remaining = p.amount - p.posted;
@@ -1688,6 +1688,7 @@ cl_transfer_void_impl(PG_FUNCTION_ARGS)
 	bool		found;
 	LendingPending lp;
 	bool		lending = false;
+	text	   *memo = NULL;
 
 	CL_REQUIRE_ARGS("voucher", "pending_voucher");
 	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
@@ -1699,10 +1700,10 @@ cl_transfer_void_impl(PG_FUNCTION_ARGS)
 
 	cl_spi_connect();
 	pending_open(&pa);
-	found = pending_find(&pa, pv, &target, NULL, NULL);
+	found = pending_find(&pa, pv, &target, &memo, NULL);
 	/* a disbursement in transit: the credit graph lock first (lending.c) */
 	if (found)
-		lending = cl_lending_pending_begin(target, &lp);
+		lending = cl_lending_pending_begin(target, memo, &lp);
 	if (!claim_operation("void", voucher, target, hash, &replay_id))
 	{
 		pending_close(&pa);
@@ -1713,7 +1714,7 @@ cl_transfer_void_impl(PG_FUNCTION_ARGS)
 	{
 		if (!pending_find(&pa, pv, &target, NULL, NULL))
 			pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
-		lending = cl_lending_pending_begin(target, &lp);
+		lending = cl_lending_pending_begin(target, NULL, &lp);
 	}
 	pending_lock(&pa, pv, &p);
 	/* the credit half of a disbursement in transit: lines before accounts */

@@ -81,6 +81,9 @@ CL_TRACKED_FUNCTION(cl_credit_repay, CL_OP_CREDIT_REPAY, credit_repay_impl)
 
 #define TRANSIT_PREFIX "creditledger:disbursement:"
 
+/* The memo of every disbursement's transfer or pending transfer. */
+#define PENDING_MEMO "credit_disburse"
+
 static ClPlan receivable_plan = {
 	"SELECT receivable_account FROM creditledger.credit_line_accounts"
 	" WHERE line_id OPERATOR(pg_catalog.=) $1",
@@ -355,7 +358,7 @@ pending_money(const char *ref, int64 receivable, int64 to_account, int64 amount,
 	fc->args[3].isnull = false;
 	fc->args[4].value = TimestampTzGetDatum(expires_at);
 	fc->args[4].isnull = !has_expiry;
-	fc->args[5].value = CStringGetTextDatum("credit_disburse");
+	fc->args[5].value = CStringGetTextDatum(PENDING_MEMO);
 	fc->args[5].isnull = false;
 	fc->args[6].value = DirectFunctionCall1(jsonb_in, CStringGetDatum(md));
 	fc->args[6].isnull = false;
@@ -767,11 +770,18 @@ cl_lending_pending_lookup(int64 pending_id, LendingPending *lp)
 /*
  * cl_lending_pending_begin: cl_lending_pending_lookup, and for a
  * disbursement the credit graph lock (shared): transfer_post and
- * transfer_void call it before their claim.
+ * transfer_void call it before their claim.  memo: the pending transfer's
+ * memo when the caller read it (else NULL): a disbursement's is always
+ * PENDING_MEMO (pending_money), so any other memo is no disbursement and
+ * costs no lookup.
  */
 bool
-cl_lending_pending_begin(int64 pending_id, LendingPending *lp)
+cl_lending_pending_begin(int64 pending_id, const text *memo, LendingPending *lp)
 {
+	if (memo != NULL &&
+		(VARSIZE_ANY_EXHDR(memo) != strlen(PENDING_MEMO) ||
+		 memcmp(VARDATA_ANY(memo), PENDING_MEMO, strlen(PENDING_MEMO)) != 0))
+		return false;
 	if (!cl_lending_pending_lookup(pending_id, lp))
 		return false;
 	cl_credit_graph_lock(false);
