@@ -386,6 +386,45 @@ SELECT * FROM creditledger.post_batch(jsonb_build_array(
 RESET ROLE;
 SELECT * FROM pg_temp.still_safe(:'fp');
 
+------------------------------------------------------------------------
+-- Lending (0.3.0): set_credit_line_account is the admin's; the app
+-- disburses and repays; nobody else does either; an app cannot touch a
+-- disbursement's transit hold, nor move credit without money on a
+-- lending line.
+------------------------------------------------------------------------
+SELECT open_account('sec:recv', 'CNY', 'debit', 0) AS recv \gset
+SELECT create_credit_line('sec:loan', 'CNY', 1000) AS loan \gset
+SET ROLE regress_sec_app;
+SELECT creditledger.set_credit_line_account(:loan, :recv);
+RESET ROLE;
+SET ROLE regress_sec_nobody;
+SELECT creditledger.set_credit_line_account(:loan, :recv);
+SELECT creditledger.credit_disburse_direct(:loan, 'sec-ld-n', :a, 1);
+SELECT creditledger.credit_disburse('sec-ld-h', 'sec-ld-n', :a);
+SELECT creditledger.credit_repay('sec-ld-d1', 'sec-ld-n', :a, 1);
+RESET ROLE;
+SET ROLE regress_sec_auditor;
+SELECT creditledger.credit_disburse_direct(:loan, 'sec-ld-n', :a, 1);
+RESET ROLE;
+SET ROLE regress_sec_admin;
+SELECT creditledger.set_credit_line_account(:loan, :recv);
+RESET ROLE;
+SET ROLE regress_sec_app;
+SELECT creditledger.credit_disburse_direct(:loan, 'sec-ld-d1', :a, 100) > 0 AS disbursed;
+SELECT creditledger.credit_disburse_direct(:loan, 'sec-ld-p1', :a, 100, pending => true) > 0 AS in_transit;
+SELECT creditledger.credit_unfreeze('creditledger:disbursement:sec-ld-p1', 'sec-ld-x');
+SELECT creditledger.credit_disburse_direct(:loan, 'creditledger:disbursement:x', :a, 1);
+SELECT creditledger.credit_use_direct(:loan, 1, 'sec-ld-x');
+SELECT creditledger.credit_return('sec-ld-d1', 'sec-ld-x', 1);
+SELECT creditledger.credit_repay('sec-ld-d1', 'sec-ld-r1', :a, 40) > 0 AS repaid;
+SELECT creditledger.transfer_void('sec-ld-p1-void', 'sec-ld-p1') > 0 AS voided;
+-- the tables stay the extension's
+UPDATE creditledger.credit_line_accounts SET receivable_account = :a;
+INSERT INTO creditledger.ledger_credit_disbursements (drawdown_id, ref, line_id, receivable_account, to_account, amount, transfer_id)
+VALUES (1, 'x', :loan, :recv, :a, 1, 1);
+RESET ROLE;
+SELECT * FROM pg_temp.still_safe(:'fp');
+
 \c contrib_regression
 DROP DATABASE security_regression;
 DROP ROLE regress_sec_admin, regress_sec_auditor, regress_sec_app, regress_sec_nobody, regress_sec_owner;

@@ -78,6 +78,7 @@
 #include "utils/timestamp.h"
 
 #include "batch.h"
+#include "lending.h"
 #include "compat.h"
 #include "errcodes.h"
 #include "locking.h"
@@ -636,13 +637,19 @@ lock_batch(BatchItem *items, int n)
 		if (npendings > 0)
 		{
 			Datum		v[1] = {text_array(pendings, npendings)};
+			int64	   *transit;
+			int			ntransit;
 
+			/* disbursements in transit: credit graph lock, rows, lines (lending.c) */
+			ntransit = cl_lending_batch_begin(pendings, npendings, &transit);
 			cl_exec(&lock_pendings_plan, v, NULL, 0);
 			for (uint64 r = 0; r < SPI_processed; r++)
 			{
 				add_use(&ids, &nids, &cap, cl_getint64(r, 1, NULL), USE_UNKNOWN);
 				add_use(&ids, &nids, &cap, cl_getint64(r, 2, NULL), USE_UNKNOWN);
 			}
+			if (ntransit > 0)
+				cl_lending_batch_lock(transit, ntransit);
 		}
 		if (nreversed > 0)
 		{

@@ -4,7 +4,11 @@
  * credit_expire_holds (also the worker's hold expiry), hot-line slices and
  * gather, and the few internals the administration calls use
  * (credit_admin.c, credit_limits.c: cl_credit_apply_node,
- * cl_credit_post_chain, cl_credit_respread).
+ * cl_credit_post_chain, cl_credit_respread).  The operations are C
+ * functions (credit_engine.h: cl_credit_freeze_hold, cl_credit_use_hold,
+ * cl_credit_use_line, cl_credit_return_drawdown, and the transit holds of
+ * pending disbursements) with thin SQL wrappers, so lending.c pairs them
+ * with money postings in one transaction.
  *
  * A change of frozen/used/returned is applied to the line and every
  * ancestor (each once, ascending id: "nodes").  A plain node's chain is its
@@ -70,7 +74,9 @@
 #include "chain.h"
 #include "compat.h"
 #include "credit.h"
+#include "credit_engine.h"
 #include "errcodes.h"
+#include "lending.h"
 #include "lockorder.h"
 #include "opstats.h"
 #include "spi_plans.h"
@@ -1654,6 +1660,27 @@ credit_freeze_impl(PG_FUNCTION_ARGS)
 	char	   *ref;
 	bool		has_expiry = !PG_ARGISNULL(3);
 	TimestampTz expires_at = has_expiry ? PG_GETARG_TIMESTAMPTZ(3) : 0;
+	CreditOpResult r;
+
+	require_arg(fcinfo, 0, "line");
+	line = PG_GETARG_INT64(0);
+	amount = amount_arg(fcinfo, 1);
+	ref = ref_arg(fcinfo, 2, "ref");
+	cl_spi_connect();
+	cl_credit_freeze_hold(line, amount, ref, has_expiry, expires_at, &r);
+	cl_spi_finish();
+	PG_RETURN_INT64(r.id);
+}
+
+/*
+ * cl_credit_freeze_hold: credit_freeze's work, inside SPI: hold amount on
+ * the line and every ancestor under ref; r->id is the hold id (the first
+ * call's for a replay: same line, amount and expiry).
+ */
+void
+cl_credit_freeze_hold(int64 line, int64 amount, const char *ref, bool has_expiry,
+					  TimestampTz expires_at, CreditOpResult *r)
+{
 	int64		id = 0;
 	bool		claimed = false;
 	bool		found;
@@ -1663,13 +1690,10 @@ credit_freeze_impl(PG_FUNCTION_ARGS)
 	int64	   *ids;
 	CreditLine *nodes;
 
-	require_arg(fcinfo, 0, "line");
-	line = PG_GETARG_INT64(0);
-	amount = amount_arg(fcinfo, 1);
-	ref = ref_arg(fcinfo, 2, "ref");
+	memset(r, 0, sizeof(*r));
+	r->line_id = line;
+	r->amount = amount;
 	cl_credit_graph_lock(false);
-
-	cl_spi_connect();
 	{
 		Datum		v[2] = {CStringGetTextDatum(ref), Int64GetDatum(line)};
 		bool		isnull;
@@ -1720,16 +1744,16 @@ credit_freeze_impl(PG_FUNCTION_ARGS)
 		if (cl_getint64(0, 2, NULL) != line || cl_getint64(0, 3, NULL) != amount ||
 			isnull == has_expiry || (!isnull && DatumGetTimestampTz(d) != expires_at))
 			reference_conflict("hold", ref, hid);
-		cl_spi_finish();
-		PG_RETURN_INT64(hid);
+		r->id = hid;
+		r->replayed = true;
+		return;
 	}
 
 	release_due(ids, n, amount, any_due);
 	nodes = lock_nodes(ids, n, false, true);
 	check_usable(line, nodes, n);
 	apply_all(nodes, n, "freeze", ref, amount, 0, 0);
-	cl_spi_finish();
-	PG_RETURN_INT64(id);
+	r->id = id;
 }
 
 /*
@@ -1797,11 +1821,7 @@ credit_use_impl(PG_FUNCTION_ARGS)
 	bool		release_rest;
 	Payload		p;
 	Datum		payload;
-	int64		id;
-	int64		amt;
-	int64		rest;
-	HoldState	h;
-	CreditLine *nodes;
+	CreditOpResult r;
 
 	if (has_amount)
 		(void) cl_amount_arg(fcinfo, 2, "amount");
@@ -1813,20 +1833,47 @@ credit_use_impl(PG_FUNCTION_ARGS)
 	payload_int(&p, "amount", !has_amount, has_amount ? PG_GETARG_INT64(2) : 0);
 	payload_bool(&p, "release_rest", release_rest);
 	payload = payload_end(&p);
-	cl_credit_graph_lock(false);
 
 	cl_spi_connect();
+	cl_credit_use_hold(hold_ref, ref, has_amount, has_amount ? PG_GETARG_INT64(2) : 0,
+					   release_rest, payload, &r);
+	if (!r.replayed)
+		cl_lending_refuse_credit_only(r.line_id, "credit_use");
+	cl_spi_finish();
+	PG_RETURN_INT64(r.id);
+}
+
+/*
+ * cl_credit_use_hold: credit_use's work, inside SPI: draw amount (all that
+ * remains unless has_amount) of hold hold_ref under drawdown ref, releasing
+ * the rest with release_rest; payload is kept with the drawdown for
+ * replays.  r: the drawdown id, its line and amount (replayed: only id).
+ */
+void
+cl_credit_use_hold(const char *hold_ref, const char *ref, bool has_amount, int64 amount,
+				   bool release_rest, Datum payload, CreditOpResult *r)
+{
+	int64		id;
+	int64		amt;
+	int64		rest;
+	HoldState	h;
+	CreditLine *nodes;
+
+	memset(r, 0, sizeof(*r));
+	cl_credit_graph_lock(false);
 	if (reference_replay("drawdown", ref, payload, &id))
 	{
-		cl_spi_finish();
-		PG_RETURN_INT64(id);
+		r->id = id;
+		r->replayed = true;
+		return;
 	}
 	lock_hold(hold_ref, &h);
-	amt = has_amount ? PG_GETARG_INT64(2) : h.remaining;
+	amt = has_amount ? amount : h.remaining;
 	if (!reference_claim("drawdown", ref, h.line_id, h.hold_id, amt, payload, &id))
 	{
-		cl_spi_finish();
-		PG_RETURN_INT64(id);
+		r->id = id;
+		r->replayed = true;
+		return;
 	}
 	check_hold(&h, amt, "use");
 	if (amt == 0)
@@ -1838,8 +1885,9 @@ credit_use_impl(PG_FUNCTION_ARGS)
 	check_usable(h.line_id, nodes, h.nnodes);
 	apply_all(nodes, h.nnodes, "use", ref, -(amt + rest), amt, 0);
 	update_hold(h.hold_id, amt, rest, h.remaining - amt - rest > 0 ? "open" : "used");
-	cl_spi_finish();
-	PG_RETURN_INT64(id);
+	r->id = id;
+	r->line_id = h.line_id;
+	r->amount = amt;
 }
 
 /*
@@ -1855,11 +1903,7 @@ credit_use_direct_impl(PG_FUNCTION_ARGS)
 	char	   *ref;
 	Payload		p;
 	Datum		payload;
-	int64		id;
-	bool		any_due;
-	int			n;
-	int64	   *ids;
-	CreditLine *nodes;
+	CreditOpResult r;
 
 	require_arg(fcinfo, 0, "line");
 	line = PG_GETARG_INT64(0);
@@ -1870,13 +1914,35 @@ credit_use_direct_impl(PG_FUNCTION_ARGS)
 	payload_int(&p, "line", false, line);
 	payload_int(&p, "amount", false, amount);
 	payload = payload_end(&p);
-	cl_credit_graph_lock(false);
 
 	cl_spi_connect();
+	cl_credit_use_line(line, ref, amount, payload, &r);
+	if (!r.replayed)
+		cl_lending_refuse_credit_only(line, "credit_use_direct");
+	cl_spi_finish();
+	PG_RETURN_INT64(r.id);
+}
+
+/*
+ * cl_credit_use_line: credit_use_direct's work, inside SPI: draw amount on
+ * line without a hold under drawdown ref (payload kept for replays).
+ */
+void
+cl_credit_use_line(int64 line, const char *ref, int64 amount, Datum payload, CreditOpResult *r)
+{
+	int64		id;
+	bool		any_due;
+	int			n;
+	int64	   *ids;
+	CreditLine *nodes;
+
+	memset(r, 0, sizeof(*r));
+	cl_credit_graph_lock(false);
 	if (reference_replay("drawdown", ref, payload, &id))
 	{
-		cl_spi_finish();
-		PG_RETURN_INT64(id);
+		r->id = id;
+		r->replayed = true;
+		return;
 	}
 	{
 		Datum		v[2] = {CStringGetTextDatum(ref), Int64GetDatum(line)};
@@ -1892,15 +1958,17 @@ credit_use_direct_impl(PG_FUNCTION_ARGS)
 	}
 	if (!reference_claim("drawdown", ref, line, 0, amount, payload, &id))
 	{
-		cl_spi_finish();
-		PG_RETURN_INT64(id);
+		r->id = id;
+		r->replayed = true;
+		return;
 	}
 	release_due(ids, n, amount, any_due);
 	nodes = lock_nodes(ids, n, false, true);
 	check_usable(line, nodes, n);
 	apply_all(nodes, n, "use", ref, 0, amount, 0);
-	cl_spi_finish();
-	PG_RETURN_INT64(id);
+	r->id = id;
+	r->line_id = line;
+	r->amount = amount;
 }
 
 /*
@@ -1915,6 +1983,31 @@ credit_return_impl(PG_FUNCTION_ARGS)
 	int64		amount = amount_arg(fcinfo, 2);
 	Payload		p;
 	Datum		payload;
+	CreditOpResult r;
+
+	payload_begin(&p);
+	payload_text(&p, "drawdown_ref", drawdown_ref);
+	payload_int(&p, "amount", false, amount);
+	payload = payload_end(&p);
+
+	cl_spi_connect();
+	cl_credit_return_drawdown(drawdown_ref, ref, amount, payload, &r);
+	if (!r.replayed)
+		cl_lending_refuse_credit_only(r.line_id, "credit_return");
+	cl_spi_finish();
+	PG_RETURN_INT64(r.id);
+}
+
+/*
+ * cl_credit_return_drawdown: credit_return's work, inside SPI: give back
+ * amount (at most the outstanding, LD008) of drawdown drawdown_ref under
+ * return ref (payload kept for replays).  r: the operation id, the
+ * drawdown's line and amount.
+ */
+void
+cl_credit_return_drawdown(const char *drawdown_ref, const char *ref, int64 amount,
+						  Datum payload, CreditOpResult *r)
+{
 	int64		id;
 	int64		drawdown_id;
 	int64		outstanding;
@@ -1922,17 +2015,13 @@ credit_return_impl(PG_FUNCTION_ARGS)
 	int64	   *ids;
 	CreditLine *nodes;
 
-	payload_begin(&p);
-	payload_text(&p, "drawdown_ref", drawdown_ref);
-	payload_int(&p, "amount", false, amount);
-	payload = payload_end(&p);
+	memset(r, 0, sizeof(*r));
 	cl_credit_graph_lock(false);
-
-	cl_spi_connect();
 	if (reference_replay("return", ref, payload, &id))
 	{
-		cl_spi_finish();
-		PG_RETURN_INT64(id);
+		r->id = id;
+		r->replayed = true;
+		return;
 	}
 	{
 		Datum		v[1] = {CStringGetTextDatum(drawdown_ref)};
@@ -1944,12 +2033,14 @@ credit_return_impl(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_CL_DRAWDOWN_STATE),
 				 errmsg("drawdown \"%s\" does not exist", drawdown_ref)));
 	drawdown_id = cl_getint64(0, 1, NULL);
+	r->line_id = cl_getint64(0, 2, NULL);
 	outstanding = cl_getint64(0, 3, NULL);
 	ids = fetch_ids(0, 4, &n);
 	if (!reference_claim("return", ref, drawdown_id, 0, amount, payload, &id))
 	{
-		cl_spi_finish();
-		PG_RETURN_INT64(id);
+		r->id = id;
+		r->replayed = true;
+		return;
 	}
 	if (amount > outstanding)
 		ereport(ERROR,
@@ -1964,8 +2055,8 @@ credit_return_impl(PG_FUNCTION_ARGS)
 
 		cl_exec(&update_drawdown_plan, v, NULL, 0);
 	}
-	cl_spi_finish();
-	PG_RETURN_INT64(id);
+	r->id = id;
+	r->amount = amount;
 }
 
 /*
@@ -2000,6 +2091,302 @@ credit_expire_holds_impl(PG_FUNCTION_ARGS)
 	done = cl_credit_expire_due();
 	cl_spi_finish();
 	PG_RETURN_INT64(done);
+}
+
+/* ------------------------------------------------------------------------
+ * Disbursements in transit (lending.c)
+ *
+ * A pending disbursement's amount stays frozen in a hold of its own, the
+ * transit hold (ref "creditledger:disbursement:<ref>", no expiry of its
+ * own: it ends with the pending transfer), and its drawdown is claimed at
+ * once with amount 0, growing as the pending transfer is posted.  Posting,
+ * voiding and expiring it change the line's and every ancestor's own row
+ * (hot lines included, as expiry does), all locked in one ascending pass,
+ * so that a caller that already locked them (cl_credit_transit_lock) never
+ * waits again.
+ * ------------------------------------------------------------------------ */
+
+static ClPlan set_drawdown_hold_plan = {
+	"UPDATE creditledger.ledger_credit_drawdowns SET hold_id = $2"
+	" WHERE drawdown_id OPERATOR(pg_catalog.=) $1",
+	2, {INT8OID, INT8OID}
+};
+
+static ClPlan add_drawdown_plan = {
+	"UPDATE creditledger.ledger_credit_drawdowns"
+	"   SET amount = amount OPERATOR(pg_catalog.+) $2,"
+	"       outstanding = outstanding OPERATOR(pg_catalog.+) $2"
+	" WHERE drawdown_id OPERATOR(pg_catalog.=) $1",
+	2, {INT8OID, INT8OID}
+};
+
+static ClPlan try_lock_lines_plan = {
+	"SELECT line_id FROM creditledger.ledger_credit_lines"
+	" WHERE line_id OPERATOR(pg_catalog.=) ANY ($1)"
+	" ORDER BY line_id FOR NO KEY UPDATE SKIP LOCKED",
+	1, {INT8ARRAYOID}
+};
+
+/*
+ * open_transit_hold: the transit hold of a new pending disbursement (its
+ * drawdown drawdown_id, just claimed), amount frozen on line; returns its
+ * id.  The reference is derived from the drawdown's, which this
+ * transaction holds, so the insert cannot conflict.
+ */
+static int64
+open_transit_hold(const char *transit_ref, int64 line, int64 amount, int64 drawdown_id)
+{
+	int64		hid;
+
+	{
+		Datum		v[4] = {CStringGetTextDatum(transit_ref), Int64GetDatum(line),
+		Int64GetDatum(amount), (Datum) 0};
+		char		nulls[4] = {' ', ' ', ' ', 'n'};
+
+		cl_exec(&claim_hold_plan, v, nulls, 1);
+	}
+	if (SPI_processed != 1)
+		elog(ERROR, "creditledger: transit hold \"%s\" exists already", transit_ref);
+	hid = cl_getint64(0, 1, NULL);
+	{
+		Datum		v[2] = {Int64GetDatum(drawdown_id), Int64GetDatum(hid)};
+
+		cl_exec(&set_drawdown_hold_plan, v, NULL, 0);
+	}
+	return hid;
+}
+
+/*
+ * apply_own_rows: one change to every node's own row (slice 0), hot lines
+ * included, ascending; the rows are locked (lock_nodes with include_hot).
+ * Only for changes that need no headroom.
+ */
+static void
+apply_own_rows(CreditLine *nodes, int n, const char *op, const char *ref,
+			   int64 fd, int64 ud, int64 rd)
+{
+	for (int i = 0; i < n; i++)
+	{
+		CreditHead	h;
+
+		h.line_id = nodes[i].line_id;
+		h.slice = 0;
+		h.frozen = nodes[i].frozen;
+		h.used = nodes[i].used;
+		h.returned = nodes[i].returned;
+		h.version = nodes[i].version;
+		memcpy(h.last_hash, nodes[i].last_hash, CL_HASH_LEN);
+		credit_post(&h, op, ref, fd, ud, rd, 0);
+		nodes[i].frozen = h.frozen;
+		nodes[i].used = h.used;
+		nodes[i].returned = h.returned;
+		nodes[i].version = h.version;
+		memcpy(nodes[i].last_hash, h.last_hash, CL_HASH_LEN);
+	}
+}
+
+/*
+ * cl_credit_transit_from_hold: the credit side of credit_disburse(...,
+ * pending => true), inside SPI: claims drawdown ref (amount 0 until
+ * posted), then moves amt (default: all that remains) of hold hold_ref
+ * (open, not due, on a usable line) to a new transit hold transit_ref;
+ * with release_rest the hold's remainder is unfrozen.  The moved amount
+ * stays frozen on the line and its ancestors (no journal entry: nothing
+ * changes there); the hold counts it as released.  r: the drawdown id,
+ * line, amount and transit hold id; replayed as cl_credit_use_hold.
+ */
+void
+cl_credit_transit_from_hold(const char *hold_ref, const char *ref, const char *transit_ref,
+							bool has_amount, int64 amount, bool release_rest, Datum payload,
+							CreditOpResult *r)
+{
+	int64		id;
+	int64		amt;
+	int64		rest;
+	HoldState	h;
+	CreditLine *nodes;
+
+	memset(r, 0, sizeof(*r));
+	cl_credit_graph_lock(false);
+	if (reference_replay("drawdown", ref, payload, &id))
+	{
+		r->id = id;
+		r->replayed = true;
+		return;
+	}
+	lock_hold(hold_ref, &h);
+	amt = has_amount ? amount : h.remaining;
+	if (!reference_claim("drawdown", ref, h.line_id, 0, 0, payload, &id))
+	{
+		r->id = id;
+		r->replayed = true;
+		return;
+	}
+	check_hold(&h, amt, "disburse");
+	if (amt == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_HOLD_STATE),
+				 errmsg("hold \"%s\" has nothing left to disburse", hold_ref)));
+	rest = release_rest ? h.remaining - amt : 0;
+	nodes = lock_nodes(h.nodes, h.nnodes, false, false);
+	check_usable(h.line_id, nodes, h.nnodes);
+	if (rest > 0)
+		apply_all(nodes, h.nnodes, "unfreeze", ref, -rest, 0, 0);
+	update_hold(h.hold_id, 0, amt + rest,
+				h.remaining - amt - rest > 0 ? "open" : (h.used_amount > 0 ? "used" : "released"));
+	r->hold_id = open_transit_hold(transit_ref, h.line_id, amt, id);
+	r->id = id;
+	r->line_id = h.line_id;
+	r->amount = amt;
+}
+
+/*
+ * cl_credit_transit_direct: the credit side of credit_disburse_direct(...,
+ * pending => true), inside SPI: claims drawdown ref (amount 0 until
+ * posted) and freezes amount on line (and every ancestor) in a new
+ * transit hold transit_ref.  r as cl_credit_transit_from_hold.
+ */
+void
+cl_credit_transit_direct(int64 line, const char *ref, const char *transit_ref, int64 amount,
+						 Datum payload, CreditOpResult *r)
+{
+	int64		id;
+	bool		any_due;
+	int			n;
+	int64	   *ids;
+	CreditLine *nodes;
+
+	memset(r, 0, sizeof(*r));
+	cl_credit_graph_lock(false);
+	if (reference_replay("drawdown", ref, payload, &id))
+	{
+		r->id = id;
+		r->replayed = true;
+		return;
+	}
+	{
+		Datum		v[2] = {CStringGetTextDatum(transit_ref), Int64GetDatum(line)};
+		bool		isnull;
+
+		cl_exec(&freeze_start_plan, v, NULL, 1);
+		if (!DatumGetBool(cl_getdatum(0, 5, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
+					 errmsg("credit line " INT64_FORMAT " does not exist", line)));
+		any_due = DatumGetBool(cl_getdatum(0, 6, &isnull));
+		ids = fetch_ids(0, 7, &n);
+	}
+	if (!reference_claim("drawdown", ref, line, 0, 0, payload, &id))
+	{
+		r->id = id;
+		r->replayed = true;
+		return;
+	}
+	release_due(ids, n, amount, any_due);
+	nodes = lock_nodes(ids, n, false, true);
+	check_usable(line, nodes, n);
+	r->hold_id = open_transit_hold(transit_ref, line, amount, id);
+	apply_all(nodes, n, "freeze", transit_ref, amount, 0, 0);
+	r->id = id;
+	r->line_id = line;
+	r->amount = amount;
+}
+
+/*
+ * lock_transit: the transit hold transit_ref, locked, open; its nodes'
+ * rows locked (hot lines' own rows too), ascending.
+ */
+static CreditLine *
+lock_transit(const char *transit_ref, HoldState *h)
+{
+	lock_hold(transit_ref, h);
+	if (strcmp(h->status, "open") != 0)
+		elog(ERROR, "creditledger: transit hold \"%s\" is %s while its pending transfer is pending",
+			 transit_ref, h->status);
+	return lock_nodes(h->nodes, h->nnodes, true, false);
+}
+
+/*
+ * cl_credit_transit_post: a pending disbursement posted (transfer_post):
+ * amount of its transit hold becomes used on drawdown drawdown_id (op
+ * use, ref: the drawdown's); with release_rest (a final post) the rest
+ * is unfrozen.  The line's state is not checked: the money has moved.
+ * Inside SPI, the credit graph lock held.
+ */
+void
+cl_credit_transit_post(const char *transit_ref, int64 drawdown_id, const char *ref,
+					   int64 amount, bool release_rest)
+{
+	HoldState	h;
+	CreditLine *nodes = lock_transit(transit_ref, &h);
+	int64		rest;
+
+	if (amount > h.remaining)
+		elog(ERROR, "creditledger: transit hold \"%s\" has " INT64_FORMAT " remaining, less than "
+			 INT64_FORMAT, transit_ref, h.remaining, amount);
+	rest = release_rest ? h.remaining - amount : 0;
+	apply_own_rows(nodes, h.nnodes, "use", ref, -(amount + rest), amount, 0);
+	update_hold(h.hold_id, amount, rest, h.remaining - amount - rest > 0 ? "open" : "used");
+	{
+		Datum		v[2] = {Int64GetDatum(drawdown_id), Int64GetDatum(amount)};
+
+		cl_exec(&add_drawdown_plan, v, NULL, 0);
+	}
+}
+
+/*
+ * cl_credit_transit_release: a pending disbursement voided (op unfreeze)
+ * or expired (op expire): what remains of its transit hold is unfrozen
+ * and the hold closed (status: used if part was posted, else released or
+ * expired).  Inside SPI, the credit graph lock held.
+ */
+void
+cl_credit_transit_release(const char *transit_ref, const char *op, const char *ref)
+{
+	HoldState	h;
+	CreditLine *nodes = lock_transit(transit_ref, &h);
+
+	if (h.remaining > 0)
+		apply_own_rows(nodes, h.nnodes, op, ref, -h.remaining, 0, 0);
+	update_hold(h.hold_id, 0, h.remaining,
+				h.used_amount > 0 ? "used" : (strcmp(op, "expire") == 0 ? "expired" : "released"));
+}
+
+/*
+ * cl_credit_transit_lock: lock the rows of every node of the given transit
+ * holds (hot lines' own rows too), ascending, so that posting, voiding or
+ * expiring them later waits for no credit lock; nowait: only if all are
+ * free (false, and nothing kept, when one is not: the caller runs in a
+ * subtransaction).  Inside SPI, the credit graph lock held.
+ */
+bool
+cl_credit_transit_lock(const int64 *holds, int nholds, bool nowait)
+{
+	int64	   *all;
+	int			nall;
+
+	if (nholds == 0)
+		return true;
+	{
+		Datum		v[2] = {int8_array(holds, nholds), int8_array(NULL, 0)};
+
+		cl_exec(&expire_nodes_plan, v, NULL, 0);
+	}
+	nall = (int) SPI_processed;
+	all = palloc(sizeof(int64) * Max(nall, 1));
+	for (int i = 0; i < nall; i++)
+		all[i] = cl_getint64(i, 1, NULL);
+	if (!nowait)
+	{
+		(void) lock_nodes(all, nall, true, false);
+		return true;
+	}
+	{
+		Datum		v[1] = {int8_array(all, nall)};
+
+		cl_exec(&try_lock_lines_plan, v, NULL, 0);
+	}
+	return (int) SPI_processed == nall;
 }
 
 /* ------------------------------------------------------------------------

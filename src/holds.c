@@ -53,6 +53,12 @@
  * while it holds none: after the first, a record whose locks are taken is
  * left for the next pass (apply_changes), so expiry never closes a
  * deadlock with a posting.
+ *
+ * A pending transfer that is a disbursement in transit (lending.c) changes
+ * its credit in the same transaction: transfer_post and transfer_void take
+ * the credit graph lock before their claim and the credit lines after the
+ * pending row, before the accounts; expiry does both halves in a
+ * subtransaction, trying the credit locks (lending.c's hooks).
  */
 #include "postgres.h"
 
@@ -85,7 +91,9 @@
 #include "heapwrite.h"
 #include "holds.h"
 #include "journal.h"
+#include "lending.h"
 #include "locking.h"
+#include "lockorder.h"
 #include "opstats.h"
 #include "posting.h"
 #include "spi_plans.h"
@@ -1122,12 +1130,12 @@ apply_changes(ChainChange *c, int n, const HoldRecord *rec, bool *locked)
 }
 
 /*
- * expire_pending_row: release what remains of a locked, due pending
+ * expire_pending_money: release what remains of a locked, due pending
  * transfer (entry 'expire' on its chains) and mark it expired; false when
  * apply_changes left it for the next pass (nothing changed).
  */
 static bool
-expire_pending_row(const PendingRow *p, bool *locked)
+expire_pending_money(const PendingRow *p, bool *locked)
 {
 	ChainChange c[2];
 	int64		remaining = p->amount - p->posted;
@@ -1142,6 +1150,45 @@ expire_pending_row(const PendingRow *p, bool *locked)
 	values[2] = CStringGetTextDatum("expired");
 	cl_exec(&update_pending_plan, values, NULL, 0);
 	return true;
+}
+
+/* expire_disbursement_try's arguments */
+typedef struct ExpireDisbursement
+{
+	const PendingRow *p;
+	const LendingPending *lp;
+	bool	   *locked;
+} ExpireDisbursement;
+
+/*
+ * expire_disbursement_try: both halves of a due disbursement in transit
+ * (lending.c the credit half, then the money half), or neither (false).
+ */
+static bool
+expire_disbursement_try(void *arg)
+{
+	ExpireDisbursement *e = arg;
+
+	if (!cl_lending_pending_expire(e->lp, *e->locked))
+		return false;
+	*e->locked = true;
+	return expire_pending_money(e->p, e->locked);
+}
+
+/*
+ * expire_pending_row: expire_pending_money, for a disbursement in transit
+ * with its credit half, in a subtransaction (a lock found taken leaves
+ * both halves to the next pass).
+ */
+static bool
+expire_pending_row(const PendingRow *p, bool *locked)
+{
+	LendingPending lp;
+	ExpireDisbursement e = {p, &lp, locked};
+
+	if (!cl_lending_pending_lookup(p->pending_id, &lp))
+		return expire_pending_money(p, locked);
+	return cl_in_subxact(expire_disbursement_try, &e);
 }
 
 /*
@@ -1519,6 +1566,9 @@ cl_transfer_post_impl(PG_FUNCTION_ARGS)
 	Jsonb	   *metadata = NULL;
 	PendingAccess pa;
 	bool		found;
+	int64		pid = 0;
+	LendingPending lp;
+	bool		lending = false;
 
 	CL_REQUIRE_ARGS("voucher", "pending_voucher", NULL, "final");
 	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
@@ -1537,7 +1587,10 @@ cl_transfer_post_impl(PG_FUNCTION_ARGS)
 	cl_spi_connect();
 	/* the pending transfer's memo and metadata (fixed at its creation) go on the transfer */
 	pending_open(&pa);
-	found = pending_find(&pa, pv, NULL, &memo, &metadata);
+	found = pending_find(&pa, pv, &pid, &memo, &metadata);
+	/* a disbursement in transit: the credit graph lock first (lending.c) */
+	if (found)
+		lending = cl_lending_pending_begin(pid, memo, &lp);
 	/* 1. the reference, in the transfers' namespace */
 	id = cl_claim_transfer_voucher(voucher, "transfer", (const uint8 *) VARDATA(hash),
 								   memo, metadata, &replayed);
@@ -1549,8 +1602,12 @@ cl_transfer_post_impl(PG_FUNCTION_ARGS)
 	}
 
 	/* 2. the pending transfer's state, under its row lock */
-	if (!found && !pending_find(&pa, pv, NULL, NULL, NULL))
-		pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
+	if (!found)
+	{
+		if (!pending_find(&pa, pv, &pid, NULL, NULL))
+			pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
+		lending = cl_lending_pending_begin(pid, NULL, &lp);
+	}
 	pending_lock(&pa, pv, &p);
 	remaining = p.amount - p.posted;
 	amount = PG_ARGISNULL(2) ? remaining : PG_GETARG_INT64(2);
@@ -1558,6 +1615,9 @@ cl_transfer_post_impl(PG_FUNCTION_ARGS)
 		pending_state_error(pv, psprintf("It has " INT64_FORMAT " left to post, less than " INT64_FORMAT ".",
 										 remaining, amount));
 	closes = final || amount == remaining;
+	/* the credit half of a disbursement in transit: lines before accounts */
+	if (lending)
+		cl_lending_pending_post(&lp, amount, closes);
 
 	/* 3. post, releasing what the post takes (and, final, the rest) */
 	nrel = pending_chains(&p, closes ? remaining : amount, c);
@@ -1626,6 +1686,9 @@ cl_transfer_void_impl(PG_FUNCTION_ARGS)
 	int			n;
 	PendingAccess pa;
 	bool		found;
+	LendingPending lp;
+	bool		lending = false;
+	text	   *memo = NULL;
 
 	CL_REQUIRE_ARGS("voucher", "pending_voucher");
 	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
@@ -1637,16 +1700,26 @@ cl_transfer_void_impl(PG_FUNCTION_ARGS)
 
 	cl_spi_connect();
 	pending_open(&pa);
-	found = pending_find(&pa, pv, &target, NULL, NULL);
+	found = pending_find(&pa, pv, &target, &memo, NULL);
+	/* a disbursement in transit: the credit graph lock first (lending.c) */
+	if (found)
+		lending = cl_lending_pending_begin(target, memo, &lp);
 	if (!claim_operation("void", voucher, target, hash, &replay_id))
 	{
 		pending_close(&pa);
 		cl_spi_finish();
 		PG_RETURN_INT64(replay_id);
 	}
-	if (!found && !pending_find(&pa, pv, NULL, NULL, NULL))
-		pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
+	if (!found)
+	{
+		if (!pending_find(&pa, pv, &target, NULL, NULL))
+			pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
+		lending = cl_lending_pending_begin(target, NULL, &lp);
+	}
 	pending_lock(&pa, pv, &p);
+	/* the credit half of a disbursement in transit: lines before accounts */
+	if (lending)
+		cl_lending_pending_void(&lp, voucher);
 	n = pending_chains(&p, p.amount - p.posted, c);
 	{
 		HoldRecord	rec = {"void", 'P', p.pending_id, voucher, 0, p.amount - p.posted, NULL};

@@ -9,16 +9,20 @@
  *
  *   1. the credit graph lock: advisory (CL_CREDIT_GRAPH_KEY1,
  *      CL_CREDIT_GRAPH_KEY2), shared by freeze, unfreeze, use, use_direct,
- *      return and expiry, exclusive by link, limit, suspend, resume, close
- *      and hot-slice changes (credit_engine.c, credit_limits.c,
- *      credit_admin.c);
+ *      return and expiry, by the lending calls (disburse, disburse_direct,
+ *      repay) and by transfer_post and transfer_void of a pending
+ *      disbursement (before their claim), exclusive by link, limit,
+ *      suspend, resume, close, hot-slice changes and
+ *      set_credit_line_account (credit_engine.c, credit_limits.c,
+ *      credit_admin.c, lending.c);
  *   2. references: the unique index entry of the operation's reference
  *      (INSERT ... ON CONFLICT DO NOTHING): transfer vouchers, pending
  *      vouchers, hold/void/release refs, credit hold refs, drawdown refs,
  *      unfreeze/return refs;
  *   3. the record an operation acts on, FOR NO KEY UPDATE (FOR UPDATE on
  *      the money side): a credit hold or drawdown, a pending transfer or
- *      funds hold;
+ *      funds hold; a pending disbursement's pending transfer before its
+ *      transit hold;
  *   4. credit lines, ascending line id, FOR NO KEY UPDATE (hot lines not:
  *      their slices instead, at their place in the ascending line order;
  *      expiry locks a hot line's own row at that place);
@@ -36,11 +40,22 @@
  *      finds it short released with its subtransaction; all of them in
  *      order, after the account row, to gather).
  *
+ * Lending (lending.c) runs the credit half first (steps 1-4), then the
+ * money half (its voucher, step 2, claimed after the credit locks: only a
+ * money call with the same voucher can make it wait there, and such a call
+ * takes no credit lock; then steps 5-6).  post_batch takes the graph lock
+ * before the pending rows its items name and the credit lines of the
+ * disbursements among them after those rows, before its accounts.
+ *
  * Out-of-order tries: a posting that finds its chain short takes due
  * reservations' rows (step 3) with SKIP LOCKED; expiry takes due records
  * with SKIP LOCKED and, after its first record, mode locks and rows only if
  * free; a freeze or drawdown that looks short releases due credit holds
- * (step 3 with SKIP LOCKED) before it locks its lines (step 4).
+ * (step 3 with SKIP LOCKED) before it locks its lines (step 4); the expiry
+ * of a pending disbursement, holding its pending row, only tries the graph
+ * lock, and once it holds other records' locks, the credit lines too
+ * (SKIP LOCKED), both halves in a subtransaction given up when a lock is
+ * taken.
  */
 #ifndef CREDITLEDGER_LOCKORDER_H
 #define CREDITLEDGER_LOCKORDER_H

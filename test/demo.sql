@@ -1,7 +1,8 @@
 -- creditledger demo: run by `make demo` on a throwaway cluster.
 -- Shows accounts, transfers, a multi-leg entry, a replay, a reversal, a
 -- refused overdraft with its SQLSTATE, the chained journal and verify_chain,
--- hot accounts, credit lines, BCP reconciliation with a digest, monitoring.
+-- hot accounts, credit lines, a loan (disbursement in transit, confirmation,
+-- repayment) checked by BCP, BCP reconciliation with a digest, monitoring.
 \pset footer off
 \set VERBOSITY verbose
 -- deliberate errors below switch ON_ERROR_STOP off around themselves
@@ -132,6 +133,45 @@ SELECT link_credit_line(:sub_bj, :guar, 'grant');
 SELECT set_credit_limit(:sub_bj, 40000);
 SELECT link_credit_line(:sub_bj, :guar, 'grant');
 SELECT limit_amount, granted FROM credit_line_state(:guar);
+
+\echo
+\echo '== lending: a loan under a group line, credit and money in one transaction'
+\echo '   (a customer line under the group line, its receivable account holds the principal)'
+SELECT create_credit_line('loan:carol', 'CNY', 20000, ARRAY[:grp]) AS c_carol \gset
+SELECT open_account('loans:carol', 'CNY', 'debit', 0) AS recv_carol \gset
+SELECT open_account('wallet:carol', 'CNY') AS carol \gset
+SELECT set_credit_line_account(:c_carol, :recv_carol);
+\echo '-- 1. the application freezes 150.00 of carol''s line (and of the group line)'
+SELECT credit_freeze(:c_carol, 15000, 'app-carol-1') AS hold;
+SELECT code, frozen, used, available FROM credit_lines WHERE line_id IN (:grp, :c_carol) ORDER BY line_id;
+\echo '-- 2. the disbursement goes out pending (放款在途): money in transit, credit still frozen'
+SELECT credit_disburse('app-carol-1', 'loan-carol-1', :carol, 12000, release_rest => true,
+                       pending => true) AS drawdown;
+SELECT ref, status, posted, in_transit, outstanding FROM credit_disbursements;
+SELECT code, frozen, used, available FROM credit_lines WHERE line_id IN (:grp, :c_carol) ORDER BY line_id;
+SELECT voucher, amount, status FROM pending_transfers WHERE voucher = 'loan-carol-1';
+\echo '-- 3. the bank confirms: the pending transfer is posted and the credit becomes used'
+SELECT transfer_post('bank-ack-carol-1', 'loan-carol-1') AS transfer;
+SELECT ref, status, posted, in_transit, outstanding FROM credit_disbursements;
+SELECT code, frozen, used, available FROM credit_lines WHERE line_id IN (:grp, :c_carol) ORDER BY line_id;
+SELECT code, balance FROM accounts WHERE account_id IN (:recv_carol, :carol) ORDER BY account_id;
+\echo '-- 4. carol repays 50.00 of it (money to the receivable, credit returned)'
+SELECT transfer('salary-carol', :bank, :carol, 20000, 'salary') AS salary;
+SELECT credit_repay('loan-carol-1', 'repay-carol-1', :carol, 5000) AS operation;
+SELECT code, frozen, used, returned, available FROM credit_lines WHERE line_id IN (:grp, :c_carol) ORDER BY line_id;
+SELECT code, balance FROM accounts WHERE account_id IN (:recv_carol, :carol) ORDER BY account_id;
+\echo '-- 5. BCP: credit in use = principal lent, in-transit disbursements still frozen'
+SET client_min_messages = warning;
+SELECT rule, status, mismatches FROM bcp_run(ARRAY['credit_used_equals_receivable',
+    'credit_frozen_covers_disbursements_in_transit', 'credit_totals'], record => false) ORDER BY rule;
+\echo '-- 6. a deliberately broken link: money posted to the receivable without credit'
+\echo '      (a buggy app calls transfer() instead of credit_repay()); caught, shown, rolled back'
+BEGIN;
+SELECT transfer('buggy-repay', :carol, :recv_carol, 1000) AS transfer;
+SELECT rule, status, mismatches, sample FROM bcp_run(ARRAY['credit_used_equals_receivable'], record => false);
+ROLLBACK;
+SELECT rule, status, mismatches FROM bcp_run(ARRAY['credit_used_equals_receivable'], record => false);
+RESET client_min_messages;
 
 \echo
 \echo '== BCP reconciliation: every built-in rule, then a digest an auditor keeps'

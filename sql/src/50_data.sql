@@ -485,3 +485,35 @@ SELECT 'temporary limit', t.temporary_limit_id, t.ref,
                                                              interval '1 minute'))
      OR (status = 'scheduled' AND valid_from < now() - coalesce(nullif(pg_catalog.current_setting('creditledger.bcp_hold_overdue', true), '')::interval,
                                                                interval '1 minute')))$r$);
+
+--------------------------------------------------------------------------
+-- Built-in BCP rules of lending (critical): credit and money agree.
+--------------------------------------------------------------------------
+INSERT INTO creditledger.bcp_rules (name, severity, builtin, description, check_sql) VALUES
+('credit_used_equals_receivable', 'critical', true,
+ 'Per credit line with a receivable account, its own outstanding drawdowns equal the account''s balance (授信使用额度 = 放款金额: credit in use is the principal lent).',
+ $r$SELECT a.line_id, l.code, a.receivable_account, coalesce(w.outstanding, 0) AS outstanding,
+       b.balance AS receivable_balance
+  FROM creditledger.credit_line_accounts a
+  JOIN creditledger.ledger_credit_lines l ON l.line_id = a.line_id
+  JOIN creditledger.accounts b ON b.account_id = a.receivable_account
+  LEFT JOIN (SELECT line_id, sum(outstanding) AS outstanding
+               FROM creditledger.ledger_credit_drawdowns GROUP BY line_id) w ON w.line_id = a.line_id
+ WHERE coalesce(w.outstanding, 0) <> b.balance$r$),
+('credit_frozen_covers_disbursements_in_transit', 'critical', true,
+ 'Every pending disbursement is its pending transfer (same voucher, receivable, borrower and amount) and what it has not posted is still frozen in its transit hold on its line, what it posted is its drawdown (授信流水冻结 = 放款流水冻结, 在途流水 = 放款).',
+ $r$SELECT d.drawdown_id, d.ref, d.line_id, p.status AS pending_status,
+       CASE WHEN p.status = 'pending' THEN p.amount - p.posted ELSE 0 END AS in_transit,
+       CASE WHEN h.status = 'open' THEN h.remaining ELSE 0 END AS frozen,
+       p.posted, w.amount AS drawn
+  FROM creditledger.ledger_credit_disbursements d
+  LEFT JOIN creditledger.ledger_pending_transfers p ON p.pending_id = d.pending_id
+  LEFT JOIN creditledger.ledger_credit_holds h ON h.hold_id = d.transit_hold_id
+  LEFT JOIN creditledger.ledger_credit_drawdowns w ON w.drawdown_id = d.drawdown_id
+ WHERE d.pending_id IS NOT NULL
+   AND (p.pending_id IS NULL OR h.hold_id IS NULL OR w.drawdown_id IS NULL
+        OR h.line_id <> d.line_id OR p.voucher <> d.ref
+        OR p.debit_account <> d.receivable_account OR p.credit_account <> d.to_account
+        OR p.amount <> d.amount OR w.amount <> p.posted
+        OR CASE WHEN p.status = 'pending' THEN p.amount - p.posted ELSE 0 END
+           <> CASE WHEN h.status = 'open' THEN h.remaining ELSE 0 END)$r$);

@@ -115,7 +115,10 @@
 #   BENCH_SPLIT_SHARDS sub-accounts of the split account (default 64: one per client)
 #   BENCH_ONLY         run only some parts: "engine" (credit_engine.sh alone:
 #                      the credit engine's table of issue 12, its own
-#                      cluster; a full run ends with it), "ledger" (tables 1 and 2, their
+#                      cluster; a full run ends with it), "lending"
+#                      (lending.sh alone: credit_disburse vs transfer,
+#                      issue 14, its own cluster; a full run ends with it
+#                      too), "ledger" (tables 1 and 2, their
 #                      setup and checks), "credit" (table 3 and the race,
 #                      their setup and checks; setup.sql is skipped),
 #                      "audit" (the audit tables, their database, setup and
@@ -323,7 +326,9 @@ case "${BENCH_ONLY:-}" in
     ledger | credit | audit | bulk | batch) PARTS=$BENCH_ONLY ;;
     # the credit engine's table (issue 12) runs on a cluster of its own
     engine) exec bash "$SRC/test/bench/credit_engine.sh" ;;
-    *) die "BENCH_ONLY must be ledger, credit, audit, bulk, batch or engine (or unset for all), not '$BENCH_ONLY'" ;;
+    # lending (issue 14): credit_disburse vs transfer, a cluster of its own
+    lending) exec bash "$SRC/test/bench/lending.sh" ;;
+    *) die "BENCH_ONLY must be ledger, credit, audit, bulk, batch, engine or lending (or unset for all), not '$BENCH_ONLY'" ;;
 esac
 want() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 if want audit; then
@@ -1746,6 +1751,7 @@ log "saved to ${RESULTS#"$SRC"/}"
 # The credit engine's table (credit_engine.sh, its own cluster) after a full run.
 if [ -z "${BENCH_ONLY:-}" ]; then
     bash "$SRC/test/bench/credit_engine.sh" || RUN_FAILURES=$((RUN_FAILURES + 1))
+    bash "$SRC/test/bench/lending.sh" || RUN_FAILURES=$((RUN_FAILURES + 1))
 fi
 
 [ "$RUN_FAILURES" -eq 0 ] && [ "$CHECK_FAILURES" -eq 0 ]

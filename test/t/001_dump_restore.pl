@@ -20,7 +20,7 @@
 # (one unfrozen in part, one with a far expiry), drawdowns from holds and
 # direct, returns; a user BCP rule, a built-in rule disabled, a recorded
 # bcp_run and a ledger_digest().  After the restore: the credit views, the
-# rules (the user rule present, the 22 built-ins once each, enabled flags
+# rules (the user rule present, the 24 built-ins once each, enabled flags
 # kept), the BCP history and the digests are identical; verify_chain()
 # covers the credit chains; bcp_run(record => false) passes; verify_digest()
 # of the digest taken on the source is true on the copy; and the same new
@@ -196,11 +196,11 @@ is( $node->safe_psql(
 		'ledger', q{SELECT count(*) FILTER (WHERE builtin) || ' '
 		                   || count(*) FILTER (WHERE NOT builtin)
 		              FROM creditledger.bcp_rules}),
-	'22 1', 'twenty-two built-in rules and one user rule before the dump');
+	'24 1', 'twenty-four built-in rules and one user rule before the dump');
 is( $node->safe_psql(
 		'ledger', q{SELECT count(*) || ' ' || count(*) FILTER (WHERE status = 'pass')
 		              FROM creditledger.bcp_results}),
-	'22 22', 'one recorded run before the dump: 22 enabled rules, all passing');
+	'24 24', 'one recorded run before the dump: 24 enabled rules, all passing');
 
 # Dump, and restore into a fresh database.
 my $dump = $node->basedir . '/ledger.dump';
@@ -222,7 +222,7 @@ is($node->safe_psql('ledger_restored', 'SELECT count(*) FROM creditledger.verify
 is( $node->safe_psql(
 		'ledger_restored', q{SELECT count(*) || ' ' || count(DISTINCT name)
 		              FROM creditledger.bcp_rules WHERE builtin}),
-	'22 22', 'the built-in rules exist once each in the restored database');
+	'24 24', 'the built-in rules exist once each in the restored database');
 is( $node->safe_psql(
 		'ledger_restored', q{SELECT name || ' ' || severity || ' ' || enabled
 		              FROM creditledger.bcp_rules WHERE NOT builtin}),

@@ -32,7 +32,10 @@
 # past, zero or negative amounts, self, unknown account, currency
 # mismatch), account blocks (set_account_block of the worker's private
 # account to none, debits, credits or all, in any order; an unknown block
-# or account), and replays of acknowledged calls (same id) and their
+# or account), lending on a line of the worker's own with its receivable
+# account (credit_disburse_direct into the private account: LD002 over the
+# line's limit, LD012 when the account refuses credits; credit_repay from
+# it: LD008 over the outstanding, LD012, LD001), and replays of acknowledged calls (same id) and their
 # references with another payload (LD004).  Every outcome must be one the
 # contract allows; where the worker alone can know the state (its private
 # account and line, its own holds, drawdowns, pending transfers and funds
@@ -186,6 +189,8 @@ my %acct_def = (
 for my $w (1 .. $NW)
 {
 	$acct_def{"m:w$w"} = [ 'CNY', 'credit', 0, $modes[ $w % 4 ], 3, 2000 ];
+	# the receivable account of the worker's lending line (cl:lend:wN)
+	$acct_def{"m:recv:w$w"} = [ 'CNY', 'debit', 0, 'none', 8, 0 ];
 }
 
 # code => [limit, [parent codes], revolving, hot slices]
@@ -202,6 +207,10 @@ for my $w (1 .. $NW)
 {
 	push @line_order, "cl:w$w";
 	$line_def{"cl:w$w"} = [ 3000, [], 1, $w % 2 ? 3 : 0 ];
+	# a lending line per worker: disbursements into and repayments from the
+	# worker's private account (lending.c), its receivable m:recv:wN
+	push @line_order, "cl:lend:w$w";
+	$line_def{"cl:lend:w$w"} = [ 5000, [], 1, 0 ];
 }
 
 my (%acct, %acct_by_id, %line, %line_by_id);
@@ -247,6 +256,11 @@ my (%acct, %acct_by_id, %line, %line_by_id);
 		};
 		q1($dbh, 'SELECT creditledger.set_credit_line_hot($1::bigint, $2::int)', $id, $hot)
 		  if $hot;
+	}
+	for my $w (1 .. $NW)
+	{
+		q1($dbh, 'SELECT creditledger.set_credit_line_account($1::bigint, $2::bigint)',
+			$line{"cl:lend:w$w"}, $acct{"m:recv:w$w"});
 	}
 	q1($dbh, 'SELECT creditledger.flush()');
 	$dbh->disconnect;
@@ -322,6 +336,10 @@ sub worker_main
 	my $pblock = 'none';    # the private account's block
 	my (@posted, @reversals, %hold, @hold_refs, %draw, @draw_refs, @acked);
 	my (%pend, @pend_refs, %fhold, @fhold_refs);
+	my $lline  = $line{"cl:lend:w$W"};
+	my $lrecv  = $acct{"m:recv:w$W"};
+	my $llimit = $line_def{"cl:lend:w$W"}[0];
+	my (%ldraw, @ldraw_refs);    # the lending line's drawdowns (disbursements)
 
 	my $connect = sub {
 		my $deadline = time + 180;
@@ -903,6 +921,66 @@ sub worker_main
 		}
 	};
 
+	# lending: credit_disburse_direct into the private account (LD002 over
+	# the lending line's limit, then LD012 if the account refuses credits),
+	# credit_repay from it (LD008 over the outstanding, then LD012 if it
+	# refuses debits, then LD001 below its floor)
+	my $disburse_sql = 'SELECT creditledger.credit_disburse_direct($1::bigint, $2::text, $3::bigint, $4::bigint)';
+	$ops{disburse} = sub {
+		my ($rnd) = @_;
+		my $amt = 1 + int($rnd->() * 700);
+		my $r = $newref->();
+		my $out = 0;
+		$out += $ldraw{$_}{out} for @ldraw_refs;
+		my $exp = $llimit - $out < $amt ? 'LD002' : $blocked->($priv, 'C') ? 'LD012' : 'ok';
+		my $what = "credit_disburse_direct $r $amt";
+		my $res = $run->($disburse_sql, $lline, $r, $priv, $amt);
+		$outcome->($what, $res, $exp);
+		my $legs = [ [ $lrecv, 'D', $amt ], [ $priv, 'C', $amt ] ];
+		$record->(op => 'disburse', ref => $r, res => $res, fresh => 1,
+			eff => { line => $lline, amount => $amt, legs => $legs });
+		if ($res->{ok})
+		{
+			$apply_private->($legs);
+			$ldraw{$r} = { id => $res->{val}, out => $amt };
+			push @ldraw_refs, $r;
+			push @acked, { ref => $r, sql => $disburse_sql, binds => [ $lline, $r, $priv, $amt ], id => $res->{val},
+				cbinds => [ $lline, $r, $priv, $amt + 1 ], what => $what };
+		}
+	};
+	my $repay_sql = 'SELECT creditledger.credit_repay($1::text, $2::text, $3::bigint, $4::bigint)';
+	$ops{repay} = sub {
+		my ($rnd) = @_;
+		my ($x1, $x2, $x3) = map { $rnd->() } 1 .. 3;
+		return $ops{disburse}->($rnd) unless @ldraw_refs;
+		my @out = grep { $ldraw{$_}{out} > 0 } @ldraw_refs;
+		my @from = @out ? @out : @ldraw_refs;
+		my $dr = $from[ int($x1 * @from) ];
+		my $d = $ldraw{$dr};
+		my $amt =
+			$x2 < 0.35 ? ($d->{out} || 1)
+		  : $x2 < 0.8  ? 1 + int($x3 * ($d->{out} || 1))
+		  :              $d->{out} + 1 + int($x3 * 100);
+		my $r = $newref->();
+		my $exp = $amt > $d->{out} ? 'LD008'
+		  : $blocked->($priv, 'D') ? 'LD012'
+		  : $pbal - $pheld - $amt < $acct_by_id{$priv}{min} ? 'LD001'
+		  : 'ok';
+		my $what = "credit_repay $r of $dr ($amt of $d->{out})";
+		my $res = $run->($repay_sql, $dr, $r, $priv, $amt);
+		$outcome->($what, $res, $exp);
+		my $legs = [ [ $priv, 'D', $amt ], [ $lrecv, 'C', $amt ] ];
+		$record->(op => 'repay', ref => $r, res => $res, fresh => 1,
+			eff => { draw => $dr, amount => $amt, legs => $legs });
+		if ($res->{ok})
+		{
+			$apply_private->($legs);
+			$d->{out} -= $amt;
+			push @acked, { ref => $r, sql => $repay_sql, binds => [ $dr, $r, $priv, $amt ], id => $res->{val},
+				cbinds => [ $dr, $r, $priv, $amt + 1 ], what => $what };
+		}
+	};
+
 	$ops{credit_invalid} = sub {
 		my ($rnd) = @_;
 		my $x = int($rnd->() * 6);
@@ -1437,7 +1515,8 @@ sub worker_main
 		replay           => 5, conflict         => 4,  pending          => 9,
 		post             => 7, void             => 3,  hold_funds       => 5,
 		release_funds    => 4, holds_invalid    => 3,  expire           => 1,
-		block            => 2, batch            => 6,);
+		block            => 2, batch            => 6,  disburse         => 4,
+		repay            => 4,);
 	my $wsum = 0;
 	$wsum += $weights[ 2 * $_ + 1 ] for 0 .. $#weights / 2;
 
@@ -1686,6 +1765,30 @@ sub check_model
 			$d->{returned} += $e->{amount};
 			$cj->('return', $r, $d->{line}, 0, -$e->{amount}, $e->{amount});
 		}
+		elsif ($c->{op} eq 'disburse' || $c->{op} eq 'repay')
+		{
+			# lending: the credit half as use_direct / return, the money
+			# half a transfer under the same reference (its id is not the
+			# call's result: taken from the ledger below)
+			if ($c->{op} eq 'disburse')
+			{
+				$draw{$r} = { id => $c->{id}, line => $e->{line}, amount => $e->{amount}, returned => 0,
+					hold => '' };
+				$cj->('use', $r, $e->{line}, 0, $e->{amount}, 0);
+			}
+			else
+			{
+				my $d = $draw{ $e->{draw} };
+				$d->{returned} += $e->{amount};
+				$cj->('return', $r, $d->{line}, 0, -$e->{amount}, $e->{amount});
+			}
+			$post{$r} = { id => undef, kind => 'transfer', legs => $e->{legs} };
+			for my $leg (@{ $e->{legs} })
+			{
+				my $a = $acct_by_id{ $leg->[0] };
+				$bal{ $leg->[0] } += (($leg->[1] eq 'C') == ($a->{side} eq 'credit') ? 1 : -1) * $leg->[2];
+			}
+		}
 	}
 	delete $failed_refs{$_} for keys %acked_refs;
 
@@ -1750,7 +1853,8 @@ sub check_model
 	{
 		$got{ $row->[0] } = join('/', $row->[1], $row->[2], $row->[3] // '');
 	}
-	$exp{$_} = join('/', $post{$_}{id}, $post{$_}{kind}, $post{$_}{reverses} // '') for keys %post;
+	$exp{$_} = join('/', $post{$_}{id} // (split m{/}, $got{$_} // '?')[0], $post{$_}{kind},
+		$post{$_}{reverses} // '') for keys %post;
 	$compare->('the transfers are exactly the acknowledged postings', \%got, \%exp);
 
 	# journal: net amount per transfer and account
@@ -1912,6 +2016,23 @@ sub check_model
 		$exp{ $line_by_id{$id}{code} } = join('/', map { $tot{$id}[$_] // 0 } 0 .. 2);
 	}
 	$compare->('every line (frozen/used/returned) equals the model', \%got, \%exp);
+
+	# lending: per lending line, the model's used = the line's used = its
+	# receivable's balance
+	(%got, %exp) = ();
+	for my $row (@{ qall($dbh, q{SELECT l.code, l.used, b.balance
+	                               FROM creditledger.credit_line_accounts x
+	                               JOIN creditledger.credit_lines l ON l.line_id = x.line_id
+	                               JOIN creditledger.accounts b ON b.account_id = x.receivable_account}) })
+	{
+		$got{ $row->[0] } = "$row->[1]/$row->[2]";
+	}
+	for my $id (grep { $line_by_id{$_}{code} =~ /^cl:lend:/ } keys %line_by_id)
+	{
+		my $u = $tot{$id}[1] // 0;
+		$exp{ $line_by_id{$id}{code} } = "$u/$u";
+	}
+	$compare->('every lending line\'s used and its receivable\'s balance equal the model', \%got, \%exp);
 
 	# credit journal: deltas per operation and node
 	(%got) = ();

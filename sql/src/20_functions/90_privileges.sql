@@ -53,7 +53,10 @@ BEGIN
         creditledger.transfer_void(text, text),
         creditledger.hold_funds(text, bigint, bigint, text, timestamptz),
         creditledger.release_funds(text, text, bigint),
-        creditledger.post_batch(jsonb, boolean)
+        creditledger.post_batch(jsonb, boolean),
+        creditledger.credit_disburse(text, text, bigint, bigint, boolean, boolean),
+        creditledger.credit_disburse_direct(bigint, text, bigint, bigint, boolean),
+        creditledger.credit_repay(text, text, bigint, bigint)
         TO creditledger_app;
 
     -- Auditors: read everything (views and ledger tables, for BCP rules),
@@ -117,7 +120,8 @@ BEGIN
         creditledger.bcp_drop_rule(text),
         creditledger.ledger_digest(),
         creditledger.set_account_block(bigint, text, text),
-        creditledger.expire_pending()
+        creditledger.expire_pending(),
+        creditledger.set_credit_line_account(bigint, bigint)
         TO creditledger_admin;
     -- per-code alert thresholds are tuned by administrators with plain DML
     GRANT INSERT, UPDATE, DELETE ON creditledger.alert_thresholds TO creditledger_admin;

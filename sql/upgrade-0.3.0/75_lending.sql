@@ -1,0 +1,111 @@
+-- 0.2.0 -> 0.3.0: lending: credit and money in one transaction.
+-- set_credit_line_account, credit_disburse, credit_disburse_direct,
+-- credit_repay (lending.c), the receivable accounts of lines, the
+-- disbursements, their view and the two critical built-in BCP rules
+-- credit_used_equals_receivable and
+-- credit_frozen_covers_disbursements_in_transit.  Identical to
+-- sql/src/*/70_lending.sql and the lending part of sql/src/50_data.sql.
+
+CREATE TABLE creditledger.credit_line_accounts (
+    line_id            bigint PRIMARY KEY REFERENCES creditledger.ledger_credit_lines,
+    receivable_account bigint NOT NULL UNIQUE REFERENCES creditledger.ledger_accounts,
+    set_at             timestamptz NOT NULL DEFAULT now(),
+    set_by             text NOT NULL DEFAULT SESSION_USER
+);
+COMMENT ON TABLE creditledger.credit_line_accounts IS
+    'Receivable account of a credit line (set_credit_line_account): debit-normal, the line''s currency, one line per account; it holds the principal lent under the line (credit_used_equals_receivable). Written only by creditledger functions.';
+SELECT pg_catalog.pg_extension_config_dump('creditledger.credit_line_accounts', '');
+
+CREATE TABLE creditledger.ledger_credit_disbursements (
+    drawdown_id        bigint PRIMARY KEY REFERENCES creditledger.ledger_credit_drawdowns,
+    ref                text NOT NULL UNIQUE,
+    line_id            bigint NOT NULL REFERENCES creditledger.ledger_credit_lines,
+    receivable_account bigint NOT NULL,
+    to_account         bigint NOT NULL,
+    amount             bigint NOT NULL CHECK (amount > 0),
+    pending_id         bigint UNIQUE,
+    transfer_id        bigint,
+    transit_hold_id    bigint,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    CHECK ((pending_id IS NULL) = (transit_hold_id IS NULL)),
+    CHECK ((pending_id IS NULL) <> (transfer_id IS NULL))
+);
+CREATE INDEX ledger_credit_disbursements_line_idx ON creditledger.ledger_credit_disbursements (line_id);
+COMMENT ON TABLE creditledger.ledger_credit_disbursements IS
+    'Disbursements (credit_disburse, credit_disburse_direct): the drawdown and its money under one ref: the transfer (transfer_id) of an immediate one, or the pending transfer (pending_id, voucher = ref) and the transit hold (transit_hold_id, ref creditledger:disbursement:<ref>) that keeps its credit frozen while in transit. Written only by creditledger functions.';
+SELECT pg_catalog.pg_extension_config_dump('creditledger.ledger_credit_disbursements', '');
+
+CREATE FUNCTION creditledger.set_credit_line_account(line bigint, receivable_account bigint)
+RETURNS void AS 'MODULE_PATHNAME', 'cl_set_credit_line_account' LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+SECURITY DEFINER;
+COMMENT ON FUNCTION creditledger.set_credit_line_account(bigint, bigint) IS
+    'Sets the receivable account of a credit line (admin): open (LD003), debit-normal (22023), the line''s currency (LD009), no other line''s (22023); refused (LD008) while a disbursement of the line is in transit or when the line''s outstanding drawdowns differ from the account''s balance. The same account again changes nothing.';
+
+CREATE FUNCTION creditledger.credit_disburse(hold_ref text, ref text, to_account bigint,
+        amount bigint DEFAULT NULL, release_rest boolean DEFAULT false,
+        pending boolean DEFAULT false)
+RETURNS bigint AS 'MODULE_PATHNAME', 'cl_credit_disburse' LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+SECURITY DEFINER;
+COMMENT ON FUNCTION creditledger.credit_disburse(text, text, bigint, bigint, boolean, boolean) IS
+    'Atomically draws amount (default: all that remains) of a credit hold and transfers it (voucher ref) from the line''s receivable account to to_account; pending => true: the money is a pending transfer (voucher ref, expiring with the hold) and the credit stays frozen until transfer_post (used) or transfer_void/expiry (unfrozen). Idempotent on ref; returns the drawdown id.';
+
+CREATE FUNCTION creditledger.credit_disburse_direct(line bigint, ref text, to_account bigint,
+        amount bigint, pending boolean DEFAULT false)
+RETURNS bigint AS 'MODULE_PATHNAME', 'cl_credit_disburse_direct' LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+SECURITY DEFINER;
+COMMENT ON FUNCTION creditledger.credit_disburse_direct(bigint, text, bigint, bigint, boolean) IS
+    'Atomically draws amount on a line without a hold and transfers it (voucher ref) from the line''s receivable account to to_account; pending => true: the amount is frozen on the line and the money is a pending transfer (voucher ref). Idempotent on ref (the drawdowns'' namespace); returns the drawdown id.';
+
+CREATE FUNCTION creditledger.credit_repay(drawdown_ref text, ref text, from_account bigint,
+        amount bigint)
+RETURNS bigint AS 'MODULE_PATHNAME', 'cl_credit_repay' LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+SECURITY DEFINER;
+COMMENT ON FUNCTION creditledger.credit_repay(text, text, bigint, bigint) IS
+    'Atomically transfers amount (voucher ref) from from_account to the line''s receivable account and returns it to the drawdown (at most its outstanding, LD008). Idempotent on ref (the returns'' namespace); returns the credit operation id.';
+
+CREATE VIEW creditledger.credit_disbursements AS
+SELECT d.drawdown_id, d.ref, d.line_id, d.receivable_account, d.to_account, d.amount,
+       CASE WHEN d.pending_id IS NULL THEN 'disbursed'
+            WHEN p.status = 'pending' THEN 'in_transit'
+            ELSE p.status END AS status,
+       CASE WHEN d.pending_id IS NULL THEN d.amount ELSE p.posted END AS posted,
+       CASE WHEN p.status = 'pending' THEN p.amount - p.posted ELSE 0 END AS in_transit,
+       w.outstanding, w.returned, d.transfer_id, d.pending_id, d.created_at
+  FROM creditledger.ledger_credit_disbursements d
+  JOIN creditledger.ledger_credit_drawdowns w ON w.drawdown_id = d.drawdown_id
+  LEFT JOIN creditledger.ledger_pending_transfers p ON p.pending_id = d.pending_id;
+COMMENT ON VIEW creditledger.credit_disbursements IS
+    'One row per disbursement: status disbursed (immediate), in_transit (放款在途: pending transfer not yet settled), posted, voided or expired; posted = what became a drawdown, in_transit = what is still frozen for it; outstanding and returned from its drawdown.';
+
+INSERT INTO creditledger.bcp_rules (name, severity, builtin, description, check_sql) VALUES
+('credit_used_equals_receivable', 'critical', true,
+ 'Per credit line with a receivable account, its own outstanding drawdowns equal the account''s balance (授信使用额度 = 放款金额: credit in use is the principal lent).',
+ $r$SELECT a.line_id, l.code, a.receivable_account, coalesce(w.outstanding, 0) AS outstanding,
+       b.balance AS receivable_balance
+  FROM creditledger.credit_line_accounts a
+  JOIN creditledger.ledger_credit_lines l ON l.line_id = a.line_id
+  JOIN creditledger.accounts b ON b.account_id = a.receivable_account
+  LEFT JOIN (SELECT line_id, sum(outstanding) AS outstanding
+               FROM creditledger.ledger_credit_drawdowns GROUP BY line_id) w ON w.line_id = a.line_id
+ WHERE coalesce(w.outstanding, 0) <> b.balance$r$),
+('credit_frozen_covers_disbursements_in_transit', 'critical', true,
+ 'Every pending disbursement is its pending transfer (same voucher, receivable, borrower and amount) and what it has not posted is still frozen in its transit hold on its line, what it posted is its drawdown (授信流水冻结 = 放款流水冻结, 在途流水 = 放款).',
+ $r$SELECT d.drawdown_id, d.ref, d.line_id, p.status AS pending_status,
+       CASE WHEN p.status = 'pending' THEN p.amount - p.posted ELSE 0 END AS in_transit,
+       CASE WHEN h.status = 'open' THEN h.remaining ELSE 0 END AS frozen,
+       p.posted, w.amount AS drawn
+  FROM creditledger.ledger_credit_disbursements d
+  LEFT JOIN creditledger.ledger_pending_transfers p ON p.pending_id = d.pending_id
+  LEFT JOIN creditledger.ledger_credit_holds h ON h.hold_id = d.transit_hold_id
+  LEFT JOIN creditledger.ledger_credit_drawdowns w ON w.drawdown_id = d.drawdown_id
+ WHERE d.pending_id IS NOT NULL
+   AND (p.pending_id IS NULL OR h.hold_id IS NULL OR w.drawdown_id IS NULL
+        OR h.line_id <> d.line_id OR p.voucher <> d.ref
+        OR p.debit_account <> d.receivable_account OR p.credit_account <> d.to_account
+        OR p.amount <> d.amount OR w.amount <> p.posted
+        OR CASE WHEN p.status = 'pending' THEN p.amount - p.posted ELSE 0 END
+           <> CASE WHEN h.status = 'open' THEN h.remaining ELSE 0 END)$r$);

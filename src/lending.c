@@ -1,0 +1,869 @@
+/*
+ * lending.c: credit and money in one transaction: set_credit_line_account,
+ * credit_disburse, credit_disburse_direct and credit_repay, and what a
+ * pending disbursement (放款在途) does when its pending transfer is posted,
+ * voided or expires.
+ *
+ * A line's receivable account (credit_line_accounts, one line per account)
+ * holds the principal lent under the line: debit-normal, the line's
+ * currency.  A disbursement is the credit engine's use (credit_engine.h)
+ * plus a transfer debiting the receivable and crediting the borrower's
+ * account (posting.c), under one reference: the drawdown's ref is the
+ * transfer's voucher.  A repayment is the engine's return plus a transfer
+ * from the payer's account to the receivable, under one reference (the
+ * return's ref, the transfer's voucher).  Both halves are written by the
+ * same code as the single calls, so hot accounts (split, buffered), blocks,
+ * floors, currencies and chains behave as for any posting; an error in
+ * either half rolls back both, as everything runs in the caller's
+ * transaction.  A line with a receivable account lends only through these
+ * functions: credit_use, credit_use_direct and credit_return on it are
+ * refused (they would move credit without money).
+ *
+ * Pending disbursements: the money is a pending transfer whose voucher is
+ * the ref (holds.c); the credit stays frozen in a transit hold of its own
+ * (credit_engine.c, "creditledger:disbursement:<ref>"), and the drawdown
+ * exists from the start with amount 0.  holds.c calls the hooks below:
+ * transfer_post turns the posted amount into used on the drawdown (and a
+ * final post releases the rest), transfer_void and expiry unfreeze what
+ * remains, each in the transaction that changes the money side.  The
+ * pending transfer inherits the hold's expires_at (credit_disburse), so
+ * credit and money expire together; a direct one has no expiry.
+ *
+ * Locking (lockorder.h): the credit graph lock (shared; set_credit_line_account
+ * exclusive), the credit reference (drawdown or return ref), the hold or
+ * drawdown row, the credit lines, then the money voucher and the accounts
+ * (posting.c, holds.c).  The money voucher is claimed after the credit
+ * locks: only a money call with the same voucher can make it wait there,
+ * and such a call takes no credit lock.  For a pending disbursement,
+ * transfer_post and transfer_void take the graph lock before their claim
+ * (cl_lending_pending_begin, right after holds.c looks the pending row up)
+ * and the lines after the pending row, before the accounts; expiry holds
+ * the pending row already, so it only tries the graph lock and, once it
+ * holds other records' locks, the lines (SKIP LOCKED), leaving a busy one
+ * for the next pass; post_batch takes the graph lock before the pending
+ * rows and the lines after them, before its accounts.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "batch.h"
+#include "compat.h"
+#include "credit.h"
+#include "credit_engine.h"
+#include "errcodes.h"
+#include "journal.h"
+#include "lending.h"
+#include "lockorder.h"
+#include "opstats.h"
+#include "posting.h"
+#include "spi_plans.h"
+#include "validate.h"
+
+CL_TRACKED_FUNCTION(cl_set_credit_line_account, CL_OP_SET_CREDIT_LINE_ACCOUNT,
+					set_credit_line_account_impl)
+CL_TRACKED_FUNCTION(cl_credit_disburse, CL_OP_CREDIT_DISBURSE, credit_disburse_impl)
+CL_TRACKED_FUNCTION(cl_credit_disburse_direct, CL_OP_CREDIT_DISBURSE_DIRECT,
+					credit_disburse_direct_impl)
+CL_TRACKED_FUNCTION(cl_credit_repay, CL_OP_CREDIT_REPAY, credit_repay_impl)
+
+#define TRANSIT_PREFIX "creditledger:disbursement:"
+
+/* The memo of every disbursement's transfer or pending transfer. */
+#define PENDING_MEMO "credit_disburse"
+
+static ClPlan receivable_plan = {
+	"SELECT receivable_account FROM creditledger.credit_line_accounts"
+	" WHERE line_id OPERATOR(pg_catalog.=) $1",
+	1, {INT8OID}
+};
+
+static ClPlan hold_expiry_plan = {
+	"SELECT expires_at FROM creditledger.ledger_credit_holds WHERE ref OPERATOR(pg_catalog.=) $1",
+	1, {TEXTOID}
+};
+
+static ClPlan record_plan = {
+	"INSERT INTO creditledger.ledger_credit_disbursements (drawdown_id, ref, line_id,"
+	"   receivable_account, to_account, amount, pending_id, transfer_id, transit_hold_id)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+	9, {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID}
+};
+
+static ClPlan pending_lookup_plan = {
+	"SELECT d.drawdown_id, d.ref, h.ref, d.transit_hold_id"
+	"  FROM creditledger.ledger_credit_disbursements d"
+	"  JOIN creditledger.ledger_credit_holds h ON h.hold_id OPERATOR(pg_catalog.=) d.transit_hold_id"
+	" WHERE d.pending_id OPERATOR(pg_catalog.=) $1",
+	1, {INT8OID}
+};
+
+static ClPlan batch_lookup_plan = {
+	"SELECT d.transit_hold_id FROM creditledger.ledger_credit_disbursements d"
+	"  JOIN creditledger.ledger_pending_transfers p"
+	"    ON p.pending_id OPERATOR(pg_catalog.=) d.pending_id"
+	" WHERE p.voucher OPERATOR(pg_catalog.=) ANY ($1)"
+	"   AND p.status OPERATOR(pg_catalog.=) 'pending'::pg_catalog.text"
+	" ORDER BY 1",
+	1, {TEXTARRAYOID}
+};
+
+/* set_credit_line_account */
+static ClPlan line_for_account_plan = {
+	"SELECT l.currency, a.receivable_account"
+	"  FROM creditledger.ledger_credit_lines l"
+	"  LEFT JOIN creditledger.credit_line_accounts a ON a.line_id OPERATOR(pg_catalog.=) l.line_id"
+	" WHERE l.line_id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE OF l",
+	1, {INT8OID}
+};
+
+static ClPlan account_for_line_plan = {
+	"SELECT a.currency, a.normal_side, a.status, a.balance,"
+	"       (SELECT x.line_id FROM creditledger.credit_line_accounts x"
+	"         WHERE x.receivable_account OPERATOR(pg_catalog.=) a.account_id)"
+	"  FROM creditledger.accounts a WHERE a.account_id OPERATOR(pg_catalog.=) $1",
+	1, {INT8OID}
+};
+
+static ClPlan line_loans_plan = {
+	"SELECT (SELECT coalesce(pg_catalog.sum(w.outstanding), 0)::bigint"
+	"          FROM creditledger.ledger_credit_drawdowns w"
+	"         WHERE w.line_id OPERATOR(pg_catalog.=) $1),"
+	"       (SELECT pg_catalog.count(*) FROM creditledger.ledger_credit_disbursements d"
+	"          JOIN creditledger.ledger_pending_transfers p"
+	"            ON p.pending_id OPERATOR(pg_catalog.=) d.pending_id"
+	"         WHERE d.line_id OPERATOR(pg_catalog.=) $1"
+	"           AND p.status OPERATOR(pg_catalog.=) 'pending'::pg_catalog.text)",
+	1, {INT8OID}
+};
+
+static ClPlan set_account_plan = {
+	"INSERT INTO creditledger.credit_line_accounts (line_id, receivable_account)"
+	" VALUES ($1, $2) ON CONFLICT (line_id) DO UPDATE"
+	"   SET receivable_account = EXCLUDED.receivable_account,"
+	"       set_at = pg_catalog.now(), set_by = SESSION_USER",
+	2, {INT8OID, INT8OID}
+};
+
+/* ------------------------------------------------------------------------
+ * Small helpers
+ * ------------------------------------------------------------------------ */
+
+/* A call's payload, built as JSON text and kept as jsonb. */
+typedef struct Payload
+{
+	StringInfoData buf;
+	bool		first;
+} Payload;
+
+static void
+payload_key(Payload *p, const char *key)
+{
+	if (p->first)
+	{
+		initStringInfo(&p->buf);
+		appendStringInfoChar(&p->buf, '{');
+	}
+	else
+		appendStringInfoString(&p->buf, ", ");
+	p->first = false;
+	escape_json(&p->buf, key);
+	appendStringInfoString(&p->buf, ": ");
+}
+
+static void
+payload_text(Payload *p, const char *key, const char *value)
+{
+	payload_key(p, key);
+	escape_json(&p->buf, value);
+}
+
+static void
+payload_int(Payload *p, const char *key, bool isnull, int64 value)
+{
+	payload_key(p, key);
+	if (isnull)
+		appendStringInfoString(&p->buf, "null");
+	else
+		appendStringInfo(&p->buf, INT64_FORMAT, value);
+}
+
+static void
+payload_bool(Payload *p, const char *key, bool value)
+{
+	payload_key(p, key);
+	appendStringInfoString(&p->buf, value ? "true" : "false");
+}
+
+static Datum
+payload_end(Payload *p)
+{
+	appendStringInfoChar(&p->buf, '}');
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(p->buf.data));
+}
+
+/* a required argument: 22004 when NULL */
+static void
+require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null", name)));
+}
+
+/* a reference: NULL (22004), then its form (validate.c) */
+static char *
+ref_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	require_arg(fcinfo, argno, name);
+	return cl_voucher_arg(fcinfo, argno, name);
+}
+
+/*
+ * receivable_of: the receivable account of a line; LD006 if it has none.
+ */
+static int64
+receivable_of(int64 line_id, const char *what)
+{
+	Datum		v[1] = {Int64GetDatum(line_id)};
+
+	cl_exec(&receivable_plan, v, NULL, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
+				 errmsg("credit line " INT64_FORMAT " has no receivable account", line_id),
+				 errdetail("%s books the principal on the line's receivable account.", what),
+				 errhint("An administrator sets one with set_credit_line_account(line, account).")));
+	return cl_getint64(0, 1, NULL);
+}
+
+/*
+ * refuse_self: 22023 when the borrower's (or payer's) account is the
+ * receivable account itself.
+ */
+static void
+refuse_self(int64 account, int64 receivable, const char *name)
+{
+	if (account == receivable)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s " INT64_FORMAT " is the line's receivable account", name, account),
+				 errdetail("A disbursement or repayment moves money between the receivable account and another account.")));
+}
+
+/*
+ * transit_ref: the reference of a pending disbursement's transit hold.
+ */
+static char *
+transit_ref(const char *ref)
+{
+	return psprintf(TRANSIT_PREFIX "%s", ref);
+}
+
+/*
+ * post_money: the money half of an immediate disbursement or a repayment:
+ * claim voucher in the transfers' namespace (LD004 when any transfer has
+ * it already: the credit reference was new, so it cannot be this call's)
+ * and post amount from debit to credit.  Returns the transfer id.
+ */
+static int64
+post_money(const char *voucher, const char *kind, Datum payload, int64 debit, int64 credit,
+		   int64 amount, int64 line_id, int64 drawdown_id)
+{
+	char	   *text_payload = DatumGetCString(DirectFunctionCall1(jsonb_out, payload));
+	pg_cryptohash_ctx *ctx = cl_hash_ctx_create();
+	StringInfoData args;
+	uint8		hash[CL_HASH_LEN];
+	bool		replayed;
+	int64		id;
+	PostingLeg	legs[2];
+	char	   *md;
+
+	initStringInfo(&args);
+	cl_put_bytes(&args, kind, strlen(kind));
+	cl_put_bytes(&args, text_payload, strlen(text_payload));
+	cl_sha256(ctx, (const uint8 *) args.data, args.len, hash);
+	pg_cryptohash_free(ctx);
+	md = psprintf("{\"credit_line\": " INT64_FORMAT ", \"drawdown\": " INT64_FORMAT "}",
+				  line_id, drawdown_id);
+	id = cl_claim_transfer_voucher(voucher, "transfer", hash,
+								   cstring_to_text(kind),
+								   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(md))),
+								   &replayed);
+	if (replayed)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_IDEMPOTENCY_CONFLICT),
+				 errmsg("voucher \"%s\" was already used with a different payload", voucher),
+				 errdetail("Voucher \"%s\" belongs to transfer " INT64_FORMAT ", not to this %s.",
+						   voucher, id, kind),
+				 errhint("The reference of a disbursement or repayment is also its transfer's voucher: use a new one.")));
+	legs[0] = (PostingLeg) {debit, 'D', amount};
+	legs[1] = (PostingLeg) {credit, 'C', amount};
+	post_legs(id, voucher, POSTING_TRANSFER, legs, 2, NULL, 0);
+	return id;
+}
+
+/*
+ * pending_money: the money half of a pending disbursement: transfer_pending
+ * (holds.c's implementation) with voucher ref from the receivable to the
+ * borrower, expiring with the credit hold (expires_at NULL: never).  A
+ * pending voucher that exists already is LD004 (the drawdown was new).
+ */
+static int64
+pending_money(const char *ref, int64 receivable, int64 to_account, int64 amount,
+			  bool has_expiry, TimestampTz expires_at, int64 line_id, int64 drawdown_id)
+{
+	LOCAL_FCINFO(fc, 7);
+	char	   *md = psprintf("{\"credit_line\": " INT64_FORMAT ", \"drawdown\": " INT64_FORMAT "}",
+							  line_id, drawdown_id);
+
+	{
+		static ClPlan pending_exists_plan = {
+			"SELECT pending_id FROM creditledger.ledger_pending_transfers"
+			" WHERE voucher OPERATOR(pg_catalog.=) $1",
+			1, {TEXTOID}
+		};
+		Datum		v[1] = {CStringGetTextDatum(ref)};
+
+		cl_exec(&pending_exists_plan, v, NULL, 1);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_IDEMPOTENCY_CONFLICT),
+					 errmsg("pending voucher \"%s\" was already used with a different payload", ref),
+					 errdetail("Voucher \"%s\" belongs to pending transfer " INT64_FORMAT ", not to this disbursement.",
+							   ref, cl_getint64(0, 1, NULL)),
+					 errhint("The reference of a pending disbursement is also its pending transfer's voucher: use a new one.")));
+	}
+	InitFunctionCallInfoData(*fc, NULL, 7, InvalidOid, NULL, NULL);
+	fc->args[0].value = CStringGetTextDatum(ref);
+	fc->args[0].isnull = false;
+	fc->args[1].value = Int64GetDatum(receivable);
+	fc->args[1].isnull = false;
+	fc->args[2].value = Int64GetDatum(to_account);
+	fc->args[2].isnull = false;
+	fc->args[3].value = Int64GetDatum(amount);
+	fc->args[3].isnull = false;
+	fc->args[4].value = TimestampTzGetDatum(expires_at);
+	fc->args[4].isnull = !has_expiry;
+	fc->args[5].value = CStringGetTextDatum(PENDING_MEMO);
+	fc->args[5].isnull = false;
+	fc->args[6].value = DirectFunctionCall1(jsonb_in, CStringGetDatum(md));
+	fc->args[6].isnull = false;
+	return DatumGetInt64(cl_transfer_pending_impl(fc));
+}
+
+/*
+ * record: the disbursement's row (what links the drawdown to its money).
+ */
+static void
+record(int64 drawdown_id, const char *ref, int64 line_id, int64 receivable, int64 to_account,
+	   int64 amount, int64 pending_id, int64 transfer_id, int64 transit_hold_id)
+{
+	Datum		v[9] = {Int64GetDatum(drawdown_id), CStringGetTextDatum(ref),
+		Int64GetDatum(line_id), Int64GetDatum(receivable), Int64GetDatum(to_account),
+		Int64GetDatum(amount), Int64GetDatum(pending_id), Int64GetDatum(transfer_id),
+	Int64GetDatum(transit_hold_id)};
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ',
+		pending_id ? ' ' : 'n', transfer_id ? ' ' : 'n', transit_hold_id ? ' ' : 'n'};
+
+	cl_exec(&record_plan, v, nulls, 0);
+}
+
+/*
+ * graph_lock_try: the credit graph lock, shared, only if free.
+ */
+static bool
+graph_lock_try(void)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) CL_CREDIT_GRAPH_KEY1,
+						 (uint32) CL_CREDIT_GRAPH_KEY2, 2);
+	return LockAcquire(&tag, ShareLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/* ------------------------------------------------------------------------
+ * The SQL functions
+ * ------------------------------------------------------------------------ */
+
+/*
+ * set_credit_line_account(line, receivable_account): the account that
+ * holds the principal lent under the line (admin).  The account must be
+ * open (LD003), debit-normal (22023), in the line's currency (LD009) and
+ * no other line's (22023); no disbursement of the line may be in transit
+ * and its outstanding drawdowns must equal the account's balance (LD008),
+ * so credit_used_equals_receivable holds from the start.  Setting the
+ * same account again changes nothing.  A change is a zero-delta credit
+ * journal entry (op 'receivable') on the line's chain.
+ */
+static Datum
+set_credit_line_account_impl(PG_FUNCTION_ARGS)
+{
+	int64		line;
+	int64		account;
+	char	   *line_currency;
+	bool		isnull;
+	bool		had;
+	int64		current = 0;
+	char	   *currency;
+	char	   *normal_side;
+	char	   *status;
+	int64		balance;
+	int64		outstanding;
+	int64		in_transit;
+	Datum		d;
+
+	CL_REQUIRE_ARGS("line", "receivable_account");
+	line = PG_GETARG_INT64(0);
+	account = PG_GETARG_INT64(1);
+	cl_credit_graph_lock(true);
+	cl_spi_connect();
+	{
+		Datum		v[1] = {Int64GetDatum(line)};
+
+		cl_exec(&line_for_account_plan, v, NULL, 1);
+	}
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
+				 errmsg("credit line " INT64_FORMAT " does not exist", line)));
+	line_currency = TextDatumGetCString(cl_getdatum(0, 1, &isnull));
+	d = cl_getdatum(0, 2, &isnull);
+	had = !isnull;
+	if (had)
+		current = DatumGetInt64(d);
+	{
+		Datum		v[1] = {Int64GetDatum(account)};
+
+		cl_exec(&account_for_line_plan, v, NULL, 1);
+	}
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+				 errmsg("account " INT64_FORMAT " does not exist", account)));
+	currency = TextDatumGetCString(cl_getdatum(0, 1, &isnull));
+	normal_side = TextDatumGetCString(cl_getdatum(0, 2, &isnull));
+	status = TextDatumGetCString(cl_getdatum(0, 3, &isnull));
+	balance = cl_getint64(0, 4, NULL);
+	d = cl_getdatum(0, 5, &isnull);
+	if (strcmp(status, "open") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+				 errmsg("account " INT64_FORMAT " is closed", account)));
+	if (strcmp(normal_side, "debit") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("receivable account " INT64_FORMAT " must be debit-normal", account),
+				 errdetail("Account " INT64_FORMAT " is %s-normal; a receivable is an asset: a disbursement debits it, a repayment credits it.",
+						   account, normal_side)));
+	if (strcmp(currency, line_currency) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_CURRENCY_MISMATCH),
+				 errmsg("account " INT64_FORMAT " and credit line " INT64_FORMAT " have different currencies",
+						account, line),
+				 errdetail("Account " INT64_FORMAT " is in %s, line " INT64_FORMAT " in %s.",
+						   account, currency, line, line_currency)));
+	if (!isnull && DatumGetInt64(d) != line)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("account " INT64_FORMAT " is the receivable account of credit line " INT64_FORMAT,
+						account, DatumGetInt64(d)),
+				 errdetail("Each line has a receivable account of its own, so that its drawdowns and the account's balance can be compared.")));
+	if (had && current == account)
+	{
+		cl_spi_finish();
+		PG_RETURN_VOID();
+	}
+	{
+		Datum		v[1] = {Int64GetDatum(line)};
+
+		cl_exec(&line_loans_plan, v, NULL, 1);
+		outstanding = cl_getint64(0, 1, NULL);
+		in_transit = cl_getint64(0, 2, NULL);
+	}
+	if (in_transit > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_DRAWDOWN_STATE),
+				 errmsg("credit line " INT64_FORMAT " has disbursements in transit", line),
+				 errdetail(INT64_FORMAT " pending disbursement(s) of the line debit its receivable account " INT64_FORMAT ".",
+						   in_transit, current),
+				 errhint("Post or void them first.")));
+	if (outstanding != balance)
+		ereport(ERROR,
+				(errcode(ERRCODE_CL_DRAWDOWN_STATE),
+				 errmsg("credit line " INT64_FORMAT " has " INT64_FORMAT " outstanding, account " INT64_FORMAT " a balance of " INT64_FORMAT,
+						line, outstanding, account, balance),
+				 errdetail("A line's outstanding drawdowns must equal its receivable account's balance (credit_used_equals_receivable)."),
+				 errhint("Choose an account whose balance is the line's outstanding principal (usually a new account for a line with nothing drawn).")));
+	{
+		Datum		v[2] = {Int64GetDatum(line), Int64GetDatum(account)};
+
+		cl_exec(&set_account_plan, v, NULL, 0);
+	}
+	cl_credit_post_line_event(line, "receivable", psprintf("creditledger:receivable:" INT64_FORMAT, account));
+	cl_spi_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * credit_disburse(hold_ref, ref, to_account, amount, release_rest,
+ * pending): credit_use of the hold and a transfer (voucher ref) from the
+ * line's receivable account to to_account, atomically; pending: the money
+ * is a pending transfer and the credit stays frozen.  Returns the
+ * drawdown id.
+ */
+static Datum
+credit_disburse_impl(PG_FUNCTION_ARGS)
+{
+	char	   *hold_ref;
+	char	   *ref;
+	int64		to_account;
+	bool		has_amount = !PG_ARGISNULL(3);
+	int64		amount = 0;
+	bool		release_rest;
+	bool		pending;
+	Payload		p = {.first = true};
+	Datum		payload;
+	CreditOpResult r;
+	int64		receivable;
+
+	hold_ref = ref_arg(fcinfo, 0, "hold_ref");
+	ref = ref_arg(fcinfo, 1, "ref");
+	require_arg(fcinfo, 2, "to_account");
+	to_account = PG_GETARG_INT64(2);
+	if (has_amount)
+		amount = cl_amount_arg(fcinfo, 3, "amount");
+	require_arg(fcinfo, 4, "release_rest");
+	release_rest = PG_GETARG_BOOL(4);
+	require_arg(fcinfo, 5, "pending");
+	pending = PG_GETARG_BOOL(5);
+	payload_text(&p, "kind", "disburse");
+	payload_text(&p, "hold_ref", hold_ref);
+	payload_int(&p, "to_account", false, to_account);
+	payload_int(&p, "amount", !has_amount, amount);
+	payload_bool(&p, "release_rest", release_rest);
+	payload_bool(&p, "pending", pending);
+	payload = payload_end(&p);
+
+	cl_spi_connect();
+	if (!pending)
+	{
+		cl_credit_use_hold(hold_ref, ref, has_amount, amount, release_rest, payload, &r);
+		if (!r.replayed)
+		{
+			int64		tid;
+
+			receivable = receivable_of(r.line_id, "A disbursement");
+			refuse_self(to_account, receivable, "to_account");
+			tid = post_money(ref, "credit_disburse", payload, receivable, to_account, r.amount,
+							 r.line_id, r.id);
+			record(r.id, ref, r.line_id, receivable, to_account, r.amount, 0, tid, 0);
+		}
+	}
+	else
+	{
+		bool		has_expiry;
+		TimestampTz expires_at = 0;
+		char	   *tref = transit_ref(ref);
+
+		{
+			Datum		v[1] = {CStringGetTextDatum(hold_ref)};
+			bool		isnull;
+			Datum		d;
+
+			/* the hold's expiry, read before the engine locks it (it never changes) */
+			cl_exec(&hold_expiry_plan, v, NULL, 1);
+			d = SPI_processed == 1 ? cl_getdatum(0, 1, &isnull) : (isnull = true, (Datum) 0);
+			has_expiry = !isnull;
+			if (has_expiry)
+				expires_at = DatumGetTimestampTz(d);
+		}
+		cl_credit_transit_from_hold(hold_ref, ref, tref, has_amount, amount, release_rest,
+									payload, &r);
+		if (!r.replayed)
+		{
+			int64		pid;
+
+			receivable = receivable_of(r.line_id, "A disbursement");
+			refuse_self(to_account, receivable, "to_account");
+			pid = pending_money(ref, receivable, to_account, r.amount, has_expiry, expires_at,
+								r.line_id, r.id);
+			record(r.id, ref, r.line_id, receivable, to_account, r.amount, pid, 0, r.hold_id);
+		}
+	}
+	cl_spi_finish();
+	PG_RETURN_INT64(r.id);
+}
+
+/*
+ * credit_disburse_direct(line, ref, to_account, amount, pending):
+ * credit_use_direct and the transfer, atomically (pending: the amount is
+ * frozen on the line until the pending transfer is posted).  Returns the
+ * drawdown id.
+ */
+static Datum
+credit_disburse_direct_impl(PG_FUNCTION_ARGS)
+{
+	int64		line;
+	char	   *ref;
+	int64		to_account;
+	int64		amount;
+	bool		pending;
+	Payload		p = {.first = true};
+	Datum		payload;
+	CreditOpResult r;
+	int64		receivable;
+
+	require_arg(fcinfo, 0, "line");
+	line = PG_GETARG_INT64(0);
+	ref = ref_arg(fcinfo, 1, "ref");
+	require_arg(fcinfo, 2, "to_account");
+	to_account = PG_GETARG_INT64(2);
+	require_arg(fcinfo, 3, "amount");
+	amount = cl_amount_arg(fcinfo, 3, "amount");
+	require_arg(fcinfo, 4, "pending");
+	pending = PG_GETARG_BOOL(4);
+	payload_text(&p, "kind", "disburse_direct");
+	payload_int(&p, "line", false, line);
+	payload_int(&p, "to_account", false, to_account);
+	payload_int(&p, "amount", false, amount);
+	payload_bool(&p, "pending", pending);
+	payload = payload_end(&p);
+
+	cl_spi_connect();
+	if (!pending)
+	{
+		cl_credit_use_line(line, ref, amount, payload, &r);
+		if (!r.replayed)
+		{
+			int64		tid;
+
+			receivable = receivable_of(line, "A disbursement");
+			refuse_self(to_account, receivable, "to_account");
+			tid = post_money(ref, "credit_disburse", payload, receivable, to_account, amount,
+							 line, r.id);
+			record(r.id, ref, line, receivable, to_account, amount, 0, tid, 0);
+		}
+	}
+	else
+	{
+		cl_credit_transit_direct(line, ref, transit_ref(ref), amount, payload, &r);
+		if (!r.replayed)
+		{
+			int64		pid;
+
+			receivable = receivable_of(line, "A disbursement");
+			refuse_self(to_account, receivable, "to_account");
+			pid = pending_money(ref, receivable, to_account, amount, false, 0, line, r.id);
+			record(r.id, ref, line, receivable, to_account, amount, pid, 0, r.hold_id);
+		}
+	}
+	cl_spi_finish();
+	PG_RETURN_INT64(r.id);
+}
+
+/*
+ * credit_repay(drawdown_ref, ref, from_account, amount): a transfer
+ * (voucher ref) from from_account to the receivable account and the
+ * return of amount to the drawdown, atomically.  Returns the credit
+ * operation id.
+ */
+static Datum
+credit_repay_impl(PG_FUNCTION_ARGS)
+{
+	char	   *drawdown_ref;
+	char	   *ref;
+	int64		from_account;
+	int64		amount;
+	Payload		p = {.first = true};
+	Datum		payload;
+	CreditOpResult r;
+
+	drawdown_ref = ref_arg(fcinfo, 0, "drawdown_ref");
+	ref = ref_arg(fcinfo, 1, "ref");
+	require_arg(fcinfo, 2, "from_account");
+	from_account = PG_GETARG_INT64(2);
+	require_arg(fcinfo, 3, "amount");
+	amount = cl_amount_arg(fcinfo, 3, "amount");
+	payload_text(&p, "kind", "repay");
+	payload_text(&p, "drawdown_ref", drawdown_ref);
+	payload_int(&p, "from_account", false, from_account);
+	payload_int(&p, "amount", false, amount);
+	payload = payload_end(&p);
+
+	cl_spi_connect();
+	cl_credit_return_drawdown(drawdown_ref, ref, amount, payload, &r);
+	if (!r.replayed)
+	{
+		int64		receivable = receivable_of(r.line_id, "A repayment");
+
+		refuse_self(from_account, receivable, "from_account");
+		(void) post_money(ref, "credit_repay", payload, from_account, receivable, amount,
+						  r.line_id, 0);
+	}
+	cl_spi_finish();
+	PG_RETURN_INT64(r.id);
+}
+
+/* ------------------------------------------------------------------------
+ * Hooks
+ * ------------------------------------------------------------------------ */
+
+/*
+ * cl_lending_refuse_credit_only: a credit-only drawdown or return on a
+ * line that lends through its receivable account would leave credit and
+ * money apart: LD006 (use) or LD008 (return).  Inside SPI.
+ */
+void
+cl_lending_refuse_credit_only(int64 line_id, const char *what)
+{
+	Datum		v[1] = {Int64GetDatum(line_id)};
+	bool		is_return = strcmp(what, "credit_return") == 0;
+
+	cl_exec(&receivable_plan, v, NULL, 1);
+	if (SPI_processed == 0)
+		return;
+	ereport(ERROR,
+			(errcode(is_return ? ERRCODE_CL_DRAWDOWN_STATE : ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
+			 errmsg("credit line " INT64_FORMAT " lends through receivable account " INT64_FORMAT,
+					line_id, cl_getint64(0, 1, NULL)),
+			 errdetail("%s changes credit without money, which would leave the line's drawdowns and its receivable account apart.",
+					   what),
+			 errhint(is_return ? "Use credit_repay(drawdown_ref, ref, from_account, amount)."
+					 : "Use credit_disburse or credit_disburse_direct.")));
+}
+
+/*
+ * cl_lending_pending_lookup: whether pending transfer pending_id is a
+ * disbursement in transit (then lp describes it).  Inside SPI; no lock.
+ */
+bool
+cl_lending_pending_lookup(int64 pending_id, LendingPending *lp)
+{
+	Datum		v[1] = {Int64GetDatum(pending_id)};
+	bool		isnull;
+
+	cl_exec(&pending_lookup_plan, v, NULL, 1);
+	if (SPI_processed == 0)
+		return false;
+	lp->pending_id = pending_id;
+	lp->drawdown_id = cl_getint64(0, 1, NULL);
+	lp->ref = TextDatumGetCString(cl_getdatum(0, 2, &isnull));
+	lp->transit_ref = TextDatumGetCString(cl_getdatum(0, 3, &isnull));
+	lp->transit_hold_id = cl_getint64(0, 4, NULL);
+	return true;
+}
+
+/*
+ * cl_lending_pending_begin: cl_lending_pending_lookup, and for a
+ * disbursement the credit graph lock (shared): transfer_post and
+ * transfer_void call it before their claim.  memo: the pending transfer's
+ * memo when the caller read it (else NULL): a disbursement's is always
+ * PENDING_MEMO (pending_money), so any other memo is no disbursement and
+ * costs no lookup.
+ */
+bool
+cl_lending_pending_begin(int64 pending_id, const text *memo, LendingPending *lp)
+{
+	if (memo != NULL &&
+		(VARSIZE_ANY_EXHDR(memo) != strlen(PENDING_MEMO) ||
+		 memcmp(VARDATA_ANY(memo), PENDING_MEMO, strlen(PENDING_MEMO)) != 0))
+		return false;
+	if (!cl_lending_pending_lookup(pending_id, lp))
+		return false;
+	cl_credit_graph_lock(false);
+	return true;
+}
+
+/*
+ * cl_lending_pending_post: transfer_post of a disbursement in transit, its
+ * row locked and checked: amount becomes used on the drawdown; closes (a
+ * final post, or the last of it) releases the rest of the transit hold.
+ */
+void
+cl_lending_pending_post(const LendingPending *lp, int64 amount, bool closes)
+{
+	cl_credit_transit_post(lp->transit_ref, lp->drawdown_id, lp->ref, amount, closes);
+}
+
+/*
+ * cl_lending_pending_void: transfer_void of a disbursement in transit:
+ * what remains of its transit hold is unfrozen (op unfreeze, ref: the
+ * void's voucher).
+ */
+void
+cl_lending_pending_void(const LendingPending *lp, const char *voucher)
+{
+	cl_credit_transit_release(lp->transit_ref, "unfreeze", voucher);
+}
+
+/*
+ * cl_lending_pending_expire: the credit half of the expiry of a
+ * disbursement in transit, whose pending row the caller locked: the graph
+ * lock only if free; the lines waited for unless nowait (the caller holds
+ * other records' locks), else only if free.  False, with nothing done
+ * that the caller's subtransaction must keep, when a lock is taken.
+ */
+bool
+cl_lending_pending_expire(const LendingPending *lp, bool nowait)
+{
+	if (!graph_lock_try())
+		return false;
+	if (!cl_credit_transit_lock(&lp->transit_hold_id, 1, nowait))
+		return false;
+	cl_credit_transit_release(lp->transit_ref, "expire", lp->ref);
+	return true;
+}
+
+/*
+ * cl_lending_batch_begin: before post_batch locks the pending transfers
+ * its post and void items name: the transit holds of those that are
+ * disbursements in transit, and if any, the credit graph lock (shared).
+ * Returns how many.  Inside SPI.
+ */
+int
+cl_lending_batch_begin(char **vouchers, int n, int64 **transit_holds)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			found;
+
+	for (int i = 0; i < n; i++)
+		d[i] = CStringGetTextDatum(vouchers[i]);
+	{
+		Datum		v[1] = {PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT))};
+
+		cl_exec(&batch_lookup_plan, v, NULL, 0);
+	}
+	found = (int) SPI_processed;
+	*transit_holds = palloc(sizeof(int64) * Max(found, 1));
+	for (int i = 0; i < found; i++)
+		(*transit_holds)[i] = cl_getint64(i, 1, NULL);
+	if (found > 0)
+		cl_credit_graph_lock(false);
+	return found;
+}
+
+/*
+ * cl_lending_batch_lock: after the pending rows, before the accounts: the
+ * rows of every credit line the batch's disbursements in transit touch,
+ * ascending, so that their post and void items wait for no credit lock.
+ * Inside SPI.
+ */
+void
+cl_lending_batch_lock(const int64 *transit_holds, int n)
+{
+	(void) cl_credit_transit_lock(transit_holds, n, false);
+}

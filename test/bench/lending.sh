@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The lending benchmark (issue 14), one run, side by side, on a throwaway
+# cluster with the bench.sh server settings (BENCH_ONLY=lending):
+#
+#   transfer          transfer_uniform.sql (1000 funded accounts), 16 and 64 clients
+#   disburse          lending_disburse.sql: credit_disburse_direct (immediate) on
+#                     1000 lines under one hot group line, into the funded
+#                     accounts, 16 and 64 clients
+#   freeze+disburse   lending_freeze_disburse.sql: credit_freeze, then
+#                     credit_disburse of it, one transaction, 16 and 64
+#   use_direct        lending_use_direct.sql: the credit half alone
+#                     (credit_use_direct on 1000 other lines under the same
+#                     group, without receivable accounts), 16 and 64
+#
+# Target: disburse >= 60% of transfer at 16 and 64 clients (a credit use
+# plus a transfer: 50-100% is the plausible range).  Checked after the load:
+# the lending rules (credit_used_equals_receivable,
+# credit_frozen_covers_disbursements_in_transit), credit_totals and
+# verify_chain() find nothing; deadlocks in the server log are counted.
+#
+# Environment: PGBIN, BENCH_SECONDS (default 15), BENCH_THREADS (default 2).
+# Writes bench-results/lending.md.
+set -euo pipefail
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
+
+SECS=${BENCH_SECONDS:-15}
+THREADS=${BENCH_THREADS:-2}
+NLINES=1000
+DB=bench
+OUT=$SRC/bench-results
+mkdir -p "$OUT/lending-logs"
+CONF=(
+    "shared_buffers = 1GB" "max_connections = 200" "max_wal_size = 8GB" "min_wal_size = 1GB"
+    "checkpoint_timeout = 30min" "checkpoint_completion_target = 0.9" "work_mem = 16MB"
+    "log_min_messages = warning" "log_line_prefix = '%m [%p] %e '" "creditledger.database = ''"
+)
+scratch_dir lending; dir=$SCRATCH
+cp "$SRC"/test/bench/*.sql "$dir"/ && chown -R "$PGUSER_OS": "$dir"
+start_cluster "$dir" "$(free_port)" "${CONF[@]}"
+as_pg "$PGBIN/createdb" "$DB"
+q() { as_pg "$PGBIN/psql" -X -qAt -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
+
+log "lending bench: setup"
+as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -v naccounts=1000 -v fund=1000000000 \
+    -v hotfund=100000000000 -v shards=64 -d "$DB" -f "$dir/setup.sql" >/dev/null
+as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -v nlines=$NLINES -v line_limit=1000000000000 \
+    -v group_limit=1000000000000000 -d "$DB" -f "$dir/lending_setup.sql" >/dev/null
+read -r ALO AHI <<<"$(q "SELECT min(account_id) || ' ' || max(account_id) FROM creditledger.accounts WHERE code LIKE 'bench-acct-%'")"
+read -r LLO LHI <<<"$(q "SELECT min(line_id) || ' ' || max(line_id) FROM creditledger.ledger_credit_lines WHERE code LIKE 'bl-line-%'")"
+read -r CLO CHI <<<"$(q "SELECT min(line_id) || ' ' || max(line_id) FROM creditledger.ledger_credit_lines WHERE code LIKE 'bl-credit-%'")"
+SLICES=$(q "SELECT hot_slices FROM creditledger.ledger_credit_lines WHERE code = 'bl-group'")
+
+declare -A TPS=() FAILED=()
+# run NAME CLIENTS SCRIPT ARGS...: one pgbench run; TPS[NAME:CLIENTS].
+run() {
+    local name=$1 c=$2 script=$3 f; shift 3
+    f="$OUT/lending-logs/$name-c$c.log"
+    q "CHECKPOINT" >/dev/null
+    log "lending bench: $name, $c clients, ${SECS}s"
+    as_pg "$PGBIN/pgbench" -n -M prepared --failures-detailed -c "$c" -j "$THREADS" -T "$SECS" \
+        "$@" -f "$dir/$script" "$DB" >"$f" 2>&1 || echo "pgbench exit $?" >>"$f"
+    TPS[$name:$c]=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$f")
+    FAILED[$name:$c]=$(awk -F'[: ]+' '/^number of failed transactions/ { print $5; exit }' "$f")
+}
+L=(-D llo="$LLO" -D lhi="$LHI" -D alo="$ALO" -D ahi="$AHI")
+# a short warm-up of each, then for each client count every workload in turn
+SECS_SAVED=$SECS; SECS=3
+run warm 16 transfer_uniform.sql -D lo="$ALO" -D hi="$AHI" -D naccounts=1000
+run warm 16 lending_disburse.sql "${L[@]}"
+SECS=$SECS_SAVED
+for c in 16 64; do
+    run transfer $c transfer_uniform.sql -D lo="$ALO" -D hi="$AHI" -D naccounts=1000
+    run disburse $c lending_disburse.sql "${L[@]}"
+    run freeze_disburse $c lending_freeze_disburse.sql "${L[@]}"
+    run use_direct $c lending_use_direct.sql -D clo="$CLO" -D chi="$CHI"
+done
+
+pct() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
+met() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0 && a >= 0.6 * b) print "met"; else print "NOT met" }'; }
+CHECKS=$(q "SELECT coalesce(string_agg(rule || ' ' || status, ', ' ORDER BY rule), '') FROM creditledger.bcp_run(
+                ARRAY['credit_used_equals_receivable', 'credit_frozen_covers_disbursements_in_transit',
+                      'credit_totals', 'credit_records_consistent'], false)")
+VERIFY=$(q "SELECT count(*) FROM creditledger.verify_chain()")
+DISBURSED=$(q "SELECT count(*) || ' disbursements, group used ' || (SELECT used FROM creditledger.credit_lines WHERE code = 'bl-group')
+                 FROM creditledger.ledger_credit_disbursements")
+DEADLOCKS=$(grep -c '40P01' "$dir/server.log" || true)
+
+{
+    echo "# Lending benchmark ($(date -u '+%Y-%m-%d %H:%M UTC'), ${SECS}s per run, $NLINES lines under one hot group line of $SLICES slices)"
+    echo
+    echo "| measure | tps | ratio | target |"
+    echo "|---|---|---|---|"
+    for c in 16 64; do
+        echo "| transfer (uniform), $c clients | ${TPS[transfer:$c]:-?} | | |"
+        echo "| credit_disburse_direct (immediate), $c clients | ${TPS[disburse:$c]:-?} | $(pct "${TPS[disburse:$c]:-}" "${TPS[transfer:$c]:-}") of transfer: $(met "${TPS[disburse:$c]:-}" "${TPS[transfer:$c]:-}") | >= 60% |"
+        echo "| credit_freeze + credit_disburse (one transaction), $c clients | ${TPS[freeze_disburse:$c]:-?} | $(pct "${TPS[freeze_disburse:$c]:-}" "${TPS[transfer:$c]:-}") of transfer | |"
+        echo "| credit_use_direct alone (the credit half), $c clients | ${TPS[use_direct:$c]:-?} | $(pct "${TPS[use_direct:$c]:-}" "${TPS[transfer:$c]:-}") of transfer | |"
+    done
+    echo
+    echo "Failed transactions: disburse ${FAILED[disburse:16]:-?}/${FAILED[disburse:64]:-?}, freeze+disburse ${FAILED[freeze_disburse:16]:-?}/${FAILED[freeze_disburse:64]:-?}."
+    echo "Checks after the load: $CHECKS; $VERIFY verify_chain problems; $DISBURSED; deadlocks (40P01) in the server log: $DEADLOCKS."
+} | tee "$OUT/lending.md"
