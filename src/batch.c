@@ -198,6 +198,7 @@ typedef struct BulkAccount
 	uint32		gen;
 	int64		balance;
 	int64		held;
+	uint32		written;		/* the last write_rows call that wrote it */
 } BulkAccount;
 
 /* A linked group: items first..last. */
@@ -954,6 +955,7 @@ typedef struct BatchState
 	BulkAccount *accs;			/* ascending ids */
 	int			naccs;
 	uint32		gen;			/* heads read under an older one are stale */
+	uint32		writes;			/* write_rows calls so far */
 	bool		atomic;
 	BatchContext *bc;
 	MemoryContext batch_cxt;
@@ -1367,10 +1369,19 @@ evaluate_segment(BatchState *bs, int from, int to)
 		v->kind = found[f].kind;
 		memcpy(v->hash, found[f].hash, CL_HASH_LEN);
 	}
-	for (int a = 0; a < bs->naccs; a++)
+	for (int i = first; i <= last; i++)
 	{
-		bs->accs[a].balance = bs->accs[a].head.balance;
-		bs->accs[a].held = bs->accs[a].head.held;
+		BatchItem  *it = &bs->items[i];
+
+		if (it->prep == NULL || !it->eligible)
+			continue;
+		for (int k = 0; k < it->nacc; k++)
+		{
+			BulkAccount *b = &bs->accs[it->acc[k]];
+
+			b->balance = b->head.balance;
+			b->held = b->head.held;
+		}
 	}
 	u.cap = 64;
 	u.n = 0;
@@ -1463,10 +1474,26 @@ write_rows(BatchState *bs, int first, int last)
 	}
 	journal_bulk_close(&jb);
 
+	/* each moved head once, found through the items (not all accounts) */
+	bs->writes++;
 	heads = palloc(sizeof(ChainHead *) * Max(bs->naccs, 1));
-	for (int a = 0; a < bs->naccs; a++)
-		if (bs->accs[a].head.dirty)
-			heads[nheads++] = &bs->accs[a].head;
+	for (int i = first; i <= last; i++)
+	{
+		BatchItem  *it = &bs->items[i];
+
+		if (it->eval != EV_NEW)
+			continue;
+		for (int k = 0; k < it->nacc; k++)
+		{
+			BulkAccount *b = &bs->accs[it->acc[k]];
+
+			if (b->written != bs->writes && b->head.dirty)
+			{
+				b->written = bs->writes;
+				heads[nheads++] = &b->head;
+			}
+		}
+	}
 	chain_heads_write(heads, nheads);
 	pfree(heads);
 }
@@ -1546,14 +1573,13 @@ write_segment(BatchState *bs, int from, int stop)
  * run_bulk_segment: evaluate bulk groups from..to-1 in memory and write
  * what they posted; returns the first group that must run through the
  * single calls (to: none).  A voucher taken concurrently between the
- * lookup and the write makes it start again from the heads it started
- * from (each time, one more voucher is seen as taken: it ends).
+ * lookup and the write makes it start again from the heads as the
+ * database has them again (each time, one more voucher is seen as taken:
+ * it ends).
  */
 static int
 run_bulk_segment(BatchState *bs, int from, int to)
 {
-	BulkAccount *saved = palloc(sizeof(BulkAccount) * Max(bs->naccs, 1));
-
 	for (int tries = 0;; tries++)
 	{
 		int			stop;
@@ -1562,18 +1588,10 @@ run_bulk_segment(BatchState *bs, int from, int to)
 			elog(ERROR, "creditledger: post_batch kept finding its vouchers taken concurrently");
 		refresh_heads(bs, bs->groups[from].first, bs->groups[to - 1].last);
 		stop = evaluate_segment(bs, from, to);
-		if (stop == from)
-		{
-			pfree(saved);
+		if (stop == from || write_segment(bs, from, stop))
 			return stop;
-		}
-		memcpy(saved, bs->accs, sizeof(BulkAccount) * bs->naccs);
-		if (write_segment(bs, from, stop))
-		{
-			pfree(saved);
-			return stop;
-		}
-		memcpy(bs->accs, saved, sizeof(BulkAccount) * bs->naccs);
+		/* the write was undone: read the heads again, as they are now */
+		bs->gen++;
 	}
 }
 
@@ -1705,6 +1723,7 @@ post_batch_impl(PG_FUNCTION_ARGS)
 	bs.ngroups = ngroups;
 	bs.naccs = lock_batch(items, n, &bs.accs);
 	bs.gen = 1;
+	bs.writes = 0;
 	bs.atomic = atomic;
 	bs.bc = &bc;
 	bs.batch_cxt = batch_cxt;
