@@ -26,28 +26,61 @@
  *      middle of the batch, the one wait out of order, as for single calls
  *      in one transaction).  So two batches, or a batch and single calls,
  *      wait for each other only in ascending order and never deadlock.
- *   3. Evaluate and write, in item order, by the single calls'
- *      implementations (transfers.c, holds.c, posting.c) called directly
- *      (no SQL layer): claim the reference (a replay returns the first id,
- *      another payload is LD004, a voucher used earlier in the same batch
- *      is seen exactly as a sequential call would see it), check accounts,
- *      blocks, currencies, floors against available = balance - held, then
- *      append the chained journal entries through the direct heap writer
- *      and write the chain heads.  The rows locked in step 2 are not locked
- *      again, and a row this transaction wrote is read from its newest
- *      version (rowcache.c), so an item costs the same whatever its
- *      position in the batch.
- *   4. Atomicity per group.  An item, or a linked group (items joined by
- *      "linked": true with the next), must succeed or fail as one.  Runs of
- *      groups are attempted together in ONE subtransaction; when a group
- *      fails, the attempt is rolled back and the groups before it are
- *      attempted again (they succeeded already against the same locked
- *      state), then the failing group alone, whose error becomes its result
- *      (its other items: LD014).  A batch without failures costs one
- *      subtransaction; each failure costs at most one extra attempt of the
- *      groups before it.  With atomic => true there are no subtransactions:
+ *   3. Evaluate in memory and write in bulk (transfer and entry items on
+ *      accounts in mode 'none': the bulk path).  The arguments of every
+ *      transfer and entry item are checked and its payload hashed first,
+ *      by the single calls' own code (cl_transfer_prepare,
+ *      cl_entry_prepare), an error kept for the item.  Then runs of groups
+ *      all of whose items qualify (a segment) are evaluated in item order
+ *      against the locked accounts' balances kept in memory: the shape or
+ *      argument error; the voucher (looked up for the whole segment first,
+ *      one index probe each: a replay returns the first id, another
+ *      payload is LD004; a voucher an earlier item of the segment took is
+ *      a replay of it, as a sequential call would find it); LD003; then
+ *      posting_evaluate (posting.c: blocks, currencies, overflow, floors
+ *      against available = balance - held, exactly post_legs' checks and
+ *      messages).  A posting that fits moves the working balances, and
+ *      the next items see them.  A failed item or linked group is undone
+ *      in memory (nothing was written, nothing claimed).  Then the
+ *      segment is written: the new ledger_transfers rows in one heap
+ *      multi-insert (their unique voucher index is the claim: a voucher
+ *      another transaction took meanwhile waits for it, as the single
+ *      call's INSERT ... ON CONFLICT does, and when it committed, the
+ *      write is undone and the segment evaluated again: now a replay or
+ *      LD004), the journal entries chained per account in item and leg
+ *      order (CLJ1, version, balances before and after, prev hash: as
+ *      journal_append computes them) in another, and each moved account
+ *      row ONCE (balance, version, last hash).  Row hashes, NOT NULL
+ *      columns, unique and partial indexes are kept exactly as with SQL
+ *      (heapwrite.c: direct_multi_insert).
+ *      The rest goes through the single calls' implementations
+ *      (transfers.c, holds.c, posting.c) called directly, item by item,
+ *      as before: reverse, pending, post and void items; items on hot
+ *      accounts (buffered increases go to the buffer, split accounts
+ *      choose a sub-account with SKIP LOCKED); and a group the evaluation
+ *      hands over: a refusal on a chain that holds reservations (post_legs
+ *      releases due reservations first, which needs the database), or a
+ *      voucher repeated in the batch with another payload (LD004 names the
+ *      first item's id, known once it is written).  Before such a group
+ *      runs, the segment before it is written; after it, the heads the
+ *      bulk path keeps are read again (under the locks it holds).  The
+ *      rows locked in step 2 are not locked again, and a row this
+ *      transaction wrote is read from its newest version (rowcache.c).
+ *   4. Atomicity per group.  In the bulk path a failed group is simply not
+ *      written.  For the single calls: an item, or a linked group (items
+ *      joined by "linked": true with the next), must succeed or fail as
+ *      one.  Runs of groups are attempted together in ONE subtransaction;
+ *      when a group fails, the attempt is rolled back and the groups
+ *      before it are attempted again (they succeeded already against the
+ *      same locked state), then the failing group alone, whose error
+ *      becomes its result (its other items: LD014).  With atomic => true
  *      the first failure raises (with the item number in the context) and
  *      the caller's transaction rolls everything back.
+ *
+ * Subtransactions of the bulk path: the argument checks and the
+ * evaluation each run in one that writes nothing (so it gets no
+ * transaction id), replaced after each refused item; the write of a
+ * segment in one (undone only for a voucher taken concurrently).
  *
  * Only business refusals (classes LD and 22) become item results.  Any
  * other error (cancellation, timeouts, deadlock, serialization failure,

@@ -19,6 +19,10 @@
  * chain's hold chain (held, hold_version, hold_hash), which holds.c moves
  * the same way.
  *
+ * post_batch appends through journal_bulk_*: the same entries, chained
+ * the same way one by one in memory, inserted together by one heap
+ * multi-insert (heapwrite.c) when the batch's segment is written.
+ *
  * Locking: the caller holds the row lock of every head it passes (taken in
  * ascending (account, sub-account) order by locking.c), so no other
  * transaction can move the same chain concurrently.  Each head written back

@@ -17,6 +17,14 @@
  * tables have none).  They are created USING heap, and direct_open()
  * refuses any other access method.
  *
+ * direct_multi_insert() appends many rows with heap_multi_insert and then
+ * each row's index entries through ExecInsertIndexTuples, as COPY does
+ * (unique checks, their waits and 23505 included, partial predicates
+ * evaluated); it checks NOT NULL columns itself and refuses a table with
+ * CHECK constraints or row INSERT triggers other than those the caller
+ * names as emulated (ledger_transfers_seal, whose row_hash the caller
+ * computes), so that it never silently skips a rule SQL would apply.
+ *
  * direct_claim() is INSERT ... ON CONFLICT DO NOTHING on one arbiter
  * index, with the executor's speculative insertion protocol (the same
  * waits and the same outcome as the SQL statement), for a reference's

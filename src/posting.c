@@ -34,6 +34,10 @@
  *   5. writes the moved chain heads back (balances and hold chains).
  * An error anywhere aborts the caller's (sub)transaction, so a failed call
  * leaves nothing.  Must be called inside SPI (hot.c issues SQL).
+ *
+ * posting_evaluate() makes steps 2 and 3's checks alone, with the same
+ * code and messages, for accounts in mode 'none' whose locked state
+ * post_batch keeps in memory (batch.c); it touches no database state.
  */
 #include "postgres.h"
 

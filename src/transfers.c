@@ -14,6 +14,16 @@
  * Only after the voucher is claimed are accounts locked and posted
  * (posting.c), so checks run in the contract's order: arguments, reference,
  * account state, balances.
+ *
+ * For post_batch's bulk path (batch.c) the same steps come apart: the
+ * argument checks and payload hash (cl_transfer_prepare,
+ * cl_entry_prepare, which the single calls use too), a lookup of many
+ * vouchers at once (cl_find_transfer_vouchers, index probes under a new
+ * snapshot), the replay rule (cl_transfer_replay), and the new rows of a
+ * whole batch inserted together (transfer_rows_*: the claim is the unique
+ * check of their voucher index, which waits for a concurrent inserter as
+ * ON CONFLICT does and raises 23505 when it committed; the row hash the
+ * trigger ledger_transfers_seal would set is computed here).
  */
 #include "postgres.h"
 
