@@ -766,10 +766,32 @@ lock_batch(BatchItem *items, int n, BulkAccount **accs_out)
 		accs[i].id = ids[i].id;
 		accs[i].sides = ids[i].sides;
 		cl_mode_lock(ids[i].id, false);
+
+		/*
+		 * An account this backend saw in mode 'none' is locked straight
+		 * away, which reads it too (posting.c's hint: a stale one, after a
+		 * conversion, locks a hot account's row once more than needed).
+		 */
+		if (cl_known_none(ids[i].id) &&
+			cl_lock_main(&lc, ids[i].id, LockWaitBlock, LockTupleNoKeyExclusive,
+						 &info, &head) == LOCK_OK)
+		{
+			accs[i].exists = true;
+			accs[i].info = info;
+			cl_note_none(ids[i].id, info.hot_mode == HOT_NONE);
+			if (info.open && info.hot_mode == HOT_NONE)
+			{
+				accs[i].head = head;
+				accs[i].bulk = true;
+				accs[i].gen = 1;
+			}
+			continue;
+		}
 		if (!cl_read_account(&lc, ids[i].id, &info))
 			continue;
 		accs[i].exists = true;
 		accs[i].info = info;
+		cl_note_none(ids[i].id, info.hot_mode == HOT_NONE);
 		if (!info.open)
 			continue;
 

@@ -283,6 +283,23 @@ known_none(int64 id)
 }
 
 /*
+ * cl_known_none / cl_note_none: the hint above, for post_batch's lock pass
+ * (batch.c), which locks an account known to be in mode 'none' without
+ * reading it first, and keeps the hint as post_legs does.
+ */
+bool
+cl_known_none(int64 id)
+{
+	return known_none(id);
+}
+
+void
+cl_note_none(int64 id, bool none)
+{
+	none_hint_update(id, none);
+}
+
+/*
  * read_account: read an account, locking it when lock_now (all accounts of
  * the posting are known to be in mode 'none', so taking their locks here, in
  * ascending order, is the posting's whole locking); LD003 when it is

@@ -95,6 +95,8 @@ extern void transfer_rows_open(TransferRows *tr);
 extern int64 transfer_rows_add(TransferRows *tr, const PreparedPosting *pp);
 extern void transfer_rows_close(TransferRows *tr);
 
+extern bool cl_known_none(int64 id);
+extern void cl_note_none(int64 id, bool none);
 extern bool posting_evaluate(PostingKind kind, const PostingLeg *legs, int nlegs,
 							 const AccountInfo *infos, const int64 *balances,
 							 const int64 *helds, int n, int64 *nets);
