@@ -16,7 +16,9 @@
 #   transfer  100 / 300 single transfer() calls, each its own transaction;
 #   batch     1 / 3 post_batch calls of 100 transfers, each its own
 #             transaction (the items are literal JSON: no generation cost);
-#   batch1000 1 / 3 post_batch calls of 1,000 transfers.
+#   batch1000 1 / 3 post_batch calls of 1,000 transfers;
+#   mixed     1 / 3 post_batch calls of 100 items alternating transfer and
+#             pending (not in the default list: WORKLOADS=mixed).
 # Transfers go between two distinct accounts of the first 500, drawn from a
 # fixed pseudo-random sequence (the same in every run).
 set -euo pipefail
@@ -53,8 +55,9 @@ script() {
             printf "SELECT count(*) FILTER (WHERE sqlstate IS NOT NULL) FROM creditledger.post_batch(%c[", 39;
             for (j = 0; j < size; j++) {
                 a = lo + int(rand() * 500); b = lo + (a - lo + 1 + int(rand() * 499)) % 500;
-                printf "%s{\"op\": \"transfer\", \"voucher\": \"ib-%d\", \"debit\": %d, \"credit\": %d, \"amount\": %d}",
-                    (j ? ", " : ""), k++, a, b, 1 + int(rand() * 100);
+                printf "%s{\"op\": \"%s\", \"voucher\": \"ib-%d\", \"debit\": %d, \"credit\": %d, \"amount\": %d}",
+                    (j ? ", " : ""), (kind == "mixed" && j % 2 ? "pending" : "transfer"), k++, a, b,
+                    1 + int(rand() * 100);
             }
             printf "]%c);\n", 39;
         }
@@ -99,8 +102,9 @@ for kind in $WORKLOADS; do
         transfer) per[$kind]=$(per_transfer transfer 100 300 1) ;;
         batch) per[$kind]=$(per_transfer batch 1 3 100) ;;
         batch1000) per[$kind]=$(per_transfer batch 1 3 1000) ;;
+        mixed) per[$kind]=$(per_transfer mixed 1 3 100) ;;
     esac
-    printf '%-10s %8d instructions per transfer\n' "$kind" "${per[$kind]}"
+    printf '%-10s %8d instructions per transfer (per item for mixed)\n' "$kind" "${per[$kind]}"
 done
 if [ -n "${per[transfer]:-}" ]; then
     for kind in batch batch1000; do
