@@ -308,17 +308,44 @@ RESET ROLE;
 SELECT * FROM pg_temp.still_safe(:'fp');
 
 ------------------------------------------------------------------------
+-- Credit administration in C (0.3.0): the functions run with the owner's
+-- rights (SECURITY DEFINER), so EXECUTE is the whole gate: the application,
+-- the auditor and a role with no grants get 42501 and change nothing; the
+-- application and the auditor may look an id up.
+------------------------------------------------------------------------
+SELECT count(*) AS lines_before FROM creditledger.ledger_credit_lines \gset
+SELECT status, status_reason, hot_slices FROM creditledger.ledger_credit_lines WHERE line_id = :line;
+SET ROLE regress_sec_app;
+SELECT creditledger.create_credit_line('sec:app-line', 'CNY', 1);
+SELECT creditledger.suspend_credit_line(:line, 'app');
+SELECT creditledger.resume_credit_line(:line);
+SELECT creditledger.close_credit_line(:line);
+SELECT creditledger.set_credit_line_hot(:line, 4);
+SELECT creditledger.credit_line_id('sec:line') = :line AS app_finds_line;
+RESET ROLE;
+SET ROLE regress_sec_auditor;
+SELECT creditledger.create_credit_line('sec:auditor-line', 'CNY', 1);
+SELECT creditledger.suspend_credit_line(:line, 'auditor');
+SELECT creditledger.set_credit_line_hot(:line, 4);
+SELECT creditledger.credit_line_id('sec:line') = :line AS auditor_finds_line;
+RESET ROLE;
+SET ROLE regress_sec_nobody;
+SELECT creditledger.create_credit_line('sec:nobody-line', 'CNY', 1);
+SELECT creditledger.close_credit_line(:line);
+SELECT creditledger.credit_line_id('sec:line');
+RESET ROLE;
+SELECT status, status_reason, hot_slices FROM creditledger.ledger_credit_lines WHERE line_id = :line;
+SELECT count(*) - :lines_before AS lines_added FROM creditledger.ledger_credit_lines;
+
+------------------------------------------------------------------------
 -- Temporary limits and link control (0.3.0): administrators only; the
--- internal helpers they use are nobody's to call; the auditor reads, never
--- writes.
+-- auditor reads, never writes.
 ------------------------------------------------------------------------
 SET ROLE regress_sec_app;
 SELECT creditledger.set_temporary_limit(:line, 'sec-tl', 1, now() + interval '1 day');
 SELECT creditledger.end_temporary_limit('sec-tl');
 SELECT creditledger.credit_apply_temporary_limits();
 SELECT creditledger.link_credit_line(:line, :line, 'grant');
-SELECT creditledger._link_credit_line(:line, :line);
-SELECT creditledger._credit_spread_headroom(:line, 1, 1000000);
 SELECT temporary_limit, granted FROM creditledger.credit_line_state(:line);
 RESET ROLE;
 SET ROLE regress_sec_auditor;

@@ -1,18 +1,12 @@
 /*
- * credit.c: the CLC1 canonical encoding of credit journal entries (the
- * encoder credit_engine.c's chain writer and verification use) and the
- * entry points of the credit administration calls.
+ * credit.c: the CLC1 canonical encoding of credit journal entries: the
+ * credit chain kind (columns and encoder) that credit_engine.c's chain
+ * writer and verify_chain use, and _credit_entry_hash for SQL.
  *
  * The data path (freeze, unfreeze, use, use_direct, return, expiry, hot
- * slices) is C in credit_engine.c.  The administration calls (create,
- * credit_line_id, link, limit, suspend, resume, close, hot) are still
- * PL/pgSQL bodies named _<function>: each public function here is counted
- * in stat_operations (CL_TRACKED_FUNCTION) and forwards its arguments
- * unchanged to the body of the same name with a leading underscore, looked
- * up once per call site (cached in fn_extra).  set_credit_limit,
- * link_credit_line and the temporary-limit functions are C of their own
- * (credit_limits.c).  The bodies are SECURITY
- * DEFINER; EXECUTE on the public function is what the caller needs.
+ * slices) is credit_engine.c; the administration calls are
+ * credit_admin.c (create, credit_line_id, suspend, resume, close, hot) and
+ * credit_limits.c (limits, links, temporary limits).
  *
  * CLC1: hash = SHA-256(prev_hash || encoding), integers big-endian,
  * timestamps as microseconds since 1970-01-01 00:00:00 UTC:
@@ -27,24 +21,17 @@
  *   frozen_after, used_after, returned_after     int64 each
  *   created_at             int64
  *
- * No locking here: the bodies lock (lockorder.h), hashing is pure.
+ * No locking here: hashing is pure.
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_proc.h"
 #include "fmgr.h"
-#include "nodes/value.h"
-#include "parser/parse_func.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
-#include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "compat.h"
 #include "credit.h"
 #include "journal.h"
-#include "opstats.h"
 
 /*
  * credit_entry_hash: the chained hash of one credit journal entry.
@@ -172,63 +159,3 @@ cl_credit_entry_hash(PG_FUNCTION_ARGS)
 	memcpy(VARDATA(result), out, CL_HASH_LEN);
 	PG_RETURN_BYTEA_P(result);
 }
-
-/*
- * body_lookup: the FmgrInfo of creditledger._<name>(same argument types)
- * for the public function being called, cached in its fn_extra.
- */
-static FmgrInfo *
-body_lookup(FunctionCallInfo fcinfo)
-{
-	FmgrInfo   *flinfo = fcinfo->flinfo;
-	FmgrInfo   *body = (FmgrInfo *) flinfo->fn_extra;
-	HeapTuple	proc;
-	Form_pg_proc form;
-	Oid			body_oid;
-	char	   *name;
-
-	if (body != NULL)
-		return body;
-
-	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(flinfo->fn_oid));
-	if (!HeapTupleIsValid(proc))
-		elog(ERROR, "creditledger: cache lookup failed for function %u", flinfo->fn_oid);
-	form = (Form_pg_proc) GETSTRUCT(proc);
-	name = psprintf("_%s", NameStr(form->proname));
-	body_oid = LookupFuncName(list_make2(makeString(get_namespace_name(form->pronamespace)),
-										 makeString(name)),
-							  form->pronargs, form->proargtypes.values, false);
-	ReleaseSysCache(proc);
-
-	body = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(FmgrInfo));
-	fmgr_info_cxt(body_oid, body, flinfo->fn_mcxt);
-	flinfo->fn_extra = body;
-	return body;
-}
-
-/*
- * credit_forward: call the PL/pgSQL body with this call's arguments and
- * return its result.
- */
-static Datum
-credit_forward(PG_FUNCTION_ARGS)
-{
-	FmgrInfo   *body = body_lookup(fcinfo);
-	FunctionCallInfo inner;
-	Datum		result;
-
-	inner = palloc0(SizeForFunctionCallInfo(fcinfo->nargs));
-	InitFunctionCallInfoData(*inner, body, fcinfo->nargs, fcinfo->fncollation, NULL, NULL);
-	memcpy(inner->args, fcinfo->args, sizeof(NullableDatum) * fcinfo->nargs);
-	result = FunctionCallInvoke(inner);
-	fcinfo->isnull = inner->isnull;
-	pfree(inner);
-	return result;
-}
-
-CL_TRACKED_FUNCTION(cl_create_credit_line, CL_OP_CREATE_CREDIT_LINE, credit_forward)
-CL_TRACKED_FUNCTION(cl_credit_line_id, CL_OP_CREDIT_LINE_ID, credit_forward)
-CL_TRACKED_FUNCTION(cl_suspend_credit_line, CL_OP_SUSPEND_CREDIT_LINE, credit_forward)
-CL_TRACKED_FUNCTION(cl_resume_credit_line, CL_OP_RESUME_CREDIT_LINE, credit_forward)
-CL_TRACKED_FUNCTION(cl_close_credit_line, CL_OP_CLOSE_CREDIT_LINE, credit_forward)
-CL_TRACKED_FUNCTION(cl_set_credit_line_hot, CL_OP_SET_CREDIT_LINE_HOT, credit_forward)

@@ -42,6 +42,13 @@ extern void cl_credit_post_line_event(int64 line_id, const char *op, const char 
 
 /* Spread a hot line's headroom over its slices (credit_engine.c, inside SPI). */
 extern void cl_credit_spread_headroom(int64 line, int32 n, int64 total);
+extern void cl_credit_respread(int64 line_id);
+
+/* The engine's change of one node, and one entry on one chain (inside SPI). */
+extern void cl_credit_apply_node(int64 node, const char *op, const char *ref,
+								 int64 fd, int64 ud, int64 rd);
+extern void cl_credit_post_chain(int64 node, int32 slice, const char *op, const char *ref,
+								 int64 fd, int64 ud, int64 rd, int64 headroom_delta);
 
 extern void credit_entry_hash(pg_cryptohash_ctx *ctx, const uint8 prev_hash[CL_HASH_LEN],
 							  const CreditEntry *e, uint8 out[CL_HASH_LEN]);

@@ -2,8 +2,9 @@
  * credit_engine.c: the credit data path in C: credit_freeze,
  * credit_unfreeze, credit_use, credit_use_direct, credit_return,
  * credit_expire_holds (also the worker's hold expiry), hot-line slices and
- * gather, and the SQL-callable _credit_apply/_credit_post/
- * _credit_spread_headroom the PL/pgSQL administration bodies use.
+ * gather, and the few internals the administration calls use
+ * (credit_admin.c, credit_limits.c: cl_credit_apply_node,
+ * cl_credit_post_chain, cl_credit_respread).
  *
  * A change of frozen/used/returned is applied to the line and every
  * ancestor (each once, ascending id: "nodes").  A plain node's chain is its
@@ -21,7 +22,7 @@
  *
  * Availability is computed in one place, credit_available(); the re-spread
  * of a hot line's headroom after its limit changed in one place,
- * cl_credit_spread_headroom() (SQL: _credit_spread_headroom).
+ * cl_credit_spread_headroom() (cl_credit_respread for a line as it stands).
  *
  * Locking (lockorder.h, steps 1-4): the credit graph lock shared; the
  * reference claim; the hold or drawdown row; due holds released (rows with
@@ -256,6 +257,11 @@ static ClPlan line_totals_plan = {
 	"  FROM creditledger.ledger_credit_lines l"
 	"  LEFT JOIN creditledger.credit_line_slices x ON x.line_id OPERATOR(pg_catalog.=) l.line_id"
 	" WHERE l.line_id OPERATOR(pg_catalog.=) $1 GROUP BY l.line_id",
+	1, {INT8OID}
+};
+
+static ClPlan hot_slices_plan = {
+	"SELECT hot_slices FROM creditledger.ledger_credit_lines WHERE line_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 
@@ -1997,52 +2003,38 @@ credit_expire_holds_impl(PG_FUNCTION_ARGS)
 }
 
 /* ------------------------------------------------------------------------
- * SQL-callable internals for the PL/pgSQL administration bodies
+ * Internals for the administration calls (credit_admin.c, credit_limits.c)
  * ------------------------------------------------------------------------ */
 
 /*
- * _credit_apply(node, op, ref, fd, ud, rd): credit_apply for link_credit_line
- * (which holds the exclusive graph lock and locked the plain nodes).
+ * cl_credit_apply_node: credit_apply on one node for link_credit_line's
+ * carry (the caller holds the exclusive graph lock and locked the plain
+ * nodes' rows).  Inside SPI.
  */
-PG_FUNCTION_INFO_V1(cl_credit_apply_sql);
-Datum
-cl_credit_apply_sql(PG_FUNCTION_ARGS)
+void
+cl_credit_apply_node(int64 node, const char *op, const char *ref, int64 fd, int64 ud, int64 rd)
 {
-	int64		node = PG_GETARG_INT64(0);
-	char	   *op = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	   *ref = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	CreditLine l;
+	Datum		v[2] = {Int64GetDatum(node), BoolGetDatum(true)};
+	CreditLine	l;
 
-	cl_spi_connect();
-	{
-		Datum		v[2] = {Int64GetDatum(node), BoolGetDatum(true)};
-
-		cl_exec(&read_line_plan, v, NULL, 1);
-	}
+	cl_exec(&read_line_plan, v, NULL, 1);
 	if (SPI_processed != 1)
 		elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", node);
 	fetch_line(0, &l);
-	credit_apply(&l, op, ref, PG_GETARG_INT64(3), PG_GETARG_INT64(4), PG_GETARG_INT64(5));
-	cl_spi_finish();
-	PG_RETURN_VOID();
+	credit_apply(&l, op, ref, fd, ud, rd);
 }
 
 /*
- * _credit_post(node, slice, op, ref, fd, ud, rd, headroom_delta): append
- * one entry to a chain whose lock the caller holds (set_credit_line_hot's
- * fold).
+ * cl_credit_post_chain: append one entry to a chain whose lock the caller
+ * holds, a line's own (slice 0) or one of its slices (set_credit_line_hot's
+ * fold).  Inside SPI.
  */
-PG_FUNCTION_INFO_V1(cl_credit_post_sql);
-Datum
-cl_credit_post_sql(PG_FUNCTION_ARGS)
+void
+cl_credit_post_chain(int64 node, int32 slice, const char *op, const char *ref,
+					 int64 fd, int64 ud, int64 rd, int64 headroom_delta)
 {
-	int64		node = PG_GETARG_INT64(0);
-	int32		slice = PG_GETARG_INT32(1);
-	char	   *op = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	char	   *ref = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	CreditHead	h;
 
-	cl_spi_connect();
 	if (slice == 0)
 		read_line_head(node, &h);
 	else
@@ -2054,22 +2046,26 @@ cl_credit_post_sql(PG_FUNCTION_ARGS)
 			elog(ERROR, "creditledger: hot credit line " INT64_FORMAT " has no slice %d", node, slice);
 		(void) fetch_slice(0, node, &h);
 	}
-	credit_post(&h, op, ref, PG_GETARG_INT64(4), PG_GETARG_INT64(5), PG_GETARG_INT64(6),
-				PG_GETARG_INT64(7));
-	cl_spi_finish();
-	PG_RETURN_VOID();
+	credit_post(&h, op, ref, fd, ud, rd, headroom_delta);
 }
 
 /*
- * _credit_spread_headroom(line, n, total): cl_credit_spread_headroom for
- * set_credit_limit and set_credit_line_hot.
+ * cl_credit_respread: spread a hot line's available amount (its row and
+ * every slice, line_available) over its slices again, after its limit,
+ * temporary limits or slice count changed; nothing for a plain line.  The
+ * caller holds the exclusive graph lock.  Inside SPI.
  */
-PG_FUNCTION_INFO_V1(cl_credit_spread_headroom_sql);
-Datum
-cl_credit_spread_headroom_sql(PG_FUNCTION_ARGS)
+void
+cl_credit_respread(int64 line_id)
 {
-	cl_spi_connect();
-	cl_credit_spread_headroom(PG_GETARG_INT64(0), PG_GETARG_INT32(1), PG_GETARG_INT64(2));
-	cl_spi_finish();
-	PG_RETURN_VOID();
+	Datum		v[1] = {Int64GetDatum(line_id)};
+	bool		isnull;
+	int32		n;
+
+	cl_exec(&hot_slices_plan, v, NULL, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", line_id);
+	n = DatumGetInt32(cl_getdatum(0, 1, &isnull));
+	if (n > 0)
+		cl_credit_spread_headroom(line_id, n, line_available(line_id));
 }

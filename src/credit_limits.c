@@ -9,8 +9,8 @@
  * Data (sql/upgrade-0.3.0/65_credit_limits.sql):
  *   - ledger_credit_lines.temporary_limit: the sum of the line's ACTIVE
  *     temporary limits.  The credit data path knows only the effective
- *     limit, limit_amount + temporary_limit (_credit_available, the
- *     credit_lines view that hot-line gathers read);
+ *     limit, limit_amount + temporary_limit (line_limit in credit_engine.c,
+ *     the credit_lines view);
  *   - ledger_credit_temporary_limits: one row per temporary limit, status
  *     scheduled -> active -> expired (window passed) or ended (ended by
  *     end_temporary_limit); a scheduled one may go straight to ended or
@@ -117,12 +117,6 @@ static ClPlan decreased_plan = {
 	" WHERE line_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
-static ClPlan hot_available_plan = {
-	"SELECT l.hot_slices, c.available FROM creditledger.ledger_credit_lines l"
-	"  JOIN creditledger.credit_lines c ON c.line_id OPERATOR(pg_catalog.=) l.line_id"
-	" WHERE l.line_id OPERATOR(pg_catalog.=) $1",
-	1, {INT8OID}
-};
 static ClPlan granted_plan = {
 	"SELECT c.limit_amount FROM creditledger.credit_line_links k"
 	"  JOIN creditledger.ledger_credit_lines c ON c.line_id OPERATOR(pg_catalog.=) k.child_id"
@@ -160,14 +154,37 @@ static ClPlan link_insert_plan = {
 	"INSERT INTO creditledger.credit_line_links (child_id, parent_id, control) VALUES ($1, $2, $3)",
 	3, {INT8OID, INT8OID, TEXTOID}
 };
-static ClPlan link_usage_plan = {
-	"SELECT creditledger._link_credit_line($1, $2)",
-	2, {INT8OID, INT8OID}
+/* The line $1 and its usage ancestors, ascending (usage and both links). */
+static ClPlan usage_up_plan = {
+	"SELECT pg_catalog.unnest(creditledger._credit_nodes($1))",
+	1, {INT8OID}
 };
-static ClPlan link_set_control_plan = {
-	"UPDATE creditledger.credit_line_links SET control = $3"
-	" WHERE child_id OPERATOR(pg_catalog.=) $1 AND parent_id OPERATOR(pg_catalog.=) $2",
-	3, {INT8OID, INT8OID, TEXTOID}
+static ClPlan lock_plain_plan = {
+	"SELECT 1 FROM creditledger.ledger_credit_lines"
+	" WHERE line_id OPERATOR(pg_catalog.=) ANY ($1) AND hot_slices OPERATOR(pg_catalog.=) 0"
+	" ORDER BY line_id FOR NO KEY UPDATE",
+	1, {INT8ARRAYOID}
+};
+/*
+ * What linking $1 under a new usage ancestor $2 carries there: the open
+ * holds, outstanding and returned amounts of $1's usage subtree, less the
+ * lines $2 already counts (its own usage subtree: a diamond is never
+ * counted twice).
+ */
+static ClPlan carry_plan = {
+	"SELECT coalesce(pg_catalog.sum(o.frozen), 0)::bigint, coalesce(pg_catalog.sum(o.used), 0)::bigint,"
+	"       coalesce(pg_catalog.sum(o.returned), 0)::bigint"
+	"  FROM pg_catalog.unnest(creditledger._credit_subtree($1)) AS b(id)"
+	"  CROSS JOIN LATERAL ("
+	"      SELECT (SELECT coalesce(pg_catalog.sum(h.remaining), 0) FROM creditledger.ledger_credit_holds h"
+	"               WHERE h.line_id OPERATOR(pg_catalog.=) b.id"
+	"                 AND h.status OPERATOR(pg_catalog.=) 'open') AS frozen,"
+	"             (SELECT coalesce(pg_catalog.sum(w.outstanding), 0) FROM creditledger.ledger_credit_drawdowns w"
+	"               WHERE w.line_id OPERATOR(pg_catalog.=) b.id) AS used,"
+	"             (SELECT coalesce(pg_catalog.sum(w.returned), 0) FROM creditledger.ledger_credit_drawdowns w"
+	"               WHERE w.line_id OPERATOR(pg_catalog.=) b.id) AS returned) o"
+	" WHERE b.id OPERATOR(pg_catalog.<>) ALL (creditledger._credit_subtree($2))",
+	2, {INT8OID, INT8OID}
 };
 
 #define TEMP_COLUMNS \
@@ -316,8 +333,9 @@ lock_lines(int64 *ids, int n)
  * the line's row): a decrease is recorded in limit_decreased_at (the line
  * may now be over its limit: allowed, new freezes are refused until it is
  * back, BCP reports it as a warning), and a hot line's headroom is spread
- * again over its slices by cl_credit_spread_headroom (credit_engine.c, the
- * one place that does it): evenly, the remainder on slice 1, a negative
+ * again over its slices by cl_credit_respread (credit_engine.c, the one
+ * place that does it, from the same available amount the engine checks
+ * against): evenly, the remainder on slice 1, a negative
  * total all on slice 1 (so that no slice can give any until the line is
  * back within its limit).
  */
@@ -325,19 +343,11 @@ void
 credit_limit_changed(int64 line_id, bool decreased)
 {
 	Datum		args[1];
-	bool		isnull;
-	int32		n;
-	int64		total;
 
 	args[0] = Int64GetDatum(line_id);
 	if (decreased)
 		cl_exec(&decreased_plan, args, NULL, 0);
-	cl_exec(&hot_available_plan, args, NULL, 1);
-	if (SPI_processed != 1)
-		elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", line_id);
-	n = DatumGetInt32(cl_getdatum(0, 1, &isnull));
-	total = cl_getint64(0, 2, NULL);
-	cl_credit_spread_headroom(line_id, n, total);
+	cl_credit_respread(line_id);
 }
 
 /*
@@ -433,9 +443,59 @@ set_credit_limit_impl(PG_FUNCTION_ARGS)
 }
 
 /*
+ * link_usage_carry: before child is linked under parent with usage (or
+ * both) control, carry the child's usage subtree's frozen, used and
+ * returned amounts to every usage ancestor of parent (parent included)
+ * that does not count them yet, through the engine (LD002 if an ancestor
+ * lacks the headroom, 22003 out of bigint); one "link" entry
+ * (ref link:<child>:<parent>) per ancestor that changes.  The caller holds
+ * the exclusive graph lock; the plain ancestors' rows are locked here,
+ * ascending.  Inside SPI.
+ */
+static void
+link_usage_carry(int64 child_id, int64 parent_id)
+{
+	Datum		args[2];
+	int64	   *above;
+	int			nabove;
+	char	   *ref = psprintf("link:" INT64_FORMAT ":" INT64_FORMAT, child_id, parent_id);
+
+	args[0] = Int64GetDatum(parent_id);
+	cl_exec(&usage_up_plan, args, NULL, 0);
+	nabove = (int) SPI_processed;
+	above = palloc(sizeof(int64) * Max(nabove, 1));
+	for (int i = 0; i < nabove; i++)
+		above[i] = cl_getint64(i, 1, NULL);
+	{
+		Datum	   *elems = palloc(sizeof(Datum) * Max(nabove, 1));
+
+		for (int i = 0; i < nabove; i++)
+			elems[i] = Int64GetDatum(above[i]);
+		args[0] = PointerGetDatum(construct_array(elems, nabove, INT8OID, sizeof(int64),
+												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		cl_exec(&lock_plain_plan, args, NULL, 0);
+	}
+	for (int i = 0; i < nabove; i++)
+	{
+		int64		fd;
+		int64		ud;
+		int64		rd;
+
+		args[0] = Int64GetDatum(child_id);
+		args[1] = Int64GetDatum(above[i]);
+		cl_exec(&carry_plan, args, NULL, 1);
+		fd = cl_getint64(0, 1, NULL);
+		ud = cl_getint64(0, 2, NULL);
+		rd = cl_getint64(0, 3, NULL);
+		if (fd != 0 || ud != 0 || rd != 0)
+			cl_credit_apply_node(above[i], "link", ref, fd, ud, rd);
+	}
+}
+
+/*
  * link_credit_line(child, parent, control = 'usage'): usage carries the
- * child's amounts to its new usage ancestors (the 0.2 behaviour, done by
- * the PL/pgSQL body _link_credit_line(child, parent)); grant carves the
+ * child's amounts to its new usage ancestors (the 0.2 behaviour,
+ * link_usage_carry); grant carves the
  * child's limit from the parent's (LD002 if the granted limits would
  * exceed it) and carries nothing; both does both.  Linking again with the
  * same control is a no-op, with another LD004.  Cycles are refused over
@@ -515,13 +575,10 @@ link_credit_line_impl(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		/* usage: the link and the carry of the child's amounts, as in 0.2 */
-		cl_exec(&link_usage_plan, args, NULL, 0);
-		if (strcmp(control, "both") == 0)
-		{
-			args[2] = CStringGetTextDatum("both");
-			cl_exec(&link_set_control_plan, args, NULL, 0);
-		}
+		/* usage: the carry of the child's amounts, as in 0.2, and the link */
+		link_usage_carry(child_id, parent_id);
+		args[2] = CStringGetTextDatum(control);
+		cl_exec(&link_insert_plan, args, NULL, 0);
 	}
 	cl_spi_finish();
 	PG_RETURN_VOID();

@@ -10,8 +10,8 @@
  *   1. the credit graph lock: advisory (CL_CREDIT_GRAPH_KEY1,
  *      CL_CREDIT_GRAPH_KEY2), shared by freeze, unfreeze, use, use_direct,
  *      return and expiry, exclusive by link, limit, suspend, resume, close
- *      and hot-slice changes (credit_engine.c; the PL/pgSQL admin bodies
- *      through _credit_graph_lock, same key);
+ *      and hot-slice changes (credit_engine.c, credit_limits.c,
+ *      credit_admin.c);
  *   2. references: the unique index entry of the operation's reference
  *      (INSERT ... ON CONFLICT DO NOTHING): transfer vouchers, pending
  *      vouchers, hold/void/release refs, credit hold refs, drawdown refs,

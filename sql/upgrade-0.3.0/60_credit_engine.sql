@@ -5,10 +5,9 @@
 -- slices and gather; their PL/pgSQL bodies and helpers are dropped.  The
 -- public functions keep their names, signatures and C symbols and now run
 -- with the owner's rights themselves (SECURITY DEFINER, search_path
--- pinned), as the money functions do.  The administration bodies
--- (create, link, limit, status, hot) stay in PL/pgSQL and reach the
--- engine through _credit_apply, _credit_post and _credit_spread_headroom,
--- now C.  Locking: lockorder.h (README "The lock table").
+-- pinned), as the money functions do.  The administration calls follow
+-- in C too (65_credit_limits.sql, 68_credit_admin.sql).  Locking:
+-- lockorder.h (README "The lock table").
 --------------------------------------------------------------------------
 
 DROP FUNCTION creditledger._credit_freeze(bigint, bigint, text, timestamptz);
@@ -30,26 +29,6 @@ DROP FUNCTION creditledger._credit_check_usable(bigint, bigint[]);
 DROP FUNCTION creditledger._credit_take_slice(creditledger.ledger_credit_lines, bigint);
 DROP FUNCTION creditledger._credit_gather(creditledger.ledger_credit_lines, bigint, text);
 DROP FUNCTION creditledger._credit_shortfall(creditledger.ledger_credit_lines, bigint, bigint, text);
-
-CREATE OR REPLACE FUNCTION creditledger._credit_apply(node bigint, op text, ref text,
-        fd bigint, ud bigint, rd bigint)
-RETURNS void AS 'MODULE_PATHNAME', 'cl_credit_apply_sql'
-LANGUAGE C STRICT VOLATILE SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION creditledger._credit_apply(bigint, text, text, bigint, bigint, bigint) IS
-    'The engine''s change of frozen/used/returned on one node (row or hot slice: LD002 below zero available, 22003 out of bigint), for link_credit_line; the caller holds the graph lock and the plain nodes'' rows.';
-
-CREATE OR REPLACE FUNCTION creditledger._credit_post(node bigint, slice_no int, op text, ref text,
-        fd bigint, ud bigint, rd bigint, headroom_delta bigint)
-RETURNS void AS 'MODULE_PATHNAME', 'cl_credit_post_sql'
-LANGUAGE C STRICT VOLATILE SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION creditledger._credit_post(bigint, int, text, text, bigint, bigint, bigint, bigint) IS
-    'Appends one CLC1 credit journal entry to the chain of a line (slice 0) or of one of its slices and moves the chain head; the caller holds its lock.';
-
-CREATE OR REPLACE FUNCTION creditledger._credit_spread_headroom(line bigint, n int, total bigint)
-RETURNS void AS 'MODULE_PATHNAME', 'cl_credit_spread_headroom_sql'
-LANGUAGE C STRICT VOLATILE SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION creditledger._credit_spread_headroom(bigint, int, bigint) IS
-    'Spreads a hot line''s headroom evenly over its slices (a negative total on slice 1 only): the one place a limit or slice-count change re-spreads a hot line.';
 
 ALTER FUNCTION creditledger.credit_freeze(bigint, bigint, text, timestamptz) SECURITY DEFINER;
 ALTER FUNCTION creditledger.credit_unfreeze(text, text, bigint) SECURITY DEFINER;

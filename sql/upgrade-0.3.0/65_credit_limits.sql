@@ -8,8 +8,8 @@
 --   * ledger_credit_lines.temporary_limit = the sum of the line's ACTIVE
 --     temporary limits; a node's effective limit is limit_amount +
 --     temporary_limit, and that is all the freeze/use path needs to know
---     (line_limit() in credit_engine.c, _credit_available for the PL/pgSQL
---     admin bodies, the credit_lines view's available);
+--     (line_limit() in credit_engine.c, the credit_lines view's
+--     available);
 --   * credit_line_links.control: 'usage' (as before: the child's frozen and
 --     used count at the parent), 'grant' (the child's limit is carved from
 --     the parent's: Σ granted children's limit_amount <= the parent's
@@ -124,18 +124,6 @@ $$;
 COMMENT ON FUNCTION creditledger._credit_subtree(bigint) IS
     'The line and all its usage descendants (over usage and both links), each once, in ascending id order.';
 
---------------------------------------------------------------------------
--- The effective limit: limit_amount + temporary_limit.
---------------------------------------------------------------------------
-
-CREATE OR REPLACE FUNCTION creditledger._credit_available(l creditledger.ledger_credit_lines)
-RETURNS bigint LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT l.limit_amount + l.temporary_limit - l.frozen - l.used
-           - CASE WHEN l.revolving THEN 0 ELSE l.returned END
-$$;
-COMMENT ON FUNCTION creditledger._credit_available(creditledger.ledger_credit_lines) IS
-    'limit + temporary_limit - frozen - used - (revolving ? 0 : returned) of a line row.';
-
 CREATE OR REPLACE VIEW creditledger.credit_lines AS
 SELECT l.line_id, l.code, l.currency, l.limit_amount,
        l.frozen + coalesce(s.frozen, 0) AS frozen,
@@ -231,9 +219,6 @@ LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION creditledger.set_credit_limit(bigint, bigint) IS
     'Changes a line''s limit; a limit below current utilisation is allowed and blocks new freezes until the line is back within it. Under grant control a parent''s limit must cover its granting children''s limits and a granting child''s raise must fit in its parents (LD002).';
 DROP FUNCTION creditledger._set_credit_limit(bigint, bigint);
-
-COMMENT ON FUNCTION creditledger._link_credit_line(bigint, bigint) IS
-    'The usage part of link_credit_line: the link (control usage) and the carry of the child''s frozen/used/returned to its new usage ancestors; called by link_credit_line (credit_limits.c) only.';
 
 -- The public 2-argument function becomes the 3-argument one (a 2-argument
 -- call takes the default).  DROP takes its grants along: setup_roles()

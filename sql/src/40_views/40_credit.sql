@@ -26,27 +26,6 @@ SELECT entry_id, line_id, slice, version, op, ref, frozen_delta, used_delta, ret
 COMMENT ON VIEW creditledger.credit_journal IS
     'The chained credit journal (base table credit_journal_entries, same column names). slice 0 is a line''s own chain; hot lines chain per slice (1..N).';
 
-CREATE FUNCTION creditledger._suspend_credit_line(line bigint, reason text)
-RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT creditledger._credit_set_status(line, 'suspended', reason)
-$$;
-COMMENT ON FUNCTION creditledger._suspend_credit_line(bigint, text) IS
-    'Body of the public function of the same name without the underscore (which counts the call and forwards it here); not callable by applications.';
-
-CREATE FUNCTION creditledger._resume_credit_line(line bigint)
-RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT creditledger._credit_set_status(line, 'active', NULL)
-$$;
-COMMENT ON FUNCTION creditledger._resume_credit_line(bigint) IS
-    'Body of the public function of the same name without the underscore (which counts the call and forwards it here); not callable by applications.';
-
-CREATE FUNCTION creditledger._close_credit_line(line bigint)
-RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT creditledger._credit_set_status(line, 'closed', NULL)
-$$;
-COMMENT ON FUNCTION creditledger._close_credit_line(bigint) IS
-    'Body of the public function of the same name without the underscore (which counts the call and forwards it here); not callable by applications.';
-
 CREATE VIEW creditledger.credit_temporary_limits AS
 SELECT t.temporary_limit_id, t.ref, t.line_id, t.amount, t.valid_from, t.valid_until,
        t.status, t.started_at, t.ended_at, t.created_at
@@ -80,15 +59,6 @@ RETURNS bigint[] LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION creditledger._credit_subtree(bigint) IS
     'The line and all its usage descendants (over usage and both links), each once, in ascending id order.';
-
--- The effective limit: limit_amount + temporary_limit.
-CREATE FUNCTION creditledger._credit_available(l creditledger.ledger_credit_lines)
-RETURNS bigint LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT l.limit_amount + l.temporary_limit - l.frozen - l.used
-           - CASE WHEN l.revolving THEN 0 ELSE l.returned END
-$$;
-COMMENT ON FUNCTION creditledger._credit_available(creditledger.ledger_credit_lines) IS
-    'limit + temporary_limit - frozen - used - (revolving ? 0 : returned) of a line row.';
 
 CREATE VIEW creditledger.credit_lines AS
 SELECT l.line_id, l.code, l.currency, l.limit_amount,
