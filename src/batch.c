@@ -26,28 +26,61 @@
  *      middle of the batch, the one wait out of order, as for single calls
  *      in one transaction).  So two batches, or a batch and single calls,
  *      wait for each other only in ascending order and never deadlock.
- *   3. Evaluate and write, in item order, by the single calls'
- *      implementations (transfers.c, holds.c, posting.c) called directly
- *      (no SQL layer): claim the reference (a replay returns the first id,
- *      another payload is LD004, a voucher used earlier in the same batch
- *      is seen exactly as a sequential call would see it), check accounts,
- *      blocks, currencies, floors against available = balance - held, then
- *      append the chained journal entries through the direct heap writer
- *      and write the chain heads.  The rows locked in step 2 are not locked
- *      again, and a row this transaction wrote is read from its newest
- *      version (rowcache.c), so an item costs the same whatever its
- *      position in the batch.
- *   4. Atomicity per group.  An item, or a linked group (items joined by
- *      "linked": true with the next), must succeed or fail as one.  Runs of
- *      groups are attempted together in ONE subtransaction; when a group
- *      fails, the attempt is rolled back and the groups before it are
- *      attempted again (they succeeded already against the same locked
- *      state), then the failing group alone, whose error becomes its result
- *      (its other items: LD014).  A batch without failures costs one
- *      subtransaction; each failure costs at most one extra attempt of the
- *      groups before it.  With atomic => true there are no subtransactions:
+ *   3. Evaluate in memory and write in bulk (transfer and entry items on
+ *      accounts in mode 'none': the bulk path).  The arguments of every
+ *      transfer and entry item are checked and its payload hashed first,
+ *      by the single calls' own code (cl_transfer_prepare,
+ *      cl_entry_prepare), an error kept for the item.  Then runs of groups
+ *      all of whose items qualify (a segment) are evaluated in item order
+ *      against the locked accounts' balances kept in memory: the shape or
+ *      argument error; the voucher (looked up for the whole segment first,
+ *      one index probe each: a replay returns the first id, another
+ *      payload is LD004; a voucher an earlier item of the segment took is
+ *      a replay of it, as a sequential call would find it); LD003; then
+ *      posting_evaluate (posting.c: blocks, currencies, overflow, floors
+ *      against available = balance - held, exactly post_legs' checks and
+ *      messages).  A posting that fits moves the working balances, and
+ *      the next items see them.  A failed item or linked group is undone
+ *      in memory (nothing was written, nothing claimed).  Then the
+ *      segment is written: the new ledger_transfers rows in one heap
+ *      multi-insert (their unique voucher index is the claim: a voucher
+ *      another transaction took meanwhile waits for it, as the single
+ *      call's INSERT ... ON CONFLICT does, and when it committed, the
+ *      write is undone and the segment evaluated again: now a replay or
+ *      LD004), the journal entries chained per account in item and leg
+ *      order (CLJ1, version, balances before and after, prev hash: as
+ *      journal_append computes them) in another, and each moved account
+ *      row ONCE (balance, version, last hash).  Row hashes, NOT NULL
+ *      columns, unique and partial indexes are kept exactly as with SQL
+ *      (heapwrite.c: direct_multi_insert).
+ *      The rest goes through the single calls' implementations
+ *      (transfers.c, holds.c, posting.c) called directly, item by item,
+ *      as before: reverse, pending, post and void items; items on hot
+ *      accounts (buffered increases go to the buffer, split accounts
+ *      choose a sub-account with SKIP LOCKED); and a group the evaluation
+ *      hands over: a refusal on a chain that holds reservations (post_legs
+ *      releases due reservations first, which needs the database), or a
+ *      voucher repeated in the batch with another payload (LD004 names the
+ *      first item's id, known once it is written).  Before such a group
+ *      runs, the segment before it is written; after it, the heads the
+ *      bulk path keeps are read again (under the locks it holds).  The
+ *      rows locked in step 2 are not locked again, and a row this
+ *      transaction wrote is read from its newest version (rowcache.c).
+ *   4. Atomicity per group.  In the bulk path a failed group is simply not
+ *      written.  For the single calls: an item, or a linked group (items
+ *      joined by "linked": true with the next), must succeed or fail as
+ *      one.  Runs of groups are attempted together in ONE subtransaction;
+ *      when a group fails, the attempt is rolled back and the groups
+ *      before it are attempted again (they succeeded already against the
+ *      same locked state), then the failing group alone, whose error
+ *      becomes its result (its other items: LD014).  With atomic => true
  *      the first failure raises (with the item number in the context) and
  *      the caller's transaction rolls everything back.
+ *
+ * Subtransactions of the bulk path: the argument checks and the
+ * evaluation each run in one that writes nothing (so it gets no
+ * transaction id), replaced after each refused item; the write of a
+ * segment in one (undone only for a voucher taken concurrently).
  *
  * Only business refusals (classes LD and 22) become item results.  Any
  * other error (cancellation, timeouts, deadlock, serialization failure,
@@ -71,7 +104,9 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
+#include "mb/pg_wchar.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/resowner.h"
@@ -81,8 +116,10 @@
 #include "lending.h"
 #include "compat.h"
 #include "errcodes.h"
+#include "chain.h"
 #include "locking.h"
 #include "opstats.h"
+#include "posting.h"
 #include "spi_plans.h"
 #include "validate.h"
 
@@ -154,11 +191,49 @@ typedef struct BatchItem
 	bool		nulls[MAX_ITEM_ARGS];
 	int			parse_code;		/* 0, or the SQLSTATE of a shape error */
 	char	   *parse_msg;
+	/* the bulk path (transfer and entry items) */
+	PreparedPosting *prep;		/* checked arguments, or NULL */
+	ErrorData  *prep_error;		/* what checking them raised, or NULL */
+	bool		eligible;		/* can be evaluated in memory */
+	int		   *acc;			/* its distinct accounts (indexes into the
+								 * batch's accounts, ascending ids) */
+	int			nacc;
+	int			eval;			/* EV_* */
+	int			replay_of;		/* EV_REPLAY_ITEM: that earlier item */
 	/* result */
 	int64		id;
 	int			code;			/* 0: success */
 	char	   *msg;
 } BatchItem;
+
+/* What the in-memory evaluation made of an item. */
+enum
+{
+	EV_NONE,					/* not evaluated (or failed: code set) */
+	EV_NEW,						/* a new posting, written with its segment */
+	EV_REPLAY,					/* a replay of a posting already written: id */
+	EV_REPLAY_ITEM				/* a replay of an earlier item of its segment */
+};
+
+/*
+ * An account of the batch, as the bulk path keeps it: found and open, in
+ * mode 'none' with its row locked (bulk), its attributes and main chain
+ * head as last read or written (valid while gen is the batch's), and the
+ * working balance and held of the evaluation.
+ */
+typedef struct BulkAccount
+{
+	int64		id;
+	int			sides;			/* USE_* */
+	bool		exists;
+	bool		bulk;
+	AccountInfo info;
+	ChainHead	head;
+	uint32		gen;
+	int64		balance;
+	int64		held;
+	uint32		written;		/* the last write_rows call that wrote it */
+} BulkAccount;
 
 /* A linked group: items first..last. */
 typedef struct BatchGroup
@@ -166,6 +241,7 @@ typedef struct BatchGroup
 	int			first;
 	int			last;
 	bool		parse_failed;	/* an item of it has a shape error */
+	bool		bulk;			/* every item of it eligible for the bulk path */
 } BatchGroup;
 
 /* The pending transfers that post and void items name, locked first. */
@@ -456,20 +532,14 @@ parse_item(BatchItem *it, JsonbValue *elem)
 }
 
 /*
- * run_item: run an item's call through the single call's implementation;
- * returns its id.  Raises what that call raises.
+ * build_call: an item's arguments as its single call's (timestamps
+ * converted now).
  */
-static int64
-run_item(BatchItem *it)
+static void
+build_call(BatchItem *it, FunctionCallInfo fc)
 {
 	const OpSpec *spec = &op_specs[it->op];
-	LOCAL_FCINFO(fc, MAX_ITEM_ARGS);
-	Datum		result;
 
-	if (it->parse_code != 0)
-		ereport(ERROR,
-				(errcode(it->parse_code),
-				 errmsg_internal("%s", it->parse_msg)));
 	InitFunctionCallInfoData(*fc, NULL, spec->nargs, InvalidOid, NULL, NULL);
 	for (int a = 0; a < spec->nargs; a++)
 	{
@@ -480,7 +550,33 @@ run_item(BatchItem *it)
 													ObjectIdGetDatum(InvalidOid),
 													Int32GetDatum(-1));
 	}
-	result = spec->impl(fc);
+}
+
+/*
+ * raise_parse_error: raise an item's shape error.
+ */
+static void
+raise_parse_error(BatchItem *it)
+{
+	ereport(ERROR,
+			(errcode(it->parse_code),
+			 errmsg_internal("%s", it->parse_msg)));
+}
+
+/*
+ * run_item: run an item's call through the single call's implementation;
+ * returns its id.  Raises what that call raises.
+ */
+static int64
+run_item(BatchItem *it)
+{
+	LOCAL_FCINFO(fc, MAX_ITEM_ARGS);
+	Datum		result;
+
+	if (it->parse_code != 0)
+		raise_parse_error(it);
+	build_call(it, fc);
+	result = op_specs[it->op].impl(fc);
 	return DatumGetInt64(result);
 }
 
@@ -564,11 +660,13 @@ text_array(char **s, int n)
  * lock_batch: step 2 of the file header: lock the pending transfers that
  * post and void items name, then every account of the batch once, in
  * ascending id order (mode lock; row lock for accounts in mode 'none').
- * Unknown accounts are left to the items (LD003).
+ * Unknown accounts are left to the items (LD003).  Returns the accounts
+ * (ascending ids) in *accs_out, as the bulk path keeps them.
  */
-static void
-lock_batch(BatchItem *items, int n)
+static int
+lock_batch(BatchItem *items, int n, BulkAccount **accs_out)
 {
+	BulkAccount *accs;
 	int			cap = 64,
 				nids = 0;
 	AccountUse *ids = palloc(sizeof(AccountUse) * cap);
@@ -663,6 +761,7 @@ lock_batch(BatchItem *items, int n)
 	}
 
 	nids = merge_uses(ids, nids);
+	accs = palloc0(sizeof(BulkAccount) * Max(nids, 1));
 	lock_context_open(&lc);
 	for (int i = 0; i < nids; i++)
 	{
@@ -671,8 +770,36 @@ lock_batch(BatchItem *items, int n)
 		bool		lock_row;
 
 		CHECK_FOR_INTERRUPTS();
+		accs[i].id = ids[i].id;
+		accs[i].sides = ids[i].sides;
 		cl_mode_lock(ids[i].id, false);
-		if (!cl_read_account(&lc, ids[i].id, &info) || !info.open)
+
+		/*
+		 * An account this backend saw in mode 'none' is locked straight
+		 * away, which reads it too (posting.c's hint: a stale one, after a
+		 * conversion, locks a hot account's row once more than needed).
+		 */
+		if (cl_known_none(ids[i].id) &&
+			cl_lock_main(&lc, ids[i].id, LockWaitBlock, LockTupleNoKeyExclusive,
+						 &info, &head) == LOCK_OK)
+		{
+			accs[i].exists = true;
+			accs[i].info = info;
+			cl_note_none(ids[i].id, info.hot_mode == HOT_NONE);
+			if (info.open && info.hot_mode == HOT_NONE)
+			{
+				accs[i].head = head;
+				accs[i].bulk = true;
+				accs[i].gen = 1;
+			}
+			continue;
+		}
+		if (!cl_read_account(&lc, ids[i].id, &info))
+			continue;
+		accs[i].exists = true;
+		accs[i].info = info;
+		cl_note_none(ids[i].id, info.hot_mode == HOT_NONE);
+		if (!info.open)
 			continue;
 
 		/*
@@ -687,11 +814,19 @@ lock_batch(BatchItem *items, int n)
 		if (info.hot_mode == HOT_BUFFERED)
 			lock_row = (ids[i].sides & USE_UNKNOWN) ||
 				(ids[i].sides & (info.normal_credit ? USE_DEBIT : USE_CREDIT));
-		if (lock_row)
-			(void) cl_lock_main(&lc, ids[i].id, LockWaitBlock, LockTupleNoKeyExclusive,
-								&info, &head);
+		if (lock_row &&
+			cl_lock_main(&lc, ids[i].id, LockWaitBlock, LockTupleNoKeyExclusive,
+						 &info, &head) == LOCK_OK)
+		{
+			accs[i].info = info;
+			accs[i].head = head;
+			accs[i].bulk = info.hot_mode == HOT_NONE;
+			accs[i].gen = 1;
+		}
 	}
 	lock_context_close(&lc);
+	*accs_out = accs;
+	return nids;
 }
 
 /*
@@ -793,13 +928,14 @@ attempt(BatchItem *items, BatchGroup *groups, int from, int to, BatchContext *bc
 }
 
 /*
- * run_batch: step 4 of the file header, without atomic.
+ * run_batch: step 4 of the file header, without atomic, for groups
+ * from..to-1 through the single calls.
  */
 static void
-run_batch(BatchItem *items, BatchGroup *groups, int ngroups, BatchContext *bc,
+run_batch(BatchItem *items, BatchGroup *groups, int from, int ngroups, BatchContext *bc,
 		  MemoryContext batch_cxt, MemoryContext item_cxt)
 {
-	int			pos = 0;
+	int			pos = from;
 	int			limit = ngroups;
 
 	while (pos < ngroups)
@@ -849,14 +985,14 @@ run_batch(BatchItem *items, BatchGroup *groups, int ngroups, BatchContext *bc,
 }
 
 /*
- * run_atomic: every item in the caller's transaction; the first failure
- * raises.
+ * run_atomic: items from..n-1 through the single calls, in the caller's
+ * transaction; the first failure raises.
  */
 static void
-run_atomic(BatchItem *items, int n, BatchContext *bc, MemoryContext batch_cxt,
+run_atomic(BatchItem *items, int from, int n, BatchContext *bc, MemoryContext batch_cxt,
 		   MemoryContext item_cxt)
 {
-	for (int i = 0; i < n; i++)
+	for (int i = from; i < n; i++)
 	{
 		int64		id;
 
@@ -869,6 +1005,708 @@ run_atomic(BatchItem *items, int n, BatchContext *bc, MemoryContext batch_cxt,
 		items[i].id = id;
 	}
 	bc->item = 0;
+}
+
+/* The state of one post_batch call. */
+typedef struct BatchState
+{
+	BatchItem  *items;
+	int			n;
+	BatchGroup *groups;
+	int			ngroups;
+	BulkAccount *accs;			/* ascending ids */
+	int			naccs;
+	uint32		gen;			/* heads read under an older one are stale */
+	uint32		writes;			/* write_rows calls so far */
+	bool		atomic;
+	BatchContext *bc;
+	MemoryContext batch_cxt;
+	MemoryContext item_cxt;
+} BatchState;
+
+/* Longest voucher in bytes, and its terminator. */
+#define VOUCHER_KEY_LEN (CL_MAX_REFERENCE_CHARS * MAX_MULTIBYTE_CHAR_LEN + 1)
+
+/*
+ * A voucher known to the evaluation of a segment: held by a row of
+ * ledger_transfers (item -1: id, kind, hash) or by a new posting of an
+ * earlier item of the segment.
+ */
+typedef struct VoucherEntry
+{
+	char		voucher[VOUCHER_KEY_LEN];
+	int			item;
+	int64		id;
+	char	   *kind;
+	uint8		hash[CL_HASH_LEN];
+} VoucherEntry;
+
+/* Outcomes of evaluating one item in memory. */
+typedef enum EvalResult
+{
+	EVAL_OK,
+	EVAL_FAILED,				/* a business refusal: the item's result */
+	EVAL_SLOW					/* its group must run through the single calls */
+} EvalResult;
+
+/* What a group's evaluation changed, so that a failed group is undone. */
+typedef struct EvalUndo
+{
+	int		   *acc;			/* account index whose balance changed */
+	int64	   *balance;		/* its balance before */
+	int			n;
+	int			cap;
+	int		   *added;			/* items whose voucher entered the table */
+	int			nadded;
+} EvalUndo;
+
+/*
+ * find_account: the index of account id among the batch's accounts, or -1.
+ */
+static int
+find_account(const BatchState *bs, int64 id)
+{
+	int			lo = 0,
+				hi = bs->naccs - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (bs->accs[mid].id == id)
+			return mid;
+		if (bs->accs[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/*
+ * prepare_items: check the arguments of every transfer and entry item and
+ * hash its payload, as its single call does first (cl_transfer_prepare,
+ * cl_entry_prepare); what that raises is kept as the item's error, to be
+ * raised when the evaluation reaches the item.  One subtransaction (which
+ * writes nothing, so gets no transaction id) for all of them, and one
+ * more after each item that fails.
+ */
+static void
+prepare_items(BatchState *bs)
+{
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile int i = 0;
+
+	while (i < bs->n)
+	{
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(bs->batch_cxt);
+		PG_TRY();
+		{
+			for (; i < bs->n; i++)
+			{
+				BatchItem  *it = &bs->items[i];
+				LOCAL_FCINFO(fc, MAX_ITEM_ARGS);
+				PreparedPosting *pp;
+
+				if (it->parse_code != 0 || (it->op != OP_TRANSFER && it->op != OP_ENTRY))
+					continue;
+				CHECK_FOR_INTERRUPTS();
+				bs->bc->item = i + 1;
+				build_call(it, fc);
+				pp = palloc0(sizeof(PreparedPosting));
+				if (it->op == OP_TRANSFER)
+					cl_transfer_prepare(fc, pp);
+				else
+					cl_entry_prepare(fc, pp);
+				it->prep = pp;
+			}
+			bs->bc->item = 0;
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(bs->batch_cxt);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(bs->batch_cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(bs->batch_cxt);
+			CurrentResourceOwner = oldowner;
+			bs->bc->item = 0;
+			if (!is_item_error(edata->sqlerrcode))
+				ReThrowError(edata);
+			bs->items[i].prep_error = edata;
+			i++;
+		}
+		PG_END_TRY();
+	}
+}
+
+/*
+ * classify_items: which items the bulk path evaluates in memory: a
+ * transfer or entry item all of whose accounts are in mode 'none' (locked
+ * by lock_batch), unknown or closed (LD003, found in memory); and any item
+ * whose shape or arguments are wrong (its error is known).  Items of the
+ * other kinds, and those touching a hot account, run through the single
+ * calls.  A group is bulk when all its items are.
+ */
+static void
+classify_items(BatchState *bs)
+{
+	for (int i = 0; i < bs->n; i++)
+	{
+		BatchItem  *it = &bs->items[i];
+		int64	   *ids;
+		bool		ok = true;
+
+		it->eligible = it->parse_code != 0 || it->prep_error != NULL;
+		if (it->eligible || it->prep == NULL)
+			continue;
+		ids = palloc(sizeof(int64) * it->prep->nlegs);
+		for (int l = 0; l < it->prep->nlegs; l++)
+			ids[l] = it->prep->legs[l].account_id;
+		it->nacc = cl_sort_unique_ids(ids, it->prep->nlegs);
+		it->acc = palloc(sizeof(int) * it->nacc);
+		for (int k = 0; k < it->nacc && ok; k++)
+		{
+			int			a = find_account(bs, ids[k]);
+
+			if (a < 0)
+				ok = false;
+			else
+			{
+				BulkAccount *b = &bs->accs[a];
+
+				it->acc[k] = a;
+				if (b->exists && b->info.open && !b->bulk)
+					ok = false;
+			}
+		}
+		pfree(ids);
+		it->eligible = ok;
+	}
+	for (int g = 0; g < bs->ngroups; g++)
+	{
+		bs->groups[g].bulk = true;
+		for (int i = bs->groups[g].first; i <= bs->groups[g].last; i++)
+			bs->groups[g].bulk &= bs->items[i].eligible;
+	}
+}
+
+/*
+ * refresh_heads: read again, under the row lock this transaction holds,
+ * the heads of the accounts items first..last use that are stale (items
+ * of other kinds ran since they were read and may have moved them).
+ */
+static void
+refresh_heads(BatchState *bs, int first, int last)
+{
+	LockContext lc;
+	bool		opened = false;
+
+	for (int i = first; i <= last; i++)
+	{
+		BatchItem  *it = &bs->items[i];
+
+		if (it->prep == NULL || !it->eligible)
+			continue;
+		for (int k = 0; k < it->nacc; k++)
+		{
+			BulkAccount *b = &bs->accs[it->acc[k]];
+
+			if (!b->bulk || b->gen == bs->gen)
+				continue;
+			if (!opened)
+				lock_context_open(&lc);
+			opened = true;
+			if (cl_lock_main(&lc, b->id, LockWaitBlock, LockTupleNoKeyExclusive,
+							 &b->info, &b->head) != LOCK_OK)
+				elog(ERROR, "creditledger: account " INT64_FORMAT " vanished", b->id);
+			b->gen = bs->gen;
+		}
+	}
+	if (opened)
+		lock_context_close(&lc);
+}
+
+/*
+ * eval_item: evaluate item i in memory, as its single call would run
+ * against the balances the items before it left: its shape or argument
+ * error; its voucher (a replay of a posting already written, or of an
+ * earlier item of the segment; LD004 for another payload); its accounts
+ * (LD003 in ascending id order); then posting_evaluate's checks (LD012,
+ * LD009/LD010, 22003, LD001).  A new posting moves the working balances
+ * (recorded in u) and takes its voucher.  Raises the item's error.
+ */
+static EvalResult
+eval_item(BatchState *bs, int i, HTAB *vtab, EvalUndo *u)
+{
+	BatchItem  *it = &bs->items[i];
+	PreparedPosting *pp = it->prep;
+	VoucherEntry *v;
+	AccountInfo *infos;
+	int64	   *bal,
+			   *held,
+			   *nets;
+
+	it->eval = EV_NONE;
+	if (it->parse_code != 0)
+		raise_parse_error(it);
+	if (it->prep_error != NULL)
+		ReThrowError(it->prep_error);
+
+	v = hash_search(vtab, pp->voucher, HASH_FIND, NULL);
+	if (v != NULL && v->item < 0)
+	{
+		it->id = cl_transfer_replay(pp->voucher, v->id, v->kind, v->hash, pp);
+		it->eval = EV_REPLAY;
+		return EVAL_OK;
+	}
+	if (v != NULL)
+	{
+		const PreparedPosting *first = bs->items[v->item].prep;
+
+		if (strcmp(first->kind, pp->kind) != 0 || memcmp(first->hash, pp->hash, CL_HASH_LEN) != 0)
+			return EVAL_SLOW;	/* LD004 names the first item's id: known once written */
+		it->eval = EV_REPLAY_ITEM;
+		it->replay_of = v->item;
+		return EVAL_OK;
+	}
+
+	for (int k = 0; k < it->nacc; k++)
+	{
+		BulkAccount *b = &bs->accs[it->acc[k]];
+
+		if (!b->exists)
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+					 errmsg("account " INT64_FORMAT " does not exist", b->id)));
+		if (!b->info.open)
+			ereport(ERROR,
+					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+					 errmsg("account " INT64_FORMAT " is closed", b->id)));
+	}
+	infos = palloc(sizeof(AccountInfo) * it->nacc);
+	bal = palloc(sizeof(int64) * it->nacc * 3);
+	held = bal + it->nacc;
+	nets = held + it->nacc;
+	for (int k = 0; k < it->nacc; k++)
+	{
+		BulkAccount *b = &bs->accs[it->acc[k]];
+
+		infos[k] = b->info;
+		bal[k] = b->balance;
+		held[k] = b->held;
+	}
+	if (!posting_evaluate(pp->posting_kind, pp->legs, pp->nlegs, infos, bal, held,
+						  it->nacc, nets))
+		return EVAL_SLOW;
+	for (int k = 0; k < it->nacc; k++)
+	{
+		BulkAccount *b = &bs->accs[it->acc[k]];
+
+		if (u->n == u->cap)
+		{
+			u->cap *= 2;
+			u->acc = repalloc_huge(u->acc, sizeof(int) * u->cap);
+			u->balance = repalloc_huge(u->balance, sizeof(int64) * u->cap);
+		}
+		u->acc[u->n] = it->acc[k];
+		u->balance[u->n++] = b->balance;
+		b->balance += nets[k];
+	}
+	pfree(infos);
+	pfree(bal);
+	v = hash_search(vtab, pp->voucher, HASH_ENTER, NULL);
+	v->item = i;
+	u->added[u->nadded++] = i;
+	it->eval = EV_NEW;
+	return EVAL_OK;
+}
+
+/*
+ * eval_guarded: eval_item inside the evaluation's subtransaction; a
+ * business refusal rolls that subtransaction back, starts another and
+ * comes back as EVAL_FAILED with the error in *edata_out; with atomic, or
+ * for any other error, it is raised again (the subtransaction gone).
+ */
+static EvalResult
+eval_guarded(BatchState *bs, int i, HTAB *vtab, EvalUndo *u, ResourceOwner oldowner,
+			 ErrorData **edata_out)
+{
+	EvalResult	r = EVAL_OK;
+
+	bs->bc->item = i + 1;
+	PG_TRY();
+	{
+		r = eval_item(bs, i, vtab, u);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(bs->batch_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(bs->batch_cxt);
+		CurrentResourceOwner = oldowner;
+		bs->bc->item = 0;
+		if (bs->atomic || !is_item_error(edata->sqlerrcode))
+			ReThrowError(edata);
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(bs->batch_cxt);
+		*edata_out = edata;
+		r = EVAL_FAILED;
+	}
+	PG_END_TRY();
+	bs->bc->item = 0;
+	return r;
+}
+
+/*
+ * undo_group: forget what the items of a group that failed (or must run
+ * through the single calls) did to the working balances and the voucher
+ * table since the marks.
+ */
+static void
+undo_group(BatchState *bs, const BatchGroup *g, HTAB *vtab, EvalUndo *u, int mark,
+		   int added_mark)
+{
+	while (u->n > mark)
+	{
+		u->n--;
+		bs->accs[u->acc[u->n]].balance = u->balance[u->n];
+	}
+	while (u->nadded > added_mark)
+		(void) hash_search(vtab, bs->items[u->added[--u->nadded]].prep->voucher,
+						   HASH_REMOVE, NULL);
+	for (int i = g->first; i <= g->last; i++)
+		bs->items[i].eval = EV_NONE;
+}
+
+/*
+ * evaluate_segment: evaluate bulk groups from..to-1 in memory, in order
+ * (step 3 of the file header).  The vouchers are looked up first, in one
+ * query.  A group whose item fails is undone and gets its results
+ * (fail_group; with atomic, the error is raised); the others keep their
+ * effects for the groups after them.  Returns the first group that must
+ * run through the single calls instead (undone), or to.  Inside one
+ * subtransaction that writes nothing, replaced after each failure.
+ */
+static int
+evaluate_segment(BatchState *bs, int from, int to)
+{
+	int			first = bs->groups[from].first;
+	int			last = bs->groups[to - 1].last;
+	char	  **vouchers = palloc(sizeof(char *) * (last - first + 1));
+	int			nv = 0;
+	FoundVoucher *found;
+	int			nfound;
+	HASHCTL		ctl;
+	HTAB	   *vtab;
+	EvalUndo	u;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	int			stop = to;
+
+	for (int i = first; i <= last; i++)
+		if (bs->items[i].prep != NULL)
+			vouchers[nv++] = bs->items[i].prep->voucher;
+	nfound = nv > 0 ? cl_find_transfer_vouchers(vouchers, nv, &found) : 0;
+	ctl.keysize = VOUCHER_KEY_LEN;
+	ctl.entrysize = sizeof(VoucherEntry);
+	ctl.hcxt = bs->batch_cxt;
+	vtab = hash_create("creditledger batch vouchers", Max(nv, 16), &ctl,
+					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (int f = 0; f < nfound; f++)
+	{
+		VoucherEntry *v = hash_search(vtab, found[f].voucher, HASH_ENTER, NULL);
+
+		v->item = -1;
+		v->id = found[f].transfer_id;
+		v->kind = found[f].kind;
+		memcpy(v->hash, found[f].hash, CL_HASH_LEN);
+	}
+	for (int i = first; i <= last; i++)
+	{
+		BatchItem  *it = &bs->items[i];
+
+		if (it->prep == NULL || !it->eligible)
+			continue;
+		for (int k = 0; k < it->nacc; k++)
+		{
+			BulkAccount *b = &bs->accs[it->acc[k]];
+
+			b->balance = b->head.balance;
+			b->held = b->head.held;
+		}
+	}
+	u.cap = 64;
+	u.n = 0;
+	u.acc = palloc(sizeof(int) * u.cap);
+	u.balance = palloc(sizeof(int64) * u.cap);
+	u.added = palloc(sizeof(int) * (last - first + 1));
+	u.nadded = 0;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(bs->batch_cxt);
+	for (int g = from; g < to; g++)
+	{
+		BatchGroup *grp = &bs->groups[g];
+		int			mark = u.n;
+		int			added_mark = u.nadded;
+		EvalResult	r = EVAL_OK;
+		int			i;
+		ErrorData  *edata = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!bs->atomic && grp->parse_failed)
+		{
+			/* resolved without evaluating anything: the first malformed item */
+			for (int k = grp->first; k <= grp->last; k++)
+				if (bs->items[k].parse_code != 0)
+				{
+					fail_group(bs->items, grp, k, bs->items[k].parse_code, bs->items[k].parse_msg);
+					break;
+				}
+			continue;
+		}
+		for (i = grp->first; i <= grp->last; i++)
+		{
+			r = eval_guarded(bs, i, vtab, &u, oldowner, &edata);
+			if (r != EVAL_OK)
+				break;
+		}
+		bs->bc->item = 0;
+		if (r == EVAL_OK)
+			continue;
+		undo_group(bs, grp, vtab, &u, mark, added_mark);
+		if (r == EVAL_SLOW)
+		{
+			stop = g;
+			break;
+		}
+		fail_group(bs->items, grp, i, edata->sqlerrcode, edata->message);
+		FreeErrorData(edata);
+	}
+	ReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(bs->batch_cxt);
+	CurrentResourceOwner = oldowner;
+	hash_destroy(vtab);
+	return stop;
+}
+
+/*
+ * write_rows: the writes of write_segment, for items first..last.
+ */
+static void
+write_rows(BatchState *bs, int first, int last)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TransferRows tr;
+	JournalBulk jb;
+	ChainHead **heads;
+	int			nheads = 0;
+
+	transfer_rows_open(&tr);
+	for (int i = first; i <= last; i++)
+		if (bs->items[i].eval == EV_NEW)
+			bs->items[i].id = transfer_rows_add(&tr, bs->items[i].prep);
+	transfer_rows_close(&tr);
+
+	journal_bulk_open(&jb);
+	for (int i = first; i <= last; i++)
+	{
+		BatchItem  *it = &bs->items[i];
+
+		if (it->eval != EV_NEW)
+			continue;
+		for (int l = 0; l < it->prep->nlegs; l++)
+		{
+			const PostingLeg *leg = &it->prep->legs[l];
+			BulkAccount *b = &bs->accs[find_account(bs, leg->account_id)];
+
+			journal_bulk_append(&jb, &b->head, it->id, it->prep->voucher, leg->side,
+								leg->amount, false, now, now);
+		}
+	}
+	journal_bulk_close(&jb);
+
+	/* each moved head once, found through the items (not all accounts) */
+	bs->writes++;
+	heads = palloc(sizeof(ChainHead *) * Max(bs->naccs, 1));
+	for (int i = first; i <= last; i++)
+	{
+		BatchItem  *it = &bs->items[i];
+
+		if (it->eval != EV_NEW)
+			continue;
+		for (int k = 0; k < it->nacc; k++)
+		{
+			BulkAccount *b = &bs->accs[it->acc[k]];
+
+			if (b->written != bs->writes && b->head.dirty)
+			{
+				b->written = bs->writes;
+				heads[nheads++] = &b->head;
+			}
+		}
+	}
+	chain_heads_write(heads, nheads);
+	pfree(heads);
+}
+
+/*
+ * write_segment: write what the evaluation of groups from..stop-1 found
+ * (step 3, its end): the new postings' ledger_transfers rows in one
+ * multi-insert (their vouchers' unique check is the claim), their journal
+ * entries chained per account in item and leg order in another, and each
+ * moved account row once.  In a subtransaction: when a voucher turns out
+ * to be taken by a transaction that committed after the lookup (23505 on
+ * the voucher), everything is undone and false returned, so that the
+ * caller evaluates again (under REPEATABLE READ or SERIALIZABLE that is a
+ * serialization failure, as for the single call).  Then the items'
+ * results.
+ */
+static bool
+write_segment(BatchState *bs, int from, int stop)
+{
+	const volatile int first = bs->groups[from].first;
+	const volatile int last = bs->groups[stop - 1].last;
+	bool		any_new = false;
+
+	for (int i = first; i <= last && !any_new; i++)
+		any_new = bs->items[i].eval == EV_NEW;
+	if (any_new)
+	{
+		ResourceOwner oldowner = CurrentResourceOwner;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(bs->batch_cxt);
+		PG_TRY();
+		{
+			write_rows(bs, first, last);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(bs->batch_cxt);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(bs->batch_cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(bs->batch_cxt);
+			CurrentResourceOwner = oldowner;
+			if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION || edata->constraint_name == NULL ||
+				strcmp(edata->constraint_name, "ledger_transfers_voucher_key") != 0)
+				ReThrowError(edata);
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update"),
+						 errdetail_internal("%s", edata->message)));
+			FreeErrorData(edata);
+			return false;
+		}
+		PG_END_TRY();
+	}
+	for (int i = first; i <= last; i++)
+	{
+		BatchItem  *it = &bs->items[i];
+
+		if (it->eval == EV_NONE)
+			continue;
+		if (it->eval == EV_REPLAY_ITEM)
+			it->id = bs->items[it->replay_of].id;
+		it->code = 0;
+		it->msg = NULL;
+	}
+	return true;
+}
+
+/*
+ * run_bulk_segment: evaluate bulk groups from..to-1 in memory and write
+ * what they posted; returns the first group that must run through the
+ * single calls (to: none).  A voucher taken concurrently between the
+ * lookup and the write makes it start again from the heads as the
+ * database has them again (each time, one more voucher is seen as taken:
+ * it ends).
+ */
+static int
+run_bulk_segment(BatchState *bs, int from, int to)
+{
+	for (int tries = 0;; tries++)
+	{
+		int			stop;
+
+		if (tries > bs->n + 10)
+			elog(ERROR, "creditledger: post_batch kept finding its vouchers taken concurrently");
+		refresh_heads(bs, bs->groups[from].first, bs->groups[to - 1].last);
+		stop = evaluate_segment(bs, from, to);
+		if (stop == from || write_segment(bs, from, stop))
+			return stop;
+		/* the write was undone: read the heads again, as they are now */
+		bs->gen++;
+	}
+}
+
+/*
+ * run_slow: groups from..to-1 through the single calls' implementations
+ * (step 4 of the file header); the heads the bulk path keeps are stale
+ * after them.
+ */
+static void
+run_slow(BatchState *bs, int from, int to)
+{
+	if (bs->atomic)
+		run_atomic(bs->items, bs->groups[from].first, bs->groups[to - 1].last + 1, bs->bc,
+				   bs->batch_cxt, bs->item_cxt);
+	else
+		run_batch(bs->items, bs->groups, from, to, bs->bc, bs->batch_cxt, bs->item_cxt);
+	bs->gen++;
+}
+
+/*
+ * run_engine: the groups in order: runs of bulk groups evaluated in memory
+ * and written together, the other groups (and a bulk group the evaluation
+ * hands over) through the single calls.
+ */
+static void
+run_engine(BatchState *bs)
+{
+	int			pos = 0;
+
+	while (pos < bs->ngroups)
+	{
+		int			end = pos;
+
+		CHECK_FOR_INTERRUPTS();
+		while (end < bs->ngroups && bs->groups[end].bulk)
+			end++;
+		if (end > pos)
+		{
+			int			stop = run_bulk_segment(bs, pos, end);
+
+			if (stop < end)
+			{
+				run_slow(bs, stop, stop + 1);
+				stop++;
+			}
+			pos = stop;
+			continue;
+		}
+		while (end < bs->ngroups && !bs->groups[end].bulk)
+			end++;
+		run_slow(bs, pos, end);
+		pos = end;
+	}
 }
 
 /*
@@ -889,6 +1727,7 @@ post_batch_impl(PG_FUNCTION_ARGS)
 	MemoryContext batch_cxt;
 	MemoryContext item_cxt;
 	BatchContext bc = {0};
+	BatchState	bs;
 	ErrorContextCallback errcb;
 
 	CL_REQUIRE_ARGS("items", "atomic");
@@ -940,13 +1779,22 @@ post_batch_impl(PG_FUNCTION_ARGS)
 	bc.item = 0;
 
 	/* 2. lock every account once, ascending */
-	lock_batch(items, n);
+	bs.items = items;
+	bs.n = n;
+	bs.groups = groups;
+	bs.ngroups = ngroups;
+	bs.naccs = lock_batch(items, n, &bs.accs);
+	bs.gen = 1;
+	bs.writes = 0;
+	bs.atomic = atomic;
+	bs.bc = &bc;
+	bs.batch_cxt = batch_cxt;
+	bs.item_cxt = item_cxt;
 
-	/* 3 and 4. evaluate and write, item by item, each group as one */
-	if (atomic)
-		run_atomic(items, n, &bc, batch_cxt, item_cxt);
-	else
-		run_batch(items, groups, ngroups, &bc, batch_cxt, item_cxt);
+	/* 3 and 4. check, evaluate and write, in order, each group as one */
+	prepare_items(&bs);
+	classify_items(&bs);
+	run_engine(&bs);
 
 	error_context_stack = errcb.previous;
 

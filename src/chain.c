@@ -19,6 +19,10 @@
  * chain's hold chain (held, hold_version, hold_hash), which holds.c moves
  * the same way.
  *
+ * post_batch appends through journal_bulk_*: the same entries, chained
+ * the same way one by one in memory, inserted together by one heap
+ * multi-insert (heapwrite.c) when the batch's segment is written.
+ *
  * Locking: the caller holds the row lock of every head it passes (taken in
  * ascending (account, sub-account) order by locking.c), so no other
  * transaction can move the same chain concurrently.  Each head written back
@@ -212,6 +216,91 @@ journal_append(JournalWriter *w, ChainHead *head, int64 transfer_id,
 	head->balance = e.balance_after;
 	memcpy(head->last_hash, hash, CL_HASH_LEN);
 	head->dirty = true;
+}
+
+/*
+ * journal_bulk_open: open journal_entries for a batch of appends that go
+ * into the heap together (journal_bulk_close), for post_batch (batch.c).
+ */
+void
+journal_bulk_open(JournalBulk *b)
+{
+	chain_writer_open(&b->cw, &money_kind);
+	b->n = 0;
+	b->cap = 64;
+	b->rows = palloc(sizeof(HeapTuple) * b->cap);
+}
+
+/*
+ * journal_bulk_append: journal_append, except that the row is kept for
+ * journal_bulk_close instead of being inserted now: the next entry of
+ * head's chain (version, balances, hash after head's last hash, entry id
+ * drawn from the sequence now, so ids follow the order of the calls) and
+ * the head moved in memory.  The caller holds the chain's row lock and has
+ * checked the amount against the floor and for overflow.
+ */
+void
+journal_bulk_append(JournalBulk *b, ChainHead *head, int64 transfer_id,
+					const char *voucher, char side, int64 amount, bool is_reversal,
+					TimestampTz accepted_at, TimestampTz posted_at)
+{
+	ChainWriter *w = &b->cw;
+	const ChainKind *k = w->kind;
+	JournalEntry e;
+	uint8		hash[CL_HASH_LEN];
+	Datum		col[CL_MAX_MAPPED_COLUMNS];
+	bool		isnull[CL_MAX_MAPPED_COLUMNS];
+
+	e.account_id = head->account_id;
+	e.sub_account = head->sub_account;
+	e.version = head->version + 1;
+	e.transfer_id = transfer_id;
+	e.side = side;
+	e.amount = amount;
+	e.balance_before = head->balance;
+	e.balance_after = head->balance + cl_balance_delta(head->normal_credit, side, amount);
+	e.is_reversal = is_reversal;
+	e.accepted_at = accepted_at;
+	e.posted_at = posted_at;
+	e.voucher = voucher;
+	e.voucher_len = strlen(voucher);
+
+	k->encode(w->ctx, head->last_hash, &e, hash);
+	memset(isnull, false, sizeof(isnull));
+	k->fill(&e, head->last_hash, hash, col, isnull);
+	col[0] = Int64GetDatum(nextval_internal(w->seq, false));
+	memset(w->nulls, true, sizeof(bool) * w->natts);
+	for (int c = 0; c < k->ncolumns; c++)
+	{
+		w->values[w->att[c]] = col[c];
+		w->nulls[w->att[c]] = isnull[c];
+	}
+	if (b->n == b->cap)
+	{
+		b->cap *= 2;
+		b->rows = repalloc_huge(b->rows, sizeof(HeapTuple) * b->cap);
+	}
+	b->rows[b->n++] = heap_form_tuple(RelationGetDescr(w->table.rel), w->values, w->nulls);
+
+	head->version = e.version;
+	head->balance = e.balance_after;
+	memcpy(head->last_hash, hash, CL_HASH_LEN);
+	head->dirty = true;
+}
+
+/*
+ * journal_bulk_close: insert the kept rows (direct_multi_insert: one heap
+ * multi-insert, each row's index entries with their unique checks), close
+ * the journal and make the rows visible.
+ */
+void
+journal_bulk_close(JournalBulk *b)
+{
+	direct_multi_insert(&b->cw.table, b->rows, b->n, NULL, 0);
+	pfree(b->rows);
+	b->rows = NULL;
+	b->n = 0;
+	chain_writer_close(&b->cw);
 }
 
 /*

@@ -88,6 +88,25 @@ extern void journal_append(JournalWriter *w, ChainHead *head, int64 transfer_id,
 						   bool is_reversal, TimestampTz accepted_at,
 						   TimestampTz posted_at);
 extern void journal_writer_close(JournalWriter *w);
+
+/*
+ * Money entries appended in bulk (post_batch): formed and chained one by
+ * one, inserted together by journal_bulk_close.
+ */
+typedef struct JournalBulk
+{
+	ChainWriter cw;
+	HeapTuple  *rows;
+	int			n;
+	int			cap;
+} JournalBulk;
+
+extern void journal_bulk_open(JournalBulk *b);
+extern void journal_bulk_append(JournalBulk *b, ChainHead *head, int64 transfer_id,
+								const char *voucher, char side, int64 amount,
+								bool is_reversal, TimestampTz accepted_at,
+								TimestampTz posted_at);
+extern void journal_bulk_close(JournalBulk *b);
 extern void chain_heads_write(ChainHead **heads, int n);
 extern int64 cl_available(const ChainHead *head);
 extern char cl_side_for(bool normal_credit, bool increase);

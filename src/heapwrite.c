@@ -17,6 +17,14 @@
  * tables have none).  They are created USING heap, and direct_open()
  * refuses any other access method.
  *
+ * direct_multi_insert() appends many rows with heap_multi_insert and then
+ * each row's index entries through ExecInsertIndexTuples, as COPY does
+ * (unique checks, their waits and 23505 included, partial predicates
+ * evaluated); it checks NOT NULL columns itself and refuses a table with
+ * CHECK constraints or row INSERT triggers other than those the caller
+ * names as emulated (ledger_transfers_seal, whose row_hash the caller
+ * computes), so that it never silently skips a rule SQL would apply.
+ *
  * direct_claim() is INSERT ... ON CONFLICT DO NOTHING on one arbiter
  * index, with the executor's speculative insertion protocol (the same
  * waits and the same outcome as the SQL statement), for a reference's
@@ -49,6 +57,8 @@
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/bitmapset.h"
@@ -328,6 +338,93 @@ direct_insert(DirectTable *t, Datum *values, bool *nulls)
 	insert_index_entries(t, tup, false);
 	heap_freetuple(tup);
 	return tid;
+}
+
+/*
+ * check_insert_rules: what direct_multi_insert() does not run must not be
+ * there: no CHECK constraint, and no row INSERT trigger but those named in
+ * emulated (whose effect the caller computed into the row).  ERROR
+ * otherwise, before anything is written.
+ */
+static void
+check_insert_rules(DirectTable *t, const char *const *emulated, int nemulated)
+{
+	TupleDesc	desc = RelationGetDescr(t->rel);
+	TriggerDesc *td = t->rel->trigdesc;
+
+	if (desc->constr != NULL && desc->constr->num_check > 0)
+		elog(ERROR, "creditledger: %s has CHECK constraints the bulk writer does not evaluate",
+			 RelationGetRelationName(t->rel));
+	for (int i = 0; td != NULL && i < td->numtriggers; i++)
+	{
+		Trigger    *trig = &td->triggers[i];
+		bool		known = false;
+
+		if (!TRIGGER_FOR_ROW(trig->tgtype) || !TRIGGER_FOR_INSERT(trig->tgtype) ||
+			!trig->tgenabled || trig->tgenabled == TRIGGER_DISABLED)
+			continue;
+		for (int e = 0; e < nemulated && !known; e++)
+			known = strcmp(trig->tgname, emulated[e]) == 0;
+		if (!known)
+			elog(ERROR, "creditledger: %s has an INSERT trigger %s the bulk writer does not fire",
+				 RelationGetRelationName(t->rel), trig->tgname);
+	}
+}
+
+/*
+ * direct_multi_insert: append rows tuples[0..n-1] (formed with the table's
+ * descriptor; this function takes them over) with one heap_multi_insert
+ * per chunk of rows, then each row's index entries as COPY does
+ * (ExecInsertIndexTuples: unique checks and their waits included, so a
+ * duplicate key raises 23505 naming the constraint, as SQL's INSERT
+ * would; partial index predicates evaluated).  NOT NULL columns are
+ * checked here; CHECK constraints and row INSERT triggers other than the
+ * emulated ones are refused (check_insert_rules).  The rows get the
+ * current command id, like direct_insert's.
+ */
+void
+direct_multi_insert(DirectTable *t, HeapTuple *tuples, int n,
+					const char *const *emulated, int nemulated)
+{
+#define MULTI_INSERT_CHUNK 64
+	TupleDesc	desc = RelationGetDescr(t->rel);
+	TupleTableSlot *slots[MULTI_INSERT_CHUNK];
+	int			nslots = Min(n, MULTI_INSERT_CHUNK);
+
+	if (n <= 0)
+		return;
+	check_insert_rules(t, emulated, nemulated);
+	for (int i = 0; i < n; i++)
+		for (int a = 0; a < desc->natts; a++)
+			if (TupleDescAttr(desc, a)->attnotnull && !TupleDescAttr(desc, a)->attisdropped &&
+				heap_attisnull(tuples[i], a + 1, desc))
+				elog(ERROR, "creditledger: NULL in column %s of a row for %s",
+					 NameStr(TupleDescAttr(desc, a)->attname), RelationGetRelationName(t->rel));
+	for (int s = 0; s < nslots; s++)
+		slots[s] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	for (int from = 0; from < n; from += MULTI_INSERT_CHUNK)
+	{
+		int			m = Min(n - from, MULTI_INSERT_CHUNK);
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < m; i++)
+			ExecStoreHeapTuple(tuples[from + i], slots[i], true);
+		heap_multi_insert(t->rel, slots, m, t->estate->es_output_cid, 0, NULL);
+		for (int i = 0; i < m; i++)
+		{
+			if (t->rri->ri_NumIndices > 0)
+			{
+				List	   *recheck = CL_EXEC_INSERT_INDEX_TUPLES(t->rri, slots[i], t->estate,
+																  false, false);
+
+				list_free(recheck);
+				ResetPerTupleExprContext(t->estate);
+			}
+			ExecClearTuple(slots[i]);
+		}
+	}
+	for (int s = 0; s < nslots; s++)
+		ExecDropSingleTupleTableSlot(slots[s]);
 }
 
 /*

@@ -6,6 +6,7 @@
 
 #include "postgres.h"
 #include "nodes/execnodes.h"
+#include "access/htup.h"
 #include "storage/itemptr.h"
 #include "utils/relcache.h"
 
@@ -23,6 +24,8 @@ extern void direct_open_claim(DirectTable *t, const char *relname);
 extern bool direct_claim(DirectTable *t, Oid arbiter, Datum *values, bool *nulls,
 						 ItemPointer tid);
 extern ItemPointerData direct_insert(DirectTable *t, Datum *values, bool *nulls);
+extern void direct_multi_insert(DirectTable *t, HeapTuple *tuples, int n,
+								const char *const *emulated, int nemulated);
 extern ItemPointerData direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
 								  const int *attnums, Datum *values);
 extern void direct_close(DirectTable *t);

@@ -34,6 +34,10 @@
  *   5. writes the moved chain heads back (balances and hold chains).
  * An error anywhere aborts the caller's (sub)transaction, so a failed call
  * leaves nothing.  Must be called inside SPI (hot.c issues SQL).
+ *
+ * posting_evaluate() makes steps 2 and 3's checks alone, with the same
+ * code and messages, for accounts in mode 'none' whose locked state
+ * post_batch keeps in memory (batch.c); it touches no database state.
  */
 #include "postgres.h"
 
@@ -279,6 +283,23 @@ known_none(int64 id)
 }
 
 /*
+ * cl_known_none / cl_note_none: the hint above, for post_batch's lock pass
+ * (batch.c), which locks an account known to be in mode 'none' without
+ * reading it first, and keeps the hint as post_legs does.
+ */
+bool
+cl_known_none(int64 id)
+{
+	return known_none(id);
+}
+
+void
+cl_note_none(int64 id, bool none)
+{
+	none_hint_update(id, none);
+}
+
+/*
  * read_account: read an account, locking it when lock_now (all accounts of
  * the posting are known to be in mode 'none', so taking their locks here, in
  * ascending order, is the posting's whole locking); LD003 when it is
@@ -421,6 +442,59 @@ check_blocks(const PostingLeg *legs, int nlegs, AccountPlan *plans, int nplans)
 					 errdetail("The account's block is \"%s\".", cl_block_name(info->block)),
 					 errhint("An administrator lifts it with set_account_block(account, 'none').")));
 	}
+}
+
+/*
+ * posting_evaluate: the checks post_legs makes, in its order and with its
+ * errors, for a posting whose accounts are all in hot mode 'none', open,
+ * and locked by the caller, who keeps their state in memory (post_batch's
+ * in-memory evaluation, batch.c): infos[0..n-1] in ascending id order (the
+ * posting's distinct accounts), with each main chain's current balance
+ * and held.  Blocks (LD012), currencies (LD009/LD010), sums (22003), then
+ * per account in ascending order the floor against balance - held (22003,
+ * LD001).  Returns true with nets[i] each account's change when the
+ * posting fits.  Returns false, raising nothing, when a floor check fails
+ * on a chain that holds reservations: post_legs would first release the
+ * due ones (holds_release_due), which needs the database, so the caller
+ * runs the posting through post_legs instead.
+ */
+bool
+posting_evaluate(PostingKind kind, const PostingLeg *legs, int nlegs,
+				 const AccountInfo *infos, const int64 *balances, const int64 *helds,
+				 int n, int64 *nets)
+{
+	AccountPlan *plans = palloc0(sizeof(AccountPlan) * n);
+
+	for (int i = 0; i < n; i++)
+	{
+		Assert(infos[i].hot_mode == HOT_NONE && infos[i].open);
+		plans[i].info = infos[i];
+		plans[i].kind = PLAN_MAIN;
+		plans[i].head.account_id = infos[i].account_id;
+		plans[i].head.normal_credit = infos[i].normal_credit;
+		plans[i].head.balance = balances[i];
+		plans[i].head.held = helds[i];
+	}
+	check_blocks(legs, nlegs, plans, n);
+	check_currencies(kind, legs, nlegs, plans, n);
+	sum_legs(legs, nlegs, plans, n);
+	for (int i = 0; i < n; i++)
+	{
+		AccountPlan *p = &plans[i];
+
+		if (!check_final(&p->info, p->head.balance, p->head.held, p->net, false))
+		{
+			if (p->head.held > 0)
+			{
+				pfree(plans);
+				return false;
+			}
+			(void) check_final(&p->info, p->head.balance, p->head.held, p->net, true);
+		}
+		nets[i] = p->net;
+	}
+	pfree(plans);
+	return true;
 }
 
 /*

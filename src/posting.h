@@ -8,7 +8,9 @@
 
 #include "utils/jsonb.h"
 
+#include "heapwrite.h"
 #include "holds.h"
+#include "journal.h"
 #include "locking.h"
 
 /* One leg of a posting: debit or credit amount on an account. */
@@ -42,6 +44,62 @@ typedef struct PostingRelease
 	HoldRecord	rec;
 } PostingRelease;
 
+/*
+ * A transfer or entry call whose arguments were checked and whose payload
+ * was hashed, as the single call does before it claims its voucher
+ * (transfers.c: cl_transfer_prepare, cl_entry_prepare); post_batch
+ * evaluates it in memory (batch.c).
+ */
+typedef struct PreparedPosting
+{
+	char	   *voucher;
+	const char *kind;			/* the ledger_transfers kind */
+	PostingKind posting_kind;
+	PostingLeg *legs;
+	int			nlegs;
+	text	   *memo;			/* NULL when omitted */
+	Jsonb	   *metadata;		/* NULL when omitted */
+	uint8		hash[CL_HASH_LEN];	/* payload hash */
+} PreparedPosting;
+
+/* transfers.c, for post_batch */
+extern void cl_transfer_prepare(FunctionCallInfo fcinfo, PreparedPosting *out);
+extern void cl_entry_prepare(FunctionCallInfo fcinfo, PreparedPosting *out);
+extern int64 cl_transfer_replay(const char *voucher, int64 id, const char *kind,
+								const uint8 *hash, const PreparedPosting *pp);
+
+/* A ledger_transfers row already holding a voucher (cl_find_transfer_vouchers). */
+typedef struct FoundVoucher
+{
+	char	   *voucher;
+	int64		transfer_id;
+	char	   *kind;
+	uint8		hash[CL_HASH_LEN];
+} FoundVoucher;
+
+extern int	cl_find_transfer_vouchers(char **vouchers, int n, FoundVoucher **out);
+
+/* New ledger_transfers rows of a batch, inserted together. */
+typedef struct TransferRows
+{
+	DirectTable table;
+	const AttrNumber *att;
+	Oid			seq;
+	pg_cryptohash_ctx *ctx;
+	HeapTuple  *rows;
+	int			n;
+	int			cap;
+} TransferRows;
+
+extern void transfer_rows_open(TransferRows *tr);
+extern int64 transfer_rows_add(TransferRows *tr, const PreparedPosting *pp);
+extern void transfer_rows_close(TransferRows *tr);
+
+extern bool cl_known_none(int64 id);
+extern void cl_note_none(int64 id, bool none);
+extern bool posting_evaluate(PostingKind kind, const PostingLeg *legs, int nlegs,
+							 const AccountInfo *infos, const int64 *balances,
+							 const int64 *helds, int n, int64 *nets);
 extern void post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
 					  const PostingLeg *legs, int nlegs,
 					  const PostingRelease *releases, int nreleases);

@@ -14,19 +14,40 @@
  * Only after the voucher is claimed are accounts locked and posted
  * (posting.c), so checks run in the contract's order: arguments, reference,
  * account state, balances.
+ *
+ * For post_batch's bulk path (batch.c) the same steps come apart: the
+ * argument checks and payload hash (cl_transfer_prepare,
+ * cl_entry_prepare, which the single calls use too), a lookup of many
+ * vouchers at once (cl_find_transfer_vouchers, index probes under a new
+ * snapshot), the replay rule (cl_transfer_replay), and the new rows of a
+ * whole batch inserted together (transfer_rows_*: the claim is the unique
+ * check of their voucher index, which waits for a concurrent inserter as
+ * ON CONFLICT does and raises 23505 when it committed; the row hash the
+ * trigger ledger_transfers_seal would set is computed here).
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
 #include "batch.h"
 #include "compat.h"
+#include "heapwrite.h"
 #include "errcodes.h"
 #include "opstats.h"
 #include "journal.h"
@@ -246,23 +267,219 @@ cl_claim_transfer_voucher(const char *voucher, const char *kind, const uint8 *ha
 }
 
 /*
- * transfer(voucher, debit_account, credit_account, amount, memo, metadata):
- * debit one account and credit another; returns the transfer id.
+ * cl_transfer_replay: the voucher of a prepared transfer or entry exists
+ * as transfer id with kind and hash: returns id when the call is the same
+ * (a replay), else raises LD004, as the single call would.
  */
-Datum
-cl_transfer_impl(PG_FUNCTION_ARGS)
+int64
+cl_transfer_replay(const char *voucher, int64 id, const char *kind, const uint8 *hash,
+				   const PreparedPosting *pp)
 {
-	char	   *voucher;
+	CallPayload p;
+
+	memset(&p, 0, sizeof(p));
+	p.kind = pp->kind;
+	memcpy(p.hash, pp->hash, CL_HASH_LEN);
+	return replay_or_conflict(voucher, id, kind, hash, &p);
+}
+
+/*
+ * cl_find_transfer_vouchers: the ledger_transfers rows holding any of
+ * vouchers[0..n-1] that a new snapshot sees (committed, or written by this
+ * transaction), in *out; returns how many.  One probe of the voucher's
+ * unique index per voucher, straight through the index AM (no SQL).
+ */
+int
+cl_find_transfer_vouchers(char **vouchers, int n, FoundVoucher **out)
+{
+	static const char *const names[] = {"voucher", "transfer_id", "kind", "payload_hash"};
+	static ColumnMap map;
+	Relation	rel = table_open(cl_relation_oid("ledger_transfers"), AccessShareLock);
+	Relation	idx = index_open(cl_relation_oid("ledger_transfers_voucher_key"), AccessShareLock);
+	const AttrNumber *att = cl_column_map(&map, rel, names, lengthof(names));
+	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	IndexScanDesc scan = index_beginscan(rel, idx, snapshot, 1, 0);
+	int			found = 0;
+
+	if (idx->rd_index->indnatts != 1 || idx->rd_index->indkey.values[0] != att[0])
+		elog(ERROR, "creditledger: index ledger_transfers_voucher_key is not on voucher alone");
+	*out = palloc0(sizeof(FoundVoucher) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		ScanKeyData key;
+		bool		isnull;
+		bytea	   *h;
+		FoundVoucher *f;
+
+		ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+							   idx->rd_indcollation[0], F_TEXTEQ,
+							   CStringGetTextDatum(vouchers[i]));
+		index_rescan(scan, &key, 1, NULL, 0);
+		if (!index_getnext_slot(scan, ForwardScanDirection, slot))
+			continue;
+		f = &(*out)[found++];
+		f->voucher = TextDatumGetCString(slot_getattr(slot, att[0], &isnull));
+		f->transfer_id = DatumGetInt64(slot_getattr(slot, att[1], &isnull));
+		f->kind = TextDatumGetCString(slot_getattr(slot, att[2], &isnull));
+		h = DatumGetByteaPP(slot_getattr(slot, att[3], &isnull));
+		memcpy(f->hash, VARDATA_ANY(h), Min(VARSIZE_ANY_EXHDR(h), CL_HASH_LEN));
+		ExecClearTuple(slot);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/* The ledger_transfers columns a batch's new rows set. */
+static const char *const transfer_row_columns[] = {
+	"transfer_id", "voucher", "kind", "reverses", "memo", "metadata",
+	"payload_hash", "created_at", "row_hash"
+};
+enum
+{
+	TR_TRANSFER_ID, TR_VOUCHER, TR_KIND, TR_REVERSES, TR_MEMO, TR_METADATA,
+	TR_PAYLOAD_HASH, TR_CREATED_AT, TR_ROW_HASH, TR_COUNT
+};
+
+/* The row trigger whose effect (row_hash) transfer_rows_add computes. */
+static const char *const transfer_row_triggers[] = {"ledger_transfers_seal"};
+
+/*
+ * transfer_rows_open: ready to add new ledger_transfers rows of a batch.
+ */
+void
+transfer_rows_open(TransferRows *tr)
+{
+	static ColumnMap map;
+	static Oid	seq_relid = InvalidOid;
+	static Oid	seq = InvalidOid;
+
+	direct_open(&tr->table, "ledger_transfers");
+	tr->att = cl_column_map(&map, tr->table.rel, transfer_row_columns, TR_COUNT);
+	if (seq_relid != RelationGetRelid(tr->table.rel))
+	{
+		seq = cl_relation_oid("transfer_id_seq");
+		seq_relid = RelationGetRelid(tr->table.rel);
+	}
+	tr->seq = seq;
+	tr->ctx = cl_hash_ctx_create();
+	tr->n = 0;
+	tr->cap = 64;
+	tr->rows = palloc(sizeof(HeapTuple) * tr->cap);
+}
+
+/*
+ * transfer_rows_add: the row a single call's voucher claim would insert
+ * for pp (transfer_id from its sequence, created_at now(), reverses NULL,
+ * row_hash as the trigger ledger_transfers_seal computes it), kept for
+ * transfer_rows_close; returns its transfer id.
+ */
+int64
+transfer_rows_add(TransferRows *tr, const PreparedPosting *pp)
+{
+	TupleDesc	desc = RelationGetDescr(tr->table.rel);
+	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+	const AttrNumber *att = tr->att;
+	TransferRow row;
+	bytea	   *ph = palloc(VARHDRSZ + CL_HASH_LEN);
+	bytea	   *rh = palloc(VARHDRSZ + CL_HASH_LEN);
+	uint8		row_hash[CL_HASH_LEN];
+	StringInfoData js;
+	int64		id = nextval_internal(tr->seq, false);
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+	SET_VARSIZE(ph, VARHDRSZ + CL_HASH_LEN);
+	memcpy(VARDATA(ph), pp->hash, CL_HASH_LEN);
+
+	memset(&row, 0, sizeof(row));
+	row.transfer_id = id;
+	row.voucher = pp->voucher;
+	row.voucher_len = strlen(pp->voucher);
+	row.kind = pp->kind;
+	row.kind_len = strlen(pp->kind);
+	if (pp->memo != NULL)
+	{
+		row.memo = VARDATA_ANY(pp->memo);
+		row.memo_len = VARSIZE_ANY_EXHDR(pp->memo);
+	}
+	if (pp->metadata != NULL)
+	{
+		initStringInfo(&js);
+		JsonbToCString(&js, &pp->metadata->root, VARSIZE(pp->metadata));
+		row.metadata = js.data;
+		row.metadata_len = js.len;
+	}
+	row.payload_hash = (const char *) pp->hash;
+	row.payload_hash_len = CL_HASH_LEN;
+	row.created_at = now;
+	transfer_row_hash(tr->ctx, &row, row_hash);
+	SET_VARSIZE(rh, VARHDRSZ + CL_HASH_LEN);
+	memcpy(VARDATA(rh), row_hash, CL_HASH_LEN);
+
+	memset(nulls, true, sizeof(bool) * desc->natts);
+#define TR_SET(col, v) (values[att[col] - 1] = (v), nulls[att[col] - 1] = false)
+	TR_SET(TR_TRANSFER_ID, Int64GetDatum(id));
+	TR_SET(TR_VOUCHER, CStringGetTextDatum(pp->voucher));
+	TR_SET(TR_KIND, CStringGetTextDatum(pp->kind));
+	if (pp->memo != NULL)
+		TR_SET(TR_MEMO, PointerGetDatum(pp->memo));
+	if (pp->metadata != NULL)
+		TR_SET(TR_METADATA, JsonbPGetDatum(pp->metadata));
+	TR_SET(TR_PAYLOAD_HASH, PointerGetDatum(ph));
+	TR_SET(TR_CREATED_AT, TimestampTzGetDatum(now));
+	TR_SET(TR_ROW_HASH, PointerGetDatum(rh));
+#undef TR_SET
+
+	if (tr->n == tr->cap)
+	{
+		tr->cap *= 2;
+		tr->rows = repalloc_huge(tr->rows, sizeof(HeapTuple) * tr->cap);
+	}
+	tr->rows[tr->n++] = heap_form_tuple(desc, values, nulls);
+	pfree(values);
+	pfree(nulls);
+	return id;
+}
+
+/*
+ * transfer_rows_close: insert the kept rows (direct_multi_insert); a
+ * voucher taken meanwhile by another transaction raises 23505 on
+ * ledger_transfers_voucher_key (after waiting for that transaction, as
+ * the unique check does), which post_batch turns into a new evaluation.
+ * Closes the table and makes the rows visible.
+ */
+void
+transfer_rows_close(TransferRows *tr)
+{
+	direct_multi_insert(&tr->table, tr->rows, tr->n, transfer_row_triggers,
+						lengthof(transfer_row_triggers));
+	pfree(tr->rows);
+	tr->rows = NULL;
+	tr->n = 0;
+	pg_cryptohash_free(tr->ctx);
+	direct_close(&tr->table);
+}
+
+/*
+ * cl_transfer_prepare: transfer()'s argument checks and payload hash, in
+ * its order and with its errors, without touching the database: what
+ * post_batch's in-memory evaluation needs (batch.c).
+ */
+void
+cl_transfer_prepare(FunctionCallInfo fcinfo, PreparedPosting *out)
+{
+	CallPayload p;
 	int64		debit_account,
 				credit_account,
 				amount;
-	CallPayload p;
-	PostingLeg	legs[2];
-	bool		replayed;
-	int64		id;
 
 	CL_REQUIRE_ARGS("voucher", "debit_account", "credit_account", "amount");
-	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
+	out->voucher = cl_voucher_arg(fcinfo, 0, "voucher");
 	debit_account = PG_GETARG_INT64(1);
 	credit_account = PG_GETARG_INT64(2);
 	amount = cl_amount_arg(fcinfo, 3, "amount");
@@ -279,14 +496,40 @@ cl_transfer_impl(PG_FUNCTION_ARGS)
 	cl_put_int64(&p.args, amount);
 	payload_finish(&p, fcinfo, 4, 5);
 
+	out->kind = p.kind;
+	out->posting_kind = POSTING_TRANSFER;
+	out->nlegs = 2;
+	out->legs = palloc(sizeof(PostingLeg) * 2);
+	out->legs[0] = (PostingLeg) {debit_account, 'D', amount};
+	out->legs[1] = (PostingLeg) {credit_account, 'C', amount};
+	out->memo = p.memo;
+	out->metadata = p.metadata;
+	memcpy(out->hash, p.hash, CL_HASH_LEN);
+}
+
+/*
+ * transfer(voucher, debit_account, credit_account, amount, memo, metadata):
+ * debit one account and credit another; returns the transfer id.
+ */
+Datum
+cl_transfer_impl(PG_FUNCTION_ARGS)
+{
+	PreparedPosting pp;
+	CallPayload p;
+	bool		replayed;
+	int64		id;
+
+	cl_transfer_prepare(fcinfo, &pp);
+	memset(&p, 0, sizeof(p));
+	p.kind = pp.kind;
+	p.memo = pp.memo;
+	p.metadata = pp.metadata;
+	memcpy(p.hash, pp.hash, CL_HASH_LEN);
+
 	cl_spi_connect();
-	id = claim_voucher(voucher, &p, &replayed);
+	id = claim_voucher(pp.voucher, &p, &replayed);
 	if (!replayed)
-	{
-		legs[0] = (PostingLeg) {debit_account, 'D', amount};
-		legs[1] = (PostingLeg) {credit_account, 'C', amount};
-		post_legs(id, voucher, POSTING_TRANSFER, legs, 2, NULL, 0);
-	}
+		post_legs(id, pp.voucher, POSTING_TRANSFER, pp.legs, 2, NULL, 0);
 	cl_spi_finish();
 	PG_RETURN_INT64(id);
 }
@@ -419,37 +662,58 @@ parse_legs(Jsonb *legs, int *nlegs)
 }
 
 /*
+ * cl_entry_prepare: post_entry()'s argument checks (the legs parsed) and
+ * payload hash, as cl_transfer_prepare.
+ */
+void
+cl_entry_prepare(FunctionCallInfo fcinfo, PreparedPosting *out)
+{
+	CallPayload p;
+
+	CL_REQUIRE_ARGS("voucher", "legs");
+	out->voucher = cl_voucher_arg(fcinfo, 0, "voucher");
+	out->legs = parse_legs(PG_GETARG_JSONB_P(1), &out->nlegs);
+
+	payload_begin(&p, "entry");
+	cl_put_int32(&p.args, out->nlegs);
+	for (int i = 0; i < out->nlegs; i++)
+	{
+		cl_put_int64(&p.args, out->legs[i].account_id);
+		appendStringInfoChar(&p.args, out->legs[i].side);
+		cl_put_int64(&p.args, out->legs[i].amount);
+	}
+	payload_finish(&p, fcinfo, 2, 3);
+
+	out->kind = p.kind;
+	out->posting_kind = POSTING_ENTRY;
+	out->memo = p.memo;
+	out->metadata = p.metadata;
+	memcpy(out->hash, p.hash, CL_HASH_LEN);
+}
+
+/*
  * post_entry(voucher, legs, memo, metadata): post a balanced multi-leg
  * entry; returns the transfer id.
  */
 Datum
 cl_post_entry_impl(PG_FUNCTION_ARGS)
 {
-	char	   *voucher;
-	PostingLeg *legs;
-	int			nlegs;
+	PreparedPosting pp;
 	CallPayload p;
 	bool		replayed;
 	int64		id;
 
-	CL_REQUIRE_ARGS("voucher", "legs");
-	voucher = cl_voucher_arg(fcinfo, 0, "voucher");
-	legs = parse_legs(PG_GETARG_JSONB_P(1), &nlegs);
-
-	payload_begin(&p, "entry");
-	cl_put_int32(&p.args, nlegs);
-	for (int i = 0; i < nlegs; i++)
-	{
-		cl_put_int64(&p.args, legs[i].account_id);
-		appendStringInfoChar(&p.args, legs[i].side);
-		cl_put_int64(&p.args, legs[i].amount);
-	}
-	payload_finish(&p, fcinfo, 2, 3);
+	cl_entry_prepare(fcinfo, &pp);
+	memset(&p, 0, sizeof(p));
+	p.kind = pp.kind;
+	p.memo = pp.memo;
+	p.metadata = pp.metadata;
+	memcpy(p.hash, pp.hash, CL_HASH_LEN);
 
 	cl_spi_connect();
-	id = claim_voucher(voucher, &p, &replayed);
+	id = claim_voucher(pp.voucher, &p, &replayed);
 	if (!replayed)
-		post_legs(id, voucher, POSTING_ENTRY, legs, nlegs, NULL, 0);
+		post_legs(id, pp.voucher, POSTING_ENTRY, pp.legs, pp.nlegs, NULL, 0);
 	cl_spi_finish();
 	PG_RETURN_INT64(id);
 }
