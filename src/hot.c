@@ -358,6 +358,19 @@ first_sub(int32 n)
 }
 
 /*
+ * hot_next_first_sub: the sub-account (1..n) this backend's next search
+ * over n sub-accounts will try first, without moving the rotation: a
+ * pending transfer names it in its claim, before it reserves, so that
+ * when that first try succeeds (the usual case) the row needs no
+ * correction.  Only a guess: the search may take another one.
+ */
+int32
+hot_next_first_sub(int32 n)
+{
+	return n > 0 ? (int32) (((uint32) MyProcPid + sub_rotation) % (uint32) n) + 1 : 0;
+}
+
+/*
  * lock_any_sub: lock a sub-account nobody holds (starting at first_sub()),
  * or wait for the first one tried when all are held.
  */
@@ -463,19 +476,36 @@ typedef struct SubTry
 	int64		sub_floor;
 	ChainHead  *out;
 	LockOutcome outcome;
+	LockWaitPolicy wait;		/* LockWaitSkip, or LockWaitBlock for the one wait */
 } SubTry;
 
 /*
- * sub_try: lock the sub-account with SKIP LOCKED; true if it covers the
- * decrease.
+ * sub_try: lock the sub-account (SKIP LOCKED, or waiting for the one
+ * waited-for sub-account); true if it covers the decrease.
  */
 static bool
 sub_try(void *arg)
 {
 	SubTry	   *t = arg;
 
-	t->outcome = cl_lock_sub(t->lc, t->info, t->sub, LockWaitSkip, t->out);
+	t->outcome = cl_lock_sub(t->lc, t->info, t->sub, t->wait, t->out);
 	return t->outcome == LOCK_OK && cl_available(t->out) + t->net >= t->sub_floor;
+}
+
+/*
+ * holds_own_sub: whether this transaction wrote any sub-account of the
+ * account in an earlier statement (rowcache.c knows those rows; their
+ * locks are ours until the end of the transaction).
+ */
+static bool
+holds_own_sub(LockContext *lc, AccountInfo *info)
+{
+	ItemPointerData own;
+
+	for (int32 s = 1; s <= info->shards; s++)
+		if (cl_rowcache_lookup(RelationGetRelid(lc->subs), info->account_id, s, &own))
+			return true;
+	return false;
 }
 
 /*
@@ -498,6 +528,9 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 	int64		total;
 	int64		skipped = 0;
 	int64		read;
+	int32		wait_sub = 0;	/* the skipped sub-account that had the most */
+	int64		wait_read = 0;
+	bool		kept = false;	/* a sub-account locked here turned out short */
 	InternalMove m;
 
 	if (!needs_funds)
@@ -519,7 +552,7 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 	{
 		int32		sub = (start + k) % n + 1;
 		ItemPointerData own;
-		SubTry		t = {lc, info, sub, net, sub_floor, out, LOCK_NOT_FOUND};
+		SubTry		t = {lc, info, sub, net, sub_floor, out, LOCK_NOT_FOUND, LockWaitSkip};
 
 		read = cl_read_sub_balance(lc, info->account_id, sub);
 		if (read + net < sub_floor)
@@ -532,6 +565,7 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 				cl_stat_hot_skips(info->account_id, skipped);
 				return;
 			}
+			kept = true;
 			continue;
 		}
 		if ((int128) read + net >= (int128) sub_floor - (int128) net * CL_SUB_PLENTY)
@@ -552,6 +586,8 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 				cl_stat_hot_skips(info->account_id, skipped);
 				return;
 			}
+			if (t.outcome == LOCK_OK)
+				kept = true;
 		}
 		else if (cl_in_subxact(sub_try, &t))
 		{
@@ -559,9 +595,45 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 			return;
 		}
 		if (t.outcome == LOCK_SKIPPED)
+		{
 			skipped++;
+			if (wait_sub == 0 || read > wait_read)
+			{
+				wait_sub = sub;
+				wait_read = read;
+			}
+		}
 	}
 	cl_stat_hot_skips(info->account_id, skipped);
+
+	/*
+	 * Every sub-account that had enough was held by another transaction
+	 * (with as many concurrent callers as sub-accounts, a moment when all
+	 * are held is common): wait for the one that had the most, as a
+	 * posting waits for an account row, instead of taking the slow path,
+	 * whose caller would hold the account row and every sub-account in
+	 * turn and send every other caller after it into the same path.  Only
+	 * while this transaction holds no other sub-account of the account (a
+	 * wait while holding one taken out of order could close a deadlock);
+	 * in a subtransaction unless it had plenty, so that, short after the
+	 * wait, it is released before the slow path.
+	 */
+	if (wait_sub != 0 && !kept && !holds_own_sub(lc, info))
+	{
+		SubTry		t = {lc, info, wait_sub, net, sub_floor, out, LOCK_NOT_FOUND, LockWaitBlock};
+		bool		ok;
+
+		if ((int128) wait_read + net >= (int128) sub_floor - (int128) net * CL_SUB_PLENTY)
+		{
+			ok = sub_try(&t);
+			if (!ok && t.outcome == LOCK_OK)
+				kept = true;
+		}
+		else
+			ok = cl_in_subxact(sub_try, &t);
+		if (ok)
+			return;
+	}
 
 	/* slow path: the account row, then every sub-account, in order */
 	if (cl_lock_main(lc, info->account_id, LockWaitBlock, LockTupleNoKeyExclusive,
