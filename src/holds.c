@@ -1308,7 +1308,7 @@ cl_transfer_pending_impl(PG_FUNCTION_ARGS)
 	bool		guess_has[2] = {false, false};	/* by debit (0), credit (1) */
 	int32		guess_sub[2] = {0, 0};
 	bool		guess_split[2] = {false, false};
-	int32		ahead = 0;
+	int32		prev_start = -1;	/* the guessed start of the split account before */
 	LockContext lc;
 	ItemPointerData claim_tid;
 	ChainHead	locked_head[2];
@@ -1355,8 +1355,8 @@ cl_transfer_pending_impl(PG_FUNCTION_ARGS)
 	 * rows read without locks, go into the claim: for an account the
 	 * transfer decreases (its normal side never changes), sub-account 0, or
 	 * for a split account the sub-account its search will try first
-	 * (hot_next_first_sub: the searches run in ascending account order,
-	 * each moving the backend's rotation by one), which it takes unless
+	 * (hot_next_first_sub; the searches run in ascending account order, and
+	 * a second one starts where the first one ended), which it takes unless
 	 * another transaction holds it.  The hot mode may change and a split
 	 * account's sub-account is chosen only under its locks, so the row is
 	 * corrected by an update after the reservation when the guess was
@@ -1374,7 +1374,13 @@ cl_transfer_pending_impl(PG_FUNCTION_ARGS)
 		guess_has[i] = (i == 0) == g.normal_credit;
 		guess_split[i] = HOT_MODE_IS_SPLIT(g.hot_mode);
 		if (guess_has[i] && guess_split[i] && g.shards > 0)
-			guess_sub[i] = (hot_next_first_sub(g.shards) - 1 + ahead++) % g.shards + 1;
+		{
+			int32		start = prev_start >= 0 ? prev_start % g.shards
+				: hot_next_first_sub(g.shards) - 1;
+
+			guess_sub[i] = start + 1;
+			prev_start = start;
+		}
 	}
 	/* (lc stays open for step 2: the relations are locked to the end anyway) */
 

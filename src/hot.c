@@ -343,13 +343,13 @@ hot_apply_buffer(LockContext *lc, AccountInfo *info, ChainHead *target, int64 li
 	return (int64) n;
 }
 
-/* Calls so far in this backend: rotates where sub-account searches start. */
+/* Increases so far in this backend: rotates where their searches start. */
 static uint32 sub_rotation = 0;
 
 /*
- * first_sub: where this call's search over n sub-accounts starts (0-based):
- * different backends and successive calls start at different ones, which
- * spreads increases and spreads decreases over the sub-accounts.
+ * first_sub: where an increase's search over n sub-accounts starts
+ * (0-based): different backends and successive calls start at different
+ * ones, which spreads increases over the sub-accounts.
  */
 static int32
 first_sub(int32 n)
@@ -358,16 +358,58 @@ first_sub(int32 n)
 }
 
 /*
- * hot_next_first_sub: the sub-account (1..n) this backend's next search
- * over n sub-accounts will try first, without moving the rotation: a
- * pending transfer names it in its claim, before it reserves, so that
- * when that first try succeeds (the usual case) the row needs no
- * correction.  Only a guess: the search may take another one.
+ * Where this backend's searches for a decrease (or reservation) start: the
+ * sub-account (0-based, modulo the account's shards) its last one took, at
+ * first one chosen by its pid.  A backend keeps using the sub-account it
+ * got as long as nobody else holds it and it has enough, so concurrent
+ * callers settle on different sub-accounts and a search usually succeeds
+ * at its first try; one that collides moves on to the next free one and
+ * stays there.  (Rotating the start on every call, as for increases, made
+ * callers collide all the time once most sub-accounts were held, as they
+ * are with about as many callers as sub-accounts: each then probed several
+ * held ones first.)  A sub-account drained this way is passed over once it
+ * is short; the sweep (worker.c) evens out what drifted apart.
+ */
+static uint32 decrease_start = 0;
+static bool decrease_start_set = false;
+
+/*
+ * first_decrease_sub: where a decrease's search over n sub-accounts starts
+ * (0-based).
+ */
+static int32
+first_decrease_sub(int32 n)
+{
+	if (!decrease_start_set)
+	{
+		decrease_start = (uint32) MyProcPid;
+		decrease_start_set = true;
+	}
+	return (int32) (decrease_start % (uint32) n);
+}
+
+/*
+ * decrease_taken: a decrease took sub-account sub (1..n): the next one
+ * starts there.
+ */
+static void
+decrease_taken(int32 sub)
+{
+	decrease_start = (uint32) (sub - 1);
+	decrease_start_set = true;
+}
+
+/*
+ * hot_next_first_sub: the sub-account (1..n) this backend's next search for
+ * a decrease of a split account with n sub-accounts will try first: a
+ * pending transfer names it in its claim, before it reserves, so that when
+ * that first try succeeds (the usual case) the row needs no correction.
+ * Only a guess: the search may take another one.
  */
 int32
 hot_next_first_sub(int32 n)
 {
-	return n > 0 ? (int32) (((uint32) MyProcPid + sub_rotation) % (uint32) n) + 1 : 0;
+	return n > 0 ? first_decrease_sub(n) + 1 : 0;
 }
 
 /*
@@ -547,7 +589,7 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 	 * returns the newest version), so the slow path below never waits
 	 * while holding a sub-account it took here (lockorder.h).
 	 */
-	start = first_sub(n);
+	start = first_decrease_sub(n);
 	for (int32 k = 0; k < n; k++)
 	{
 		int32		sub = (start + k) % n + 1;
@@ -563,6 +605,7 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 			if (sub_try(&t))
 			{
 				cl_stat_hot_skips(info->account_id, skipped);
+				decrease_taken(sub);
 				return;
 			}
 			kept = true;
@@ -584,6 +627,7 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 			if (sub_try(&t))
 			{
 				cl_stat_hot_skips(info->account_id, skipped);
+				decrease_taken(sub);
 				return;
 			}
 			if (t.outcome == LOCK_OK)
@@ -592,6 +636,7 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 		else if (cl_in_subxact(sub_try, &t))
 		{
 			cl_stat_hot_skips(info->account_id, skipped);
+			decrease_taken(sub);
 			return;
 		}
 		if (t.outcome == LOCK_SKIPPED)
@@ -632,7 +677,10 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 		else
 			ok = cl_in_subxact(sub_try, &t);
 		if (ok)
+		{
+			decrease_taken(wait_sub);
 			return;
+		}
 	}
 
 	/* slow path: the account row, then every sub-account, in order */
