@@ -13,12 +13,15 @@
  *
  * Split (减频).  The balance lives in sub-accounts 1..shards (sub_accounts,
  * each its own chain).  hot_choose_sub() serves a posting from one of them:
- * increases from any sub-account nobody holds; decreases from one nobody
- * holds that has enough, tried with SKIP LOCKED starting at a per-backend
- * offset, before ever waiting.  Only when none has enough does it lock the
- * account row and every sub-account in order and gather (归集) funds from
- * siblings into one, with internal chained entries; LD001 only when the
- * whole account is short.  hot_sweep_account() evens out sub-accounts that
+ * increases from any sub-account nobody holds (the search starting at a
+ * different one per call); decreases from one nobody holds that has
+ * enough, tried with SKIP LOCKED starting where the backend's last
+ * decrease was served (decrease_start), before ever waiting.  When every
+ * sub-account that had enough is held by other transactions, it waits for
+ * one of them (holding no other sub-account of the account).  Only when
+ * none has enough does it lock the account row and every sub-account in
+ * order and gather (归集) funds from siblings into one, with internal
+ * chained entries; LD001 only when the whole account is short.  hot_sweep_account() evens out sub-accounts that
  * drifted apart, the same way.  Internal moves are transfers of kind
  * 'entry' with the voucher 'creditledger:<what>:<account>:<transfer id>';
  * their legs net to zero within the account.
@@ -41,7 +44,10 @@
  * 汇总) exclude each other.  Waiting locks follow locking.c's order: the
  * account row, then sub-accounts in ascending order; only a decrease's slow
  * path and set_hot_mode wait for sub-accounts while holding the account
- * row; flush, spread and sweep take sub-accounts with SKIP LOCKED only.
+ * row; a decrease whose every sub-account with enough is held waits for
+ * one sub-account, holding no other of the account (and not its row,
+ * unless the transaction locked it before: then the order holds); flush,
+ * spread and sweep take sub-accounts with SKIP LOCKED only.
  * A decrease's SKIP LOCKED try of a sub-account that held less than
  * CL_SUB_PLENTY times the decrease more than it needed when read runs in a
  * subtransaction, released again when the sub-account turns out short

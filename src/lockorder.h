@@ -33,8 +33,9 @@
  *   6. account rows (FOR NO KEY UPDATE through the primary key), ascending
  *      account id, each followed by its sub-accounts in ascending order
  *      (split accounts: one sub-account with SKIP LOCKED, a probe that
- *      finds it short released with its subtransaction; all of them in
- *      order, after the account row, to gather).
+ *      finds it short released with its subtransaction, or one sub-account
+ *      waited for while holding no other sub-account of the account; all
+ *      of them in order, after the account row, to gather).
  *
  * Out-of-order tries: a posting that finds its chain short takes due
  * reservations' rows (step 3) with SKIP LOCKED; expiry takes due records
