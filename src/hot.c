@@ -21,8 +21,9 @@
  * one of them (holding no other sub-account of the account).  Only when
  * none has enough does it lock the account row and every sub-account in
  * order and gather (归集) funds from siblings into one, with internal
- * chained entries; LD001 only when the whole account is short.  hot_sweep_account() evens out sub-accounts that
- * drifted apart, the same way.  Internal moves are transfers of kind
+ * chained entries; LD001 only when the whole account is short.
+ * hot_sweep_account() evens out sub-accounts that drifted apart, the same
+ * way.  Internal moves are transfers of kind
  * 'entry' with the voucher 'creditledger:<what>:<account>:<transfer id>';
  * their legs net to zero within the account.
  *
@@ -374,7 +375,8 @@ first_sub(int32 n)
  * callers collide all the time once most sub-accounts were held, as they
  * are with about as many callers as sub-accounts: each then probed several
  * held ones first.)  A sub-account drained this way is passed over once it
- * is short; the sweep (worker.c) evens out what drifted apart.
+ * is short; the sweep (hot_sweep_account, run by the worker) evens out
+ * what drifted apart.
  */
 static uint32 decrease_start = 0;
 static bool decrease_start_set = false;
@@ -666,23 +668,15 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 	 * turn and send every other caller after it into the same path.  Only
 	 * while this transaction holds no other sub-account of the account (a
 	 * wait while holding one taken out of order could close a deadlock);
-	 * in a subtransaction unless it had plenty, so that, short after the
-	 * wait, it is released before the slow path.
+	 * always in a subtransaction, whatever it had when read (the holder
+	 * waited for may take any amount), so that, short after the wait, it is
+	 * released before the slow path.
 	 */
 	if (wait_sub != 0 && !kept && !holds_own_sub(lc, info))
 	{
 		SubTry		t = {lc, info, wait_sub, net, sub_floor, out, LOCK_NOT_FOUND, LockWaitBlock};
-		bool		ok;
 
-		if ((int128) wait_read + net >= (int128) sub_floor - (int128) net * CL_SUB_PLENTY)
-		{
-			ok = sub_try(&t);
-			if (!ok && t.outcome == LOCK_OK)
-				kept = true;
-		}
-		else
-			ok = cl_in_subxact(sub_try, &t);
-		if (ok)
+		if (cl_in_subxact(sub_try, &t))
 		{
 			decrease_taken(wait_sub);
 			return;
