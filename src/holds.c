@@ -90,6 +90,7 @@
 #include "errcodes.h"
 #include "heapwrite.h"
 #include "holds.h"
+#include "hot_internal.h"
 #include "journal.h"
 #include "lending.h"
 #include "locking.h"
@@ -1352,6 +1353,9 @@ cl_transfer_pending_impl(PG_FUNCTION_ARGS)
 	bool		has_sub[2] = {false, false};
 	int32		sub[2] = {0, 0};
 	bool		guess_has[2] = {false, false};	/* by debit (0), credit (1) */
+	int32		guess_sub[2] = {0, 0};
+	bool		guess_split[2] = {false, false};
+	int32		prev_start = -1;	/* the guessed start of the split account before */
 	LockContext lc;
 	ItemPointerData claim_tid;
 	ChainHead	locked_head[2];
@@ -1395,22 +1399,37 @@ cl_transfer_pending_impl(PG_FUNCTION_ARGS)
 
 	/*
 	 * The chains the reservations will sit on, guessed from the accounts'
-	 * rows read without locks, go into the claim: sub-account 0 for an
-	 * account the transfer decreases unless it is split (its normal side
-	 * never changes; its hot mode may, and a split account's sub-account is
-	 * chosen only under its locks).  The row is corrected by an UPDATE after
-	 * the reservation only when the guess was wrong, so usually it is
-	 * written once.  Nothing is checked here: the reference comes first.
+	 * rows read without locks, go into the claim: for an account the
+	 * transfer decreases (its normal side never changes), sub-account 0, or
+	 * for a split account the sub-account its search will try first
+	 * (hot_next_first_sub; the searches run in ascending account order, and
+	 * a second one starts where the first one ended), which it takes unless
+	 * another transaction holds it.  The hot mode may change and a split
+	 * account's sub-account is chosen only under its locks, so the row is
+	 * corrected by an update after the reservation when the guess was
+	 * wrong; usually it is written once.  Nothing is checked here: the
+	 * reference comes first.
 	 */
 	lock_context_open(&lc);
-	for (int i = 0; i < 2; i++)
+	for (int k = 0; k < 2; k++)
 	{
+		int			i = (k == 0) == (debit < credit) ? 0 : 1;	/* ascending ids */
 		AccountInfo g;
 
-		if (cl_read_account(&lc, i == 0 ? debit : credit, &g) && !HOT_MODE_IS_SPLIT(g.hot_mode))
-			guess_has[i] = (i == 0) == g.normal_credit;
+		if (!cl_read_account(&lc, i == 0 ? debit : credit, &g))
+			continue;
+		guess_has[i] = (i == 0) == g.normal_credit;
+		guess_split[i] = HOT_MODE_IS_SPLIT(g.hot_mode);
+		if (guess_has[i] && guess_split[i] && g.shards > 0)
+		{
+			int32		start = prev_start >= 0 ? prev_start % g.shards
+				: hot_next_first_sub(g.shards) - 1;
+
+			guess_sub[i] = start + 1;
+			prev_start = start;
+		}
 	}
-	lock_context_close(&lc);
+	/* (lc stays open for step 2: the relations are locked to the end anyway) */
 
 	/* 1. the reference */
 	memset(nulls, ' ', sizeof(nulls));
@@ -1425,8 +1444,8 @@ cl_transfer_pending_impl(PG_FUNCTION_ARGS)
 			nulls[a] = 'n';
 	}
 	values[7] = PointerGetDatum(hash);
-	values[8] = Int32GetDatum(0);
-	values[9] = Int32GetDatum(0);
+	values[8] = Int32GetDatum(guess_sub[0]);
+	values[9] = Int32GetDatum(guess_sub[1]);
 	if (!guess_has[0])
 		nulls[8] = 'n';
 	if (!guess_has[1])
@@ -1442,6 +1461,7 @@ cl_transfer_pending_impl(PG_FUNCTION_ARGS)
 		id = cl_getint64(0, 1, NULL);
 		if (!same_hash(cl_getdatum(0, 2, &isnull), hash))
 			conflict("pending voucher", voucher, id);
+		lock_context_close(&lc);
 		cl_spi_finish();
 		PG_RETURN_INT64(id);
 	}
@@ -1449,11 +1469,10 @@ cl_transfer_pending_impl(PG_FUNCTION_ARGS)
 	/* 2. the accounts: mode locks and reads, ascending */
 	ids[0] = Min(debit, credit);
 	ids[1] = Max(debit, credit);
-	lock_context_open(&lc);
 	for (int i = 0; i < 2; i++)
 	{
 		cl_mode_lock(ids[i], false);
-		if (guess_has[ids[i] == debit ? 0 : 1])
+		if (guess_has[ids[i] == debit ? 0 : 1] && !guess_split[ids[i] == debit ? 0 : 1])
 		{
 			/*
 			 * The reservation will most likely sit on the account row (the
@@ -1531,8 +1550,8 @@ cl_transfer_pending_impl(PG_FUNCTION_ARGS)
 		int			d = ids[0] == debit ? 0 : 1;
 
 		/* only when the claim's guess was wrong */
-		if (has_sub[d] != guess_has[0] || (has_sub[d] && sub[d] != 0) ||
-			has_sub[1 - d] != guess_has[1] || (has_sub[1 - d] && sub[1 - d] != 0))
+		if (has_sub[d] != guess_has[0] || (has_sub[d] && sub[d] != guess_sub[0]) ||
+			has_sub[1 - d] != guess_has[1] || (has_sub[1 - d] && sub[1 - d] != guess_sub[1]))
 			pending_set_subs(id, &claim_tid, has_sub[d], sub[d], has_sub[1 - d], sub[1 - d]);
 	}
 	cl_spi_finish();

@@ -13,13 +13,17 @@
  *
  * Split (减频).  The balance lives in sub-accounts 1..shards (sub_accounts,
  * each its own chain).  hot_choose_sub() serves a posting from one of them:
- * increases from any sub-account nobody holds; decreases from one nobody
- * holds that has enough, tried with SKIP LOCKED starting at a per-backend
- * offset, before ever waiting.  Only when none has enough does it lock the
- * account row and every sub-account in order and gather (归集) funds from
- * siblings into one, with internal chained entries; LD001 only when the
- * whole account is short.  hot_sweep_account() evens out sub-accounts that
- * drifted apart, the same way.  Internal moves are transfers of kind
+ * increases from any sub-account nobody holds (the search starting at a
+ * different one per call); decreases from one nobody holds that has
+ * enough, tried with SKIP LOCKED starting where the backend's last
+ * decrease was served (decrease_start), before ever waiting.  When every
+ * sub-account that had enough is held by other transactions, it waits for
+ * one of them (holding no other sub-account of the account).  Only when
+ * none has enough does it lock the account row and every sub-account in
+ * order and gather (归集) funds from siblings into one, with internal
+ * chained entries; LD001 only when the whole account is short.
+ * hot_sweep_account() evens out sub-accounts that drifted apart, the same
+ * way.  Internal moves are transfers of kind
  * 'entry' with the voucher 'creditledger:<what>:<account>:<transfer id>';
  * their legs net to zero within the account.
  *
@@ -41,7 +45,10 @@
  * 汇总) exclude each other.  Waiting locks follow locking.c's order: the
  * account row, then sub-accounts in ascending order; only a decrease's slow
  * path and set_hot_mode wait for sub-accounts while holding the account
- * row; flush, spread and sweep take sub-accounts with SKIP LOCKED only.
+ * row; a decrease whose every sub-account with enough is held waits for
+ * one sub-account, holding no other of the account (and not its row,
+ * unless the transaction locked it before: then the order holds); flush,
+ * spread and sweep take sub-accounts with SKIP LOCKED only.
  * A decrease's SKIP LOCKED try of a sub-account that held less than
  * CL_SUB_PLENTY times the decrease more than it needed when read runs in a
  * subtransaction, released again when the sub-account turns out short
@@ -343,18 +350,74 @@ hot_apply_buffer(LockContext *lc, AccountInfo *info, ChainHead *target, int64 li
 	return (int64) n;
 }
 
-/* Calls so far in this backend: rotates where sub-account searches start. */
+/* Increases so far in this backend: rotates where their searches start. */
 static uint32 sub_rotation = 0;
 
 /*
- * first_sub: where this call's search over n sub-accounts starts (0-based):
- * different backends and successive calls start at different ones, which
- * spreads increases and spreads decreases over the sub-accounts.
+ * first_sub: where an increase's search over n sub-accounts starts
+ * (0-based): different backends and successive calls start at different
+ * ones, which spreads increases over the sub-accounts.
  */
 static int32
 first_sub(int32 n)
 {
 	return (int32) (((uint32) MyProcPid + sub_rotation++) % (uint32) n);
+}
+
+/*
+ * Where this backend's searches for a decrease (or reservation) start: the
+ * sub-account (0-based, modulo the account's shards) its last one took, at
+ * first one chosen by its pid.  A backend keeps using the sub-account it
+ * got as long as nobody else holds it and it has enough, so concurrent
+ * callers settle on different sub-accounts and a search usually succeeds
+ * at its first try; one that collides moves on to the next free one and
+ * stays there.  (Rotating the start on every call, as for increases, made
+ * callers collide all the time once most sub-accounts were held, as they
+ * are with about as many callers as sub-accounts: each then probed several
+ * held ones first.)  A sub-account drained this way is passed over once it
+ * is short; the sweep (hot_sweep_account, run by the worker) evens out
+ * what drifted apart.
+ */
+static uint32 decrease_start = 0;
+static bool decrease_start_set = false;
+
+/*
+ * first_decrease_sub: where a decrease's search over n sub-accounts starts
+ * (0-based).
+ */
+static int32
+first_decrease_sub(int32 n)
+{
+	if (!decrease_start_set)
+	{
+		decrease_start = (uint32) MyProcPid;
+		decrease_start_set = true;
+	}
+	return (int32) (decrease_start % (uint32) n);
+}
+
+/*
+ * decrease_taken: a decrease took sub-account sub (1..n): the next one
+ * starts there.
+ */
+static void
+decrease_taken(int32 sub)
+{
+	decrease_start = (uint32) (sub - 1);
+	decrease_start_set = true;
+}
+
+/*
+ * hot_next_first_sub: the sub-account (1..n) this backend's next search for
+ * a decrease of a split account with n sub-accounts will try first: a
+ * pending transfer names it in its claim, before it reserves, so that when
+ * that first try succeeds (the usual case) the row needs no correction.
+ * Only a guess: the search may take another one.
+ */
+int32
+hot_next_first_sub(int32 n)
+{
+	return n > 0 ? first_decrease_sub(n) + 1 : 0;
 }
 
 /*
@@ -463,19 +526,36 @@ typedef struct SubTry
 	int64		sub_floor;
 	ChainHead  *out;
 	LockOutcome outcome;
+	LockWaitPolicy wait;		/* LockWaitSkip, or LockWaitBlock for the one wait */
 } SubTry;
 
 /*
- * sub_try: lock the sub-account with SKIP LOCKED; true if it covers the
- * decrease.
+ * sub_try: lock the sub-account (SKIP LOCKED, or waiting for the one
+ * waited-for sub-account); true if it covers the decrease.
  */
 static bool
 sub_try(void *arg)
 {
 	SubTry	   *t = arg;
 
-	t->outcome = cl_lock_sub(t->lc, t->info, t->sub, LockWaitSkip, t->out);
+	t->outcome = cl_lock_sub(t->lc, t->info, t->sub, t->wait, t->out);
 	return t->outcome == LOCK_OK && cl_available(t->out) + t->net >= t->sub_floor;
+}
+
+/*
+ * holds_own_sub: whether this transaction wrote any sub-account of the
+ * account in an earlier statement (rowcache.c knows those rows; their
+ * locks are ours until the end of the transaction).
+ */
+static bool
+holds_own_sub(LockContext *lc, AccountInfo *info)
+{
+	ItemPointerData own;
+
+	for (int32 s = 1; s <= info->shards; s++)
+		if (cl_rowcache_lookup(RelationGetRelid(lc->subs), info->account_id, s, &own))
+			return true;
+	return false;
 }
 
 /*
@@ -498,6 +578,9 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 	int64		total;
 	int64		skipped = 0;
 	int64		read;
+	int32		wait_sub = 0;	/* the skipped sub-account that had the most */
+	int64		wait_read = 0;
+	bool		kept = false;	/* a sub-account locked here turned out short */
 	InternalMove m;
 
 	if (!needs_funds)
@@ -514,12 +597,12 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 	 * returns the newest version), so the slow path below never waits
 	 * while holding a sub-account it took here (lockorder.h).
 	 */
-	start = first_sub(n);
+	start = first_decrease_sub(n);
 	for (int32 k = 0; k < n; k++)
 	{
 		int32		sub = (start + k) % n + 1;
 		ItemPointerData own;
-		SubTry		t = {lc, info, sub, net, sub_floor, out, LOCK_NOT_FOUND};
+		SubTry		t = {lc, info, sub, net, sub_floor, out, LOCK_NOT_FOUND, LockWaitSkip};
 
 		read = cl_read_sub_balance(lc, info->account_id, sub);
 		if (read + net < sub_floor)
@@ -530,8 +613,10 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 			if (sub_try(&t))
 			{
 				cl_stat_hot_skips(info->account_id, skipped);
+				decrease_taken(sub);
 				return;
 			}
+			kept = true;
 			continue;
 		}
 		if ((int128) read + net >= (int128) sub_floor - (int128) net * CL_SUB_PLENTY)
@@ -550,18 +635,53 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 			if (sub_try(&t))
 			{
 				cl_stat_hot_skips(info->account_id, skipped);
+				decrease_taken(sub);
 				return;
 			}
+			if (t.outcome == LOCK_OK)
+				kept = true;
 		}
 		else if (cl_in_subxact(sub_try, &t))
 		{
 			cl_stat_hot_skips(info->account_id, skipped);
+			decrease_taken(sub);
 			return;
 		}
 		if (t.outcome == LOCK_SKIPPED)
+		{
 			skipped++;
+			if (wait_sub == 0 || read > wait_read)
+			{
+				wait_sub = sub;
+				wait_read = read;
+			}
+		}
 	}
 	cl_stat_hot_skips(info->account_id, skipped);
+
+	/*
+	 * Every sub-account that had enough was held by another transaction
+	 * (with as many concurrent callers as sub-accounts, a moment when all
+	 * are held is common): wait for the one that had the most, as a
+	 * posting waits for an account row, instead of taking the slow path,
+	 * whose caller would hold the account row and every sub-account in
+	 * turn and send every other caller after it into the same path.  Only
+	 * while this transaction holds no other sub-account of the account (a
+	 * wait while holding one taken out of order could close a deadlock);
+	 * always in a subtransaction, whatever it had when read (the holder
+	 * waited for may take any amount), so that, short after the wait, it is
+	 * released before the slow path.
+	 */
+	if (wait_sub != 0 && !kept && !holds_own_sub(lc, info))
+	{
+		SubTry		t = {lc, info, wait_sub, net, sub_floor, out, LOCK_NOT_FOUND, LockWaitBlock};
+
+		if (cl_in_subxact(sub_try, &t))
+		{
+			decrease_taken(wait_sub);
+			return;
+		}
+	}
 
 	/* slow path: the account row, then every sub-account, in order */
 	if (cl_lock_main(lc, info->account_id, LockWaitBlock, LockTupleNoKeyExclusive,

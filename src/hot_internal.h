@@ -14,6 +14,7 @@
 extern int64 hot_apply_buffer(LockContext *lc, AccountInfo *info, ChainHead *target,
 							  int64 limit);
 extern void hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out);
+extern int32 hot_next_first_sub(int32 n);
 extern void hot_buffer_insert(int64 account_id, int64 transfer_id, const char *voucher,
 							  char side, int64 amount, bool is_reversal,
 							  TimestampTz accepted_at);

@@ -37,8 +37,9 @@
  *   6. account rows (FOR NO KEY UPDATE through the primary key), ascending
  *      account id, each followed by its sub-accounts in ascending order
  *      (split accounts: one sub-account with SKIP LOCKED, a probe that
- *      finds it short released with its subtransaction; all of them in
- *      order, after the account row, to gather).
+ *      finds it short released with its subtransaction, or one sub-account
+ *      waited for while holding no other sub-account of the account; all
+ *      of them in order, after the account row, to gather).
  *
  * Lending (lending.c) runs the credit half first (steps 1-4), then the
  * money half (its voucher, step 2, claimed after the credit locks: only a

@@ -754,13 +754,18 @@ if want ledger; then
         done
     fi
     LAG="" DRAIN="" FLUSH_CALLS=""
+    declare -A HOTWAITS=()
+    HOT_RUN=1000   # wait-sampler run numbers of the hot runs: 1001, 1002, ...
     for w in "${HOT_WORKLOADS[@]}"; do
         name=$(wl_field "$w" 1)
         log "$name: $BENCH_HOT_CLIENTS clients, ${BENCH_HOT_SECONDS}s"
         t0=$(q "SELECT now()")
-        HOT[$name]=$(run_hot "$w") || RUN_FAILURES=$((RUN_FAILURES + 1))
+        HOT_RUN=$((HOT_RUN + 1))
+        HOT[$name]=$(WAITS_RUN=$HOT_RUN run_hot "$w") || RUN_FAILURES=$((RUN_FAILURES + 1))
         t1=$(q "SELECT now()")
         [ -n "${HOT[$name]}" ] || HOT[$name]="|?|?|"
+        HOTWAITS[$name]=$(waits_summary "$HOT_RUN")
+        log "$name: ${HOT[$name]%%|*} tps; waits: ${HOTWAITS[$name]}"
         if [ "$name" = "$HOT_BUFFERED" ]; then
             # Flush lag of every posting accepted during the run, including those
             # applied after it ended (a flusher that falls behind shows here).
@@ -1496,6 +1501,13 @@ report_ledger() {
         echo "| $name | $(wl_field "$w" 4) | ${tps:-FAIL} | $(ratio "$tps" "$(hot_field "$ceil" 1)") |" \
              "$(hot_field "$name" 2) | $(hot_field "$name" 3) | $(e=$(hot_field "$name" 4); echo "${e:-none}") |" \
              "$(walpertx "$name" "$BENCH_HOT_CLIENTS") |"
+    done
+    echo
+    echo "What the sessions were doing (sampled every 100 ms from pg_stat_activity; CPU = active, no wait event):"
+    echo
+    for w in "${HOT_WORKLOADS[@]}"; do
+        name=$(wl_field "$w" 1)
+        echo "- $name: ${HOTWAITS[$name]:-n/a}"
     done
     echo
     echo "Targets at $BENCH_HOT_CLIENTS clients:"

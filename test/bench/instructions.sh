@@ -25,6 +25,9 @@
 # pending_split (pending_out_of.sql from the split account).
 # Prints one line per workload and the two ratios the money-hold targets
 # are about.  Needs valgrind (apt-get install valgrind).
+# INSTR_KEEP=DIR keeps each workload's 300-call callgrind profile there
+# (DIR/KIND.callgrind, for callgrind_annotate --inclusive=yes).
+# INSTR_ONLY="KIND ..." measures only those workloads.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 
@@ -90,6 +93,9 @@ irs() {
         echo "workload $1 failed" >&2
         exit 1
     fi
+    if [ -n "${INSTR_KEEP:-}" ] && [ "$2" -eq 300 ]; then
+        mkdir -p "$INSTR_KEEP" && cp "$out" "$INSTR_KEEP/$1.callgrind"
+    fi
     callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
 }
 
@@ -103,12 +109,13 @@ per_call() {
 }
 
 declare -A per
-for kind in transfer pending_post pending pending_split; do
+for kind in ${INSTR_ONLY:-transfer pending_post pending pending_split}; do
     log "$kind: 100 and 300 calls under callgrind"
     per[$kind]=$(per_call "$kind")
     printf '%-14s %8d instructions per call%s\n' "$kind" "${per[$kind]}" \
         "$([ "$kind" = pending_post ] && echo ' (pending + post)')"
 done
+[ -z "${INSTR_ONLY:-}" ] || exit 0
 awk -v t="${per[transfer]}" -v pp="${per[pending_post]}" -v p="${per[pending]}" \
     -v ps="${per[pending_split]}" 'BEGIN {
     printf "transfer / (pending + post) = %.3f (the tps ratio pending_post / uniform500 were the calls CPU-bound)\n", t / pp;
