@@ -34,6 +34,7 @@ OBJS = \
 	src/credit.o \
 	src/credit_limits.o \
 	src/credit_engine.o \
+	src/credit_rows.o \
 	src/bcp.o \
 	src/bcp_run.o \
 	src/worker.o \
