@@ -47,8 +47,8 @@
  *     can be), else any free slice, else waits for this backend's
  *     preferred slice;
  *   - a change that needs headroom, in rounds: a free slice with enough
- *     (this backend's preferred one first, then those that had enough in
- *     one read of every slice); else, when slices with enough are all busy,
+ *     (a few tried one by one in this backend's order, then those that had
+ *     enough in one read of every slice); else, when slices with enough are all busy,
  *     wait for one of them (given back if it turns out short); else, when
  *     the headroom is really scattered, a partial gather (in a
  *     subtransaction): every free slice and, if free, the line's surplus
@@ -520,27 +520,37 @@ typedef struct SliceTry
 } SliceTry;
 
 /*
+ * Slices a probe tries one by one, in this backend's order, before it
+ * reads every slice's headroom at once: a busy slice costs a refused
+ * conditional lock, a free one a read of its row.
+ */
+#define CL_SLICE_DIRECT_TRIES 4
+
+/*
  * probe_slice: a free slice with at least needed headroom, taken by
  * slice_take (no subtransaction: a slice found short is let go at once):
- * this backend's preferred slice first, then, in this backend's order,
- * those that had enough when one scan read every slice's headroom.
+ * the first CL_SLICE_DIRECT_TRIES slices in this backend's order, then,
+ * in the same order, those that had enough when one scan read every
+ * slice's headroom.
  */
 static bool
 probe_slice(const CreditLine *l, int64 needed, CreditHead *h)
 {
 	int32		n = l->hot_slices;
 	int32		start = preferred_slice(n);
+	int32		direct = Min(n, CL_SLICE_DIRECT_TRIES);
 	int64	   *hr;
 
-	if (slice_take(l, start + 1, false, needed, h))
-		return true;
-	if (n == 1)
+	for (int32 k = 0; k < direct; k++)
+		if (slice_take(l, (start + k) % n + 1, false, needed, h))
+			return true;
+	if (direct == n)
 		return false;
 	hr = palloc(sizeof(int64) * (n + 1));
 	for (int32 s = 0; s <= n; s++)
 		hr[s] = PG_INT64_MIN;
 	(void) credit_slice_headrooms(l->line_id, n, hr);
-	for (int32 k = 1; k < n; k++)
+	for (int32 k = direct; k < n; k++)
 	{
 		int32		s = (start + k) % n + 1;
 
