@@ -48,15 +48,24 @@
  *     preferred slice;
  *   - a change that needs headroom, in rounds: a free slice with enough
  *     (a few tried one by one in this backend's order, then those that had
- *     enough in one read of every slice); else, when slices with enough are all busy,
- *     wait for one of them (given back if it turns out short); else, when
- *     the headroom is really scattered, a partial gather (in a
- *     subtransaction): every free slice and, if free, the line's surplus
- *     lock, whose holder alone may take what expiries freed; their
- *     headroom is pooled and spread again with the need on one slice; else
- *     LD002 when the line's committed available lacks the need, or wait
- *     for the richest busy slice to be let go (polling for the surplus
- *     lock) and go round again.
+ *     enough in one read of every slice); else, when slices with enough
+ *     are all busy, wait for one of them (given back if it turns out
+ *     short); else, when the headroom is really scattered, a partial
+ *     gather (in a subtransaction): every free slice and, if free, the
+ *     line's surplus lock, whose holder alone may take what expiries
+ *     freed; their headroom is pooled and spread again with the need on
+ *     one slice; else LD002 when the line's committed available lacks the
+ *     need, or wait for the richest busy slice to be let go (polling for
+ *     the surplus lock) and go round again.
+ * Why no subtransaction is needed to keep that promise: a slice's row is
+ * locked only under its slice lock, and only once the slice is known to
+ * serve the change (every writer of a slice holds its slice lock, so what
+ * was read under it is what the row holds); a slice lock is waited for
+ * only while the call holds no slice of that line taken in this call, and
+ * a short slice's lock is released at once (LockRelease of this call's
+ * acquisition: a slice this transaction took in an earlier call stays
+ * held).  A partial gather only tries locks, in a subtransaction rolled
+ * back when its pool is short.
  * A call never waits for a slice while holding a slice of that line it
  * took itself, so hot lines add no deadlock; two transactions that both
  * wrote the same hot line in earlier statements and now each need the
