@@ -44,8 +44,8 @@
  * its slice lock given back at once, no row locked, so a call keeps only
  * the slice it uses, with no subtransaction:
  *   - a change that needs no headroom: a slice in deficit (only slice 1
- *     can be), else any free slice, else waits for this backend's
- *     preferred slice;
+ *     can be, on a line whose limit was decreased), else any free slice,
+ *     else waits for this backend's preferred slice;
  *   - a change that needs headroom, in rounds: a free slice with enough
  *     (a few tried one by one in this backend's order, then those that had
  *     enough in one read of every slice); else, when slices with enough
@@ -487,11 +487,14 @@ slice_take(const CreditLine *l, int32 slice, bool wait, int64 needed, CreditHead
 
 /*
  * take_slice_giving: a slice for a change that consumes no headroom
- * (needed <= 0): the slice in deficit if any (only a limit decrease makes
- * one, and only slice 1: cl_credit_spread_headroom puts a negative total
- * there, and nothing else takes a slice below zero), else a free one
- * (tried in this backend's order), else this backend's preferred one
- * (waiting).  Returned locked.
+ * (needed <= 0): the slice in deficit if any, else a free one (tried in
+ * this backend's order), else this backend's preferred one (waiting).
+ * Returned locked.  Only slice 1 can be in deficit (a negative total is
+ * spread there by cl_credit_spread_headroom, and nothing else takes a
+ * slice below zero), and only on a line whose limit was ever decreased: a
+ * negative total is a line over its limit, which only a decrease of its
+ * limit (limit_decreased_at, never cleared; BCP reports a line over its
+ * limit without one) makes; so slice 1 is read only on such a line.
  */
 static void
 take_slice_giving(const CreditLine *l, int64 needed, CreditHead *h)
@@ -499,7 +502,7 @@ take_slice_giving(const CreditLine *l, int64 needed, CreditHead *h)
 	int32		n = l->hot_slices;
 	int32		start = preferred_slice(n);
 
-	if (needed < 0)
+	if (needed < 0 && l->limit_decreased)
 	{
 		CreditHead	d;
 

@@ -301,13 +301,13 @@ update_row(const char *table, ColumnMap *map, const char *const *names, int nnam
 static const char *const line_columns[] = {
 	"line_id", "code", "limit_amount", "revolving", "hot_slices", "status", "status_reason",
 	"valid_from", "valid_until", "frozen", "used", "returned", "version", "last_hash",
-	"temporary_limit"
+	"temporary_limit", "limit_decreased_at"
 };
 enum
 {
 	L_LINE_ID, L_CODE, L_LIMIT, L_REVOLVING, L_HOT_SLICES, L_STATUS, L_STATUS_REASON,
 	L_VALID_FROM, L_VALID_UNTIL, L_FROZEN, L_USED, L_RETURNED, L_VERSION, L_LAST_HASH,
-	L_TEMPORARY_LIMIT, L_COUNT
+	L_TEMPORARY_LIMIT, L_LIMIT_DECREASED_AT, L_COUNT
 };
 StaticAssertDecl(lengthof(line_columns) == L_COUNT, "line_columns and L_* differ");
 static ColumnMap line_map;
@@ -343,6 +343,8 @@ fill_line(Rows *r, CreditLine *l)
 	l->version = col_int64(r, L_VERSION, NULL);
 	col_hash(r, L_LAST_HASH, l->last_hash, "credit line", l->line_id);
 	l->temporary_limit = col_int64(r, L_TEMPORARY_LIMIT, NULL);
+	(void) slot_getattr(r->slot, r->att[L_LIMIT_DECREASED_AT], &isnull);
+	l->limit_decreased = !isnull;
 	l->tid = r->slot->tts_tid;
 }
 

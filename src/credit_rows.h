@@ -35,6 +35,7 @@ typedef struct CreditLine
 	int64		returned;
 	int64		version;
 	uint8		last_hash[CL_HASH_LEN];
+	bool		limit_decreased;	/* limit_decreased_at is set */
 	ItemPointerData tid;		/* the version read (locked, when locked) */
 } CreditLine;
 
