@@ -34,6 +34,7 @@ OBJS = \
 	src/credit.o \
 	src/credit_limits.o \
 	src/credit_engine.o \
+	src/credit_rows.o \
 	src/credit_admin.o \
 	src/lending.o \
 	src/bcp.o \

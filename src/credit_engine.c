@@ -18,39 +18,65 @@
  * touched, appended by chain.c's ChainWriter with the credit chain kind
  * (credit.c: columns and encoder); the head is then written back.
  *
+ * Rows are read, locked and written in C, as the money path does, by
+ * credit_rows.c (no SPI on the data path): lines and slices found once
+ * through their primary key and locked by TID, holds, drawdowns and
+ * operations claimed with heapwrite.c's direct_claim, heads and records
+ * written into the heap directly.  SQL is left to the slow paths: a
+ * partial gather, the release of due holds, expiry.
+ *
  * References (claim, replay, conflict) are one section here:
- * reference_claim (INSERT ... ON CONFLICT DO NOTHING: the first call wins,
- * a concurrent one waits on the unique index and then replays),
- * reference_replay and reference_conflict (LD004).  Arguments are checked
- * by validate.c (NULL 22004, then form 22023) in the contract's order.
+ * reference_claim (INSERT ... ON CONFLICT DO NOTHING the executor's way:
+ * the first call wins, a concurrent one waits on the unique index and
+ * then replays), reference_replay and reference_conflict (LD004).
+ * Arguments are checked by validate.c (NULL 22004, then form 22023) in
+ * the contract's order.
  *
  * Availability is computed in one place, credit_available(); the re-spread
  * of a hot line's headroom after its limit changed in one place,
- * cl_credit_spread_headroom() (cl_credit_respread for a line as it stands).
+ * cl_credit_spread_headroom() (cl_credit_respread for a line as it
+ * stands).  A plain
+ * node's frozen + used + returned is kept within bigint exactly; a hot
+ * node's, changed under different slice locks, by a share per slice
+ * (check_slice_bound).
  *
  * Locking (lockorder.h, steps 1-4): the credit graph lock shared; the
  * reference claim; the hold or drawdown row; due holds released (rows with
  * SKIP LOCKED) before the lines are locked; the rows of the plain nodes,
  * ascending, FOR NO KEY UPDATE; then node by node (ascending) one slice of
- * each hot node:
- *   - a change that needs no headroom: a slice in deficit, else any free
- *     slice (SKIP LOCKED), else waits for this backend's preferred slice;
+ * each hot node.  A slice is taken by slice_take: its slice lock (an
+ * advisory lock, lockorder.h), then, if the slice as it is now serves the
+ * change, its row; a slice found short (or whose row another holds) has
+ * its slice lock given back at once, no row locked, so a call keeps only
+ * the slice it uses, with no subtransaction:
+ *   - a change that needs no headroom: a slice in deficit (only slice 1
+ *     can be, on a line whose limit was decreased), else any free slice,
+ *     else waits for this backend's preferred slice;
  *   - a change that needs headroom, in rounds: a free slice with enough
- *     (SKIP LOCKED, in a subtransaction, so a slice found short after the
- *     lock is released again); else, when slices with enough are all busy,
- *     wait for one of them (in a subtransaction too, released if it turns
- *     out short); else, when the headroom is really scattered, a partial
- *     gather: every free slice (SKIP LOCKED) and, if free, the line's own
- *     row, whose holder alone may take what expiries freed; their headroom
- *     is pooled and spread again with the need on one slice; else LD002
- *     when the line's committed available lacks the need, or wait for the
- *     richest busy slice to be let go (polling for the surplus lock) and go
- *     round again.
- * A call never waits for a slice while holding a
- * slice of that line it took itself, so hot lines add no deadlock; two
- * transactions that both wrote the same hot line in earlier statements and
- * now each need the headroom the other holds are the one exception (as
- * two transactions that each updated a row the other now wants).
+ *     (a few tried one by one in this backend's order, then those that had
+ *     enough in one read of every slice); else, when slices with enough
+ *     are all busy, wait for one of them (given back if it turns out
+ *     short); else, when the headroom is really scattered, a partial
+ *     gather (in a subtransaction): every free slice and, if free, the
+ *     line's surplus lock, whose holder alone may take what expiries
+ *     freed; their headroom is pooled and spread again with the need on
+ *     one slice; else LD002 when the line's committed available lacks the
+ *     need, or wait for the richest busy slice to be let go (polling for
+ *     the surplus lock) and go round again.
+ * Why no subtransaction is needed to keep that promise: a slice's row is
+ * locked only under its slice lock, and only once the slice is known to
+ * serve the change (every writer of a slice holds its slice lock, so what
+ * was read under it is what the row holds); a slice lock is waited for
+ * only while the call holds no slice of that line taken in this call, and
+ * a short slice's lock is released at once (LockRelease of this call's
+ * acquisition: a slice this transaction took in an earlier call stays
+ * held).  A partial gather only tries locks, in a subtransaction rolled
+ * back when its pool is short.
+ * A call never waits for a slice while holding a slice of that line it
+ * took itself, so hot lines add no deadlock; two transactions that both
+ * wrote the same hot line in earlier statements and now each need the
+ * headroom the other holds are the one exception (as two transactions that
+ * each updated a row the other now wants).
  */
 #include "postgres.h"
 
@@ -75,184 +101,13 @@
 #include "compat.h"
 #include "credit.h"
 #include "credit_engine.h"
+#include "credit_rows.h"
 #include "errcodes.h"
 #include "lending.h"
 #include "lockorder.h"
 #include "opstats.h"
 #include "spi_plans.h"
 #include "validate.h"
-
-/* One credit line row as the engine reads it. */
-typedef struct CreditLine
-{
-	int64		line_id;
-	char	   *code;
-	int64		limit_amount;
-	int64		temporary_limit;	/* Σ active temporary limits (credit_limits.c) */
-	bool		revolving;
-	int32		hot_slices;
-	char	   *status;
-	char	   *status_reason;	/* NULL if none */
-	TimestampTz valid_from;
-	bool		has_until;
-	TimestampTz valid_until;
-	int64		frozen;
-	int64		used;
-	int64		returned;
-	int64		version;
-	uint8		last_hash[CL_HASH_LEN];
-	int64		slice_total;	/* Σ frozen+used+returned of its slices, capped */
-} CreditLine;
-
-/* The head of one chain: a plain line (slice 0) or a slice. */
-typedef struct CreditHead
-{
-	int64		line_id;
-	int32		slice;
-	int64		frozen;
-	int64		used;
-	int64		returned;
-	int64		version;
-	uint8		last_hash[CL_HASH_LEN];
-} CreditHead;
-
-#define LINE_COLS \
-	"l.line_id, l.code, l.limit_amount, l.revolving, l.hot_slices, l.status, l.status_reason," \
-	" l.valid_from, l.valid_until, l.frozen, l.used, l.returned, l.version, l.last_hash," \
-	" CASE WHEN $2 AND l.hot_slices OPERATOR(pg_catalog.>) 0 THEN" \
-	"  (SELECT LEAST(coalesce(pg_catalog.sum(x.frozen::numeric OPERATOR(pg_catalog.+) x.used" \
-	"                 OPERATOR(pg_catalog.+) x.returned), 0)," \
-	"          9223372036854775807)::bigint" \
-	"     FROM creditledger.credit_line_slices x WHERE x.line_id OPERATOR(pg_catalog.=) l.line_id)" \
-	" ELSE 0 END, l.temporary_limit"
-
-/* The line $N and every ancestor, each once, ascending, as a bigint[]. */
-#define NODES_ARRAY(expr) \
-	"ARRAY(WITH RECURSIVE up(id) AS (SELECT (" expr ")::bigint UNION" \
-	"  SELECT k.parent_id FROM creditledger.credit_line_links k" \
-	"    JOIN up ON k.child_id OPERATOR(pg_catalog.=) up.id" \
-	"   WHERE k.control OPERATOR(pg_catalog.<>) 'grant')" \
-	" SELECT id FROM up ORDER BY id)"
-
-#define ANY_DUE \
-	"EXISTS (SELECT 1 FROM creditledger.ledger_credit_holds d" \
-	"  WHERE d.status OPERATOR(pg_catalog.=) 'open'" \
-	"    AND d.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now())"
-
-/*
- * A freeze's or direct use's first look, one statement: the hold with its
- * ref (freeze), whether the line exists, whether any hold is due, the
- * line's nodes.
- */
-static ClPlan freeze_start_plan = {
-	"SELECT h.hold_id, h.line_id, h.amount, h.expires_at,"
-	"       EXISTS (SELECT 1 FROM creditledger.ledger_credit_lines x"
-	"                WHERE x.line_id OPERATOR(pg_catalog.=) $2), "
-	ANY_DUE ", " NODES_ARRAY("$2")
-	"  FROM (SELECT 1) AS one"
-	"  LEFT JOIN creditledger.ledger_credit_holds h ON h.ref OPERATOR(pg_catalog.=) $1",
-	2, {TEXTOID, INT8OID}
-};
-
-static ClPlan nodes_plan = {
-	"WITH RECURSIVE up(id) AS (SELECT $1::bigint UNION"
-	"  SELECT k.parent_id FROM creditledger.credit_line_links k"
-	"    JOIN up ON k.child_id OPERATOR(pg_catalog.=) up.id"
-	"   WHERE k.control OPERATOR(pg_catalog.<>) 'grant')"
-	" SELECT id FROM up ORDER BY id",
-	1, {INT8OID}
-};
-
-static ClPlan lock_plain_plan = {
-	"SELECT " LINE_COLS " FROM creditledger.ledger_credit_lines l"
-	" WHERE l.line_id OPERATOR(pg_catalog.=) ANY ($1) AND l.hot_slices OPERATOR(pg_catalog.=) 0"
-	" ORDER BY l.line_id FOR NO KEY UPDATE OF l",
-	2, {INT8ARRAYOID, BOOLOID}
-};
-
-static ClPlan lock_all_plan = {
-	"SELECT " LINE_COLS " FROM creditledger.ledger_credit_lines l"
-	" WHERE l.line_id OPERATOR(pg_catalog.=) ANY ($1)"
-	" ORDER BY l.line_id FOR NO KEY UPDATE OF l",
-	2, {INT8ARRAYOID, BOOLOID}
-};
-
-static ClPlan read_hot_plan = {
-	"SELECT " LINE_COLS " FROM creditledger.ledger_credit_lines l"
-	" WHERE l.line_id OPERATOR(pg_catalog.=) ANY ($1) AND l.hot_slices OPERATOR(pg_catalog.>) 0"
-	" ORDER BY l.line_id",
-	2, {INT8ARRAYOID, BOOLOID}
-};
-
-static ClPlan read_line_plan = {
-	"SELECT " LINE_COLS " FROM creditledger.ledger_credit_lines l"
-	" WHERE l.line_id OPERATOR(pg_catalog.=) $1",
-	2, {INT8OID, BOOLOID}
-};
-
-static ClPlan head_line_plan = {
-	"UPDATE creditledger.ledger_credit_lines SET frozen = $2, used = $3, returned = $4,"
-	"   version = $5, last_hash = $6 WHERE line_id OPERATOR(pg_catalog.=) $1",
-	6, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID}
-};
-
-static ClPlan head_slice_plan = {
-	"UPDATE creditledger.credit_line_slices SET frozen = $2, used = $3, returned = $4,"
-	"   version = $5, last_hash = $6, headroom = headroom OPERATOR(pg_catalog.-) $8"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.=) $7",
-	8, {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID, INT4OID, INT8OID}
-};
-
-static ClPlan read_head_plan = {
-	"SELECT frozen, used, returned, version, last_hash FROM creditledger.ledger_credit_lines"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1",
-	1, {INT8OID}
-};
-
-#define SLICE_COLS "slice, frozen, used, returned, version, last_hash, headroom"
-
-static ClPlan read_slice_plan = {
-	"SELECT " SLICE_COLS " FROM creditledger.credit_line_slices"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.=) $2",
-	2, {INT8OID, INT4OID}
-};
-
-static ClPlan lock_slice_plan = {
-	"SELECT " SLICE_COLS " FROM creditledger.credit_line_slices"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.=) $2 FOR NO KEY UPDATE",
-	2, {INT8OID, INT4OID}
-};
-
-static ClPlan probe_slice_plan = {
-	"SELECT " SLICE_COLS " FROM creditledger.credit_line_slices"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.<=) $2"
-	"   AND headroom OPERATOR(pg_catalog.>=) $3"
-	" ORDER BY (slice OPERATOR(pg_catalog.+) $4) OPERATOR(pg_catalog.%) $2"
-	" LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED",
-	4, {INT8OID, INT4OID, INT8OID, INT4OID}
-};
-
-static ClPlan any_slice_plan = {
-	"SELECT " SLICE_COLS " FROM creditledger.credit_line_slices"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.<=) $2"
-	" ORDER BY (slice OPERATOR(pg_catalog.+) $3) OPERATOR(pg_catalog.%) $2"
-	" LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED",
-	3, {INT8OID, INT4OID, INT4OID}
-};
-
-static ClPlan deficit_slice_plan = {
-	"SELECT slice FROM creditledger.credit_line_slices"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.<=) $2"
-	"   AND headroom OPERATOR(pg_catalog.<) 0 LIMIT 1",
-	2, {INT8OID, INT4OID}
-};
-
-static ClPlan headrooms_plan = {
-	"SELECT slice, headroom FROM creditledger.credit_line_slices"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.<=) $2 ORDER BY slice",
-	2, {INT8OID, INT4OID}
-};
-
 
 /* The line's available amount: its own row and every slice (credit_lines). */
 static ClPlan line_totals_plan = {
@@ -279,13 +134,6 @@ static ClPlan spread_plan = {
 	5, {INT8OID, INT4OID, INT4OID, INT8OID, INT8OID}
 };
 
-static ClPlan lock_free_slices_plan = {
-	"SELECT slice FROM creditledger.credit_line_slices"
-	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.<=) $2"
-	" ORDER BY slice FOR NO KEY UPDATE SKIP LOCKED",
-	2, {INT8OID, INT4OID}
-};
-
 static ClPlan slice_values_plan = {
 	"SELECT slice, headroom, frozen, used, returned FROM creditledger.credit_line_slices"
 	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.<=) $2 ORDER BY slice",
@@ -304,82 +152,6 @@ static ClPlan spread_some_plan = {
 	"                       THEN $4::bigint ELSE $5::bigint END"
 	" WHERE line_id OPERATOR(pg_catalog.=) $1 AND slice OPERATOR(pg_catalog.=) ANY ($2)",
 	5, {INT8OID, INT4ARRAYOID, INT4OID, INT8OID, INT8OID}
-};
-
-/* holds and drawdowns */
-static ClPlan find_hold_plan = {
-	"SELECT hold_id, line_id, amount, expires_at FROM creditledger.ledger_credit_holds"
-	" WHERE ref OPERATOR(pg_catalog.=) $1",
-	1, {TEXTOID}
-};
-
-static ClPlan claim_hold_plan = {
-	"INSERT INTO creditledger.ledger_credit_holds (ref, line_id, amount, remaining, expires_at)"
-	" VALUES ($1, $2, $3, $3, $4)"
-	" ON CONFLICT ON CONSTRAINT ledger_credit_holds_ref_key DO NOTHING RETURNING hold_id",
-	4, {TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID}
-};
-
-static ClPlan lock_hold_plan = {
-	"SELECT hold_id, ref, line_id, remaining, status, expires_at,"
-	"       expires_at OPERATOR(pg_catalog.<=) pg_catalog.now(), used_amount, "
-	NODES_ARRAY("line_id")
-	"  FROM creditledger.ledger_credit_holds WHERE ref OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
-	1, {TEXTOID}
-};
-
-static ClPlan update_hold_plan = {
-	"UPDATE creditledger.ledger_credit_holds"
-	"   SET remaining = remaining OPERATOR(pg_catalog.-) $2 OPERATOR(pg_catalog.-) $3,"
-	"       used_amount = used_amount OPERATOR(pg_catalog.+) $2,"
-	"       released_amount = released_amount OPERATOR(pg_catalog.+) $3,"
-	"       status = $4, closed_at = CASE WHEN $4 OPERATOR(pg_catalog.=) 'open' THEN NULL"
-	"                                     ELSE pg_catalog.now() END"
-	" WHERE hold_id OPERATOR(pg_catalog.=) $1",
-	4, {INT8OID, INT8OID, INT8OID, TEXTOID}
-};
-
-static ClPlan replay_drawdown_plan = {
-	"SELECT drawdown_id, payload OPERATOR(pg_catalog.<>) $2"
-	"  FROM creditledger.ledger_credit_drawdowns WHERE ref OPERATOR(pg_catalog.=) $1",
-	2, {TEXTOID, JSONBOID}
-};
-
-static ClPlan replay_operation_plan = {
-	"SELECT operation_id, payload OPERATOR(pg_catalog.<>) $3"
-	"  FROM creditledger.credit_operations"
-	" WHERE kind OPERATOR(pg_catalog.=) $1 AND ref OPERATOR(pg_catalog.=) $2",
-	3, {TEXTOID, TEXTOID, JSONBOID}
-};
-
-static ClPlan claim_operation_plan = {
-	"INSERT INTO creditledger.credit_operations (kind, ref, target_id, amount, payload)"
-	" VALUES ($1, $2, $3, $4, $5)"
-	" ON CONFLICT ON CONSTRAINT credit_operations_kind_ref_key DO NOTHING RETURNING operation_id",
-	5, {TEXTOID, TEXTOID, INT8OID, INT8OID, JSONBOID}
-};
-
-static ClPlan claim_drawdown_plan = {
-	"INSERT INTO creditledger.ledger_credit_drawdowns"
-	"   (ref, line_id, hold_id, amount, outstanding, payload)"
-	" VALUES ($1, $2, $3, $4, $4, $5)"
-	" ON CONFLICT ON CONSTRAINT ledger_credit_drawdowns_ref_key DO NOTHING RETURNING drawdown_id",
-	5, {TEXTOID, INT8OID, INT8OID, INT8OID, JSONBOID}
-};
-
-static ClPlan lock_drawdown_plan = {
-	"SELECT drawdown_id, line_id, outstanding, " NODES_ARRAY("line_id")
-	"  FROM creditledger.ledger_credit_drawdowns"
-	" WHERE ref OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
-	1, {TEXTOID}
-};
-
-static ClPlan update_drawdown_plan = {
-	"UPDATE creditledger.ledger_credit_drawdowns"
-	"   SET outstanding = outstanding OPERATOR(pg_catalog.-) $2,"
-	"       returned = returned OPERATOR(pg_catalog.+) $2"
-	" WHERE drawdown_id OPERATOR(pg_catalog.=) $1",
-	2, {INT8OID, INT8OID}
 };
 
 /* expiry */
@@ -451,117 +223,6 @@ int8_array(const int64 *ids, int n)
 	for (int i = 0; i < n; i++)
 		d[i] = Int64GetDatum(ids[i]);
 	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
-/*
- * isnull_col: whether column col of result row row is NULL.
- */
-static bool
-isnull_col(int row, int col)
-{
-	bool		isnull;
-
-	(void) cl_getdatum(row, col, &isnull);
-	return isnull;
-}
-
-/*
- * fetch_ids: a bigint[] column as a palloc'd array of n ids.
- */
-static int64 *
-fetch_ids(int row, int col, int *n)
-{
-	bool		isnull;
-	Datum		d = cl_getdatum(row, col, &isnull);
-	Datum	   *elems;
-	bool	   *nulls;
-	int64	   *ids;
-
-	if (isnull)
-		elog(ERROR, "creditledger: a credit line's nodes are NULL");
-	deconstruct_array(DatumGetArrayTypeP(d), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &elems, &nulls, n);
-	ids = palloc(sizeof(int64) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
-		ids[i] = DatumGetInt64(elems[i]);
-	return ids;
-}
-
-/*
- * copy_hash: the 32 bytes of a bytea column into out.
- */
-static void
-copy_hash(Datum d, uint8 out[CL_HASH_LEN])
-{
-	bytea	   *b = DatumGetByteaPP(d);
-
-	if (VARSIZE_ANY_EXHDR(b) != CL_HASH_LEN)
-		elog(ERROR, "creditledger: a credit chain head has a hash of %d bytes",
-			 (int) VARSIZE_ANY_EXHDR(b));
-	memcpy(out, VARDATA_ANY(b), CL_HASH_LEN);
-}
-
-static Datum
-hash_datum(const uint8 *hash)
-{
-	bytea	   *b = palloc(VARHDRSZ + CL_HASH_LEN);
-
-	SET_VARSIZE(b, VARHDRSZ + CL_HASH_LEN);
-	memcpy(VARDATA(b), hash, CL_HASH_LEN);
-	return PointerGetDatum(b);
-}
-
-/*
- * fetch_line: row `row` of a LINE_COLS result.
- */
-static void
-fetch_line(int row, CreditLine *l)
-{
-	bool		isnull;
-
-	l->line_id = cl_getint64(row, 1, NULL);
-	l->code = TextDatumGetCString(cl_getdatum(row, 2, &isnull));
-	l->limit_amount = cl_getint64(row, 3, NULL);
-	l->revolving = DatumGetBool(cl_getdatum(row, 4, &isnull));
-	l->hot_slices = DatumGetInt32(cl_getdatum(row, 5, &isnull));
-	l->status = TextDatumGetCString(cl_getdatum(row, 6, &isnull));
-	{
-		Datum		d = cl_getdatum(row, 7, &isnull);
-
-		l->status_reason = isnull ? NULL : TextDatumGetCString(d);
-	}
-	l->valid_from = DatumGetTimestampTz(cl_getdatum(row, 8, &isnull));
-	{
-		Datum		d = cl_getdatum(row, 9, &isnull);
-
-		l->has_until = !isnull;
-		l->valid_until = isnull ? 0 : DatumGetTimestampTz(d);
-	}
-	l->frozen = cl_getint64(row, 10, NULL);
-	l->used = cl_getint64(row, 11, NULL);
-	l->returned = cl_getint64(row, 12, NULL);
-	l->version = cl_getint64(row, 13, NULL);
-	copy_hash(cl_getdatum(row, 14, &isnull), l->last_hash);
-	l->slice_total = cl_getint64(row, 15, NULL);
-	l->temporary_limit = cl_getint64(row, 16, NULL);
-}
-
-/*
- * fetch_slice: row `row` of a SLICE_COLS result; returns its headroom.
- */
-static int64
-fetch_slice(int row, int64 line_id, CreditHead *h)
-{
-	bool		isnull;
-
-	h->line_id = line_id;
-	h->slice = DatumGetInt32(cl_getdatum(row, 1, &isnull));
-	h->frozen = cl_getint64(row, 2, NULL);
-	h->used = cl_getint64(row, 3, NULL);
-	h->returned = cl_getint64(row, 4, NULL);
-	h->version = cl_getint64(row, 5, NULL);
-	copy_hash(cl_getdatum(row, 6, &isnull), h->last_hash);
-	return cl_getint64(row, 7, NULL);
 }
 
 /*
@@ -661,57 +322,29 @@ int128_text(int128 v)
  * ------------------------------------------------------------------------ */
 
 /*
- * credit_nodes: the line and every ancestor, each once, ascending.
+ * credit_nodes: the line and every ancestor, each once, ascending
+ * (credit_rows.c: the links' primary key).
  */
 static int64 *
 credit_nodes(int64 line, int *n)
 {
-	Datum		v[1] = {Int64GetDatum(line)};
-	int64	   *ids;
-
-	cl_exec(&nodes_plan, v, NULL, 0);
-	*n = (int) SPI_processed;
-	ids = palloc(sizeof(int64) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
-		ids[i] = cl_getint64(i, 1, NULL);
-	return ids;
+	return credit_line_nodes(line, n);
 }
 
 /*
  * lock_nodes: lock the rows of the plain nodes (all nodes when include_hot)
- * in ascending order, and read every node; returns them in id order.
- * adds: the change adds to frozen + used + returned, so a hot node's slice
- * totals are summed for the overflow check (else slice_total is 0).
+ * in ascending order, and read every node; returns them in id order
+ * (credit_rows.c: each row found once and locked by TID).  adds: whether
+ * the change adds to frozen + used + returned (a hot node's bound is
+ * checked on the slice that takes the change: credit_apply).
  */
 static CreditLine *
 lock_nodes(const int64 *ids, int n, bool include_hot, bool adds)
 {
 	CreditLine *lines = palloc0(sizeof(CreditLine) * Max(n, 1));
-	Datum		v[2] = {int8_array(ids, n), BoolGetDatum(adds)};
-	int			got;
 
-	cl_exec(include_hot ? &lock_all_plan : &lock_plain_plan, v, NULL, 0);
-	got = (int) SPI_processed;
-	for (int i = 0; i < got; i++)
-		fetch_line(i, &lines[i]);
-	if (got < n)
-	{
-		cl_exec(&read_hot_plan, v, NULL, 0);
-		for (int i = 0; i < (int) SPI_processed; i++)
-			fetch_line(i, &lines[got + i]);
-		got += (int) SPI_processed;
-		/* back to ascending id order */
-		for (int i = 1; i < got; i++)
-			for (int j = i; j > 0 && lines[j - 1].line_id > lines[j].line_id; j--)
-			{
-				CreditLine	t = lines[j];
-
-				lines[j] = lines[j - 1];
-				lines[j - 1] = t;
-			}
-	}
-	if (got != n)
-		elog(ERROR, "creditledger: %d of %d credit lines found", got, n);
+	(void) adds;
+	credit_lines_lock(ids, n, include_hot, lines);
 	return lines;
 }
 
@@ -754,18 +387,16 @@ check_usable(int64 line, const CreditLine *nodes, int n)
  * ------------------------------------------------------------------------ */
 
 /*
- * credit_post: append one CLC1 entry to head's chain through chain.c (the
- * credit chain kind) and move the head (the caller holds the chain's
- * lock); for a slice, headroom_delta leaves the slice's headroom.
+ * credit_post_with: append one CLC1 entry to head's chain through w
+ * (chain.c's ChainWriter with the credit chain kind) and write the head
+ * back to its row (the caller holds the chain's lock); for a slice,
+ * headroom_delta leaves the slice's headroom.
  */
 static void
-credit_post(CreditHead *h, const char *op, const char *ref,
-			int64 fd, int64 ud, int64 rd, int64 headroom_delta)
+credit_post_with(CreditWriter *w, CreditHead *h, const char *op, const char *ref,
+				 int64 fd, int64 ud, int64 rd, int64 headroom_delta)
 {
-	ChainWriter w;
 	CreditEntry e;
-	uint8		hash[CL_HASH_LEN];
-	Datum		v[8];
 
 	e.line_id = h->line_id;
 	e.slice = h->slice;
@@ -781,27 +412,21 @@ credit_post(CreditHead *h, const char *op, const char *ref,
 	e.used_after = h->used + ud;
 	e.returned_after = h->returned + rd;
 	e.created_at = GetCurrentTransactionStartTimestamp();
-	chain_writer_open(&w, &cl_credit_chain_kind);
-	chain_writer_append(&w, h->last_hash, &e, hash);
-	chain_writer_close(&w);
+	credit_writer_append(w, h, &e, headroom_delta);
+}
 
-	v[0] = Int64GetDatum(e.line_id);
-	v[1] = Int64GetDatum(e.frozen_after);
-	v[2] = Int64GetDatum(e.used_after);
-	v[3] = Int64GetDatum(e.returned_after);
-	v[4] = Int64GetDatum(e.version);
-	v[5] = hash_datum(hash);
-	v[6] = Int32GetDatum(h->slice);
-	v[7] = Int64GetDatum(headroom_delta);
-	cl_exec(h->slice == 0 ? &head_line_plan : &head_slice_plan, v, NULL, 0);
-	if (SPI_processed != 1)
-		elog(ERROR, "creditledger: credit chain (" INT64_FORMAT ", %d) vanished",
-			 h->line_id, h->slice);
-	h->version = e.version;
-	h->frozen = e.frozen_after;
-	h->used = e.used_after;
-	h->returned = e.returned_after;
-	memcpy(h->last_hash, hash, CL_HASH_LEN);
+/*
+ * credit_post: credit_post_with through a writer of its own.
+ */
+static void
+credit_post(CreditHead *h, const char *op, const char *ref,
+			int64 fd, int64 ud, int64 rd, int64 headroom_delta)
+{
+	CreditWriter w;
+
+	credit_writer_open(&w);
+	credit_post_with(&w, h, op, ref, fd, ud, rd, headroom_delta);
+	credit_writer_close(&w);
 }
 
 /*
@@ -810,19 +435,7 @@ credit_post(CreditHead *h, const char *op, const char *ref,
 static void
 read_line_head(int64 line_id, CreditHead *h)
 {
-	Datum		v[1] = {Int64GetDatum(line_id)};
-	bool		isnull;
-
-	cl_exec(&read_head_plan, v, NULL, 1);
-	if (SPI_processed != 1)
-		elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", line_id);
-	h->line_id = line_id;
-	h->slice = 0;
-	h->frozen = cl_getint64(0, 1, NULL);
-	h->used = cl_getint64(0, 2, NULL);
-	h->returned = cl_getint64(0, 3, NULL);
-	h->version = cl_getint64(0, 4, NULL);
-	copy_hash(cl_getdatum(0, 5, &isnull), h->last_hash);
+	credit_line_head(line_id, h);
 }
 
 /*
@@ -853,25 +466,48 @@ preferred_slice(int32 n)
 }
 
 /*
- * lock_slice: lock slice `slice` of a line, waiting; returns its headroom.
+ * slice_take: take slice `slice` of hot line l for this call (lockorder.h,
+ * step 4): its slice lock (waiting for it, or only if free), then, when
+ * the slice as it is now has at least `needed` headroom (PG_INT64_MIN:
+ * any), its row FOR NO KEY UPDATE (waiting when wait, else only if free),
+ * read into h.  When the slice is short or its row busy, the slice lock is
+ * given back at once, no row lock taken, and false returned: a short slice
+ * is never kept, without a subtransaction.
  */
-static int64
-lock_slice(int64 line_id, int32 slice, CreditHead *h)
+static bool
+slice_take(const CreditLine *l, int32 slice, bool wait, int64 needed, CreditHead *h)
 {
-	Datum		v[2] = {Int64GetDatum(line_id), Int32GetDatum(slice)};
+	int64		seen;
 
-	cl_exec(&lock_slice_plan, v, NULL, 1);
-	if (SPI_processed != 1)
+	if (!cl_credit_slice_lock(l->line_id, slice, wait))
+		return false;
+	if (!credit_slice_read(l->line_id, slice, h))
 		elog(ERROR, "creditledger: hot credit line " INT64_FORMAT " has no slice %d",
-			 line_id, slice);
-	return fetch_slice(0, line_id, h);
+			 l->line_id, slice);
+	seen = h->headroom;
+	if (seen < needed ||
+		credit_slice_lock_row(h, wait ? LockWaitBlock : LockWaitSkip) != LOCK_OK)
+	{
+		cl_credit_slice_unlock(l->line_id, slice);
+		return false;
+	}
+	/* every writer of a slice holds its slice lock: the row is as read */
+	if (h->headroom != seen)
+		elog(ERROR, "creditledger: slice %d of hot credit line " INT64_FORMAT
+			 " changed under its slice lock", slice, l->line_id);
+	return true;
 }
 
 /*
  * take_slice_giving: a slice for a change that consumes no headroom
- * (needed <= 0): the slice in deficit if any (only a limit decrease makes
- * one), else a free one (SKIP LOCKED), else this backend's preferred one
- * (waiting).  Returned locked.
+ * (needed <= 0): the slice in deficit if any, else a free one (tried in
+ * this backend's order), else this backend's preferred one (waiting).
+ * Returned locked.  Only slice 1 can be in deficit (a negative total is
+ * spread there by cl_credit_spread_headroom, and nothing else takes a
+ * slice below zero), and only on a line whose limit was ever decreased: a
+ * negative total is a line over its limit, which only a decrease of its
+ * limit (limit_decreased_at, never cleared; BCP reports a line over its
+ * limit without one) makes; so slice 1 is read only on such a line.
  */
 static void
 take_slice_giving(const CreditLine *l, int64 needed, CreditHead *h)
@@ -879,108 +515,100 @@ take_slice_giving(const CreditLine *l, int64 needed, CreditHead *h)
 	int32		n = l->hot_slices;
 	int32		start = preferred_slice(n);
 
-	if (needed < 0)
+	if (needed < 0 && l->limit_decreased)
 	{
-		Datum		v[2] = {Int64GetDatum(l->line_id), Int32GetDatum(n)};
+		CreditHead	d;
 
-		cl_exec(&deficit_slice_plan, v, NULL, 1);
-		if (SPI_processed == 1)
+		if (credit_slice_read(l->line_id, 1, &d) && d.headroom < 0)
 		{
-			bool		isnull;
-			int32		s = DatumGetInt32(cl_getdatum(0, 1, &isnull));
-
-			(void) lock_slice(l->line_id, s, h);
+			if (!slice_take(l, 1, true, PG_INT64_MIN, h))
+				elog(ERROR, "creditledger: hot credit line " INT64_FORMAT " has no slice 1",
+					 l->line_id);
 			return;
 		}
 	}
-	{
-		Datum		v[3] = {Int64GetDatum(l->line_id), Int32GetDatum(n), Int32GetDatum(start)};
-
-		cl_exec(&any_slice_plan, v, NULL, 1);
-		if (SPI_processed == 1)
-		{
-			(void) fetch_slice(0, l->line_id, h);
+	for (int32 k = 0; k < n; k++)
+		if (slice_take(l, (start + k) % n + 1, false, PG_INT64_MIN, h))
 			return;
-		}
-	}
-	(void) lock_slice(l->line_id, start + 1, h);
+	if (!slice_take(l, start + 1, true, PG_INT64_MIN, h))
+		elog(ERROR, "creditledger: hot credit line " INT64_FORMAT " has no slice %d",
+			 l->line_id, start + 1);
 }
 
-/* What a slice try needs: the line, the headroom, where to put the head. */
+/* What a slice wait needs: the line, the slice, where to put the head. */
 typedef struct SliceTry
 {
 	const CreditLine *l;
 	int64		needed;
-	int32		slice;			/* wait_for_slice: the slice to wait for */
+	int32		slice;			/* the slice to wait for */
 	CreditHead *h;
 } SliceTry;
 
-/* probe_try: one free slice with enough headroom, SKIP LOCKED */
-static bool
-probe_try(void *arg)
-{
-	SliceTry   *t = arg;
-	int32		n = t->l->hot_slices;
-	Datum		v[4] = {Int64GetDatum(t->l->line_id), Int32GetDatum(n), Int64GetDatum(t->needed),
-	Int32GetDatum(preferred_slice(n))};
-
-	cl_exec(&probe_slice_plan, v, NULL, 1);
-	if (SPI_processed != 1)
-		return false;
-	return fetch_slice(0, t->l->line_id, t->h) >= t->needed;
-}
+/*
+ * Slices a probe tries one by one, in this backend's order, before it
+ * reads every slice's headroom at once: a busy slice costs a refused
+ * conditional lock, a free one a read of its row.
+ */
+#define CL_SLICE_DIRECT_TRIES 4
 
 /*
- * probe_slice: a free slice with at least needed headroom, locked in a
- * subtransaction that is kept when one qualifies and rolled back when
- * none does, so a slice the probe locked but found short after the lock
- * (SKIP LOCKED keeps such locks) is not held into a gather.
+ * probe_slice: a free slice with at least needed headroom, taken by
+ * slice_take (no subtransaction: a slice found short is let go at once):
+ * the first CL_SLICE_DIRECT_TRIES slices in this backend's order, then,
+ * in the same order, those that had enough when one scan read every
+ * slice's headroom.
  */
 static bool
 probe_slice(const CreditLine *l, int64 needed, CreditHead *h)
 {
-	SliceTry	t = {l, needed, 0, h};
+	int32		n = l->hot_slices;
+	int32		start = preferred_slice(n);
+	int32		direct = Min(n, CL_SLICE_DIRECT_TRIES);
+	int64	   *hr;
 
-	return cl_in_subxact(probe_try, &t);
-}
+	for (int32 k = 0; k < direct; k++)
+		if (slice_take(l, (start + k) % n + 1, false, needed, h))
+			return true;
+	if (direct == n)
+		return false;
+	hr = palloc(sizeof(int64) * (n + 1));
+	for (int32 s = 0; s <= n; s++)
+		hr[s] = PG_INT64_MIN;
+	(void) credit_slice_headrooms(l->line_id, n, hr);
+	for (int32 k = direct; k < n; k++)
+	{
+		int32		s = (start + k) % n + 1;
 
-/* wait_try: wait for one slice; keep it if it has enough */
-static bool
-wait_try(void *arg)
-{
-	SliceTry   *t = arg;
-
-	return lock_slice(t->l->line_id, t->slice, t->h) >= t->needed;
+		if (hr[s] >= needed && slice_take(l, s, false, needed, h))
+			return true;
+	}
+	return false;
 }
 
 /*
  * wait_for_slice: when every slice that has enough is busy, wait for one
- * of them (holding no slice of this line) and keep it if it still has
- * enough once ours; false when none has enough (the headroom is
- * scattered or short) or the one waited for came back short.
+ * of them (holding no slice of this line taken in this call) and keep it
+ * if it still has enough once ours (else its slice lock is given back);
+ * false when none has enough (the headroom is scattered or short) or the
+ * one waited for came back short.
  */
 static bool
 wait_for_slice(const CreditLine *l, int64 needed, CreditHead *h)
 {
 	int32		n = l->hot_slices;
-	Datum		v[2] = {Int64GetDatum(l->line_id), Int32GetDatum(n)};
-	int32	   *rich;
+	int64	   *hr = palloc(sizeof(int64) * (n + 1));
+	int32	   *rich = palloc(sizeof(int32) * Max(n, 1));
 	int			nrich = 0;
-	SliceTry	t = {l, needed, 0, h};
 
-	cl_exec(&headrooms_plan, v, NULL, 0);
-	rich = palloc(sizeof(int32) * Max((int) SPI_processed, 1));
-	for (int i = 0; i < (int) SPI_processed; i++)
-	{
-		bool		isnull;
-
-		if (cl_getint64(i, 2, NULL) >= needed)
-			rich[nrich++] = DatumGetInt32(cl_getdatum(i, 1, &isnull));
-	}
+	for (int32 s = 0; s <= n; s++)
+		hr[s] = PG_INT64_MIN;
+	(void) credit_slice_headrooms(l->line_id, n, hr);
+	for (int32 s = 1; s <= n; s++)
+		if (hr[s] >= needed)
+			rich[nrich++] = s;
 	if (nrich == 0)
 		return false;
-	t.slice = rich[preferred_slice(nrich)];
-	return cl_in_subxact(wait_try, &t);
+	return slice_take(l, rich[preferred_slice(nrich)], true, needed, h);
 }
 
 /* What a partial gather found. */
@@ -997,8 +625,8 @@ typedef struct GatherTry
 } GatherTry;
 
 /*
- * partial_gather_try: take every slice nobody holds (SKIP LOCKED) and, if
- * free, the line's surplus lock (lockorder.h: only ever tried, held to the
+ * partial_gather_try: take every slice nobody holds (slice_take, only if
+ * free) and, if free, the line's surplus lock (lockorder.h: only ever tried, held to the
  * end of the transaction by the one call that may pool what expiries freed
  * since the last gather: limit - consumption - every slice's headroom,
  * exact from committed values since a change moves a slice's consumption
@@ -1029,13 +657,11 @@ partial_gather_try(void *arg)
 	bool		have_row;
 	int32		target;
 
-	cl_exec(&lock_free_slices_plan, v, NULL, 0);
-	for (int i = 0; i < (int) SPI_processed; i++)
+	for (int32 s = 1; s <= n; s++)
 	{
-		bool		isnull;
-		int32		s = DatumGetInt32(cl_getdatum(i, 1, &isnull));
+		CreditHead	x;
 
-		if (s >= 1 && s <= n)
+		if (slice_take(l, s, false, PG_INT64_MIN, &x))
 		{
 			mine[s] = true;
 			took[ntook++] = s;
@@ -1104,13 +730,9 @@ partial_gather_try(void *arg)
 
 			cl_exec(&spread_some_plan, u, NULL, 0);
 		}
-		CommandCounterIncrement();
-		{
-			Datum		r[2] = {Int64GetDatum(l->line_id), Int32GetDatum(target)};
-
-			cl_exec(&read_slice_plan, r, NULL, 1);
-			(void) fetch_slice(0, l->line_id, t->h);
-		}
+		if (!credit_slice_read(l->line_id, target, t->h))
+			elog(ERROR, "creditledger: hot credit line " INT64_FORMAT " has no slice %d",
+				 l->line_id, target);
 		return true;
 	}
 	t->pool = pool;
@@ -1123,13 +745,17 @@ partial_gather_try(void *arg)
 	return false;
 }
 
-/* wait_release_try: wait for a slice's holder to finish, then let it go */
+/*
+ * wait_release_try: wait for a slice's holder to finish (its slice lock,
+ * then its row, for a holder outside the protocol), then let it go (the
+ * subtransaction's rollback).
+ */
 static bool
 wait_release_try(void *arg)
 {
 	SliceTry   *t = arg;
 
-	(void) lock_slice(t->l->line_id, t->slice, t->h);
+	(void) slice_take(t->l, t->slice, true, PG_INT64_MIN, t->h);
 	return false;
 }
 
@@ -1206,32 +832,64 @@ cl_credit_spread_headroom(int64 line, int32 n, int64 total)
  * ------------------------------------------------------------------------ */
 
 /*
- * credit_apply: apply one change of frozen/used/returned to one node (the
- * caller locked the plain nodes' rows in ascending order): 22003 when it
- * would take frozen + used + returned out of bigint, LD002 when it consumes
- * more headroom than the node has.
+ * check_slice_bound: 22003 when a change adding add (> 0) to frozen + used
+ * + returned would take the slice h of hot line l beyond its share of
+ * bigint.  A hot line's total is its row's plus every slice's, changed by
+ * concurrent calls under different slice locks, so no call can check the
+ * sum: instead each slice keeps its own total within (INT64_MAX - the
+ * row's total, if positive) / hot_slices.  The row's total never grows
+ * while the line is hot (expiry only releases there; making a line hot
+ * folds its slices into the row first), so the line's total stays within
+ * bigint whatever the interleaving, as hot_bound.c keeps a hot account's.
  */
 static void
-credit_apply(CreditLine *l, const char *op, const char *ref, int64 fd, int64 ud, int64 rd)
+check_slice_bound(const CreditLine *l, const CreditHead *h, int128 add, const char *op)
+{
+	int128		row = (int128) l->frozen + l->used + l->returned;
+	int128		share = ((int128) PG_INT64_MAX - Max(row, 0)) / l->hot_slices;
+	int128		total = (int128) h->frozen + h->used + h->returned;
+
+	if (total + add > share)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("credit totals of line " INT64_FORMAT " would be out of range for type bigint",
+						l->line_id),
+				 errdetail("Line " INT64_FORMAT " is hot: each of its %d slices keeps frozen + used + returned"
+						   " within %s, so that concurrent changes can never take the line's total out of"
+						   " bigint; slice %d has %s and the %s adds %s.",
+						   l->line_id, l->hot_slices, int128_text(share), h->slice,
+						   int128_text(total), op, int128_text(add))));
+}
+
+/*
+ * credit_apply: apply one change of frozen/used/returned to one node (the
+ * caller locked the plain nodes' rows in ascending order), journalled and
+ * written through w: 22003 when it would take frozen + used + returned out
+ * of bigint (a hot node: out of its slice's share, check_slice_bound),
+ * LD002 when it consumes more headroom than the node has.
+ */
+static void
+credit_apply(CreditWriter *w, CreditLine *l, const char *op, const char *ref,
+			 int64 fd, int64 ud, int64 rd)
 {
 	int128		add = (int128) fd + ud + rd;
 	int64		needed = credit_needed(l->revolving, fd, ud, rd);
 	CreditHead	h;
 
-	if (add > 0)
-	{
-		int128		total = (int128) l->frozen + l->used + l->returned + l->slice_total;
-
-		if (total + add > (int128) PG_INT64_MAX)
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("credit totals of line " INT64_FORMAT " would be out of range for type bigint",
-							l->line_id),
-					 errdetail("Line " INT64_FORMAT " has frozen + used + returned = %s; the %s adds %s.",
-							   l->line_id, int128_text(total), op, int128_text(add))));
-	}
 	if (l->hot_slices == 0)
 	{
+		if (add > 0)
+		{
+			int128		total = (int128) l->frozen + l->used + l->returned;
+
+			if (total + add > (int128) PG_INT64_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("credit totals of line " INT64_FORMAT " would be out of range for type bigint",
+								l->line_id),
+						 errdetail("Line " INT64_FORMAT " has frozen + used + returned = %s; the %s adds %s.",
+								   l->line_id, int128_text(total), op, int128_text(add))));
+		}
 		if (needed > 0)
 		{
 			int64		avail = credit_available(line_limit(l), l->revolving,
@@ -1247,12 +905,16 @@ credit_apply(CreditLine *l, const char *op, const char *ref, int64 fd, int64 ud,
 		h.returned = l->returned;
 		h.version = l->version;
 		memcpy(h.last_hash, l->last_hash, CL_HASH_LEN);
-		credit_post(&h, op, ref, fd, ud, rd, 0);
+		h.headroom = 0;
+		h.tid = l->tid;
+		h.own = false;
+		credit_post_with(w, &h, op, ref, fd, ud, rd, 0);
 		l->frozen = h.frozen;
 		l->used = h.used;
 		l->returned = h.returned;
 		l->version = h.version;
 		memcpy(l->last_hash, h.last_hash, CL_HASH_LEN);
+		l->tid = h.tid;
 	}
 	else
 	{
@@ -1260,19 +922,25 @@ credit_apply(CreditLine *l, const char *op, const char *ref, int64 fd, int64 ud,
 			take_slice_giving(l, needed, &h);
 		else
 			take_slice_needing(l, needed, op, &h);
-		credit_post(&h, op, ref, fd, ud, rd, needed);
+		if (add > 0)
+			check_slice_bound(l, &h, add, op);
+		credit_post_with(w, &h, op, ref, fd, ud, rd, needed);
 	}
 }
 
 /*
- * apply_all: one change to every node, ascending.
+ * apply_all: one change to every node, ascending, with one writer.
  */
 static void
 apply_all(CreditLine *nodes, int n, const char *op, const char *ref,
 		  int64 fd, int64 ud, int64 rd)
 {
+	CreditWriter w;
+
+	credit_writer_open(&w);
 	for (int i = 0; i < n; i++)
-		credit_apply(&nodes[i], op, ref, fd, ud, rd);
+		credit_apply(&w, &nodes[i], op, ref, fd, ud, rd);
+	credit_writer_close(&w);
 }
 
 /* ------------------------------------------------------------------------
@@ -1458,6 +1126,15 @@ reference_conflict(const char *what, const char *ref, int64 id)
 }
 
 /*
+ * payload_differs: whether a stored payload is not the call's (jsonb <>).
+ */
+static bool
+payload_differs(Datum stored, Datum payload)
+{
+	return DatumGetBool(DirectFunctionCall2(jsonb_ne, stored, payload));
+}
+
+/*
  * reference_replay: the id of an earlier call with this reference (what:
  * "unfreeze" or "return" in credit_operations, "drawdown" in
  * ledger_credit_drawdowns); false if none; LD004 if its payload differs.
@@ -1465,24 +1142,16 @@ reference_conflict(const char *what, const char *ref, int64 id)
 static bool
 reference_replay(const char *what, const char *ref, Datum payload, int64 *id)
 {
-	bool		isnull;
+	Datum		stored;
+	bool		found;
 
 	if (strcmp(what, "drawdown") == 0)
-	{
-		Datum		v[2] = {CStringGetTextDatum(ref), payload};
-
-		cl_exec(&replay_drawdown_plan, v, NULL, 1);
-	}
+		found = credit_drawdown_find(ref, id, &stored);
 	else
-	{
-		Datum		v[3] = {CStringGetTextDatum(what), CStringGetTextDatum(ref), payload};
-
-		cl_exec(&replay_operation_plan, v, NULL, 1);
-	}
-	if (SPI_processed == 0)
+		found = credit_operation_find(what, ref, id, &stored);
+	if (!found)
 		return false;
-	*id = cl_getint64(0, 1, NULL);
-	if (DatumGetBool(cl_getdatum(0, 2, &isnull)))
+	if (payload_differs(stored, payload))
 		reference_conflict(what, ref, *id);
 	return true;
 }
@@ -1492,33 +1161,28 @@ reference_replay(const char *what, const char *ref, Datum payload, int64 *id)
  * drawdown's (kind "drawdown"; target is then the line and hold_id the
  * hold, NULL when 0): true and the new id, or false and the id of the call
  * that claimed it first (committed while this one waited), or LD004.
+ * credit_rows.c claims with direct_claim (INSERT ... ON CONFLICT DO
+ * NOTHING the executor's way); a drawdown's line is then guarded as its
+ * foreign key's check would (credit_line_guard).
  */
 static bool
 reference_claim(const char *kind, const char *ref, int64 target, int64 hold_id,
 				int64 amount, Datum payload, int64 *id)
 {
+	Datum		existing;
+
 	if (strcmp(kind, "drawdown") == 0)
 	{
-		Datum		v[5] = {CStringGetTextDatum(ref), Int64GetDatum(target),
-		Int64GetDatum(hold_id), Int64GetDatum(amount), payload};
-		char		nulls[5] = {' ', ' ', hold_id == 0 ? 'n' : ' ', ' ', ' '};
-
-		cl_exec(&claim_drawdown_plan, v, nulls, 1);
+		if (credit_drawdown_claim(ref, target, hold_id, amount, payload, id, &existing))
+		{
+			credit_line_guard(target, NULL);
+			return true;
+		}
 	}
-	else
-	{
-		Datum		v[5] = {CStringGetTextDatum(kind), CStringGetTextDatum(ref),
-		Int64GetDatum(target), Int64GetDatum(amount), payload};
-
-		cl_exec(&claim_operation_plan, v, NULL, 1);
-	}
-	if (SPI_processed == 1)
-	{
-		*id = cl_getint64(0, 1, NULL);
+	else if (credit_operation_claim(kind, ref, target, amount, payload, id, &existing))
 		return true;
-	}
-	if (!reference_replay(kind, ref, payload, id))
-		elog(ERROR, "creditledger: %s reference \"%s\" vanished", kind, ref);
+	if (payload_differs(existing, payload))
+		reference_conflict(kind, ref, *id);
 	return false;
 }
 
@@ -1571,32 +1235,34 @@ typedef struct HoldState
 } HoldState;
 
 /*
+ * The hold lock_hold locked last (this call's), for update_hold.
+ */
+static CreditHoldRow locked_hold;
+
+/*
  * lock_hold: the hold with this ref, locked; LD007 if unknown.
  */
 static void
 lock_hold(const char *hold_ref, HoldState *h)
 {
-	Datum		v[1] = {CStringGetTextDatum(hold_ref)};
-	bool		isnull;
-	Datum		d;
+	CreditHoldRow r;
 
-	cl_exec(&lock_hold_plan, v, NULL, 1);
-	if (SPI_processed == 0)
+	if (!credit_hold_lock(hold_ref, &r))
 		ereport(ERROR,
 				(errcode(ERRCODE_CL_HOLD_STATE),
 				 errmsg("hold \"%s\" does not exist", hold_ref)));
-	h->hold_id = cl_getint64(0, 1, NULL);
-	h->ref = TextDatumGetCString(cl_getdatum(0, 2, &isnull));
-	h->line_id = cl_getint64(0, 3, NULL);
-	h->remaining = cl_getint64(0, 4, NULL);
-	h->status = TextDatumGetCString(cl_getdatum(0, 5, &isnull));
-	d = cl_getdatum(0, 6, &isnull);
-	h->has_expiry = !isnull;
-	h->expires_at = isnull ? 0 : DatumGetTimestampTz(d);
-	d = cl_getdatum(0, 7, &isnull);
-	h->due = !isnull && DatumGetBool(d);
-	h->used_amount = cl_getint64(0, 8, NULL);
-	h->nodes = fetch_ids(0, 9, &h->nnodes);
+	h->hold_id = r.hold_id;
+	h->ref = r.ref;
+	h->line_id = r.line_id;
+	h->remaining = r.remaining;
+	h->status = r.status;
+	h->has_expiry = r.has_expiry;
+	h->expires_at = r.expires_at;
+	/* due: expires_at <= now(), the transaction's start, as in SQL */
+	h->due = r.has_expiry && r.expires_at <= GetCurrentTransactionStartTimestamp();
+	h->used_amount = r.used_amount;
+	h->nodes = credit_nodes(r.line_id, &h->nnodes);
+	locked_hold = r;
 }
 
 /*
@@ -1626,15 +1292,15 @@ check_hold(const HoldState *h, int64 amount, const char *what)
 }
 
 /*
- * update_hold: take used and released off a hold, setting its status.
+ * update_hold: take used and released off the hold lock_hold locked,
+ * setting its status.
  */
 static void
 update_hold(int64 hold_id, int64 used, int64 released, const char *status)
 {
-	Datum		v[4] = {Int64GetDatum(hold_id), Int64GetDatum(used), Int64GetDatum(released),
-	CStringGetTextDatum(status)};
-
-	cl_exec(&update_hold_plan, v, NULL, 0);
+	if (locked_hold.hold_id != hold_id)
+		elog(ERROR, "creditledger: hold " INT64_FORMAT " was not locked by this call", hold_id);
+	credit_hold_update(&locked_hold, used, released, status);
 }
 
 /* ------------------------------------------------------------------------
@@ -1681,10 +1347,8 @@ void
 cl_credit_freeze_hold(int64 line, int64 amount, const char *ref, bool has_expiry,
 					  TimestampTz expires_at, CreditOpResult *r)
 {
-	int64		id = 0;
-	bool		claimed = false;
-	bool		found;
-	bool		line_exists;
+	CreditHoldRow hold;
+	CreditLine	first;
 	bool		any_due;
 	int			n;
 	int64	   *ids;
@@ -1694,66 +1358,37 @@ cl_credit_freeze_hold(int64 line, int64 amount, const char *ref, bool has_expiry
 	r->line_id = line;
 	r->amount = amount;
 	cl_credit_graph_lock(false);
-	{
-		Datum		v[2] = {CStringGetTextDatum(ref), Int64GetDatum(line)};
-		bool		isnull;
-
-		cl_exec(&freeze_start_plan, v, NULL, 1);
-		found = !isnull_col(0, 1);
-		line_exists = DatumGetBool(cl_getdatum(0, 5, &isnull));
-		any_due = DatumGetBool(cl_getdatum(0, 6, &isnull));
-		ids = fetch_ids(0, 7, &n);
-	}
-	if (!found)
+	/* the reference first: a replay returns before any state is looked at */
+	if (!credit_hold_find(ref, &hold))
 	{
 		if (has_expiry && expires_at <= GetCurrentTransactionStartTimestamp())
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("expires_at must be in the future"),
 					 errdetail("The value given was %s.", ts_text(expires_at))));
-		if (!line_exists)
+		if (!credit_line_read(line, &first))
 			ereport(ERROR,
 					(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
 					 errmsg("credit line " INT64_FORMAT " does not exist", line)));
+		ids = credit_nodes(line, &n);
+		any_due = credit_holds_any_due();
+		if (credit_hold_claim(ref, line, amount, has_expiry, expires_at, &hold))
 		{
-			Datum		v[4] = {CStringGetTextDatum(ref), Int64GetDatum(line),
-			Int64GetDatum(amount), TimestampTzGetDatum(expires_at)};
-			char		nulls[4] = {' ', ' ', ' ', has_expiry ? ' ' : 'n'};
-
-			cl_exec(&claim_hold_plan, v, nulls, 1);
-		}
-		if (SPI_processed == 1)
-		{
-			id = cl_getint64(0, 1, NULL);
-			claimed = true;
-		}
-		else
-		{
-			Datum		v[1] = {CStringGetTextDatum(ref)};
-
-			cl_exec(&find_hold_plan, v, NULL, 1);
+			credit_line_guard(line, &first);
+			release_due(ids, n, amount, any_due);
+			nodes = lock_nodes(ids, n, false, true);
+			check_usable(line, nodes, n);
+			apply_all(nodes, n, "freeze", ref, amount, 0, 0);
+			r->id = hold.hold_id;
+			return;
 		}
 	}
-	if (!claimed)
-	{
-		bool		isnull;
-		Datum		d;
-		int64		hid = cl_getint64(0, 1, NULL);
-
-		d = cl_getdatum(0, 4, &isnull);
-		if (cl_getint64(0, 2, NULL) != line || cl_getint64(0, 3, NULL) != amount ||
-			isnull == has_expiry || (!isnull && DatumGetTimestampTz(d) != expires_at))
-			reference_conflict("hold", ref, hid);
-		r->id = hid;
-		r->replayed = true;
-		return;
-	}
-
-	release_due(ids, n, amount, any_due);
-	nodes = lock_nodes(ids, n, false, true);
-	check_usable(line, nodes, n);
-	apply_all(nodes, n, "freeze", ref, amount, 0, 0);
-	r->id = id;
+	/* a replay: the same call returns the same hold, another is LD004 */
+	if (hold.line_id != line || hold.amount != amount || hold.has_expiry != has_expiry ||
+		(has_expiry && hold.expires_at != expires_at))
+		reference_conflict("hold", ref, hold.hold_id);
+	r->id = hold.hold_id;
+	r->replayed = true;
 }
 
 /*
@@ -1945,16 +1580,14 @@ cl_credit_use_line(int64 line, const char *ref, int64 amount, Datum payload, Cre
 		return;
 	}
 	{
-		Datum		v[2] = {CStringGetTextDatum(ref), Int64GetDatum(line)};
-		bool		isnull;
+		CreditLine	first;
 
-		cl_exec(&freeze_start_plan, v, NULL, 1);
-		if (!DatumGetBool(cl_getdatum(0, 5, &isnull)))
+		if (!credit_line_read(line, &first))
 			ereport(ERROR,
 					(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
 					 errmsg("credit line " INT64_FORMAT " does not exist", line)));
-		any_due = DatumGetBool(cl_getdatum(0, 6, &isnull));
-		ids = fetch_ids(0, 7, &n);
+		any_due = credit_holds_any_due();
+		ids = credit_nodes(line, &n);
 	}
 	if (!reference_claim("drawdown", ref, line, 0, amount, payload, &id))
 	{
@@ -2009,6 +1642,7 @@ cl_credit_return_drawdown(const char *drawdown_ref, const char *ref, int64 amoun
 						  Datum payload, CreditOpResult *r)
 {
 	int64		id;
+	CreditDrawdownRow drawdown;
 	int64		drawdown_id;
 	int64		outstanding;
 	int			n;
@@ -2023,19 +1657,14 @@ cl_credit_return_drawdown(const char *drawdown_ref, const char *ref, int64 amoun
 		r->replayed = true;
 		return;
 	}
-	{
-		Datum		v[1] = {CStringGetTextDatum(drawdown_ref)};
-
-		cl_exec(&lock_drawdown_plan, v, NULL, 1);
-	}
-	if (SPI_processed == 0)
+	if (!credit_drawdown_lock(drawdown_ref, &drawdown))
 		ereport(ERROR,
 				(errcode(ERRCODE_CL_DRAWDOWN_STATE),
 				 errmsg("drawdown \"%s\" does not exist", drawdown_ref)));
-	drawdown_id = cl_getint64(0, 1, NULL);
-	r->line_id = cl_getint64(0, 2, NULL);
-	outstanding = cl_getint64(0, 3, NULL);
-	ids = fetch_ids(0, 4, &n);
+	drawdown_id = drawdown.drawdown_id;
+	outstanding = drawdown.outstanding;
+	r->line_id = drawdown.line_id;
+	ids = credit_nodes(drawdown.line_id, &n);
 	if (!reference_claim("return", ref, drawdown_id, 0, amount, payload, &id))
 	{
 		r->id = id;
@@ -2050,11 +1679,7 @@ cl_credit_return_drawdown(const char *drawdown_ref, const char *ref, int64 amoun
 						   drawdown_id, outstanding)));
 	nodes = lock_nodes(ids, n, false, false);
 	apply_all(nodes, n, "return", ref, 0, -amount, amount);
-	{
-		Datum		v[2] = {Int64GetDatum(drawdown_id), Int64GetDatum(amount)};
-
-		cl_exec(&update_drawdown_plan, v, NULL, 0);
-	}
+	credit_drawdown_update(&drawdown, amount);
 	r->id = id;
 	r->amount = amount;
 }
@@ -2136,53 +1761,38 @@ static ClPlan try_lock_lines_plan = {
 static int64
 open_transit_hold(const char *transit_ref, int64 line, int64 amount, int64 drawdown_id)
 {
-	int64		hid;
+	CreditHoldRow hold;
 
-	{
-		Datum		v[4] = {CStringGetTextDatum(transit_ref), Int64GetDatum(line),
-		Int64GetDatum(amount), (Datum) 0};
-		char		nulls[4] = {' ', ' ', ' ', 'n'};
-
-		cl_exec(&claim_hold_plan, v, nulls, 1);
-	}
-	if (SPI_processed != 1)
+	if (!credit_hold_claim(transit_ref, line, amount, false, 0, &hold))
 		elog(ERROR, "creditledger: transit hold \"%s\" exists already", transit_ref);
-	hid = cl_getint64(0, 1, NULL);
 	{
-		Datum		v[2] = {Int64GetDatum(drawdown_id), Int64GetDatum(hid)};
+		Datum		v[2] = {Int64GetDatum(drawdown_id), Int64GetDatum(hold.hold_id)};
 
 		cl_exec(&set_drawdown_hold_plan, v, NULL, 0);
 	}
-	return hid;
+	return hold.hold_id;
 }
 
 /*
  * apply_own_rows: one change to every node's own row (slice 0), hot lines
- * included, ascending; the rows are locked (lock_nodes with include_hot).
- * Only for changes that need no headroom.
+ * included, ascending, as expiry does; the rows are locked (lock_nodes
+ * with include_hot).  Only for changes that need no headroom.
  */
 static void
-apply_own_rows(CreditLine *nodes, int n, const char *op, const char *ref,
+apply_own_rows(const CreditLine *nodes, int n, const char *op, const char *ref,
 			   int64 fd, int64 ud, int64 rd)
 {
+	CreditWriter w;
+
+	credit_writer_open(&w);
 	for (int i = 0; i < n; i++)
 	{
 		CreditHead	h;
 
-		h.line_id = nodes[i].line_id;
-		h.slice = 0;
-		h.frozen = nodes[i].frozen;
-		h.used = nodes[i].used;
-		h.returned = nodes[i].returned;
-		h.version = nodes[i].version;
-		memcpy(h.last_hash, nodes[i].last_hash, CL_HASH_LEN);
-		credit_post(&h, op, ref, fd, ud, rd, 0);
-		nodes[i].frozen = h.frozen;
-		nodes[i].used = h.used;
-		nodes[i].returned = h.returned;
-		nodes[i].version = h.version;
-		memcpy(nodes[i].last_hash, h.last_hash, CL_HASH_LEN);
+		read_line_head(nodes[i].line_id, &h);
+		credit_post_with(&w, &h, op, ref, fd, ud, rd, 0);
 	}
+	credit_writer_close(&w);
 }
 
 /*
@@ -2265,16 +1875,14 @@ cl_credit_transit_direct(int64 line, const char *ref, const char *transit_ref, i
 		return;
 	}
 	{
-		Datum		v[2] = {CStringGetTextDatum(transit_ref), Int64GetDatum(line)};
-		bool		isnull;
+		CreditLine	first;
 
-		cl_exec(&freeze_start_plan, v, NULL, 1);
-		if (!DatumGetBool(cl_getdatum(0, 5, &isnull)))
+		if (!credit_line_read(line, &first))
 			ereport(ERROR,
 					(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
 					 errmsg("credit line " INT64_FORMAT " does not exist", line)));
-		any_due = DatumGetBool(cl_getdatum(0, 6, &isnull));
-		ids = fetch_ids(0, 7, &n);
+		any_due = credit_holds_any_due();
+		ids = credit_nodes(line, &n);
 	}
 	if (!reference_claim("drawdown", ref, line, 0, 0, payload, &id))
 	{
@@ -2389,6 +1997,7 @@ cl_credit_transit_lock(const int64 *holds, int nholds, bool nowait)
 	return (int) SPI_processed == nall;
 }
 
+
 /* ------------------------------------------------------------------------
  * Internals for the administration calls (credit_admin.c, credit_limits.c)
  * ------------------------------------------------------------------------ */
@@ -2401,14 +2010,14 @@ cl_credit_transit_lock(const int64 *holds, int nholds, bool nowait)
 void
 cl_credit_apply_node(int64 node, const char *op, const char *ref, int64 fd, int64 ud, int64 rd)
 {
-	Datum		v[2] = {Int64GetDatum(node), BoolGetDatum(true)};
 	CreditLine	l;
+	CreditWriter w;
 
-	cl_exec(&read_line_plan, v, NULL, 1);
-	if (SPI_processed != 1)
+	if (!credit_line_read(node, &l))
 		elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", node);
-	fetch_line(0, &l);
-	credit_apply(&l, op, ref, fd, ud, rd);
+	credit_writer_open(&w);
+	credit_apply(&w, &l, op, ref, fd, ud, rd);
+	credit_writer_close(&w);
 }
 
 /*
@@ -2424,15 +2033,8 @@ cl_credit_post_chain(int64 node, int32 slice, const char *op, const char *ref,
 
 	if (slice == 0)
 		read_line_head(node, &h);
-	else
-	{
-		Datum		v[2] = {Int64GetDatum(node), Int32GetDatum(slice)};
-
-		cl_exec(&read_slice_plan, v, NULL, 1);
-		if (SPI_processed != 1)
-			elog(ERROR, "creditledger: hot credit line " INT64_FORMAT " has no slice %d", node, slice);
-		(void) fetch_slice(0, node, &h);
-	}
+	else if (!credit_slice_read(node, slice, &h))
+		elog(ERROR, "creditledger: hot credit line " INT64_FORMAT " has no slice %d", node, slice);
 	credit_post(&h, op, ref, fd, ud, rd, headroom_delta);
 }
 

@@ -64,6 +64,7 @@
 #include "nodes/bitmapset.h"
 #include "optimizer/optimizer.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
@@ -75,16 +76,91 @@
 #include "heapwrite.h"
 
 /*
+ * The OIDs cl_relation_oid found, by name, for the backend's life until a
+ * relcache invalidation of any of them (or of everything): a relation that
+ * is dropped (DROP EXTENSION) is invalidated first, so a name never maps
+ * to a stale OID longer than the syscache would map it.
+ */
+typedef struct RelationOidEntry
+{
+	char		name[NAMEDATALEN];	/* hash key */
+	Oid			relid;
+} RelationOidEntry;
+
+static HTAB *relation_oids = NULL;
+
+/*
+ * relation_oids_invalidate: a relcache invalidation; forget every OID when
+ * it names one of them (or all relations).
+ */
+static void
+relation_oids_invalidate(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS seq;
+	RelationOidEntry *e;
+	bool		drop = !OidIsValid(relid);
+
+	if (relation_oids == NULL)
+		return;
+	if (!drop)
+	{
+		hash_seq_init(&seq, relation_oids);
+		while ((e = hash_seq_search(&seq)) != NULL)
+			if (e->relid == relid)
+			{
+				drop = true;
+				hash_seq_term(&seq);
+				break;
+			}
+	}
+	if (drop)
+	{
+		hash_destroy(relation_oids);
+		relation_oids = NULL;
+	}
+}
+
+/*
  * cl_relation_oid: the OID of creditledger.relname.
  */
 Oid
 cl_relation_oid(const char *relname)
 {
-	Oid			nsp = get_namespace_oid("creditledger", false);
-	Oid			relid = get_relname_relid(relname, nsp);
+	static bool registered = false;
+	RelationOidEntry *e;
+	bool		found;
+	Oid			nsp;
+	Oid			relid;
 
+	if (relation_oids != NULL && strlen(relname) < NAMEDATALEN)
+	{
+		e = hash_search(relation_oids, relname, HASH_FIND, NULL);
+		if (e != NULL)
+			return e->relid;
+	}
+	nsp = get_namespace_oid("creditledger", false);
+	relid = get_relname_relid(relname, nsp);
 	if (!OidIsValid(relid))
 		elog(ERROR, "creditledger: relation creditledger.%s does not exist", relname);
+	if (strlen(relname) >= NAMEDATALEN)
+		return relid;
+	if (!registered)
+	{
+		CacheRegisterRelcacheCallback(relation_oids_invalidate, (Datum) 0);
+		registered = true;
+	}
+	if (relation_oids == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(RelationOidEntry);
+		ctl.hcxt = TopMemoryContext;
+		relation_oids = hash_create("creditledger relation OIDs", 64, &ctl,
+									HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	e = hash_search(relation_oids, relname, HASH_ENTER, &found);
+	e->relid = relid;
 	return relid;
 }
 

@@ -703,3 +703,123 @@ cl_in_subxact(bool (*try) (void *arg), void *arg)
 	return keep;
 }
 
+
+/* ------------------------------------------------------------------------
+ * Keyed rows and credit slices for other modules (credit_rows.c)
+ * ------------------------------------------------------------------------ */
+
+/*
+ * cl_find_row: find_row for another module's table: the row whose index
+ * key is keys[] (one or more equality keys), as snapshot sees it, left in
+ * slot.  Returns false if none.
+ */
+bool
+cl_find_row(Relation rel, Relation index, ScanKey keys, int nkeys, Snapshot snapshot,
+			TupleTableSlot *slot)
+{
+	return find_row(rel, index, keys, nkeys, snapshot, slot);
+}
+
+/*
+ * cl_own_version: own_version for another module's table keyed (id, sub)
+ * in rowcache.c (sub_att InvalidAttrNumber: keyed by id alone).
+ */
+bool
+cl_own_version(Relation rel, int64 id, int32 sub, AttrNumber id_att, AttrNumber sub_att,
+			   TupleTableSlot *slot)
+{
+	return own_version(rel, id, sub, id_att, sub_att, slot);
+}
+
+/*
+ * cl_lock_tid: lock the row version at *tid (found by this statement with
+ * the transaction snapshot) in mode, as SELECT ... FOR <mode> would: under
+ * READ COMMITTED the newest version of the row is locked (following its
+ * update chain), under REPEATABLE READ a row changed since the snapshot is
+ * a serialization failure.  The locked version is left in slot (its TID in
+ * slot->tts_tid).  LOCK_SKIPPED only with LockWaitSkip; LOCK_NOT_FOUND when
+ * the row was deleted.
+ */
+LockOutcome
+cl_lock_tid(Relation rel, ItemPointer tid, LockWaitPolicy wait, LockTupleMode mode,
+			TupleTableSlot *slot)
+{
+	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	ItemPointerData t = *tid;
+	TM_FailureData tmfd;
+	TM_Result	result;
+
+	result = table_tuple_lock(rel, &t, snapshot, slot, GetCurrentCommandId(true),
+							  mode, wait,
+							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							  &tmfd);
+	UnregisterSnapshot(snapshot);
+	switch (result)
+	{
+		case TM_Ok:
+			return LOCK_OK;
+		case TM_WouldBlock:
+			return LOCK_SKIPPED;
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			if (result == TM_Deleted)
+				return LOCK_NOT_FOUND;
+			elog(ERROR, "creditledger: row of %s was updated concurrently",
+				 RelationGetRelationName(rel));
+			break;
+		case TM_SelfModified:
+		case TM_Invisible:
+		case TM_BeingModified:
+			break;
+	}
+	elog(ERROR, "creditledger: unexpected result %d locking a row of %s",
+		 (int) result, RelationGetRelationName(rel));
+	return LOCK_NOT_FOUND;
+}
+
+/*
+ * slice_tag: the lock tag of slice `slice` (1..1024) of credit line
+ * line_id (lockorder.h): exact for line ids below 2^53.
+ */
+static void
+slice_tag(LOCKTAG *tag, int64 line_id, int32 slice)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) line_id,
+						 (uint32) ((((uint64) line_id >> 32) << 11) | (uint32) slice),
+						 CL_CREDIT_SLICE_CLASS);
+}
+
+/*
+ * cl_credit_slice_lock: a hot line's slice lock (lockorder.h, step 4),
+ * exclusive, until the end of the transaction or cl_credit_slice_unlock;
+ * waiting for it, or (wait = false) only if free.  Returns whether it was
+ * taken.  Taking it again is free and needs as many unlocks.
+ */
+bool
+cl_credit_slice_lock(int64 line_id, int32 slice, bool wait)
+{
+	LOCKTAG		tag;
+
+	slice_tag(&tag, line_id, slice);
+	return LockAcquire(&tag, ExclusiveLock, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * cl_credit_slice_unlock: give back one cl_credit_slice_lock of this call
+ * (taken under the current resource owner); the lock goes when this
+ * transaction took it no other time.
+ */
+void
+cl_credit_slice_unlock(int64 line_id, int32 slice)
+{
+	LOCKTAG		tag;
+
+	slice_tag(&tag, line_id, slice);
+	if (!LockRelease(&tag, ExclusiveLock, false))
+		elog(ERROR, "creditledger: slice %d of credit line " INT64_FORMAT " was not locked",
+			 slice, line_id);
+}

@@ -6,7 +6,11 @@
 #define CREDITLEDGER_LOCKING_H
 
 #include "postgres.h"
+#include "access/skey.h"
+#include "executor/tuptable.h"
 #include "nodes/lockoptions.h"
+#include "utils/relcache.h"
+#include "utils/snapshot.h"
 
 #include "chain.h"
 
@@ -95,5 +99,15 @@ extern int64 cl_read_sub_balance(LockContext *lc, int64 id, int32 sub);
 
 extern void cl_mode_lock(int64 account_id, bool exclusive);
 extern bool cl_mode_lock_try(int64 account_id);
+
+/* Keyed rows of other tables, and credit slice locks (credit_rows.c). */
+extern bool cl_find_row(Relation rel, Relation index, ScanKey keys, int nkeys,
+						Snapshot snapshot, TupleTableSlot *slot);
+extern bool cl_own_version(Relation rel, int64 id, int32 sub, AttrNumber id_att,
+						   AttrNumber sub_att, TupleTableSlot *slot);
+extern LockOutcome cl_lock_tid(Relation rel, ItemPointer tid, LockWaitPolicy wait,
+							   LockTupleMode mode, TupleTableSlot *slot);
+extern bool cl_credit_slice_lock(int64 line_id, int32 slice, bool wait);
+extern void cl_credit_slice_unlock(int64 line_id, int32 slice);
 
 #endif							/* CREDITLEDGER_LOCKING_H */

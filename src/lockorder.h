@@ -26,11 +26,14 @@
  *   4. credit lines, ascending line id, FOR NO KEY UPDATE (hot lines not:
  *      their slices instead, at their place in the ascending line order;
  *      expiry locks a hot line's own row at that place);
- *      within one hot line: one slice taken with SKIP LOCKED (a probe that
- *      finds it short is released by rolling back the probe's
- *      subtransaction), or one slice waited for while holding no other
- *      slice of the line, or, to gather, every slice in ascending slice
- *      order;
+ *      within one hot line, a slice is its slice lock (advisory, class
+ *      CL_CREDIT_SLICE_CLASS) and then its row: one slice tried (its lock
+ *      only if free, its row SKIP LOCKED), or one slice waited for while
+ *      holding no other slice of the line taken in this call; a slice
+ *      found short once its lock is held is given back at once
+ *      (LockRelease, before its row is locked: no subtransaction); a
+ *      partial gather tries every slice (in a subtransaction, rolled back
+ *      when the pool is short);
  *   5. account mode locks: advisory (account id high, low, class
  *      CL_MODE_LOCK_CLASS), shared by postings, exclusive by set_hot_mode,
  *      close_account, set_account_block; ascending account id;
@@ -71,6 +74,15 @@
  * held by the one call that may pool what expiries freed on that line.
  */
 #define CL_CREDIT_SURPLUS_CLASS 0x4353
+
+/*
+ * Step 4, within a hot line: a slice's lock, advisory (line id low 32 bits,
+ * line id high bits shifted left 11 | slice, class CL_CREDIT_SLICE_CLASS),
+ * taken before the slice's row and held with it to the end of the
+ * transaction; given back at once (never holding the row) when the slice
+ * turns out short.
+ */
+#define CL_CREDIT_SLICE_CLASS 0x4354
 
 /* Step 5: the class (4th advisory key field) of account mode locks. */
 #define CL_MODE_LOCK_CLASS 0x434C

@@ -1,0 +1,1209 @@
+/*
+ * credit_rows.c: the credit engine's rows read, locked and written in C:
+ * credit lines, their links and slices, holds, drawdowns and unfreeze /
+ * return operations, and the credit journal's heads.  credit_engine.c
+ * decides what to change; this file is how, with the money path's
+ * mechanisms and no SPI: rows found through their unique index with the
+ * transaction snapshot (locking.c's cl_find_row), locked by TID as SELECT
+ * ... FOR NO KEY UPDATE would (cl_lock_tid: the newest version under READ
+ * COMMITTED, a serialization failure under REPEATABLE READ), a row this
+ * transaction wrote last read straight from where rowcache.c remembers it
+ * (cl_own_version); references claimed by heapwrite.c's direct_claim
+ * (INSERT ... ON CONFLICT DO NOTHING the executor's way: the first call
+ * wins, a concurrent one waits for it, then replays or conflicts; under
+ * REPEATABLE READ a conflicting row the snapshot cannot see is 40001);
+ * rows inserted and updated in the heap with their index entries
+ * (heapwrite.c), CLC1 entries appended by chain.c's ChainWriter.
+ *
+ * What writing directly bypasses, and what stands in for it:
+ *   - CHECK constraints of ledger_credit_lines, credit_line_slices,
+ *     ledger_credit_holds, ledger_credit_drawdowns and credit_operations:
+ *     every value written here is computed here (statuses and kinds are
+ *     literals of the constraint's list; amounts are checked by the
+ *     engine before), as in heapwrite.c;
+ *   - the foreign keys' checks (RI triggers) of holds and drawdowns: the
+ *     engine names only a line it found (LD006 otherwise, before the
+ *     claim) and a hold it locked, and a line's row is locked FOR NO KEY
+ *     UPDATE by the call (a plain line) or FOR KEY SHARE here
+ *     (credit_line_guard: a hot line, whose row the call does not lock),
+ *     exactly the lock the foreign key's check takes, so the referenced
+ *     row cannot be deleted before the call commits;
+ *   - triggers: these tables have none (the credit journal's append-only
+ *     guard fires on UPDATE and DELETE, which nothing here does).
+ * A table with columns this library does not know is refused (it would
+ * leave them to no default).
+ *
+ * Locking: none of its own; the caller holds the credit graph lock and
+ * takes row locks through the functions here in lockorder.h's order;
+ * heads are written only under the row's lock.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "executor/tuptable.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "credit_rows.h"
+#include "heapwrite.h"
+#include "locking.h"
+#include "rowcache.h"
+
+/* ------------------------------------------------------------------------
+ * Tables: open, find, fetch
+ * ------------------------------------------------------------------------ */
+
+/* One table opened for reading or locking rows, with the index used. */
+typedef struct Rows
+{
+	Relation	rel;
+	Relation	index;			/* NULL when none */
+	TupleTableSlot *slot;
+	const AttrNumber *att;		/* the table's ColumnMap, by the caller's names */
+} Rows;
+
+/*
+ * rows_open: open creditledger.table (lock mode: AccessShareLock to read,
+ * RowShareLock to lock rows) and, if named, one of its indexes; map names.
+ */
+static void
+rows_open(Rows *r, const char *table, const char *index, LOCKMODE mode,
+		  ColumnMap *map, const char *const *names, int n)
+{
+	r->rel = table_open(cl_relation_oid(table), mode);
+	r->index = index ? index_open(cl_relation_oid(index), AccessShareLock) : NULL;
+	r->slot = table_slot_create(r->rel, NULL);
+	r->att = cl_column_map(map, r->rel, names, n);
+}
+
+static void
+rows_close(Rows *r)
+{
+	ExecDropSingleTupleTableSlot(r->slot);
+	if (r->index)
+		index_close(r->index, NoLock);
+	table_close(r->rel, NoLock);
+}
+
+/*
+ * text_key: an equality key on a text column of an index, with the
+ * index column's collation.
+ */
+static void
+text_key(ScanKey key, Relation index, AttrNumber col, const char *value)
+{
+	ScanKeyInit(key, col, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(value));
+	key->sk_collation = index->rd_indcollation[col - 1];
+}
+
+/*
+ * statement_snapshot: the snapshot an SQL statement run here would get
+ * (registered): the command counter is advanced first, as SPI does before
+ * every statement, so writes of this transaction's previous SQL statements
+ * are seen; then the transaction snapshot (a new one under READ
+ * COMMITTED).
+ */
+static Snapshot
+statement_snapshot(void)
+{
+	CommandCounterIncrement();
+	return RegisterSnapshot(GetTransactionSnapshot());
+}
+
+/*
+ * find_snapshot: the row whose index key is keys[], as a statement's
+ * snapshot sees it, left in r->slot; false if none.
+ */
+static bool
+find_snapshot(Rows *r, ScanKey keys, int nkeys)
+{
+	Snapshot	snapshot = statement_snapshot();
+	bool		found = cl_find_row(r->rel, r->index, keys, nkeys, snapshot, r->slot);
+
+	UnregisterSnapshot(snapshot);
+	return found;
+}
+
+static int64
+col_int64(Rows *r, int c, bool *isnull)
+{
+	bool		n;
+	Datum		d = slot_getattr(r->slot, r->att[c], &n);
+
+	if (isnull)
+		*isnull = n;
+	return n ? 0 : DatumGetInt64(d);
+}
+
+static int32
+col_int32(Rows *r, int c)
+{
+	bool		n;
+	Datum		d = slot_getattr(r->slot, r->att[c], &n);
+
+	return n ? 0 : DatumGetInt32(d);
+}
+
+static char *
+col_text(Rows *r, int c)
+{
+	bool		n;
+	Datum		d = slot_getattr(r->slot, r->att[c], &n);
+
+	return n ? NULL : TextDatumGetCString(d);
+}
+
+static Datum
+col_datum_copy(Rows *r, int c, bool *isnull)
+{
+	Datum		d = slot_getattr(r->slot, r->att[c], isnull);
+	Form_pg_attribute a = TupleDescAttr(r->slot->tts_tupleDescriptor, r->att[c] - 1);
+
+	return *isnull ? (Datum) 0 : datumCopy(d, a->attbyval, a->attlen);
+}
+
+static void
+col_hash(Rows *r, int c, uint8 out[CL_HASH_LEN], const char *what, int64 id)
+{
+	bool		n;
+	Datum		d = slot_getattr(r->slot, r->att[c], &n);
+	bytea	   *b = n ? NULL : DatumGetByteaPP(d);
+
+	if (b == NULL || VARSIZE_ANY_EXHDR(b) != CL_HASH_LEN)
+		elog(ERROR, "creditledger: %s " INT64_FORMAT " has a malformed last_hash", what, id);
+	memcpy(out, VARDATA_ANY(b), CL_HASH_LEN);
+}
+
+static Datum
+hash_datum(const uint8 *hash)
+{
+	bytea	   *b = palloc(VARHDRSZ + CL_HASH_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + CL_HASH_LEN);
+	memcpy(VARDATA(b), hash, CL_HASH_LEN);
+	return PointerGetDatum(b);
+}
+
+/*
+ * fetch_tid: the row version at tid (any snapshot: only columns no update
+ * changes are read from it) into r->slot.
+ */
+static void
+fetch_tid(Rows *r, ItemPointer tid)
+{
+	if (!table_tuple_fetch_row_version(r->rel, tid, SnapshotAny, r->slot))
+		elog(ERROR, "creditledger: row (%u,%u) of %s vanished",
+			 ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid),
+			 RelationGetRelationName(r->rel));
+}
+
+/*
+ * require_columns: refuse a table whose columns are not exactly the n this
+ * library writes (a row written from them would leave the others to no
+ * default).
+ */
+static void
+require_columns(Relation rel, int n)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			live = 0;
+
+	for (int i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			live++;
+	if (live != n)
+		elog(ERROR, "creditledger: table %s has %d columns, this library writes %d",
+			 RelationGetRelationName(rel), live, n);
+}
+
+/*
+ * claim_row: INSERT ... ON CONFLICT (arbiter) DO NOTHING of one row given
+ * by column (names[c] = values[c], nulls[c]) through direct_claim; true and
+ * the new row's TID, or false and the TID of the row that holds the key.
+ */
+static bool
+claim_row(const char *table, const char *arbiter, ColumnMap *map, const char *const *names,
+		  int n, const Datum *values, const bool *nulls, ItemPointer tid)
+{
+	DirectTable t;
+	const AttrNumber *att;
+	int			natts;
+	Datum	   *v;
+	bool	   *isnull;
+	bool		inserted;
+
+	direct_open_claim(&t, table);
+	require_columns(t.rel, n);
+	att = cl_column_map(map, t.rel, names, n);
+	natts = RelationGetDescr(t.rel)->natts;
+	v = palloc0(sizeof(Datum) * natts);
+	isnull = palloc(sizeof(bool) * natts);
+	memset(isnull, true, sizeof(bool) * natts);
+	for (int c = 0; c < n; c++)
+	{
+		v[att[c] - 1] = values[c];
+		isnull[att[c] - 1] = nulls[c];
+	}
+	inserted = direct_claim(&t, cl_relation_oid(arbiter), v, isnull, tid);
+	direct_close(&t);
+	return inserted;
+}
+
+/*
+ * next_id: nextval of a creditledger sequence, as a column default would.
+ */
+static int64
+next_id(const char *sequence)
+{
+	return nextval_internal(cl_relation_oid(sequence), false);
+}
+
+/*
+ * update_row: replace n columns (cols[], indexes into the table's names,
+ * mapped by map) of the locked row version at *tid (the caller's lock),
+ * through the direct heap writer; *tid moves to the new version.
+ */
+static void
+update_row(const char *table, ColumnMap *map, const char *const *names, int nnames,
+		   ItemPointer tid, int n, const int *cols, Datum *values)
+{
+	DirectTable t;
+	const AttrNumber *a;
+	int			att[8];
+
+	Assert(n <= lengthof(att));
+	direct_open(&t, table);
+	a = cl_column_map(map, t.rel, names, nnames);
+	for (int c = 0; c < n; c++)
+		att[c] = a[cols[c]];
+	*tid = direct_update_columns(&t, tid, n, att, values);
+	direct_close(&t);
+}
+
+/* ------------------------------------------------------------------------
+ * Lines and links
+ * ------------------------------------------------------------------------ */
+
+static const char *const line_columns[] = {
+	"line_id", "code", "limit_amount", "revolving", "hot_slices", "status", "status_reason",
+	"valid_from", "valid_until", "frozen", "used", "returned", "version", "last_hash",
+	"temporary_limit", "limit_decreased_at"
+};
+enum
+{
+	L_LINE_ID, L_CODE, L_LIMIT, L_REVOLVING, L_HOT_SLICES, L_STATUS, L_STATUS_REASON,
+	L_VALID_FROM, L_VALID_UNTIL, L_FROZEN, L_USED, L_RETURNED, L_VERSION, L_LAST_HASH,
+	L_TEMPORARY_LIMIT, L_LIMIT_DECREASED_AT, L_COUNT
+};
+StaticAssertDecl(lengthof(line_columns) == L_COUNT, "line_columns and L_* differ");
+static ColumnMap line_map;
+
+static void
+lines_open(Rows *r, LOCKMODE mode)
+{
+	rows_open(r, "ledger_credit_lines", "ledger_credit_lines_pkey", mode, &line_map,
+			  line_columns, L_COUNT);
+}
+
+/* fill_line: a CreditLine from r->slot. */
+static void
+fill_line(Rows *r, CreditLine *l)
+{
+	bool		isnull;
+	Datum		d;
+
+	l->line_id = col_int64(r, L_LINE_ID, NULL);
+	l->code = col_text(r, L_CODE);
+	l->limit_amount = col_int64(r, L_LIMIT, NULL);
+	l->revolving = DatumGetBool(slot_getattr(r->slot, r->att[L_REVOLVING], &isnull));
+	l->hot_slices = col_int32(r, L_HOT_SLICES);
+	l->status = col_text(r, L_STATUS);
+	l->status_reason = col_text(r, L_STATUS_REASON);
+	l->valid_from = DatumGetTimestampTz(slot_getattr(r->slot, r->att[L_VALID_FROM], &isnull));
+	d = slot_getattr(r->slot, r->att[L_VALID_UNTIL], &isnull);
+	l->has_until = !isnull;
+	l->valid_until = isnull ? 0 : DatumGetTimestampTz(d);
+	l->frozen = col_int64(r, L_FROZEN, NULL);
+	l->used = col_int64(r, L_USED, NULL);
+	l->returned = col_int64(r, L_RETURNED, NULL);
+	l->version = col_int64(r, L_VERSION, NULL);
+	col_hash(r, L_LAST_HASH, l->last_hash, "credit line", l->line_id);
+	l->temporary_limit = col_int64(r, L_TEMPORARY_LIMIT, NULL);
+	(void) slot_getattr(r->slot, r->att[L_LIMIT_DECREASED_AT], &isnull);
+	l->limit_decreased = !isnull;
+	l->tid = r->slot->tts_tid;
+}
+
+/*
+ * find_line: line_id's row into r->slot: this transaction's own newest
+ * version (*own = true: its lock is ours already), else as the snapshot
+ * sees it.  False if there is no such line.
+ */
+static bool
+find_line(Rows *r, int64 line_id, bool *own)
+{
+	ScanKeyData key;
+
+	*own = cl_own_version(r->rel, line_id, 0, r->att[L_LINE_ID], InvalidAttrNumber, r->slot);
+	if (*own)
+		return true;
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(line_id));
+	return find_snapshot(r, &key, 1);
+}
+
+/*
+ * credit_line_read: a line's row as this transaction sees it, without a
+ * lock; false if there is no such line.
+ */
+bool
+credit_line_read(int64 line_id, CreditLine *l)
+{
+	Rows		r;
+	bool		own;
+	bool		found;
+
+	lines_open(&r, AccessShareLock);
+	found = find_line(&r, line_id, &own);
+	if (found)
+		fill_line(&r, l);
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+	return found;
+}
+
+/*
+ * credit_lines_lock: read the lines ids[0..n-1] (ascending) into out,
+ * locking the rows of the plain ones (of all with include_hot) FOR NO KEY
+ * UPDATE in that order, waiting; a hot line is read as the snapshot sees
+ * it (its slices are its chains).  A line missing is an internal error.
+ */
+void
+credit_lines_lock(const int64 *ids, int n, bool include_hot, CreditLine *out)
+{
+	Rows		r;
+
+	lines_open(&r, RowShareLock);
+	for (int i = 0; i < n; i++)
+	{
+		bool		own;
+		bool		found = find_line(&r, ids[i], &own);
+
+		if (found && !own)
+		{
+			bool		isnull;
+			int32		hot = DatumGetInt32(slot_getattr(r.slot, r.att[L_HOT_SLICES], &isnull));
+
+			if (hot == 0 || include_hot)
+			{
+				ItemPointerData tid = r.slot->tts_tid;
+
+				found = cl_lock_tid(r.rel, &tid, LockWaitBlock, LockTupleNoKeyExclusive,
+									r.slot) == LOCK_OK;
+			}
+		}
+		if (!found)
+			elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", ids[i]);
+		fill_line(&r, &out[i]);
+		ExecClearTuple(r.slot);
+	}
+	rows_close(&r);
+}
+
+/*
+ * credit_line_guard: what a foreign key's check does for a row that names
+ * the line (a hold, a drawdown): lock the line's row FOR KEY SHARE, so it
+ * cannot be deleted before this transaction ends.  Only a hot line needs
+ * it: a plain line's row is locked FOR NO KEY UPDATE by the call itself.
+ * known: the line as the caller read it in this call, or NULL.
+ */
+void
+credit_line_guard(int64 line_id, const CreditLine *known)
+{
+	Rows		r;
+	bool		own;
+
+	if (known != NULL && known->hot_slices == 0)
+		return;
+	lines_open(&r, RowShareLock);
+	if (!find_line(&r, line_id, &own))
+		elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", line_id);
+	if (!own && col_int32(&r, L_HOT_SLICES) > 0)
+	{
+		ItemPointerData tid = r.slot->tts_tid;
+
+		if (cl_lock_tid(r.rel, &tid, LockWaitBlock, LockTupleKeyShare, r.slot) != LOCK_OK)
+			elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", line_id);
+	}
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+}
+
+/*
+ * credit_line_head: the head of a line's own chain (slice 0) as this
+ * transaction sees it (the caller holds the row's lock).
+ */
+void
+credit_line_head(int64 line_id, CreditHead *h)
+{
+	CreditLine	l;
+
+	if (!credit_line_read(line_id, &l))
+		elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", line_id);
+	h->line_id = line_id;
+	h->slice = 0;
+	h->frozen = l.frozen;
+	h->used = l.used;
+	h->returned = l.returned;
+	h->version = l.version;
+	memcpy(h->last_hash, l.last_hash, CL_HASH_LEN);
+	h->headroom = 0;
+	h->tid = l.tid;
+	h->own = false;
+}
+
+static const char *const link_columns[] = {"child_id", "parent_id", "control"};
+enum
+{
+	K_CHILD_ID, K_PARENT_ID, K_CONTROL, K_COUNT
+};
+static ColumnMap link_map;
+
+/*
+ * int64_cmp: qsort comparator.
+ */
+static int
+int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * credit_line_nodes: the line and every ancestor it reaches through links
+ * whose control is not 'grant' (granted limits are carved, not used), each
+ * once, ascending: what the engine changes (one scan of the links' primary
+ * key per node).
+ */
+int64 *
+credit_line_nodes(int64 line, int *n)
+{
+	Rows		r;
+	Snapshot	snapshot;
+	int			cap = 8;
+	int			count = 1;
+	int64	   *ids = palloc(sizeof(int64) * cap);
+
+	rows_open(&r, "credit_line_links", "credit_line_links_pkey", AccessShareLock, &link_map,
+			  link_columns, K_COUNT);
+	snapshot = statement_snapshot();
+	ids[0] = line;
+	for (int i = 0; i < count; i++)
+	{
+		ScanKeyData key;
+		IndexScanDesc scan;
+
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ids[i]));
+		scan = index_beginscan(r.rel, r.index, snapshot, 1, 0);
+		index_rescan(scan, &key, 1, NULL, 0);
+		while (index_getnext_slot(scan, ForwardScanDirection, r.slot))
+		{
+			char	   *control = col_text(&r, K_CONTROL);
+			int64		parent = col_int64(&r, K_PARENT_ID, NULL);
+			bool		seen = false;
+
+			if (control != NULL && strcmp(control, "grant") == 0)
+				continue;
+			for (int k = 0; k < count && !seen; k++)
+				seen = ids[k] == parent;
+			if (seen)
+				continue;
+			if (count == cap)
+			{
+				cap *= 2;
+				ids = repalloc(ids, sizeof(int64) * cap);
+			}
+			ids[count++] = parent;
+		}
+		index_endscan(scan);
+	}
+	UnregisterSnapshot(snapshot);
+	rows_close(&r);
+	qsort(ids, count, sizeof(int64), int64_cmp);
+	*n = count;
+	return ids;
+}
+
+/* ------------------------------------------------------------------------
+ * Slices
+ * ------------------------------------------------------------------------ */
+
+static const char *const slice_columns[] = {
+	"line_id", "slice", "headroom", "frozen", "used", "returned", "version", "last_hash"
+};
+enum
+{
+	S_LINE_ID, S_SLICE, S_HEADROOM, S_FROZEN, S_USED, S_RETURNED, S_VERSION, S_LAST_HASH,
+	S_COUNT
+};
+static ColumnMap slice_map;
+
+static void
+slices_open(Rows *r, LOCKMODE mode)
+{
+	rows_open(r, "credit_line_slices", "credit_line_slices_pkey", mode, &slice_map,
+			  slice_columns, S_COUNT);
+}
+
+/* fill_slice: a slice's head from r->slot. */
+static void
+fill_slice(Rows *r, int64 line_id, CreditHead *h)
+{
+	h->line_id = line_id;
+	h->slice = col_int32(r, S_SLICE);
+	h->headroom = col_int64(r, S_HEADROOM, NULL);
+	h->frozen = col_int64(r, S_FROZEN, NULL);
+	h->used = col_int64(r, S_USED, NULL);
+	h->returned = col_int64(r, S_RETURNED, NULL);
+	h->version = col_int64(r, S_VERSION, NULL);
+	col_hash(r, S_LAST_HASH, h->last_hash, "credit line slice of line", line_id);
+	h->tid = r->slot->tts_tid;
+}
+
+/*
+ * credit_slice_read: slice `slice` of a hot line as this transaction sees
+ * it now (its own newest version if it wrote the slice, h->own), without a
+ * lock; false if the line has no such slice.
+ */
+bool
+credit_slice_read(int64 line_id, int32 slice, CreditHead *h)
+{
+	Rows		r;
+	bool		found;
+
+	slices_open(&r, AccessShareLock);
+	h->own = cl_own_version(r.rel, line_id, slice, r.att[S_LINE_ID], r.att[S_SLICE], r.slot);
+	found = h->own;
+	if (!found)
+	{
+		ScanKeyData keys[2];
+
+		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(line_id));
+		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(slice));
+		found = find_snapshot(&r, keys, 2);
+	}
+	if (found)
+		fill_slice(&r, line_id, h);
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+	return found;
+}
+
+/*
+ * credit_slice_lock_row: lock the row of a slice read by
+ * credit_slice_read (h), FOR NO KEY UPDATE, waiting or (LockWaitSkip) not,
+ * and read it again as locked (the newest version).  The caller holds the
+ * slice's lock (lockorder.h), so the values are the ones it read unless a
+ * transaction outside the protocol held the row.
+ */
+LockOutcome
+credit_slice_lock_row(CreditHead *h, LockWaitPolicy wait)
+{
+	Rows		r;
+	LockOutcome o;
+	ItemPointerData tid = h->tid;
+
+	if (h->own)
+		return LOCK_OK;			/* written by this transaction: locked already */
+	slices_open(&r, RowShareLock);
+	o = cl_lock_tid(r.rel, &tid, wait, LockTupleNoKeyExclusive, r.slot);
+	if (o == LOCK_OK)
+		fill_slice(&r, h->line_id, h);
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+	return o;
+}
+
+/*
+ * credit_slice_headrooms: the committed headroom of slices 1..n of a hot
+ * line as this transaction sees them, in headroom[1..n] (one scan of the
+ * primary key); returns how many were found.
+ */
+int
+credit_slice_headrooms(int64 line_id, int32 n, int64 *headroom)
+{
+	Rows		r;
+	Snapshot	snapshot;
+	ScanKeyData key;
+	IndexScanDesc scan;
+	int			found = 0;
+
+	slices_open(&r, AccessShareLock);
+	snapshot = statement_snapshot();
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(line_id));
+	scan = index_beginscan(r.rel, r.index, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, r.slot))
+	{
+		int32		s = col_int32(&r, S_SLICE);
+
+		if (s >= 1 && s <= n)
+		{
+			headroom[s] = col_int64(&r, S_HEADROOM, NULL);
+			found++;
+		}
+	}
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	rows_close(&r);
+	return found;
+}
+
+/* ------------------------------------------------------------------------
+ * The journal and the heads
+ * ------------------------------------------------------------------------ */
+
+/*
+ * credit_writer_open: start a call's writes (tables are opened on first
+ * use).
+ */
+void
+credit_writer_open(CreditWriter *w)
+{
+	w->chain_open = w->lines_open = w->slices_open = false;
+}
+
+/*
+ * credit_writer_append: append entry e (its version, deltas and afters
+ * set by the caller from h) to h's chain and write the head back to its
+ * row (a line's, or a slice's with headroom less headroom_delta), whose
+ * lock the caller holds; h moves to the new version.
+ */
+void
+credit_writer_append(CreditWriter *w, CreditHead *h, const CreditEntry *e,
+					 int64 headroom_delta)
+{
+	uint8		hash[CL_HASH_LEN];
+	Datum		v[6];
+	int			att[6];
+	DirectTable *t;
+	const AttrNumber *a;
+	Oid			relid;
+
+	if (!w->chain_open)
+	{
+		chain_writer_open(&w->chain, &cl_credit_chain_kind);
+		w->chain_open = true;
+	}
+	chain_writer_append(&w->chain, h->last_hash, e, hash);
+
+	v[0] = Int64GetDatum(e->frozen_after);
+	v[1] = Int64GetDatum(e->used_after);
+	v[2] = Int64GetDatum(e->returned_after);
+	v[3] = Int64GetDatum(e->version);
+	v[4] = hash_datum(hash);
+	if (h->slice == 0)
+	{
+		if (!w->lines_open)
+		{
+			direct_open(&w->lines, "ledger_credit_lines");
+			w->lines_open = true;
+		}
+		t = &w->lines;
+		a = cl_column_map(&line_map, t->rel, line_columns, L_COUNT);
+		att[0] = a[L_FROZEN];
+		att[1] = a[L_USED];
+		att[2] = a[L_RETURNED];
+		att[3] = a[L_VERSION];
+		att[4] = a[L_LAST_HASH];
+	}
+	else
+	{
+		if (!w->slices_open)
+		{
+			direct_open(&w->slices, "credit_line_slices");
+			w->slices_open = true;
+		}
+		t = &w->slices;
+		a = cl_column_map(&slice_map, t->rel, slice_columns, S_COUNT);
+		att[0] = a[S_FROZEN];
+		att[1] = a[S_USED];
+		att[2] = a[S_RETURNED];
+		att[3] = a[S_VERSION];
+		att[4] = a[S_LAST_HASH];
+		att[5] = a[S_HEADROOM];
+		v[5] = Int64GetDatum(h->headroom - headroom_delta);
+	}
+	h->tid = direct_update_columns(t, &h->tid, h->slice == 0 ? 5 : 6, att, v);
+	relid = RelationGetRelid(t->rel);
+	/* the next change of this chain in the transaction finds it here */
+	cl_rowcache_remember(relid, h->line_id, h->slice, &h->tid);
+	h->own = true;
+	h->version = e->version;
+	h->frozen = e->frozen_after;
+	h->used = e->used_after;
+	h->returned = e->returned_after;
+	if (h->slice != 0)
+		h->headroom -= headroom_delta;
+	memcpy(h->last_hash, hash, CL_HASH_LEN);
+}
+
+/*
+ * credit_writer_close: close what the call opened; its writes become
+ * visible to the transaction's next command.
+ */
+void
+credit_writer_close(CreditWriter *w)
+{
+	if (w->chain_open)
+		chain_writer_close(&w->chain);
+	if (w->lines_open)
+		direct_close(&w->lines);
+	if (w->slices_open)
+		direct_close(&w->slices);
+	w->chain_open = w->lines_open = w->slices_open = false;
+}
+
+/* ------------------------------------------------------------------------
+ * Holds
+ * ------------------------------------------------------------------------ */
+
+static const char *const hold_columns[] = {
+	"hold_id", "ref", "line_id", "amount", "expires_at", "remaining", "used_amount",
+	"released_amount", "status", "created_at", "closed_at"
+};
+enum
+{
+	H_HOLD_ID, H_REF, H_LINE_ID, H_AMOUNT, H_EXPIRES_AT, H_REMAINING, H_USED_AMOUNT,
+	H_RELEASED_AMOUNT, H_STATUS, H_CREATED_AT, H_CLOSED_AT, H_COUNT
+};
+StaticAssertDecl(lengthof(hold_columns) == H_COUNT, "hold_columns and H_* differ");
+static ColumnMap hold_map;
+
+static void
+holds_open(Rows *r, const char *index, LOCKMODE mode)
+{
+	rows_open(r, "ledger_credit_holds", index, mode, &hold_map, hold_columns, H_COUNT);
+}
+
+/* fill_hold: a hold from r->slot. */
+static void
+fill_hold(Rows *r, CreditHoldRow *h)
+{
+	bool		isnull;
+	Datum		d;
+
+	h->hold_id = col_int64(r, H_HOLD_ID, NULL);
+	h->ref = col_text(r, H_REF);
+	h->line_id = col_int64(r, H_LINE_ID, NULL);
+	h->amount = col_int64(r, H_AMOUNT, NULL);
+	d = slot_getattr(r->slot, r->att[H_EXPIRES_AT], &isnull);
+	h->has_expiry = !isnull;
+	h->expires_at = isnull ? 0 : DatumGetTimestampTz(d);
+	h->remaining = col_int64(r, H_REMAINING, NULL);
+	h->used_amount = col_int64(r, H_USED_AMOUNT, NULL);
+	h->released_amount = col_int64(r, H_RELEASED_AMOUNT, NULL);
+	h->status = col_text(r, H_STATUS);
+	h->tid = r->slot->tts_tid;
+}
+
+/*
+ * credit_hold_find: the hold with this ref as this transaction sees it;
+ * false if none.
+ */
+bool
+credit_hold_find(const char *ref, CreditHoldRow *h)
+{
+	Rows		r;
+	ScanKeyData key;
+	bool		found;
+
+	holds_open(&r, "ledger_credit_holds_ref_key", AccessShareLock);
+	text_key(&key, r.index, 1, ref);
+	found = find_snapshot(&r, &key, 1);
+	if (found)
+		fill_hold(&r, h);
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+	return found;
+}
+
+/*
+ * credit_hold_claim: claim a freeze's ref with its hold row (open, the
+ * whole amount remaining; hold_id from its sequence, created_at now(), as
+ * the columns' defaults would).  True and the new hold in h; false and
+ * the hold that has the ref (committed, or this transaction's) in h.
+ */
+bool
+credit_hold_claim(const char *ref, int64 line, int64 amount, bool has_expiry,
+				  TimestampTz expires_at, CreditHoldRow *h)
+{
+	Datum		v[H_COUNT];
+	bool		n[H_COUNT];
+	ItemPointerData tid;
+	Rows		r;
+
+	memset(n, false, sizeof(n));
+	v[H_HOLD_ID] = Int64GetDatum(next_id("credit_hold_id_seq"));
+	v[H_REF] = CStringGetTextDatum(ref);
+	v[H_LINE_ID] = Int64GetDatum(line);
+	v[H_AMOUNT] = Int64GetDatum(amount);
+	v[H_EXPIRES_AT] = TimestampTzGetDatum(expires_at);
+	n[H_EXPIRES_AT] = !has_expiry;
+	v[H_REMAINING] = Int64GetDatum(amount);
+	v[H_USED_AMOUNT] = Int64GetDatum(0);
+	v[H_RELEASED_AMOUNT] = Int64GetDatum(0);
+	v[H_STATUS] = CStringGetTextDatum("open");
+	v[H_CREATED_AT] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	v[H_CLOSED_AT] = (Datum) 0;
+	n[H_CLOSED_AT] = true;
+	if (claim_row("ledger_credit_holds", "ledger_credit_holds_ref_key", &hold_map, hold_columns,
+				  H_COUNT, v, n, &tid))
+	{
+		h->hold_id = DatumGetInt64(v[H_HOLD_ID]);
+		h->ref = pstrdup(ref);
+		h->line_id = line;
+		h->amount = amount;
+		h->has_expiry = has_expiry;
+		h->expires_at = has_expiry ? expires_at : 0;
+		h->remaining = amount;
+		h->used_amount = h->released_amount = 0;
+		h->status = "open";
+		h->tid = tid;
+		return true;
+	}
+	holds_open(&r, NULL, AccessShareLock);
+	fetch_tid(&r, &tid);
+	fill_hold(&r, h);
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+	return false;
+}
+
+/*
+ * credit_hold_lock: the hold with this ref, locked FOR NO KEY UPDATE
+ * (waiting; the newest version); false if none.
+ */
+bool
+credit_hold_lock(const char *ref, CreditHoldRow *h)
+{
+	Rows		r;
+	ScanKeyData key;
+	bool		found;
+
+	holds_open(&r, "ledger_credit_holds_ref_key", RowShareLock);
+	text_key(&key, r.index, 1, ref);
+	found = find_snapshot(&r, &key, 1);
+	if (found)
+	{
+		ItemPointerData tid = r.slot->tts_tid;
+
+		found = cl_lock_tid(r.rel, &tid, LockWaitBlock, LockTupleNoKeyExclusive, r.slot) == LOCK_OK;
+	}
+	if (found)
+		fill_hold(&r, h);
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+	return found;
+}
+
+/*
+ * credit_hold_update: take used and released off a hold locked by
+ * credit_hold_lock, setting its status (and closed_at = now() when it is
+ * not open any more).
+ */
+void
+credit_hold_update(CreditHoldRow *h, int64 used, int64 released, const char *status)
+{
+	int			cols[5];
+	Datum		v[5];
+	int			n = 0;
+
+	cols[n] = H_REMAINING;
+	v[n++] = Int64GetDatum(h->remaining - used - released);
+	cols[n] = H_USED_AMOUNT;
+	v[n++] = Int64GetDatum(h->used_amount + used);
+	cols[n] = H_RELEASED_AMOUNT;
+	v[n++] = Int64GetDatum(h->released_amount + released);
+	cols[n] = H_STATUS;
+	v[n++] = CStringGetTextDatum(status);
+	if (strcmp(status, "open") != 0)
+	{
+		/* an open hold's closed_at is NULL already */
+		cols[n] = H_CLOSED_AT;
+		v[n++] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	}
+	update_row("ledger_credit_holds", &hold_map, hold_columns, H_COUNT, &h->tid, n, cols, v);
+	h->remaining -= used + released;
+	h->used_amount += used;
+	h->released_amount += released;
+	h->status = pstrdup(status);
+}
+
+/*
+ * credit_holds_any_due: whether any open hold is past its expires_at
+ * (now(): the transaction's start), as this transaction sees them: one
+ * probe of the due index.
+ */
+bool
+credit_holds_any_due(void)
+{
+	Rows		r;
+	Snapshot	snapshot;
+	ScanKeyData key;
+	IndexScanDesc scan;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	bool		any = false;
+
+	holds_open(&r, "ledger_credit_holds_due_idx", AccessShareLock);
+	snapshot = statement_snapshot();
+	ScanKeyInit(&key, 1, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE, TimestampTzGetDatum(now));
+	scan = index_beginscan(r.rel, r.index, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (!any && index_getnext_slot(scan, ForwardScanDirection, r.slot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(r.slot, r.att[H_EXPIRES_AT], &isnull);
+		char	   *status = col_text(&r, H_STATUS);
+
+		any = !isnull && DatumGetTimestampTz(d) <= now &&
+			status != NULL && strcmp(status, "open") == 0;
+	}
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	rows_close(&r);
+	return any;
+}
+
+/* ------------------------------------------------------------------------
+ * Drawdowns and operations
+ * ------------------------------------------------------------------------ */
+
+static const char *const drawdown_columns[] = {
+	"drawdown_id", "ref", "line_id", "hold_id", "amount", "outstanding", "returned",
+	"payload", "created_at"
+};
+enum
+{
+	D_DRAWDOWN_ID, D_REF, D_LINE_ID, D_HOLD_ID, D_AMOUNT, D_OUTSTANDING, D_RETURNED,
+	D_PAYLOAD, D_CREATED_AT, D_COUNT
+};
+StaticAssertDecl(lengthof(drawdown_columns) == D_COUNT, "drawdown_columns and D_* differ");
+static ColumnMap drawdown_map;
+
+static const char *const operation_columns[] = {
+	"operation_id", "kind", "ref", "target_id", "amount", "payload", "created_at"
+};
+enum
+{
+	O_OPERATION_ID, O_KIND, O_REF, O_TARGET_ID, O_AMOUNT, O_PAYLOAD, O_CREATED_AT, O_COUNT
+};
+StaticAssertDecl(lengthof(operation_columns) == O_COUNT, "operation_columns and O_* differ");
+static ColumnMap operation_map;
+
+static void
+drawdowns_open(Rows *r, const char *index, LOCKMODE mode)
+{
+	rows_open(r, "ledger_credit_drawdowns", index, mode, &drawdown_map, drawdown_columns,
+			  D_COUNT);
+}
+
+static void
+operations_open(Rows *r, const char *index, LOCKMODE mode)
+{
+	rows_open(r, "credit_operations", index, mode, &operation_map, operation_columns, O_COUNT);
+}
+
+/*
+ * credit_drawdown_find: the drawdown with this ref (its id and payload) as
+ * this transaction sees it; false if none.
+ */
+bool
+credit_drawdown_find(const char *ref, int64 *id, Datum *payload)
+{
+	Rows		r;
+	ScanKeyData key;
+	bool		found;
+	bool		isnull;
+
+	drawdowns_open(&r, "ledger_credit_drawdowns_ref_key", AccessShareLock);
+	text_key(&key, r.index, 1, ref);
+	found = find_snapshot(&r, &key, 1);
+	if (found)
+	{
+		*id = col_int64(&r, D_DRAWDOWN_ID, NULL);
+		*payload = col_datum_copy(&r, D_PAYLOAD, &isnull);
+	}
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+	return found;
+}
+
+/*
+ * credit_drawdown_claim: claim a drawdown's ref with its row (hold_id 0:
+ * none); true and the new id, or false and the id and payload of the
+ * drawdown that has the ref.
+ */
+bool
+credit_drawdown_claim(const char *ref, int64 line, int64 hold_id, int64 amount, Datum payload,
+					  int64 *id, Datum *existing)
+{
+	Datum		v[D_COUNT];
+	bool		n[D_COUNT];
+	ItemPointerData tid;
+	Rows		r;
+	bool		isnull;
+
+	memset(n, false, sizeof(n));
+	v[D_DRAWDOWN_ID] = Int64GetDatum(next_id("credit_drawdown_id_seq"));
+	v[D_REF] = CStringGetTextDatum(ref);
+	v[D_LINE_ID] = Int64GetDatum(line);
+	v[D_HOLD_ID] = Int64GetDatum(hold_id);
+	n[D_HOLD_ID] = (hold_id == 0);
+	v[D_AMOUNT] = Int64GetDatum(amount);
+	v[D_OUTSTANDING] = Int64GetDatum(amount);
+	v[D_RETURNED] = Int64GetDatum(0);
+	v[D_PAYLOAD] = payload;
+	v[D_CREATED_AT] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	if (claim_row("ledger_credit_drawdowns", "ledger_credit_drawdowns_ref_key", &drawdown_map,
+				  drawdown_columns, D_COUNT, v, n, &tid))
+	{
+		*id = DatumGetInt64(v[D_DRAWDOWN_ID]);
+		return true;
+	}
+	drawdowns_open(&r, NULL, AccessShareLock);
+	fetch_tid(&r, &tid);
+	*id = col_int64(&r, D_DRAWDOWN_ID, NULL);
+	*existing = col_datum_copy(&r, D_PAYLOAD, &isnull);
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+	return false;
+}
+
+/*
+ * credit_drawdown_lock: the drawdown with this ref, locked FOR NO KEY
+ * UPDATE (waiting; the newest version); false if none.
+ */
+bool
+credit_drawdown_lock(const char *ref, CreditDrawdownRow *d)
+{
+	Rows		r;
+	ScanKeyData key;
+	bool		found;
+
+	drawdowns_open(&r, "ledger_credit_drawdowns_ref_key", RowShareLock);
+	text_key(&key, r.index, 1, ref);
+	found = find_snapshot(&r, &key, 1);
+	if (found)
+	{
+		ItemPointerData tid = r.slot->tts_tid;
+
+		found = cl_lock_tid(r.rel, &tid, LockWaitBlock, LockTupleNoKeyExclusive, r.slot) == LOCK_OK;
+	}
+	if (found)
+	{
+		d->drawdown_id = col_int64(&r, D_DRAWDOWN_ID, NULL);
+		d->line_id = col_int64(&r, D_LINE_ID, NULL);
+		d->outstanding = col_int64(&r, D_OUTSTANDING, NULL);
+		d->returned = col_int64(&r, D_RETURNED, NULL);
+		d->tid = r.slot->tts_tid;
+	}
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+	return found;
+}
+
+/*
+ * credit_drawdown_update: a return of amount on a drawdown locked by
+ * credit_drawdown_lock.
+ */
+void
+credit_drawdown_update(CreditDrawdownRow *d, int64 amount)
+{
+	int			cols[2] = {D_OUTSTANDING, D_RETURNED};
+	Datum		v[2] = {Int64GetDatum(d->outstanding - amount), Int64GetDatum(d->returned + amount)};
+
+	update_row("ledger_credit_drawdowns", &drawdown_map, drawdown_columns, D_COUNT, &d->tid, 2,
+			   cols, v);
+	d->outstanding -= amount;
+	d->returned += amount;
+}
+
+/*
+ * credit_operation_find: the unfreeze or return (kind) with this ref, its
+ * id and payload, as this transaction sees it; false if none.
+ */
+bool
+credit_operation_find(const char *kind, const char *ref, int64 *id, Datum *payload)
+{
+	Rows		r;
+	ScanKeyData keys[2];
+	bool		found;
+	bool		isnull;
+
+	operations_open(&r, "credit_operations_kind_ref_key", AccessShareLock);
+	text_key(&keys[0], r.index, 1, kind);
+	text_key(&keys[1], r.index, 2, ref);
+	found = find_snapshot(&r, keys, 2);
+	if (found)
+	{
+		*id = col_int64(&r, O_OPERATION_ID, NULL);
+		*payload = col_datum_copy(&r, O_PAYLOAD, &isnull);
+	}
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+	return found;
+}
+
+/*
+ * credit_operation_claim: claim an unfreeze's or return's ref (kind) with
+ * its row; true and the new id, or false and the id and payload of the
+ * operation that has the ref.
+ */
+bool
+credit_operation_claim(const char *kind, const char *ref, int64 target, int64 amount,
+					   Datum payload, int64 *id, Datum *existing)
+{
+	Datum		v[O_COUNT];
+	bool		n[O_COUNT];
+	ItemPointerData tid;
+	Rows		r;
+	bool		isnull;
+
+	memset(n, false, sizeof(n));
+	v[O_OPERATION_ID] = Int64GetDatum(next_id("credit_operation_id_seq"));
+	v[O_KIND] = CStringGetTextDatum(kind);
+	v[O_REF] = CStringGetTextDatum(ref);
+	v[O_TARGET_ID] = Int64GetDatum(target);
+	v[O_AMOUNT] = Int64GetDatum(amount);
+	v[O_PAYLOAD] = payload;
+	v[O_CREATED_AT] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	if (claim_row("credit_operations", "credit_operations_kind_ref_key", &operation_map,
+				  operation_columns, O_COUNT, v, n, &tid))
+	{
+		*id = DatumGetInt64(v[O_OPERATION_ID]);
+		return true;
+	}
+	operations_open(&r, NULL, AccessShareLock);
+	fetch_tid(&r, &tid);
+	*id = col_int64(&r, O_OPERATION_ID, NULL);
+	*existing = col_datum_copy(&r, O_PAYLOAD, &isnull);
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+	return false;
+}
