@@ -1609,7 +1609,7 @@ cl_transfer_post_impl(PG_FUNCTION_ARGS)
 	found = pending_find(&pa, pv, &pid, &memo, &metadata);
 	/* a disbursement in transit: the credit graph lock first (lending.c) */
 	if (found)
-		lending = cl_lending_pending_begin(pid, memo, &lp);
+		lending = cl_lending_pending_begin(pid, true, memo, &lp);
 	/* 1. the reference, in the transfers' namespace */
 	id = cl_claim_transfer_voucher(voucher, "transfer", (const uint8 *) VARDATA(hash),
 								   memo, metadata, &replayed);
@@ -1625,7 +1625,7 @@ cl_transfer_post_impl(PG_FUNCTION_ARGS)
 	{
 		if (!pending_find(&pa, pv, &pid, NULL, NULL))
 			pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
-		lending = cl_lending_pending_begin(pid, NULL, &lp);
+		lending = cl_lending_pending_begin(pid, false, NULL, &lp);
 	}
 	pending_lock(&pa, pv, &p);
 	remaining = p.amount - p.posted;
@@ -1722,7 +1722,7 @@ cl_transfer_void_impl(PG_FUNCTION_ARGS)
 	found = pending_find(&pa, pv, &target, &memo, NULL);
 	/* a disbursement in transit: the credit graph lock first (lending.c) */
 	if (found)
-		lending = cl_lending_pending_begin(target, memo, &lp);
+		lending = cl_lending_pending_begin(target, true, memo, &lp);
 	if (!claim_operation("void", voucher, target, hash, &replay_id))
 	{
 		pending_close(&pa);
@@ -1733,7 +1733,7 @@ cl_transfer_void_impl(PG_FUNCTION_ARGS)
 	{
 		if (!pending_find(&pa, pv, &target, NULL, NULL))
 			pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
-		lending = cl_lending_pending_begin(target, NULL, &lp);
+		lending = cl_lending_pending_begin(target, false, NULL, &lp);
 	}
 	pending_lock(&pa, pv, &p);
 	/* the credit half of a disbursement in transit: lines before accounts */

@@ -770,16 +770,17 @@ cl_lending_pending_lookup(int64 pending_id, LendingPending *lp)
 /*
  * cl_lending_pending_begin: cl_lending_pending_lookup, and for a
  * disbursement the credit graph lock (shared): transfer_post and
- * transfer_void call it before their claim.  memo: the pending transfer's
- * memo when the caller read it (else NULL): a disbursement's is always
- * PENDING_MEMO (pending_money), so any other memo is no disbursement and
- * costs no lookup.
+ * transfer_void call it before their claim.  memo_known: the caller read
+ * the pending transfer's memo (memo, NULL when it has none): a
+ * disbursement's is always PENDING_MEMO (pending_money), so no memo or any
+ * other memo is no disbursement and costs no lookup.
  */
 bool
-cl_lending_pending_begin(int64 pending_id, const text *memo, LendingPending *lp)
+cl_lending_pending_begin(int64 pending_id, bool memo_known, const text *memo,
+						 LendingPending *lp)
 {
-	if (memo != NULL &&
-		(VARSIZE_ANY_EXHDR(memo) != strlen(PENDING_MEMO) ||
+	if (memo_known &&
+		(memo == NULL || VARSIZE_ANY_EXHDR(memo) != strlen(PENDING_MEMO) ||
 		 memcmp(VARDATA_ANY(memo), PENDING_MEMO, strlen(PENDING_MEMO)) != 0))
 		return false;
 	if (!cl_lending_pending_lookup(pending_id, lp))

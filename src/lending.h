@@ -23,7 +23,8 @@ extern void cl_lending_refuse_credit_only(int64 line_id, const char *what);
 
 /* holds.c: transfer_post, transfer_void, expiry of a pending transfer. */
 extern bool cl_lending_pending_lookup(int64 pending_id, LendingPending *lp);
-extern bool cl_lending_pending_begin(int64 pending_id, const text *memo, LendingPending *lp);
+extern bool cl_lending_pending_begin(int64 pending_id, bool memo_known, const text *memo,
+									 LendingPending *lp);
 extern void cl_lending_pending_post(const LendingPending *lp, int64 amount, bool closes);
 extern void cl_lending_pending_void(const LendingPending *lp, const char *voucher);
 extern bool cl_lending_pending_expire(const LendingPending *lp, bool nowait);
