@@ -11,9 +11,9 @@
  * are serialised exactly as decreases are among themselves.  Every change
  * of held and every block change is an entry of the chain's hold chain
  * (hold_entries, CLH1), and the head (held, hold_version, hold_hash) is
- * written with the chain's balance head.  hold_append computes the CLH1
- * hash in C (cl_hold_entry_hash) and appends the entry straight into the
- * heap (heapwrite.c), as chain.c does for journal entries;
+ * written with the chain's balance head.  hold_append appends the entry
+ * through chain.c's one ChainWriter with the hold chain kind (CLH1,
+ * cl_hold_entry_hash), as journal and credit entries are appended;
  * creditledger._hold_entry_hash is the same encoding in SQL, which
  * verification, digests and auditors use (the regression test holds
  * checks that both give the same bytes for every entry).  A
@@ -111,7 +111,7 @@ CL_TRACKED_FUNCTION(cl_set_account_block, CL_OP_SET_ACCOUNT_BLOCK, set_account_b
 /* Most due records one expiry pass takes (the next pass takes the rest). */
 #define CL_EXPIRE_BATCH 10000
 
-/* The hold_entries columns hold_append writes, by name. */
+/* The hold_entries columns the hold chain kind writes, by name (the entry id first). */
 static const char *const hold_entry_columns[] = {
 	"entry_id", "account_id", "sub_account", "version", "op", "target", "target_id", "ref",
 	"transfer_id", "amount", "held_delta", "held_after", "block", "actor", "reason",
@@ -419,88 +419,110 @@ cl_hold_entry_hash(pg_cryptohash_ctx *ctx, const uint8 *prev_hash, int64 account
 	pfree(buf.data);
 }
 
+/* One CLH1 entry, as the hold chain kind encodes and fills it. */
+typedef struct HoldEntry
+{
+	int64		account_id;
+	int32		sub_account;
+	int64		version;
+	const HoldRecord *r;
+	int64		held_delta;
+	int64		held_after;
+	const char *block;
+	const char *actor;
+	TimestampTz created_at;
+} HoldEntry;
+
+/* hold_encode: the CLH1 kind's encoder */
+static void
+hold_encode(pg_cryptohash_ctx *ctx, const uint8 *prev_hash, const void *entry, uint8 *out)
+{
+	const HoldEntry *e = entry;
+
+	cl_hold_entry_hash(ctx, prev_hash, e->account_id, e->sub_account, e->version, e->r,
+					   e->held_delta, e->held_after, e->block, e->actor, e->created_at, out);
+}
+
+/* hold_fill: the CLH1 kind's row (columns 1.. of hold_entry_columns) */
+static void
+hold_fill(const void *entry, const uint8 *prev_hash, const uint8 *hash, Datum *v, bool *isnull)
+{
+	const HoldEntry *e = entry;
+	const HoldRecord *r = e->r;
+
+	v[HE_ACCOUNT_ID] = Int64GetDatum(e->account_id);
+	v[HE_SUB_ACCOUNT] = Int32GetDatum(e->sub_account);
+	v[HE_VERSION] = Int64GetDatum(e->version);
+	v[HE_OP] = CStringGetTextDatum(r->op);
+	v[HE_TARGET] = CharGetDatum(r->target);
+	v[HE_TARGET_ID] = Int64GetDatum(r->target_id);
+	v[HE_REF] = CStringGetTextDatum(r->ref);
+	if (r->transfer_id != 0)
+		v[HE_TRANSFER_ID] = Int64GetDatum(r->transfer_id);
+	else
+		isnull[HE_TRANSFER_ID] = true;
+	v[HE_AMOUNT] = Int64GetDatum(r->amount);
+	v[HE_HELD_DELTA] = Int64GetDatum(e->held_delta);
+	v[HE_HELD_AFTER] = Int64GetDatum(e->held_after);
+	v[HE_BLOCK] = CStringGetTextDatum(e->block);
+	v[HE_ACTOR] = CStringGetTextDatum(e->actor);
+	if (r->reason != NULL)
+		v[HE_REASON] = CStringGetTextDatum(r->reason);
+	else
+		isnull[HE_REASON] = true;
+	v[HE_PREV_HASH] = hash_datum(prev_hash);
+	v[HE_HASH] = hash_datum(hash);
+	v[HE_CREATED_AT] = TimestampTzGetDatum(e->created_at);
+}
+
+/* The hold chain kind: hold_entries, CLH1, for chain.c's ChainWriter. */
+static ChainKindCache hold_cache;
+static const ChainKind hold_chain_kind = {
+	"hold_entries", "hold_entry_id_seq", hold_entry_columns, HE_COUNT, &hold_cache,
+	hold_encode, hold_fill
+};
+
 /*
  * hold_append: append the next entry of head's hold chain (held changes by
  * held_delta; block is the account's block after the entry) and move the
  * head in memory; the caller holds the chain's row lock (so no other
  * transaction appends to this chain) and writes the head back
- * (chain_heads_write).  The hash is computed here (cl_hold_entry_hash) and
- * the row goes straight into the heap with its index entries (heapwrite.c:
- * hold_entries has no insert trigger and no CHECK constraint to bypass).
+ * (chain_heads_write).  The entry goes through chain.c's ChainWriter with
+ * the hold chain kind (CLH1: cl_hold_entry_hash), straight into the heap
+ * with its index entries (hold_entries has no insert trigger and no CHECK
+ * constraint to bypass), as journal and credit entries do.
  */
 void
 hold_append(ChainHead *head, const HoldRecord *r, int64 held_delta, char block)
 {
-	static ColumnMap columns;
-	static Oid	seq_relid = InvalidOid;
-	static Oid	seq = InvalidOid;
-	pg_cryptohash_ctx *ctx;
-	const AttrNumber *att;
-	DirectTable t;
-	Datum	   *values;
-	bool	   *nulls;
-	int			natts;
-	int64		held_after;
+	ChainWriter w;
+	HoldEntry	e;
 	uint8		hash[CL_HASH_LEN];
-	const char *block_name = cl_block_name(block);
-	char	   *actor = actor_name();
-	TimestampTz created_at = GetCurrentTransactionStartTimestamp();
 
-	if (pg_add_s64_overflow(head->held, held_delta, &held_after))
+	if (pg_add_s64_overflow(head->held, held_delta, &e.held_after))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("held amount of account " INT64_FORMAT " would be out of range for type bigint",
 						head->account_id)));
-	if (held_after < 0)
+	if (e.held_after < 0)
 		elog(ERROR, "creditledger: held of account " INT64_FORMAT " sub-account %d would go negative",
 			 head->account_id, head->sub_account);
+	e.account_id = head->account_id;
+	e.sub_account = head->sub_account;
+	e.version = head->hold_version + 1;
+	e.r = r;
+	e.held_delta = held_delta;
+	e.block = cl_block_name(block);
+	e.actor = actor_name();
+	e.created_at = GetCurrentTransactionStartTimestamp();
 
-	ctx = cl_hash_ctx_create();
-	cl_hold_entry_hash(ctx, head->hold_hash, head->account_id, head->sub_account,
-					   head->hold_version + 1, r, held_delta, held_after, block_name, actor,
-					   created_at, hash);
-	pg_cryptohash_free(ctx);
-
-	direct_open(&t, "hold_entries");
-	natts = RelationGetDescr(t.rel)->natts;
-	values = palloc0(sizeof(Datum) * natts);
-	nulls = palloc(sizeof(bool) * natts);
-	memset(nulls, true, sizeof(bool) * natts);	/* unknown columns stay NULL */
-	att = cl_column_map(&columns, t.rel, hold_entry_columns, HE_COUNT);
-	/* the sequence belongs to the same incarnation of the table */
-	if (seq_relid != RelationGetRelid(t.rel))
-	{
-		seq = cl_relation_oid("hold_entry_id_seq");
-		seq_relid = RelationGetRelid(t.rel);
-	}
-#define HE_SET(col, v) (values[att[col] - 1] = (v), nulls[att[col] - 1] = false)
-	HE_SET(HE_ENTRY_ID, Int64GetDatum(nextval_internal(seq, false)));
-	HE_SET(HE_ACCOUNT_ID, Int64GetDatum(head->account_id));
-	HE_SET(HE_SUB_ACCOUNT, Int32GetDatum(head->sub_account));
-	HE_SET(HE_VERSION, Int64GetDatum(head->hold_version + 1));
-	HE_SET(HE_OP, CStringGetTextDatum(r->op));
-	HE_SET(HE_TARGET, CharGetDatum(r->target));
-	HE_SET(HE_TARGET_ID, Int64GetDatum(r->target_id));
-	HE_SET(HE_REF, CStringGetTextDatum(r->ref));
-	if (r->transfer_id != 0)
-		HE_SET(HE_TRANSFER_ID, Int64GetDatum(r->transfer_id));
-	HE_SET(HE_AMOUNT, Int64GetDatum(r->amount));
-	HE_SET(HE_HELD_DELTA, Int64GetDatum(held_delta));
-	HE_SET(HE_HELD_AFTER, Int64GetDatum(held_after));
-	HE_SET(HE_BLOCK, CStringGetTextDatum(block_name));
-	HE_SET(HE_ACTOR, CStringGetTextDatum(actor));
-	if (r->reason != NULL)
-		HE_SET(HE_REASON, CStringGetTextDatum(r->reason));
-	HE_SET(HE_PREV_HASH, hash_datum(head->hold_hash));
-	HE_SET(HE_HASH, hash_datum(hash));
-	HE_SET(HE_CREATED_AT, TimestampTzGetDatum(created_at));
-#undef HE_SET
-	(void) direct_insert(&t, values, nulls);
-	direct_close(&t);
+	chain_writer_open(&w, &hold_chain_kind);
+	chain_writer_append(&w, head->hold_hash, &e, hash);
+	chain_writer_close(&w);
 
 	memcpy(head->hold_hash, hash, CL_HASH_LEN);
-	head->hold_version++;
-	head->held = held_after;
+	head->hold_version = e.version;
+	head->held = e.held_after;
 	head->dirty = true;
 }
 
