@@ -5,7 +5,8 @@
  * A chain kind (ChainKind) names its journal table, its entry id sequence,
  * the columns a row sets and two callbacks: its encoder (the canonical
  * encoding hashed after the previous hash: CLJ1 money entries, journal.c;
- * CLC1 credit entries, credit.c) and its row filler.  chain_writer_append()
+ * CLC1 credit entries, credit.c; CLH1 hold entries, holds.c) and its row
+ * filler.  chain_writer_append()
  * hashes the entry, draws its id and appends the row straight into the heap
  * with its index entries (heapwrite.c); the caller holds the chain's lock
  * and moves the head.
