@@ -37,6 +37,7 @@
 #include "compat.h"
 #include "credit.h"
 #include "errcodes.h"
+#include "locking.h"
 #include "lockorder.h"
 #include "opstats.h"
 #include "spi_plans.h"
@@ -127,18 +128,6 @@ static ClPlan add_slices_plan = {
 };
 
 /*
- * cmp_int64: qsort order of bigint ids.
- */
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
-/*
  * parents_arg: the parents argument as sorted distinct ids (22004 if it
  * holds a NULL).
  */
@@ -149,7 +138,6 @@ parents_arg(ArrayType *a, int *n)
 	bool	   *nulls;
 	int			count;
 	int64	   *ids;
-	int			k = 0;
 
 	deconstruct_array(a, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &elems, &nulls, &count);
@@ -162,26 +150,8 @@ parents_arg(ArrayType *a, int *n)
 					 errmsg("parents must not contain NULL")));
 		ids[i] = DatumGetInt64(elems[i]);
 	}
-	qsort(ids, count, sizeof(int64), cmp_int64);
-	for (int i = 0; i < count; i++)
-		if (k == 0 || ids[k - 1] != ids[i])
-			ids[k++] = ids[i];
-	*n = k;
+	*n = cl_sort_unique_ids(ids, count);
 	return ids;
-}
-
-/*
- * int8_array: a bigint[] of n ids.
- */
-static Datum
-int8_array(const int64 *ids, int n)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(ids[i]);
-	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 /*
@@ -242,7 +212,7 @@ create_credit_line_impl(PG_FUNCTION_ARGS)
 	v[5] = PG_ARGISNULL(6) ? (Datum) 0 : PG_GETARG_DATUM(6);
 	nulls[5] = PG_ARGISNULL(6) ? 'n' : ' ';
 	v[6] = PointerGetDatum(metadata);
-	v[7] = int8_array(parents, nparents);
+	v[7] = cl_int8_array(parents, nparents);
 
 	cl_spi_connect();
 	cl_exec(&create_plan, v, nulls, 1);

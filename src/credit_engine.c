@@ -213,19 +213,6 @@ ts_text(TimestampTz t)
 }
 
 /*
- * int8_array: a bigint[] Datum of n ids.
- */
-static Datum
-int8_array(const int64 *ids, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		d[i] = Int64GetDatum(ids[i]);
-	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
-/*
  * credit_available: limit - frozen - used - (revolving ? 0 : returned), the
  * one definition of a credit line's available amount (the credit_lines
  * view spells the same formula in SQL).
@@ -969,7 +956,7 @@ expire_holds(const int64 *holds, int nholds, const int64 *also_lock, int nalso)
 	if (nholds == 0)
 		return 0;
 	{
-		Datum		v[2] = {int8_array(holds, nholds), int8_array(also_lock, nalso)};
+		Datum		v[2] = {cl_int8_array(holds, nholds), cl_int8_array(also_lock, nalso)};
 
 		cl_exec(&expire_nodes_plan, v, NULL, 0);
 		nall = (int) SPI_processed;
@@ -1041,7 +1028,7 @@ release_due(const int64 *nodes, int n, int64 needed, bool any_due)
 	if (!any_due)
 		return;
 	{
-		Datum		v[2] = {int8_array(nodes, n), Int64GetDatum(needed)};
+		Datum		v[2] = {cl_int8_array(nodes, n), Int64GetDatum(needed)};
 
 		cl_exec(&due_under_plan, v, NULL, 0);
 	}
@@ -1976,7 +1963,7 @@ cl_credit_transit_lock(const int64 *holds, int nholds, bool nowait)
 	if (nholds == 0)
 		return true;
 	{
-		Datum		v[2] = {int8_array(holds, nholds), int8_array(NULL, 0)};
+		Datum		v[2] = {cl_int8_array(holds, nholds), cl_int8_array(NULL, 0)};
 
 		cl_exec(&expire_nodes_plan, v, NULL, 0);
 	}
@@ -1990,7 +1977,7 @@ cl_credit_transit_lock(const int64 *holds, int nholds, bool nowait)
 		return true;
 	}
 	{
-		Datum		v[1] = {int8_array(all, nall)};
+		Datum		v[1] = {cl_int8_array(all, nall)};
 
 		cl_exec(&try_lock_lines_plan, v, NULL, 0);
 	}

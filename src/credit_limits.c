@@ -62,6 +62,8 @@
 #include "compat.h"
 #include "credit.h"
 #include "credit_limits.h"
+#include "credit_rows.h"
+#include "locking.h"
 #include "lockorder.h"
 #include "errcodes.h"
 #include "opstats.h"
@@ -153,11 +155,6 @@ static ClPlan cycle_plan = {
 static ClPlan link_insert_plan = {
 	"INSERT INTO creditledger.credit_line_links (child_id, parent_id, control) VALUES ($1, $2, $3)",
 	3, {INT8OID, INT8OID, TEXTOID}
-};
-/* The line $1 and its usage ancestors, ascending (usage and both links). */
-static ClPlan usage_up_plan = {
-	"SELECT pg_catalog.unnest(creditledger._credit_nodes($1))",
-	1, {INT8OID}
 };
 static ClPlan lock_plain_plan = {
 	"SELECT 1 FROM creditledger.ledger_credit_lines"
@@ -299,31 +296,15 @@ fetch_line(int64 id, bool lock, LineRow *l)
 }
 
 /*
- * cmp_int64: qsort comparator.
- */
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/*
  * lock_lines: the rows of n lines, FOR NO KEY UPDATE in ascending id order.
  */
 static void
 lock_lines(int64 *ids, int n)
 {
-	Datum	   *elems = palloc(sizeof(Datum) * n);
 	Datum		args[1];
 
-	qsort(ids, n, sizeof(int64), cmp_int64);
-	for (int i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(ids[i]);
-	args[0] = PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	n = cl_sort_unique_ids(ids, n);
+	args[0] = cl_int8_array(ids, n);
 	cl_exec(&lock_lines_plan, args, NULL, 0);
 }
 
@@ -460,21 +441,9 @@ link_usage_carry(int64 child_id, int64 parent_id)
 	int			nabove;
 	char	   *ref = psprintf("link:" INT64_FORMAT ":" INT64_FORMAT, child_id, parent_id);
 
-	args[0] = Int64GetDatum(parent_id);
-	cl_exec(&usage_up_plan, args, NULL, 0);
-	nabove = (int) SPI_processed;
-	above = palloc(sizeof(int64) * Max(nabove, 1));
-	for (int i = 0; i < nabove; i++)
-		above[i] = cl_getint64(i, 1, NULL);
-	{
-		Datum	   *elems = palloc(sizeof(Datum) * Max(nabove, 1));
-
-		for (int i = 0; i < nabove; i++)
-			elems[i] = Int64GetDatum(above[i]);
-		args[0] = PointerGetDatum(construct_array(elems, nabove, INT8OID, sizeof(int64),
-												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		cl_exec(&lock_plain_plan, args, NULL, 0);
-	}
+	above = credit_line_nodes(parent_id, &nabove);
+	args[0] = cl_int8_array(above, nabove);
+	cl_exec(&lock_plain_plan, args, NULL, 0);
 	for (int i = 0; i < nabove; i++)
 	{
 		int64		fd;

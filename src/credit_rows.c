@@ -483,18 +483,6 @@ enum
 static ColumnMap link_map;
 
 /*
- * int64_cmp: qsort comparator.
- */
-static int
-int64_cmp(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
-/*
  * credit_line_nodes: the line and every ancestor it reaches through links
  * whose control is not 'grant' (granted limits are carved, not used), each
  * once, ascending: what the engine changes (one scan of the links' primary
@@ -544,8 +532,7 @@ credit_line_nodes(int64 line, int *n)
 	}
 	UnregisterSnapshot(snapshot);
 	rows_close(&r);
-	qsort(ids, count, sizeof(int64), int64_cmp);
-	*n = count;
+	*n = cl_sort_unique_ids(ids, count);	/* the nodes are distinct already */
 	return ids;
 }
 

@@ -9,7 +9,9 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 
 #include "spi_plans.h"
 
@@ -115,4 +117,18 @@ cl_spi_finish(void)
 {
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "creditledger: SPI_finish failed");
+}
+
+/*
+ * cl_int8_array: a bigint[] parameter value of n ids (n may be 0).
+ */
+Datum
+cl_int8_array(const int64 *ids, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int64GetDatum(ids[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
 }

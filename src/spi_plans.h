@@ -23,5 +23,6 @@ extern int64 cl_getint64(int row, int col, bool *isnull);
 extern Datum cl_getdatum(int row, int col, bool *isnull);
 extern void cl_spi_connect(void);
 extern void cl_spi_finish(void);
+extern Datum cl_int8_array(const int64 *ids, int n);
 
 #endif							/* CREDITLEDGER_SPI_PLANS_H */
