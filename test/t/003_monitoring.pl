@@ -345,7 +345,7 @@ is_deeply(
 	},
 	'... bcp_failures_total 0 for both severities');
 my @credit_kinds = qw(expired_with_outstanding expiring_soon over_limit
-  suspended_with_holds utilization_high);
+  suspended_with_holds temporary_limit_overdue utilization_high);
 is_deeply(
 	series($metrics, 'creditledger_credit_alert_lines'),
 	{ map { (qq{creditledger_credit_alert_lines{kind="$_"}} => '0') } @credit_kinds },

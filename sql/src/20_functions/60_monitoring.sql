@@ -316,7 +316,8 @@ BEGIN
                                         creditledger._prom_label(k.kind), coalesce(a.n, 0)),
                                  '' ORDER BY k.kind)
               FROM (SELECT unnest(ARRAY['utilization_high', 'expiring_soon', 'over_limit',
-                                        'expired_with_outstanding', 'suspended_with_holds']) AS kind
+                                        'expired_with_outstanding', 'suspended_with_holds',
+                                        'temporary_limit_overdue']) AS kind
                     UNION
                     SELECT DISTINCT c.kind FROM creditledger.credit_alerts c) k
               LEFT JOIN (SELECT c.kind, count(DISTINCT c.line_id) AS n
