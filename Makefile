@@ -64,7 +64,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 
 TEST_CONF = --temp-config=$(srcdir)/test/creditledger.conf
 
-REGRESS      = install accounts transfers entries reversal journal hot stats privileges verify credit credit_limits bcp security bulk holds batch batch_bulk lending
+REGRESS      = install accounts transfers entries reversal journal hot stats privileges verify credit credit_limits credit_batched bcp security bulk holds batch batch_bulk lending
 REGRESS_OPTS = --temp-instance=tmp_check $(TEST_CONF)
 
 ISOLATION      = opposite_transfers same_voucher double_reversal overdraw_race \
