@@ -508,24 +508,21 @@ preferred_slice(int32 n)
 static bool
 slice_take(const CreditLine *l, int32 slice, bool wait, int64 needed, CreditHead *h)
 {
-	int64		seen;
+	SliceTake	t;
 
 	if (!cl_credit_slice_lock(l->line_id, slice, wait))
 		return false;
-	if (!credit_slice_read(l->line_id, slice, h))
+	/* read, and if it serves the change lock, in one pass (credit_rows.c) */
+	t = credit_slice_take_row(l->line_id, slice, needed,
+							  wait ? LockWaitBlock : LockWaitSkip, h);
+	if (t == SLICE_MISSING)
 		elog(ERROR, "creditledger: hot credit line " INT64_FORMAT " has no slice %d",
 			 l->line_id, slice);
-	seen = h->headroom;
-	if (seen < needed ||
-		credit_slice_lock_row(h, wait ? LockWaitBlock : LockWaitSkip) != LOCK_OK)
+	if (t != SLICE_TAKEN)
 	{
 		cl_credit_slice_unlock(l->line_id, slice);
 		return false;
 	}
-	/* every writer of a slice holds its slice lock: the row is as read */
-	if (h->headroom != seen)
-		elog(ERROR, "creditledger: slice %d of hot credit line " INT64_FORMAT
-			 " changed under its slice lock", slice, l->line_id);
 	return true;
 }
 

@@ -637,6 +637,73 @@ credit_slice_lock_row(CreditHead *h, LockWaitPolicy wait)
 }
 
 /*
+ * credit_slice_take_row: credit_slice_read and credit_slice_lock_row in
+ * one pass over one opening of the table, for the engine's slice_take
+ * (whose caller holds the slice's lock): slice `slice` of a hot line as a
+ * statement sees it (this transaction's own newest version if it wrote
+ * the slice); SLICE_SHORT when its headroom is below needed (nothing
+ * locked), else its row locked FOR NO KEY UPDATE (waiting or, with
+ * LockWaitSkip, SLICE_BUSY when another holds it) with the snapshot that
+ * found it, and read into h as locked.  SLICE_MISSING when the line has no
+ * such slice.
+ */
+SliceTake
+credit_slice_take_row(int64 line_id, int32 slice, int64 needed, LockWaitPolicy wait,
+					  CreditHead *h)
+{
+	Rows		r;
+	Snapshot	snapshot = NULL;
+	SliceTake	result;
+	bool		found;
+
+	slices_open(&r, RowShareLock);
+	h->own = cl_own_version(r.rel, line_id, slice, r.att[S_LINE_ID], r.att[S_SLICE], r.slot);
+	found = h->own;
+	if (!found)
+	{
+		ScanKeyData keys[2];
+
+		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(line_id));
+		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(slice));
+		snapshot = statement_snapshot();
+		found = cl_find_row(r.rel, r.index, keys, 2, snapshot, r.slot);
+	}
+	if (!found)
+		result = SLICE_MISSING;
+	else if (col_int64(&r, S_HEADROOM, NULL) < needed)
+		result = SLICE_SHORT;
+	else if (h->own)
+	{
+		/* written by this transaction: locked already */
+		fill_slice(&r, line_id, h);
+		result = SLICE_TAKEN;
+	}
+	else
+	{
+		int64		seen = col_int64(&r, S_HEADROOM, NULL);
+		ItemPointerData tid = r.slot->tts_tid;
+
+		if (cl_lock_tid_snapshot(r.rel, &tid, wait, LockTupleNoKeyExclusive, r.slot,
+								 snapshot) != LOCK_OK)
+			result = SLICE_BUSY;
+		else
+		{
+			fill_slice(&r, line_id, h);
+			/* every writer of a slice holds its slice lock: the row is as read */
+			if (h->headroom != seen)
+				elog(ERROR, "creditledger: slice %d of hot credit line " INT64_FORMAT
+					 " changed under its slice lock", slice, line_id);
+			result = SLICE_TAKEN;
+		}
+	}
+	if (snapshot)
+		UnregisterSnapshot(snapshot);
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+	return result;
+}
+
+/*
  * credit_slice_headrooms: the committed headroom of slices 1..n of a hot
  * line as this transaction sees them, in headroom[1..n] (one scan of the
  * primary key); returns how many were found.

@@ -105,6 +105,16 @@ extern void credit_line_guard(int64 line_id, const CreditLine *known);
 extern void credit_line_head(int64 line_id, CreditHead *h);
 
 /* slices */
+typedef enum SliceTake
+{
+	SLICE_TAKEN,				/* locked, read into the head */
+	SLICE_SHORT,				/* less headroom than needed: not locked */
+	SLICE_BUSY,					/* its row held by another (skip policy) */
+	SLICE_MISSING				/* the line has no such slice */
+} SliceTake;
+
+extern SliceTake credit_slice_take_row(int64 line_id, int32 slice, int64 needed,
+									   LockWaitPolicy wait, CreditHead *h);
 extern bool credit_slice_read(int64 line_id, int32 slice, CreditHead *h);
 extern LockOutcome credit_slice_lock_row(CreditHead *h, LockWaitPolicy wait);
 extern int	credit_slice_headrooms(int64 line_id, int32 n, int64 *headroom);
