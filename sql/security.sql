@@ -270,6 +270,7 @@ SELECT creditledger.credit_freeze(:line, 1, 'sec-p-h') > 0 AS ok;
 RESET ROLE;
 SET ROLE regress_sec_admin;
 SELECT creditledger.flush(NULL) >= 1 AS flushed;
+SELECT creditledger.credit_settle_hot_lines() >= 0 AS settled;
 SELECT creditledger.set_hot_mode(:both_, 'buffered_split', 3);
 SELECT creditledger.bcp_add_rule('p1', 'SELECT 1 WHERE false');
 -- a rule that runs first and changes search_path for the rules after it
@@ -336,6 +337,26 @@ SELECT creditledger.credit_line_id('sec:line');
 RESET ROLE;
 SELECT status, status_reason, hot_slices FROM creditledger.ledger_credit_lines WHERE line_id = :line;
 SELECT count(*) - :lines_before AS lines_added FROM creditledger.ledger_credit_lines;
+
+-- Batched hot lines (0.3.0): journaling a batched line's pending slice
+-- changes is the worker's and the administrators' (SECURITY DEFINER, so
+-- EXECUTE is the gate); nobody writes the pending columns by hand.
+SET ROLE regress_sec_app;
+SELECT creditledger.credit_settle_hot_lines();
+SELECT creditledger.set_credit_line_hot(:line, 4, 'per_slice');
+UPDATE creditledger.credit_line_slices SET pending_frozen = 1;
+RESET ROLE;
+SET ROLE regress_sec_auditor;
+SELECT creditledger.credit_settle_hot_lines(:line);
+UPDATE creditledger.credit_line_slices SET pending_since = NULL;
+SELECT count(*) >= 0 AS auditor_reads_slices FROM creditledger.credit_line_slices;
+RESET ROLE;
+SET ROLE regress_sec_nobody;
+SELECT creditledger.credit_settle_hot_lines();
+RESET ROLE;
+SET ROLE regress_sec_admin;
+SELECT creditledger.credit_settle_hot_lines(:line) >= 0 AS settled;
+RESET ROLE;
 
 ------------------------------------------------------------------------
 -- Temporary limits and link control (0.3.0): administrators only; the

@@ -36,6 +36,8 @@ extern const ChainKind cl_credit_chain_kind;
 
 /* The worker's periodic release of due credit holds (inside SPI). */
 extern int64 cl_credit_expire_due(void);
+extern int64 cl_credit_settle(int64 line, bool wait, int64 limit);
+extern int64 cl_credit_settle_due(void);
 
 /* A zero-delta entry on a line's own chain (credit_engine.c, inside SPI). */
 extern void cl_credit_post_line_event(int64 line_id, const char *op, const char *ref);

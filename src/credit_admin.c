@@ -116,8 +116,9 @@ static ClPlan clear_headroom_plan = {
 };
 
 static ClPlan set_slices_plan = {
-	"UPDATE creditledger.ledger_credit_lines SET hot_slices = $2 WHERE line_id OPERATOR(pg_catalog.=) $1",
-	2, {INT8OID, INT4OID}
+	"UPDATE creditledger.ledger_credit_lines SET hot_slices = $2, hot_batched = $3"
+	" WHERE line_id OPERATOR(pg_catalog.=) $1",
+	3, {INT8OID, INT4OID, BOOLOID}
 };
 
 static ClPlan add_slices_plan = {
@@ -362,33 +363,50 @@ close_credit_line_impl(PG_FUNCTION_ARGS)
 }
 
 /*
- * set_credit_line_hot(line, slices): fold every slice's amounts back into
- * the line's own chain (one "fold" entry on the slice and one on the line,
- * ref fold:<line>:<version + 1>), then keep the headroom in slices 1..n
- * (0: not hot), spread evenly by the engine's re-spread.
+ * set_credit_line_hot(line, slices, journal): journal what the line's
+ * slices have pending (a batched line's, cl_credit_settle), fold every
+ * slice's amounts back into the line's own chain (one "fold" entry on the
+ * slice and one on the line, ref fold:<line>:<version + 1>), then keep the
+ * headroom in slices 1..n (0: not hot), spread evenly by the engine's
+ * re-spread, their journal batched (journal = 'batched') or one entry per
+ * change ('per_slice').
  */
 static Datum
 set_credit_line_hot_impl(PG_FUNCTION_ARGS)
 {
 	int64		line_id;
 	int32		slices;
+	char	   *journal;
+	bool		batched;
 	int64		version;
 	char	   *fref;
-	Datum		v[2];
+	Datum		v[3];
 	SPITupleTable *busy;
 	uint64		nbusy;
 
-	CL_REQUIRE_ARGS("line", "slices");
+	CL_REQUIRE_ARGS("line", "slices", "journal");
 	line_id = PG_GETARG_INT64(0);
 	slices = PG_GETARG_INT32(1);
+	journal = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	if (slices < 0 || slices > CL_MAX_HOT_SLICES)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("slices must be between 0 and %d", CL_MAX_HOT_SLICES),
 				 errdetail("The value given was %d.", slices)));
+	if (strcmp(journal, "batched") == 0)
+		batched = true;
+	else if (strcmp(journal, "per_slice") == 0)
+		batched = false;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("journal must be batched or per_slice"),
+				 errdetail("The value given was \"%s\".", journal)));
 	cl_spi_connect();
 	cl_credit_graph_lock(true);
 	(void) read_line(line_id, &version);
+	/* a fold is appended to a chain that has everything journaled */
+	(void) cl_credit_settle(line_id, true, PG_INT64_MAX);
 	fref = psprintf("fold:" INT64_FORMAT ":" INT64_FORMAT, line_id, version + 1);
 
 	v[0] = Int64GetDatum(line_id);
@@ -408,6 +426,7 @@ set_credit_line_hot_impl(PG_FUNCTION_ARGS)
 	}
 	cl_exec(&clear_headroom_plan, v, NULL, 0);
 	v[1] = Int32GetDatum(slices);
+	v[2] = BoolGetDatum(slices > 0 && batched);
 	cl_exec(&set_slices_plan, v, NULL, 0);
 	if (slices > 0)
 	{

@@ -106,6 +106,7 @@
 #include "lending.h"
 #include "lockorder.h"
 #include "opstats.h"
+#include "settings.h"
 #include "spi_plans.h"
 #include "validate.h"
 
@@ -374,6 +375,45 @@ check_usable(int64 line, const CreditLine *nodes, int n)
  * ------------------------------------------------------------------------ */
 
 /*
+ * slice_settle: journal a batched hot line's slice h (whose lock the
+ * caller holds): one entry, op batch (ref batch:<line>:<slice>:<version>),
+ * whose deltas are what the slice had pending and whose afters are its
+ * totals; the pending columns are cleared (by the append, or alone when
+ * the pending changes added up to nothing).  Nothing when nothing is
+ * pending.
+ */
+static void
+slice_settle(CreditWriter *w, CreditHead *h)
+{
+	CreditEntry e;
+	char	   *ref;
+
+	if (!h->has_pending_since && h->pending_frozen == 0 && h->pending_used == 0 &&
+		h->pending_returned == 0)
+		return;
+	ref = psprintf("batch:" INT64_FORMAT ":%d:" INT64_FORMAT, h->line_id, h->slice,
+				   h->version + 1);
+	e.line_id = h->line_id;
+	e.slice = h->slice;
+	e.version = h->version + 1;
+	e.op = "batch";
+	e.op_len = strlen(e.op);
+	e.ref = ref;
+	e.ref_len = strlen(ref);
+	e.frozen_delta = h->pending_frozen;
+	e.used_delta = h->pending_used;
+	e.returned_delta = h->pending_returned;
+	e.frozen_after = h->frozen;
+	e.used_after = h->used;
+	e.returned_after = h->returned;
+	e.created_at = GetCurrentTransactionStartTimestamp();
+	if (e.frozen_delta == 0 && e.used_delta == 0 && e.returned_delta == 0)
+		credit_writer_unpend(w, h);
+	else
+		credit_writer_append(w, h, &e, 0);
+}
+
+/*
  * credit_post_with: append one CLC1 entry to head's chain through w
  * (chain.c's ChainWriter with the credit chain kind) and write the head
  * back to its row (the caller holds the chain's lock); for a slice,
@@ -384,6 +424,10 @@ credit_post_with(CreditWriter *w, CreditHead *h, const char *op, const char *ref
 				 int64 fd, int64 ud, int64 rd, int64 headroom_delta)
 {
 	CreditEntry e;
+
+	/* a batched slice's pending changes go into the chain first */
+	if (h->slice != 0 && h->has_pending_since)
+		slice_settle(w, h);
 
 	e.line_id = h->line_id;
 	e.slice = h->slice;
@@ -464,24 +508,21 @@ preferred_slice(int32 n)
 static bool
 slice_take(const CreditLine *l, int32 slice, bool wait, int64 needed, CreditHead *h)
 {
-	int64		seen;
+	SliceTake	t;
 
 	if (!cl_credit_slice_lock(l->line_id, slice, wait))
 		return false;
-	if (!credit_slice_read(l->line_id, slice, h))
+	/* read, and if it serves the change lock, in one pass (credit_rows.c) */
+	t = credit_slice_take_row(l->line_id, slice, needed,
+							  wait ? LockWaitBlock : LockWaitSkip, h);
+	if (t == SLICE_MISSING)
 		elog(ERROR, "creditledger: hot credit line " INT64_FORMAT " has no slice %d",
 			 l->line_id, slice);
-	seen = h->headroom;
-	if (seen < needed ||
-		credit_slice_lock_row(h, wait ? LockWaitBlock : LockWaitSkip) != LOCK_OK)
+	if (t != SLICE_TAKEN)
 	{
 		cl_credit_slice_unlock(l->line_id, slice);
 		return false;
 	}
-	/* every writer of a slice holds its slice lock: the row is as read */
-	if (h->headroom != seen)
-		elog(ERROR, "creditledger: slice %d of hot credit line " INT64_FORMAT
-			 " changed under its slice lock", slice, l->line_id);
 	return true;
 }
 
@@ -893,6 +934,8 @@ credit_apply(CreditWriter *w, CreditLine *l, const char *op, const char *ref,
 		h.version = l->version;
 		memcpy(h.last_hash, l->last_hash, CL_HASH_LEN);
 		h.headroom = 0;
+		h.pending_frozen = h.pending_used = h.pending_returned = 0;
+		h.has_pending_since = false;
 		h.tid = l->tid;
 		h.own = false;
 		credit_post_with(w, &h, op, ref, fd, ud, rd, 0);
@@ -911,7 +954,10 @@ credit_apply(CreditWriter *w, CreditLine *l, const char *op, const char *ref,
 			take_slice_needing(l, needed, op, &h);
 		if (add > 0)
 			check_slice_bound(l, &h, add, op);
-		credit_post_with(w, &h, op, ref, fd, ud, rd, needed);
+		if (l->hot_batched)
+			credit_writer_pend(w, &h, fd, ud, rd, needed);
+		else
+			credit_post_with(w, &h, op, ref, fd, ud, rd, needed);
 	}
 }
 
@@ -2045,3 +2091,103 @@ cl_credit_respread(int64 line_id)
 	if (n > 0)
 		cl_credit_spread_headroom(line_id, n, line_available(line_id));
 }
+
+/* ------------------------------------------------------------------------
+ * Batched hot lines: settling the slices' journal
+ * ------------------------------------------------------------------------ */
+
+static ClPlan pending_slices_plan = {
+	"SELECT line_id, slice FROM creditledger.credit_line_slices"
+	" WHERE pending_since IS NOT NULL"
+	"   AND ($1 IS NULL OR line_id OPERATOR(pg_catalog.=) $1)"
+	" ORDER BY line_id, slice LIMIT $2",
+	2, {INT8OID, INT8OID}
+};
+
+/*
+ * cl_credit_settle: journal the pending changes of batched hot lines'
+ * slices (of line, or of every line when line is 0), at most limit
+ * slices: each taken as the engine takes slices (lockorder.h, step 4,
+ * after the credit graph lock shared), its slice lock and then its row;
+ * when wait is false a slice another call holds is skipped (settled next
+ * time), so a settle never waits while holding a slice and adds no
+ * deadlock.  wait is for set_credit_line_hot, which holds the exclusive
+ * graph lock (no credit call holds a slice then).  Returns how many
+ * slices it settled.  Inside SPI.
+ */
+int64
+cl_credit_settle(int64 line, bool wait, int64 limit)
+{
+	Datum		v[2] = {Int64GetDatum(line), Int64GetDatum(limit)};
+	char		nulls[2] = {line == 0 ? 'n' : ' ', ' '};
+	int64	   *lines;
+	int32	   *slices;
+	int			n;
+	int64		done = 0;
+	CreditWriter w;
+
+	cl_credit_graph_lock(false);
+	cl_exec(&pending_slices_plan, v, nulls, 0);
+	n = (int) SPI_processed;
+	lines = palloc(sizeof(int64) * Max(n, 1));
+	slices = palloc(sizeof(int32) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		lines[i] = cl_getint64(i, 1, NULL);
+		slices[i] = DatumGetInt32(cl_getdatum(i, 2, &isnull));
+	}
+	credit_writer_open(&w);
+	for (int i = 0; i < n; i++)
+	{
+		CreditHead	h;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!cl_credit_slice_lock(lines[i], slices[i], wait))
+			continue;
+		if (!credit_slice_read(lines[i], slices[i], &h) ||
+			credit_slice_lock_row(&h, wait ? LockWaitBlock : LockWaitSkip) != LOCK_OK)
+		{
+			cl_credit_slice_unlock(lines[i], slices[i]);
+			continue;
+		}
+		if (h.has_pending_since)
+		{
+			slice_settle(&w, &h);
+			done++;
+		}
+	}
+	credit_writer_close(&w);
+	return done;
+}
+
+/*
+ * cl_credit_settle_due: the background worker's settle (a unit task):
+ * every batched hot line's pending slices, at most creditledger.batch_size
+ * of them per transaction, busy ones skipped.  Inside SPI.
+ */
+int64
+cl_credit_settle_due(void)
+{
+	return cl_credit_settle(0, false, Max(cl_batch_size, 1));
+}
+
+/*
+ * credit_settle_hot_lines(line = NULL): the same, called by hand, for one
+ * line or all, every pending slice that is free; returns how many it
+ * settled.
+ */
+static Datum
+credit_settle_hot_lines_impl(PG_FUNCTION_ARGS)
+{
+	int64		done;
+
+	cl_spi_connect();
+	done = cl_credit_settle(PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0), false, PG_INT64_MAX);
+	cl_spi_finish();
+	PG_RETURN_INT64(done);
+}
+
+CL_TRACKED_FUNCTION(cl_credit_settle_hot_lines, CL_OP_CREDIT_SETTLE_HOT_LINES,
+					credit_settle_hot_lines_impl)

@@ -301,13 +301,13 @@ update_row(const char *table, ColumnMap *map, const char *const *names, int nnam
 static const char *const line_columns[] = {
 	"line_id", "code", "limit_amount", "revolving", "hot_slices", "status", "status_reason",
 	"valid_from", "valid_until", "frozen", "used", "returned", "version", "last_hash",
-	"temporary_limit", "limit_decreased_at"
+	"temporary_limit", "limit_decreased_at", "hot_batched"
 };
 enum
 {
 	L_LINE_ID, L_CODE, L_LIMIT, L_REVOLVING, L_HOT_SLICES, L_STATUS, L_STATUS_REASON,
 	L_VALID_FROM, L_VALID_UNTIL, L_FROZEN, L_USED, L_RETURNED, L_VERSION, L_LAST_HASH,
-	L_TEMPORARY_LIMIT, L_LIMIT_DECREASED_AT, L_COUNT
+	L_TEMPORARY_LIMIT, L_LIMIT_DECREASED_AT, L_HOT_BATCHED, L_COUNT
 };
 StaticAssertDecl(lengthof(line_columns) == L_COUNT, "line_columns and L_* differ");
 static ColumnMap line_map;
@@ -345,6 +345,7 @@ fill_line(Rows *r, CreditLine *l)
 	l->temporary_limit = col_int64(r, L_TEMPORARY_LIMIT, NULL);
 	(void) slot_getattr(r->slot, r->att[L_LIMIT_DECREASED_AT], &isnull);
 	l->limit_decreased = !isnull;
+	l->hot_batched = DatumGetBool(slot_getattr(r->slot, r->att[L_HOT_BATCHED], &isnull));
 	l->tid = r->slot->tts_tid;
 }
 
@@ -471,6 +472,8 @@ credit_line_head(int64 line_id, CreditHead *h)
 	h->version = l.version;
 	memcpy(h->last_hash, l.last_hash, CL_HASH_LEN);
 	h->headroom = 0;
+	h->pending_frozen = h->pending_used = h->pending_returned = 0;
+	h->has_pending_since = false;
 	h->tid = l.tid;
 	h->own = false;
 }
@@ -541,13 +544,15 @@ credit_line_nodes(int64 line, int *n)
  * ------------------------------------------------------------------------ */
 
 static const char *const slice_columns[] = {
-	"line_id", "slice", "headroom", "frozen", "used", "returned", "version", "last_hash"
+	"line_id", "slice", "headroom", "frozen", "used", "returned", "version", "last_hash",
+	"pending_frozen", "pending_used", "pending_returned", "pending_since"
 };
 enum
 {
 	S_LINE_ID, S_SLICE, S_HEADROOM, S_FROZEN, S_USED, S_RETURNED, S_VERSION, S_LAST_HASH,
-	S_COUNT
+	S_PENDING_FROZEN, S_PENDING_USED, S_PENDING_RETURNED, S_PENDING_SINCE, S_COUNT
 };
+StaticAssertDecl(lengthof(slice_columns) == S_COUNT, "slice_columns and S_* differ");
 static ColumnMap slice_map;
 
 static void
@@ -569,6 +574,11 @@ fill_slice(Rows *r, int64 line_id, CreditHead *h)
 	h->returned = col_int64(r, S_RETURNED, NULL);
 	h->version = col_int64(r, S_VERSION, NULL);
 	col_hash(r, S_LAST_HASH, h->last_hash, "credit line slice of line", line_id);
+	h->pending_frozen = col_int64(r, S_PENDING_FROZEN, NULL);
+	h->pending_used = col_int64(r, S_PENDING_USED, NULL);
+	h->pending_returned = col_int64(r, S_PENDING_RETURNED, NULL);
+	(void) slot_getattr(r->slot, r->att[S_PENDING_SINCE], &h->has_pending_since);
+	h->has_pending_since = !h->has_pending_since;
 	h->tid = r->slot->tts_tid;
 }
 
@@ -627,6 +637,73 @@ credit_slice_lock_row(CreditHead *h, LockWaitPolicy wait)
 }
 
 /*
+ * credit_slice_take_row: credit_slice_read and credit_slice_lock_row in
+ * one pass over one opening of the table, for the engine's slice_take
+ * (whose caller holds the slice's lock): slice `slice` of a hot line as a
+ * statement sees it (this transaction's own newest version if it wrote
+ * the slice); SLICE_SHORT when its headroom is below needed (nothing
+ * locked), else its row locked FOR NO KEY UPDATE (waiting or, with
+ * LockWaitSkip, SLICE_BUSY when another holds it) with the snapshot that
+ * found it, and read into h as locked.  SLICE_MISSING when the line has no
+ * such slice.
+ */
+SliceTake
+credit_slice_take_row(int64 line_id, int32 slice, int64 needed, LockWaitPolicy wait,
+					  CreditHead *h)
+{
+	Rows		r;
+	Snapshot	snapshot = NULL;
+	SliceTake	result;
+	bool		found;
+
+	slices_open(&r, RowShareLock);
+	h->own = cl_own_version(r.rel, line_id, slice, r.att[S_LINE_ID], r.att[S_SLICE], r.slot);
+	found = h->own;
+	if (!found)
+	{
+		ScanKeyData keys[2];
+
+		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(line_id));
+		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(slice));
+		snapshot = statement_snapshot();
+		found = cl_find_row(r.rel, r.index, keys, 2, snapshot, r.slot);
+	}
+	if (!found)
+		result = SLICE_MISSING;
+	else if (col_int64(&r, S_HEADROOM, NULL) < needed)
+		result = SLICE_SHORT;
+	else if (h->own)
+	{
+		/* written by this transaction: locked already */
+		fill_slice(&r, line_id, h);
+		result = SLICE_TAKEN;
+	}
+	else
+	{
+		int64		seen = col_int64(&r, S_HEADROOM, NULL);
+		ItemPointerData tid = r.slot->tts_tid;
+
+		if (cl_lock_tid_snapshot(r.rel, &tid, wait, LockTupleNoKeyExclusive, r.slot,
+								 snapshot) != LOCK_OK)
+			result = SLICE_BUSY;
+		else
+		{
+			fill_slice(&r, line_id, h);
+			/* every writer of a slice holds its slice lock: the row is as read */
+			if (h->headroom != seen)
+				elog(ERROR, "creditledger: slice %d of hot credit line " INT64_FORMAT
+					 " changed under its slice lock", slice, line_id);
+			result = SLICE_TAKEN;
+		}
+	}
+	if (snapshot)
+		UnregisterSnapshot(snapshot);
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+	return result;
+}
+
+/*
  * credit_slice_headrooms: the committed headroom of slices 1..n of a hot
  * line as this transaction sees them, in headroom[1..n] (one scan of the
  * primary key); returns how many were found.
@@ -675,19 +752,36 @@ credit_writer_open(CreditWriter *w)
 	w->chain_open = w->lines_open = w->slices_open = false;
 }
 
+/* the writer's slices table, opened on first use, and its column map */
+static DirectTable *
+writer_slices(CreditWriter *w, const AttrNumber **a)
+{
+	if (!w->slices_open)
+	{
+		direct_open(&w->slices, "credit_line_slices");
+		w->slices_open = true;
+	}
+	*a = cl_column_map(&slice_map, w->slices.rel, slice_columns, S_COUNT);
+	return &w->slices;
+}
+
 /*
  * credit_writer_append: append entry e (its version, deltas and afters
  * set by the caller from h) to h's chain and write the head back to its
  * row (a line's, or a slice's with headroom less headroom_delta), whose
- * lock the caller holds; h moves to the new version.
+ * lock the caller holds; h moves to the new version.  A slice's entry
+ * journals everything the slice had pending (its afters are the slice's
+ * totals): its pending columns are cleared.
  */
 void
 credit_writer_append(CreditWriter *w, CreditHead *h, const CreditEntry *e,
 					 int64 headroom_delta)
 {
 	uint8		hash[CL_HASH_LEN];
-	Datum		v[6];
-	int			att[6];
+	Datum		v[10];
+	bool		nulls[10] = {false};
+	int			att[10];
+	int			ncols;
 	DirectTable *t;
 	const AttrNumber *a;
 	Oid			relid;
@@ -718,16 +812,11 @@ credit_writer_append(CreditWriter *w, CreditHead *h, const CreditEntry *e,
 		att[2] = a[L_RETURNED];
 		att[3] = a[L_VERSION];
 		att[4] = a[L_LAST_HASH];
+		ncols = 5;
 	}
 	else
 	{
-		if (!w->slices_open)
-		{
-			direct_open(&w->slices, "credit_line_slices");
-			w->slices_open = true;
-		}
-		t = &w->slices;
-		a = cl_column_map(&slice_map, t->rel, slice_columns, S_COUNT);
+		t = writer_slices(w, &a);
 		att[0] = a[S_FROZEN];
 		att[1] = a[S_USED];
 		att[2] = a[S_RETURNED];
@@ -735,8 +824,21 @@ credit_writer_append(CreditWriter *w, CreditHead *h, const CreditEntry *e,
 		att[4] = a[S_LAST_HASH];
 		att[5] = a[S_HEADROOM];
 		v[5] = Int64GetDatum(h->headroom - headroom_delta);
+		ncols = 6;
+		if (h->pending_frozen != 0 || h->pending_used != 0 || h->pending_returned != 0 ||
+			h->has_pending_since)
+		{
+			att[6] = a[S_PENDING_FROZEN];
+			att[7] = a[S_PENDING_USED];
+			att[8] = a[S_PENDING_RETURNED];
+			att[9] = a[S_PENDING_SINCE];
+			v[6] = v[7] = v[8] = Int64GetDatum(0);
+			v[9] = (Datum) 0;
+			nulls[9] = true;
+			ncols = 10;
+		}
 	}
-	h->tid = direct_update_columns(t, &h->tid, h->slice == 0 ? 5 : 6, att, v);
+	h->tid = direct_update_columns_nulls(t, &h->tid, ncols, att, v, nulls);
 	relid = RelationGetRelid(t->rel);
 	/* the next change of this chain in the transaction finds it here */
 	cl_rowcache_remember(relid, h->line_id, h->slice, &h->tid);
@@ -747,7 +849,88 @@ credit_writer_append(CreditWriter *w, CreditHead *h, const CreditEntry *e,
 	h->returned = e->returned_after;
 	if (h->slice != 0)
 		h->headroom -= headroom_delta;
+	h->pending_frozen = h->pending_used = h->pending_returned = 0;
+	h->has_pending_since = false;
 	memcpy(h->last_hash, hash, CL_HASH_LEN);
+}
+
+/*
+ * credit_writer_pend: a change of a batched hot line's slice h (whose
+ * lock the caller holds) without a journal entry: frozen/used/returned
+ * move by fd/ud/rd, the headroom by -headroom_delta, and the same deltas
+ * are added to the slice's pending columns (pending_since set if it was
+ * not), for credit_settle_hot_lines to journal in one entry.
+ */
+void
+credit_writer_pend(CreditWriter *w, CreditHead *h, int64 fd, int64 ud, int64 rd,
+				   int64 headroom_delta)
+{
+	Datum		v[8];
+	int			att[8];
+	int			ncols = 7;
+	DirectTable *t;
+	const AttrNumber *a;
+
+	Assert(h->slice != 0);
+	t = writer_slices(w, &a);
+	att[0] = a[S_FROZEN];
+	att[1] = a[S_USED];
+	att[2] = a[S_RETURNED];
+	att[3] = a[S_HEADROOM];
+	att[4] = a[S_PENDING_FROZEN];
+	att[5] = a[S_PENDING_USED];
+	att[6] = a[S_PENDING_RETURNED];
+	v[0] = Int64GetDatum(h->frozen + fd);
+	v[1] = Int64GetDatum(h->used + ud);
+	v[2] = Int64GetDatum(h->returned + rd);
+	v[3] = Int64GetDatum(h->headroom - headroom_delta);
+	v[4] = Int64GetDatum(h->pending_frozen + fd);
+	v[5] = Int64GetDatum(h->pending_used + ud);
+	v[6] = Int64GetDatum(h->pending_returned + rd);
+	if (!h->has_pending_since)
+	{
+		att[7] = a[S_PENDING_SINCE];
+		v[7] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		ncols = 8;
+	}
+	h->tid = direct_update_columns(t, &h->tid, ncols, att, v);
+	cl_rowcache_remember(RelationGetRelid(t->rel), h->line_id, h->slice, &h->tid);
+	h->own = true;
+	h->frozen += fd;
+	h->used += ud;
+	h->returned += rd;
+	h->headroom -= headroom_delta;
+	h->pending_frozen += fd;
+	h->pending_used += ud;
+	h->pending_returned += rd;
+	h->has_pending_since = true;
+}
+
+/*
+ * credit_writer_unpend: clear the pending columns of a slice h (whose
+ * lock the caller holds) whose pending changes added up to nothing: no
+ * journal entry, the chain's head is already the slice's totals.
+ */
+void
+credit_writer_unpend(CreditWriter *w, CreditHead *h)
+{
+	Datum		v[4] = {Int64GetDatum(0), Int64GetDatum(0), Int64GetDatum(0), (Datum) 0};
+	bool		nulls[4] = {false, false, false, true};
+	int			att[4];
+	DirectTable *t;
+	const AttrNumber *a;
+
+	Assert(h->slice != 0 && h->pending_frozen == 0 && h->pending_used == 0 &&
+		   h->pending_returned == 0);
+	t = writer_slices(w, &a);
+	att[0] = a[S_PENDING_FROZEN];
+	att[1] = a[S_PENDING_USED];
+	att[2] = a[S_PENDING_RETURNED];
+	att[3] = a[S_PENDING_SINCE];
+	h->tid = direct_update_columns_nulls(t, &h->tid, 4, att, v, nulls);
+	cl_rowcache_remember(RelationGetRelid(t->rel), h->line_id, h->slice, &h->tid);
+	h->own = true;
+	h->has_pending_since = false;
 }
 
 /*

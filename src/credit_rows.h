@@ -36,6 +36,7 @@ typedef struct CreditLine
 	int64		version;
 	uint8		last_hash[CL_HASH_LEN];
 	bool		limit_decreased;	/* limit_decreased_at is set */
+	bool		hot_batched;	/* a hot line whose slice journal is batched */
 	ItemPointerData tid;		/* the version read (locked, when locked) */
 } CreditLine;
 
@@ -50,6 +51,11 @@ typedef struct CreditHead
 	int64		version;
 	uint8		last_hash[CL_HASH_LEN];
 	int64		headroom;		/* a slice's headroom (0 for a line's row) */
+	/* a slice's changes not journaled yet (included in frozen/used/returned) */
+	int64		pending_frozen;
+	int64		pending_used;
+	int64		pending_returned;
+	bool		has_pending_since;	/* pending_since is set */
 	ItemPointerData tid;		/* the version read (locked, when locked) */
 	bool		own;			/* that version is this transaction's newest */
 } CreditHead;
@@ -99,6 +105,16 @@ extern void credit_line_guard(int64 line_id, const CreditLine *known);
 extern void credit_line_head(int64 line_id, CreditHead *h);
 
 /* slices */
+typedef enum SliceTake
+{
+	SLICE_TAKEN,				/* locked, read into the head */
+	SLICE_SHORT,				/* less headroom than needed: not locked */
+	SLICE_BUSY,					/* its row held by another (skip policy) */
+	SLICE_MISSING				/* the line has no such slice */
+} SliceTake;
+
+extern SliceTake credit_slice_take_row(int64 line_id, int32 slice, int64 needed,
+									   LockWaitPolicy wait, CreditHead *h);
 extern bool credit_slice_read(int64 line_id, int32 slice, CreditHead *h);
 extern LockOutcome credit_slice_lock_row(CreditHead *h, LockWaitPolicy wait);
 extern int	credit_slice_headrooms(int64 line_id, int32 n, int64 *headroom);
@@ -107,6 +123,9 @@ extern int	credit_slice_headrooms(int64 line_id, int32 n, int64 *headroom);
 extern void credit_writer_open(CreditWriter *w);
 extern void credit_writer_append(CreditWriter *w, CreditHead *h, const CreditEntry *e,
 								 int64 headroom_delta);
+extern void credit_writer_pend(CreditWriter *w, CreditHead *h, int64 fd, int64 ud, int64 rd,
+							   int64 headroom_delta);
+extern void credit_writer_unpend(CreditWriter *w, CreditHead *h);
 extern void credit_writer_close(CreditWriter *w);
 
 /* holds */

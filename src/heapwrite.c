@@ -597,15 +597,29 @@ ItemPointerData
 direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
 					  const int *attnums, Datum *values)
 {
+	return direct_update_columns_nulls(t, tid, ncols, attnums, values, NULL);
+}
+
+/*
+ * direct_update_columns_nulls: direct_update_columns where isnull[i]
+ * (isnull NULL: none) makes column attnums[i] NULL; at most 16 columns.
+ */
+ItemPointerData
+direct_update_columns_nulls(DirectTable *t, ItemPointer tid, int ncols,
+							const int *attnums, Datum *values, const bool *isnull)
+{
 	HeapTupleData oldtup;
 	HeapTuple	newtup;
 	Buffer		buf;
-	bool		nulls[8] = {false};
+	bool		nulls[16] = {false};
 	bool		index_all;
 	bool		index_summarizing;
 	ItemPointerData newtid;
 
-	Assert(ncols <= lengthof(nulls));
+	if (ncols > (int) lengthof(nulls))
+		elog(ERROR, "creditledger: direct_update_columns of %d columns", ncols);
+	if (isnull)
+		memcpy(nulls, isnull, sizeof(bool) * ncols);
 	oldtup.t_self = *tid;
 	if (!heap_fetch(t->rel, SnapshotAny, &oldtup, &buf, true))
 		elog(ERROR, "creditledger: row (%u,%u) of %s vanished",

@@ -745,6 +745,21 @@ cl_lock_tid(Relation rel, ItemPointer tid, LockWaitPolicy wait, LockTupleMode mo
 			TupleTableSlot *slot)
 {
 	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	LockOutcome o = cl_lock_tid_snapshot(rel, tid, wait, mode, slot, snapshot);
+
+	UnregisterSnapshot(snapshot);
+	return o;
+}
+
+/*
+ * cl_lock_tid_snapshot: cl_lock_tid with the (registered) snapshot the
+ * row was just found with, as SELECT ... FOR <mode> locks what its own
+ * statement's snapshot found.
+ */
+LockOutcome
+cl_lock_tid_snapshot(Relation rel, ItemPointer tid, LockWaitPolicy wait, LockTupleMode mode,
+					 TupleTableSlot *slot, Snapshot snapshot)
+{
 	ItemPointerData t = *tid;
 	TM_FailureData tmfd;
 	TM_Result	result;
@@ -753,7 +768,6 @@ cl_lock_tid(Relation rel, ItemPointer tid, LockWaitPolicy wait, LockTupleMode mo
 							  mode, wait,
 							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
 							  &tmfd);
-	UnregisterSnapshot(snapshot);
 	switch (result)
 	{
 		case TM_Ok:

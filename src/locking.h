@@ -107,6 +107,9 @@ extern bool cl_own_version(Relation rel, int64 id, int32 sub, AttrNumber id_att,
 						   AttrNumber sub_att, TupleTableSlot *slot);
 extern LockOutcome cl_lock_tid(Relation rel, ItemPointer tid, LockWaitPolicy wait,
 							   LockTupleMode mode, TupleTableSlot *slot);
+extern LockOutcome cl_lock_tid_snapshot(Relation rel, ItemPointer tid, LockWaitPolicy wait,
+										LockTupleMode mode, TupleTableSlot *slot,
+										Snapshot snapshot);
 extern bool cl_credit_slice_lock(int64 line_id, int32 slice, bool wait);
 extern void cl_credit_slice_unlock(int64 line_id, int32 slice);
 

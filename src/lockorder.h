@@ -33,7 +33,10 @@
  *      found short once its lock is held is given back at once
  *      (LockRelease, before its row is locked: no subtransaction); a
  *      partial gather tries every slice (in a subtransaction, rolled back
- *      when the pool is short);
+ *      when the pool is short); the settle of a batched hot line
+ *      (credit_settle_hot_lines, the worker) takes slices the same way,
+ *      each only if free (a busy one is left for the next round), after
+ *      the graph lock shared and nothing else;
  *   5. account mode locks: advisory (account id high, low, class
  *      CL_MODE_LOCK_CLASS), shared by postings, exclusive by set_hot_mode,
  *      close_account, set_account_block; ascending account id;

@@ -86,7 +86,8 @@ static const char *const op_names[CL_OP_COUNT] = {
 	"transfer_pending", "transfer_post", "transfer_void", "hold_funds", "release_funds",
 	"expire_pending", "set_account_block",
 	"set_temporary_limit", "end_temporary_limit", "credit_apply_temporary_limits", "post_batch",
-	"set_credit_line_account", "credit_disburse", "credit_disburse_direct", "credit_repay"
+	"set_credit_line_account", "credit_disburse", "credit_disburse_direct", "credit_repay",
+	"credit_settle_hot_lines"
 };
 
 typedef struct ClErrCount

@@ -34,6 +34,7 @@ int			cl_flush_interval = 10;
 int			cl_batch_size = 1000;
 int			cl_sweep_interval = 10000;
 int			cl_hold_expiry_interval = 1000;
+int			cl_hot_line_settle_interval = 1000;
 int			cl_bcp_interval = 0;
 
 /* Statistics */
@@ -42,6 +43,7 @@ bool		cl_track = true;
 /* BCP */
 int			cl_bcp_buffer_max_age = 60;
 int			cl_bcp_hold_overdue = 60;
+int			cl_bcp_slice_journal_max_age = 60;
 int			cl_bcp_rule_timeout = 60000;
 
 /* Credit alerts */
@@ -116,6 +118,15 @@ cl_define_settings(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("creditledger.hot_line_settle_interval",
+							"Time between the background worker's journaling of batched hot lines' pending slice changes.",
+							"0 turns it off (credit_settle_hot_lines() still works by hand).",
+							&cl_hot_line_settle_interval,
+							1000, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("creditledger.bcp_interval",
 							"Time between the background worker's scheduled runs of every enabled BCP rule.",
 							"0 (the default) turns scheduled runs off.",
@@ -133,6 +144,11 @@ cl_define_settings(void)
 	DefineCustomIntVariable("creditledger.bcp_buffer_max_age",
 							"Age beyond which a buffered posting fails the buffer_not_stale BCP rule.",
 							NULL, &cl_bcp_buffer_max_age,
+							60, 1, INT_MAX, PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("creditledger.bcp_slice_journal_max_age",
+							"Age beyond which a batched hot line's pending slice change fails the hot_slices_journaled BCP rule.",
+							NULL, &cl_bcp_slice_journal_max_age,
 							60, 1, INT_MAX, PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("creditledger.bcp_hold_overdue",

@@ -18,6 +18,7 @@ extern int	cl_flush_interval;
 extern int	cl_batch_size;
 extern int	cl_sweep_interval;
 extern int	cl_hold_expiry_interval;
+extern int	cl_hot_line_settle_interval;
 extern int	cl_bcp_interval;
 
 /* Statistics (opstats.c) */
@@ -26,6 +27,7 @@ extern bool cl_track;
 /* BCP (bcp.c thresholds read by rule texts, bcp_run.c) */
 extern int	cl_bcp_buffer_max_age;
 extern int	cl_bcp_hold_overdue;
+extern int	cl_bcp_slice_journal_max_age;
 extern int	cl_bcp_rule_timeout;
 
 /* Credit alerts (read by the credit_alerts view with current_setting) */

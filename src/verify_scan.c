@@ -180,7 +180,9 @@ load_heads(Pass *p)
 		"SELECT line_id, 0, true, frozen, used, returned, version, last_hash"
 		"  FROM creditledger.ledger_credit_lines"
 		" UNION ALL "
-		"SELECT line_id, slice, true, frozen, used, returned, version, last_hash"
+		"SELECT line_id, slice, true, frozen OPERATOR(pg_catalog.-) pending_frozen,"
+		"       used OPERATOR(pg_catalog.-) pending_used,"
+		"       returned OPERATOR(pg_catalog.-) pending_returned, version, last_hash"
 		"  FROM creditledger.credit_line_slices" :
 		"SELECT account_id, 0, normal_side OPERATOR(pg_catalog.=) 'credit'::pg_catalog.text,"
 		"       balance, 0::pg_catalog.int8, 0::pg_catalog.int8, version, last_hash"

@@ -25,7 +25,9 @@
  *     cl_credit_apply_due_temporary_limits() (starts temporary credit limits
  *     whose valid_from has come, ends those past valid_until; not counted as
  *     an application call either), each a C function called in its own
- *     transaction; and every
+ *     transaction; every creditledger.hot_line_settle_interval
+ *     cl_credit_settle_due() (journals batched hot lines' pending slice
+ *     changes, one entry per slice, busy slices skipped); and every
  *     creditledger.bcp_interval a scheduled BCP run, started in a
  *     short-lived worker of its own (worker_bcp.c) so that rules never hold
  *     up flushing.
@@ -189,6 +191,11 @@ static ClPeriodicTask cl_tasks[] = {
 		"creditledger: start and end due temporary credit limits",
 		"creditledger.credit_apply_temporary_limits()",
 		cl_credit_apply_due_temporary_limits,
+		NULL},
+	{"settling batched hot lines", &cl_hot_line_settle_interval, run_unit_task,
+		"creditledger: journal batched hot lines' pending slice changes",
+		"creditledger.credit_settle_hot_lines(bigint)",
+		cl_credit_settle_due,
 		NULL},
 	{"starting a BCP run", &cl_bcp_interval, bcp_task},
 };

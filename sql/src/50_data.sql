@@ -19,7 +19,7 @@ INSERT INTO creditledger.bcp_rules (name, severity, builtin, description, check_
  WHERE a.posted_balance <> coalesce(j.journal_sum, 0)
     OR creditledger.balance(a.account_id) <> coalesce(j.journal_sum, 0) + a.buffered_amount$r$),
 ('balance_equals_chain_head', 'critical', true,
- 'Every chain head (account, sub-account, credit line, hot slice) has the balance (or frozen/used/returned), version and hash of its chain''s last entry.',
+ 'Every chain head (account, sub-account, credit line, hot slice) has the balance (or frozen/used/returned; a batched hot line''s slice: less its pending amounts), version and hash of its chain''s last entry.',
  $r$WITH heads AS (
     SELECT 'account' AS chain, account_id AS id, 0 AS sub, balance AS a, 0::bigint AS b, 0::bigint AS c, version, last_hash
       FROM creditledger.ledger_accounts
@@ -28,7 +28,9 @@ INSERT INTO creditledger.bcp_rules (name, severity, builtin, description, check_
     UNION ALL
     SELECT 'line', line_id, 0, frozen, used, returned, version, last_hash FROM creditledger.ledger_credit_lines
     UNION ALL
-    SELECT 'line', line_id, slice, frozen, used, returned, version, last_hash FROM creditledger.credit_line_slices
+    -- a batched hot line's slice: its journaled amounts (what is pending is not in the chain yet)
+    SELECT 'line', line_id, slice, frozen - pending_frozen, used - pending_used, returned - pending_returned,
+           version, last_hash FROM creditledger.credit_line_slices
 ), tails AS (
     -- each chain's last entry through the (id, sub, version) index
     SELECT h.chain, h.id, h.sub, t.a, t.b, t.c, t.version, t.hash
@@ -209,6 +211,20 @@ SELECT 'hot line', c.line_id, c.code, format('available %s, slices'' headroom %s
  WHERE status = 'open'
    AND expires_at < now() - coalesce(nullif(pg_catalog.current_setting('creditledger.bcp_hold_overdue', true), '')::interval,
                                      interval '1 minute')$r$);
+
+-- Batched hot lines (credit_settle_hot_lines): a slice's changes wait in
+-- its pending columns until the worker journals them.
+INSERT INTO creditledger.bcp_rules (name, severity, builtin, description, check_sql) VALUES
+('hot_slices_journaled', 'warning', true,
+ 'No slice of a batched hot line keeps a change out of its journal longer than creditledger.bcp_slice_journal_max_age (is the worker settling hot lines?), and only a batched line''s slices have anything pending.',
+ $r$SELECT x.line_id, x.slice, x.pending_frozen, x.pending_used, x.pending_returned,
+       now() - x.pending_since AS age, l.hot_batched
+  FROM creditledger.credit_line_slices x
+  JOIN creditledger.ledger_credit_lines l ON l.line_id = x.line_id
+ WHERE x.pending_since < now() - coalesce(nullif(pg_catalog.current_setting('creditledger.bcp_slice_journal_max_age', true), '')::interval,
+                                          interval '1 minute')
+    OR (x.pending_since IS NULL AND (x.pending_frozen, x.pending_used, x.pending_returned) <> (0, 0, 0))
+    OR (NOT l.hot_batched AND x.pending_since IS NOT NULL)$r$);
 
 -- Defaults, for an application of the order of 100 calls/s.  Refusals that
 -- customers cause (insufficient funds, limits, blocks) are common; those

@@ -20,7 +20,7 @@
 # (one unfrozen in part, one with a far expiry), drawdowns from holds and
 # direct, returns; a user BCP rule, a built-in rule disabled, a recorded
 # bcp_run and a ledger_digest().  After the restore: the credit views, the
-# rules (the user rule present, the 24 built-ins once each, enabled flags
+# rules (the user rule present, the 25 built-ins once each, enabled flags
 # kept), the BCP history and the digests are identical; verify_chain()
 # covers the credit chains; bcp_run(record => false) passes; verify_digest()
 # of the digest taken on the source is true on the copy; and the same new
@@ -100,7 +100,7 @@ SELECT creditledger.credit_freeze(creditledger.credit_line_id('L'), 900, 'hold-l
                                   '2100-01-01 00:00:00+00');
 
 SELECT creditledger.create_credit_line('HOT', 'CNY', 50000);
-SELECT creditledger.set_credit_line_hot(creditledger.credit_line_id('HOT'), 4);
+SELECT creditledger.set_credit_line_hot(creditledger.credit_line_id('HOT'), 4, 'per_slice');
 SELECT creditledger.create_credit_line('K', 'CNY', 8000, ARRAY[creditledger.credit_line_id('HOT')]);
 SELECT creditledger.credit_freeze(creditledger.credit_line_id('K'), 1200, 'hold-k1');
 SELECT creditledger.credit_use('hold-k1', 'draw-k1', 700, release_rest => true);
@@ -196,11 +196,11 @@ is( $node->safe_psql(
 		'ledger', q{SELECT count(*) FILTER (WHERE builtin) || ' '
 		                   || count(*) FILTER (WHERE NOT builtin)
 		              FROM creditledger.bcp_rules}),
-	'24 1', 'twenty-four built-in rules and one user rule before the dump');
+	'25 1', 'twenty-five built-in rules and one user rule before the dump');
 is( $node->safe_psql(
 		'ledger', q{SELECT count(*) || ' ' || count(*) FILTER (WHERE status = 'pass')
 		              FROM creditledger.bcp_results}),
-	'24 24', 'one recorded run before the dump: 24 enabled rules, all passing');
+	'25 25', 'one recorded run before the dump: 25 enabled rules, all passing');
 
 # Dump, and restore into a fresh database.
 my $dump = $node->basedir . '/ledger.dump';
@@ -222,7 +222,7 @@ is($node->safe_psql('ledger_restored', 'SELECT count(*) FROM creditledger.verify
 is( $node->safe_psql(
 		'ledger_restored', q{SELECT count(*) || ' ' || count(DISTINCT name)
 		              FROM creditledger.bcp_rules WHERE builtin}),
-	'24 24', 'the built-in rules exist once each in the restored database');
+	'25 25', 'the built-in rules exist once each in the restored database');
 is( $node->safe_psql(
 		'ledger_restored', q{SELECT name || ' ' || severity || ' ' || enabled
 		              FROM creditledger.bcp_rules WHERE NOT builtin}),

@@ -156,6 +156,19 @@ is( sql(q{SELECT sum(headroom) || ' ' || (SELECT available FROM creditledger.cre
 	      WHERE line_id = creditledger.credit_line_id('HOT')}),
 	'0 0', 'a freeze of all 975 gathers the freed headroom too');
 sql(q{SELECT creditledger.credit_unfreeze('gather', 'gather-back')});
+# HOT's slices are journaled in batches (set_credit_line_hot's default):
+# the worker settles them (creditledger.hot_line_settle_interval): nothing
+# stays pending, the batch entries chain on, the rules pass.
+ok( $node->poll_query_until(
+		'postgres', q{SELECT count(*) = 0 FROM creditledger.credit_line_slices
+		               WHERE pending_since IS NOT NULL}),
+	'the worker journals the batched hot line\'s pending slice changes');
+is( sql(q{SELECT bool_and(op = 'batch') || ' ' || (count(*) > 0)
+	       FROM creditledger.credit_journal
+	      WHERE line_id = creditledger.credit_line_id('HOT') AND slice > 0}),
+	'true true', 'as batch entries of the slices\' chains');
+is( sql(q{SELECT count(*) FROM creditledger.verify_chain()}), '0',
+	'verify_chain() after the settles');
 is( sql(q{SELECT errors || ' ' || coalesce(last_error, '-') FROM creditledger.stat_workers}),
 	'0 -', 'the worker had no errors');
 

@@ -9,7 +9,7 @@
 # after it started, and it catches up.
 #
 #  (a) on the standby (read-only, in recovery): the data is the primary's;
-#      bcp_run(record => false) runs every enabled rule (24 built-ins) and
+#      bcp_run(record => false) runs every enabled rule (25 built-ins) and
 #      all pass; verify_chain() is empty; a digest taken on the primary
 #      verifies; metrics() works; bcp_run(record => true) and ledger_digest()
 #      are refused as writes in a read-only transaction (25006).  The
@@ -165,7 +165,7 @@ cmp_ok(sql($standby, 'SELECT count(*) FROM creditledger.journal'), '>', 60,
 	'the comparison is not vacuous');
 
 my $enabled = sql($standby, 'SELECT count(*) FROM creditledger.bcp_rules WHERE enabled');
-is($enabled, '24', 'the 24 built-in rules are enabled on the standby');
+is($enabled, '25', 'the 25 built-in rules are enabled on the standby');
 is( sql($standby,
 		q{SELECT rule, status, mismatches, sample FROM creditledger.bcp_run(record => false)
 		   WHERE status <> 'pass'}),

@@ -41,7 +41,8 @@ CREATE TABLE creditledger.ledger_credit_lines (
     created_parents    bigint[] NOT NULL,
     valid_from_given   boolean NOT NULL,
     created_at         timestamptz NOT NULL DEFAULT now(),
-    temporary_limit    bigint NOT NULL DEFAULT 0 CHECK (temporary_limit >= 0)
+    temporary_limit    bigint NOT NULL DEFAULT 0 CHECK (temporary_limit >= 0),
+    hot_batched        boolean NOT NULL DEFAULT false
 );
 ALTER SEQUENCE creditledger.credit_line_id_seq OWNED BY creditledger.ledger_credit_lines.line_id;
 COMMENT ON TABLE creditledger.ledger_credit_lines IS
@@ -49,6 +50,8 @@ COMMENT ON TABLE creditledger.ledger_credit_lines IS
 SELECT pg_catalog.pg_extension_config_dump('creditledger.ledger_credit_lines', '');
 COMMENT ON COLUMN creditledger.ledger_credit_lines.temporary_limit IS
     'Sum of the line''s active temporary limits (ledger_credit_temporary_limits, status active); the effective limit is limit_amount + temporary_limit.';
+COMMENT ON COLUMN creditledger.ledger_credit_lines.hot_batched IS
+    'A hot line whose slices'' journal is written in batches (credit_lines.journal_chains = batched): a change adds to its slice''s pending_* columns, and credit_settle_hot_lines() (the background worker) appends one chained entry per slice for them. false: one entry per change on the slice (per_slice).';
 
 CREATE TABLE creditledger.credit_line_links (
     child_id   bigint NOT NULL REFERENCES creditledger.ledger_credit_lines,
@@ -73,10 +76,18 @@ CREATE TABLE creditledger.credit_line_slices (
     returned   bigint NOT NULL DEFAULT 0,
     version    bigint NOT NULL DEFAULT 0,
     last_hash  bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000',
+    pending_frozen   bigint NOT NULL DEFAULT 0,
+    pending_used     bigint NOT NULL DEFAULT 0,
+    pending_returned bigint NOT NULL DEFAULT 0,
+    pending_since    timestamptz,
     PRIMARY KEY (line_id, slice)
 ) WITH (fillfactor = 10);
 COMMENT ON TABLE creditledger.credit_line_slices IS
     'Slices 1..hot_slices of a hot credit line: each holds part of the line''s headroom (their sum is the line''s available amount, less what expiries freed since the last gather) and is the head of its own credit-journal chain. Taken with FOR NO KEY UPDATE SKIP LOCKED; gathered under locks on all slices when none has enough.';
+COMMENT ON COLUMN creditledger.credit_line_slices.pending_frozen IS
+    'Of frozen, what no journal entry has recorded yet (a batched hot line: settled by credit_settle_hot_lines); frozen - pending_frozen is the chain head''s frozen_after. Likewise pending_used and pending_returned.';
+COMMENT ON COLUMN creditledger.credit_line_slices.pending_since IS
+    'When the oldest change not yet journaled was made (NULL: none); the hot_slices_journaled BCP rule warns past creditledger.bcp_slice_journal_max_age.';
 SELECT pg_catalog.pg_extension_config_dump('creditledger.credit_line_slices', '');
 
 CREATE TABLE creditledger.ledger_credit_holds (

@@ -102,11 +102,24 @@ COMMENT ON FUNCTION creditledger.close_credit_line(bigint) IS
 -- so with about as many slices as callers they still collide and queue
 -- (README "Benchmarks": 64 slices gave 72-96% of the no-parent rate at 64
 -- clients, 128 gave 100% and more).
-CREATE FUNCTION creditledger.set_credit_line_hot(line bigint, slices int DEFAULT 128)
+--
+-- journal: 'batched' (the default) writes a change under the line into its
+-- slice's pending columns and leaves the slice's journal entry to
+-- credit_settle_hot_lines() (the background worker), one entry per slice
+-- and batch, as buffered accounts are flushed; 'per_slice' appends one
+-- entry per change to the slice's chain.
+CREATE FUNCTION creditledger.set_credit_line_hot(line bigint, slices int DEFAULT 128,
+        journal text DEFAULT 'batched')
 RETURNS void AS 'MODULE_PATHNAME', 'cl_set_credit_line_hot'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION creditledger.set_credit_line_hot(bigint, int) IS
-    'Makes a line hot: its headroom is kept in slices (default 128) taken with SKIP LOCKED (0 = not hot).';
+COMMENT ON FUNCTION creditledger.set_credit_line_hot(bigint, int, text) IS
+    'Makes a line hot: its headroom is kept in slices (default 128) taken with SKIP LOCKED (0 = not hot); journal batched (default: slice entries written in batches by the worker) or per_slice (one slice entry per change).';
+
+CREATE FUNCTION creditledger.credit_settle_hot_lines(line bigint DEFAULT NULL)
+RETURNS bigint AS 'MODULE_PATHNAME', 'cl_credit_settle_hot_lines'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION creditledger.credit_settle_hot_lines(bigint) IS
+    'Journals the pending changes of batched hot lines'' slices (of one line, or all): one chained batch entry per slice, skipping a slice another call holds (settled next time); returns how many slices it settled. The background worker runs it every creditledger.hot_line_settle_interval.';
 
 CREATE FUNCTION creditledger.credit_freeze(line bigint, amount bigint, ref text,
         expires_at timestamptz DEFAULT NULL)

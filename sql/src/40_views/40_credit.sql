@@ -77,7 +77,7 @@ SELECT l.line_id, l.code, l.currency, l.limit_amount,
        ARRAY(SELECT k.parent_id FROM creditledger.credit_line_links k
               WHERE k.child_id = l.line_id ORDER BY k.parent_id) AS parents,
        l.hot_slices,
-       CASE WHEN l.hot_slices > 0 THEN 'per_slice' ELSE 'line' END AS journal_chains,
+       CASE WHEN l.hot_slices = 0 THEN 'line' WHEN l.hot_batched THEN 'batched' ELSE 'per_slice' END AS journal_chains,
        l.status_reason, l.limit_decreased_at, l.metadata, l.created_at,
        l.temporary_limit,
        (SELECT coalesce(sum(c.limit_amount), 0)
@@ -90,4 +90,4 @@ SELECT l.line_id, l.code, l.currency, l.limit_amount,
                        FROM creditledger.credit_line_slices x
                       WHERE x.line_id = l.line_id) s ON true;
 COMMENT ON VIEW creditledger.credit_lines IS
-    'Every credit line with its totals (own and usage descendants''): frozen, used, returned, available = limit + temporary_limit - frozen - used - (revolving ? 0 : returned); status active|suspended|closed|expired|not_yet_valid; parents (every link, whatever its control); journal_chains says whether its credit journal is one chain (line) or one per hot slice (per_slice); temporary_limit = its active temporary limits; granted = the limits of its children linked with control grant or both (never above limit_amount).';
+    'Every credit line with its totals (own and usage descendants''): frozen, used, returned, available = limit + temporary_limit - frozen - used - (revolving ? 0 : returned); status active|suspended|closed|expired|not_yet_valid; parents (every link, whatever its control); journal_chains says whether its credit journal is one chain (line), one per hot slice with an entry per change (per_slice) or one per hot slice written in batches by the worker (batched; the totals include what is not journaled yet); temporary_limit = its active temporary limits; granted = the limits of its children linked with control grant or both (never above limit_amount).';
