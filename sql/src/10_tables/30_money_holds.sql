@@ -82,7 +82,7 @@ CREATE SEQUENCE creditledger.hold_entry_id_seq;
 SELECT pg_catalog.pg_extension_config_dump('creditledger.hold_entry_id_seq', '');
 
 CREATE TABLE creditledger.hold_entries (
-    entry_id     bigint PRIMARY KEY DEFAULT nextval('creditledger.hold_entry_id_seq'),
+    entry_id     bigint NOT NULL DEFAULT nextval('creditledger.hold_entry_id_seq'),
     account_id   bigint NOT NULL,
     sub_account  int NOT NULL,
     version      bigint NOT NULL,
@@ -100,7 +100,7 @@ CREATE TABLE creditledger.hold_entries (
     prev_hash    bytea NOT NULL,
     hash         bytea NOT NULL,
     created_at   timestamptz NOT NULL,
-    UNIQUE (account_id, sub_account, version)
+    PRIMARY KEY (account_id, sub_account, version)
 ) USING heap;
 ALTER SEQUENCE creditledger.hold_entry_id_seq OWNED BY creditledger.hold_entries.entry_id;
 COMMENT ON TABLE creditledger.hold_entries IS
