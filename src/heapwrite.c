@@ -39,12 +39,7 @@
  * the key, and within one transaction none of them is dead to everyone yet,
  * so many updates of one row in one transaction would cost O(N^2).  A
  * concurrent inserter of the same key still checks against our entries and
- * waits for us, as with SQL.  Such an entry (a key the update did not
- * change) is inserted with the executor's "index unchanged" hint, as an
- * SQL UPDATE's would be, so that a full leaf page first tries to delete
- * the dead versions of its keys (bottom-up deletion) instead of splitting:
- * the pending transfers' primary key and voucher index get one such entry
- * per post or void.
+ * waits for us, as with SQL.
  *
  * Locking: the caller holds RowExclusiveLock on the table (taken here, as
  * SQL would) and, for an update, the row lock on the account row (taken by
@@ -338,7 +333,7 @@ insert_unchanged_index_entries(DirectTable *t, HeapTuple tup)
 			continue;
 		FormIndexDatum(ii, t->slot, t->estate, values, isnull);
 		(void) index_insert(index, values, isnull, &tup->t_self, t->rel,
-							UNIQUE_CHECK_NO, true, ii);
+							UNIQUE_CHECK_NO, false, ii);
 	}
 	ExecClearTuple(t->slot);
 	ResetPerTupleExprContext(t->estate);
@@ -399,7 +394,7 @@ insert_update_index_entries(DirectTable *t, HeapTuple tup, int ncols, const int 
 		FormIndexDatum(ii, t->slot, t->estate, values, isnull);
 		(void) index_insert(index, values, isnull, &tup->t_self, t->rel,
 							(ii->ii_Unique && !unchanged) ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-							unchanged, ii);
+							false, ii);
 	}
 	ExecClearTuple(t->slot);
 	ResetPerTupleExprContext(t->estate);
