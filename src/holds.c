@@ -1374,9 +1374,10 @@ cl_expire_due_holds(void)
  * before the claim: after the claim every account is read again under its
  * mode lock, and that read, which every check uses, refreshes the entry.
  * Entries name the ledger_accounts incarnation they were read from (a
- * dropped and re-created extension reuses account ids).
+ * dropped and re-created extension reuses account ids).  1024 slots (32 kB
+ * per backend that calls transfer_pending), by account id modulo 1024.
  */
-#define GUESS_SLOTS 4096
+#define GUESS_SLOTS 1024
 
 typedef struct GuessEntry
 {
