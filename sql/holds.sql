@@ -207,6 +207,28 @@ SELECT release_funds('ho-sp-r', 'ho-sp-h') > 0 AS ok;
 SELECT transfer('ho-sp-t2', :sp, :b, 150) > 0 AS ok;
 SELECT * FROM pg_temp.st(:sp);
 
+-- the claim's guess of the chain comes from what this session last read of
+-- the account: split (4 shards) read last, 'none' now, then split again:
+-- the row names the chain the reservation actually sits on either way
+SELECT transfer('ho-sp-f5', :bank, :sp, 20) > 0 AS ok;
+SELECT set_hot_mode(:sp, 'none');
+SELECT transfer_pending('ho-sp-g1', :sp, :b, 5) > 0 AS ok;
+SELECT p.debit_sub, a.held FROM ledger_pending_transfers p
+  JOIN ledger_accounts a ON a.account_id = p.debit_account WHERE p.voucher = 'ho-sp-g1';
+SELECT transfer_void('ho-sp-gv1', 'ho-sp-g1') > 0 AS ok;
+SELECT set_hot_mode(:sp, 'split', 4);
+SELECT transfer_pending('ho-sp-g2', :sp, :b, 5) > 0 AS ok;
+SELECT p.debit_sub > 0 AS on_a_sub, s.held FROM ledger_pending_transfers p
+  JOIN sub_accounts s ON s.account_id = p.debit_account AND s.sub_account = p.debit_sub
+ WHERE p.voucher = 'ho-sp-g2';
+SELECT transfer_void('ho-sp-gv2', 'ho-sp-g2') > 0 AS ok;
+-- a pending transfer's history: on its debit account's hold chain (the
+-- primary key's prefix)
+SELECT op, amount, held_delta FROM hold_journal
+ WHERE account_id = :sp AND target = 'P'
+   AND target_id = (SELECT pending_id FROM pending_transfers WHERE voucher = 'ho-sp-g2')
+ ORDER BY version;
+
 -- buffered: the increase from a posted pending transfer goes through the buffer
 SELECT open_account('ho:buf', 'CNY', hot_mode => 'buffered') AS bu \gset
 SELECT transfer_pending('ho-bu1', :a, :bu, 40) AS bu1 \gset

@@ -540,6 +540,15 @@ check_conflict_visible(DirectTable *t, ItemPointer tid)
  * a speculative insertion (the loser's row is killed and it checks again).
  * Otherwise the row is inserted with its index entries and true returned
  * with its TID in *tid.  t comes from direct_open_claim().
+ *
+ * The first attempt skips the executor's pre-check of the arbiter index
+ * (a second search of the place the speculative insertion searches
+ * anyway): a new reference, the usual case, is inserted after one search.
+ * The speculative insertion is what settles a conflict in every case (the
+ * pre-check only saves a row that would be killed, and waits); when it
+ * finds one, the row is killed and the loop goes on as the executor's,
+ * pre-check first (waiting for an inserter still in progress, then
+ * returning the existing row).
  */
 bool
 direct_claim(DirectTable *t, Oid arbiter, Datum *values, bool *nulls, ItemPointer tid)
@@ -547,6 +556,7 @@ direct_claim(DirectTable *t, Oid arbiter, Datum *values, bool *nulls, ItemPointe
 	HeapTuple	tup = heap_form_tuple(RelationGetDescr(t->rel), values, nulls);
 	List	   *arbiters = list_make1_oid(arbiter);
 	bool		inserted = false;
+	bool		precheck = false;	/* not on the first attempt (see above) */
 
 	for (;;)
 	{
@@ -557,7 +567,8 @@ direct_claim(DirectTable *t, Oid arbiter, Datum *values, bool *nulls, ItemPointe
 
 		CHECK_FOR_INTERRUPTS();
 		ExecStoreHeapTuple(tup, t->slot, false);
-		if (!ExecCheckIndexConstraints(t->rri, t->slot, t->estate, &conflict, arbiters))
+		if (precheck &&
+			!ExecCheckIndexConstraints(t->rri, t->slot, t->estate, &conflict, arbiters))
 		{
 			ExecClearTuple(t->slot);
 			ResetPerTupleExprContext(t->estate);
@@ -582,6 +593,7 @@ direct_claim(DirectTable *t, Oid arbiter, Datum *values, bool *nulls, ItemPointe
 		ResetPerTupleExprContext(t->estate);
 		if (inserted)
 			break;
+		precheck = true;
 	}
 	list_free(arbiters);
 	heap_freetuple(tup);

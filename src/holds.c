@@ -80,6 +80,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -725,11 +726,16 @@ enum
 StaticAssertDecl(lengthof(pending_columns) == PC_COUNT, "pending_columns and PC_* differ");
 StaticAssertDecl(PC_COUNT <= CL_MAX_MAPPED_COLUMNS, "pending_columns do not fit a ColumnMap");
 
-/* ledger_pending_transfers opened for finding and locking a row. */
+/*
+ * ledger_pending_transfers opened once for finding, locking and writing a
+ * row: the direct heap writer's table (its indexes open for the row's new
+ * version), of which the voucher index serves the lookup.
+ */
 typedef struct PendingAccess
 {
-	Relation	rel;
-	Relation	voucher_idx;
+	DirectTable t;
+	Relation	rel;			/* t.rel */
+	Relation	voucher_idx;	/* one of t's indexes */
 	TupleTableSlot *slot;
 	const AttrNumber *att;
 	ItemPointerData tid;		/* the version found, then the one locked */
@@ -752,15 +758,25 @@ statement_snapshot(void)
 }
 
 /*
- * pending_open: open ledger_pending_transfers (RowExclusiveLock: the row
- * will be updated) and its voucher index.
+ * pending_open: open ledger_pending_transfers for the direct heap writer
+ * (RowExclusiveLock, every index: the row will be updated), once for the
+ * whole call; the voucher index is one of them.
  */
 static void
 pending_open(PendingAccess *pa)
 {
-	pa->rel = table_open(cl_relation_oid("ledger_pending_transfers"), RowExclusiveLock);
-	pa->voucher_idx = index_open(cl_relation_oid("ledger_pending_transfers_voucher_key"),
-								 AccessShareLock);
+	Oid			voucher_key = cl_relation_oid("ledger_pending_transfers_voucher_key");
+	ResultRelInfo *rri;
+
+	direct_open(&pa->t, "ledger_pending_transfers");
+	pa->rel = pa->t.rel;
+	rri = pa->t.rri;
+	pa->voucher_idx = NULL;
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+		if (RelationGetRelid(rri->ri_IndexRelationDescs[i]) == voucher_key)
+			pa->voucher_idx = rri->ri_IndexRelationDescs[i];
+	if (pa->voucher_idx == NULL)
+		elog(ERROR, "creditledger: ledger_pending_transfers has no voucher index");
 	pa->slot = table_slot_create(pa->rel, NULL);
 	pa->att = cl_column_map(&pending_column_map, pa->rel, pending_columns, PC_COUNT);
 	ItemPointerSetInvalid(&pa->tid);
@@ -773,8 +789,7 @@ static void
 pending_close(PendingAccess *pa)
 {
 	ExecDropSingleTupleTableSlot(pa->slot);
-	index_close(pa->voucher_idx, AccessShareLock);
-	table_close(pa->rel, NoLock);
+	direct_close(&pa->t);
 }
 
 /*
@@ -888,12 +903,10 @@ pending_lock(PendingAccess *pa, const char *pv, PendingRow *p)
 static void
 pending_write(PendingAccess *pa, int64 posted, const char *status)
 {
-	DirectTable t;
 	int			attnums[3];
 	Datum		values[3];
 	int			n = 0;
 
-	direct_open(&t, "ledger_pending_transfers");
 	attnums[n] = pa->att[PC_POSTED];
 	values[n++] = Int64GetDatum(posted);
 	if (strcmp(status, "pending") != 0)
@@ -903,8 +916,7 @@ pending_write(PendingAccess *pa, int64 posted, const char *status)
 		attnums[n] = pa->att[PC_CLOSED_AT];
 		values[n++] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	}
-	pa->tid = direct_update_columns(&t, &pa->tid, n, attnums, values);
-	direct_close(&t);
+	pa->tid = direct_update_columns(&pa->t, &pa->tid, n, attnums, values);
 }
 
 /*
@@ -1353,6 +1365,88 @@ cl_expire_due_holds(void)
 }
 
 /*
+ * The claim's guess of an account's chains (transfer_pending) needs only
+ * the account's normal side, which never changes, and its hot mode and
+ * shards, which rarely do; it is only a guess (a wrong one costs the
+ * pending row a HOT update, see transfer_pending).  So each backend keeps
+ * what it last read of those three for the accounts it met, in a small
+ * direct-mapped table, instead of reading the accounts' rows a second time
+ * before the claim: after the claim every account is read again under its
+ * mode lock, and that read, which every check uses, refreshes the entry.
+ * Entries name the ledger_accounts incarnation they were read from (a
+ * dropped and re-created extension reuses account ids).  1024 slots (32 kB
+ * per backend that calls transfer_pending), by account id modulo 1024.
+ */
+#define GUESS_SLOTS 1024
+
+typedef struct GuessEntry
+{
+	Oid			relid;			/* ledger_accounts; InvalidOid: empty */
+	int64		account_id;
+	bool		normal_credit;
+	HotMode		hot_mode;
+	int32		shards;
+} GuessEntry;
+
+static GuessEntry *guess_cache = NULL;
+
+/*
+ * guess_slot: the slot of account id in the guess table (allocated on
+ * first use), and the current ledger_accounts OID in *relid.
+ */
+static GuessEntry *
+guess_slot(int64 id, Oid *relid)
+{
+	if (guess_cache == NULL)
+		guess_cache = MemoryContextAllocZero(TopMemoryContext, sizeof(GuessEntry) * GUESS_SLOTS);
+	*relid = cl_relation_oid("ledger_accounts");
+	return &guess_cache[(uint64) id % GUESS_SLOTS];
+}
+
+/*
+ * guess_remember: keep what info (read under the account's mode lock)
+ * says about the account's chains for the next guess.
+ */
+static void
+guess_remember(const AccountInfo *info)
+{
+	Oid			relid;
+	GuessEntry *e = guess_slot(info->account_id, &relid);
+
+	e->relid = relid;
+	e->account_id = info->account_id;
+	e->normal_credit = info->normal_credit;
+	e->hot_mode = info->hot_mode;
+	e->shards = info->shards;
+}
+
+/*
+ * guess_account: the normal side, hot mode and shards of account id for
+ * the claim's guess (only those fields of *g are set): what this backend
+ * last read of them, or else the row read now without a lock.  False if
+ * there is no such account (as far as an unlocked read can tell).
+ */
+static bool
+guess_account(LockContext *lc, int64 id, AccountInfo *g)
+{
+	Oid			relid;
+	GuessEntry *e = guess_slot(id, &relid);
+
+	if (e->relid == relid && e->account_id == id)
+	{
+		g->account_id = id;
+		g->normal_credit = e->normal_credit;
+		g->hot_mode = e->hot_mode;
+		g->shards = e->shards;
+		return true;
+	}
+	if (!cl_read_account(lc, id, g))
+		return false;
+	guess_remember(g);
+	return true;
+}
+
+/*
  * transfer_pending(voucher, debit_account, credit_account, amount,
  * expires_at, memo, metadata): reserve amount on each account the transfer
  * would decrease; returns the pending id.
@@ -1429,8 +1523,10 @@ cl_transfer_pending_impl(PG_FUNCTION_ARGS)
 	 * another transaction holds it.  The hot mode may change and a split
 	 * account's sub-account is chosen only under its locks, so the row is
 	 * corrected by an update after the reservation when the guess was
-	 * wrong; usually it is written once.  Nothing is checked here: the
-	 * reference comes first.
+	 * wrong; usually it is written once.  What the guess needs of an
+	 * account this backend met before comes from its guess table
+	 * (guess_account), of others from their rows.  Nothing is checked
+	 * here: the reference comes first.
 	 */
 	lock_context_open(&lc);
 	for (int k = 0; k < 2; k++)
@@ -1438,7 +1534,7 @@ cl_transfer_pending_impl(PG_FUNCTION_ARGS)
 		int			i = (k == 0) == (debit < credit) ? 0 : 1;	/* ascending ids */
 		AccountInfo g;
 
-		if (!cl_read_account(&lc, i == 0 ? debit : credit, &g))
+		if (!guess_account(&lc, i == 0 ? debit : credit, &g))
 			continue;
 		guess_has[i] = (i == 0) == g.normal_credit;
 		guess_split[i] = HOT_MODE_IS_SPLIT(g.hot_mode);
@@ -1515,6 +1611,7 @@ cl_transfer_pending_impl(PG_FUNCTION_ARGS)
 		}
 		else
 			cl_require_open_account(&lc, ids[i], &info[i]);
+		guess_remember(&info[i]);
 	}
 	for (int i = 0; i < 2; i++)
 	{

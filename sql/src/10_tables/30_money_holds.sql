@@ -30,8 +30,6 @@ CREATE INDEX ledger_pending_transfers_due_idx ON creditledger.ledger_pending_tra
     WHERE status = 'pending' AND expires_at IS NOT NULL;
 CREATE INDEX ledger_pending_transfers_debit_idx ON creditledger.ledger_pending_transfers (debit_account)
     WHERE status = 'pending';
-CREATE INDEX ledger_pending_transfers_credit_idx ON creditledger.ledger_pending_transfers (credit_account)
-    WHERE status = 'pending';
 COMMENT ON TABLE creditledger.ledger_pending_transfers IS
     'Pending transfers (transfer_pending): the voucher is the idempotency key; debit_sub/credit_sub name the chain holding the reservation on an account the transfer decreases (NULL: that account is not decreased, nothing reserved there); posted and status change under the row lock (transfer_post, transfer_void, expiry); the history is the hold chain.';
 SELECT pg_catalog.pg_extension_config_dump('creditledger.ledger_pending_transfers', '');
@@ -84,7 +82,7 @@ CREATE SEQUENCE creditledger.hold_entry_id_seq;
 SELECT pg_catalog.pg_extension_config_dump('creditledger.hold_entry_id_seq', '');
 
 CREATE TABLE creditledger.hold_entries (
-    entry_id     bigint PRIMARY KEY DEFAULT nextval('creditledger.hold_entry_id_seq'),
+    entry_id     bigint NOT NULL DEFAULT nextval('creditledger.hold_entry_id_seq'),
     account_id   bigint NOT NULL,
     sub_account  int NOT NULL,
     version      bigint NOT NULL,
@@ -102,10 +100,9 @@ CREATE TABLE creditledger.hold_entries (
     prev_hash    bytea NOT NULL,
     hash         bytea NOT NULL,
     created_at   timestamptz NOT NULL,
-    UNIQUE (account_id, sub_account, version)
+    PRIMARY KEY (account_id, sub_account, version)
 ) USING heap;
 ALTER SEQUENCE creditledger.hold_entry_id_seq OWNED BY creditledger.hold_entries.entry_id;
-CREATE INDEX hold_entries_target_idx ON creditledger.hold_entries (target, target_id);
 COMMENT ON TABLE creditledger.hold_entries IS
     'The hold chain: one entry per reservation change or block change, chained per (account_id, sub_account) by version and SHA-256 (CLH1, README). op: pending, post, post_final, void (target P: a pending transfer), hold, release, release_final (target F: a funds hold), expire (P or F), block (target A: the account; block = the new block). Append-only (guard triggers).';
 SELECT pg_catalog.pg_extension_config_dump('creditledger.hold_entries', '');
