@@ -45,8 +45,9 @@ for c in $CLIENTS; do
             { t[NR] = $1; sum += $1; accs += $2 }
             END {
                 if (NR == 0) { printf "%-8s %9s %8d (no log lines)\n", c, tps, 0; exit }
+                p = int(NR * 0.9 + 0.5); if (p < 1) p = 1
                 printf "%-8s %9.1f %8d %10.2f %10.2f %10.2f %9.0f\n", c, tps, NR, sum / NR,
-                    t[int((NR + 1) / 2)], t[int(NR * 0.9 + 0.5) > 0 ? int(NR * 0.9 + 0.5) : 1], accs / NR
+                    t[int((NR + 1) / 2)], t[p], accs / NR
             }'
 done
 exit 0
