@@ -1754,8 +1754,10 @@ report_batch() {
         rows=$(awk -v t="$tps" 'BEGIN { if (t != "") printf "%.0f", t * 100 }')
         echo "The large pool: the same two workloads uniform over $BATCH_POOL other accounts, where two batches of"
         echo "100 (~190 distinct accounts each) have $(awk -v p="$BATCH_POOL" 'BEGIN { printf "%.2f", 190 * 190 / p }') accounts in common on average (share one with"
-        echo "probability $(awk -v p="$BATCH_POOL" 'BEGIN { printf "%.0f%%", 100 * (1 - exp(-190 * 190 / p)) }'); on the $BATCH_ACCOUNTS accounts: ~$((190 * 190 / BATCH_ACCOUNTS)) in common, always, so there they run one"
-        echo "after another): the engine's throughput mostly without the convoy. Not the target's workload."
+        echo "probability $(awk -v p="$BATCH_POOL" 'BEGIN { printf "%.0f%%", 100 * (1 - exp(-190 * 190 / p)) }'), so a batch shares ~$(awk -v p="$BATCH_POOL" -v c="$BATCH_CLIENTS" 'BEGIN { printf "%.1f", (c - 1) * 190 * 190 / p }') accounts with the $((BATCH_CLIENTS - 1)) others in flight;"
+        echo "on the $BATCH_ACCOUNTS accounts: ~$((190 * 190 / BATCH_ACCOUNTS)) with each, always, so there they run one after another): the"
+        echo "engine's throughput with a much shorter convoy (batches on disjoint accounts: the 'own accounts' rows"
+        echo "above). Not the target's workload."
         echo
         echo "| workload (large pool) | rows per call | calls/s | rows/s | / single transfer() on the pool |"
         echo "|:---------|--------------:|--------:|-------:|--------------------:|"
