@@ -8,8 +8,14 @@
  *      op, each of the right JSON type, "linked" a boolean, the last item not
  *      linked.  A shape error becomes the item's result (22023); the values
  *      themselves (NULLs, references, amounts, self-transfers, legs,
- *      metadata, expires_at) are checked by the single call's own code in
- *      step 3, so results carry exactly its SQLSTATEs and messages.
+ *      metadata, expires_at) are checked by the single call's own code,
+ *      so results carry exactly its SQLSTATEs and messages: for transfer
+ *      and entry items still before any lock (prepare_items: checked and
+ *      payload hashed, an error kept for the item), with their vouchers
+ *      looked up (lookup_vouchers) and the accounts this backend has not
+ *      seen in mode 'none' read (lock_batch, a hint rechecked under the
+ *      lock).  Under the locks only the lock pass, the evaluation and the
+ *      writes remain, which keeps the hold (first lock to commit) short.
  *   2. Lock.  Every account the batch can touch is collected: the accounts
  *      of transfer, pending and entry items, the accounts of the originals
  *      that reverse items name and of the pending transfers that post and
@@ -28,12 +34,13 @@
  *      wait for each other only in ascending order and never deadlock.
  *   3. Evaluate in memory and write in bulk (transfer and entry items on
  *      accounts in mode 'none': the bulk path).  The arguments of every
- *      transfer and entry item are checked and its payload hashed first,
- *      by the single calls' own code (cl_transfer_prepare,
- *      cl_entry_prepare), an error kept for the item.  Then runs of groups
+ *      transfer and entry item were checked and its payload hashed in
+ *      step 1, by the single calls' own code (cl_transfer_prepare,
+ *      cl_entry_prepare), an error kept for the item.  Runs of groups
  *      all of whose items qualify (a segment) are evaluated in item order
  *      against the locked accounts' balances kept in memory: the shape or
- *      argument error; the voucher (looked up for the whole segment first,
+ *      argument error; the voucher (looked up in step 1; a segment after
+ *      single calls ran, or after an undone write, looks its own up again;
  *      one index probe each: a replay returns the first id, another
  *      payload is LD004; a voucher an earlier item of the segment took is
  *      a replay of it, as a sequential call would find it); LD003; then
