@@ -61,6 +61,8 @@ PG_CONFIG ?= pg_config
 # Warnings: the full set always; -Werror when WERROR=1 (make test sets it).
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(if $(WERROR),-Werror)
 PG_CPPFLAGS = -I$(srcdir)/src
+# cl_sha256 (journal.c) calls OpenSSL directly when the server is built with it
+SHLIB_LINK += $(filter -lcrypto, $(LIBS))
 
 TEST_CONF = --temp-config=$(srcdir)/test/creditledger.conf
 

@@ -8,8 +8,14 @@
  *      op, each of the right JSON type, "linked" a boolean, the last item not
  *      linked.  A shape error becomes the item's result (22023); the values
  *      themselves (NULLs, references, amounts, self-transfers, legs,
- *      metadata, expires_at) are checked by the single call's own code in
- *      step 3, so results carry exactly its SQLSTATEs and messages.
+ *      metadata, expires_at) are checked by the single call's own code,
+ *      so results carry exactly its SQLSTATEs and messages: for transfer
+ *      and entry items still before any lock (prepare_items: checked and
+ *      payload hashed, an error kept for the item), with their vouchers
+ *      looked up (lookup_vouchers) and the accounts this backend has not
+ *      seen in mode 'none' read (lock_batch, a hint rechecked under the
+ *      lock).  Under the locks only the lock pass, the evaluation and the
+ *      writes remain, which keeps the hold (first lock to commit) short.
  *   2. Lock.  Every account the batch can touch is collected: the accounts
  *      of transfer, pending and entry items, the accounts of the originals
  *      that reverse items name and of the pending transfers that post and
@@ -28,12 +34,13 @@
  *      wait for each other only in ascending order and never deadlock.
  *   3. Evaluate in memory and write in bulk (transfer and entry items on
  *      accounts in mode 'none': the bulk path).  The arguments of every
- *      transfer and entry item are checked and its payload hashed first,
- *      by the single calls' own code (cl_transfer_prepare,
- *      cl_entry_prepare), an error kept for the item.  Then runs of groups
+ *      transfer and entry item were checked and its payload hashed in
+ *      step 1, by the single calls' own code (cl_transfer_prepare,
+ *      cl_entry_prepare), an error kept for the item.  Runs of groups
  *      all of whose items qualify (a segment) are evaluated in item order
  *      against the locked accounts' balances kept in memory: the shape or
- *      argument error; the voucher (looked up for the whole segment first,
+ *      argument error; the voucher (looked up in step 1; a segment after
+ *      single calls ran, or after an undone write, looks its own up again;
  *      one index probe each: a replay returns the first id, another
  *      payload is LD004; a voucher an earlier item of the segment took is
  *      a replay of it, as a sequential call would find it); LD003; then
@@ -664,7 +671,7 @@ text_array(char **s, int n)
  * (ascending ids) in *accs_out, as the bulk path keeps them.
  */
 static int
-lock_batch(BatchItem *items, int n, BulkAccount **accs_out)
+lock_batch(BatchItem *items, int n, BulkAccount **accs_out, TimestampTz *locked_at)
 {
 	BulkAccount *accs;
 	int			cap = 64,
@@ -685,37 +692,18 @@ lock_batch(BatchItem *items, int n, BulkAccount **accs_out)
 		switch ((BatchOp) it->op)
 		{
 			case OP_TRANSFER:
+			case OP_ENTRY:
+				/* checked already (prepare_items): the legs' accounts */
+				if (it->prep != NULL)
+					for (int l = 0; l < it->prep->nlegs; l++)
+						add_use(&ids, &nids, &cap, it->prep->legs[l].account_id,
+								it->prep->legs[l].side == 'D' ? USE_DEBIT : USE_CREDIT);
+				break;
 			case OP_PENDING:
 				if (!it->nulls[1])
 					add_use(&ids, &nids, &cap, DatumGetInt64(it->values[1]), USE_DEBIT);
 				if (!it->nulls[2])
 					add_use(&ids, &nids, &cap, DatumGetInt64(it->values[2]), USE_CREDIT);
-				break;
-			case OP_ENTRY:
-				if (!it->nulls[1])
-				{
-					Jsonb	   *legs = DatumGetJsonbP(it->values[1]);
-
-					if (JB_ROOT_IS_ARRAY(legs) && !JB_ROOT_IS_SCALAR(legs))
-					{
-						int			nlegs = JB_ROOT_COUNT(legs);
-
-						for (int l = 0; l < nlegs; l++)
-						{
-							JsonbValue *leg = getIthJsonbValueFromContainer(&legs->root, l);
-							JsonbValue *acc;
-							int64		id;
-
-							if (leg->type != jbvBinary || !JsonContainerIsObject(leg->val.binary.data))
-								continue;
-							acc = find_key(leg->val.binary.data, "account");
-							if (acc != NULL && jsonb_int64(acc, &id))
-								add_use(&ids, &nids, &cap, id,
-										(find_key(leg->val.binary.data, "debit") ? USE_DEBIT : 0) |
-										(find_key(leg->val.binary.data, "credit") ? USE_CREDIT : 0));
-						}
-					}
-				}
 				break;
 			case OP_REVERSE:
 				if (!it->nulls[0])
@@ -729,6 +717,24 @@ lock_batch(BatchItem *items, int n, BulkAccount **accs_out)
 		}
 	}
 
+	/*
+	 * Still before any lock: read the accounts this backend has not seen in
+	 * mode 'none' (a hint, rechecked under the locks), so that the locked
+	 * pass below reads nothing it could have read before.
+	 */
+	nids = merge_uses(ids, nids);
+	lock_context_open(&lc);
+	for (int i = 0; i < nids; i++)
+	{
+		AccountInfo info;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!cl_known_none(ids[i].id) && cl_read_account(&lc, ids[i].id, &info))
+			cl_note_none(ids[i].id, info.hot_mode == HOT_NONE);
+	}
+	lock_context_close(&lc);
+
+	*locked_at = GetCurrentTimestamp();
 	if (nreversed > 0 || npendings > 0)
 	{
 		cl_spi_connect();
@@ -1022,6 +1028,10 @@ typedef struct BatchState
 	BatchContext *bc;
 	MemoryContext batch_cxt;
 	MemoryContext item_cxt;
+	/* the vouchers looked up before the locks (lookup_vouchers) */
+	FoundVoucher *found;
+	int			nfound;
+	bool		found_valid;	/* nothing of the batch ran or retried since */
 } BatchState;
 
 /* Longest voucher in bytes, and its terminator. */
@@ -1144,6 +1154,30 @@ prepare_items(BatchState *bs)
 		}
 		PG_END_TRY();
 	}
+}
+
+/*
+ * lookup_vouchers: look up, before any lock, the vouchers of the items
+ * prepare_items checked, one index probe each.  The first segment the bulk
+ * path evaluates uses what was found, unless something of the batch ran
+ * before it (a group through the single calls, or a write undone for a
+ * voucher taken concurrently): then it looks its vouchers up again.  A
+ * voucher found is a committed (or this transaction's) row and stays one;
+ * one taken after the lookup is found by the write's unique check, as
+ * when the lookup is made under the locks (write_segment).
+ */
+static void
+lookup_vouchers(BatchState *bs)
+{
+	char	  **vouchers = palloc(sizeof(char *) * bs->n);
+	int			nv = 0;
+
+	for (int i = 0; i < bs->n; i++)
+		if (bs->items[i].prep != NULL)
+			vouchers[nv++] = bs->items[i].prep->voucher;
+	bs->nfound = nv > 0 ? cl_find_transfer_vouchers(vouchers, nv, &bs->found) : 0;
+	bs->found_valid = true;
+	pfree(vouchers);
 }
 
 /*
@@ -1416,7 +1450,15 @@ evaluate_segment(BatchState *bs, int from, int to)
 	for (int i = first; i <= last; i++)
 		if (bs->items[i].prep != NULL)
 			vouchers[nv++] = bs->items[i].prep->voucher;
-	nfound = nv > 0 ? cl_find_transfer_vouchers(vouchers, nv, &found) : 0;
+	if (bs->found_valid)
+	{
+		/* looked up before the locks, and nothing ran since */
+		found = bs->found;
+		nfound = bs->nfound;
+		bs->found_valid = false;
+	}
+	else
+		nfound = nv > 0 ? cl_find_transfer_vouchers(vouchers, nv, &found) : 0;
 	ctl.keysize = VOUCHER_KEY_LEN;
 	ctl.entrysize = sizeof(VoucherEntry);
 	ctl.hcxt = bs->batch_cxt;
@@ -1652,8 +1694,9 @@ run_bulk_segment(BatchState *bs, int from, int to)
 		stop = evaluate_segment(bs, from, to);
 		if (stop == from || write_segment(bs, from, stop))
 			return stop;
-		/* the write was undone: read the heads again, as they are now */
+		/* the write was undone: read the heads and vouchers again, as they are now */
 		bs->gen++;
+		bs->found_valid = false;
 	}
 }
 
@@ -1671,6 +1714,7 @@ run_slow(BatchState *bs, int from, int to)
 	else
 		run_batch(bs->items, bs->groups, from, to, bs->bc, bs->batch_cxt, bs->item_cxt);
 	bs->gen++;
+	bs->found_valid = false;
 }
 
 /*
@@ -1728,6 +1772,7 @@ post_batch_impl(PG_FUNCTION_ARGS)
 	MemoryContext item_cxt;
 	BatchContext bc = {0};
 	BatchState	bs;
+	TimestampTz locked_at;
 	ErrorContextCallback errcb;
 
 	CL_REQUIRE_ARGS("items", "atomic");
@@ -1778,12 +1823,11 @@ post_batch_impl(PG_FUNCTION_ARGS)
 	}
 	bc.item = 0;
 
-	/* 2. lock every account once, ascending */
+	memset(&bs, 0, sizeof(bs));
 	bs.items = items;
 	bs.n = n;
 	bs.groups = groups;
 	bs.ngroups = ngroups;
-	bs.naccs = lock_batch(items, n, &bs.accs);
 	bs.gen = 1;
 	bs.writes = 0;
 	bs.atomic = atomic;
@@ -1791,10 +1835,23 @@ post_batch_impl(PG_FUNCTION_ARGS)
 	bs.batch_cxt = batch_cxt;
 	bs.item_cxt = item_cxt;
 
-	/* 3 and 4. check, evaluate and write, in order, each group as one */
+	/*
+	 * Before any lock: check the arguments and hash the payloads of the
+	 * transfer and entry items, look their vouchers up (and, in lock_batch,
+	 * read the accounts this backend does not know yet); under the locks
+	 * only the evaluation and the writes remain.
+	 */
 	prepare_items(&bs);
+	lookup_vouchers(&bs);
+
+	/* 2. lock every account once, ascending */
+	bs.naccs = lock_batch(items, n, &bs.accs, &locked_at);
+
+	/* 3 and 4. evaluate and write, in order, each group as one */
 	classify_items(&bs);
 	run_engine(&bs);
+	elog(DEBUG1, "creditledger: post_batch of %d items held %d account locks for %.3f ms",
+		 n, bs.naccs, (double) (GetCurrentTimestamp() - locked_at) / 1000.0);
 
 	error_context_stack = errcb.previous;
 

@@ -1,10 +1,13 @@
 -- Batch benchmark setup (BENCH_ONLY=batch part of test/bench/bench.sh), in
 -- its own database.
 --
--- psql variables: naccounts (funded accounts), fund (opening balance of each).
+-- psql variables: naccounts (funded accounts), fund (opening balance of each),
+-- npool (accounts of the large pool, 0 for none).
 --
 -- Creates the extension; 'bb-system' (no floor); 'bb-acct-1' ..
--- 'bb-acct-N' (contiguous ids, funded); 'bb-hot-buffered' (hot_mode
+-- 'bb-acct-N' (contiguous ids, funded); 'bb-pool-1' .. 'bb-pool-M' (the
+-- large pool: M = npool, contiguous ids, funded, where uniform batches of
+-- 100 rarely share an account); 'bb-hot-buffered' (hot_mode
 -- 'buffered', receives); public.bench_insert and public.bench_voucher_seq as
 -- in setup.sql; and public.bb_items(n, lo, naccounts, hot), the items of one
 -- post_batch call: n transfers of 1..100, each from a uniformly random
@@ -56,6 +59,20 @@ SELECT count(creditledger.open_account('bb-acct-' || i, 'CNY')) AS opened
 SELECT count(creditledger.transfer('bb-fund-' || a.account_id, :system_id, a.account_id, :fund)) AS funded
   FROM (SELECT account_id FROM creditledger.accounts
          WHERE code LIKE 'bb-acct-%' ORDER BY account_id) AS a;
+-- The large pool: funded by post_batch calls of 1,000, each its own
+-- transaction (\gexec), so that no transaction holds 100,000 mode locks.
+SELECT count(creditledger.open_account('bb-pool-' || i, 'CNY')) AS pooled
+  FROM generate_series(1, :npool) AS i;
+SELECT coalesce(min(account_id), 0) AS pool_lo, coalesce(max(account_id), -1) AS pool_hi
+  FROM creditledger.accounts WHERE code LIKE 'bb-pool-%'
+\gset
+SELECT format('SELECT count(*) FILTER (WHERE sqlstate IS NOT NULL) AS refused'
+              ' FROM creditledger.post_batch((SELECT jsonb_agg(jsonb_build_object(''op'', ''transfer'','
+              ' ''voucher'', ''bb-pool-fund-'' || a, ''debit'', %s, ''credit'', a, ''amount'', %s))'
+              ' FROM generate_series(%s, %s) AS a))',
+              :system_id, :fund, c, least(c + 999, :pool_hi))
+  FROM generate_series(:pool_lo, :pool_hi, 1000) AS c
+\gexec
 SELECT creditledger.open_account('bb-hot-buffered', 'CNY', hot_mode => 'buffered') AS hot;
 
 VACUUM ANALYZE;
