@@ -95,16 +95,23 @@ cl_unix_usecs(TimestampTz t)
 
 /*
  * cl_hash_ctx_create: a SHA-256 context owned by the current resource owner,
- * reusable for many digests.
+ * reusable for many digests; the callers pass it to cl_sha256 (directly or
+ * through the encoders) and free it with pg_cryptohash_free.  With OpenSSL
+ * cl_sha256 uses the backend's own context instead, so there is none to
+ * create: NULL (pg_cryptohash_free(NULL) does nothing).
  */
 pg_cryptohash_ctx *
 cl_hash_ctx_create(void)
 {
+#ifdef USE_OPENSSL
+	return NULL;
+#else
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 
 	if (ctx == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	return ctx;
+#endif
 }
 
 #ifdef USE_OPENSSL

@@ -346,14 +346,18 @@ lock_row(Relation rel, Relation pk, ScanKey keys, int nkeys, LockWaitPolicy wait
 }
 
 /*
- * fetch_text: a text column of slot as a C string.
+ * fetch_text_buf: a (short, NOT NULL) text column of slot copied into buf
+ * as a C string, truncated to size - 1 bytes; no allocation.
  */
-static char *
-fetch_text(TupleTableSlot *slot, AttrNumber att)
+static void
+fetch_text_buf(TupleTableSlot *slot, AttrNumber att, char *buf, size_t size)
 {
 	bool		isnull;
+	text	   *t = DatumGetTextPP(slot_getattr(slot, att, &isnull));
+	size_t		len = Min(VARSIZE_ANY_EXHDR(t), size - 1);
 
-	return TextDatumGetCString(slot_getattr(slot, att, &isnull));
+	memcpy(buf, VARDATA_ANY(t), len);
+	buf[len] = '\0';
 }
 
 /*
@@ -422,17 +426,27 @@ fill_info(LockContext *lc, AccountInfo *info)
 	TupleTableSlot *slot = lc->slot;
 	const AttrNumber *a = lc->acc_att;
 	bool		isnull;
+	char		word[16];		/* the short words of the text columns below */
 
 	info->account_id = fetch_int(slot, a[LC_ACCOUNT_ID], &isnull);
-	strlcpy(info->currency, fetch_text(slot, a[LC_CURRENCY]), sizeof(info->currency));
-	info->normal_credit = strcmp(fetch_text(slot, a[LC_NORMAL_SIDE]), "credit") == 0;
+	fetch_text_buf(slot, a[LC_CURRENCY], info->currency, sizeof(info->currency));
+	fetch_text_buf(slot, a[LC_NORMAL_SIDE], word, sizeof(word));
+	info->normal_credit = strcmp(word, "credit") == 0;
 	info->min_balance = fetch_int(slot, a[LC_MIN_BALANCE], &isnull);
 	info->has_floor = !isnull;
-	info->open = strcmp(fetch_text(slot, a[LC_STATUS]), "open") == 0;
-	info->hot_mode = cl_parse_hot_mode(fetch_text(slot, a[LC_HOT_MODE]));
+	fetch_text_buf(slot, a[LC_STATUS], word, sizeof(word));
+	info->open = strcmp(word, "open") == 0;
+	fetch_text_buf(slot, a[LC_HOT_MODE], word, sizeof(word));
+	info->hot_mode = cl_parse_hot_mode(word);
 	info->shards = (int32) fetch_int(slot, a[LC_SHARDS], &isnull);
 	info->balance = fetch_int(slot, a[LC_BALANCE], &isnull);
-	info->block = a[LC_BLOCK] == InvalidAttrNumber ? 'n' : fetch_text(slot, a[LC_BLOCK])[0];
+	if (a[LC_BLOCK] == InvalidAttrNumber)
+		info->block = 'n';
+	else
+	{
+		fetch_text_buf(slot, a[LC_BLOCK], word, sizeof(word));
+		info->block = word[0];
+	}
 }
 
 /*
