@@ -28,6 +28,8 @@ extern void direct_multi_insert(DirectTable *t, HeapTuple *tuples, int n,
 								const char *const *emulated, int nemulated);
 extern ItemPointerData direct_update_columns(DirectTable *t, ItemPointer tid, int ncols,
 								  const int *attnums, Datum *values);
+extern void direct_check_insert_rules(DirectTable *t, const char *const *emulated,
+									  int nemulated);
 extern void direct_close(DirectTable *t);
 
 /* Most columns one ColumnMap holds (checked at every fill). */
