@@ -62,6 +62,7 @@
 #include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -174,57 +175,87 @@ static ClPlan set_account_plan = {
  * Small helpers
  * ------------------------------------------------------------------------ */
 
-/* A call's payload, built as JSON text and kept as jsonb. */
+/*
+ * A call's payload (and a transfer's metadata), built as a jsonb value
+ * directly, without writing JSON text and parsing it back.
+ */
 typedef struct Payload
 {
-	StringInfoData buf;
-	bool		first;
+	JsonbParseState *state;		/* NULL until the first key */
 } Payload;
 
 static void
 payload_key(Payload *p, const char *key)
 {
-	if (p->first)
-	{
-		initStringInfo(&p->buf);
-		appendStringInfoChar(&p->buf, '{');
-	}
-	else
-		appendStringInfoString(&p->buf, ", ");
-	p->first = false;
-	escape_json(&p->buf, key);
-	appendStringInfoString(&p->buf, ": ");
+	JsonbValue	k;
+
+	if (p->state == NULL)
+		(void) pushJsonbValue(&p->state, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	(void) pushJsonbValue(&p->state, WJB_KEY, &k);
 }
 
 static void
 payload_text(Payload *p, const char *key, const char *value)
 {
+	JsonbValue	v;
+
 	payload_key(p, key);
-	escape_json(&p->buf, value);
+	v.type = jbvString;
+	v.val.string.val = (char *) value;
+	v.val.string.len = strlen(value);
+	(void) pushJsonbValue(&p->state, WJB_VALUE, &v);
 }
 
 static void
 payload_int(Payload *p, const char *key, bool isnull, int64 value)
 {
+	JsonbValue	v;
+
 	payload_key(p, key);
 	if (isnull)
-		appendStringInfoString(&p->buf, "null");
+		v.type = jbvNull;
 	else
-		appendStringInfo(&p->buf, INT64_FORMAT, value);
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = int64_to_numeric(value);
+	}
+	(void) pushJsonbValue(&p->state, WJB_VALUE, &v);
 }
 
 static void
 payload_bool(Payload *p, const char *key, bool value)
 {
+	JsonbValue	v;
+
 	payload_key(p, key);
-	appendStringInfoString(&p->buf, value ? "true" : "false");
+	v.type = jbvBool;
+	v.val.boolean = value;
+	(void) pushJsonbValue(&p->state, WJB_VALUE, &v);
 }
 
 static Datum
 payload_end(Payload *p)
 {
-	appendStringInfoChar(&p->buf, '}');
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(p->buf.data));
+	if (p->state == NULL)
+		(void) pushJsonbValue(&p->state, WJB_BEGIN_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&p->state, WJB_END_OBJECT, NULL)));
+}
+
+/*
+ * lending_metadata: a disbursement's or repayment's money metadata,
+ * {"credit_line": line, "drawdown": drawdown}.
+ */
+static Jsonb *
+lending_metadata(int64 line_id, int64 drawdown_id)
+{
+	Payload		m = {NULL};
+
+	payload_int(&m, "credit_line", false, line_id);
+	payload_int(&m, "drawdown", false, drawdown_id);
+	return DatumGetJsonbP(payload_end(&m));
 }
 
 /* a required argument: 22004 when NULL */
@@ -337,18 +368,15 @@ post_money(const char *voucher, const char *kind, Datum payload, int64 debit, in
 	bool		replayed;
 	int64		id;
 	PostingLeg	legs[2];
-	char	   *md;
 
 	initStringInfo(&args);
 	cl_put_bytes(&args, kind, strlen(kind));
 	cl_put_bytes(&args, text_payload, strlen(text_payload));
 	cl_sha256(ctx, (const uint8 *) args.data, args.len, hash);
 	pg_cryptohash_free(ctx);
-	md = psprintf("{\"credit_line\": " INT64_FORMAT ", \"drawdown\": " INT64_FORMAT "}",
-				  line_id, drawdown_id);
 	id = cl_claim_transfer_voucher(voucher, "transfer", hash,
 								   cstring_to_text(kind),
-								   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(md))),
+								   lending_metadata(line_id, drawdown_id),
 								   &replayed);
 	if (replayed)
 		ereport(ERROR,
@@ -374,8 +402,6 @@ pending_money(const char *ref, int64 receivable, int64 to_account, int64 amount,
 			  bool has_expiry, TimestampTz expires_at, int64 line_id, int64 drawdown_id)
 {
 	LOCAL_FCINFO(fc, 7);
-	char	   *md = psprintf("{\"credit_line\": " INT64_FORMAT ", \"drawdown\": " INT64_FORMAT "}",
-							  line_id, drawdown_id);
 
 	{
 		static ClPlan pending_exists_plan = {
@@ -407,7 +433,7 @@ pending_money(const char *ref, int64 receivable, int64 to_account, int64 amount,
 	fc->args[4].isnull = !has_expiry;
 	fc->args[5].value = CStringGetTextDatum(PENDING_MEMO);
 	fc->args[5].isnull = false;
-	fc->args[6].value = DirectFunctionCall1(jsonb_in, CStringGetDatum(md));
+	fc->args[6].value = JsonbPGetDatum(lending_metadata(line_id, drawdown_id));
 	fc->args[6].isnull = false;
 	return DatumGetInt64(cl_transfer_pending_impl(fc));
 }
@@ -630,7 +656,7 @@ credit_disburse_impl(PG_FUNCTION_ARGS)
 	int64		amount = 0;
 	bool		release_rest;
 	bool		pending;
-	Payload		p = {.first = true};
+	Payload		p = {NULL};
 	Datum		payload;
 	CreditOpResult r;
 	int64		receivable;
@@ -717,7 +743,7 @@ credit_disburse_direct_impl(PG_FUNCTION_ARGS)
 	int64		to_account;
 	int64		amount;
 	bool		pending;
-	Payload		p = {.first = true};
+	Payload		p = {NULL};
 	Datum		payload;
 	CreditOpResult r;
 	int64		receivable;
@@ -783,7 +809,7 @@ credit_repay_impl(PG_FUNCTION_ARGS)
 	char	   *ref;
 	int64		from_account;
 	int64		amount;
-	Payload		p = {.first = true};
+	Payload		p = {NULL};
 	Datum		payload;
 	CreditOpResult r;
 
