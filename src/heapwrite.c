@@ -28,7 +28,12 @@
  * direct_claim() is INSERT ... ON CONFLICT DO NOTHING on one arbiter
  * index, with the executor's speculative insertion protocol (the same
  * waits and the same outcome as the SQL statement), for a reference's
- * claim on the hot path (transfer_pending).
+ * claim on the hot path (transfer_pending; the transfer row of a posting
+ * made by another module, transfers.c's cl_claim_transfer_voucher, which
+ * computes the row_hash of ledger_transfers_seal and checks with
+ * direct_check_insert_rules that the table has no other INSERT rule).
+ * lending.c appends disbursement rows (ledger_credit_disbursements) with
+ * direct_insert, checking their CHECK constraints' conditions itself.
  *
  * One more deliberate difference from SQL: when an update is not HOT but
  * changes no column that any index covers (the chain-head columns balance,
@@ -445,6 +450,18 @@ check_insert_rules(DirectTable *t, const char *const *emulated, int nemulated)
 			elog(ERROR, "creditledger: %s has an INSERT trigger %s the bulk writer does not fire",
 				 RelationGetRelationName(t->rel), trig->tgname);
 	}
+}
+
+/*
+ * direct_check_insert_rules: check_insert_rules for a caller that writes
+ * one row with direct_claim or direct_insert and emulates the named row
+ * INSERT triggers itself: a CHECK constraint or any other row INSERT
+ * trigger of the table is refused rather than silently skipped.
+ */
+void
+direct_check_insert_rules(DirectTable *t, const char *const *emulated, int nemulated)
+{
+	check_insert_rules(t, emulated, nemulated);
 }
 
 /*

@@ -31,6 +31,8 @@ extern ItemPointerData direct_update_columns(DirectTable *t, ItemPointer tid, in
 extern ItemPointerData direct_update_columns_nulls(DirectTable *t, ItemPointer tid, int ncols,
 												   const int *attnums, Datum *values,
 												   const bool *isnull);
+extern void direct_check_insert_rules(DirectTable *t, const char *const *emulated,
+									  int nemulated);
 extern void direct_close(DirectTable *t);
 
 /* Most columns one ColumnMap holds (checked at every fill). */

@@ -246,27 +246,6 @@ claim_voucher(const char *voucher, CallPayload *p, bool *replayed)
 }
 
 /*
- * cl_claim_transfer_voucher: claim voucher in the transfers namespace for a
- * posting made by another module (transfer_post, holds.c), whose payload
- * hash the caller computed over its own arguments; kind is the transfer
- * row's kind.  Returns the new id, or the first call's id with *replayed
- * for a replay; LD004 for another payload.  Inside SPI.
- */
-int64
-cl_claim_transfer_voucher(const char *voucher, const char *kind, const uint8 *hash,
-						  text *memo, Jsonb *metadata, bool *replayed)
-{
-	CallPayload p;
-
-	memset(&p, 0, sizeof(p));
-	p.kind = kind;
-	p.memo = memo;
-	p.metadata = metadata;
-	memcpy(p.hash, hash, CL_HASH_LEN);
-	return claim_voucher(voucher, &p, replayed);
-}
-
-/*
  * cl_transfer_replay: the voucher of a prepared transfer or entry exists
  * as transfer id with kind and hash: returns id when the call is the same
  * (a replay), else raises LD004, as the single call would.
@@ -373,68 +352,83 @@ transfer_rows_open(TransferRows *tr)
 }
 
 /*
- * transfer_rows_add: the row a single call's voucher claim would insert
- * for pp (transfer_id from its sequence, created_at now(), reverses NULL,
- * row_hash as the trigger ledger_transfers_seal computes it), kept for
- * transfer_rows_close; returns its transfer id.
+ * transfer_row_fill: values/nulls (indexed by attribute number - 1, the
+ * table's width) of the ledger_transfers row a voucher claim inserts:
+ * transfer id id, created_at now(), reverses NULL, and the row_hash the
+ * trigger ledger_transfers_seal would set (computed with ctx).
  */
-int64
-transfer_rows_add(TransferRows *tr, const PreparedPosting *pp)
+static void
+transfer_row_fill(TupleDesc desc, const AttrNumber *att, pg_cryptohash_ctx *ctx, int64 id,
+				  const char *voucher, const char *kind, text *memo, Jsonb *metadata,
+				  const uint8 *hash, Datum *values, bool *nulls)
 {
-	TupleDesc	desc = RelationGetDescr(tr->table.rel);
-	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
-	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
-	const AttrNumber *att = tr->att;
 	TransferRow row;
 	bytea	   *ph = palloc(VARHDRSZ + CL_HASH_LEN);
 	bytea	   *rh = palloc(VARHDRSZ + CL_HASH_LEN);
 	uint8		row_hash[CL_HASH_LEN];
 	StringInfoData js;
-	int64		id = nextval_internal(tr->seq, false);
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
 	SET_VARSIZE(ph, VARHDRSZ + CL_HASH_LEN);
-	memcpy(VARDATA(ph), pp->hash, CL_HASH_LEN);
+	memcpy(VARDATA(ph), hash, CL_HASH_LEN);
 
 	memset(&row, 0, sizeof(row));
 	row.transfer_id = id;
-	row.voucher = pp->voucher;
-	row.voucher_len = strlen(pp->voucher);
-	row.kind = pp->kind;
-	row.kind_len = strlen(pp->kind);
-	if (pp->memo != NULL)
+	row.voucher = voucher;
+	row.voucher_len = strlen(voucher);
+	row.kind = kind;
+	row.kind_len = strlen(kind);
+	if (memo != NULL)
 	{
-		row.memo = VARDATA_ANY(pp->memo);
-		row.memo_len = VARSIZE_ANY_EXHDR(pp->memo);
+		row.memo = VARDATA_ANY(memo);
+		row.memo_len = VARSIZE_ANY_EXHDR(memo);
 	}
-	if (pp->metadata != NULL)
+	if (metadata != NULL)
 	{
 		initStringInfo(&js);
-		JsonbToCString(&js, &pp->metadata->root, VARSIZE(pp->metadata));
+		JsonbToCString(&js, &metadata->root, VARSIZE(metadata));
 		row.metadata = js.data;
 		row.metadata_len = js.len;
 	}
-	row.payload_hash = (const char *) pp->hash;
+	row.payload_hash = (const char *) hash;
 	row.payload_hash_len = CL_HASH_LEN;
 	row.created_at = now;
-	transfer_row_hash(tr->ctx, &row, row_hash);
+	transfer_row_hash(ctx, &row, row_hash);
 	SET_VARSIZE(rh, VARHDRSZ + CL_HASH_LEN);
 	memcpy(VARDATA(rh), row_hash, CL_HASH_LEN);
 
+	memset(values, 0, sizeof(Datum) * desc->natts);
 	memset(nulls, true, sizeof(bool) * desc->natts);
 #define TR_SET(col, v) (values[att[col] - 1] = (v), nulls[att[col] - 1] = false)
 	TR_SET(TR_TRANSFER_ID, Int64GetDatum(id));
-	TR_SET(TR_VOUCHER, CStringGetTextDatum(pp->voucher));
-	TR_SET(TR_KIND, CStringGetTextDatum(pp->kind));
-	if (pp->memo != NULL)
-		TR_SET(TR_MEMO, PointerGetDatum(pp->memo));
-	if (pp->metadata != NULL)
-		TR_SET(TR_METADATA, JsonbPGetDatum(pp->metadata));
+	TR_SET(TR_VOUCHER, CStringGetTextDatum(voucher));
+	TR_SET(TR_KIND, CStringGetTextDatum(kind));
+	if (memo != NULL)
+		TR_SET(TR_MEMO, PointerGetDatum(memo));
+	if (metadata != NULL)
+		TR_SET(TR_METADATA, JsonbPGetDatum(metadata));
 	TR_SET(TR_PAYLOAD_HASH, PointerGetDatum(ph));
 	TR_SET(TR_CREATED_AT, TimestampTzGetDatum(now));
 	TR_SET(TR_ROW_HASH, PointerGetDatum(rh));
 #undef TR_SET
+}
 
+/*
+ * transfer_rows_add: the row a single call's voucher claim would insert
+ * for pp (transfer_row_fill: transfer_id from its sequence, created_at
+ * now(), reverses NULL, row_hash as the trigger ledger_transfers_seal
+ * computes it), kept for transfer_rows_close; returns its transfer id.
+ */
+int64
+transfer_rows_add(TransferRows *tr, const PreparedPosting *pp)
+{
+	TupleDesc	desc = RelationGetDescr(tr->table.rel);
+	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+	int64		id = nextval_internal(tr->seq, false);
+
+	transfer_row_fill(desc, tr->att, tr->ctx, id, pp->voucher, pp->kind, pp->memo,
+					  pp->metadata, pp->hash, values, nulls);
 	if (tr->n == tr->cap)
 	{
 		tr->cap *= 2;
@@ -463,6 +457,76 @@ transfer_rows_close(TransferRows *tr)
 	tr->n = 0;
 	pg_cryptohash_free(tr->ctx);
 	direct_close(&tr->table);
+}
+
+/*
+ * cl_claim_transfer_voucher: claim voucher in the transfers namespace for a
+ * posting made by another module (transfer_post, holds.c; a disbursement
+ * or repayment, lending.c), whose payload hash the caller computed over
+ * its own arguments; kind is the transfer row's kind.  Returns the new id,
+ * or the first call's id with *replayed for a replay; LD004 for another
+ * payload.  Inside SPI.
+ *
+ * The claim is claim_voucher's INSERT ... ON CONFLICT DO NOTHING done
+ * without SPI: the row transfer_rows_add would form (row_hash computed
+ * here, as the trigger ledger_transfers_seal would; any other row INSERT
+ * trigger or a CHECK constraint is refused, direct_check_insert_rules)
+ * inserted by heapwrite.c's direct_claim on the voucher's unique index
+ * (the executor's speculative insertion: a concurrent claimer of the same
+ * voucher waits for the first, then conflicts; under REPEATABLE READ a
+ * conflicting row the snapshot cannot see is 40001, as with SQL).  The row
+ * has no reverses, so the voucher is the only key that can conflict, as
+ * for the SQL statement.  A conflict is decided by claim_voucher's own
+ * lookup (find_voucher, replay_or_conflict).
+ */
+int64
+cl_claim_transfer_voucher(const char *voucher, const char *kind, const uint8 *hash,
+						  text *memo, Jsonb *metadata, bool *replayed)
+{
+	static ColumnMap map;
+	static const char *const emulated[] = {"ledger_transfers_seal"};
+	DirectTable t;
+	TupleDesc	desc;
+	Datum	   *values;
+	bool	   *nulls;
+	ItemPointerData tid;
+	pg_cryptohash_ctx *ctx;
+	const AttrNumber *att;
+	int64		id;
+	bool		inserted;
+	CallPayload p;
+	char	   *existing_kind;
+	uint8		existing_hash[CL_HASH_LEN];
+
+	direct_open_claim(&t, "ledger_transfers");
+	direct_check_insert_rules(&t, emulated, lengthof(emulated));
+	desc = RelationGetDescr(t.rel);
+	att = cl_column_map(&map, t.rel, transfer_row_columns, TR_COUNT);
+	values = palloc(sizeof(Datum) * desc->natts);
+	nulls = palloc(sizeof(bool) * desc->natts);
+	id = nextval_internal(cl_relation_oid("transfer_id_seq"), false);
+	ctx = cl_hash_ctx_create();
+	transfer_row_fill(desc, att, ctx, id, voucher, kind, memo, metadata, hash, values, nulls);
+	pg_cryptohash_free(ctx);
+	inserted = direct_claim(&t, cl_relation_oid("ledger_transfers_voucher_key"), values, nulls,
+							&tid);
+	direct_close(&t);
+	pfree(values);
+	pfree(nulls);
+	*replayed = false;
+	if (inserted)
+		return id;
+
+	memset(&p, 0, sizeof(p));
+	p.kind = kind;
+	p.memo = memo;
+	p.metadata = metadata;
+	memcpy(p.hash, hash, CL_HASH_LEN);
+	id = find_voucher(voucher, &existing_kind, existing_hash);
+	if (id == 0)
+		return 0;
+	*replayed = true;
+	return replay_or_conflict(voucher, id, existing_kind, existing_hash, &p);
 }
 
 /*
