@@ -87,6 +87,16 @@
 /* Step 5: the class (4th advisory key field) of account mode locks. */
 #define CL_MODE_LOCK_CLASS 0x434C
 
+/*
+ * Step 6, within a split account: a sub-account's lock, advisory (account
+ * id low 32 bits, account id high bits shifted left 11 | sub-account, class
+ * CL_SUB_LOCK_CLASS), taken before the sub-account's row and held with it
+ * to the end of the transaction; given back at once (never holding the
+ * row) when the sub-account turns out short.  The same probe lock as a
+ * slice's (locking.c cl_probe_lock), another class.
+ */
+#define CL_SUB_LOCK_CLASS 0x4355
+
 extern void cl_credit_graph_lock(bool exclusive);
 extern bool cl_in_subxact(bool (*try) (void *arg), void *arg);
 extern bool cl_credit_surplus_lock_try(int64 line_id);

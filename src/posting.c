@@ -397,7 +397,7 @@ cl_reserve_chain(LockContext *lc, AccountInfo *info, int64 amount, const ChainHe
 	int64		check;
 
 	if (HOT_MODE_IS_SPLIT(info->hot_mode))
-		hot_choose_sub(lc, info, -amount, head);
+		hot_choose_sub(lc, info, -amount, head, holds_release_due);
 	else
 	{
 		AccountPlan p;
@@ -556,7 +556,7 @@ post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
 		else if (HOT_MODE_IS_SPLIT(mode))
 		{
 			p->kind = PLAN_SUB;
-			hot_choose_sub(&lc, &p->info, p->net, &p->head);
+			hot_choose_sub(&lc, &p->info, p->net, &p->head, holds_release_due);
 		}
 		else
 			plan_main(&lc, p);

@@ -22,7 +22,9 @@
 #
 # Workloads: transfer (transfer_uniform.sql), pending_post
 # (transfer_pending + transfer_post), pending (pending_uniform.sql),
-# pending_split (pending_out_of.sql from the split account).
+# pending_split (pending_out_of.sql from the split account), and, only
+# when INSTR_ONLY names it, transfer_split (transfer_out_of.sql: a
+# transfer from the split account).
 # Prints one line per workload and the two ratios the money-hold targets
 # are about.  Needs valgrind (apt-get install valgrind).
 # INSTR_KEEP=DIR keeps each workload's 300-call callgrind profile there
@@ -74,6 +76,8 @@ script() {
                 printf "SELECT creditledger.transfer_pending(%cis-p%d%c, %d, %d, %d);\n", 39, i, 39, a, b, amt;
             else if (kind == "pending_split")
                 printf "SELECT creditledger.transfer_pending(%cis-s%d%c, %d, %d, %d);\n", 39, i, 39, sp, b, amt;
+            else if (kind == "transfer_split")
+                printf "SELECT creditledger.transfer(%cis-x%d%c, %d, %d, %d);\n", 39, i, 39, sp, b, amt;
         }
     }'
 }
