@@ -15,8 +15,8 @@
  * each its own chain).  hot_choose_sub() serves a posting from one of them:
  * increases from any sub-account nobody holds (the search starting at a
  * different one per call); decreases from one nobody holds that has
- * enough, tried with SKIP LOCKED starting where the backend's last
- * decrease was served (decrease_start), before ever waiting.  When every
+ * enough, probed only if free (cl_probe_sub) starting where the backend's
+ * last decrease was served (decrease_start), before ever waiting.  When every
  * sub-account that had enough is held by other transactions, it waits for
  * one of them (holding no other sub-account of the account).  Only when
  * none has enough does it lock the account row and every sub-account in
@@ -32,7 +32,8 @@
  * held): a decrease or a reservation takes a sub-account whose available
  * covers it, a gather or sweep moves only what is available, and the slow
  * path refuses (LD001) only when the whole account's available is short,
- * after releasing due reservations on the sub-accounts it locked.  Hot-mode
+ * after releasing due reservations on the sub-accounts it locked (through
+ * the caller's HotReleaseDue).  Hot-mode
  * conversion refuses an account with open reservations (55000).
  *
  * Buffered postings always reach the account's main chain (sub-account 0);
@@ -42,27 +43,36 @@
  *
  * Locking.  Every flusher locks the account row first (FOR NO KEY UPDATE),
  * so the worker, flush() and a decrease that applies the buffer itself (主动
- * 汇总) exclude each other.  Waiting locks follow locking.c's order: the
- * account row, then sub-accounts in ascending order; only a decrease's slow
- * path and set_hot_mode wait for sub-accounts while holding the account
- * row; a decrease whose every sub-account with enough is held waits for
- * one sub-account, holding no other of the account (and not its row,
- * unless the transaction locked it before: then the order holds); flush,
- * spread and sweep take sub-accounts with SKIP LOCKED only.
- * A decrease's SKIP LOCKED try of a sub-account that held less than
- * CL_SUB_PLENTY times the decrease more than it needed when read runs in a
- * subtransaction, released again when the sub-account turns out short
- * after the lock (a concurrent decrease emptied it just before), so the
- * slow path never waits while holding a sub-account the same call took.
- * A sub-account with plenty is locked in the transaction itself (a
- * subtransaction costs about half a split account's throughput); it can
- * only turn out short if concurrent decreases of CL_SUB_PLENTY times this
- * one committed between the read and the lock, and then, as before 0.3.0,
- * it is kept: the one case left to PostgreSQL's deadlock detector (40P01
- * for one of two such decreases in their slow paths at once).  set_hot_mode (hot_convert) takes the account's
+ * 汇总) exclude each other.  A sub-account is taken by the probe protocol
+ * of hot-line slices (lockorder.h step 6, locking.c cl_probe_sub): its
+ * sub-account lock (advisory), then its newest version read, then its row
+ * only when that serves; every writer here, in posting.c and in holds.c
+ * takes sub-accounts through cl_lock_sub / cl_probe_sub, so what is read
+ * under the sub-account lock is what the row holds.  Waiting locks follow
+ * locking.c's order: the account row, then sub-accounts in ascending order;
+ * only a decrease's slow path and set_hot_mode wait for sub-accounts while
+ * holding the account row; a decrease whose every sub-account with enough
+ * is held waits for one sub-account, holding no other of the account (and
+ * not its row, unless the transaction locked it before: then the order
+ * holds); flush, spread and sweep take sub-accounts only if free.  A
+ * decrease's probe of a sub-account that turns out short under its
+ * sub-account lock (a concurrent decrease emptied it just before) gives
+ * that lock back at once, before its row is locked: the slow path never
+ * waits while holding a sub-account the same call probed, and no
+ * subtransaction is needed.  What remains is the case any two rows have: a
+ * sub-account this transaction wrote in an earlier statement stays locked
+ * (its change is in the row), so a later decrease of the same transaction
+ * whose slow path waits for the account row holds it out of order; a
+ * concurrent slow path waiting for it closes a cycle (40P01), as two
+ * transactions that each updated a row the other wants.  set_hot_mode
+ * (hot_convert) takes the account's
  * mode lock exclusively, so no posting that read the old mode is in flight,
  * then the row FOR UPDATE, applies the buffer, and merges or splits the
  * balance with journal entries that show it.
+ *
+ * Dependencies: hot.c is a mechanism under the ledger; the release of due
+ * reservations its slow path needs (holds.c) is passed in by the caller
+ * (posting.c) as a HotReleaseDue, so hot.c does not include holds.h.
  */
 #include "postgres.h"
 
