@@ -14,9 +14,11 @@
  *      - buffered increases (buffered, buffered_split, no decreasing leg):
  *        buffer rows, no row lock;
  *      - split decreases and increases (split, buffered_split): one
- *        sub-account chosen and locked by hot.c (SKIP LOCKED first; gathers
- *        from siblings when none has enough; LD001 only when the whole
- *        account is short);
+ *        sub-account chosen and locked by hot.c (probed only if free
+ *        first, a short one let go at once; gathers from siblings when
+ *        none has enough, releasing due reservations through
+ *        holds_release_due, passed in; LD001 only when the whole account
+ *        is short);
  *      - everything else: the account row, locked; a buffered account that
  *        is short applies its own buffer first (hot.c), then releases the
  *        due reservations on the chain (holds.c), then the floor is checked
