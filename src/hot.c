@@ -975,8 +975,14 @@ hot_sweep_account(int64 account_id)
 		!info.open || !HOT_MODE_IS_SPLIT(info.hot_mode) || info.shards < 2)
 		goto done;
 	subs = palloc0(sizeof(ChainHead) * info.shards);
-	for (int32 i = 0; i < info.shards; i++)
-		subs[i].balance = cl_read_sub_balance(&lc, account_id, i + 1);
+	{
+		int64	   *avail = palloc(sizeof(int64) * info.shards);
+
+		cl_read_sub_balances(&lc, account_id, info.shards, avail);
+		for (int32 i = 0; i < info.shards; i++)
+			subs[i].balance = avail[i];
+		pfree(avail);
+	}
 	if (sweep_balanced(info.balance, subs, info.shards,
 					   sum_heads(subs, info.shards, account_id)))
 		goto done;

@@ -107,6 +107,7 @@ extern LockOutcome cl_probe_sub(LockContext *lc, const AccountInfo *info, int32 
 								LockWaitPolicy wait, int64 needed, ChainHead *head,
 								bool *kept);
 extern int64 cl_read_sub_balance(LockContext *lc, int64 id, int32 sub);
+extern void cl_read_sub_balances(LockContext *lc, int64 id, int32 n, int64 *avail);
 extern bool cl_probe_lock(ClProbeKind kind, int64 id, int32 part, bool wait);
 extern void cl_probe_unlock(ClProbeKind kind, int64 id, int32 part);
 

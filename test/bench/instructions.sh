@@ -30,6 +30,9 @@
 # INSTR_KEEP=DIR keeps each workload's 300-call callgrind profile there
 # (DIR/KIND.callgrind, for callgrind_annotate --inclusive=yes).
 # INSTR_ONLY="KIND ..." measures only those workloads.
+# HOTFUND=N funds the split account with N instead of 1e11 (e.g. 38400:
+# 600 a sub-account, so that decreases of up to 100 find sub-accounts
+# near short and, as the backend drains one, short).
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 
@@ -40,7 +43,7 @@ scratch_dir instructions; dir=$SCRATCH
 start_cluster "$dir" "$(free_port)" "creditledger.database = ''"
 log "setup: test/bench/setup.sql"
 as_pg "$PGBIN/psql" -X -q -d postgres -v naccounts=1000 -v fund=1000000000 \
-    -v hotfund=100000000000 -v shards=64 -f "$SRC/test/bench/setup.sql" >/dev/null
+    -v hotfund="${HOTFUND:-100000000000}" -v shards=64 -f "$SRC/test/bench/setup.sql" >/dev/null
 lo=$(as_pg "$PGBIN/psql" -X -Atq -d postgres -c \
     "SELECT min(account_id) FROM creditledger.accounts WHERE code LIKE 'bench-acct-%'")
 split=$(as_pg "$PGBIN/psql" -X -Atq -d postgres -c \
