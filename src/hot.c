@@ -15,8 +15,8 @@
  * each its own chain).  hot_choose_sub() serves a posting from one of them:
  * increases from any sub-account nobody holds (the search starting at a
  * different one per call); decreases from one nobody holds that has
- * enough, tried with SKIP LOCKED starting where the backend's last
- * decrease was served (decrease_start), before ever waiting.  When every
+ * enough, probed only if free (cl_probe_sub) starting where the backend's
+ * last decrease was served (decrease_start), before ever waiting.  When every
  * sub-account that had enough is held by other transactions, it waits for
  * one of them (holding no other sub-account of the account).  Only when
  * none has enough does it lock the account row and every sub-account in
@@ -32,7 +32,8 @@
  * held): a decrease or a reservation takes a sub-account whose available
  * covers it, a gather or sweep moves only what is available, and the slow
  * path refuses (LD001) only when the whole account's available is short,
- * after releasing due reservations on the sub-accounts it locked.  Hot-mode
+ * after releasing due reservations on the sub-accounts it locked (through
+ * the caller's HotReleaseDue).  Hot-mode
  * conversion refuses an account with open reservations (55000).
  *
  * Buffered postings always reach the account's main chain (sub-account 0);
@@ -42,27 +43,36 @@
  *
  * Locking.  Every flusher locks the account row first (FOR NO KEY UPDATE),
  * so the worker, flush() and a decrease that applies the buffer itself (主动
- * 汇总) exclude each other.  Waiting locks follow locking.c's order: the
- * account row, then sub-accounts in ascending order; only a decrease's slow
- * path and set_hot_mode wait for sub-accounts while holding the account
- * row; a decrease whose every sub-account with enough is held waits for
- * one sub-account, holding no other of the account (and not its row,
- * unless the transaction locked it before: then the order holds); flush,
- * spread and sweep take sub-accounts with SKIP LOCKED only.
- * A decrease's SKIP LOCKED try of a sub-account that held less than
- * CL_SUB_PLENTY times the decrease more than it needed when read runs in a
- * subtransaction, released again when the sub-account turns out short
- * after the lock (a concurrent decrease emptied it just before), so the
- * slow path never waits while holding a sub-account the same call took.
- * A sub-account with plenty is locked in the transaction itself (a
- * subtransaction costs about half a split account's throughput); it can
- * only turn out short if concurrent decreases of CL_SUB_PLENTY times this
- * one committed between the read and the lock, and then, as before 0.3.0,
- * it is kept: the one case left to PostgreSQL's deadlock detector (40P01
- * for one of two such decreases in their slow paths at once).  set_hot_mode (hot_convert) takes the account's
+ * 汇总) exclude each other.  A sub-account is taken by the probe protocol
+ * of hot-line slices (lockorder.h step 6, locking.c cl_probe_sub): its
+ * sub-account lock (advisory), then its newest version read, then its row
+ * only when that serves; every writer here, in posting.c and in holds.c
+ * takes sub-accounts through cl_lock_sub / cl_probe_sub, so what is read
+ * under the sub-account lock is what the row holds.  Waiting locks follow
+ * locking.c's order: the account row, then sub-accounts in ascending order;
+ * only a decrease's slow path and set_hot_mode wait for sub-accounts while
+ * holding the account row; a decrease whose every sub-account with enough
+ * is held waits for one sub-account, holding no other of the account (and
+ * not its row, unless the transaction locked it before: then the order
+ * holds); flush, spread and sweep take sub-accounts only if free.  A
+ * decrease's probe of a sub-account that turns out short under its
+ * sub-account lock (a concurrent decrease emptied it just before) gives
+ * that lock back at once, before its row is locked: the slow path never
+ * waits while holding a sub-account the same call probed, and no
+ * subtransaction is needed.  What remains is the case any two rows have: a
+ * sub-account this transaction wrote in an earlier statement stays locked
+ * (its change is in the row), so a later decrease of the same transaction
+ * whose slow path waits for the account row holds it out of order; a
+ * concurrent slow path waiting for it closes a cycle (40P01), as two
+ * transactions that each updated a row the other wants.  set_hot_mode
+ * (hot_convert) takes the account's
  * mode lock exclusively, so no posting that read the old mode is in flight,
  * then the row FOR UPDATE, applies the buffer, and merges or splits the
  * balance with journal entries that show it.
+ *
+ * Dependencies: hot.c is a mechanism under the ledger; the release of due
+ * reservations its slow path needs (holds.c) is passed in by the caller
+ * (posting.c) as a HotReleaseDue, so hot.c does not include holds.h.
  */
 #include "postgres.h"
 
@@ -80,7 +90,6 @@
 #include "chain.h"
 #include "errcodes.h"
 #include "heapwrite.h"
-#include "holds.h"
 #include "hot.h"
 #include "hot_internal.h"
 #include "locking.h"
@@ -511,76 +520,31 @@ sum_available(ChainHead *h, int n, int64 account_id)
 }
 
 /*
- * A sub-account that holds this many times a decrease more than the
- * decrease needs is tried without a subtransaction (see the file header).
- */
-#define CL_SUB_PLENTY 8
-
-/* One fast-path try of a sub-account (hot_choose_sub). */
-typedef struct SubTry
-{
-	LockContext *lc;
-	AccountInfo *info;
-	int32		sub;
-	int64		net;
-	int64		sub_floor;
-	ChainHead  *out;
-	LockOutcome outcome;
-	LockWaitPolicy wait;		/* LockWaitSkip, or LockWaitBlock for the one wait */
-} SubTry;
-
-/*
- * sub_try: lock the sub-account (SKIP LOCKED, or waiting for the one
- * waited-for sub-account); true if it covers the decrease.
- */
-static bool
-sub_try(void *arg)
-{
-	SubTry	   *t = arg;
-
-	t->outcome = cl_lock_sub(t->lc, t->info, t->sub, t->wait, t->out);
-	return t->outcome == LOCK_OK && cl_available(t->out) + t->net >= t->sub_floor;
-}
-
-/*
- * holds_own_sub: whether this transaction wrote any sub-account of the
- * account in an earlier statement (rowcache.c knows those rows; their
- * locks are ours until the end of the transaction).
- */
-static bool
-holds_own_sub(LockContext *lc, AccountInfo *info)
-{
-	ItemPointerData own;
-
-	for (int32 s = 1; s <= info->shards; s++)
-		if (cl_rowcache_lookup(RelationGetRelid(lc->subs), info->account_id, s, &own))
-			return true;
-	return false;
-}
-
-/*
  * hot_choose_sub: lock the sub-account that serves a posting changing a
  * split account's balance by net, gathering funds into it when no single
- * sub-account can cover a decrease (see the file header).  Inside SPI.
+ * sub-account can cover a decrease (see the file header).  release_due is
+ * called by the slow path, before it refuses, on each sub-account with
+ * reservations (the caller's due-reservation release, holds.c); it returns
+ * whether it released any.  Inside SPI.
  */
 void
-hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
+hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out,
+			   HotReleaseDue release_due)
 {
 	int32		n = info->shards;
 	int32		start;
 	bool		needs_funds = (net < 0 && info->has_floor);
 	int64		sub_floor = info->has_floor ? Max(info->min_balance, 0) : 0;
+	int64		needed;			/* the available a sub-account must have */
 	AccountInfo locked;
 	ChainHead	main_head;
 	ChainHead  *subs;
 	ChainHead **heads;
 	ChainHead  *target;
 	int64		total;
-	int64		skipped = 0;
-	int64		read;
-	int32		wait_sub = 0;	/* the skipped sub-account that had the most */
-	int64		wait_read = 0;
-	bool		kept = false;	/* a sub-account locked here turned out short */
+	int32	   *busy;			/* sub-accounts another transaction held */
+	int32		nbusy = 0;
+	bool		kept = false;	/* this transaction holds a short one from before */
 	InternalMove m;
 
 	if (!needs_funds)
@@ -591,92 +555,67 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 	}
 
 	/*
-	 * fast path: a sub-account nobody holds that has enough.  A sub-account
-	 * this transaction does not hold yet is locked in a subtransaction,
-	 * rolled back when it turns out short after the lock (SKIP LOCKED
-	 * returns the newest version), so the slow path below never waits
-	 * while holding a sub-account it took here (lockorder.h).
+	 * fast path: a sub-account nobody holds that has enough, probed
+	 * (cl_probe_sub) in this backend's order: its sub-account lock only if
+	 * free, then its newest version read, and its row locked only if that
+	 * covers the decrease; a short one is let go at once.  So the waits
+	 * below never start while this call holds a sub-account it probed.
 	 */
+	if (pg_sub_s64_overflow(sub_floor, net, &needed))
+		needed = PG_INT64_MAX;	/* no sub-account covers it: the slow path refuses */
+	busy = palloc(sizeof(int32) * n);
 	start = first_decrease_sub(n);
-	for (int32 k = 0; k < n; k++)
+	for (int32 k = 0; k < n && needed < PG_INT64_MAX; k++)
 	{
 		int32		sub = (start + k) % n + 1;
-		ItemPointerData own;
-		SubTry		t = {lc, info, sub, net, sub_floor, out, LOCK_NOT_FOUND, LockWaitSkip};
 
-		read = cl_read_sub_balance(lc, info->account_id, sub);
-		if (read + net < sub_floor)
-			continue;
-		if (cl_rowcache_lookup(RelationGetRelid(lc->subs), info->account_id, sub, &own))
+		switch (cl_probe_sub(lc, info, sub, LockWaitSkip, needed, out, &kept))
 		{
-			/* ours already: nothing to release if it is short */
-			if (sub_try(&t))
-			{
-				cl_stat_hot_skips(info->account_id, skipped);
+			case LOCK_OK:
+				cl_stat_hot_skips(info->account_id, nbusy);
 				decrease_taken(sub);
 				return;
-			}
-			kept = true;
-			continue;
+			case LOCK_SKIPPED:
+				busy[nbusy++] = sub;
+				break;
+			case LOCK_SHORT:
+				break;
+			case LOCK_NOT_FOUND:
+				elog(ERROR, "creditledger: account " INT64_FORMAT " has no sub-account %d",
+					 info->account_id, sub);
 		}
-		if ((int128) read + net >= (int128) sub_floor - (int128) net * CL_SUB_PLENTY)
+	}
+	cl_stat_hot_skips(info->account_id, nbusy);
+
+	/*
+	 * Every sub-account that has enough is held by another transaction
+	 * (with as many concurrent callers as sub-accounts, a moment when all
+	 * are held is common): wait for the one that has the most (committed,
+	 * read without a lock), as a posting waits for an account row, instead
+	 * of taking the slow path, whose caller would hold the account row and
+	 * every sub-account in turn and send every other caller after it into
+	 * the same path.  Only while this transaction holds no sub-account of
+	 * the account from before (kept: a wait while holding one taken out of
+	 * order could close a deadlock).  Short after the wait (the holder
+	 * took it), it is let go like any probe before the slow path.
+	 */
+	if (nbusy > 0 && !kept)
+	{
+		int32		wait_sub = 0;
+		int64		wait_read = 0;
+
+		for (int32 i = 0; i < nbusy; i++)
 		{
-			/*
-			 * Plenty (it held CL_SUB_PLENTY times the decrease more than it
-			 * needs when read): lock it in the transaction itself, without
-			 * the subtransaction's price (a subtransaction id, and a
-			 * multixact when the transaction then updates the row its
-			 * subtransaction locked: about half the throughput of a split
-			 * account).  Short after the lock only if concurrent decreases
-			 * of CL_SUB_PLENTY times this one committed in the instant
-			 * between the read and the lock; then it is kept and the next
-			 * sub-account tried (see the file header).
-			 */
-			if (sub_try(&t))
+			int64		read = cl_read_sub_balance(lc, info->account_id, busy[i]);
+
+			if (read >= needed && (wait_sub == 0 || read > wait_read))
 			{
-				cl_stat_hot_skips(info->account_id, skipped);
-				decrease_taken(sub);
-				return;
-			}
-			if (t.outcome == LOCK_OK)
-				kept = true;
-		}
-		else if (cl_in_subxact(sub_try, &t))
-		{
-			cl_stat_hot_skips(info->account_id, skipped);
-			decrease_taken(sub);
-			return;
-		}
-		if (t.outcome == LOCK_SKIPPED)
-		{
-			skipped++;
-			if (wait_sub == 0 || read > wait_read)
-			{
-				wait_sub = sub;
+				wait_sub = busy[i];
 				wait_read = read;
 			}
 		}
-	}
-	cl_stat_hot_skips(info->account_id, skipped);
-
-	/*
-	 * Every sub-account that had enough was held by another transaction
-	 * (with as many concurrent callers as sub-accounts, a moment when all
-	 * are held is common): wait for the one that had the most, as a
-	 * posting waits for an account row, instead of taking the slow path,
-	 * whose caller would hold the account row and every sub-account in
-	 * turn and send every other caller after it into the same path.  Only
-	 * while this transaction holds no other sub-account of the account (a
-	 * wait while holding one taken out of order could close a deadlock);
-	 * always in a subtransaction, whatever it had when read (the holder
-	 * waited for may take any amount), so that, short after the wait, it is
-	 * released before the slow path.
-	 */
-	if (wait_sub != 0 && !kept && !holds_own_sub(lc, info))
-	{
-		SubTry		t = {lc, info, wait_sub, net, sub_floor, out, LOCK_NOT_FOUND, LockWaitBlock};
-
-		if (cl_in_subxact(sub_try, &t))
+		if (wait_sub != 0 &&
+			cl_probe_sub(lc, info, wait_sub, LockWaitBlock, needed, out, NULL) == LOCK_OK)
 		{
 			decrease_taken(wait_sub);
 			return;
@@ -692,14 +631,14 @@ hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out)
 	if (total + net < info->min_balance && HOT_MODE_IS_BUFFERED(info->hot_mode) &&
 		hot_apply_buffer(lc, info, &main_head, 0) > 0)
 		total = sum_available(subs, n, info->account_id) + cl_available(&main_head);
-	if (total + net < info->min_balance)
+	if (total + net < info->min_balance && release_due != NULL)
 	{
-		/* due reservations met here count as released (holds.c) */
+		/* due reservations met here count as released (the caller's holds.c) */
 		bool		released = false;
 
 		for (int32 i = 0; i < n; i++)
 			if (subs[i].held > 0)
-				released |= holds_release_due(&subs[i], info->block);
+				released |= release_due(&subs[i], info->block);
 		if (released)
 			total = sum_available(subs, n, info->account_id) + cl_available(&main_head);
 	}
@@ -1036,8 +975,14 @@ hot_sweep_account(int64 account_id)
 		!info.open || !HOT_MODE_IS_SPLIT(info.hot_mode) || info.shards < 2)
 		goto done;
 	subs = palloc0(sizeof(ChainHead) * info.shards);
-	for (int32 i = 0; i < info.shards; i++)
-		subs[i].balance = cl_read_sub_balance(&lc, account_id, i + 1);
+	{
+		int64	   *avail = palloc(sizeof(int64) * info.shards);
+
+		cl_read_sub_balances(&lc, account_id, info.shards, avail);
+		for (int32 i = 0; i < info.shards; i++)
+			subs[i].balance = avail[i];
+		pfree(avail);
+	}
 	if (sweep_balanced(info.balance, subs, info.shards,
 					   sum_heads(subs, info.shards, account_id)))
 		goto done;

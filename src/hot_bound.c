@@ -25,9 +25,10 @@
  * settings the bound is about 4e16 minor units.
  *
  * Cost: one read of the total per transaction and hot account (at its
- * first posting there); later postings of the same transaction only add in
- * memory, so N postings in one transaction cost O(N) whatever the buffer
- * holds.
+ * first posting there: the account row, one scan of its sub-accounts for
+ * all of them (locking.c cl_read_sub_balances), its buffer); later
+ * postings of the same transaction only add in memory, so N postings in
+ * one transaction cost O(N) whatever the buffer holds.
  *
  * Locking: none; reads the committed state plus this transaction's own rows
  * (through locking.c's unlocked reads and an index scan of the buffer with
@@ -163,11 +164,16 @@ read_total(LockContext *lc, const AccountInfo *info, int64 bound)
 	if (!cl_read_account(lc, info->account_id, &cur))
 		return 0;
 	total = NumericGetDatum(int64_to_numeric(cur.balance));
-	for (int32 sub = 1; HOT_MODE_IS_SPLIT(info->hot_mode) && sub <= info->shards; sub++)
+	if (HOT_MODE_IS_SPLIT(info->hot_mode) && info->shards > 0)
 	{
-		int64		b = cl_read_sub_balance(lc, info->account_id, sub);
+		int64	   *subs = palloc(sizeof(int64) * info->shards);
 
-		total = DirectFunctionCall2(numeric_add, total, NumericGetDatum(int64_to_numeric(b)));
+		/* one scan for all sub-accounts (locking.c) */
+		cl_read_sub_balances(lc, info->account_id, info->shards, subs);
+		for (int32 i = 0; i < info->shards; i++)
+			total = DirectFunctionCall2(numeric_add, total,
+										NumericGetDatum(int64_to_numeric(subs[i])));
+		pfree(subs);
 	}
 	total = DirectFunctionCall2(numeric_add, total, buffered_sum(info->account_id));
 	digits = DatumGetCString(DirectFunctionCall1(numeric_out, total));

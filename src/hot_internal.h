@@ -13,7 +13,15 @@
 
 extern int64 hot_apply_buffer(LockContext *lc, AccountInfo *info, ChainHead *target,
 							  int64 limit);
-extern void hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out);
+/*
+ * The release of due reservations on a chain whose lock is held (holds.c's
+ * holds_release_due, passed in by the posting engine so that hot.c, a
+ * mechanism, does not call up into the ledger): true if it released any.
+ */
+typedef bool (*HotReleaseDue) (ChainHead *head, char block);
+
+extern void hot_choose_sub(LockContext *lc, AccountInfo *info, int64 net, ChainHead *out,
+						   HotReleaseDue release_due);
 extern int32 hot_next_first_sub(int32 n);
 extern void hot_buffer_insert(int64 account_id, int64 transfer_id, const char *voucher,
 							  char side, int64 amount, bool is_reversal,

@@ -159,6 +159,8 @@ static const char *const sub_columns[SC_NCOLS] = {
 static ColumnMap account_map;
 static ColumnMap sub_map;
 
+static LockAcquireResult probe_acquire(ClProbeKind kind, int64 id, int32 part, bool wait);
+
 /*
  * lock_context_open / lock_context_close: the relations for one call.
  */
@@ -298,29 +300,22 @@ own_version(Relation rel, int64 id, int32 sub, AttrNumber id_att, AttrNumber sub
 }
 
 /*
- * lock_row: find a row by primary key and lock its newest version in mode,
- * waiting or not as wait says.  The locked version is left in slot.
+ * lock_found: lock the row version find_row left in slot (found with
+ * snapshot) in mode, waiting or not as wait says; under READ COMMITTED its
+ * newest version, left in slot.
  */
 static LockOutcome
-lock_row(Relation rel, Relation pk, ScanKey keys, int nkeys, LockWaitPolicy wait,
-		 LockTupleMode mode, TupleTableSlot *slot)
+lock_found(Relation rel, Snapshot snapshot, LockWaitPolicy wait, LockTupleMode mode,
+		   TupleTableSlot *slot)
 {
-	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	ItemPointerData tid;
+	ItemPointerData tid = slot->tts_tid;
 	TM_FailureData tmfd;
 	TM_Result	result;
 
-	if (!find_row(rel, pk, keys, nkeys, snapshot, slot))
-	{
-		UnregisterSnapshot(snapshot);
-		return LOCK_NOT_FOUND;
-	}
-	tid = slot->tts_tid;
 	result = table_tuple_lock(rel, &tid, snapshot, slot, GetCurrentCommandId(true),
 							  mode, wait,
 							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
 							  &tmfd);
-	UnregisterSnapshot(snapshot);
 	switch (result)
 	{
 		case TM_Ok:
@@ -343,6 +338,23 @@ lock_row(Relation rel, Relation pk, ScanKey keys, int nkeys, LockWaitPolicy wait
 				 (int) result, RelationGetRelationName(rel));
 	}
 	return LOCK_NOT_FOUND;
+}
+
+/*
+ * lock_row: find a row by primary key and lock its newest version in mode,
+ * waiting or not as wait says.  The locked version is left in slot.
+ */
+static LockOutcome
+lock_row(Relation rel, Relation pk, ScanKey keys, int nkeys, LockWaitPolicy wait,
+		 LockTupleMode mode, TupleTableSlot *slot)
+{
+	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	LockOutcome r = LOCK_NOT_FOUND;
+
+	if (find_row(rel, pk, keys, nkeys, snapshot, slot))
+		r = lock_found(rel, snapshot, wait, mode, slot);
+	UnregisterSnapshot(snapshot);
+	return r;
 }
 
 /*
@@ -526,32 +538,96 @@ cl_lock_main(LockContext *lc, int64 id, LockWaitPolicy wait, LockTupleMode mode,
 }
 
 /*
- * cl_lock_sub: lock sub-account sub (1..shards) of a split account and read
- * its chain head.
+ * cl_probe_sub: take sub-account sub (1..shards) of a split account by the
+ * probe protocol (lockorder.h, step 6): its sub-account lock (an advisory
+ * lock; waiting for it, or with LockWaitSkip only if free), then its newest
+ * version read; when that version's available (balance - held) is at
+ * least needed (PG_INT64_MIN: any), its row FOR NO KEY UPDATE, read into
+ * head.  Every writer of a sub-account holds its sub-account lock, so the
+ * row is free and as read.  Outcomes:
+ *   LOCK_OK        both locks held, head read;
+ *   LOCK_SKIPPED   another transaction holds the sub-account (LockWaitSkip);
+ *   LOCK_SHORT     short: the sub-account lock given back at once, no row
+ *                  lock taken, head read; but a sub-account this
+ *                  transaction took before (wrote, or locked in an
+ *                  earlier call) stays held, its locks being ours until
+ *                  the end of the transaction: then *kept is set;
+ *   LOCK_NOT_FOUND no such sub-account.
+ * No subtransaction: a probe that finds a sub-account short keeps nothing
+ * it took.
+ */
+LockOutcome
+cl_probe_sub(LockContext *lc, const AccountInfo *info, int32 sub, LockWaitPolicy wait,
+			 int64 needed, ChainHead *head, bool *kept)
+{
+	ScanKeyData keys[2];
+	Snapshot	snapshot;
+	LockOutcome r;
+	LockAcquireResult got;
+	int64		version;
+
+	open_subs(lc);
+	if (own_version(lc->subs, info->account_id, sub, lc->sub_att[SC_ACCOUNT_ID],
+					lc->sub_att[SC_SUB_ACCOUNT], lc->sub_slot))
+	{
+		/* written by this transaction: both locks are ours already */
+		fill_head(lc->sub_slot, lc->sub_att, info->account_id, sub, info->normal_credit, head);
+		ExecClearTuple(lc->sub_slot);
+		if (needed == PG_INT64_MIN || cl_available(head) >= needed)
+			return LOCK_OK;
+		if (kept)
+			*kept = true;
+		return LOCK_SHORT;
+	}
+	got = probe_acquire(CL_PROBE_SUB, info->account_id, sub, wait != LockWaitSkip);
+	if (got == LOCKACQUIRE_NOT_AVAIL)
+		return LOCK_SKIPPED;
+	/* read after the lock: every earlier writer has committed or aborted */
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(info->account_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(sub));
+	if (!find_row(lc->subs, lc->subs_pk, keys, 2, snapshot, lc->sub_slot))
+		r = LOCK_NOT_FOUND;
+	else
+	{
+		fill_head(lc->sub_slot, lc->sub_att, info->account_id, sub, info->normal_credit, head);
+		version = head->version;
+		if (needed != PG_INT64_MIN && cl_available(head) < needed)
+			r = LOCK_SHORT;
+		else
+			r = lock_found(lc->subs, snapshot, wait, LockTupleNoKeyExclusive, lc->sub_slot);
+		if (r == LOCK_OK)
+		{
+			fill_head(lc->sub_slot, lc->sub_att, info->account_id, sub, info->normal_credit,
+					  head);
+			if (head->version != version)
+				elog(ERROR, "creditledger: sub-account %d of account " INT64_FORMAT
+					 " changed under its sub-account lock", sub, info->account_id);
+		}
+	}
+	ExecClearTuple(lc->sub_slot);
+	UnregisterSnapshot(snapshot);
+	if (r != LOCK_OK)
+	{
+		cl_probe_unlock(CL_PROBE_SUB, info->account_id, sub);
+		/* held before this call (taken by an earlier one): still held */
+		if (r == LOCK_SHORT && got == LOCKACQUIRE_ALREADY_HELD && kept)
+			*kept = true;
+	}
+	return r;
+}
+
+/*
+ * cl_lock_sub: lock sub-account sub (1..shards) of a split account (its
+ * sub-account lock, then its row) and read its chain head: cl_probe_sub
+ * needing nothing.
  */
 LockOutcome
 cl_lock_sub(LockContext *lc, const AccountInfo *info, int32 sub, LockWaitPolicy wait,
 			ChainHead *head)
 {
-	ScanKeyData keys[2];
-	LockOutcome r;
-
-	open_subs(lc);
-	if (own_version(lc->subs, info->account_id, sub, lc->sub_att[SC_ACCOUNT_ID],
-					lc->sub_att[SC_SUB_ACCOUNT], lc->sub_slot))
-		r = LOCK_OK;
-	else
-	{
-		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
-					Int64GetDatum(info->account_id));
-		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(sub));
-		r = lock_row(lc->subs, lc->subs_pk, keys, 2, wait, LockTupleNoKeyExclusive,
-					 lc->sub_slot);
-	}
-	if (r == LOCK_OK)
-		fill_head(lc->sub_slot, lc->sub_att, info->account_id, sub, info->normal_credit, head);
-	ExecClearTuple(lc->sub_slot);
-	return r;
+	return cl_probe_sub(lc, info, sub, wait, PG_INT64_MIN, head, NULL);
 }
 
 /*
@@ -589,6 +665,57 @@ cl_read_sub_balance(LockContext *lc, int64 id, int32 sub)
 	ExecClearTuple(lc->sub_slot);
 	UnregisterSnapshot(snapshot);
 	return balance;
+}
+
+/*
+ * cl_read_sub_balances: the committed available balances (balance - held)
+ * of sub-accounts 1..n of account id, each as cl_read_sub_balance reads it
+ * (this transaction's own newest version where it wrote one), into
+ * avail[0..n-1] (0 for one that does not exist), without locking: one
+ * snapshot and one scan of the primary key for all of them, instead of one
+ * each.
+ */
+void
+cl_read_sub_balances(LockContext *lc, int64 id, int32 n, int64 *avail)
+{
+	ScanKeyData key;
+	Snapshot	snapshot;
+	IndexScanDesc scan;
+	bool		isnull;
+
+	open_subs(lc);
+	memset(avail, 0, sizeof(int64) * n);
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
+	scan = index_beginscan(lc->subs, lc->subs_pk, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, lc->sub_slot))
+	{
+		int64		sub = fetch_int(lc->sub_slot, lc->sub_att[SC_SUB_ACCOUNT], &isnull);
+		int64		b;
+
+		if (sub < 1 || sub > n)
+			continue;
+		b = fetch_int(lc->sub_slot, lc->sub_att[SC_BALANCE], &isnull);
+		if (lc->sub_att[SC_HELD] != InvalidAttrNumber)
+			b -= fetch_int(lc->sub_slot, lc->sub_att[SC_HELD], &isnull);
+		avail[sub - 1] = b;
+	}
+	index_endscan(scan);
+	ExecClearTuple(lc->sub_slot);
+	UnregisterSnapshot(snapshot);
+	/* this transaction's own versions (rowcache.c), as cl_read_sub_balance */
+	for (int32 sub = 1; sub <= n; sub++)
+		if (own_version(lc->subs, id, sub, lc->sub_att[SC_ACCOUNT_ID],
+						lc->sub_att[SC_SUB_ACCOUNT], lc->sub_slot))
+		{
+			int64		b = fetch_int(lc->sub_slot, lc->sub_att[SC_BALANCE], &isnull);
+
+			if (lc->sub_att[SC_HELD] != InvalidAttrNumber)
+				b -= fetch_int(lc->sub_slot, lc->sub_att[SC_HELD], &isnull);
+			avail[sub - 1] = b;
+			ExecClearTuple(lc->sub_slot);
+		}
 }
 
 /*
@@ -810,44 +937,75 @@ cl_lock_tid_snapshot(Relation rel, ItemPointer tid, LockWaitPolicy wait, LockTup
 }
 
 /*
- * slice_tag: the lock tag of slice `slice` (1..1024) of credit line
- * line_id (lockorder.h): exact for line ids below 2^53.
+ * probe_tag: the lock tag of part `part` (1..2047) of object id
+ * (lockorder.h): a hot line's slice (CL_PROBE_SLICE) or a split account's
+ * sub-account (CL_PROBE_SUB); exact for ids below 2^53.
  */
 static void
-slice_tag(LOCKTAG *tag, int64 line_id, int32 slice)
+probe_tag(LOCKTAG *tag, ClProbeKind kind, int64 id, int32 part)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) line_id,
-						 (uint32) ((((uint64) line_id >> 32) << 11) | (uint32) slice),
-						 CL_CREDIT_SLICE_CLASS);
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) id,
+						 (uint32) ((((uint64) id >> 32) << 11) | (uint32) part),
+						 kind == CL_PROBE_SLICE ? CL_CREDIT_SLICE_CLASS : CL_SUB_LOCK_CLASS);
 }
 
 /*
- * cl_credit_slice_lock: a hot line's slice lock (lockorder.h, step 4),
- * exclusive, until the end of the transaction or cl_credit_slice_unlock;
- * waiting for it, or (wait = false) only if free.  Returns whether it was
- * taken.  Taking it again is free and needs as many unlocks.
+ * probe_acquire: cl_probe_lock, telling a lock this transaction held
+ * already (LOCKACQUIRE_ALREADY_HELD) from a new one.
+ */
+static LockAcquireResult
+probe_acquire(ClProbeKind kind, int64 id, int32 part, bool wait)
+{
+	LOCKTAG		tag;
+
+	probe_tag(&tag, kind, id, part);
+	return LockAcquire(&tag, ExclusiveLock, false, !wait);
+}
+
+/*
+ * cl_probe_lock: a probe lock (lockorder.h: a hot line's slice lock, step
+ * 4, or a split account's sub-account lock, step 6), exclusive, until the
+ * end of the transaction or cl_probe_unlock; waiting for it, or (wait =
+ * false) only if free.  Returns whether it was taken.  Taking it again is
+ * free and needs as many unlocks.
+ */
+bool
+cl_probe_lock(ClProbeKind kind, int64 id, int32 part, bool wait)
+{
+	return probe_acquire(kind, id, part, wait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * cl_probe_unlock: give back one cl_probe_lock of this call (taken under
+ * the current resource owner); the lock goes when this transaction took it
+ * no other time.  The probe's one way out: a slice or sub-account found
+ * short is let go at once, before any wait.
+ */
+void
+cl_probe_unlock(ClProbeKind kind, int64 id, int32 part)
+{
+	LOCKTAG		tag;
+
+	probe_tag(&tag, kind, id, part);
+	if (!LockRelease(&tag, ExclusiveLock, false))
+		elog(ERROR, "creditledger: probe lock %d of " INT64_FORMAT " was not held", part, id);
+}
+
+/*
+ * cl_credit_slice_lock: a hot line's slice lock (cl_probe_lock).
  */
 bool
 cl_credit_slice_lock(int64 line_id, int32 slice, bool wait)
 {
-	LOCKTAG		tag;
-
-	slice_tag(&tag, line_id, slice);
-	return LockAcquire(&tag, ExclusiveLock, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
+	return cl_probe_lock(CL_PROBE_SLICE, line_id, slice, wait);
 }
 
 /*
  * cl_credit_slice_unlock: give back one cl_credit_slice_lock of this call
- * (taken under the current resource owner); the lock goes when this
- * transaction took it no other time.
+ * (cl_probe_unlock).
  */
 void
 cl_credit_slice_unlock(int64 line_id, int32 slice)
 {
-	LOCKTAG		tag;
-
-	slice_tag(&tag, line_id, slice);
-	if (!LockRelease(&tag, ExclusiveLock, false))
-		elog(ERROR, "creditledger: slice %d of credit line " INT64_FORMAT " was not locked",
-			 slice, line_id);
+	cl_probe_unlock(CL_PROBE_SLICE, line_id, slice);
 }

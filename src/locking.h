@@ -80,8 +80,16 @@ typedef enum LockOutcome
 {
 	LOCK_OK,
 	LOCK_SKIPPED,				/* held by another transaction (skip policy) */
-	LOCK_NOT_FOUND
+	LOCK_NOT_FOUND,
+	LOCK_SHORT					/* cl_probe_sub: short, let go (see there) */
 } LockOutcome;
+
+/* What a probe lock (lockorder.h) guards. */
+typedef enum ClProbeKind
+{
+	CL_PROBE_SLICE,				/* a hot credit line's slice (step 4) */
+	CL_PROBE_SUB				/* a split account's sub-account (step 6) */
+} ClProbeKind;
 
 extern HotMode cl_parse_hot_mode(const char *s);
 extern const char *cl_hot_mode_name(HotMode m);
@@ -95,7 +103,13 @@ extern LockOutcome cl_lock_main(LockContext *lc, int64 id, LockWaitPolicy wait,
 								LockTupleMode mode, AccountInfo *info, ChainHead *head);
 extern LockOutcome cl_lock_sub(LockContext *lc, const AccountInfo *info, int32 sub,
 							   LockWaitPolicy wait, ChainHead *head);
+extern LockOutcome cl_probe_sub(LockContext *lc, const AccountInfo *info, int32 sub,
+								LockWaitPolicy wait, int64 needed, ChainHead *head,
+								bool *kept);
 extern int64 cl_read_sub_balance(LockContext *lc, int64 id, int32 sub);
+extern void cl_read_sub_balances(LockContext *lc, int64 id, int32 n, int64 *avail);
+extern bool cl_probe_lock(ClProbeKind kind, int64 id, int32 part, bool wait);
+extern void cl_probe_unlock(ClProbeKind kind, int64 id, int32 part);
 
 extern void cl_mode_lock(int64 account_id, bool exclusive);
 extern bool cl_mode_lock_try(int64 account_id);

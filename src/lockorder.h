@@ -27,7 +27,8 @@
  *      their slices instead, at their place in the ascending line order;
  *      expiry locks a hot line's own row at that place);
  *      within one hot line, a slice is its slice lock (advisory, class
- *      CL_CREDIT_SLICE_CLASS) and then its row: one slice tried (its lock
+ *      CL_CREDIT_SLICE_CLASS, a probe lock: locking.c cl_probe_lock) and
+ *      then its row: one slice tried (its lock
  *      only if free, its row SKIP LOCKED), or one slice waited for while
  *      holding no other slice of the line taken in this call; a slice
  *      found short once its lock is held is given back at once
@@ -41,11 +42,17 @@
  *      CL_MODE_LOCK_CLASS), shared by postings, exclusive by set_hot_mode,
  *      close_account, set_account_block; ascending account id;
  *   6. account rows (FOR NO KEY UPDATE through the primary key), ascending
- *      account id, each followed by its sub-accounts in ascending order
- *      (split accounts: one sub-account with SKIP LOCKED, a probe that
- *      finds it short released with its subtransaction, or one sub-account
- *      waited for while holding no other sub-account of the account; all
- *      of them in order, after the account row, to gather).
+ *      account id, each followed by its sub-accounts in ascending order;
+ *      within one split account, a sub-account is its sub-account lock
+ *      (advisory, class CL_SUB_LOCK_CLASS) and then its row, the way a
+ *      slice is (one probe helper, locking.c cl_probe_lock): one
+ *      sub-account probed (its lock only if free, its newest version read,
+ *      its row locked only if that serves), a probe that finds it short
+ *      giving its lock back at once (no row lock, no subtransaction); or
+ *      one sub-account waited for while holding no other sub-account of
+ *      the account; all of them in order, after the account row, to
+ *      gather.  Every writer of a sub-account row takes it through
+ *      cl_lock_sub / cl_probe_sub, so holds its sub-account lock.
  *
  * Lending (lending.c) runs the credit half first (steps 1-4), then the
  * money half (its voucher, step 2, claimed after the credit locks: only a
@@ -89,6 +96,16 @@
 
 /* Step 5: the class (4th advisory key field) of account mode locks. */
 #define CL_MODE_LOCK_CLASS 0x434C
+
+/*
+ * Step 6, within a split account: a sub-account's lock, advisory (account
+ * id low 32 bits, account id high bits shifted left 11 | sub-account, class
+ * CL_SUB_LOCK_CLASS), taken before the sub-account's row and held with it
+ * to the end of the transaction; given back at once (never holding the
+ * row) when the sub-account turns out short.  The same probe lock as a
+ * slice's (locking.c cl_probe_lock), another class.
+ */
+#define CL_SUB_LOCK_CLASS 0x4355
 
 extern void cl_credit_graph_lock(bool exclusive);
 extern bool cl_in_subxact(bool (*try) (void *arg), void *arg);

@@ -14,9 +14,11 @@
  *      - buffered increases (buffered, buffered_split, no decreasing leg):
  *        buffer rows, no row lock;
  *      - split decreases and increases (split, buffered_split): one
- *        sub-account chosen and locked by hot.c (SKIP LOCKED first; gathers
- *        from siblings when none has enough; LD001 only when the whole
- *        account is short);
+ *        sub-account chosen and locked by hot.c (probed only if free
+ *        first, a short one let go at once; gathers from siblings when
+ *        none has enough, releasing due reservations through
+ *        holds_release_due, passed in; LD001 only when the whole account
+ *        is short);
  *      - everything else: the account row, locked; a buffered account that
  *        is short applies its own buffer first (hot.c), then releases the
  *        due reservations on the chain (holds.c), then the floor is checked
@@ -397,7 +399,7 @@ cl_reserve_chain(LockContext *lc, AccountInfo *info, int64 amount, const ChainHe
 	int64		check;
 
 	if (HOT_MODE_IS_SPLIT(info->hot_mode))
-		hot_choose_sub(lc, info, -amount, head);
+		hot_choose_sub(lc, info, -amount, head, holds_release_due);
 	else
 	{
 		AccountPlan p;
@@ -556,7 +558,7 @@ post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
 		else if (HOT_MODE_IS_SPLIT(mode))
 		{
 			p->kind = PLAN_SUB;
-			hot_choose_sub(&lc, &p->info, p->net, &p->head);
+			hot_choose_sub(&lc, &p->info, p->net, &p->head, holds_release_due);
 		}
 		else
 			plan_main(&lc, p);

@@ -22,12 +22,17 @@
 #
 # Workloads: transfer (transfer_uniform.sql), pending_post
 # (transfer_pending + transfer_post), pending (pending_uniform.sql),
-# pending_split (pending_out_of.sql from the split account).
+# pending_split (pending_out_of.sql from the split account), and, only
+# when INSTR_ONLY names it, transfer_split (transfer_out_of.sql: a
+# transfer from the split account).
 # Prints one line per workload and the two ratios the money-hold targets
 # are about.  Needs valgrind (apt-get install valgrind).
 # INSTR_KEEP=DIR keeps each workload's 300-call callgrind profile there
 # (DIR/KIND.callgrind, for callgrind_annotate --inclusive=yes).
 # INSTR_ONLY="KIND ..." measures only those workloads.
+# HOTFUND=N funds the split account with N instead of 1e11 (e.g. 38400:
+# 600 a sub-account, so that decreases of up to 100 find sub-accounts
+# near short and, as the backend drains one, short).
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 
@@ -38,7 +43,7 @@ scratch_dir instructions; dir=$SCRATCH
 start_cluster "$dir" "$(free_port)" "creditledger.database = ''"
 log "setup: test/bench/setup.sql"
 as_pg "$PGBIN/psql" -X -q -d postgres -v naccounts=1000 -v fund=1000000000 \
-    -v hotfund=100000000000 -v shards=64 -f "$SRC/test/bench/setup.sql" >/dev/null
+    -v hotfund="${HOTFUND:-100000000000}" -v shards=64 -f "$SRC/test/bench/setup.sql" >/dev/null
 lo=$(as_pg "$PGBIN/psql" -X -Atq -d postgres -c \
     "SELECT min(account_id) FROM creditledger.accounts WHERE code LIKE 'bench-acct-%'")
 split=$(as_pg "$PGBIN/psql" -X -Atq -d postgres -c \
@@ -74,6 +79,8 @@ script() {
                 printf "SELECT creditledger.transfer_pending(%cis-p%d%c, %d, %d, %d);\n", 39, i, 39, a, b, amt;
             else if (kind == "pending_split")
                 printf "SELECT creditledger.transfer_pending(%cis-s%d%c, %d, %d, %d);\n", 39, i, 39, sp, b, amt;
+            else if (kind == "transfer_split")
+                printf "SELECT creditledger.transfer(%cis-x%d%c, %d, %d, %d);\n", 39, i, 39, sp, b, amt;
         }
     }'
 }
