@@ -869,14 +869,30 @@ cl_credit_spread_headroom(int64 line, int32 n, int64 total)
  * while the line is hot (expiry only releases there; making a line hot
  * folds its slices into the row first), so the line's total stays within
  * bigint whatever the interleaving, as hot_bound.c keeps a hot account's.
+ * So a row total read earlier (l from the graph cache, row_cached) is a
+ * bound that errs only towards refusing: the row is read again first.
  */
 static void
-check_slice_bound(const CreditLine *l, const CreditHead *h, int128 add, const char *op)
+check_slice_bound(CreditLine *l, const CreditHead *h, int128 add, const char *op)
 {
 	int128		row = (int128) l->frozen + l->used + l->returned;
 	int128		share = ((int128) PG_INT64_MAX - Max(row, 0)) / l->hot_slices;
 	int128		total = (int128) h->frozen + h->used + h->returned;
 
+	if (total + add > share && l->row_cached)
+	{
+		/* the cached row's total is a bound only: read it as it is now */
+		CreditLine	now;
+
+		if (!credit_line_read(l->line_id, &now))
+			elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", l->line_id);
+		l->frozen = now.frozen;
+		l->used = now.used;
+		l->returned = now.returned;
+		l->row_cached = false;
+		row = (int128) l->frozen + l->used + l->returned;
+		share = ((int128) PG_INT64_MAX - Max(row, 0)) / l->hot_slices;
+	}
 	if (total + add > share)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),

@@ -38,6 +38,10 @@ typedef struct CreditLine
 	bool		limit_decreased;	/* limit_decreased_at is set */
 	bool		hot_batched;	/* a hot line whose slice journal is batched */
 	ItemPointerData tid;		/* the version read (locked, when locked) */
+	bool		row_cached;		/* a hot line from the graph cache: frozen,
+								 * used, returned, version, last_hash and tid
+								 * are as of when it was cached (its totals
+								 * can only have fallen since) */
 } CreditLine;
 
 /* The head of one chain: a line's own row (slice 0) or a slice. */

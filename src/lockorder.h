@@ -91,6 +91,7 @@
 #define CL_MODE_LOCK_CLASS 0x434C
 
 extern void cl_credit_graph_lock(bool exclusive);
+extern bool cl_credit_graph_generation(uint64 *generation);
 extern bool cl_in_subxact(bool (*try) (void *arg), void *arg);
 extern bool cl_credit_surplus_lock_try(int64 line_id);
 
