@@ -599,21 +599,60 @@ enum
 static ColumnMap link_map;
 
 /*
- * credit_line_nodes: the line and every ancestor it reaches through links
- * whose control is not 'grant' (granted limits are carved, not used), each
- * once, ascending: what the engine changes (one scan of the links' primary
- * key per node; from the graph cache when it is usable: the whole answer,
- * or the nodes of an ancestor found there, taken without scanning them).
+ * add_parents: append to ids[0..*count-1] the parents of line through
+ * links whose control is not 'grant', those not there yet (one scan of
+ * the links' primary key).
  */
-int64 *
-credit_line_nodes(int64 line, int *n)
+static void
+add_parents(Rows *r, Snapshot snapshot, int64 line, int64 **ids, int *count, int *cap)
+{
+	ScanKeyData key;
+	IndexScanDesc scan;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(line));
+	scan = index_beginscan(r->rel, r->index, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, r->slot))
+	{
+		char	   *control = col_text(r, K_CONTROL);
+		int64		parent = col_int64(r, K_PARENT_ID, NULL);
+		bool		seen = false;
+
+		if (control != NULL && strcmp(control, "grant") == 0)
+			continue;
+		for (int k = 0; k < *count && !seen; k++)
+			seen = (*ids)[k] == parent;
+		if (seen)
+			continue;
+		if (*count == *cap)
+		{
+			*cap *= 2;
+			*ids = repalloc(*ids, sizeof(int64) * *cap);
+		}
+		(*ids)[(*count)++] = parent;
+	}
+	index_endscan(scan);
+}
+
+/* How deep line_nodes goes by ancestors' cached nodes (then it walks). */
+#define CL_NODES_DEPTH 32
+
+/*
+ * line_nodes: credit_line_nodes at depth (ancestors of the line asked
+ * about): with the graph cache usable, the cached answer, else the line's
+ * own parents (one scan) and each parent's nodes (cached or found so, and
+ * cached), so a line met for the first time costs one scan when its
+ * ancestors are known; without it (or below CL_NODES_DEPTH, which an
+ * acyclic graph never reaches) one scan per node, breadth first.
+ */
+static int64 *
+line_nodes(int64 line, int *n, int depth)
 {
 	Rows		r;
 	Snapshot	snapshot;
 	int			cap = 8;
 	int			count = 1;
 	int64	   *ids;
-	bool	   *expanded;
 	bool		cache = graph_cache_ready();
 
 	if (cache)
@@ -629,73 +668,48 @@ credit_line_nodes(int64 line, int *n)
 		}
 	}
 	ids = palloc(sizeof(int64) * cap);
-
+	ids[0] = line;
 	rows_open(&r, "credit_line_links", "credit_line_links_pkey", AccessShareLock, &link_map,
 			  link_columns, K_COUNT);
 	snapshot = statement_snapshot();
-	ids[0] = line;
-	expanded = palloc(sizeof(bool) * cap);
-	expanded[0] = false;
-	for (int i = 0; i < count; i++)
+	if (cache && depth < CL_NODES_DEPTH)
 	{
-		ScanKeyData key;
-		IndexScanDesc scan;
-		NodesEntry *e;
+		int			direct;
 
-		if (expanded[i])
-			continue;
-		/* an ancestor whose nodes are cached: they are all reached, expanded */
-		if (cache && i > 0 &&
-			(e = hash_search(nodes_cache, &ids[i], HASH_FIND, NULL)) != NULL)
+		add_parents(&r, snapshot, line, &ids, &count, &cap);
+		UnregisterSnapshot(snapshot);
+		rows_close(&r);
+		direct = count;
+		for (int i = 1; i < direct; i++)
 		{
-			for (int j = 0; j < e->n; j++)
-			{
-				int			k = 0;
+			int			m;
+			int64	   *up = line_nodes(ids[i], &m, depth + 1);
 
-				while (k < count && ids[k] != e->ids[j])
-					k++;
-				if (k == count)
+			for (int j = 0; j < m; j++)
+			{
+				bool		seen = false;
+
+				for (int k = 0; k < count && !seen; k++)
+					seen = ids[k] == up[j];
+				if (seen)
+					continue;
+				if (count == cap)
 				{
-					if (count == cap)
-					{
-						cap *= 2;
-						ids = repalloc(ids, sizeof(int64) * cap);
-						expanded = repalloc(expanded, sizeof(bool) * cap);
-					}
-					ids[count++] = e->ids[j];
+					cap *= 2;
+					ids = repalloc(ids, sizeof(int64) * cap);
 				}
-				expanded[k] = true;
+				ids[count++] = up[j];
 			}
-			continue;
+			pfree(up);
 		}
-		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ids[i]));
-		scan = index_beginscan(r.rel, r.index, snapshot, 1, 0);
-		index_rescan(scan, &key, 1, NULL, 0);
-		while (index_getnext_slot(scan, ForwardScanDirection, r.slot))
-		{
-			char	   *control = col_text(&r, K_CONTROL);
-			int64		parent = col_int64(&r, K_PARENT_ID, NULL);
-			bool		seen = false;
-
-			if (control != NULL && strcmp(control, "grant") == 0)
-				continue;
-			for (int k = 0; k < count && !seen; k++)
-				seen = ids[k] == parent;
-			if (seen)
-				continue;
-			if (count == cap)
-			{
-				cap *= 2;
-				ids = repalloc(ids, sizeof(int64) * cap);
-				expanded = repalloc(expanded, sizeof(bool) * cap);
-			}
-			expanded[count] = false;
-			ids[count++] = parent;
-		}
-		index_endscan(scan);
 	}
-	UnregisterSnapshot(snapshot);
-	rows_close(&r);
+	else
+	{
+		for (int i = 0; i < count; i++)
+			add_parents(&r, snapshot, ids[i], &ids, &count, &cap);
+		UnregisterSnapshot(snapshot);
+		rows_close(&r);
+	}
 	*n = cl_sort_unique_ids(ids, count);	/* the nodes are distinct already */
 	if (cache)
 	{
@@ -708,9 +722,24 @@ credit_line_nodes(int64 line, int *n)
 	return ids;
 }
 
+/*
+ * credit_line_nodes: the line and every ancestor it reaches through links
+ * whose control is not 'grant' (granted limits are carved, not used), each
+ * once, ascending: what the engine changes (line_nodes: from the graph
+ * cache when it is usable, else one scan of the links' primary key per
+ * node).
+ */
+int64 *
+credit_line_nodes(int64 line, int *n)
+{
+	return line_nodes(line, n, 0);
+}
+
 /* ------------------------------------------------------------------------
  * Slices
  * ------------------------------------------------------------------------ */
+
+static DirectTable *writer_slices(CreditWriter *w, const AttrNumber **a);
 
 static const char *const slice_columns[] = {
 	"line_id", "slice", "headroom", "frozen", "used", "returned", "version", "last_hash",
@@ -923,11 +952,12 @@ credit_slice_lock_row(CreditHead *h, LockWaitPolicy wait)
  * locked), else its row locked FOR NO KEY UPDATE (waiting or, with
  * LockWaitSkip, SLICE_BUSY when another holds it) with the snapshot that
  * found it, and read into h as locked.  SLICE_MISSING when the line has no
- * such slice.
+ * such slice.  With w, the table is the one w writes the slice through
+ * (opened by it now if not yet), not opened a second time.
  */
 SliceTake
-credit_slice_take_row(int64 line_id, int32 slice, int64 needed, LockWaitPolicy wait,
-					  CreditHead *h)
+credit_slice_take_row(CreditWriter *w, int64 line_id, int32 slice, int64 needed,
+					  LockWaitPolicy wait, CreditHead *h)
 {
 	Rows		r;
 	Snapshot	snapshot = NULL;
@@ -935,7 +965,18 @@ credit_slice_take_row(int64 line_id, int32 slice, int64 needed, LockWaitPolicy w
 	bool		found;
 
 	/* the index is opened only when the slice's remembered root fails */
-	rows_open(&r, "credit_line_slices", NULL, RowShareLock, &slice_map, slice_columns, S_COUNT);
+	if (w != NULL)
+	{
+		/* the writer's opening (RowExclusiveLock), which the change uses */
+		DirectTable *t = writer_slices(w, &r.att);
+
+		r.rel = t->rel;
+		r.index = NULL;
+		r.slot = table_slot_create(r.rel, NULL);
+	}
+	else
+		rows_open(&r, "credit_line_slices", NULL, RowShareLock, &slice_map, slice_columns,
+				  S_COUNT);
 	h->own = cl_own_version(r.rel, line_id, slice, r.att[S_LINE_ID], r.att[S_SLICE], r.slot);
 	found = h->own;
 	if (!found)
@@ -974,7 +1015,14 @@ credit_slice_take_row(int64 line_id, int32 slice, int64 needed, LockWaitPolicy w
 	if (snapshot)
 		UnregisterSnapshot(snapshot);
 	ExecClearTuple(r.slot);
-	rows_close(&r);
+	if (w != NULL)
+	{
+		ExecDropSingleTupleTableSlot(r.slot);
+		if (r.index)
+			index_close(r.index, NoLock);
+	}
+	else
+		rows_close(&r);
 	return result;
 }
 

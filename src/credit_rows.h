@@ -117,8 +117,8 @@ typedef enum SliceTake
 	SLICE_MISSING				/* the line has no such slice */
 } SliceTake;
 
-extern SliceTake credit_slice_take_row(int64 line_id, int32 slice, int64 needed,
-									   LockWaitPolicy wait, CreditHead *h);
+extern SliceTake credit_slice_take_row(CreditWriter *w, int64 line_id, int32 slice,
+									   int64 needed, LockWaitPolicy wait, CreditHead *h);
 extern bool credit_slice_read(int64 line_id, int32 slice, CreditHead *h);
 extern LockOutcome credit_slice_lock_row(CreditHead *h, LockWaitPolicy wait);
 extern int	credit_slice_headrooms(int64 line_id, int32 n, int64 *headroom);
