@@ -972,7 +972,9 @@ credit_slice_take_row(CreditWriter *w, int64 line_id, int32 slice, int64 needed,
 
 		r.rel = t->rel;
 		r.index = NULL;
-		r.slot = table_slot_create(r.rel, NULL);
+		if (w->slice_slot == NULL)
+			w->slice_slot = table_slot_create(r.rel, NULL);
+		r.slot = w->slice_slot;
 	}
 	else
 		rows_open(&r, "credit_line_slices", NULL, RowShareLock, &slice_map, slice_columns,
@@ -1017,7 +1019,6 @@ credit_slice_take_row(CreditWriter *w, int64 line_id, int32 slice, int64 needed,
 	ExecClearTuple(r.slot);
 	if (w != NULL)
 	{
-		ExecDropSingleTupleTableSlot(r.slot);
 		if (r.index)
 			index_close(r.index, NoLock);
 	}
@@ -1073,6 +1074,7 @@ void
 credit_writer_open(CreditWriter *w)
 {
 	w->chain_open = w->lines_open = w->slices_open = false;
+	w->slice_slot = NULL;
 }
 
 /* the writer's slices table, opened on first use, and its column map */
@@ -1267,9 +1269,12 @@ credit_writer_close(CreditWriter *w)
 		chain_writer_close(&w->chain);
 	if (w->lines_open)
 		direct_close(&w->lines);
+	if (w->slice_slot != NULL)
+		ExecDropSingleTupleTableSlot(w->slice_slot);
 	if (w->slices_open)
 		direct_close(&w->slices);
 	w->chain_open = w->lines_open = w->slices_open = false;
+	w->slice_slot = NULL;
 }
 
 /* ------------------------------------------------------------------------

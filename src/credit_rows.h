@@ -99,6 +99,7 @@ typedef struct CreditWriter
 	DirectTable lines;
 	bool		slices_open;
 	DirectTable slices;
+	TupleTableSlot *slice_slot;	/* slice takes' reading slot, or NULL */
 } CreditWriter;
 
 /* lines and the graph */
