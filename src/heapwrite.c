@@ -17,6 +17,11 @@
  * tables have none).  They are created USING heap, and direct_open()
  * refuses any other access method.
  *
+ * direct_open() leaves the table's indexes closed until the first write
+ * that needs an index entry (open_indices): a chain head's update that
+ * stays HOT needs none, and building the indexes' IndexInfo is a good part
+ * of opening a table.  direct_open_claim() opens them at once.
+ *
  * direct_multi_insert() appends many rows with heap_multi_insert and then
  * each row's index entries through ExecInsertIndexTuples, as COPY does
  * (unique checks, their waits and 23505 included, partial predicates

@@ -67,7 +67,12 @@
 #ifndef CREDITLEDGER_LOCKORDER_H
 #define CREDITLEDGER_LOCKORDER_H
 
-/* Step 1: the credit graph lock, pg_advisory_xact_lock(17228, -1). */
+/*
+ * Step 1: the credit graph lock, pg_advisory_xact_lock(17228, -1).  Taken
+ * exclusively through cl_credit_graph_lock, it bumps the credit graph's
+ * generation (locking.c), which validates the backends' graph caches
+ * (credit_rows.c): lines, links and hot settings change only under it.
+ */
 #define CL_CREDIT_GRAPH_KEY1 17228
 #define CL_CREDIT_GRAPH_KEY2 (-1)
 
