@@ -503,17 +503,20 @@ preferred_slice(int32 n)
  * any), its row FOR NO KEY UPDATE (waiting when wait, else only if free),
  * read into h.  When the slice is short or its row busy, the slice lock is
  * given back at once, no row lock taken, and false returned: a short slice
- * is never kept, without a subtransaction.
+ * is never kept, without a subtransaction.  w: the call's writer, whose
+ * opening of the slices table the read uses (NULL in a subtransaction,
+ * whose rollback would close what it opened: the read opens its own).
  */
 static bool
-slice_take(const CreditLine *l, int32 slice, bool wait, int64 needed, CreditHead *h)
+slice_take(CreditWriter *w, const CreditLine *l, int32 slice, bool wait, int64 needed,
+		   CreditHead *h)
 {
 	SliceTake	t;
 
 	if (!cl_credit_slice_lock(l->line_id, slice, wait))
 		return false;
 	/* read, and if it serves the change lock, in one pass (credit_rows.c) */
-	t = credit_slice_take_row(l->line_id, slice, needed,
+	t = credit_slice_take_row(w, l->line_id, slice, needed,
 							  wait ? LockWaitBlock : LockWaitSkip, h);
 	if (t == SLICE_MISSING)
 		elog(ERROR, "creditledger: hot credit line " INT64_FORMAT " has no slice %d",
@@ -538,7 +541,7 @@ slice_take(const CreditLine *l, int32 slice, bool wait, int64 needed, CreditHead
  * limit without one) makes; so slice 1 is read only on such a line.
  */
 static void
-take_slice_giving(const CreditLine *l, int64 needed, CreditHead *h)
+take_slice_giving(CreditWriter *w, const CreditLine *l, int64 needed, CreditHead *h)
 {
 	int32		n = l->hot_slices;
 	int32		start = preferred_slice(n);
@@ -549,16 +552,16 @@ take_slice_giving(const CreditLine *l, int64 needed, CreditHead *h)
 
 		if (credit_slice_read(l->line_id, 1, &d) && d.headroom < 0)
 		{
-			if (!slice_take(l, 1, true, PG_INT64_MIN, h))
+			if (!slice_take(w, l, 1, true, PG_INT64_MIN, h))
 				elog(ERROR, "creditledger: hot credit line " INT64_FORMAT " has no slice 1",
 					 l->line_id);
 			return;
 		}
 	}
 	for (int32 k = 0; k < n; k++)
-		if (slice_take(l, (start + k) % n + 1, false, PG_INT64_MIN, h))
+		if (slice_take(w, l, (start + k) % n + 1, false, PG_INT64_MIN, h))
 			return;
-	if (!slice_take(l, start + 1, true, PG_INT64_MIN, h))
+	if (!slice_take(w, l, start + 1, true, PG_INT64_MIN, h))
 		elog(ERROR, "creditledger: hot credit line " INT64_FORMAT " has no slice %d",
 			 l->line_id, start + 1);
 }
@@ -587,7 +590,7 @@ typedef struct SliceTry
  * slice's headroom.
  */
 static bool
-probe_slice(const CreditLine *l, int64 needed, CreditHead *h)
+probe_slice(CreditWriter *w, const CreditLine *l, int64 needed, CreditHead *h)
 {
 	int32		n = l->hot_slices;
 	int32		start = preferred_slice(n);
@@ -595,7 +598,7 @@ probe_slice(const CreditLine *l, int64 needed, CreditHead *h)
 	int64	   *hr;
 
 	for (int32 k = 0; k < direct; k++)
-		if (slice_take(l, (start + k) % n + 1, false, needed, h))
+		if (slice_take(w, l, (start + k) % n + 1, false, needed, h))
 			return true;
 	if (direct == n)
 		return false;
@@ -607,7 +610,7 @@ probe_slice(const CreditLine *l, int64 needed, CreditHead *h)
 	{
 		int32		s = (start + k) % n + 1;
 
-		if (hr[s] >= needed && slice_take(l, s, false, needed, h))
+		if (hr[s] >= needed && slice_take(w, l, s, false, needed, h))
 			return true;
 	}
 	return false;
@@ -621,7 +624,7 @@ probe_slice(const CreditLine *l, int64 needed, CreditHead *h)
  * one waited for came back short.
  */
 static bool
-wait_for_slice(const CreditLine *l, int64 needed, CreditHead *h)
+wait_for_slice(CreditWriter *w, const CreditLine *l, int64 needed, CreditHead *h)
 {
 	int32		n = l->hot_slices;
 	int64	   *hr = palloc(sizeof(int64) * (n + 1));
@@ -636,7 +639,7 @@ wait_for_slice(const CreditLine *l, int64 needed, CreditHead *h)
 			rich[nrich++] = s;
 	if (nrich == 0)
 		return false;
-	return slice_take(l, rich[preferred_slice(nrich)], true, needed, h);
+	return slice_take(w, l, rich[preferred_slice(nrich)], true, needed, h);
 }
 
 /* What a partial gather found. */
@@ -689,7 +692,7 @@ partial_gather_try(void *arg)
 	{
 		CreditHead	x;
 
-		if (slice_take(l, s, false, PG_INT64_MIN, &x))
+		if (slice_take(NULL, l, s, false, PG_INT64_MIN, &x))
 		{
 			mine[s] = true;
 			took[ntook++] = s;
@@ -783,7 +786,7 @@ wait_release_try(void *arg)
 {
 	SliceTry   *t = arg;
 
-	(void) slice_take(t->l, t->slice, true, PG_INT64_MIN, t->h);
+	(void) slice_take(NULL, t->l, t->slice, true, PG_INT64_MIN, t->h);
 	return false;
 }
 
@@ -803,7 +806,8 @@ wait_release_try(void *arg)
  * wait for each other unless both hold slices from earlier calls.
  */
 static void
-take_slice_needing(const CreditLine *l, int64 needed, const char *op, CreditHead *h)
+take_slice_needing(CreditWriter *cw, const CreditLine *l, int64 needed, const char *op,
+				   CreditHead *h)
 {
 	for (;;)
 	{
@@ -811,9 +815,9 @@ take_slice_needing(const CreditLine *l, int64 needed, const char *op, CreditHead
 		SliceTry	w = {l, needed, 0, h};
 
 		CHECK_FOR_INTERRUPTS();
-		if (probe_slice(l, needed, h))
+		if (probe_slice(cw, l, needed, h))
 			return;
-		if (wait_for_slice(l, needed, h))
+		if (wait_for_slice(cw, l, needed, h))
 			return;
 		if (cl_in_subxact(partial_gather_try, &g))
 			return;
@@ -869,14 +873,30 @@ cl_credit_spread_headroom(int64 line, int32 n, int64 total)
  * while the line is hot (expiry only releases there; making a line hot
  * folds its slices into the row first), so the line's total stays within
  * bigint whatever the interleaving, as hot_bound.c keeps a hot account's.
+ * So a row total read earlier (l from the graph cache, row_cached) is a
+ * bound that errs only towards refusing: the row is read again first.
  */
 static void
-check_slice_bound(const CreditLine *l, const CreditHead *h, int128 add, const char *op)
+check_slice_bound(CreditLine *l, const CreditHead *h, int128 add, const char *op)
 {
 	int128		row = (int128) l->frozen + l->used + l->returned;
 	int128		share = ((int128) PG_INT64_MAX - Max(row, 0)) / l->hot_slices;
 	int128		total = (int128) h->frozen + h->used + h->returned;
 
+	if (total + add > share && l->row_cached)
+	{
+		/* the cached row's total is a bound only: read it as it is now */
+		CreditLine	now;
+
+		if (!credit_line_read(l->line_id, &now))
+			elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", l->line_id);
+		l->frozen = now.frozen;
+		l->used = now.used;
+		l->returned = now.returned;
+		l->row_cached = false;
+		row = (int128) l->frozen + l->used + l->returned;
+		share = ((int128) PG_INT64_MAX - Max(row, 0)) / l->hot_slices;
+	}
 	if (total + add > share)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -949,9 +969,9 @@ credit_apply(CreditWriter *w, CreditLine *l, const char *op, const char *ref,
 	else
 	{
 		if (needed <= 0)
-			take_slice_giving(l, needed, &h);
+			take_slice_giving(w, l, needed, &h);
 		else
-			take_slice_needing(l, needed, op, &h);
+			take_slice_needing(w, l, needed, op, &h);
 		if (add > 0)
 			check_slice_bound(l, &h, add, op);
 		if (l->hot_batched)

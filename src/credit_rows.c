@@ -49,10 +49,13 @@
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "executor/tuptable.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -61,6 +64,7 @@
 #include "credit_rows.h"
 #include "heapwrite.h"
 #include "locking.h"
+#include "lockorder.h"
 #include "rowcache.h"
 
 /* ------------------------------------------------------------------------
@@ -347,6 +351,87 @@ fill_line(Rows *r, CreditLine *l)
 	l->limit_decreased = !isnull;
 	l->hot_batched = DatumGetBool(slot_getattr(r->slot, r->att[L_HOT_BATCHED], &isnull));
 	l->tid = r->slot->tts_tid;
+	l->row_cached = false;
+}
+
+/* ------------------------------------------------------------------------
+ * The graph cache: what only an exclusive holder of the graph lock changes
+ * ------------------------------------------------------------------------
+ *
+ * Per backend, valid while the credit graph's generation (locking.c:
+ * cl_credit_graph_generation) is the one it was filled under: each line's
+ * nodes (credit_line_nodes), and each hot line's row as read, whose
+ * attributes the engine needs of an ancestor it does not lock (status,
+ * validity window, limits, slices, journal mode: changed only under the
+ * exclusive graph lock, which bumps the generation).  Its totals (frozen,
+ * used, returned) are those of when it was read; they are only ever used
+ * as a bound (check_slice_bound in credit_engine.c re-reads the row before
+ * refusing a change on them), since a hot line's own row total never
+ * grows while it is hot.  Validity windows are compared with now() by the
+ * caller, so a cached line never carries a verdict.  When the generation
+ * cannot be used (no shared segment, the graph lock not held shared, this
+ * transaction took it exclusively, REPEATABLE READ or SERIALIZABLE) the
+ * cache is neither read nor filled.
+ */
+
+typedef struct NodesEntry
+{
+	int64		line_id;
+	int			n;
+	int64	   *ids;
+} NodesEntry;
+
+typedef struct HotLineEntry
+{
+	int64		line_id;
+	CreditLine	line;
+} HotLineEntry;
+
+static MemoryContext graph_cxt = NULL;
+static HTAB *nodes_cache = NULL;
+static HTAB *hot_cache = NULL;
+static uint64 graph_generation = 0;
+
+/*
+ * graph_cache_ready: whether the graph cache may be used now, emptied
+ * first when the generation moved since it was filled.
+ */
+static bool
+graph_cache_ready(void)
+{
+	uint64		g;
+	HASHCTL		info;
+
+	if (!cl_credit_graph_generation(&g))
+		return false;
+	if (nodes_cache != NULL && g == graph_generation)
+		return true;
+	nodes_cache = hot_cache = NULL;
+	if (graph_cxt == NULL)
+		graph_cxt = AllocSetContextCreate(TopMemoryContext, "creditledger graph cache",
+										  ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(graph_cxt);
+	info.keysize = sizeof(int64);
+	info.hcxt = graph_cxt;
+	info.entrysize = sizeof(NodesEntry);
+	nodes_cache = hash_create("creditledger line nodes", 64, &info,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	info.entrysize = sizeof(HotLineEntry);
+	hot_cache = hash_create("creditledger hot lines", 16, &info,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	graph_generation = g;
+	return true;
+}
+
+/* copy_line: l with its strings in cxt. */
+static void
+copy_line(CreditLine *to, const CreditLine *l, MemoryContext cxt)
+{
+	*to = *l;
+	to->code = l->code ? MemoryContextStrdup(cxt, l->code) : NULL;
+	to->status = l->status ? MemoryContextStrdup(cxt, l->status) : NULL;
+	to->status_reason = l->status_reason ? MemoryContextStrdup(cxt, l->status_reason) : NULL;
 }
 
 /*
@@ -390,18 +475,39 @@ credit_line_read(int64 line_id, CreditLine *l)
  * credit_lines_lock: read the lines ids[0..n-1] (ascending) into out,
  * locking the rows of the plain ones (of all with include_hot) FOR NO KEY
  * UPDATE in that order, waiting; a hot line is read as the snapshot sees
- * it (its slices are its chains).  A line missing is an internal error.
+ * it (its slices are its chains), or, without include_hot, taken from the
+ * graph cache (row_cached: its totals as of then).  A line missing is an
+ * internal error.
  */
 void
 credit_lines_lock(const int64 *ids, int n, bool include_hot, CreditLine *out)
 {
 	Rows		r;
+	bool		cache = !include_hot && graph_cache_ready();
+	bool		opened = false;
 
-	lines_open(&r, RowShareLock);
 	for (int i = 0; i < n; i++)
 	{
 		bool		own;
-		bool		found = find_line(&r, ids[i], &own);
+		bool		found;
+
+		if (cache)
+		{
+			HotLineEntry *e = hash_search(hot_cache, &ids[i], HASH_FIND, NULL);
+
+			if (e != NULL)
+			{
+				copy_line(&out[i], &e->line, CurrentMemoryContext);
+				out[i].row_cached = true;
+				continue;
+			}
+		}
+		if (!opened)
+		{
+			lines_open(&r, RowShareLock);
+			opened = true;
+		}
+		found = find_line(&r, ids[i], &own);
 
 		if (found && !own)
 		{
@@ -420,8 +526,15 @@ credit_lines_lock(const int64 *ids, int n, bool include_hot, CreditLine *out)
 			elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", ids[i]);
 		fill_line(&r, &out[i]);
 		ExecClearTuple(r.slot);
+		if (cache && out[i].hot_slices > 0)
+		{
+			HotLineEntry *e = hash_search(hot_cache, &ids[i], HASH_ENTER, NULL);
+
+			copy_line(&e->line, &out[i], graph_cxt);
+		}
 	}
-	rows_close(&r);
+	if (opened)
+		rows_close(&r);
 }
 
 /*
@@ -486,62 +599,147 @@ enum
 static ColumnMap link_map;
 
 /*
- * credit_line_nodes: the line and every ancestor it reaches through links
- * whose control is not 'grant' (granted limits are carved, not used), each
- * once, ascending: what the engine changes (one scan of the links' primary
- * key per node).
+ * add_parents: append to ids[0..*count-1] the parents of line through
+ * links whose control is not 'grant', those not there yet (one scan of
+ * the links' primary key).
  */
-int64 *
-credit_line_nodes(int64 line, int *n)
+static void
+add_parents(Rows *r, Snapshot snapshot, int64 line, int64 **ids, int *count, int *cap)
+{
+	ScanKeyData key;
+	IndexScanDesc scan;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(line));
+	scan = index_beginscan(r->rel, r->index, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, r->slot))
+	{
+		char	   *control = col_text(r, K_CONTROL);
+		int64		parent = col_int64(r, K_PARENT_ID, NULL);
+		bool		seen = false;
+
+		if (control != NULL && strcmp(control, "grant") == 0)
+			continue;
+		for (int k = 0; k < *count && !seen; k++)
+			seen = (*ids)[k] == parent;
+		if (seen)
+			continue;
+		if (*count == *cap)
+		{
+			*cap *= 2;
+			*ids = repalloc(*ids, sizeof(int64) * *cap);
+		}
+		(*ids)[(*count)++] = parent;
+	}
+	index_endscan(scan);
+}
+
+/* How deep line_nodes goes by ancestors' cached nodes (then it walks). */
+#define CL_NODES_DEPTH 32
+
+/*
+ * line_nodes: credit_line_nodes at depth (ancestors of the line asked
+ * about): with the graph cache usable, the cached answer, else the line's
+ * own parents (one scan) and each parent's nodes (cached or found so, and
+ * cached), so a line met for the first time costs one scan when its
+ * ancestors are known; without it (or below CL_NODES_DEPTH, which an
+ * acyclic graph never reaches) one scan per node, breadth first.
+ */
+static int64 *
+line_nodes(int64 line, int *n, int depth)
 {
 	Rows		r;
 	Snapshot	snapshot;
 	int			cap = 8;
 	int			count = 1;
-	int64	   *ids = palloc(sizeof(int64) * cap);
+	int64	   *ids;
+	bool		cache = graph_cache_ready();
 
+	if (cache)
+	{
+		NodesEntry *e = hash_search(nodes_cache, &line, HASH_FIND, NULL);
+
+		if (e != NULL)
+		{
+			ids = palloc(sizeof(int64) * e->n);
+			memcpy(ids, e->ids, sizeof(int64) * e->n);
+			*n = e->n;
+			return ids;
+		}
+	}
+	ids = palloc(sizeof(int64) * cap);
+	ids[0] = line;
 	rows_open(&r, "credit_line_links", "credit_line_links_pkey", AccessShareLock, &link_map,
 			  link_columns, K_COUNT);
 	snapshot = statement_snapshot();
-	ids[0] = line;
-	for (int i = 0; i < count; i++)
+	if (cache && depth < CL_NODES_DEPTH)
 	{
-		ScanKeyData key;
-		IndexScanDesc scan;
+		int			direct;
 
-		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ids[i]));
-		scan = index_beginscan(r.rel, r.index, snapshot, 1, 0);
-		index_rescan(scan, &key, 1, NULL, 0);
-		while (index_getnext_slot(scan, ForwardScanDirection, r.slot))
+		add_parents(&r, snapshot, line, &ids, &count, &cap);
+		UnregisterSnapshot(snapshot);
+		rows_close(&r);
+		direct = count;
+		for (int i = 1; i < direct; i++)
 		{
-			char	   *control = col_text(&r, K_CONTROL);
-			int64		parent = col_int64(&r, K_PARENT_ID, NULL);
-			bool		seen = false;
+			int			m;
+			int64	   *up = line_nodes(ids[i], &m, depth + 1);
 
-			if (control != NULL && strcmp(control, "grant") == 0)
-				continue;
-			for (int k = 0; k < count && !seen; k++)
-				seen = ids[k] == parent;
-			if (seen)
-				continue;
-			if (count == cap)
+			for (int j = 0; j < m; j++)
 			{
-				cap *= 2;
-				ids = repalloc(ids, sizeof(int64) * cap);
+				bool		seen = false;
+
+				for (int k = 0; k < count && !seen; k++)
+					seen = ids[k] == up[j];
+				if (seen)
+					continue;
+				if (count == cap)
+				{
+					cap *= 2;
+					ids = repalloc(ids, sizeof(int64) * cap);
+				}
+				ids[count++] = up[j];
 			}
-			ids[count++] = parent;
+			pfree(up);
 		}
-		index_endscan(scan);
 	}
-	UnregisterSnapshot(snapshot);
-	rows_close(&r);
+	else
+	{
+		for (int i = 0; i < count; i++)
+			add_parents(&r, snapshot, ids[i], &ids, &count, &cap);
+		UnregisterSnapshot(snapshot);
+		rows_close(&r);
+	}
 	*n = cl_sort_unique_ids(ids, count);	/* the nodes are distinct already */
+	if (cache)
+	{
+		NodesEntry *e = hash_search(nodes_cache, &line, HASH_ENTER, NULL);
+
+		e->n = *n;
+		e->ids = MemoryContextAlloc(graph_cxt, sizeof(int64) * *n);
+		memcpy(e->ids, ids, sizeof(int64) * *n);
+	}
 	return ids;
+}
+
+/*
+ * credit_line_nodes: the line and every ancestor it reaches through links
+ * whose control is not 'grant' (granted limits are carved, not used), each
+ * once, ascending: what the engine changes (line_nodes: from the graph
+ * cache when it is usable, else one scan of the links' primary key per
+ * node).
+ */
+int64 *
+credit_line_nodes(int64 line, int *n)
+{
+	return line_nodes(line, n, 0);
 }
 
 /* ------------------------------------------------------------------------
  * Slices
  * ------------------------------------------------------------------------ */
+
+static DirectTable *writer_slices(CreditWriter *w, const AttrNumber **a);
 
 static const char *const slice_columns[] = {
 	"line_id", "slice", "headroom", "frozen", "used", "returned", "version", "last_hash",
@@ -580,6 +778,115 @@ fill_slice(Rows *r, int64 line_id, CreditHead *h)
 	(void) slot_getattr(r->slot, r->att[S_PENDING_SINCE], &h->has_pending_since);
 	h->has_pending_since = !h->has_pending_since;
 	h->tid = r->slot->tts_tid;
+}
+
+/*
+ * Where each slice row's HOT chain starts (the TID its primary-key entry
+ * points to), per backend, kept across transactions: slice_find follows
+ * the chain from there, as the index scan would, without descending the
+ * index.  Only a hint: what it finds is checked (in the relation, the
+ * slice's key, visible to the snapshot: the one version of that key the
+ * index would give), and anything else (a non-HOT update moved the row,
+ * VACUUM freed or reused the slot, the table was truncated) falls back to
+ * the index, which remembers the new root.
+ */
+typedef struct SliceRootKey
+{
+	Oid			relid;
+	int32		slice;
+	int64		line_id;
+} SliceRootKey;
+
+typedef struct SliceRootEntry
+{
+	SliceRootKey key;
+	ItemPointerData root;
+} SliceRootEntry;
+
+static HTAB *slice_roots = NULL;
+
+/*
+ * slice_at_root: the version of the slice row whose chain starts at root
+ * that snapshot sees, into r->slot, if it is slice (line_id, slice).
+ */
+static bool
+slice_at_root(Rows *r, ItemPointer root, int64 line_id, int32 slice, Snapshot snapshot)
+{
+	IndexFetchTableData *f;
+	ItemPointerData tid = *root;
+	bool		call_again = false;
+	bool		found;
+
+	if (ItemPointerGetBlockNumber(&tid) >= RelationGetNumberOfBlocks(r->rel))
+		return false;
+	f = table_index_fetch_begin(r->rel);
+	found = table_index_fetch_tuple(f, &tid, snapshot, r->slot, &call_again, NULL);
+	table_index_fetch_end(f);
+	if (found && (col_int64(r, S_LINE_ID, NULL) != line_id || col_int32(r, S_SLICE) != slice))
+	{
+		ExecClearTuple(r->slot);
+		found = false;
+	}
+	return found;
+}
+
+/*
+ * slice_find: slice (line_id, slice) as snapshot sees it, into r->slot
+ * (r opened without its index: opened here when needed); false if none.
+ * Tries the remembered root first, else the primary key (remembering the
+ * root the index gave).
+ */
+static bool
+slice_find(Rows *r, int64 line_id, int32 slice, Snapshot snapshot)
+{
+	SliceRootKey key;
+	SliceRootEntry *e;
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+	ItemPointer tid;
+	ItemPointerData root;
+	bool		found = false;
+
+	memset(&key, 0, sizeof(key));
+	key.relid = RelationGetRelid(r->rel);
+	key.slice = slice;
+	key.line_id = line_id;
+	if (slice_roots == NULL)
+	{
+		HASHCTL		info;
+
+		info.keysize = sizeof(SliceRootKey);
+		info.entrysize = sizeof(SliceRootEntry);
+		slice_roots = hash_create("creditledger slice roots", 256, &info,
+								  HASH_ELEM | HASH_BLOBS);
+	}
+	e = hash_search(slice_roots, &key, HASH_FIND, NULL);
+	if (e != NULL && slice_at_root(r, &e->root, line_id, slice, snapshot))
+		return true;
+	if (r->index == NULL)
+		r->index = index_open(cl_relation_oid("credit_line_slices_pkey"), AccessShareLock);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(line_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(slice));
+	scan = index_beginscan(r->rel, r->index, snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+	{
+		root = *tid;
+		if (index_fetch_heap(scan, r->slot))
+		{
+			found = true;
+			break;
+		}
+	}
+	index_endscan(scan);
+	if (found)
+	{
+		e = hash_search(slice_roots, &key, HASH_ENTER, NULL);
+		e->root = root;
+	}
+	else if (e != NULL)
+		(void) hash_search(slice_roots, &key, HASH_REMOVE, NULL);
+	return found;
 }
 
 /*
@@ -645,28 +952,39 @@ credit_slice_lock_row(CreditHead *h, LockWaitPolicy wait)
  * locked), else its row locked FOR NO KEY UPDATE (waiting or, with
  * LockWaitSkip, SLICE_BUSY when another holds it) with the snapshot that
  * found it, and read into h as locked.  SLICE_MISSING when the line has no
- * such slice.
+ * such slice.  With w, the table is the one w writes the slice through
+ * (opened by it now if not yet), not opened a second time.
  */
 SliceTake
-credit_slice_take_row(int64 line_id, int32 slice, int64 needed, LockWaitPolicy wait,
-					  CreditHead *h)
+credit_slice_take_row(CreditWriter *w, int64 line_id, int32 slice, int64 needed,
+					  LockWaitPolicy wait, CreditHead *h)
 {
 	Rows		r;
 	Snapshot	snapshot = NULL;
 	SliceTake	result;
 	bool		found;
 
-	slices_open(&r, RowShareLock);
+	/* the index is opened only when the slice's remembered root fails */
+	if (w != NULL)
+	{
+		/* the writer's opening (RowExclusiveLock), which the change uses */
+		DirectTable *t = writer_slices(w, &r.att);
+
+		r.rel = t->rel;
+		r.index = NULL;
+		if (w->slice_slot == NULL)
+			w->slice_slot = table_slot_create(r.rel, NULL);
+		r.slot = w->slice_slot;
+	}
+	else
+		rows_open(&r, "credit_line_slices", NULL, RowShareLock, &slice_map, slice_columns,
+				  S_COUNT);
 	h->own = cl_own_version(r.rel, line_id, slice, r.att[S_LINE_ID], r.att[S_SLICE], r.slot);
 	found = h->own;
 	if (!found)
 	{
-		ScanKeyData keys[2];
-
-		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(line_id));
-		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(slice));
 		snapshot = statement_snapshot();
-		found = cl_find_row(r.rel, r.index, keys, 2, snapshot, r.slot);
+		found = slice_find(&r, line_id, slice, snapshot);
 	}
 	if (!found)
 		result = SLICE_MISSING;
@@ -699,7 +1017,13 @@ credit_slice_take_row(int64 line_id, int32 slice, int64 needed, LockWaitPolicy w
 	if (snapshot)
 		UnregisterSnapshot(snapshot);
 	ExecClearTuple(r.slot);
-	rows_close(&r);
+	if (w != NULL)
+	{
+		if (r.index)
+			index_close(r.index, NoLock);
+	}
+	else
+		rows_close(&r);
 	return result;
 }
 
@@ -750,6 +1074,7 @@ void
 credit_writer_open(CreditWriter *w)
 {
 	w->chain_open = w->lines_open = w->slices_open = false;
+	w->slice_slot = NULL;
 }
 
 /* the writer's slices table, opened on first use, and its column map */
@@ -944,9 +1269,12 @@ credit_writer_close(CreditWriter *w)
 		chain_writer_close(&w->chain);
 	if (w->lines_open)
 		direct_close(&w->lines);
+	if (w->slice_slot != NULL)
+		ExecDropSingleTupleTableSlot(w->slice_slot);
 	if (w->slices_open)
 		direct_close(&w->slices);
 	w->chain_open = w->lines_open = w->slices_open = false;
+	w->slice_slot = NULL;
 }
 
 /* ------------------------------------------------------------------------

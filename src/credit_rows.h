@@ -38,6 +38,10 @@ typedef struct CreditLine
 	bool		limit_decreased;	/* limit_decreased_at is set */
 	bool		hot_batched;	/* a hot line whose slice journal is batched */
 	ItemPointerData tid;		/* the version read (locked, when locked) */
+	bool		row_cached;		/* a hot line from the graph cache: frozen,
+								 * used, returned, version, last_hash and tid
+								 * are as of when it was cached (its totals
+								 * can only have fallen since) */
 } CreditLine;
 
 /* The head of one chain: a line's own row (slice 0) or a slice. */
@@ -95,6 +99,7 @@ typedef struct CreditWriter
 	DirectTable lines;
 	bool		slices_open;
 	DirectTable slices;
+	TupleTableSlot *slice_slot;	/* slice takes' reading slot, or NULL */
 } CreditWriter;
 
 /* lines and the graph */
@@ -113,8 +118,8 @@ typedef enum SliceTake
 	SLICE_MISSING				/* the line has no such slice */
 } SliceTake;
 
-extern SliceTake credit_slice_take_row(int64 line_id, int32 slice, int64 needed,
-									   LockWaitPolicy wait, CreditHead *h);
+extern SliceTake credit_slice_take_row(CreditWriter *w, int64 line_id, int32 slice,
+									   int64 needed, LockWaitPolicy wait, CreditHead *h);
 extern bool credit_slice_read(int64 line_id, int32 slice, CreditHead *h);
 extern LockOutcome credit_slice_lock_row(CreditHead *h, LockWaitPolicy wait);
 extern int	credit_slice_headrooms(int64 line_id, int32 n, int64 *headroom);

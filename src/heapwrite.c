@@ -17,6 +17,11 @@
  * tables have none).  They are created USING heap, and direct_open()
  * refuses any other access method.
  *
+ * direct_open() leaves the table's indexes closed until the first write
+ * that needs an index entry (open_indices): a chain head's update that
+ * stays HOT needs none, and building the indexes' IndexInfo is a good part
+ * of opening a table.  direct_open_claim() opens them at once.
+ *
  * direct_multi_insert() appends many rows with heap_multi_insert and then
  * each row's index entries through ExecInsertIndexTuples, as COPY does
  * (unique checks, their waits and 23505 included, partial predicates
@@ -226,6 +231,28 @@ seed_predicates(DirectTable *t)
 }
 
 /*
+ * open_indices: open t's indexes for inserting entries (speculative: for
+ * direct_claim's arbiter checks), once.  direct_open leaves this to the
+ * first write that needs an index entry: an update that stays HOT (most
+ * head updates) needs none, and opening the indexes (their IndexInfo)
+ * is a good part of opening a table.  The indexes are allocated in the
+ * table's executor state, closed by direct_close.
+ */
+static void
+open_indices(DirectTable *t, bool speculative)
+{
+	MemoryContext old;
+
+	if (t->indices_open)
+		return;
+	old = MemoryContextSwitchTo(t->estate->es_query_cxt);
+	ExecOpenIndices(t->rri, speculative);
+	MemoryContextSwitchTo(old);
+	t->indices_open = true;
+	seed_predicates(t);
+}
+
+/*
  * open_table: open creditledger.relname and its indexes for writing; with
  * speculative, the unique indexes' information for arbitrating conflicts
  * too (as for INSERT ... ON CONFLICT).
@@ -241,8 +268,9 @@ open_table(DirectTable *t, const char *relname, bool speculative)
 	t->estate->es_output_cid = GetCurrentCommandId(true);
 	t->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(t->rri, t->rel, 1, NULL, 0);
-	ExecOpenIndices(t->rri, speculative);
-	seed_predicates(t);
+	t->indices_open = false;
+	if (speculative)
+		open_indices(t, true);
 	t->slot = MakeSingleTupleTableSlot(RelationGetDescr(t->rel), &TTSOpsHeapTuple);
 }
 
@@ -273,6 +301,7 @@ insert_index_entries(DirectTable *t, HeapTuple tup, bool only_summarizing)
 {
 	List	   *recheck;
 
+	open_indices(t, false);
 	if (t->rri->ri_NumIndices == 0)
 		return;
 	ExecStoreHeapTuple(tup, t->slot, false);
@@ -486,6 +515,7 @@ direct_multi_insert(DirectTable *t, HeapTuple *tuples, int n,
 
 	if (n <= 0)
 		return;
+	open_indices(t, false);
 	check_insert_rules(t, emulated, nemulated);
 	for (int i = 0; i < n; i++)
 		for (int a = 0; a < desc->natts; a++)
@@ -575,6 +605,7 @@ direct_claim(DirectTable *t, Oid arbiter, Datum *values, bool *nulls, ItemPointe
 	bool		inserted = false;
 	bool		precheck = false;	/* not on the first attempt (see above) */
 
+	open_indices(t, false);		/* open already (direct_open_claim) */
 	for (;;)
 	{
 		ItemPointerData conflict;
@@ -659,6 +690,8 @@ direct_update_columns_nulls(DirectTable *t, ItemPointer tid, int ncols,
 	ReleaseBuffer(buf);
 
 	cl_simple_heap_update(t->rel, tid, newtup, &index_all, &index_summarizing);
+	if (index_all || index_summarizing)
+		open_indices(t, false);
 	if (index_all && keys_unchanged(t, ncols, attnums))
 		insert_unchanged_index_entries(t, newtup);
 	else if (index_all)
@@ -737,7 +770,8 @@ void
 direct_close(DirectTable *t)
 {
 	ExecDropSingleTupleTableSlot(t->slot);
-	ExecCloseIndices(t->rri);
+	if (t->indices_open)
+		ExecCloseIndices(t->rri);
 	FreeExecutorState(t->estate);
 	table_close(t->rel, NoLock);
 	CommandCounterIncrement();

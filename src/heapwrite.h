@@ -17,6 +17,7 @@ typedef struct DirectTable
 	ResultRelInfo *rri;
 	EState	   *estate;
 	TupleTableSlot *slot;
+	bool		indices_open;	/* rri's indexes opened (direct_open: on first need) */
 } DirectTable;
 
 extern void direct_open(DirectTable *t, const char *relname);

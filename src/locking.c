@@ -28,6 +28,11 @@
  *     taken anew, so the lock order of point 2 is unchanged.  Only for
  *     locks up to FOR NO KEY UPDATE (what an update holds); stronger locks
  *     (set_hot_mode's FOR UPDATE) always take the ordinary path.
+ *  4. The credit graph lock (lockorder.h, step 1) and its generation, a
+ *     counter in the shared segment that every exclusive taker of the
+ *     graph lock bumps once it holds it (cl_credit_graph_lock), so that a
+ *     backend holding the lock shared can tell whether what it cached of
+ *     the lines and links is still current (cl_credit_graph_generation).
  */
 #include "postgres.h"
 
@@ -44,7 +49,9 @@
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
+#include "port/atomics.h"
 #include "storage/lock.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -61,7 +68,20 @@
 #include "locking.h"
 #include "lockorder.h"
 #include "rowcache.h"
+#include "shmem.h"
 #include "validate.h"
+
+/* The credit graph's shared section (cl_graph_shmem_attach). */
+typedef struct ClGraphShared
+{
+	pg_atomic_uint64 generation;	/* bumped by every exclusive graph lock */
+} ClGraphShared;
+
+/* NULL when the library was not preloaded (no segment). */
+static ClGraphShared *graph_shared = NULL;
+
+/* The local transaction that took the graph lock exclusively, if any. */
+static LocalTransactionId graph_exclusive_lxid = InvalidLocalTransactionId;
 
 CL_TRACKED_FUNCTION(cl_lock_accounts, CL_OP_LOCK_ACCOUNTS, lock_accounts_impl)
 
@@ -787,6 +807,63 @@ cl_credit_graph_lock(bool exclusive)
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) CL_CREDIT_GRAPH_KEY1,
 						 (uint32) CL_CREDIT_GRAPH_KEY2, 2);
 	(void) LockAcquire(&tag, exclusive ? ExclusiveLock : ShareLock, false, false);
+	if (exclusive)
+	{
+		/* whatever this transaction changes, no backend keeps what it read */
+		graph_exclusive_lxid = MyProc->lxid;
+		if (graph_shared != NULL)
+			pg_atomic_fetch_add_u64(&graph_shared->generation, 1);
+	}
+}
+
+/*
+ * cl_graph_shmem_size, cl_graph_shmem_attach: the credit graph's section
+ * of the shared segment (shmem.c): its generation, a counter every taker
+ * of the exclusive graph lock bumps once it holds it.  A new segment
+ * (first start, or after a crash, when every backend starts afresh too)
+ * starts at 1.
+ */
+Size
+cl_graph_shmem_size(void)
+{
+	return sizeof(ClGraphShared);
+}
+
+void
+cl_graph_shmem_attach(void *base, bool init)
+{
+	graph_shared = (ClGraphShared *) base;
+	if (init)
+		pg_atomic_init_u64(&graph_shared->generation, 1);
+}
+
+/*
+ * cl_credit_graph_generation: the credit graph's generation, for a cache
+ * of what the credit lines and links say that only an exclusive holder of
+ * the graph lock changes (credit_rows.c); false when no such cache may be
+ * used or filled now: the library was not preloaded (no segment), the
+ * transaction does not hold the graph lock shared (an exclusive holder
+ * could be changing the graph, and its change would be missed), it took
+ * the lock exclusively itself (it changes the graph after the bump), or
+ * it reads with one snapshot for the whole transaction (REPEATABLE READ,
+ * SERIALIZABLE: what it sees may be older than the generation).  While
+ * the shared lock is held the generation cannot move, so an unchanged
+ * generation means nothing changed since the cache was filled.
+ */
+bool
+cl_credit_graph_generation(uint64 *generation)
+{
+	LOCKTAG		tag;
+
+	if (graph_shared == NULL || graph_exclusive_lxid == MyProc->lxid ||
+		IsolationUsesXactSnapshot())
+		return false;
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) CL_CREDIT_GRAPH_KEY1,
+						 (uint32) CL_CREDIT_GRAPH_KEY2, 2);
+	if (!LockHeldByMe(&tag, ShareLock))
+		return false;
+	*generation = pg_atomic_read_u64(&graph_shared->generation);
+	return true;
 }
 
 /*

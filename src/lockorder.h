@@ -74,7 +74,12 @@
 #ifndef CREDITLEDGER_LOCKORDER_H
 #define CREDITLEDGER_LOCKORDER_H
 
-/* Step 1: the credit graph lock, pg_advisory_xact_lock(17228, -1). */
+/*
+ * Step 1: the credit graph lock, pg_advisory_xact_lock(17228, -1).  Taken
+ * exclusively through cl_credit_graph_lock, it bumps the credit graph's
+ * generation (locking.c), which validates the backends' graph caches
+ * (credit_rows.c): lines, links and hot settings change only under it.
+ */
 #define CL_CREDIT_GRAPH_KEY1 17228
 #define CL_CREDIT_GRAPH_KEY2 (-1)
 
@@ -108,6 +113,7 @@
 #define CL_SUB_LOCK_CLASS 0x4355
 
 extern void cl_credit_graph_lock(bool exclusive);
+extern bool cl_credit_graph_generation(uint64 *generation);
 extern bool cl_in_subxact(bool (*try) (void *arg), void *arg);
 extern bool cl_credit_surplus_lock_try(int64 line_id);
 

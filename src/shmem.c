@@ -6,11 +6,12 @@
  * and the segment created (or attached, in EXEC_BACKEND children) in
  * shmem_startup_hook, both installed only while shared_preload_libraries is
  * processed.  Without preloading there is no segment: the sections' owners
- * see NULL and answer "not available" (55000 with a hint).
+ * see NULL and answer "not available" (55000 with a hint), or (the credit
+ * graph's generation) do without the cache it validates.
  *
  * Layout: one ShmemInitStruct named "creditledger" holding, in order, the
- * worker slots (stats.c) and the operation counters (opstats.c), each
- * MAXALIGNed; plus the hot-account hash table (opstats.c), which
+ * worker slots (stats.c), the operation counters (opstats.c) and the
+ * credit graph's generation (locking.c), each MAXALIGNed; plus the hot-account hash table (opstats.c), which
  * PostgreSQL allocates from the same reservation by name.  Adding a section
  * means a size function and an attach function here, nothing else.
  *
@@ -40,8 +41,9 @@ static void cl_shmem_startup(void);
 static Size
 segment_size(void)
 {
-	return add_size(MAXALIGN(cl_stats_shmem_size()),
-					MAXALIGN(cl_opstats_shmem_size()));
+	return add_size(add_size(MAXALIGN(cl_stats_shmem_size()),
+							 MAXALIGN(cl_opstats_shmem_size())),
+					MAXALIGN(cl_graph_shmem_size()));
 }
 
 /*
@@ -92,5 +94,7 @@ cl_shmem_startup(void)
 	base = ShmemInitStruct("creditledger", segment_size(), &found);
 	cl_stats_shmem_attach(base, !found);
 	cl_opstats_shmem_attach(base + MAXALIGN(cl_stats_shmem_size()), !found);
+	cl_graph_shmem_attach(base + MAXALIGN(cl_stats_shmem_size()) +
+						  MAXALIGN(cl_opstats_shmem_size()), !found);
 	LWLockRelease(AddinShmemInitLock);
 }
