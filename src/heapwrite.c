@@ -763,6 +763,21 @@ cl_column_map_optional(ColumnMap *map, Relation rel, const char *const *names, i
 }
 
 /*
+ * direct_index: t's index with OID indexoid (opened, with the others, if
+ * no write opened them yet), for a caller that looks rows up through it
+ * before writing; NULL if t has no such index.
+ */
+Relation
+direct_index(DirectTable *t, Oid indexoid)
+{
+	open_indices(t, false);
+	for (int i = 0; i < t->rri->ri_NumIndices; i++)
+		if (RelationGetRelid(t->rri->ri_IndexRelationDescs[i]) == indexoid)
+			return t->rri->ri_IndexRelationDescs[i];
+	return NULL;
+}
+
+/*
  * direct_close: close indexes and table (keeping the lock to end of
  * transaction) and make the writes visible to the next command.
  */

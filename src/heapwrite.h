@@ -34,6 +34,7 @@ extern ItemPointerData direct_update_columns_nulls(DirectTable *t, ItemPointer t
 												   const bool *isnull);
 extern void direct_check_insert_rules(DirectTable *t, const char *const *emulated,
 									  int nemulated);
+extern Relation direct_index(DirectTable *t, Oid indexoid);
 extern void direct_close(DirectTable *t);
 
 /* Most columns one ColumnMap holds (checked at every fill). */

@@ -766,15 +766,10 @@ static void
 pending_open(PendingAccess *pa)
 {
 	Oid			voucher_key = cl_relation_oid("ledger_pending_transfers_voucher_key");
-	ResultRelInfo *rri;
 
 	direct_open(&pa->t, "ledger_pending_transfers");
 	pa->rel = pa->t.rel;
-	rri = pa->t.rri;
-	pa->voucher_idx = NULL;
-	for (int i = 0; i < rri->ri_NumIndices; i++)
-		if (RelationGetRelid(rri->ri_IndexRelationDescs[i]) == voucher_key)
-			pa->voucher_idx = rri->ri_IndexRelationDescs[i];
+	pa->voucher_idx = direct_index(&pa->t, voucher_key);
 	if (pa->voucher_idx == NULL)
 		elog(ERROR, "creditledger: ledger_pending_transfers has no voucher index");
 	pa->slot = table_slot_create(pa->rel, NULL);
