@@ -33,6 +33,12 @@
  * A table with columns this library does not know is refused (it would
  * leave them to no default).
  *
+ * Two per-backend caches, both only hints or validated: the graph cache
+ * (each line's nodes, each hot line's row as read; valid while the credit
+ * graph's generation is unchanged, see "The graph cache" below) and each
+ * slice row's HOT-chain root (slice_find: checked on every use, the index
+ * being the fallback).
+ *
  * Locking: none of its own; the caller holds the credit graph lock and
  * takes row locks through the functions here in lockorder.h's order;
  * heads are written only under the row's lock.
@@ -392,9 +398,13 @@ static HTAB *nodes_cache = NULL;
 static HTAB *hot_cache = NULL;
 static uint64 graph_generation = 0;
 
+/* The lines whose nodes a backend keeps before it starts afresh. */
+#define CL_GRAPH_CACHE_LINES 100000
+
 /*
  * graph_cache_ready: whether the graph cache may be used now, emptied
- * first when the generation moved since it was filled.
+ * first when the generation moved since it was filled (or it holds
+ * CL_GRAPH_CACHE_LINES lines: a bound on a backend's memory).
  */
 static bool
 graph_cache_ready(void)
@@ -404,7 +414,8 @@ graph_cache_ready(void)
 
 	if (!cl_credit_graph_generation(&g))
 		return false;
-	if (nodes_cache != NULL && g == graph_generation)
+	if (nodes_cache != NULL && g == graph_generation &&
+		hash_get_num_entries(nodes_cache) < CL_GRAPH_CACHE_LINES)
 		return true;
 	nodes_cache = hot_cache = NULL;
 	if (graph_cxt == NULL)
@@ -805,6 +816,9 @@ typedef struct SliceRootEntry
 
 static HTAB *slice_roots = NULL;
 
+/* The slice roots a backend keeps before it starts afresh. */
+#define CL_SLICE_ROOTS 65536
+
 /*
  * slice_at_root: the version of the slice row whose chain starts at root
  * that snapshot sees, into r->slot, if it is slice (line_id, slice).
@@ -851,6 +865,11 @@ slice_find(Rows *r, int64 line_id, int32 slice, Snapshot snapshot)
 	key.relid = RelationGetRelid(r->rel);
 	key.slice = slice;
 	key.line_id = line_id;
+	if (slice_roots != NULL && hash_get_num_entries(slice_roots) >= CL_SLICE_ROOTS)
+	{
+		hash_destroy(slice_roots);	/* a bound on a backend's memory */
+		slice_roots = NULL;
+	}
 	if (slice_roots == NULL)
 	{
 		HASHCTL		info;
