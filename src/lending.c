@@ -155,10 +155,12 @@ static ClPlan line_loans_plan = {
 	"SELECT (SELECT coalesce(pg_catalog.sum(w.outstanding), 0)::bigint"
 	"          FROM creditledger.ledger_credit_drawdowns w"
 	"         WHERE w.line_id OPERATOR(pg_catalog.=) $1),"
-	"       (SELECT pg_catalog.count(*) FROM creditledger.ledger_credit_disbursements d"
+	"       (SELECT pg_catalog.count(*) FROM creditledger.ledger_credit_drawdowns w"
+	"          JOIN creditledger.ledger_credit_disbursements d"
+	"            ON d.drawdown_id OPERATOR(pg_catalog.=) w.drawdown_id"
 	"          JOIN creditledger.ledger_pending_transfers p"
 	"            ON p.pending_id OPERATOR(pg_catalog.=) d.pending_id"
-	"         WHERE d.line_id OPERATOR(pg_catalog.=) $1"
+	"         WHERE w.line_id OPERATOR(pg_catalog.=) $1"
 	"           AND p.status OPERATOR(pg_catalog.=) 'pending'::pg_catalog.text)",
 	1, {INT8OID}
 };

@@ -20,14 +20,18 @@ CREATE TABLE creditledger.ledger_credit_disbursements (
     receivable_account bigint NOT NULL,
     to_account         bigint NOT NULL,
     amount             bigint NOT NULL CHECK (amount > 0),
-    pending_id         bigint UNIQUE,
+    pending_id         bigint,
     transfer_id        bigint,
     transit_hold_id    bigint,
     created_at         timestamptz NOT NULL DEFAULT now(),
     CHECK ((pending_id IS NULL) = (transit_hold_id IS NULL)),
     CHECK ((pending_id IS NULL) <> (transfer_id IS NULL))
 );
-CREATE INDEX ledger_credit_disbursements_line_idx ON creditledger.ledger_credit_disbursements (line_id);
+-- A pending disbursement is found by its pending transfer (post, void,
+-- expiry, post_batch); an immediate one has none, so it has no entry here.
+-- A line's disbursements are found through its drawdowns (same drawdown_id).
+CREATE UNIQUE INDEX ledger_credit_disbursements_pending_key
+    ON creditledger.ledger_credit_disbursements (pending_id) WHERE pending_id IS NOT NULL;
 COMMENT ON TABLE creditledger.ledger_credit_disbursements IS
     'Disbursements (credit_disburse, credit_disburse_direct): the drawdown and its money under one ref: the transfer (transfer_id) of an immediate one, or the pending transfer (pending_id, voucher = ref) and the transit hold (transit_hold_id, ref creditledger:disbursement:<ref>) that keeps its credit frozen while in transit. Written only by creditledger functions.';
 SELECT pg_catalog.pg_extension_config_dump('creditledger.ledger_credit_disbursements', '');
