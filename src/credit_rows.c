@@ -148,6 +148,21 @@ find_snapshot(Rows *r, ScanKey keys, int nkeys)
 	return found;
 }
 
+/*
+ * find_locked: find_snapshot, then the row locked FOR NO KEY UPDATE
+ * (waiting), its newest version left in r->slot; false if none.
+ */
+static bool
+find_locked(Rows *r, ScanKey keys, int nkeys)
+{
+	ItemPointerData tid;
+
+	if (!find_snapshot(r, keys, nkeys))
+		return false;
+	tid = r->slot->tts_tid;
+	return cl_lock_tid(r->rel, &tid, LockWaitBlock, LockTupleNoKeyExclusive, r->slot) == LOCK_OK;
+}
+
 static int64
 col_int64(Rows *r, int c, bool *isnull)
 {
@@ -1425,13 +1440,7 @@ credit_hold_lock(const char *ref, CreditHoldRow *h)
 
 	holds_open(&r, "ledger_credit_holds_ref_key", RowShareLock);
 	text_key(&key, r.index, 1, ref);
-	found = find_snapshot(&r, &key, 1);
-	if (found)
-	{
-		ItemPointerData tid = r.slot->tts_tid;
-
-		found = cl_lock_tid(r.rel, &tid, LockWaitBlock, LockTupleNoKeyExclusive, r.slot) == LOCK_OK;
-	}
+	found = find_locked(&r, &key, 1);
 	if (found)
 		fill_hold(&r, h);
 	ExecClearTuple(r.slot);
@@ -1625,13 +1634,7 @@ credit_drawdown_lock(const char *ref, CreditDrawdownRow *d)
 
 	drawdowns_open(&r, "ledger_credit_drawdowns_ref_key", RowShareLock);
 	text_key(&key, r.index, 1, ref);
-	found = find_snapshot(&r, &key, 1);
-	if (found)
-	{
-		ItemPointerData tid = r.slot->tts_tid;
-
-		found = cl_lock_tid(r.rel, &tid, LockWaitBlock, LockTupleNoKeyExclusive, r.slot) == LOCK_OK;
-	}
+	found = find_locked(&r, &key, 1);
 	if (found)
 	{
 		d->drawdown_id = col_int64(&r, D_DRAWDOWN_ID, NULL);

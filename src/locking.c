@@ -322,42 +322,15 @@ own_version(Relation rel, int64 id, int32 sub, AttrNumber id_att, AttrNumber sub
 /*
  * lock_found: lock the row version find_row left in slot (found with
  * snapshot) in mode, waiting or not as wait says; under READ COMMITTED its
- * newest version, left in slot.
+ * newest version, left in slot (cl_lock_tid_snapshot).
  */
 static LockOutcome
 lock_found(Relation rel, Snapshot snapshot, LockWaitPolicy wait, LockTupleMode mode,
 		   TupleTableSlot *slot)
 {
 	ItemPointerData tid = slot->tts_tid;
-	TM_FailureData tmfd;
-	TM_Result	result;
 
-	result = table_tuple_lock(rel, &tid, snapshot, slot, GetCurrentCommandId(true),
-							  mode, wait,
-							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
-							  &tmfd);
-	switch (result)
-	{
-		case TM_Ok:
-			return LOCK_OK;
-		case TM_WouldBlock:
-			return LOCK_SKIPPED;
-		case TM_Updated:
-		case TM_Deleted:
-			if (IsolationUsesXactSnapshot())
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
-			if (result == TM_Deleted)
-				return LOCK_NOT_FOUND;
-			elog(ERROR, "creditledger: row of %s was updated concurrently",
-				 RelationGetRelationName(rel));
-			break;
-		default:
-			elog(ERROR, "creditledger: unexpected result %d locking a row of %s",
-				 (int) result, RelationGetRelationName(rel));
-	}
-	return LOCK_NOT_FOUND;
+	return cl_lock_tid_snapshot(rel, &tid, wait, mode, slot, snapshot);
 }
 
 /*
