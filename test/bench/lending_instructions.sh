@@ -40,6 +40,7 @@
 # ONLY="transfer disburse" restricts the workloads.  Needs valgrind.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/callgrind.sh"
 
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
 command -v callgrind_annotate >/dev/null || { echo "callgrind_annotate is not installed" >&2; exit 1; }
@@ -95,41 +96,10 @@ script() {
     }'
 }
 
-# irs KIND N: total instructions of a single-user backend running script KIND N.
-irs() {
-    local run=$dir/run out=$dir/cg.out
-    rm -rf "$run" "$out"
-    cp -a "$dir/data" "$run"
-    script "$1" "$2" >"$dir/script.sql"
-    [ "$(grep -c '^SELECT' "$dir/script.sql")" -ge "$2" ] || { echo "no script for $1" >&2; exit 1; }
-    as_pg valgrind --tool=callgrind --callgrind-out-file="$out" \
-        "$PGBIN/postgres" --single -D "$run" -c creditledger.database= postgres \
-        <"$dir/script.sql" >"$dir/single.log" 2>&1
-    if grep -q ERROR "$dir/single.log"; then
-        grep -m 3 ERROR "$dir/single.log" >&2
-        echo "workload $1 failed" >&2
-        exit 1
-    fi
-    if [ -n "${CALLGRIND_KEEP:-}" ] && [ "$2" -eq 300 ]; then
-        mkdir -p "$CALLGRIND_KEEP"
-        cp "$out" "$CALLGRIND_KEEP/cg.$1.out"
-    fi
-    callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
-}
-
-# per_call KIND: (Ir(300) - Ir(100)) / 200, or exit on a failed count.
-per_call() {
-    local i1 i3
-    i1=$(irs "$1" 100)
-    i3=$(irs "$1" 300)
-    [ -n "$i1" ] && [ -n "$i3" ] && [ "$i3" -gt "$i1" ] || { echo "no count for $1" >&2; exit 1; }
-    echo $(( (i3 - i1) / 200 ))
-}
-
 declare -A per
 for kind in ${ONLY:-transfer disburse use_direct freeze_disburse}; do
     log "$kind: 100 and 300 calls under callgrind"
-    per[$kind]=$(per_call "$kind")
+    per[$kind]=$(cg_per_call "$kind" "${CALLGRIND_KEEP:-}" "cg.$kind.out")
     printf '%-15s %8d instructions per call%s\n' "$kind" "${per[$kind]}" \
         "$(case $kind in freeze_disburse) echo ' (freeze + disburse)';; esac)"
 done
