@@ -12,6 +12,13 @@
 #                     (credit_use_direct on 1000 other lines under the same
 #                     group, without receivable accounts), 16 and 64
 #
+# Order: at each client count the four workloads run twice, the second
+# time in mirrored order (transfer, disburse, freeze+disburse, use_direct,
+# then use_direct ... transfer), and a workload's rate is the mean of its
+# two runs: every run grows the tables and indexes the next one meets, and
+# in a mirrored schedule the compared workloads have the same mean
+# position, so that growth cancels out of their ratio.
+#
 # Target: disburse >= 60% of transfer at 16 and 64 clients (a credit use
 # plus a transfer: 50-100% is the plausible range).  Checked after the load:
 # the lending rules (credit_used_equals_receivable,
@@ -51,28 +58,41 @@ read -r CLO CHI <<<"$(q "SELECT min(line_id) || ' ' || max(line_id) FROM creditl
 SLICES=$(q "SELECT hot_slices FROM creditledger.ledger_credit_lines WHERE code = 'bl-group'")
 
 declare -A TPS=() FAILED=()
-# run NAME CLIENTS SCRIPT ARGS...: one pgbench run; TPS[NAME:CLIENTS].
+# run NAME CLIENTS SCRIPT ARGS...: one pgbench run; TPS[NAME:CLIENTS:ROUND]
+# (ROUND: 1 or 2, 0 for the warm-up); failed transactions add up in
+# FAILED[NAME:CLIENTS].
 run() {
     local name=$1 c=$2 script=$3 f; shift 3
-    f="$OUT/lending-logs/$name-c$c.log"
+    f="$OUT/lending-logs/$name-c$c-r$ROUND.log"
     q "CHECKPOINT" >/dev/null
-    log "lending bench: $name, $c clients, ${SECS}s"
+    log "lending bench: $name, $c clients, ${SECS}s, round $ROUND"
     as_pg "$PGBIN/pgbench" -n -M prepared --failures-detailed -c "$c" -j "$THREADS" -T "$SECS" \
         "$@" -f "$dir/$script" "$DB" >"$f" 2>&1 || echo "pgbench exit $?" >>"$f"
-    TPS[$name:$c]=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$f")
-    FAILED[$name:$c]=$(awk -F'[: ]+' '/^number of failed transactions/ { print $5; exit }' "$f")
+    TPS[$name:$c:$ROUND]=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$f")
+    FAILED[$name:$c]=$(( ${FAILED[$name:$c]:-0} +
+        $(awk -F'[: ]+' '/^number of failed transactions/ { print $5; exit }' "$f" | grep . || echo 0) ))
 }
 L=(-D llo="$LLO" -D lhi="$LHI" -D alo="$ALO" -D ahi="$AHI")
-# a short warm-up of each, then for each client count every workload in turn
-SECS_SAVED=$SECS; SECS=3
-run warm 16 transfer_uniform.sql -D lo="$ALO" -D hi="$AHI" -D naccounts=1000
-run warm 16 lending_disburse.sql "${L[@]}"
+workload() {
+    case $1 in
+        transfer) run transfer "$2" transfer_uniform.sql -D lo="$ALO" -D hi="$AHI" -D naccounts=1000 ;;
+        disburse) run disburse "$2" lending_disburse.sql "${L[@]}" ;;
+        freeze_disburse) run freeze_disburse "$2" lending_freeze_disburse.sql "${L[@]}" ;;
+        use_direct) run use_direct "$2" lending_use_direct.sql -D clo="$CLO" -D chi="$CHI" ;;
+    esac
+}
+WORKLOADS=(transfer disburse freeze_disburse use_direct)
+# a short warm-up of each, then for each client count every workload in
+# turn, and again in the opposite order; a workload's rate is the mean
+SECS_SAVED=$SECS; SECS=3; ROUND=0
+workload transfer 16; workload disburse 16
 SECS=$SECS_SAVED
 for c in 16 64; do
-    run transfer $c transfer_uniform.sql -D lo="$ALO" -D hi="$AHI" -D naccounts=1000
-    run disburse $c lending_disburse.sql "${L[@]}"
-    run freeze_disburse $c lending_freeze_disburse.sql "${L[@]}"
-    run use_direct $c lending_use_direct.sql -D clo="$CLO" -D chi="$CHI"
+    ROUND=1; for w in "${WORKLOADS[@]}"; do workload "$w" $c; done
+    ROUND=2; for ((i = ${#WORKLOADS[@]} - 1; i >= 0; i--)); do workload "${WORKLOADS[$i]}" $c; done
+    for w in "${WORKLOADS[@]}"; do
+        TPS[$w:$c]=$(awk -v a="${TPS[$w:$c:1]:-0}" -v b="${TPS[$w:$c:2]:-0}" 'BEGIN { printf "%.0f", (a + b) / 2 }')
+    done
 done
 
 pct() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
@@ -88,13 +108,15 @@ DEADLOCKS=$(grep -c '40P01' "$dir/server.log" || true)
 {
     echo "# Lending benchmark ($(date -u '+%Y-%m-%d %H:%M UTC'), ${SECS}s per run, $NLINES lines under one hot group line of $SLICES slices)"
     echo
+    echo "Rates: the mean of two runs in mirrored order (round 1 / round 2 ratios in brackets)."
+    echo
     echo "| measure | tps | ratio | target |"
     echo "|---|---|---|---|"
     for c in 16 64; do
         echo "| transfer (uniform), $c clients | ${TPS[transfer:$c]:-?} | | |"
-        echo "| credit_disburse_direct (immediate), $c clients | ${TPS[disburse:$c]:-?} | $(pct "${TPS[disburse:$c]:-}" "${TPS[transfer:$c]:-}") of transfer: $(met "${TPS[disburse:$c]:-}" "${TPS[transfer:$c]:-}") | >= 60% |"
-        echo "| credit_freeze + credit_disburse (one transaction), $c clients | ${TPS[freeze_disburse:$c]:-?} | $(pct "${TPS[freeze_disburse:$c]:-}" "${TPS[transfer:$c]:-}") of transfer | |"
-        echo "| credit_use_direct alone (the credit half), $c clients | ${TPS[use_direct:$c]:-?} | $(pct "${TPS[use_direct:$c]:-}" "${TPS[transfer:$c]:-}") of transfer | |"
+        echo "| credit_disburse_direct (immediate), $c clients | ${TPS[disburse:$c]:-?} | $(pct "${TPS[disburse:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(pct "${TPS[disburse:$c:1]:-}" "${TPS[transfer:$c:1]:-}") / $(pct "${TPS[disburse:$c:2]:-}" "${TPS[transfer:$c:2]:-}")): $(met "${TPS[disburse:$c]:-}" "${TPS[transfer:$c]:-}") | >= 60% |"
+        echo "| credit_freeze + credit_disburse (one transaction), $c clients | ${TPS[freeze_disburse:$c]:-?} | $(pct "${TPS[freeze_disburse:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(pct "${TPS[freeze_disburse:$c:1]:-}" "${TPS[transfer:$c:1]:-}") / $(pct "${TPS[freeze_disburse:$c:2]:-}" "${TPS[transfer:$c:2]:-}")) | |"
+        echo "| credit_use_direct alone (the credit half), $c clients | ${TPS[use_direct:$c]:-?} | $(pct "${TPS[use_direct:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(pct "${TPS[use_direct:$c:1]:-}" "${TPS[transfer:$c:1]:-}") / $(pct "${TPS[use_direct:$c:2]:-}" "${TPS[transfer:$c:2]:-}")) | |"
     done
     echo
     echo "Failed transactions: disburse ${FAILED[disburse:16]:-?}/${FAILED[disburse:64]:-?}, freeze+disburse ${FAILED[freeze_disburse:16]:-?}/${FAILED[freeze_disburse:64]:-?}."
