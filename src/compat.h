@@ -77,4 +77,14 @@ cl_simple_heap_update(Relation rel, ItemPointer otid, HeapTuple tup,
 #endif
 }
 
+/*
+ * CL_MY_LXID: this backend's current local transaction id, which
+ * PostgreSQL 17 moved from PGPROC.lxid into PGPROC.vxid.
+ */
+#if PG_VERSION_NUM >= 170000
+#define CL_MY_LXID (MyProc->vxid.lxid)
+#else
+#define CL_MY_LXID (MyProc->lxid)
+#endif
+
 #endif							/* CREDITLEDGER_COMPAT_H */

@@ -783,7 +783,7 @@ cl_credit_graph_lock(bool exclusive)
 	if (exclusive)
 	{
 		/* whatever this transaction changes, no backend keeps what it read */
-		graph_exclusive_lxid = MyProc->lxid;
+		graph_exclusive_lxid = CL_MY_LXID;
 		if (graph_shared != NULL)
 			pg_atomic_fetch_add_u64(&graph_shared->generation, 1);
 	}
@@ -828,7 +828,7 @@ cl_credit_graph_generation(uint64 *generation)
 {
 	LOCKTAG		tag;
 
-	if (graph_shared == NULL || graph_exclusive_lxid == MyProc->lxid ||
+	if (graph_shared == NULL || graph_exclusive_lxid == CL_MY_LXID ||
 		IsolationUsesXactSnapshot())
 		return false;
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) CL_CREDIT_GRAPH_KEY1,
