@@ -21,6 +21,7 @@ OBJS = \
 	src/rowcache.o \
 	src/heapwrite.o \
 	src/chain.o \
+	src/hold_chain.o \
 	src/hot.o \
 	src/hot_bound.o \
 	src/posting.o \

@@ -119,16 +119,20 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
-#include "batch.h"
-#include "lending.h"
 #include "compat.h"
 #include "errcodes.h"
 #include "chain.h"
+#include "holds.h"
+#include "lending.h"
 #include "locking.h"
 #include "opstats.h"
 #include "posting.h"
 #include "spi_plans.h"
+#include "transfers.h"
 #include "validate.h"
+
+/* Most items one post_batch call takes. */
+#define CL_MAX_BATCH_ITEMS 10000
 
 CL_TRACKED_FUNCTION(cl_post_batch, CL_OP_POST_BATCH, post_batch_impl)
 

@@ -103,12 +103,39 @@
 #include "credit_engine.h"
 #include "credit_rows.h"
 #include "errcodes.h"
-#include "lending.h"
 #include "lockorder.h"
 #include "opstats.h"
 #include "settings.h"
 #include "spi_plans.h"
 #include "validate.h"
+
+/*
+ * The refusal of a credit-only change (credit_use, credit_use_direct,
+ * credit_return) on a line that lends through a receivable account:
+ * lending.c's, registered at load (cl_lending_init), since lending sits
+ * above this engine.  NULL until then: nothing to refuse.
+ */
+static CreditOnlyGuard credit_only_guard = NULL;
+
+/*
+ * credit_set_credit_only_guard: register the refusal of credit-only changes.
+ */
+void
+credit_set_credit_only_guard(CreditOnlyGuard guard)
+{
+	credit_only_guard = guard;
+}
+
+/*
+ * refuse_credit_only: raise the registered guard's error if line_id lends
+ * through a receivable account (what: the calling function's name).
+ */
+static void
+refuse_credit_only(int64 line_id, const char *what)
+{
+	if (credit_only_guard != NULL)
+		credit_only_guard(line_id, what);
+}
 
 /* The line's available amount: its own row and every slice (credit_lines). */
 static ClPlan line_totals_plan = {
@@ -1526,7 +1553,7 @@ credit_use_impl(PG_FUNCTION_ARGS)
 	cl_credit_use_hold(hold_ref, ref, has_amount, has_amount ? PG_GETARG_INT64(2) : 0,
 					   release_rest, payload, &r);
 	if (!r.replayed)
-		cl_lending_refuse_credit_only(r.line_id, "credit_use");
+		refuse_credit_only(r.line_id, "credit_use");
 	cl_spi_finish();
 	PG_RETURN_INT64(r.id);
 }
@@ -1606,7 +1633,7 @@ credit_use_direct_impl(PG_FUNCTION_ARGS)
 	cl_spi_connect();
 	cl_credit_use_line(line, ref, amount, payload, &r);
 	if (!r.replayed)
-		cl_lending_refuse_credit_only(line, "credit_use_direct");
+		refuse_credit_only(line, "credit_use_direct");
 	cl_spi_finish();
 	PG_RETURN_INT64(r.id);
 }
@@ -1679,7 +1706,7 @@ credit_return_impl(PG_FUNCTION_ARGS)
 	cl_spi_connect();
 	cl_credit_return_drawdown(drawdown_ref, ref, amount, payload, &r);
 	if (!r.replayed)
-		cl_lending_refuse_credit_only(r.line_id, "credit_return");
+		refuse_credit_only(r.line_id, "credit_return");
 	cl_spi_finish();
 	PG_RETURN_INT64(r.id);
 }

@@ -29,6 +29,13 @@ typedef struct CreditOpResult
 	int64		hold_id;		/* transit operations: the transit hold */
 } CreditOpResult;
 
+/*
+ * A check that refuses a credit-only change on a line whose credit moves
+ * with money (lending.c's, registered at load): raises, or returns.
+ */
+typedef void (*CreditOnlyGuard) (int64 line_id, const char *what);
+extern void credit_set_credit_only_guard(CreditOnlyGuard guard);
+
 extern void cl_credit_freeze_hold(int64 line, int64 amount, const char *ref, bool has_expiry,
 								  TimestampTz expires_at, CreditOpResult *r);
 extern void cl_credit_use_hold(const char *hold_ref, const char *ref, bool has_amount,

@@ -1,7 +1,10 @@
 /*
  * creditledger.c: module entry point.
  *
- * Owns _PG_init: defines the settings (settings.c), reserves the
+ * Owns _PG_init: registers the hooks through which the modules below
+ * reach the ones above them without naming them (holds.c's release of due
+ * reservations in posting.c; lending.c's hooks in holds.c and
+ * credit_engine.c), defines the settings (settings.c), reserves the
  * "creditledger." prefix so a misspelt setting is reported instead of
  * silently kept, and, when preloaded, installs the shared-memory hooks
  * (shmem.c) and registers the background workers (worker.c).  No locking
@@ -14,6 +17,8 @@
 #include "utils/guc.h"
 
 #include "compat.h"
+#include "holds.h"
+#include "lending.h"
 #include "settings.h"
 #include "shmem.h"
 #include "worker.h"
@@ -29,7 +34,11 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	/* pg_upgrade loads libraries only to check them; do nothing then */
+	/* the upper modules plug into the lower ones' extension points */
+	cl_holds_init();
+	cl_lending_init();
+
+	/* pg_upgrade loads libraries only to check them; do nothing more then */
 	if (IsBinaryUpgrade)
 		return;
 

@@ -85,15 +85,14 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "batch.h"
 #include "compat.h"
 #include "chain.h"
 #include "errcodes.h"
 #include "heapwrite.h"
+#include "hold_chain.h"
 #include "holds.h"
 #include "hot_internal.h"
 #include "journal.h"
-#include "lending.h"
 #include "locking.h"
 #include "lockorder.h"
 #include "opstats.h"
@@ -111,22 +110,6 @@ CL_TRACKED_FUNCTION(cl_set_account_block, CL_OP_SET_ACCOUNT_BLOCK, set_account_b
 
 /* Most due records one expiry pass takes (the next pass takes the rest). */
 #define CL_EXPIRE_BATCH 10000
-
-/* The hold_entries columns the hold chain kind writes, by name (the entry id first). */
-static const char *const hold_entry_columns[] = {
-	"entry_id", "account_id", "sub_account", "version", "op", "target", "target_id", "ref",
-	"transfer_id", "amount", "held_delta", "held_after", "block", "actor", "reason",
-	"prev_hash", "hash", "created_at"
-};
-enum
-{
-	HE_ENTRY_ID, HE_ACCOUNT_ID, HE_SUB_ACCOUNT, HE_VERSION, HE_OP, HE_TARGET, HE_TARGET_ID,
-	HE_REF, HE_TRANSFER_ID, HE_AMOUNT, HE_HELD_DELTA, HE_HELD_AFTER, HE_BLOCK, HE_ACTOR,
-	HE_REASON, HE_PREV_HASH, HE_HASH, HE_CREATED_AT, HE_COUNT
-};
-
-StaticAssertDecl(lengthof(hold_entry_columns) == HE_COUNT, "hold_entry_columns and HE_* differ");
-StaticAssertDecl(HE_COUNT <= CL_MAX_MAPPED_COLUMNS, "hold_entry_columns do not fit a ColumnMap");
 
 static ClPlan claim_pending_plan = {
 	"INSERT INTO creditledger.ledger_pending_transfers (voucher, debit_account, credit_account,"
@@ -312,219 +295,33 @@ typedef struct ChainChange
 } ChainChange;
 
 /*
- * cl_block_name: the SQL name of a block ('n', 'd', 'c', 'a').
+ * The pending-disbursement hooks (lending.c's, registered at load by
+ * cl_lending_init): what transfer_post, transfer_void and expiry call for a
+ * pending transfer that may be a disbursement in transit.
  */
-const char *
-cl_block_name(char block)
-{
-	switch (block)
-	{
-		case 'd':
-			return "debits";
-		case 'c':
-			return "credits";
-		case 'a':
-			return "all";
-		default:
-			return "none";
-	}
-}
+static const PendingTransitHooks *transit = NULL;
 
 /*
- * hash_datum: a bytea Datum holding a hash.
- */
-static Datum
-hash_datum(const uint8 *hash)
-{
-	bytea	   *b = palloc(VARHDRSZ + CL_HASH_LEN);
-
-	SET_VARSIZE(b, VARHDRSZ + CL_HASH_LEN);
-	memcpy(VARDATA(b), hash, CL_HASH_LEN);
-	return PointerGetDatum(b);
-}
-
-/*
- * actor_name: who is acting: the session user (the login role, also
- * inside these SECURITY DEFINER functions).
- */
-static char *
-actor_name(void)
-{
-	return GetUserNameFromId(GetSessionUserId(), false);
-}
-
-/*
- * put_utf8: a text value as the CLH1 encoding writes it: its UTF-8 bytes
- * (convert_to(value, 'UTF8') in SQL), with an int32 length first unless
- * with_len is false.
- */
-static void
-put_utf8(StringInfo buf, const char *s, bool with_len)
-{
-	int			len = strlen(s);
-	char	   *u = pg_server_to_any(s, len, PG_UTF8);
-
-	if (u != s)
-		len = strlen(u);
-	if (with_len)
-		cl_put_int32(buf, len);
-	appendBinaryStringInfo(buf, u, len);
-	if (u != s)
-		pfree(u);
-}
-
-/*
- * cl_hold_entry_hash: the CLH1 hash of a hold chain entry, byte for byte
- * what creditledger._hold_entry_hash computes in SQL: SHA-256(prev_hash ||
- * 'CLH1' || account || sub || version || len+op || target || target_id ||
- * len+ref || (0x00 | 0x01 || transfer_id) || amount || held_delta ||
- * held_after || len+block || len+actor || (-1 | len+reason) || created_at
- * usecs), integers big-endian, text as UTF-8.  transfer_id 0 means NULL.
+ * holds_set_transit_hooks: register the pending-disbursement hooks (once,
+ * from _PG_init through cl_lending_init).
  */
 void
-cl_hold_entry_hash(pg_cryptohash_ctx *ctx, const uint8 *prev_hash, int64 account_id,
-				   int32 sub_account, int64 version, const HoldRecord *r, int64 held_delta,
-				   int64 held_after, const char *block, const char *actor,
-				   TimestampTz created_at, uint8 *out)
+holds_set_transit_hooks(const PendingTransitHooks *hooks)
 {
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, (const char *) prev_hash, CL_HASH_LEN);
-	appendBinaryStringInfo(&buf, "CLH1", 4);
-	cl_put_int64(&buf, account_id);
-	cl_put_int32(&buf, sub_account);
-	cl_put_int64(&buf, version);
-	put_utf8(&buf, r->op, true);
-	appendStringInfoChar(&buf, r->target);
-	cl_put_int64(&buf, r->target_id);
-	put_utf8(&buf, r->ref, true);
-	if (r->transfer_id == 0)
-		appendStringInfoChar(&buf, 0);
-	else
-	{
-		appendStringInfoChar(&buf, 1);
-		cl_put_int64(&buf, r->transfer_id);
-	}
-	cl_put_int64(&buf, r->amount);
-	cl_put_int64(&buf, held_delta);
-	cl_put_int64(&buf, held_after);
-	put_utf8(&buf, block, true);
-	put_utf8(&buf, actor, true);
-	if (r->reason == NULL)
-		cl_put_int32(&buf, -1);
-	else
-		put_utf8(&buf, r->reason, true);
-	cl_put_int64(&buf, cl_unix_usecs(created_at));
-	cl_sha256(ctx, (const uint8 *) buf.data, buf.len, out);
-	pfree(buf.data);
+	transit = hooks;
 }
 
-/* One CLH1 entry, as the hold chain kind encodes and fills it. */
-typedef struct HoldEntry
-{
-	int64		account_id;
-	int32		sub_account;
-	int64		version;
-	const HoldRecord *r;
-	int64		held_delta;
-	int64		held_after;
-	const char *block;
-	const char *actor;
-	TimestampTz created_at;
-} HoldEntry;
-
-/* hold_encode: the CLH1 kind's encoder */
-static void
-hold_encode(pg_cryptohash_ctx *ctx, const uint8 *prev_hash, const void *entry, uint8 *out)
-{
-	const HoldEntry *e = entry;
-
-	cl_hold_entry_hash(ctx, prev_hash, e->account_id, e->sub_account, e->version, e->r,
-					   e->held_delta, e->held_after, e->block, e->actor, e->created_at, out);
-}
-
-/* hold_fill: the CLH1 kind's row (columns 1.. of hold_entry_columns) */
-static void
-hold_fill(const void *entry, const uint8 *prev_hash, const uint8 *hash, Datum *v, bool *isnull)
-{
-	const HoldEntry *e = entry;
-	const HoldRecord *r = e->r;
-
-	v[HE_ACCOUNT_ID] = Int64GetDatum(e->account_id);
-	v[HE_SUB_ACCOUNT] = Int32GetDatum(e->sub_account);
-	v[HE_VERSION] = Int64GetDatum(e->version);
-	v[HE_OP] = CStringGetTextDatum(r->op);
-	v[HE_TARGET] = CharGetDatum(r->target);
-	v[HE_TARGET_ID] = Int64GetDatum(r->target_id);
-	v[HE_REF] = CStringGetTextDatum(r->ref);
-	if (r->transfer_id != 0)
-		v[HE_TRANSFER_ID] = Int64GetDatum(r->transfer_id);
-	else
-		isnull[HE_TRANSFER_ID] = true;
-	v[HE_AMOUNT] = Int64GetDatum(r->amount);
-	v[HE_HELD_DELTA] = Int64GetDatum(e->held_delta);
-	v[HE_HELD_AFTER] = Int64GetDatum(e->held_after);
-	v[HE_BLOCK] = CStringGetTextDatum(e->block);
-	v[HE_ACTOR] = CStringGetTextDatum(e->actor);
-	if (r->reason != NULL)
-		v[HE_REASON] = CStringGetTextDatum(r->reason);
-	else
-		isnull[HE_REASON] = true;
-	v[HE_PREV_HASH] = hash_datum(prev_hash);
-	v[HE_HASH] = hash_datum(hash);
-	v[HE_CREATED_AT] = TimestampTzGetDatum(e->created_at);
-}
-
-/* The hold chain kind: hold_entries, CLH1, for chain.c's ChainWriter. */
-static ChainKindCache hold_cache;
-static const ChainKind hold_chain_kind = {
-	"hold_entries", "hold_entry_id_seq", hold_entry_columns, HE_COUNT, &hold_cache,
-	hold_encode, hold_fill
-};
+static bool holds_release_due(ChainHead *head, char block);
 
 /*
- * hold_append: append the next entry of head's hold chain (held changes by
- * held_delta; block is the account's block after the entry) and move the
- * head in memory; the caller holds the chain's row lock (so no other
- * transaction appends to this chain) and writes the head back
- * (chain_heads_write).  The entry goes through chain.c's ChainWriter with
- * the hold chain kind (CLH1: cl_hold_entry_hash), straight into the heap
- * with its index entries (hold_entries has no insert trigger and no CHECK
- * constraint to bypass), as journal and credit entries do.
+ * cl_holds_init: give the posting engine the release of due reservations
+ * (holds_release_due), which posting.c, below this module, calls through
+ * the pointer when a chain is short (called from _PG_init).
  */
 void
-hold_append(ChainHead *head, const HoldRecord *r, int64 held_delta, char block)
+cl_holds_init(void)
 {
-	ChainWriter w;
-	HoldEntry	e;
-	uint8		hash[CL_HASH_LEN];
-
-	if (pg_add_s64_overflow(head->held, held_delta, &e.held_after))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("held amount of account " INT64_FORMAT " would be out of range for type bigint",
-						head->account_id)));
-	if (e.held_after < 0)
-		elog(ERROR, "creditledger: held of account " INT64_FORMAT " sub-account %d would go negative",
-			 head->account_id, head->sub_account);
-	e.account_id = head->account_id;
-	e.sub_account = head->sub_account;
-	e.version = head->hold_version + 1;
-	e.r = r;
-	e.held_delta = held_delta;
-	e.block = cl_block_name(block);
-	e.actor = actor_name();
-	e.created_at = GetCurrentTransactionStartTimestamp();
-
-	chain_writer_open(&w, &hold_chain_kind);
-	chain_writer_append(&w, head->hold_hash, &e, hash);
-	chain_writer_close(&w);
-
-	memcpy(head->hold_hash, hash, CL_HASH_LEN);
-	head->hold_version = e.version;
-	head->held = e.held_after;
-	head->dirty = true;
+	posting_set_release_due(holds_release_due);
 }
 
 /*
@@ -1199,7 +996,7 @@ expire_disbursement_try(void *arg)
 {
 	ExpireDisbursement *e = arg;
 
-	if (!cl_lending_pending_expire(e->lp, *e->locked))
+	if (!transit->expire(e->lp, *e->locked))
 		return false;
 	*e->locked = true;
 	return expire_pending_money(e->p, e->locked);
@@ -1216,7 +1013,7 @@ expire_pending_row(const PendingRow *p, bool *locked)
 	LendingPending lp;
 	ExpireDisbursement e = {p, &lp, locked};
 
-	if (!cl_lending_pending_lookup(p->pending_id, &lp))
+	if (!transit->lookup(p->pending_id, &lp))
 		return expire_pending_money(p, locked);
 	return cl_in_subxact(expire_disbursement_try, &e);
 }
@@ -1250,7 +1047,7 @@ expire_hold_row(const HoldRow *h, bool *locked)
  * transaction).  Returns whether any was released; the entries and the
  * new held are in head (written back with the posting).  Inside SPI.
  */
-bool
+static bool
 holds_release_due(ChainHead *head, char block)
 {
 	Datum		values[2] = {Int64GetDatum(head->account_id), Int32GetDatum(head->sub_account)};
@@ -1723,7 +1520,7 @@ cl_transfer_post_impl(PG_FUNCTION_ARGS)
 	found = pending_find(&pa, pv, &pid, &memo, &metadata);
 	/* a disbursement in transit: the credit graph lock first (lending.c) */
 	if (found)
-		lending = cl_lending_pending_begin(pid, true, memo, &lp);
+		lending = transit->begin(pid, true, memo, &lp);
 	/* 1. the reference, in the transfers' namespace */
 	id = cl_claim_transfer_voucher(voucher, "transfer", (const uint8 *) VARDATA(hash),
 								   memo, metadata, &replayed);
@@ -1739,7 +1536,7 @@ cl_transfer_post_impl(PG_FUNCTION_ARGS)
 	{
 		if (!pending_find(&pa, pv, &pid, NULL, NULL))
 			pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
-		lending = cl_lending_pending_begin(pid, false, NULL, &lp);
+		lending = transit->begin(pid, false, NULL, &lp);
 	}
 	pending_lock(&pa, pv, &p);
 	remaining = p.amount - p.posted;
@@ -1750,7 +1547,7 @@ cl_transfer_post_impl(PG_FUNCTION_ARGS)
 	closes = final || amount == remaining;
 	/* the credit half of a disbursement in transit: lines before accounts */
 	if (lending)
-		cl_lending_pending_post(&lp, amount, closes);
+		transit->post(&lp, amount, closes);
 
 	/* 3. post, releasing what the post takes (and, final, the rest) */
 	nrel = pending_chains(&p, closes ? remaining : amount, c);
@@ -1836,7 +1633,7 @@ cl_transfer_void_impl(PG_FUNCTION_ARGS)
 	found = pending_find(&pa, pv, &target, &memo, NULL);
 	/* a disbursement in transit: the credit graph lock first (lending.c) */
 	if (found)
-		lending = cl_lending_pending_begin(target, true, memo, &lp);
+		lending = transit->begin(target, true, memo, &lp);
 	if (!claim_operation("void", voucher, target, hash, &replay_id))
 	{
 		pending_close(&pa);
@@ -1847,12 +1644,12 @@ cl_transfer_void_impl(PG_FUNCTION_ARGS)
 	{
 		if (!pending_find(&pa, pv, &target, NULL, NULL))
 			pending_state_error(pv, psprintf("No pending transfer has voucher \"%s\".", pv));
-		lending = cl_lending_pending_begin(target, false, NULL, &lp);
+		lending = transit->begin(target, false, NULL, &lp);
 	}
 	pending_lock(&pa, pv, &p);
 	/* the credit half of a disbursement in transit: lines before accounts */
 	if (lending)
-		cl_lending_pending_void(&lp, voucher);
+		transit->cancel(&lp, voucher);
 	n = pending_chains(&p, p.amount - p.posted, c);
 	{
 		HoldRecord	rec = {"void", 'P', p.pending_id, voucher, 0, p.amount - p.posted, NULL};

@@ -67,12 +67,12 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "batch.h"
 #include "compat.h"
 #include "credit.h"
 #include "credit_engine.h"
 #include "errcodes.h"
 #include "heapwrite.h"
+#include "holds.h"
 #include "journal.h"
 #include "lending.h"
 #include "locking.h"
@@ -851,7 +851,7 @@ credit_repay_impl(PG_FUNCTION_ARGS)
  * money apart: LD006 (use) or LD008 (return).  The receivable is read
  * without SPI (receivable_find).
  */
-void
+static void
 cl_lending_refuse_credit_only(int64 line_id, const char *what)
 {
 	bool		is_return = strcmp(what, "credit_return") == 0;
@@ -873,7 +873,7 @@ cl_lending_refuse_credit_only(int64 line_id, const char *what)
  * cl_lending_pending_lookup: whether pending transfer pending_id is a
  * disbursement in transit (then lp describes it).  Inside SPI; no lock.
  */
-bool
+static bool
 cl_lending_pending_lookup(int64 pending_id, LendingPending *lp)
 {
 	Datum		v[1] = {Int64GetDatum(pending_id)};
@@ -898,7 +898,7 @@ cl_lending_pending_lookup(int64 pending_id, LendingPending *lp)
  * disbursement's is always PENDING_MEMO (pending_money), so no memo or any
  * other memo is no disbursement and costs no lookup.
  */
-bool
+static bool
 cl_lending_pending_begin(int64 pending_id, bool memo_known, const text *memo,
 						 LendingPending *lp)
 {
@@ -917,7 +917,7 @@ cl_lending_pending_begin(int64 pending_id, bool memo_known, const text *memo,
  * row locked and checked: amount becomes used on the drawdown; closes (a
  * final post, or the last of it) releases the rest of the transit hold.
  */
-void
+static void
 cl_lending_pending_post(const LendingPending *lp, int64 amount, bool closes)
 {
 	cl_credit_transit_post(lp->transit_ref, lp->drawdown_id, lp->ref, amount, closes);
@@ -928,7 +928,7 @@ cl_lending_pending_post(const LendingPending *lp, int64 amount, bool closes)
  * what remains of its transit hold is unfrozen (op unfreeze, ref: the
  * void's voucher).
  */
-void
+static void
 cl_lending_pending_void(const LendingPending *lp, const char *voucher)
 {
 	cl_credit_transit_release(lp->transit_ref, "unfreeze", voucher);
@@ -941,7 +941,7 @@ cl_lending_pending_void(const LendingPending *lp, const char *voucher)
  * other records' locks), else only if free.  False, with nothing done
  * that the caller's subtransaction must keep, when a lock is taken.
  */
-bool
+static bool
 cl_lending_pending_expire(const LendingPending *lp, bool nowait)
 {
 	if (!graph_lock_try())
@@ -950,6 +950,28 @@ cl_lending_pending_expire(const LendingPending *lp, bool nowait)
 		return false;
 	cl_credit_transit_release(lp->transit_ref, "expire", lp->ref);
 	return true;
+}
+
+/* lending's side of a pending transfer that is a disbursement in transit */
+static const PendingTransitHooks transit_hooks = {
+	cl_lending_pending_lookup,
+	cl_lending_pending_begin,
+	cl_lending_pending_post,
+	cl_lending_pending_void,
+	cl_lending_pending_expire
+};
+
+/*
+ * cl_lending_init: plug lending into the modules below it, which never
+ * call lending by name: the money holds' pending-disbursement hooks
+ * (holds.c) and the credit engine's refusal of credit-only changes on a
+ * lending line (credit_engine.c).  Called from _PG_init.
+ */
+void
+cl_lending_init(void)
+{
+	holds_set_transit_hooks(&transit_hooks);
+	credit_set_credit_only_guard(cl_lending_refuse_credit_only);
 }
 
 /*

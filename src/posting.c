@@ -16,12 +16,13 @@
  *      - split decreases and increases (split, buffered_split): one
  *        sub-account chosen and locked by hot.c (probed only if free
  *        first, a short one let go at once; gathers from siblings when
- *        none has enough, releasing due reservations through
- *        holds_release_due, passed in; LD001 only when the whole account
+ *        none has enough, releasing due reservations through the
+ *        registered release_due, holds.c's holds_release_due, passed
+ *        in; LD001 only when the whole account
  *        is short);
  *      - everything else: the account row, locked; a buffered account that
  *        is short applies its own buffer first (hot.c), then releases the
- *        due reservations on the chain (holds.c), then the floor is checked
+ *        due reservations on the chain (release_due), then the floor is checked
  *        (LD001), with overflow checks (22003);
  *      - an account with a reservation to release (transfer_post): exactly
  *        the chain the reservation sits on, its release taken off held
@@ -53,7 +54,7 @@
 #include "chain.h"
 #include "errcodes.h"
 #include "hot.h"
-#include "holds.h"
+#include "hold_chain.h"
 #include "hot_internal.h"
 #include "journal.h"
 #include "locking.h"
@@ -91,6 +92,23 @@ typedef struct AccountPlan
  */
 #define NONE_HINT_MAX 65536
 static HTAB *none_hint = NULL;
+
+/*
+ * The release of a chain's due reservations: holds.c's holds_release_due,
+ * registered at load (cl_holds_init), since holds.c sits above this engine
+ * (it posts through it).  Called with the chain's lock held when a
+ * decrease finds the chain short; true if it released any.
+ */
+static HotReleaseDue release_due = NULL;
+
+/*
+ * posting_set_release_due: register the release of due reservations.
+ */
+void
+posting_set_release_due(HotReleaseDue fn)
+{
+	release_due = fn;
+}
 
 /*
  * find_plan: the plan of account id (binary search over ascending ids).
@@ -350,7 +368,7 @@ plan_main(LockContext *lc, AccountPlan *p)
 		return;
 	/* a due reservation met here counts as released (holds.c) */
 	if (p->head.held > 0)
-		(void) holds_release_due(&p->head, p->info.block);
+		(void) release_due(&p->head, p->info.block);
 	(void) check_final(&p->info, p->head.balance, p->head.held, p->net, true);
 }
 
@@ -399,7 +417,7 @@ cl_reserve_chain(LockContext *lc, AccountInfo *info, int64 amount, const ChainHe
 	int64		check;
 
 	if (HOT_MODE_IS_SPLIT(info->hot_mode))
-		hot_choose_sub(lc, info, -amount, head, holds_release_due);
+		hot_choose_sub(lc, info, -amount, head, release_due);
 	else
 	{
 		AccountPlan p;
@@ -457,7 +475,7 @@ check_blocks(const PostingLeg *legs, int nlegs, AccountPlan *plans, int nplans)
  * LD001).  Returns true with nets[i] each account's change when the
  * posting fits.  Returns false, raising nothing, when a floor check fails
  * on a chain that holds reservations: post_legs would first release the
- * due ones (holds_release_due), which needs the database, so the caller
+ * due ones (release_due), which needs the database, so the caller
  * runs the posting through post_legs instead.
  */
 bool
@@ -558,7 +576,7 @@ post_legs(int64 transfer_id, const char *voucher, PostingKind kind,
 		else if (HOT_MODE_IS_SPLIT(mode))
 		{
 			p->kind = PLAN_SUB;
-			hot_choose_sub(&lc, &p->info, p->net, &p->head, holds_release_due);
+			hot_choose_sub(&lc, &p->info, p->net, &p->head, release_due);
 		}
 		else
 			plan_main(&lc, p);

@@ -9,7 +9,8 @@
 #include "utils/jsonb.h"
 
 #include "heapwrite.h"
-#include "holds.h"
+#include "hold_chain.h"
+#include "hot_internal.h"
 #include "journal.h"
 #include "locking.h"
 
@@ -94,6 +95,9 @@ typedef struct TransferRows
 extern void transfer_rows_open(TransferRows *tr);
 extern int64 transfer_rows_add(TransferRows *tr, const PreparedPosting *pp);
 extern void transfer_rows_close(TransferRows *tr);
+
+/* holds.c registers the release of due reservations at load */
+extern void posting_set_release_due(HotReleaseDue fn);
 
 extern bool cl_known_none(int64 id);
 extern void cl_note_none(int64 id, bool none);

@@ -45,7 +45,6 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
-#include "batch.h"
 #include "compat.h"
 #include "heapwrite.h"
 #include "errcodes.h"
@@ -53,6 +52,7 @@
 #include "journal.h"
 #include "posting.h"
 #include "spi_plans.h"
+#include "transfers.h"
 #include "validate.h"
 
 CL_TRACKED_FUNCTION_SHARED(cl_transfer, CL_OP_TRANSFER, cl_transfer_impl)

@@ -1,0 +1,34 @@
+/*
+ * hold_chain.h: the hold chain writer and its encoding (hold_chain.c).
+ */
+#ifndef CREDITLEDGER_HOLD_CHAIN_H
+#define CREDITLEDGER_HOLD_CHAIN_H
+
+#include "postgres.h"
+
+#include "chain.h"
+
+/*
+ * One hold chain entry to write: what happened (op), to what (target 'P' a
+ * pending transfer, 'F' a funds hold, 'A' the account), under which
+ * reference, the transfer a post made (0: none) and the operation's amount.
+ */
+typedef struct HoldRecord
+{
+	const char *op;
+	char		target;
+	int64		target_id;
+	const char *ref;
+	int64		transfer_id;
+	int64		amount;
+	const char *reason;			/* NULL: none */
+} HoldRecord;
+
+extern void hold_append(ChainHead *head, const HoldRecord *r, int64 held_delta, char block);
+extern void cl_hold_entry_hash(pg_cryptohash_ctx *ctx, const uint8 *prev_hash, int64 account_id,
+							   int32 sub_account, int64 version, const HoldRecord *r,
+							   int64 held_delta, int64 held_after, const char *block,
+							   const char *actor, TimestampTz created_at, uint8 *out);
+extern const char *cl_block_name(char block);
+
+#endif							/* CREDITLEDGER_HOLD_CHAIN_H */
