@@ -1,7 +1,9 @@
 /*
  * holds.c: money holds: transfer_pending, transfer_post, transfer_void,
- * hold_funds, release_funds, expire_pending and set_account_block, the
- * hold chain writer (hold_append) and the release of due reservations.
+ * hold_funds, release_funds, expire_pending and set_account_block, and the
+ * release of due reservations (registered with posting.c, below, which
+ * calls it when a chain is short).  The hold chain's entries are written
+ * by hold_chain.c.
  *
  * A reservation (an open pending transfer's remaining amount on an account
  * it decreases, or an open funds hold's remaining amount) sits on one chain
@@ -11,9 +13,9 @@
  * are serialised exactly as decreases are among themselves.  Every change
  * of held and every block change is an entry of the chain's hold chain
  * (hold_entries, CLH1), and the head (held, hold_version, hold_hash) is
- * written with the chain's balance head.  hold_append appends the entry
- * through chain.c's one ChainWriter with the hold chain kind (CLH1,
- * cl_hold_entry_hash), as journal and credit entries are appended;
+ * written with the chain's balance head.  hold_append (hold_chain.c)
+ * appends the entry through chain.c's one ChainWriter with the hold chain
+ * kind (CLH1, cl_hold_entry_hash), as journal and credit entries are appended;
  * creditledger._hold_entry_hash is the same encoding in SQL, which
  * verification, digests and auditors use (the regression test holds
  * checks that both give the same bytes for every entry).  A
@@ -58,7 +60,8 @@
  * its credit in the same transaction: transfer_post and transfer_void take
  * the credit graph lock before their claim and the credit lines after the
  * pending row, before the accounts; expiry does both halves in a
- * subtransaction, trying the credit locks (lending.c's hooks).
+ * subtransaction, trying the credit locks (lending.c's hooks, which it
+ * registers at load: PendingTransitHooks).
  */
 #include "postgres.h"
 
