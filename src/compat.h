@@ -87,4 +87,17 @@ cl_simple_heap_update(Relation rel, ItemPointer otid, HeapTuple tup,
 #define CL_MY_LXID (MyProc->lxid)
 #endif
 
+/*
+ * CL_LOCK_HELD_BY_ME: whether this backend holds exactly this lock mode on
+ * the tag.  PostgreSQL 17 gave LockHeldByMe an orstronger argument; false
+ * keeps the exact-mode test of 15 and 16.  (Read in storage/lock.h of
+ * PostgreSQL 17.0 as vendored by pganalyze/libpg_query, branch
+ * 17-latest-dev, commit f4a36d53.)
+ */
+#if PG_VERSION_NUM >= 170000
+#define CL_LOCK_HELD_BY_ME(tag, mode) LockHeldByMe((tag), (mode), false)
+#else
+#define CL_LOCK_HELD_BY_ME(tag, mode) LockHeldByMe((tag), (mode))
+#endif
+
 #endif							/* CREDITLEDGER_COMPAT_H */

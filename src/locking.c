@@ -833,7 +833,7 @@ cl_credit_graph_generation(uint64 *generation)
 		return false;
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) CL_CREDIT_GRAPH_KEY1,
 						 (uint32) CL_CREDIT_GRAPH_KEY2, 2);
-	if (!LockHeldByMe(&tag, ShareLock))
+	if (!CL_LOCK_HELD_BY_ME(&tag, ShareLock))
 		return false;
 	*generation = pg_atomic_read_u64(&graph_shared->generation);
 	return true;
