@@ -672,8 +672,6 @@ direct_update_columns_nulls(DirectTable *t, ItemPointer tid, int ncols,
 	HeapTuple	newtup;
 	Buffer		buf;
 	bool		nulls[16] = {false};
-	bool		index_all;
-	bool		index_summarizing;
 	ItemPointerData newtid;
 
 	if (ncols > (int) lengthof(nulls))
@@ -688,6 +686,25 @@ direct_update_columns_nulls(DirectTable *t, ItemPointer tid, int ncols,
 	newtup = heap_modify_tuple_by_cols(&oldtup, RelationGetDescr(t->rel), ncols,
 									   (int *) attnums, values, nulls);
 	ReleaseBuffer(buf);
+	newtid = direct_update_tuple(t, tid, newtup, ncols, attnums);
+	heap_freetuple(newtup);
+	return newtid;
+}
+
+/*
+ * direct_update_tuple: replace the row version at tid (locked by the
+ * caller, or otherwise written by nobody else) with newtup, which the
+ * caller formed from that version's values with columns
+ * attnums[0..ncols-1] changed; returns the TID of the new row version.
+ * For a caller that already knows every column of the row (no fetch and
+ * deform of the old version).
+ */
+ItemPointerData
+direct_update_tuple(DirectTable *t, ItemPointer tid, HeapTuple newtup, int ncols,
+					const int *attnums)
+{
+	bool		index_all;
+	bool		index_summarizing;
 
 	cl_simple_heap_update(t->rel, tid, newtup, &index_all, &index_summarizing);
 	if (index_all || index_summarizing)
@@ -698,9 +715,7 @@ direct_update_columns_nulls(DirectTable *t, ItemPointer tid, int ncols,
 		insert_update_index_entries(t, newtup, ncols, attnums);
 	else if (index_all || index_summarizing)
 		insert_index_entries(t, newtup, !index_all);
-	newtid = newtup->t_self;
-	heap_freetuple(newtup);
-	return newtid;
+	return newtup->t_self;
 }
 
 /*
