@@ -14,6 +14,7 @@
 typedef struct DirectTable
 {
 	Relation	rel;
+	/* rri, estate and slot: NULL until a write needs index entries */
 	ResultRelInfo *rri;
 	EState	   *estate;
 	TupleTableSlot *slot;
