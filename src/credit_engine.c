@@ -46,7 +46,9 @@
  * ascending, FOR NO KEY UPDATE; then node by node (ascending) one slice of
  * each hot node.  A slice is taken by slice_take: its slice lock (an
  * advisory lock, lockorder.h), then, if the slice as it is now serves the
- * change, its row; a slice found short (or whose row another holds) has
+ * change, its row (under READ COMMITTED left to the update when nobody's
+ * xmax is on the version: credit_slice_take_row); a slice found short (or
+ * whose row another holds) has
  * its slice lock given back at once, no row locked, so a call keeps only
  * the slice it uses, with no subtransaction:
  *   - a change that needs no headroom: a slice in deficit (only slice 1

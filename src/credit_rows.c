@@ -790,6 +790,10 @@ slices_open(Rows *r, LOCKMODE mode)
 static void
 fill_slice(Rows *r, int64 line_id, CreditHead *h)
 {
+	Datum		since;
+
+	/* every column at once (column by column, each read deforms again) */
+	slot_getallattrs(r->slot);
 	h->line_id = line_id;
 	h->slice = col_int32(r, S_SLICE);
 	h->headroom = col_int64(r, S_HEADROOM, NULL);
@@ -801,8 +805,9 @@ fill_slice(Rows *r, int64 line_id, CreditHead *h)
 	h->pending_frozen = col_int64(r, S_PENDING_FROZEN, NULL);
 	h->pending_used = col_int64(r, S_PENDING_USED, NULL);
 	h->pending_returned = col_int64(r, S_PENDING_RETURNED, NULL);
-	(void) slot_getattr(r->slot, r->att[S_PENDING_SINCE], &h->has_pending_since);
+	since = slot_getattr(r->slot, r->att[S_PENDING_SINCE], &h->has_pending_since);
 	h->has_pending_since = !h->has_pending_since;
+	h->pending_since = h->has_pending_since ? DatumGetTimestampTz(since) : 0;
 	h->tid = r->slot->tts_tid;
 }
 
@@ -835,22 +840,51 @@ static HTAB *slice_roots = NULL;
 #define CL_SLICE_ROOTS 65536
 
 /*
+ * Free space below which slice_at_root lets PostgreSQL prune a slice's
+ * page.  The table's fillfactor (10, so that few slices share a page)
+ * makes heap_page_prune_opt prune whenever 90% of the page is not free,
+ * that is at every read of a slice page that has a dead version: one
+ * prune per change, about 4,000 instructions, and a cleanup lock tried on
+ * the page every time.  Pruning when less than half the page is free
+ * instead removes some twenty dead versions at once, long before an
+ * update would not fit (a version is under 200 bytes), while HOT chains
+ * stay a few versions long.
+ */
+#define CL_SLICE_PRUNE_FREE (BLCKSZ / 2)
+
+/*
  * slice_at_root: the version of the slice row whose chain starts at root
- * that snapshot sees, into r->slot, if it is slice (line_id, slice).
+ * that snapshot sees, into r->slot (a buffer heap slot), if it is slice
+ * (line_id, slice).  What an index fetch does (heapam_index_fetch_tuple),
+ * except that the page is pruned only when less than CL_SLICE_PRUNE_FREE
+ * of it is free.
  */
 static bool
 slice_at_root(Rows *r, ItemPointer root, int64 line_id, int32 slice, Snapshot snapshot)
 {
-	IndexFetchTableData *f;
+	BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) r->slot;
 	ItemPointerData tid = *root;
-	bool		call_again = false;
+	Buffer		buf;
+	bool		all_dead;
 	bool		found;
 
+	if (!TTS_IS_BUFFERTUPLE(r->slot))
+		elog(ERROR, "creditledger: a slice is read into a buffer heap slot");
+	ExecClearTuple(r->slot);
 	if (ItemPointerGetBlockNumber(&tid) >= RelationGetNumberOfBlocks(r->rel))
 		return false;
-	f = table_index_fetch_begin(r->rel);
-	found = table_index_fetch_tuple(f, &tid, snapshot, r->slot, &call_again, NULL);
-	table_index_fetch_end(f);
+	buf = ReadBuffer(r->rel, ItemPointerGetBlockNumber(&tid));
+	/* an unlocked read, as heap_page_prune_opt's own test */
+	if (PageGetHeapFreeSpace(BufferGetPage(buf)) < CL_SLICE_PRUNE_FREE)
+		heap_page_prune_opt(r->rel, buf);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	found = heap_hot_search_buffer(&tid, r->rel, buf, snapshot, &bslot->base.tupdata,
+								   &all_dead, true);
+	bslot->base.tupdata.t_tableOid = RelationGetRelid(r->rel);
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	if (found)
+		ExecStoreBufferHeapTuple(&bslot->base.tupdata, r->slot, buf);	/* pins buf again */
+	ReleaseBuffer(buf);
 	if (found && (col_int64(r, S_LINE_ID, NULL) != line_id || col_int32(r, S_SLICE) != slice))
 	{
 		ExecClearTuple(r->slot);
@@ -978,6 +1012,20 @@ credit_slice_lock_row(CreditHead *h, LockWaitPolicy wait)
 }
 
 /*
+ * slot_unclaimed: whether the row version in slot has no xmax at all (no
+ * transaction, committed, aborted or running, has locked, updated or
+ * deleted it): the newest version of its row, locked by nobody.
+ */
+static bool
+slot_unclaimed(TupleTableSlot *slot)
+{
+	HeapTuple	tup = ExecFetchSlotHeapTuple(slot, false, NULL);
+
+	return (tup->t_data->t_infomask & HEAP_XMAX_INVALID) != 0 ||
+		!TransactionIdIsValid(HeapTupleHeaderGetRawXmax(tup->t_data));
+}
+
+/*
  * credit_slice_take_row: credit_slice_read and credit_slice_lock_row in
  * one pass over one opening of the table, for the engine's slice_take
  * (whose caller holds the slice's lock): slice `slice` of a hot line as a
@@ -987,7 +1035,11 @@ credit_slice_lock_row(CreditHead *h, LockWaitPolicy wait)
  * LockWaitSkip, SLICE_BUSY when another holds it) with the snapshot that
  * found it, and read into h as locked.  SLICE_MISSING when the line has no
  * such slice.  With w, the table is the one w writes the slice through
- * (opened by it now if not yet), not opened a second time.
+ * (opened by it now if not yet), not opened a second time, and the caller
+ * writes the slice through w in this call: then, under READ COMMITTED,
+ * a version nobody has locked or updated (no xmax) is taken without a row
+ * lock (a heap_lock_tuple and its WAL record less per change): the slice
+ * lock already excludes every other writer and the update marks the row.
  */
 SliceTake
 credit_slice_take_row(CreditWriter *w, int64 line_id, int32 slice, int64 needed,
@@ -1027,6 +1079,17 @@ credit_slice_take_row(CreditWriter *w, int64 line_id, int32 slice, int64 needed,
 	else if (h->own)
 	{
 		/* written by this transaction: locked already */
+		fill_slice(&r, line_id, h);
+		result = SLICE_TAKEN;
+	}
+	else if (w != NULL && !IsolationUsesXactSnapshot() && slot_unclaimed(r.slot))
+	{
+		/*
+		 * No row lock: the slice lock excludes every other writer, the
+		 * version found (by a snapshot taken under that lock) is the newest
+		 * and nobody's lock or update is on it, and this call writes it
+		 * next through w, which marks it as the row lock would.
+		 */
 		fill_slice(&r, line_id, h);
 		result = SLICE_TAKEN;
 	}
@@ -1229,6 +1292,7 @@ credit_writer_pend(CreditWriter *w, CreditHead *h, int64 fd, int64 ud, int64 rd,
 	int			ncols = 7;
 	DirectTable *t;
 	const AttrNumber *a;
+	TupleDesc	desc;
 
 	Assert(h->slice != 0);
 	t = writer_slices(w, &a);
@@ -1252,7 +1316,32 @@ credit_writer_pend(CreditWriter *w, CreditHead *h, int64 fd, int64 ud, int64 rd,
 		v[7] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 		ncols = 8;
 	}
-	h->tid = direct_update_columns(t, &h->tid, ncols, att, v);
+	desc = RelationGetDescr(t->rel);
+	if (desc->natts == S_COUNT)
+	{
+		/*
+		 * h holds every column of the version at h->tid (fill_slice read
+		 * them all, and the table has no other, not even a dropped one): the
+		 * new version is formed from h, without fetching and deforming the
+		 * old one again.
+		 */
+		Datum		all[S_COUNT];
+		bool		nulls[S_COUNT] = {false};
+		HeapTuple	tup;
+
+		all[a[S_LINE_ID] - 1] = Int64GetDatum(h->line_id);
+		all[a[S_SLICE] - 1] = Int32GetDatum(h->slice);
+		all[a[S_VERSION] - 1] = Int64GetDatum(h->version);
+		all[a[S_LAST_HASH] - 1] = hash_datum(h->last_hash);
+		all[a[S_PENDING_SINCE] - 1] = TimestampTzGetDatum(h->pending_since);
+		for (int c = 0; c < ncols; c++)
+			all[att[c] - 1] = v[c];
+		tup = heap_form_tuple(desc, all, nulls);
+		h->tid = direct_update_tuple(t, &h->tid, tup, ncols, att);
+		heap_freetuple(tup);
+	}
+	else
+		h->tid = direct_update_columns(t, &h->tid, ncols, att, v);
 	cl_rowcache_remember(RelationGetRelid(t->rel), h->line_id, h->slice, &h->tid);
 	h->own = true;
 	h->frozen += fd;
@@ -1262,6 +1351,8 @@ credit_writer_pend(CreditWriter *w, CreditHead *h, int64 fd, int64 ud, int64 rd,
 	h->pending_frozen += fd;
 	h->pending_used += ud;
 	h->pending_returned += rd;
+	if (!h->has_pending_since)
+		h->pending_since = GetCurrentTransactionStartTimestamp();
 	h->has_pending_since = true;
 }
 

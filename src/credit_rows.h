@@ -60,6 +60,7 @@ typedef struct CreditHead
 	int64		pending_used;
 	int64		pending_returned;
 	bool		has_pending_since;	/* pending_since is set */
+	TimestampTz pending_since;	/* (a slice read by credit_rows.c) its value if set */
 	ItemPointerData tid;		/* the version read (locked, when locked) */
 	bool		own;			/* that version is this transaction's newest */
 } CreditHead;

@@ -231,6 +231,24 @@ seed_predicates(DirectTable *t)
 }
 
 /*
+ * exec_ready: t's executor state, result relation and slot, made on first
+ * need (an index entry to write): a table whose writes are all HOT updates
+ * (a head, a hot slice) never needs them, and they are most of what
+ * opening a table costs.
+ */
+static void
+exec_ready(DirectTable *t)
+{
+	if (t->estate != NULL)
+		return;
+	t->estate = CreateExecutorState();
+	t->estate->es_output_cid = GetCurrentCommandId(true);
+	t->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(t->rri, t->rel, 1, NULL, 0);
+	t->slot = MakeSingleTupleTableSlot(RelationGetDescr(t->rel), &TTSOpsHeapTuple);
+}
+
+/*
  * open_indices: open t's indexes for inserting entries (speculative: for
  * direct_claim's arbiter checks), once.  direct_open leaves this to the
  * first write that needs an index entry: an update that stays HOT (most
@@ -245,6 +263,7 @@ open_indices(DirectTable *t, bool speculative)
 
 	if (t->indices_open)
 		return;
+	exec_ready(t);
 	old = MemoryContextSwitchTo(t->estate->es_query_cxt);
 	ExecOpenIndices(t->rri, speculative);
 	MemoryContextSwitchTo(old);
@@ -264,14 +283,12 @@ open_table(DirectTable *t, const char *relname, bool speculative)
 	if (t->rel->rd_tableam != GetHeapamTableAmRoutine())
 		elog(ERROR, "creditledger: table creditledger.%s must use the heap access method",
 			 relname);
-	t->estate = CreateExecutorState();
-	t->estate->es_output_cid = GetCurrentCommandId(true);
-	t->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(t->rri, t->rel, 1, NULL, 0);
+	t->estate = NULL;			/* exec_ready, on first need */
+	t->rri = NULL;
+	t->slot = NULL;
 	t->indices_open = false;
 	if (speculative)
 		open_indices(t, true);
-	t->slot = MakeSingleTupleTableSlot(RelationGetDescr(t->rel), &TTSOpsHeapTuple);
 }
 
 /*
@@ -672,8 +689,6 @@ direct_update_columns_nulls(DirectTable *t, ItemPointer tid, int ncols,
 	HeapTuple	newtup;
 	Buffer		buf;
 	bool		nulls[16] = {false};
-	bool		index_all;
-	bool		index_summarizing;
 	ItemPointerData newtid;
 
 	if (ncols > (int) lengthof(nulls))
@@ -688,6 +703,25 @@ direct_update_columns_nulls(DirectTable *t, ItemPointer tid, int ncols,
 	newtup = heap_modify_tuple_by_cols(&oldtup, RelationGetDescr(t->rel), ncols,
 									   (int *) attnums, values, nulls);
 	ReleaseBuffer(buf);
+	newtid = direct_update_tuple(t, tid, newtup, ncols, attnums);
+	heap_freetuple(newtup);
+	return newtid;
+}
+
+/*
+ * direct_update_tuple: replace the row version at tid (locked by the
+ * caller, or otherwise written by nobody else) with newtup, which the
+ * caller formed from that version's values with columns
+ * attnums[0..ncols-1] changed; returns the TID of the new row version.
+ * For a caller that already knows every column of the row (no fetch and
+ * deform of the old version).
+ */
+ItemPointerData
+direct_update_tuple(DirectTable *t, ItemPointer tid, HeapTuple newtup, int ncols,
+					const int *attnums)
+{
+	bool		index_all;
+	bool		index_summarizing;
 
 	cl_simple_heap_update(t->rel, tid, newtup, &index_all, &index_summarizing);
 	if (index_all || index_summarizing)
@@ -698,9 +732,7 @@ direct_update_columns_nulls(DirectTable *t, ItemPointer tid, int ncols,
 		insert_update_index_entries(t, newtup, ncols, attnums);
 	else if (index_all || index_summarizing)
 		insert_index_entries(t, newtup, !index_all);
-	newtid = newtup->t_self;
-	heap_freetuple(newtup);
-	return newtid;
+	return newtup->t_self;
 }
 
 /*
@@ -784,10 +816,12 @@ direct_index(DirectTable *t, Oid indexoid)
 void
 direct_close(DirectTable *t)
 {
-	ExecDropSingleTupleTableSlot(t->slot);
+	if (t->slot != NULL)
+		ExecDropSingleTupleTableSlot(t->slot);
 	if (t->indices_open)
 		ExecCloseIndices(t->rri);
-	FreeExecutorState(t->estate);
+	if (t->estate != NULL)
+		FreeExecutorState(t->estate);
 	table_close(t->rel, NoLock);
 	CommandCounterIncrement();
 }

@@ -14,6 +14,7 @@
 typedef struct DirectTable
 {
 	Relation	rel;
+	/* rri, estate and slot: NULL until a write needs index entries */
 	ResultRelInfo *rri;
 	EState	   *estate;
 	TupleTableSlot *slot;
@@ -32,6 +33,8 @@ extern ItemPointerData direct_update_columns(DirectTable *t, ItemPointer tid, in
 extern ItemPointerData direct_update_columns_nulls(DirectTable *t, ItemPointer tid, int ncols,
 												   const int *attnums, Datum *values,
 												   const bool *isnull);
+extern ItemPointerData direct_update_tuple(DirectTable *t, ItemPointer tid, HeapTuple newtup,
+										   int ncols, const int *attnums);
 extern void direct_check_insert_rules(DirectTable *t, const char *const *emulated,
 									  int nemulated);
 extern Relation direct_index(DirectTable *t, Oid indexoid);

@@ -28,7 +28,9 @@
  *      expiry locks a hot line's own row at that place);
  *      within one hot line, a slice is its slice lock (advisory, class
  *      CL_CREDIT_SLICE_CLASS, a probe lock: locking.c cl_probe_lock) and
- *      then its row: one slice tried (its lock
+ *      then its row (under READ COMMITTED not locked apart when its
+ *      version has no xmax: the update that follows marks it, the slice
+ *      lock excluding every other writer): one slice tried (its lock
  *      only if free, its row SKIP LOCKED), or one slice waited for while
  *      holding no other slice of the line taken in this call; a slice
  *      found short once its lock is held is given back at once
