@@ -139,6 +139,11 @@ SELECT credit_disburse_direct(:c2, 'ld-x', :alice, NULL);
 SELECT credit_disburse_direct(:c2, 'ld-x', :alice, -1);
 SELECT credit_disburse_direct(:c2, 'ld-x', :alice, 1, NULL);
 SELECT credit_disburse_direct(999999, 'ld-x', :alice, 1);
+SELECT credit_disburse_direct(999999, 'ld-x', :alice, 1, pending => true);
+-- the reference is looked at first: a used one with another line is LD004,
+-- and the refused calls above left no drawdown behind
+SELECT credit_disburse_direct(999999, 'ld-dd1', :alice, 2000);
+SELECT count(*) AS left_behind FROM ledger_credit_drawdowns WHERE ref = 'ld-x';
 SELECT * FROM pg_temp.line(:c2);
 SELECT pg_temp.bal(:recv2) AS recv2;
 

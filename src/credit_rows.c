@@ -22,10 +22,11 @@
  *     literals of the constraint's list; amounts are checked by the
  *     engine before), as in heapwrite.c;
  *   - the foreign keys' checks (RI triggers) of holds and drawdowns: the
- *     engine names only a line it found (LD006 otherwise, before the
- *     claim) and a hold it locked, and a line's row is locked FOR NO KEY
- *     UPDATE by the call (a plain line) or FOR KEY SHARE here
- *     (credit_line_guard: a hot line, whose row the call does not lock),
+ *     engine names only a line it found (LD006 otherwise: before a
+ *     hold's claim; a drawdown without a hold is claimed first, and the
+ *     error rolls its row back) and a hold it locked, and a line's row is
+ *     locked FOR NO KEY UPDATE by the call (a plain line) or FOR KEY SHARE
+ *     here (credit_line_guard: a hot line, whose row the call does not lock),
  *     exactly the lock the foreign key's check takes, so the referenced
  *     row cannot be deleted before the call commits;
  *   - triggers: these tables have none (the credit journal's append-only
@@ -497,6 +498,9 @@ credit_line_read(int64 line_id, CreditLine *l)
 	return found;
 }
 
+static bool lines_lock(const int64 *ids, int n, bool include_hot, int64 may_miss,
+					   CreditLine *out);
+
 /*
  * credit_lines_lock: read the lines ids[0..n-1] (ascending) into out,
  * locking the rows of the plain ones (of all with include_hot) FOR NO KEY
@@ -507,6 +511,29 @@ credit_line_read(int64 line_id, CreditLine *l)
  */
 void
 credit_lines_lock(const int64 *ids, int n, bool include_hot, CreditLine *out)
+{
+	(void) lines_lock(ids, n, include_hot, 0, out);
+}
+
+/*
+ * credit_lines_lock_line: credit_lines_lock(ids, n, false, out) for a
+ * change on line (one of ids) that the call has not read before: false,
+ * with nothing locked after the lines before it, when line does not exist
+ * (any other line missing is an internal error).  The caller's one look
+ * at the line, where a read before the lock would be a second.
+ */
+bool
+credit_lines_lock_line(const int64 *ids, int n, int64 line, CreditLine *out)
+{
+	return lines_lock(ids, n, false, line, out);
+}
+
+/*
+ * lines_lock: credit_lines_lock, and false when line may_miss (0: none)
+ * has no row.
+ */
+static bool
+lines_lock(const int64 *ids, int n, bool include_hot, int64 may_miss, CreditLine *out)
 {
 	Rows		r;
 	bool		cache = !include_hot && graph_cache_ready();
@@ -548,6 +575,12 @@ credit_lines_lock(const int64 *ids, int n, bool include_hot, CreditLine *out)
 									r.slot) == LOCK_OK;
 			}
 		}
+		if (!found && ids[i] == may_miss)
+		{
+			ExecClearTuple(r.slot);
+			rows_close(&r);
+			return false;
+		}
 		if (!found)
 			elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", ids[i]);
 		fill_line(&r, &out[i]);
@@ -561,6 +594,7 @@ credit_lines_lock(const int64 *ids, int n, bool include_hot, CreditLine *out)
 	}
 	if (opened)
 		rows_close(&r);
+	return true;
 }
 
 /*

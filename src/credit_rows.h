@@ -106,6 +106,7 @@ typedef struct CreditWriter
 extern int64 *credit_line_nodes(int64 line, int *n);
 extern bool credit_line_read(int64 line_id, CreditLine *l);
 extern void credit_lines_lock(const int64 *ids, int n, bool include_hot, CreditLine *out);
+extern bool credit_lines_lock_line(const int64 *ids, int n, int64 line, CreditLine *out);
 extern void credit_line_guard(int64 line_id, const CreditLine *known);
 extern void credit_line_head(int64 line_id, CreditHead *h);
 
