@@ -523,8 +523,8 @@ pending_money(const char *ref, int64 receivable, int64 to_account, int64 amount,
 /*
  * record: the disbursement's row (what links the drawdown to its money),
  * appended through heapwrite.c's direct_insert with its index entries
- * (the unique checks of drawdown_id, ref and pending_id included) instead
- * of an SPI INSERT.  What that bypasses, and what stands in for it (as in
+ * (the unique checks of drawdown_id and pending_id included; ref is the
+ * drawdown's, unique among drawdowns) instead of an SPI INSERT.  What that bypasses, and what stands in for it (as in
  * credit_rows.c): the CHECK constraints (amount > 0, exactly one of
  * transfer and pending with its transit hold), checked here before the
  * write; the foreign keys' checks: the drawdown was claimed by this call
