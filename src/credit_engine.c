@@ -1255,30 +1255,26 @@ line_missing(int64 line)
 }
 
 /*
- * lock_line_nodes: lock_nodes(ids, n, false, true) for a drawdown without
- * a hold on line, claimed by this call before it looked at the line: the
- * lock is the call's one look at the line's row (LD006 if it does not
- * exist: the error rolls the claim back), and a hot line, whose row
- * lock_nodes does not lock, is then guarded as the drawdown's foreign
- * key's check would (credit_line_guard: a FOR KEY SHARE lock, which only a
- * key change or a delete would wait for, and no function makes either).
- * When due holds are to be released first (any_due), the line is read
- * before, as that release locks it too.
+ * lock_line_nodes: release_due and lock_nodes(ids, n, false, true) for a
+ * drawdown without a hold on line (ids: its nodes, from
+ * credit_line_nodes_found, which found the line, at *tid, or had it
+ * cached), claimed
+ * by this call before it looked at the line: the lock is the call's first
+ * read of the line's row (LD006 if it is not there: the error rolls the
+ * claim back), and a hot line, whose row lock_nodes does not lock, is then
+ * guarded as the drawdown's foreign key's check would (credit_line_guard:
+ * a FOR KEY SHARE lock, which only a key change or a delete would wait
+ * for, and no function makes either).
  */
 static CreditLine *
-lock_line_nodes(int64 line, const int64 *ids, int n, int64 amount, bool any_due)
+lock_line_nodes(int64 line, const int64 *ids, int n, const ItemPointerData *tid, int64 amount,
+				bool any_due)
 {
 	CreditLine *lines = palloc0(sizeof(CreditLine) * Max(n, 1));
 
-	if (any_due)
-	{
-		CreditLine	l;
-
-		if (!credit_line_read(line, &l))
-			line_missing(line);
-		release_due(ids, n, amount, any_due);
-	}
-	if (!credit_lines_lock_line(ids, n, line, lines))
+	release_due(ids, n, amount, any_due);
+	/* where credit_line_nodes_found saw the row, unless the release wrote since */
+	if (!credit_lines_lock_line(ids, n, line, any_due ? NULL : tid, lines))
 		line_missing(line);
 	for (int i = 0; i < n; i++)
 		if (lines[i].line_id == line)
@@ -1670,6 +1666,7 @@ cl_credit_use_line(int64 line, const char *ref, int64 amount, Datum payload, Cre
 	int			n;
 	int64	   *ids;
 	CreditLine *nodes;
+	ItemPointerData tid;
 
 	memset(r, 0, sizeof(*r));
 	cl_credit_graph_lock(false);
@@ -1681,8 +1678,10 @@ cl_credit_use_line(int64 line, const char *ref, int64 amount, Datum payload, Cre
 		return;
 	}
 	any_due = credit_holds_any_due();
-	ids = credit_nodes(line, &n);
-	nodes = lock_line_nodes(line, ids, n, amount, any_due);
+	ids = credit_line_nodes_found(line, &n, &tid);
+	if (ids == NULL)
+		line_missing(line);
+	nodes = lock_line_nodes(line, ids, n, &tid, amount, any_due);
 	check_usable(line, nodes, n);
 	apply_all(nodes, n, "use", ref, 0, amount, 0);
 	r->id = id;
@@ -1951,6 +1950,7 @@ cl_credit_transit_direct(int64 line, const char *ref, const char *transit_ref, i
 	int			n;
 	int64	   *ids;
 	CreditLine *nodes;
+	ItemPointerData tid;
 
 	memset(r, 0, sizeof(*r));
 	cl_credit_graph_lock(false);
@@ -1962,8 +1962,10 @@ cl_credit_transit_direct(int64 line, const char *ref, const char *transit_ref, i
 		return;
 	}
 	any_due = credit_holds_any_due();
-	ids = credit_nodes(line, &n);
-	nodes = lock_line_nodes(line, ids, n, amount, any_due);
+	ids = credit_line_nodes_found(line, &n, &tid);
+	if (ids == NULL)
+		line_missing(line);
+	nodes = lock_line_nodes(line, ids, n, &tid, amount, any_due);
 	check_usable(line, nodes, n);
 	r->hold_id = open_transit_hold(transit_ref, line, amount, id);
 	apply_all(nodes, n, "freeze", transit_ref, amount, 0, 0);

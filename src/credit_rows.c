@@ -499,7 +499,7 @@ credit_line_read(int64 line_id, CreditLine *l)
 }
 
 static bool lines_lock(const int64 *ids, int n, bool include_hot, int64 may_miss,
-					   CreditLine *out);
+					   const ItemPointerData *may_miss_tid, CreditLine *out);
 
 /*
  * credit_lines_lock: read the lines ids[0..n-1] (ascending) into out,
@@ -512,7 +512,7 @@ static bool lines_lock(const int64 *ids, int n, bool include_hot, int64 may_miss
 void
 credit_lines_lock(const int64 *ids, int n, bool include_hot, CreditLine *out)
 {
-	(void) lines_lock(ids, n, include_hot, 0, out);
+	(void) lines_lock(ids, n, include_hot, 0, NULL, out);
 }
 
 /*
@@ -523,17 +523,25 @@ credit_lines_lock(const int64 *ids, int n, bool include_hot, CreditLine *out)
  * at the line, where a read before the lock would be a second.
  */
 bool
-credit_lines_lock_line(const int64 *ids, int n, int64 line, CreditLine *out)
+credit_lines_lock_line(const int64 *ids, int n, int64 line, const ItemPointerData *tid,
+					   CreditLine *out)
 {
-	return lines_lock(ids, n, false, line, out);
+	return lines_lock(ids, n, false, line, tid, out);
 }
 
 /*
  * lines_lock: credit_lines_lock, and false when line may_miss (0: none)
- * has no row.
+ * has no row; may_miss_tid (NULL or invalid: none) is where this call
+ * found may_miss's row, a plain line's, with no write of the transaction
+ * since: that version is locked, or the newest after it (cl_lock_tid
+ * follows the update chain as a find and its lock would), without a
+ * second search of the index.  The version cannot have been pruned: it
+ * was visible to a snapshot newer than the statement's, which holds this
+ * backend's xmin.
  */
 static bool
-lines_lock(const int64 *ids, int n, bool include_hot, int64 may_miss, CreditLine *out)
+lines_lock(const int64 *ids, int n, bool include_hot, int64 may_miss,
+		   const ItemPointerData *may_miss_tid, CreditLine *out)
 {
 	Rows		r;
 	bool		cache = !include_hot && graph_cache_ready();
@@ -560,7 +568,17 @@ lines_lock(const int64 *ids, int n, bool include_hot, int64 may_miss, CreditLine
 			lines_open(&r, RowShareLock);
 			opened = true;
 		}
-		found = find_line(&r, ids[i], &own);
+		if (ids[i] == may_miss && may_miss_tid != NULL && ItemPointerIsValid(may_miss_tid) &&
+			!cl_own_version(r.rel, ids[i], 0, r.att[L_LINE_ID], InvalidAttrNumber, r.slot))
+		{
+			ItemPointerData tid = *may_miss_tid;
+
+			found = cl_lock_tid(r.rel, &tid, LockWaitBlock, LockTupleNoKeyExclusive,
+								r.slot) == LOCK_OK;
+			own = true;			/* locked: nothing more to do below */
+		}
+		else
+			found = find_line(&r, ids[i], &own);
 
 		if (found && !own)
 		{
@@ -792,6 +810,51 @@ line_nodes(int64 line, int *n, int depth)
 int64 *
 credit_line_nodes(int64 line, int *n)
 {
+	return line_nodes(line, n, 0);
+}
+
+/*
+ * credit_line_nodes_found: credit_line_nodes for a line the call has not
+ * looked at yet; NULL when the line does not exist.  The graph cache only
+ * ever holds the nodes of a line that existed (every other caller names a
+ * line it found; lines are never deleted), so a hit needs no look at the
+ * line; on a miss the line's row is looked for first, with a snapshot
+ * taken before the links' (a line commits together with the links it was
+ * created with, and any later link waits for the exclusive graph lock),
+ * so nodes are never computed, nor cached, from links that miss a line's
+ * parents.  *tid: where that look found a plain line's row (another
+ * transaction's version), for credit_lines_lock_line; invalid otherwise.
+ */
+int64 *
+credit_line_nodes_found(int64 line, int *n, ItemPointer tid)
+{
+	Rows		r;
+	bool		own;
+	bool		found;
+
+	ItemPointerSetInvalid(tid);
+	if (graph_cache_ready())
+	{
+		NodesEntry *e = hash_search(nodes_cache, &line, HASH_FIND, NULL);
+
+		if (e != NULL)
+		{
+			int64	   *ids = palloc(sizeof(int64) * e->n);
+
+			memcpy(ids, e->ids, sizeof(int64) * e->n);
+			*n = e->n;
+			return ids;
+		}
+	}
+	/* RowShareLock: the mode credit_lines_lock_line opens the table in */
+	lines_open(&r, RowShareLock);
+	found = find_line(&r, line, &own);
+	if (found && !own && col_int32(&r, L_HOT_SLICES) == 0)
+		*tid = r.slot->tts_tid;
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+	if (!found)
+		return NULL;
 	return line_nodes(line, n, 0);
 }
 
