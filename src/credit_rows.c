@@ -413,24 +413,30 @@ static MemoryContext graph_cxt = NULL;
 static HTAB *nodes_cache = NULL;
 static HTAB *hot_cache = NULL;
 static uint64 graph_generation = 0;
+static Oid	graph_relid = InvalidOid;	/* ledger_credit_lines when filled */
 
 /* The lines whose nodes a backend keeps before it starts afresh. */
 #define CL_GRAPH_CACHE_LINES 100000
 
 /*
  * graph_cache_ready: whether the graph cache may be used now, emptied
- * first when the generation moved since it was filled (or it holds
- * CL_GRAPH_CACHE_LINES lines: a bound on a backend's memory).
+ * first when the generation moved since it was filled, when
+ * ledger_credit_lines is another table than it was filled from (the
+ * extension dropped and created again: its new lines reuse ids, and
+ * creating lines moves no generation), or when it holds
+ * CL_GRAPH_CACHE_LINES lines (a bound on a backend's memory).
  */
 static bool
 graph_cache_ready(void)
 {
 	uint64		g;
+	Oid			relid;
 	HASHCTL		info;
 
 	if (!cl_credit_graph_generation(&g))
 		return false;
-	if (nodes_cache != NULL && g == graph_generation &&
+	relid = cl_relation_oid("ledger_credit_lines");
+	if (nodes_cache != NULL && g == graph_generation && relid == graph_relid &&
 		hash_get_num_entries(nodes_cache) < CL_GRAPH_CACHE_LINES)
 		return true;
 	nodes_cache = hot_cache = NULL;
@@ -448,6 +454,7 @@ graph_cache_ready(void)
 	hot_cache = hash_create("creditledger hot lines", 16, &info,
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	graph_generation = g;
+	graph_relid = relid;
 	return true;
 }
 

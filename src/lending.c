@@ -300,24 +300,30 @@ typedef struct ReceivableEntry
 
 static HTAB *receivable_cache = NULL;
 static uint64 receivable_generation = 0;
+static Oid	receivable_relid = InvalidOid;	/* credit_line_accounts when filled */
 
 /* The lines whose receivable a backend keeps before it starts afresh. */
 #define CL_RECEIVABLE_CACHE_LINES 100000
 
 /*
  * receivable_cache_ready: whether the receivable cache may be used now,
- * emptied first when the generation moved since it was filled (or it
- * holds CL_RECEIVABLE_CACHE_LINES lines: a bound on a backend's memory).
+ * emptied first when the generation moved since it was filled, when
+ * credit_line_accounts is another table than it was filled from (the
+ * extension dropped and created again, which need not move the
+ * generation), or when it holds CL_RECEIVABLE_CACHE_LINES lines (a bound
+ * on a backend's memory).
  */
 static bool
 receivable_cache_ready(void)
 {
 	uint64		g;
+	Oid			relid;
 	HASHCTL		info;
 
 	if (!cl_credit_graph_generation(&g))
 		return false;
-	if (receivable_cache != NULL && g == receivable_generation &&
+	relid = cl_relation_oid("credit_line_accounts");
+	if (receivable_cache != NULL && g == receivable_generation && relid == receivable_relid &&
 		hash_get_num_entries(receivable_cache) < CL_RECEIVABLE_CACHE_LINES)
 		return true;
 	if (receivable_cache != NULL)
@@ -328,6 +334,7 @@ receivable_cache_ready(void)
 	receivable_cache = hash_create("creditledger receivable accounts", 256, &info,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	receivable_generation = g;
+	receivable_relid = relid;
 	return true;
 }
 
