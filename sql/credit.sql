@@ -339,6 +339,13 @@ SELECT account_id IS NULL AS no_account, line_id = :c1 AS is_c1, line_id = :dd A
   FROM verify_chain() ORDER BY line_id, version, problem;
 ROLLBACK;
 SELECT count(*) AS problems FROM verify_chain();
+-- a use on a line id before the line exists (LD006) leaves nothing cached
+-- for it: created later under a parent, the line's uses reach the parent
+SELECT create_credit_line('fl:parent', 'CNY', 1000) AS flp \gset
+SELECT credit_use_direct(:flp + 1, 10, 'fl-d1');
+SELECT create_credit_line('fl:child', 'CNY', 1000, ARRAY[:flp]::bigint[]) = :flp + 1 AS next_id;
+SELECT credit_use_direct(:flp + 1, 10, 'fl-d1') > 0 AS ok;
+SELECT code, used FROM credit_lines WHERE code LIKE 'fl:%' ORDER BY line_id;
 -- statistics count the credit operations
 SELECT operation, calls > 0 AS called, errors > 0 AS had_errors FROM stat_operations
  WHERE operation LIKE '%credit%' ORDER BY operation;

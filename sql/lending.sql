@@ -139,6 +139,11 @@ SELECT credit_disburse_direct(:c2, 'ld-x', :alice, NULL);
 SELECT credit_disburse_direct(:c2, 'ld-x', :alice, -1);
 SELECT credit_disburse_direct(:c2, 'ld-x', :alice, 1, NULL);
 SELECT credit_disburse_direct(999999, 'ld-x', :alice, 1);
+SELECT credit_disburse_direct(999999, 'ld-x', :alice, 1, pending => true);
+-- the reference is looked at first: a used one with another line is LD004,
+-- and the refused calls above left no drawdown behind
+SELECT credit_disburse_direct(999999, 'ld-dd1', :alice, 2000);
+SELECT count(*) AS left_behind FROM ledger_credit_drawdowns WHERE ref = 'ld-x';
 SELECT * FROM pg_temp.line(:c2);
 SELECT pg_temp.bal(:recv2) AS recv2;
 
@@ -355,5 +360,16 @@ SELECT * FROM pg_temp.rules();
 -- everything verifies
 SELECT count(*) AS chain_problems FROM verify_chain();
 SELECT rule, status FROM bcp_run(record => false) WHERE status <> 'pass' AND severity = 'critical';
+
+-- this backend's caches (a line's receivable account and nodes) do not
+-- outlive the extension: dropped and created again, its new lines reuse
+-- the ids, and line :c1's id names a line without a receivable account
+-- or a parent
+SELECT credit_disburse_direct(:c1, 'ld-cache1', :alice, 1) > 0 AS ok;
+DROP EXTENSION creditledger CASCADE;
+CREATE EXTENSION creditledger;
+SELECT count(create_credit_line('ld2:' || i, 'CNY', 100)) AS lines FROM generate_series(1, :c1) AS i;
+SELECT credit_use_direct(:c1, 7, 'ld2-u1') > 0 AS ok;
+SELECT line_id = :c1 AS is_c1, used FROM credit_lines WHERE used <> 0;
 \c contrib_regression
 DROP DATABASE cl_lending;

@@ -1245,11 +1245,13 @@ reference_replay(const char *what, const char *ref, Datum payload, int64 *id)
  * that claimed it first (committed while this one waited), or LD004.
  * credit_rows.c claims with direct_claim (INSERT ... ON CONFLICT DO
  * NOTHING the executor's way); a drawdown's line is then guarded as its
- * foreign key's check would (credit_line_guard).
+ * foreign key's check would (credit_line_guard), unless guard is false:
+ * the caller looks at the line after the claim and guards it with what
+ * it found (lock_line_nodes).
  */
 static bool
 reference_claim(const char *kind, const char *ref, int64 target, int64 hold_id,
-				int64 amount, Datum payload, int64 *id)
+				int64 amount, Datum payload, bool guard, int64 *id)
 {
 	Datum		existing;
 
@@ -1257,7 +1259,8 @@ reference_claim(const char *kind, const char *ref, int64 target, int64 hold_id,
 	{
 		if (credit_drawdown_claim(ref, target, hold_id, amount, payload, id, &existing))
 		{
-			credit_line_guard(target, NULL);
+			if (guard)
+				credit_line_guard(target, NULL);
 			return true;
 		}
 	}
@@ -1266,6 +1269,46 @@ reference_claim(const char *kind, const char *ref, int64 target, int64 hold_id,
 	if (payload_differs(existing, payload))
 		reference_conflict(kind, ref, *id);
 	return false;
+}
+
+/*
+ * line_missing: LD006 for a line that does not exist (as this
+ * transaction sees it).
+ */
+static void
+line_missing(int64 line)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
+			 errmsg("credit line " INT64_FORMAT " does not exist", line)));
+}
+
+/*
+ * lock_line_nodes: release_due and lock_nodes(ids, n, false, true) for a
+ * drawdown without a hold on line (ids: its nodes, from
+ * credit_line_nodes_found, which found the line, at *tid, or had it
+ * cached), claimed
+ * by this call before it looked at the line: the lock is the call's first
+ * read of the line's row (LD006 if it is not there: the error rolls the
+ * claim back), and a hot line, whose row lock_nodes does not lock, is then
+ * guarded as the drawdown's foreign key's check would (credit_line_guard:
+ * a FOR KEY SHARE lock, which only a key change or a delete would wait
+ * for, and no function makes either).
+ */
+static CreditLine *
+lock_line_nodes(int64 line, const int64 *ids, int n, const ItemPointerData *tid, int64 amount,
+				bool any_due)
+{
+	CreditLine *lines = palloc0(sizeof(CreditLine) * Max(n, 1));
+
+	release_due(ids, n, amount, any_due);
+	/* where credit_line_nodes_found saw the row, unless the release wrote since */
+	if (!credit_lines_lock_line(ids, n, line, any_due ? NULL : tid, lines))
+		line_missing(line);
+	for (int i = 0; i < n; i++)
+		if (lines[i].line_id == line)
+			credit_line_guard(line, &lines[i]);
+	return lines;
 }
 
 /* ------------------------------------------------------------------------
@@ -1506,7 +1549,7 @@ credit_unfreeze_impl(PG_FUNCTION_ARGS)
 	}
 	lock_hold(hold_ref, &h);
 	amt = has_amount ? PG_GETARG_INT64(2) : h.remaining;
-	if (!reference_claim("unfreeze", ref, h.hold_id, 0, amt, payload, &id))
+	if (!reference_claim("unfreeze", ref, h.hold_id, 0, amt, payload, true, &id))
 	{
 		cl_spi_finish();
 		PG_RETURN_INT64(id);
@@ -1586,7 +1629,7 @@ cl_credit_use_hold(const char *hold_ref, const char *ref, bool has_amount, int64
 	}
 	lock_hold(hold_ref, &h);
 	amt = has_amount ? amount : h.remaining;
-	if (!reference_claim("drawdown", ref, h.line_id, h.hold_id, amt, payload, &id))
+	if (!reference_claim("drawdown", ref, h.line_id, h.hold_id, amt, payload, true, &id))
 	{
 		r->id = id;
 		r->replayed = true;
@@ -1652,33 +1695,22 @@ cl_credit_use_line(int64 line, const char *ref, int64 amount, Datum payload, Cre
 	int			n;
 	int64	   *ids;
 	CreditLine *nodes;
+	ItemPointerData tid;
 
 	memset(r, 0, sizeof(*r));
 	cl_credit_graph_lock(false);
-	if (reference_replay("drawdown", ref, payload, &id))
+	/* the reference first: a replay returns before any state is looked at */
+	if (!reference_claim("drawdown", ref, line, 0, amount, payload, false, &id))
 	{
 		r->id = id;
 		r->replayed = true;
 		return;
 	}
-	{
-		CreditLine	first;
-
-		if (!credit_line_read(line, &first))
-			ereport(ERROR,
-					(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
-					 errmsg("credit line " INT64_FORMAT " does not exist", line)));
-		any_due = credit_holds_any_due();
-		ids = credit_nodes(line, &n);
-	}
-	if (!reference_claim("drawdown", ref, line, 0, amount, payload, &id))
-	{
-		r->id = id;
-		r->replayed = true;
-		return;
-	}
-	release_due(ids, n, amount, any_due);
-	nodes = lock_nodes(ids, n, false, true);
+	any_due = credit_holds_any_due();
+	ids = credit_line_nodes_found(line, &n, &tid);
+	if (ids == NULL)
+		line_missing(line);
+	nodes = lock_line_nodes(line, ids, n, &tid, amount, any_due);
 	check_usable(line, nodes, n);
 	apply_all(nodes, n, "use", ref, 0, amount, 0);
 	r->id = id;
@@ -1747,7 +1779,7 @@ cl_credit_return_drawdown(const char *drawdown_ref, const char *ref, int64 amoun
 	outstanding = drawdown.outstanding;
 	r->line_id = drawdown.line_id;
 	ids = credit_nodes(drawdown.line_id, &n);
-	if (!reference_claim("return", ref, drawdown_id, 0, amount, payload, &id))
+	if (!reference_claim("return", ref, drawdown_id, 0, amount, payload, true, &id))
 	{
 		r->id = id;
 		r->replayed = true;
@@ -1908,7 +1940,7 @@ cl_credit_transit_from_hold(const char *hold_ref, const char *ref, const char *t
 	}
 	lock_hold(hold_ref, &h);
 	amt = has_amount ? amount : h.remaining;
-	if (!reference_claim("drawdown", ref, h.line_id, 0, 0, payload, &id))
+	if (!reference_claim("drawdown", ref, h.line_id, 0, 0, payload, true, &id))
 	{
 		r->id = id;
 		r->replayed = true;
@@ -1947,33 +1979,22 @@ cl_credit_transit_direct(int64 line, const char *ref, const char *transit_ref, i
 	int			n;
 	int64	   *ids;
 	CreditLine *nodes;
+	ItemPointerData tid;
 
 	memset(r, 0, sizeof(*r));
 	cl_credit_graph_lock(false);
-	if (reference_replay("drawdown", ref, payload, &id))
+	/* the reference first: a replay returns before any state is looked at */
+	if (!reference_claim("drawdown", ref, line, 0, 0, payload, false, &id))
 	{
 		r->id = id;
 		r->replayed = true;
 		return;
 	}
-	{
-		CreditLine	first;
-
-		if (!credit_line_read(line, &first))
-			ereport(ERROR,
-					(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
-					 errmsg("credit line " INT64_FORMAT " does not exist", line)));
-		any_due = credit_holds_any_due();
-		ids = credit_nodes(line, &n);
-	}
-	if (!reference_claim("drawdown", ref, line, 0, 0, payload, &id))
-	{
-		r->id = id;
-		r->replayed = true;
-		return;
-	}
-	release_due(ids, n, amount, any_due);
-	nodes = lock_nodes(ids, n, false, true);
+	any_due = credit_holds_any_due();
+	ids = credit_line_nodes_found(line, &n, &tid);
+	if (ids == NULL)
+		line_missing(line);
+	nodes = lock_line_nodes(line, ids, n, &tid, amount, any_due);
 	check_usable(line, nodes, n);
 	r->hold_id = open_transit_hold(transit_ref, line, amount, id);
 	apply_all(nodes, n, "freeze", transit_ref, amount, 0, 0);

@@ -22,10 +22,11 @@
  *     literals of the constraint's list; amounts are checked by the
  *     engine before), as in heapwrite.c;
  *   - the foreign keys' checks (RI triggers) of holds and drawdowns: the
- *     engine names only a line it found (LD006 otherwise, before the
- *     claim) and a hold it locked, and a line's row is locked FOR NO KEY
- *     UPDATE by the call (a plain line) or FOR KEY SHARE here
- *     (credit_line_guard: a hot line, whose row the call does not lock),
+ *     engine names only a line it found (LD006 otherwise: before a
+ *     hold's claim; a drawdown without a hold is claimed first, and the
+ *     error rolls its row back) and a hold it locked, and a line's row is
+ *     locked FOR NO KEY UPDATE by the call (a plain line) or FOR KEY SHARE
+ *     here (credit_line_guard: a hot line, whose row the call does not lock),
  *     exactly the lock the foreign key's check takes, so the referenced
  *     row cannot be deleted before the call commits;
  *   - triggers: these tables have none (the credit journal's append-only
@@ -412,24 +413,30 @@ static MemoryContext graph_cxt = NULL;
 static HTAB *nodes_cache = NULL;
 static HTAB *hot_cache = NULL;
 static uint64 graph_generation = 0;
+static Oid	graph_relid = InvalidOid;	/* ledger_credit_lines when filled */
 
 /* The lines whose nodes a backend keeps before it starts afresh. */
 #define CL_GRAPH_CACHE_LINES 100000
 
 /*
  * graph_cache_ready: whether the graph cache may be used now, emptied
- * first when the generation moved since it was filled (or it holds
- * CL_GRAPH_CACHE_LINES lines: a bound on a backend's memory).
+ * first when the generation moved since it was filled, when
+ * ledger_credit_lines is another table than it was filled from (the
+ * extension dropped and created again: its new lines reuse ids, and
+ * creating lines moves no generation), or when it holds
+ * CL_GRAPH_CACHE_LINES lines (a bound on a backend's memory).
  */
 static bool
 graph_cache_ready(void)
 {
 	uint64		g;
+	Oid			relid;
 	HASHCTL		info;
 
 	if (!cl_credit_graph_generation(&g))
 		return false;
-	if (nodes_cache != NULL && g == graph_generation &&
+	relid = cl_relation_oid("ledger_credit_lines");
+	if (nodes_cache != NULL && g == graph_generation && relid == graph_relid &&
 		hash_get_num_entries(nodes_cache) < CL_GRAPH_CACHE_LINES)
 		return true;
 	nodes_cache = hot_cache = NULL;
@@ -447,6 +454,7 @@ graph_cache_ready(void)
 	hot_cache = hash_create("creditledger hot lines", 16, &info,
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	graph_generation = g;
+	graph_relid = relid;
 	return true;
 }
 
@@ -497,6 +505,9 @@ credit_line_read(int64 line_id, CreditLine *l)
 	return found;
 }
 
+static bool lines_lock(const int64 *ids, int n, bool include_hot, int64 may_miss,
+					   const ItemPointerData *may_miss_tid, CreditLine *out);
+
 /*
  * credit_lines_lock: read the lines ids[0..n-1] (ascending) into out,
  * locking the rows of the plain ones (of all with include_hot) FOR NO KEY
@@ -507,6 +518,37 @@ credit_line_read(int64 line_id, CreditLine *l)
  */
 void
 credit_lines_lock(const int64 *ids, int n, bool include_hot, CreditLine *out)
+{
+	(void) lines_lock(ids, n, include_hot, 0, NULL, out);
+}
+
+/*
+ * credit_lines_lock_line: credit_lines_lock(ids, n, false, out) for a
+ * change on line (one of ids) that the call has not read before: false,
+ * with nothing locked after the lines before it, when line does not exist
+ * (any other line missing is an internal error).  The caller's one look
+ * at the line, where a read before the lock would be a second.
+ */
+bool
+credit_lines_lock_line(const int64 *ids, int n, int64 line, const ItemPointerData *tid,
+					   CreditLine *out)
+{
+	return lines_lock(ids, n, false, line, tid, out);
+}
+
+/*
+ * lines_lock: credit_lines_lock, and false when line may_miss (0: none)
+ * has no row; may_miss_tid (NULL or invalid: none) is where this call
+ * found may_miss's row, a plain line's, with no write of the transaction
+ * since: that version is locked, or the newest after it (cl_lock_tid
+ * follows the update chain as a find and its lock would), without a
+ * second search of the index.  The version cannot have been pruned: it
+ * was visible to a snapshot newer than the statement's, which holds this
+ * backend's xmin.
+ */
+static bool
+lines_lock(const int64 *ids, int n, bool include_hot, int64 may_miss,
+		   const ItemPointerData *may_miss_tid, CreditLine *out)
 {
 	Rows		r;
 	bool		cache = !include_hot && graph_cache_ready();
@@ -533,7 +575,17 @@ credit_lines_lock(const int64 *ids, int n, bool include_hot, CreditLine *out)
 			lines_open(&r, RowShareLock);
 			opened = true;
 		}
-		found = find_line(&r, ids[i], &own);
+		if (ids[i] == may_miss && may_miss_tid != NULL && ItemPointerIsValid(may_miss_tid) &&
+			!cl_own_version(r.rel, ids[i], 0, r.att[L_LINE_ID], InvalidAttrNumber, r.slot))
+		{
+			ItemPointerData tid = *may_miss_tid;
+
+			found = cl_lock_tid(r.rel, &tid, LockWaitBlock, LockTupleNoKeyExclusive,
+								r.slot) == LOCK_OK;
+			own = true;			/* locked: nothing more to do below */
+		}
+		else
+			found = find_line(&r, ids[i], &own);
 
 		if (found && !own)
 		{
@@ -548,6 +600,12 @@ credit_lines_lock(const int64 *ids, int n, bool include_hot, CreditLine *out)
 									r.slot) == LOCK_OK;
 			}
 		}
+		if (!found && ids[i] == may_miss)
+		{
+			ExecClearTuple(r.slot);
+			rows_close(&r);
+			return false;
+		}
 		if (!found)
 			elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", ids[i]);
 		fill_line(&r, &out[i]);
@@ -561,6 +619,7 @@ credit_lines_lock(const int64 *ids, int n, bool include_hot, CreditLine *out)
 	}
 	if (opened)
 		rows_close(&r);
+	return true;
 }
 
 /*
@@ -758,6 +817,51 @@ line_nodes(int64 line, int *n, int depth)
 int64 *
 credit_line_nodes(int64 line, int *n)
 {
+	return line_nodes(line, n, 0);
+}
+
+/*
+ * credit_line_nodes_found: credit_line_nodes for a line the call has not
+ * looked at yet; NULL when the line does not exist.  The graph cache only
+ * ever holds the nodes of a line that existed (every other caller names a
+ * line it found; lines are never deleted), so a hit needs no look at the
+ * line; on a miss the line's row is looked for first, with a snapshot
+ * taken before the links' (a line commits together with the links it was
+ * created with, and any later link waits for the exclusive graph lock),
+ * so nodes are never computed, nor cached, from links that miss a line's
+ * parents.  *tid: where that look found a plain line's row (another
+ * transaction's version), for credit_lines_lock_line; invalid otherwise.
+ */
+int64 *
+credit_line_nodes_found(int64 line, int *n, ItemPointer tid)
+{
+	Rows		r;
+	bool		own;
+	bool		found;
+
+	ItemPointerSetInvalid(tid);
+	if (graph_cache_ready())
+	{
+		NodesEntry *e = hash_search(nodes_cache, &line, HASH_FIND, NULL);
+
+		if (e != NULL)
+		{
+			int64	   *ids = palloc(sizeof(int64) * e->n);
+
+			memcpy(ids, e->ids, sizeof(int64) * e->n);
+			*n = e->n;
+			return ids;
+		}
+	}
+	/* RowShareLock: the mode credit_lines_lock_line opens the table in */
+	lines_open(&r, RowShareLock);
+	found = find_line(&r, line, &own);
+	if (found && !own && col_int32(&r, L_HOT_SLICES) == 0)
+		*tid = r.slot->tts_tid;
+	ExecClearTuple(r.slot);
+	rows_close(&r);
+	if (!found)
+		return NULL;
 	return line_nodes(line, n, 0);
 }
 

@@ -105,8 +105,11 @@ typedef struct CreditWriter
 
 /* lines and the graph */
 extern int64 *credit_line_nodes(int64 line, int *n);
+extern int64 *credit_line_nodes_found(int64 line, int *n, ItemPointer tid);
 extern bool credit_line_read(int64 line_id, CreditLine *l);
 extern void credit_lines_lock(const int64 *ids, int n, bool include_hot, CreditLine *out);
+extern bool credit_lines_lock_line(const int64 *ids, int n, int64 line,
+								   const ItemPointerData *tid, CreditLine *out);
 extern void credit_line_guard(int64 line_id, const CreditLine *known);
 extern void credit_line_head(int64 line_id, CreditHead *h);
 

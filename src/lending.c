@@ -60,6 +60,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -279,23 +280,98 @@ ref_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 }
 
 /*
+ * The receivable cache: each line's receivable account (or that it has
+ * none), per backend, valid while the credit graph's generation
+ * (lockorder.h: cl_credit_graph_generation) is the one it was filled
+ * under.  set_credit_line_account, the only writer of
+ * credit_line_accounts, takes the graph lock exclusively, which bumps the
+ * generation; so, as for credit_rows.c's graph cache, an entry read while
+ * the graph lock is held shared stays true until the generation moves.
+ * When the generation cannot be used (the graph lock not held shared,
+ * this transaction took it exclusively, REPEATABLE READ or SERIALIZABLE,
+ * no shared segment) the cache is neither read nor filled.
+ */
+typedef struct ReceivableEntry
+{
+	int64		line_id;		/* hash key */
+	bool		has;			/* false: the line has no receivable account */
+	int64		account;
+} ReceivableEntry;
+
+static HTAB *receivable_cache = NULL;
+static uint64 receivable_generation = 0;
+static Oid	receivable_relid = InvalidOid;	/* credit_line_accounts when filled */
+
+/* The lines whose receivable a backend keeps before it starts afresh. */
+#define CL_RECEIVABLE_CACHE_LINES 100000
+
+/*
+ * receivable_cache_ready: whether the receivable cache may be used now,
+ * emptied first when the generation moved since it was filled, when
+ * credit_line_accounts is another table than it was filled from (the
+ * extension dropped and created again, which need not move the
+ * generation), or when it holds CL_RECEIVABLE_CACHE_LINES lines (a bound
+ * on a backend's memory).
+ */
+static bool
+receivable_cache_ready(void)
+{
+	uint64		g;
+	Oid			relid;
+	HASHCTL		info;
+
+	if (!cl_credit_graph_generation(&g))
+		return false;
+	relid = cl_relation_oid("credit_line_accounts");
+	if (receivable_cache != NULL && g == receivable_generation && relid == receivable_relid &&
+		hash_get_num_entries(receivable_cache) < CL_RECEIVABLE_CACHE_LINES)
+		return true;
+	if (receivable_cache != NULL)
+		hash_destroy(receivable_cache);
+	info.keysize = sizeof(int64);
+	info.entrysize = sizeof(ReceivableEntry);
+	info.hcxt = TopMemoryContext;
+	receivable_cache = hash_create("creditledger receivable accounts", 256, &info,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	receivable_generation = g;
+	receivable_relid = relid;
+	return true;
+}
+
+/*
  * receivable_find: the receivable account of a line as a statement run
  * here would see it (the command counter advanced first, then the
  * transaction snapshot), read through credit_line_accounts' primary key
- * without SPI; false if the line has none.  No lock: the callers hold the
- * credit graph lock, which set_credit_line_account takes exclusively.
+ * without SPI, or from the receivable cache when it may be used; false if
+ * the line has none.  No lock: the callers hold the credit graph lock,
+ * which set_credit_line_account takes exclusively.
  */
 static bool
 receivable_find(int64 line_id, int64 *account)
 {
-	Relation	rel = table_open(cl_relation_oid("credit_line_accounts"), AccessShareLock);
-	Relation	index = index_open(cl_relation_oid("credit_line_accounts_pkey"), AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	const AttrNumber *att = cl_column_map(&receivable_map, rel, receivable_columns, 1);
+	bool		cache = receivable_cache_ready();
+	Relation	rel;
+	Relation	index;
+	TupleTableSlot *slot;
+	const AttrNumber *att;
 	ScanKeyData key;
 	Snapshot	snapshot;
 	bool		found;
 
+	if (cache)
+	{
+		ReceivableEntry *e = hash_search(receivable_cache, &line_id, HASH_FIND, NULL);
+
+		if (e != NULL)
+		{
+			*account = e->account;
+			return e->has;
+		}
+	}
+	rel = table_open(cl_relation_oid("credit_line_accounts"), AccessShareLock);
+	index = index_open(cl_relation_oid("credit_line_accounts_pkey"), AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	att = cl_column_map(&receivable_map, rel, receivable_columns, 1);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(line_id));
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
@@ -310,6 +386,13 @@ receivable_find(int64 line_id, int64 *account)
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(index, NoLock);
 	table_close(rel, NoLock);
+	if (cache)
+	{
+		ReceivableEntry *e = hash_search(receivable_cache, &line_id, HASH_ENTER, NULL);
+
+		e->has = found;
+		e->account = found ? *account : 0;
+	}
 	return found;
 }
 
@@ -357,13 +440,17 @@ transit_ref(const char *ref)
  * post_money: the money half of an immediate disbursement or a repayment:
  * claim voucher in the transfers' namespace (LD004 when any transfer has
  * it already: the credit reference was new, so it cannot be this call's)
- * and post amount from debit to credit.  Returns the transfer id.
+ * and post amount from debit to credit.  Returns the transfer id.  The
+ * transfer's payload hash is SHA-256 of the kind and the call's payload
+ * in jsonb's binary form (canonical: keys sorted, no whitespace), which
+ * needs no text output; no replay ever compares it with another call's
+ * (a claimed voucher is always LD004 here).
  */
 static int64
 post_money(const char *voucher, const char *kind, Datum payload, int64 debit, int64 credit,
 		   int64 amount, int64 line_id, int64 drawdown_id)
 {
-	char	   *text_payload = DatumGetCString(DirectFunctionCall1(jsonb_out, payload));
+	Jsonb	   *jb = DatumGetJsonbP(payload);
 	pg_cryptohash_ctx *ctx = cl_hash_ctx_create();
 	StringInfoData args;
 	uint8		hash[CL_HASH_LEN];
@@ -373,7 +460,7 @@ post_money(const char *voucher, const char *kind, Datum payload, int64 debit, in
 
 	initStringInfo(&args);
 	cl_put_bytes(&args, kind, strlen(kind));
-	cl_put_bytes(&args, text_payload, strlen(text_payload));
+	cl_put_bytes(&args, VARDATA_ANY(jb), VARSIZE_ANY_EXHDR(jb));
 	cl_sha256(ctx, (const uint8 *) args.data, args.len, hash);
 	pg_cryptohash_free(ctx);
 	id = cl_claim_transfer_voucher(voucher, "transfer", hash,
@@ -443,8 +530,8 @@ pending_money(const char *ref, int64 receivable, int64 to_account, int64 amount,
 /*
  * record: the disbursement's row (what links the drawdown to its money),
  * appended through heapwrite.c's direct_insert with its index entries
- * (the unique checks of drawdown_id, ref and pending_id included) instead
- * of an SPI INSERT.  What that bypasses, and what stands in for it (as in
+ * (the unique checks of drawdown_id and pending_id included; ref is the
+ * drawdown's, unique among drawdowns) instead of an SPI INSERT.  What that bypasses, and what stands in for it (as in
  * credit_rows.c): the CHECK constraints (amount > 0, exactly one of
  * transfer and pending with its transit hold), checked here before the
  * write; the foreign keys' checks: the drawdown was claimed by this call

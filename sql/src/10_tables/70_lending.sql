@@ -15,7 +15,7 @@ SELECT pg_catalog.pg_extension_config_dump('creditledger.credit_line_accounts', 
 
 CREATE TABLE creditledger.ledger_credit_disbursements (
     drawdown_id        bigint PRIMARY KEY REFERENCES creditledger.ledger_credit_drawdowns,
-    ref                text NOT NULL UNIQUE,
+    ref                text NOT NULL,
     line_id            bigint NOT NULL REFERENCES creditledger.ledger_credit_lines,
     receivable_account bigint NOT NULL,
     to_account         bigint NOT NULL,
@@ -30,6 +30,8 @@ CREATE TABLE creditledger.ledger_credit_disbursements (
 -- A pending disbursement is found by its pending transfer (post, void,
 -- expiry, post_batch); an immediate one has none, so it has no entry here.
 -- A line's disbursements are found through its drawdowns (same drawdown_id).
+-- ref is the drawdown's (unique there: ledger_credit_drawdowns_ref_key, and
+-- drawdown_id is the key here), so it needs no unique index of its own.
 CREATE UNIQUE INDEX ledger_credit_disbursements_pending_key
     ON creditledger.ledger_credit_disbursements (pending_id) WHERE pending_id IS NOT NULL;
 COMMENT ON TABLE creditledger.ledger_credit_disbursements IS
