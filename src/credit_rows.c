@@ -90,6 +90,12 @@ typedef struct Rows
 /*
  * rows_open: open creditledger.table (lock mode: AccessShareLock to read,
  * RowShareLock to lock rows) and, if named, one of its indexes; map names.
+ * rows_close gives the index's lock back at once, as catalog scans do: the
+ * table's lock, kept to the end of the transaction, already keeps the
+ * index from being dropped, and a disbursement, which opens many tables,
+ * then holds few enough relation locks (under PostgreSQL's 16 fast-path
+ * slots per backend) that none goes to the shared lock table, whose
+ * partition locks every backend would contend for.
  */
 static void
 rows_open(Rows *r, const char *table, const char *index, LOCKMODE mode,
@@ -106,7 +112,7 @@ rows_close(Rows *r)
 {
 	ExecDropSingleTupleTableSlot(r->slot);
 	if (r->index)
-		index_close(r->index, NoLock);
+		index_close(r->index, AccessShareLock);
 	table_close(r->rel, NoLock);
 }
 
@@ -1221,7 +1227,7 @@ credit_slice_take_row(CreditWriter *w, int64 line_id, int32 slice, int64 needed,
 	if (w != NULL)
 	{
 		if (r.index)
-			index_close(r.index, NoLock);
+			index_close(r.index, AccessShareLock);
 	}
 	else
 		rows_close(&r);

@@ -384,7 +384,8 @@ receivable_find(int64 line_id, int64 *account)
 	}
 	UnregisterSnapshot(snapshot);
 	ExecDropSingleTupleTableSlot(slot);
-	index_close(index, NoLock);
+	/* the index's lock goes at once (as in credit_rows.c's rows_close) */
+	index_close(index, AccessShareLock);
 	table_close(rel, NoLock);
 	if (cache)
 	{
