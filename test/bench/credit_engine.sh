@@ -3,7 +3,8 @@
 # throwaway cluster with the bench.sh server settings:
 #
 #   transfer      transfer_uniform.sql (1000 funded accounts), 16 and 64 clients
-#   freeze        credit_freeze_only.sql on 1000 lines with no parent, 16 and 64
+#   freeze        credit_freeze_only.sql on 1000 lines with no parent (be-fz:
+#                 not the pair baseline's, since its holds stay open), 16 and 64
 #   free          credit_freeze_unfreeze.sql, lines with no parent, 64 clients
 #   hot           the same under one hot parent, DEFAULT slice count, 64
 #   chain         the same under customer -> hot group -> hot product, 64
@@ -82,7 +83,7 @@ mean() {
 }
 transfer_run() { run transfer "$1" transfer_uniform.sql -D lo="$ALO" -D hi="$AHI" -D naccounts=1000; }
 # shellcheck disable=SC2046
-freeze_only() { run freeze "$1" credit_freeze_only.sql $(lines be-free); }
+freeze_only() { run freeze "$1" credit_freeze_only.sql $(lines be-fz); }
 # shellcheck disable=SC2046
 pair() { run "$1" 64 credit_freeze_unfreeze.sql $(lines "be-$1"); }
 

@@ -5,7 +5,11 @@
 -- race_limit.  Every hot line uses set_credit_line_hot's DEFAULT slice count.
 --
 -- Creates, each group's lines in one statement (contiguous ids):
---   * 'be-free-1'..N: customer lines with no parent;
+--   * 'be-free-1'..N: customer lines with no parent (the freeze+unfreeze
+--     baseline);
+--   * 'be-fz-1'..N: customer lines with no parent for the freeze-only runs,
+--     which leave their holds open: apart, so that the baseline's lines
+--     come to the pair runs as fresh as the hot and chain groups' lines;
 --   * 'be-hot-parent' (hot, default slices) and its children 'be-hot-1'..N;
 --   * 'be-product' (hot) > 'be-group' (hot) > 'be-chain-1'..N: the
 --     three-level chain customer -> hot group -> hot product;
@@ -17,6 +21,8 @@
 SET client_min_messages = warning;
 
 SELECT count(creditledger.create_credit_line('be-free-' || i, 'CNY', :line_limit)) AS free_lines
+  FROM generate_series(1, :nlines) AS i;
+SELECT count(creditledger.create_credit_line('be-fz-' || i, 'CNY', :line_limit)) AS freeze_lines
   FROM generate_series(1, :nlines) AS i;
 
 SELECT creditledger.create_credit_line('be-hot-parent', 'CNY', :parent_limit) AS hot_parent,
