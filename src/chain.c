@@ -60,19 +60,6 @@ enum
 StaticAssertDecl(lengthof(entry_columns) == EC_COUNT, "entry_columns and EC_* differ");
 
 /*
- * hash_datum: a bytea Datum holding a hash.
- */
-static Datum
-hash_datum(const uint8 *hash)
-{
-	bytea	   *b = palloc(VARHDRSZ + CL_HASH_LEN);
-
-	SET_VARSIZE(b, VARHDRSZ + CL_HASH_LEN);
-	memcpy(VARDATA(b), hash, CL_HASH_LEN);
-	return PointerGetDatum(b);
-}
-
-/*
  * cl_side_for: the side ('D' or 'C') that increases (or decreases) the
  * balance of an account with this normal side.
  */
@@ -165,8 +152,8 @@ money_fill(const void *entry, const uint8 *prev_hash, const uint8 *hash, Datum *
 	v[EC_BALANCE_BEFORE] = Int64GetDatum(e->balance_before);
 	v[EC_BALANCE_AFTER] = Int64GetDatum(e->balance_after);
 	v[EC_IS_REVERSAL] = BoolGetDatum(e->is_reversal);
-	v[EC_PREV_HASH] = hash_datum(prev_hash);
-	v[EC_HASH] = hash_datum(hash);
+	v[EC_PREV_HASH] = cl_hash_datum(prev_hash);
+	v[EC_HASH] = cl_hash_datum(hash);
 	v[EC_ACCEPTED_AT] = TimestampTzGetDatum(e->accepted_at);
 	v[EC_POSTED_AT] = TimestampTzGetDatum(e->posted_at);
 }
@@ -352,10 +339,10 @@ write_heads_of(const char *relname, bool subs, ChainHead **heads, int n)
 		}
 		vals[0] = Int64GetDatum(h->balance);
 		vals[1] = Int64GetDatum(h->version);
-		vals[2] = hash_datum(h->last_hash);
+		vals[2] = cl_hash_datum(h->last_hash);
 		vals[3] = Int64GetDatum(h->held);
 		vals[4] = Int64GetDatum(h->hold_version);
-		vals[5] = hash_datum(h->hold_hash);
+		vals[5] = cl_hash_datum(h->hold_hash);
 		h->tid = direct_update_columns(&t, &h->tid, ncols, att, vals);
 		h->dirty = false;
 		/* the next posting of this chain in the transaction finds it here */

@@ -220,16 +220,6 @@ col_hash(Rows *r, int c, uint8 out[CL_HASH_LEN], const char *what, int64 id)
 	memcpy(out, VARDATA_ANY(b), CL_HASH_LEN);
 }
 
-static Datum
-hash_datum(const uint8 *hash)
-{
-	bytea	   *b = palloc(VARHDRSZ + CL_HASH_LEN);
-
-	SET_VARSIZE(b, VARHDRSZ + CL_HASH_LEN);
-	memcpy(VARDATA(b), hash, CL_HASH_LEN);
-	return PointerGetDatum(b);
-}
-
 /*
  * fetch_tid: the row version at tid (any snapshot: only columns no update
  * changes are read from it) into r->slot.
@@ -1329,7 +1319,7 @@ credit_writer_append(CreditWriter *w, CreditHead *h, const CreditEntry *e,
 	v[1] = Int64GetDatum(e->used_after);
 	v[2] = Int64GetDatum(e->returned_after);
 	v[3] = Int64GetDatum(e->version);
-	v[4] = hash_datum(hash);
+	v[4] = cl_hash_datum(hash);
 	if (h->slice == 0)
 	{
 		if (!w->lines_open)
@@ -1442,7 +1432,7 @@ credit_writer_pend(CreditWriter *w, CreditHead *h, int64 fd, int64 ud, int64 rd,
 		all[a[S_LINE_ID] - 1] = Int64GetDatum(h->line_id);
 		all[a[S_SLICE] - 1] = Int32GetDatum(h->slice);
 		all[a[S_VERSION] - 1] = Int64GetDatum(h->version);
-		all[a[S_LAST_HASH] - 1] = hash_datum(h->last_hash);
+		all[a[S_LAST_HASH] - 1] = cl_hash_datum(h->last_hash);
 		all[a[S_PENDING_SINCE] - 1] = TimestampTzGetDatum(h->pending_since);
 		for (int c = 0; c < ncols; c++)
 			all[att[c] - 1] = v[c];

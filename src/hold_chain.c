@@ -63,19 +63,6 @@ cl_block_name(char block)
 }
 
 /*
- * hash_datum: a bytea Datum holding a hash.
- */
-static Datum
-hash_datum(const uint8 *hash)
-{
-	bytea	   *b = palloc(VARHDRSZ + CL_HASH_LEN);
-
-	SET_VARSIZE(b, VARHDRSZ + CL_HASH_LEN);
-	memcpy(VARDATA(b), hash, CL_HASH_LEN);
-	return PointerGetDatum(b);
-}
-
-/*
  * actor_name: who is acting: the session user (the login role, also
  * inside these SECURITY DEFINER functions).
  */
@@ -203,8 +190,8 @@ hold_fill(const void *entry, const uint8 *prev_hash, const uint8 *hash, Datum *v
 		v[HE_REASON] = CStringGetTextDatum(r->reason);
 	else
 		isnull[HE_REASON] = true;
-	v[HE_PREV_HASH] = hash_datum(prev_hash);
-	v[HE_HASH] = hash_datum(hash);
+	v[HE_PREV_HASH] = cl_hash_datum(prev_hash);
+	v[HE_HASH] = cl_hash_datum(hash);
 	v[HE_CREATED_AT] = TimestampTzGetDatum(e->created_at);
 }
 

@@ -49,6 +49,7 @@
 #include <openssl/evp.h>
 #endif
 
+#include "compat.h"
 #include "journal.h"
 
 /* Seconds from the Unix epoch to the PostgreSQL epoch (2000-01-01). */
@@ -81,6 +82,20 @@ cl_put_bytes(StringInfo buf, const char *data, int len)
 {
 	cl_put_int32(buf, len);
 	appendBinaryStringInfo(buf, data, len);
+}
+
+/*
+ * cl_hash_datum: a bytea Datum holding a hash (a chain row's prev_hash,
+ * hash or last_hash column).
+ */
+Datum
+cl_hash_datum(const uint8 *hash)
+{
+	bytea	   *b = palloc(VARHDRSZ + CL_HASH_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + CL_HASH_LEN);
+	memcpy(VARDATA(b), hash, CL_HASH_LEN);
+	return PointerGetDatum(b);
 }
 
 /*

@@ -59,6 +59,7 @@ extern void journal_entry_hash(pg_cryptohash_ctx *ctx, const uint8 prev_hash[CL_
 							   const JournalEntry *e, uint8 out[CL_HASH_LEN]);
 extern void transfer_row_hash(pg_cryptohash_ctx *ctx, const TransferRow *t,
 							  uint8 out[CL_HASH_LEN]);
+extern Datum cl_hash_datum(const uint8 *hash);
 extern int64 cl_unix_usecs(TimestampTz t);
 extern int64 cl_balance_delta(bool normal_credit, char side, int64 amount);
 
