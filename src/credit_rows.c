@@ -377,7 +377,7 @@ fill_line(Rows *r, CreditLine *l)
  * ------------------------------------------------------------------------
  *
  * Per backend, valid while the credit graph's generation (locking.c:
- * cl_credit_graph_generation) is the one it was filled under: each line's
+ * cl_credit_graph_cache_check) is the one it was filled under: each line's
  * nodes (credit_line_nodes), and each hot line's row as read, whose
  * attributes the engine needs of an ancestor it does not lock (status,
  * validity window, limits, slices, journal mode: changed only under the
@@ -408,31 +408,28 @@ typedef struct HotLineEntry
 static MemoryContext graph_cxt = NULL;
 static HTAB *nodes_cache = NULL;
 static HTAB *hot_cache = NULL;
-static uint64 graph_generation = 0;
-static Oid	graph_relid = InvalidOid;	/* ledger_credit_lines when filled */
+static CreditGraphStamp graph_stamp;	/* what the cache was filled under */
 
 /* The lines whose nodes a backend keeps before it starts afresh. */
 #define CL_GRAPH_CACHE_LINES 100000
 
 /*
  * graph_cache_ready: whether the graph cache may be used now, emptied
- * first when the generation moved since it was filled, when
- * ledger_credit_lines is another table than it was filled from (the
- * extension dropped and created again: its new lines reuse ids, and
- * creating lines moves no generation), or when it holds
- * CL_GRAPH_CACHE_LINES lines (a bound on a backend's memory).
+ * first when it is stale (cl_credit_graph_cache_check: the generation
+ * moved, or ledger_credit_lines is another table than it was filled from)
+ * or when it holds CL_GRAPH_CACHE_LINES lines (a bound on a backend's
+ * memory).
  */
 static bool
 graph_cache_ready(void)
 {
-	uint64		g;
-	Oid			relid;
+	GraphCacheState state;
 	HASHCTL		info;
 
-	if (!cl_credit_graph_generation(&g))
+	state = cl_credit_graph_cache_check(&graph_stamp, "ledger_credit_lines");
+	if (state == GRAPH_CACHE_OFF)
 		return false;
-	relid = cl_relation_oid("ledger_credit_lines");
-	if (nodes_cache != NULL && g == graph_generation && relid == graph_relid &&
+	if (state == GRAPH_CACHE_CURRENT && nodes_cache != NULL &&
 		hash_get_num_entries(nodes_cache) < CL_GRAPH_CACHE_LINES)
 		return true;
 	nodes_cache = hot_cache = NULL;
@@ -449,8 +446,6 @@ graph_cache_ready(void)
 	info.entrysize = sizeof(HotLineEntry);
 	hot_cache = hash_create("creditledger hot lines", 16, &info,
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	graph_generation = g;
-	graph_relid = relid;
 	return true;
 }
 

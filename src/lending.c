@@ -282,7 +282,7 @@ ref_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 /*
  * The receivable cache: each line's receivable account (or that it has
  * none), per backend, valid while the credit graph's generation
- * (lockorder.h: cl_credit_graph_generation) is the one it was filled
+ * (lockorder.h: cl_credit_graph_cache_check) is the one it was filled
  * under.  set_credit_line_account, the only writer of
  * credit_line_accounts, takes the graph lock exclusively, which bumps the
  * generation; so, as for credit_rows.c's graph cache, an entry read while
@@ -299,31 +299,28 @@ typedef struct ReceivableEntry
 } ReceivableEntry;
 
 static HTAB *receivable_cache = NULL;
-static uint64 receivable_generation = 0;
-static Oid	receivable_relid = InvalidOid;	/* credit_line_accounts when filled */
+static CreditGraphStamp receivable_stamp;	/* what the cache was filled under */
 
 /* The lines whose receivable a backend keeps before it starts afresh. */
 #define CL_RECEIVABLE_CACHE_LINES 100000
 
 /*
  * receivable_cache_ready: whether the receivable cache may be used now,
- * emptied first when the generation moved since it was filled, when
- * credit_line_accounts is another table than it was filled from (the
- * extension dropped and created again, which need not move the
- * generation), or when it holds CL_RECEIVABLE_CACHE_LINES lines (a bound
+ * emptied first when it is stale (cl_credit_graph_cache_check: the
+ * generation moved, or credit_line_accounts is another table than it was
+ * filled from) or when it holds CL_RECEIVABLE_CACHE_LINES lines (a bound
  * on a backend's memory).
  */
 static bool
 receivable_cache_ready(void)
 {
-	uint64		g;
-	Oid			relid;
+	GraphCacheState state;
 	HASHCTL		info;
 
-	if (!cl_credit_graph_generation(&g))
+	state = cl_credit_graph_cache_check(&receivable_stamp, "credit_line_accounts");
+	if (state == GRAPH_CACHE_OFF)
 		return false;
-	relid = cl_relation_oid("credit_line_accounts");
-	if (receivable_cache != NULL && g == receivable_generation && relid == receivable_relid &&
+	if (state == GRAPH_CACHE_CURRENT && receivable_cache != NULL &&
 		hash_get_num_entries(receivable_cache) < CL_RECEIVABLE_CACHE_LINES)
 		return true;
 	if (receivable_cache != NULL)
@@ -333,8 +330,6 @@ receivable_cache_ready(void)
 	info.hcxt = TopMemoryContext;
 	receivable_cache = hash_create("creditledger receivable accounts", 256, &info,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	receivable_generation = g;
-	receivable_relid = relid;
 	return true;
 }
 

@@ -32,7 +32,7 @@
  *     counter in the shared segment that every exclusive taker of the
  *     graph lock bumps once it holds it (cl_credit_graph_lock), so that a
  *     backend holding the lock shared can tell whether what it cached of
- *     the lines and links is still current (cl_credit_graph_generation).
+ *     the lines and links is still current (cl_credit_graph_cache_check).
  */
 #include "postgres.h"
 
@@ -811,9 +811,9 @@ cl_graph_shmem_attach(void *base, bool init)
 }
 
 /*
- * cl_credit_graph_generation: the credit graph's generation, for a cache
+ * credit_graph_generation: the credit graph's generation, for a cache
  * of what the credit lines and links say that only an exclusive holder of
- * the graph lock changes (credit_rows.c); false when no such cache may be
+ * the graph lock changes; false when no such cache may be
  * used or filled now: the library was not preloaded (no segment), the
  * transaction does not hold the graph lock shared (an exclusive holder
  * could be changing the graph, and its change would be missed), it took
@@ -823,8 +823,8 @@ cl_graph_shmem_attach(void *base, bool init)
  * the shared lock is held the generation cannot move, so an unchanged
  * generation means nothing changed since the cache was filled.
  */
-bool
-cl_credit_graph_generation(uint64 *generation)
+static bool
+credit_graph_generation(uint64 *generation)
 {
 	LOCKTAG		tag;
 
@@ -837,6 +837,34 @@ cl_credit_graph_generation(uint64 *generation)
 		return false;
 	*generation = pg_atomic_read_u64(&graph_shared->generation);
 	return true;
+}
+
+/*
+ * cl_credit_graph_cache_check: whether a per-backend cache of what only an
+ * exclusive holder of the credit graph lock changes (credit_rows.c's graph
+ * cache, lending.c's receivable cache), filled under *stamp from
+ * creditledger.table, may be used now.  GRAPH_CACHE_OFF: neither read nor
+ * fill it (credit_graph_generation says when).  GRAPH_CACHE_CURRENT: what
+ * it holds is still true.  GRAPH_CACHE_STALE: empty it first; *stamp now
+ * says what it will be filled under.  A cache is stale when the generation
+ * moved or when table is another relation than it was filled from: the
+ * extension dropped and created again, whose new rows reuse ids, moves no
+ * generation.
+ */
+GraphCacheState
+cl_credit_graph_cache_check(CreditGraphStamp *stamp, const char *table)
+{
+	uint64		generation;
+	Oid			relid;
+
+	if (!credit_graph_generation(&generation))
+		return GRAPH_CACHE_OFF;
+	relid = cl_relation_oid(table);
+	if (stamp->generation == generation && stamp->relid == relid)
+		return GRAPH_CACHE_CURRENT;
+	stamp->generation = generation;
+	stamp->relid = relid;
+	return GRAPH_CACHE_STALE;
 }
 
 /*

@@ -76,6 +76,8 @@
 #ifndef CREDITLEDGER_LOCKORDER_H
 #define CREDITLEDGER_LOCKORDER_H
 
+#include "postgres.h"
+
 /*
  * Step 1: the credit graph lock, pg_advisory_xact_lock(17228, -1).  Taken
  * exclusively through cl_credit_graph_lock, it bumps the credit graph's
@@ -115,7 +117,25 @@
 #define CL_SUB_LOCK_CLASS 0x4355
 
 extern void cl_credit_graph_lock(bool exclusive);
-extern bool cl_credit_graph_generation(uint64 *generation);
+
+/*
+ * What a per-backend cache of the credit graph was filled under (zero: not
+ * filled yet; generations start at 1), and whether it may be used now.
+ */
+typedef struct CreditGraphStamp
+{
+	uint64		generation;
+	Oid			relid;
+} CreditGraphStamp;
+
+typedef enum GraphCacheState
+{
+	GRAPH_CACHE_OFF,			/* neither read nor fill it now */
+	GRAPH_CACHE_CURRENT,		/* still true */
+	GRAPH_CACHE_STALE			/* empty it, then fill it */
+} GraphCacheState;
+
+extern GraphCacheState cl_credit_graph_cache_check(CreditGraphStamp *stamp, const char *table);
 extern bool cl_in_subxact(bool (*try) (void *arg), void *arg);
 extern bool cl_credit_surplus_lock_try(int64 line_id);
 
