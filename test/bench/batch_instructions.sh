@@ -23,16 +23,9 @@
 # fixed pseudo-random sequence (the same in every run).
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/callgrind.sh"
 
-command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
-
-scratch_dir batch-instructions; dir=$SCRATCH
-start_cluster "$dir" "$(free_port)" "creditledger.database = ''"
-log "setup: test/bench/setup.sql"
-as_pg "$PGBIN/psql" -X -q -d postgres -v naccounts=1000 -v fund=1000000000 \
-    -v hotfund=100000000000 -v shards=64 -f "$SRC/test/bench/setup.sql" >/dev/null
-lo=$(as_pg "$PGBIN/psql" -X -Atq -d postgres -c \
-    "SELECT min(account_id) FROM creditledger.accounts WHERE code LIKE 'bench-acct-%'")
+cg_setup batch-instructions
 PRELOAD=${PRELOAD:-20000}
 log "preload: $PRELOAD transfers, VACUUM ANALYZE"
 as_pg "$PGBIN/psql" -X -q -d postgres -v ON_ERROR_STOP=1 -c "
@@ -64,26 +57,16 @@ script() {
     }'
 }
 
-# irs KIND CALLS SIZE: total instructions of a single-user backend running it.
+# irs KIND CALLS SIZE: total instructions of a single-user backend running
+# it (cg_total), refusing a count in which any batch item was refused.
 irs() {
-    local run=$dir/run out=$dir/cg.out
-    rm -rf "$run" "$out"
-    cp -a "$dir/data" "$run"
-    script "$1" "$2" "$3" >"$dir/script.sql"
-    as_pg valgrind --tool=callgrind --callgrind-out-file="$out" \
-        "$PGBIN/postgres" --single -D "$run" -c creditledger.database= postgres \
-        <"$dir/script.sql" >"$dir/single.log" 2>&1
-    if grep -q ERROR "$dir/single.log"; then
-        grep -m 3 ERROR "$dir/single.log" >&2
-        echo "workload $1 failed" >&2
-        exit 1
-    fi
+    local total
+    total=$(cg_total "$1" "$2" "${KEEP_PROFILE:+$KEEP_PROFILE.$1.$2}" "$3") || exit 1
     if [ "$1" != transfer ] && grep -q 'count = "[1-9]' "$dir/single.log"; then
         echo "workload $1: items refused" >&2
         exit 1
     fi
-    [ -n "${KEEP_PROFILE:-}" ] && cp "$out" "$KEEP_PROFILE.$1.$2"
-    callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
+    echo "$total"
 }
 
 # per_transfer KIND C1 C2 SIZE: (Ir(C2 calls) - Ir(C1 calls)) / transfers between.

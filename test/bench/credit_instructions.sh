@@ -37,18 +37,10 @@ set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/callgrind.sh"
 
-command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
-command -v callgrind_annotate >/dev/null || { echo "callgrind_annotate is not installed" >&2; exit 1; }
-
-scratch_dir credit-instructions; dir=$SCRATCH
-start_cluster "$dir" "$(free_port)" "creditledger.database = ''"
-q() { as_pg "$PGBIN/psql" -X -Atq -v ON_ERROR_STOP=1 -d postgres -c "$1"; }
-log "setup: test/bench/setup.sql and engine_setup.sql"
-as_pg "$PGBIN/psql" -X -q -d postgres -v ON_ERROR_STOP=1 -v naccounts=1000 -v fund=1000000000 \
-    -v hotfund=100000000000 -v shards=64 -f "$SRC/test/bench/setup.sql" >/dev/null
+cg_setup credit-instructions
+log "setup: engine_setup.sql"
 as_pg "$PGBIN/psql" -X -q -d postgres -v ON_ERROR_STOP=1 -v nlines=1000 -v line_limit=1000000000000 \
     -v parent_limit=1000000000000000 -v race_limit=5000 -f "$SRC/test/bench/engine_setup.sql" >/dev/null
-lo=$(q "SELECT min(account_id) FROM creditledger.accounts WHERE code LIKE 'bench-acct-%'")
 first() { q "SELECT min(line_id) FROM creditledger.ledger_credit_lines WHERE code ~ '^$1-[0-9]+\$'"; }
 free=$(first be-free); hot=$(first be-hot); chain=$(first be-chain)
 

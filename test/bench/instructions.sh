@@ -37,18 +37,8 @@ set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/callgrind.sh"
 
-command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
-command -v callgrind_annotate >/dev/null || { echo "callgrind_annotate is not installed" >&2; exit 1; }
-
-scratch_dir instructions; dir=$SCRATCH
-start_cluster "$dir" "$(free_port)" "creditledger.database = ''"
-log "setup: test/bench/setup.sql"
-as_pg "$PGBIN/psql" -X -q -d postgres -v naccounts=1000 -v fund=1000000000 \
-    -v hotfund="${HOTFUND:-100000000000}" -v shards=64 -f "$SRC/test/bench/setup.sql" >/dev/null
-lo=$(as_pg "$PGBIN/psql" -X -Atq -d postgres -c \
-    "SELECT min(account_id) FROM creditledger.accounts WHERE code LIKE 'bench-acct-%'")
-split=$(as_pg "$PGBIN/psql" -X -Atq -d postgres -c \
-    "SELECT account_id FROM creditledger.accounts WHERE code = 'bench-hot-out-split'")
+cg_setup instructions
+split=$(q "SELECT account_id FROM creditledger.accounts WHERE code = 'bench-hot-out-split'")
 # History, so that tables and indexes have the size of a ledger in use
 # (on near-empty tables the planner's generic plans for the SQL a call
 # issues may scan, and a call's cost then grows with every row added):
