@@ -1,6 +1,6 @@
 /*
  * hold_chain.c: the hold chain (hold_entries, CLH1) of an account's chain
- * rows: its encoding (cl_hold_entry_hash, byte for byte what
+ * rows: its encoding (hold_entry_hash, byte for byte what
  * creditledger._hold_entry_hash computes in SQL), and the writer
  * (hold_append) that appends an entry through chain.c's ChainWriter with
  * the hold chain kind and moves the head in memory.  posting.c appends a
@@ -93,18 +93,18 @@ put_utf8(StringInfo buf, const char *s, bool with_len)
 }
 
 /*
- * cl_hold_entry_hash: the CLH1 hash of a hold chain entry, byte for byte
+ * hold_entry_hash: the CLH1 hash of a hold chain entry, byte for byte
  * what creditledger._hold_entry_hash computes in SQL: SHA-256(prev_hash ||
  * 'CLH1' || account || sub || version || len+op || target || target_id ||
  * len+ref || (0x00 | 0x01 || transfer_id) || amount || held_delta ||
  * held_after || len+block || len+actor || (-1 | len+reason) || created_at
  * usecs), integers big-endian, text as UTF-8.  transfer_id 0 means NULL.
  */
-void
-cl_hold_entry_hash(pg_cryptohash_ctx *ctx, const uint8 *prev_hash, int64 account_id,
-				   int32 sub_account, int64 version, const HoldRecord *r, int64 held_delta,
-				   int64 held_after, const char *block, const char *actor,
-				   TimestampTz created_at, uint8 *out)
+static void
+hold_entry_hash(pg_cryptohash_ctx *ctx, const uint8 *prev_hash, int64 account_id,
+				int32 sub_account, int64 version, const HoldRecord *r, int64 held_delta,
+				int64 held_after, const char *block, const char *actor,
+				TimestampTz created_at, uint8 *out)
 {
 	StringInfoData buf;
 
@@ -159,8 +159,8 @@ hold_encode(pg_cryptohash_ctx *ctx, const uint8 *prev_hash, const void *entry, u
 {
 	const HoldEntry *e = entry;
 
-	cl_hold_entry_hash(ctx, prev_hash, e->account_id, e->sub_account, e->version, e->r,
-					   e->held_delta, e->held_after, e->block, e->actor, e->created_at, out);
+	hold_entry_hash(ctx, prev_hash, e->account_id, e->sub_account, e->version, e->r,
+					e->held_delta, e->held_after, e->block, e->actor, e->created_at, out);
 }
 
 /* hold_fill: the CLH1 kind's row (columns 1.. of hold_entry_columns) */
@@ -208,7 +208,7 @@ static const ChainKind hold_chain_kind = {
  * head in memory; the caller holds the chain's row lock (so no other
  * transaction appends to this chain) and writes the head back
  * (chain_heads_write).  The entry goes through chain.c's ChainWriter with
- * the hold chain kind (CLH1: cl_hold_entry_hash), straight into the heap
+ * the hold chain kind (CLH1: hold_entry_hash), straight into the heap
  * with its index entries (hold_entries has no insert trigger and no CHECK
  * constraint to bypass), as journal and credit entries do.
  */

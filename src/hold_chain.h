@@ -25,10 +25,6 @@ typedef struct HoldRecord
 } HoldRecord;
 
 extern void hold_append(ChainHead *head, const HoldRecord *r, int64 held_delta, char block);
-extern void cl_hold_entry_hash(pg_cryptohash_ctx *ctx, const uint8 *prev_hash, int64 account_id,
-							   int32 sub_account, int64 version, const HoldRecord *r,
-							   int64 held_delta, int64 held_after, const char *block,
-							   const char *actor, TimestampTz created_at, uint8 *out);
 extern const char *cl_block_name(char block);
 
 #endif							/* CREDITLEDGER_HOLD_CHAIN_H */

@@ -15,7 +15,7 @@
  * (hold_entries, CLH1), and the head (held, hold_version, hold_hash) is
  * written with the chain's balance head.  hold_append (hold_chain.c)
  * appends the entry through chain.c's one ChainWriter with the hold chain
- * kind (CLH1, cl_hold_entry_hash), as journal and credit entries are appended;
+ * kind (CLH1, hold_entry_hash), as journal and credit entries are appended;
  * creditledger._hold_entry_hash is the same encoding in SQL, which
  * verification, digests and auditors use (the regression test holds
  * checks that both give the same bytes for every entry).  A
