@@ -33,10 +33,11 @@
  * direct_claim() is INSERT ... ON CONFLICT DO NOTHING on one arbiter
  * index, with the executor's speculative insertion protocol (the same
  * waits and the same outcome as the SQL statement), for a reference's
- * claim on the hot path (transfer_pending; the transfer row of a posting
- * made by another module, transfers.c's cl_claim_transfer_voucher, which
- * computes the row_hash of ledger_transfers_seal and checks with
- * direct_check_insert_rules that the table has no other INSERT rule).
+ * claim on the hot path (transfer_pending; the transfer row of a transfer,
+ * an entry or a posting made by another module, transfers.c's
+ * cl_claim_transfer_voucher, which computes the row_hash of
+ * ledger_transfers_seal and checks with direct_check_insert_rules that the
+ * table has no other INSERT rule).
  * lending.c appends disbursement rows (ledger_credit_disbursements) with
  * direct_insert, checking their CHECK constraints' conditions itself.
  *
