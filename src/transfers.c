@@ -43,6 +43,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/numeric.h"
 
 #include "compat.h"
@@ -215,7 +216,9 @@ replay_or_conflict(const char *voucher, int64 id, const char *kind,
  * transfer_post and disbursements already were: the SPI statement cost a
  * transfer some 50,000 instructions more.  A reversal, whose `reverses`
  * key can conflict too, keeps the SQL statement (its arbiter is every
- * unique index).
+ * unique index), and so does every call while the installed schema is
+ * older than this library (an extension not yet updated to 0.3.0 has no
+ * row_hash column, which cl_claim_transfer_voucher writes).
  */
 static int64
 claim_voucher(const char *voucher, CallPayload *p, bool *replayed)
@@ -227,7 +230,8 @@ claim_voucher(const char *voucher, CallPayload *p, bool *replayed)
 	uint8		hash[CL_HASH_LEN];
 	int64		id;
 
-	if (p->reverses == 0)
+	if (p->reverses == 0 &&
+		get_attnum(cl_relation_oid("ledger_transfers"), "row_hash") != InvalidAttrNumber)
 		return cl_claim_transfer_voucher(voucher, p->kind, p->hash, p->memo, p->metadata,
 										 replayed);
 	SET_VARSIZE(h, VARHDRSZ + CL_HASH_LEN);
