@@ -43,7 +43,6 @@ extern int64 cl_credit_settle_due(void);
 extern void cl_credit_post_line_event(int64 line_id, const char *op, const char *ref);
 
 /* Spread a hot line's headroom over its slices (credit_engine.c, inside SPI). */
-extern void cl_credit_spread_headroom(int64 line, int32 n, int64 total);
 extern void cl_credit_respread(int64 line_id);
 
 /* The engine's change of one node, and one entry on one chain (inside SPI). */

@@ -5,7 +5,7 @@
  * gather, and the few internals the administration calls use
  * (credit_admin.c, credit_limits.c: cl_credit_apply_node,
  * cl_credit_post_chain, cl_credit_respread).  The operations are C
- * functions (credit_engine.h: cl_credit_freeze_hold, cl_credit_use_hold,
+ * functions (credit_engine.h: cl_credit_use_hold,
  * cl_credit_use_line, cl_credit_return_drawdown, and the transit holds of
  * pending disbursements) with thin SQL wrappers, so lending.c pairs them
  * with money postings in one transaction.
@@ -34,9 +34,8 @@
  *
  * Availability is computed in one place, credit_available(); the re-spread
  * of a hot line's headroom after its limit changed in one place,
- * cl_credit_spread_headroom() (cl_credit_respread for a line as it
- * stands).  A plain
- * node's frozen + used + returned is kept within bigint exactly; a hot
+ * spread_headroom() (cl_credit_respread for a line as it stands).  A
+ * plain node's frozen + used + returned is kept within bigint exactly; a hot
  * node's, changed under different slice locks, by a share per slice
  * (check_slice_bound).
  *
@@ -563,7 +562,7 @@ slice_take(CreditWriter *w, const CreditLine *l, int32 slice, bool wait, int64 n
  * (needed <= 0): the slice in deficit if any, else a free one (tried in
  * this backend's order), else this backend's preferred one (waiting).
  * Returned locked.  Only slice 1 can be in deficit (a negative total is
- * spread there by cl_credit_spread_headroom, and nothing else takes a
+ * spread there by spread_headroom, and nothing else takes a
  * slice below zero), and only on a line whose limit was ever decreased: a
  * negative total is a line over its limit, which only a decrease of its
  * limit (limit_decreased_at, never cleared; BCP reports a line over its
@@ -868,13 +867,13 @@ take_slice_needing(CreditWriter *cw, const CreditLine *l, int64 needed, const ch
 }
 
 /*
- * cl_credit_spread_headroom: spread a hot line's total headroom over slices
+ * spread_headroom: spread a hot line's total headroom over slices
  * 1..n (a negative total all on slice 1, so no slice can give any); the
  * one place a limit or slice-count change re-spreads a hot line.  The
  * caller holds the exclusive graph lock.
  */
-void
-cl_credit_spread_headroom(int64 line, int32 n, int64 total)
+static void
+spread_headroom(int64 line, int32 n, int64 total)
 {
 	Datum		v[5];
 
@@ -1439,6 +1438,9 @@ CL_TRACKED_FUNCTION(cl_credit_use_direct, CL_OP_CREDIT_USE_DIRECT, credit_use_di
 CL_TRACKED_FUNCTION(cl_credit_return, CL_OP_CREDIT_RETURN, credit_return_impl)
 CL_TRACKED_FUNCTION(cl_credit_expire_holds, CL_OP_CREDIT_EXPIRE_HOLDS, credit_expire_holds_impl)
 
+static void freeze_hold(int64 line, int64 amount, const char *ref, bool has_expiry,
+						TimestampTz expires_at, CreditOpResult *r);
+
 /*
  * credit_freeze(line, amount, ref, expires_at): hold amount on the line and
  * every ancestor; idempotent on ref; returns the hold id.
@@ -1458,19 +1460,19 @@ credit_freeze_impl(PG_FUNCTION_ARGS)
 	amount = amount_arg(fcinfo, 1);
 	ref = ref_arg(fcinfo, 2, "ref");
 	cl_spi_connect();
-	cl_credit_freeze_hold(line, amount, ref, has_expiry, expires_at, &r);
+	freeze_hold(line, amount, ref, has_expiry, expires_at, &r);
 	cl_spi_finish();
 	PG_RETURN_INT64(r.id);
 }
 
 /*
- * cl_credit_freeze_hold: credit_freeze's work, inside SPI: hold amount on
- * the line and every ancestor under ref; r->id is the hold id (the first
+ * freeze_hold: credit_freeze's work, inside SPI: hold amount on the line
+ * and every ancestor under ref; r->id is the hold id (the first
  * call's for a replay: same line, amount and expiry).
  */
-void
-cl_credit_freeze_hold(int64 line, int64 amount, const char *ref, bool has_expiry,
-					  TimestampTz expires_at, CreditOpResult *r)
+static void
+freeze_hold(int64 line, int64 amount, const char *ref, bool has_expiry,
+			TimestampTz expires_at, CreditOpResult *r)
 {
 	CreditHoldRow hold;
 	CreditLine	first;
@@ -2159,7 +2161,7 @@ cl_credit_respread(int64 line_id)
 		elog(ERROR, "creditledger: credit line " INT64_FORMAT " vanished", line_id);
 	n = DatumGetInt32(cl_getdatum(0, 1, &isnull));
 	if (n > 0)
-		cl_credit_spread_headroom(line_id, n, line_available(line_id));
+		spread_headroom(line_id, n, line_available(line_id));
 }
 
 /* ------------------------------------------------------------------------

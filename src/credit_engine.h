@@ -36,8 +36,6 @@ typedef struct CreditOpResult
 typedef void (*CreditOnlyGuard) (int64 line_id, const char *what);
 extern void credit_set_credit_only_guard(CreditOnlyGuard guard);
 
-extern void cl_credit_freeze_hold(int64 line, int64 amount, const char *ref, bool has_expiry,
-								  TimestampTz expires_at, CreditOpResult *r);
 extern void cl_credit_use_hold(const char *hold_ref, const char *ref, bool has_amount,
 							   int64 amount, bool release_rest, Datum payload,
 							   CreditOpResult *r);

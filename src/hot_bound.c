@@ -15,7 +15,7 @@
  * total as it saw it at its first posting there (T0, committed state plus
  * its own rows) and T0 plus everything it has itself added since (counted
  * apart for increases and decreases, and never taken back, not even by a
- * rollback to a savepoint) stay within +/- cl_hot_total_bound() =
+ * rollback to a savepoint) stay within +/- hot_total_bound() =
  * INT64_MAX / (2 * (N + 1)), N being the most transactions that can be in
  * flight at once (MaxBackends + max_prepared_transactions).  A transaction
  * then moves the total by at most 2 * bound, a new one is refused once the
@@ -59,10 +59,10 @@
 #include "hot_internal.h"
 
 /*
- * cl_hot_total_bound: the largest magnitude a hot account's total may have.
+ * hot_total_bound: the largest magnitude a hot account's total may have.
  */
-int64
-cl_hot_total_bound(void)
+static int64
+hot_total_bound(void)
 {
 	int64		inflight = (int64) MaxBackends + max_prepared_xacts;
 
@@ -216,7 +216,7 @@ refuse_total(const AccountInfo *info, int64 total, int64 net, int64 bound)
 void
 hot_check_total_bound(LockContext *lc, const AccountInfo *info, int64 net)
 {
-	int64		bound = cl_hot_total_bound();
+	int64		bound = hot_total_bound();
 	TotalSeen  *seen;
 	bool		found;
 	int64		up,

@@ -31,7 +31,6 @@ extern void hot_convert(int64 account_id, HotMode mode, int32 shards);
 extern int64 hot_flush_all(void);
 
 /* hot_bound.c */
-extern int64 cl_hot_total_bound(void);
 extern void hot_check_total_bound(LockContext *lc, const AccountInfo *info, int64 net);
 
 #endif							/* CREDITLEDGER_HOT_INTERNAL_H */

@@ -16,10 +16,10 @@
 #include "spi_plans.h"
 
 /*
- * cl_plan: the prepared plan of p, preparing and keeping it on first use.
+ * prepared_plan: the prepared plan of p, preparing and keeping it on first use.
  */
-SPIPlanPtr
-cl_plan(ClPlan *p)
+static SPIPlanPtr
+prepared_plan(ClPlan *p)
 {
 	if (p->plan == NULL)
 	{
@@ -48,7 +48,7 @@ cl_plan(ClPlan *p)
 static int
 exec_plan(ClPlan *p, Datum *values, const char *nulls, bool read_only, long count)
 {
-	int			rc = SPI_execute_plan(cl_plan(p), values, nulls, read_only, count);
+	int			rc = SPI_execute_plan(prepared_plan(p), values, nulls, read_only, count);
 
 	if (rc < 0)
 		elog(ERROR, "creditledger: SPI_execute_plan failed (%s): %s",

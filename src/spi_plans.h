@@ -16,7 +16,6 @@ typedef struct ClPlan
 	SPIPlanPtr	plan;			/* NULL until first use */
 } ClPlan;
 
-extern SPIPlanPtr cl_plan(ClPlan *p);
 extern int	cl_exec_readonly(ClPlan *p, Datum *values, const char *nulls, long count);
 extern int	cl_exec(ClPlan *p, Datum *values, const char *nulls, long count);
 extern int64 cl_getint64(int row, int col, bool *isnull);

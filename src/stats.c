@@ -126,15 +126,6 @@ cl_stats_shmem_attach(void *base, bool init)
 }
 
 /*
- * cl_stats_available: whether the segment exists (library preloaded).
- */
-bool
-cl_stats_available(void)
-{
-	return cl_shared != NULL;
-}
-
-/*
  * worker_slot: the slot of worker index, or NULL if there is none.
  */
 static ClWorkerStats *

@@ -18,7 +18,6 @@
 /* Longest worker state text, in bytes, terminator included. */
 #define CL_STATE_LEN 32
 
-extern bool cl_stats_available(void);
 
 /* The worker side: called by worker index (bgw_main_arg). */
 extern void cl_stats_worker_started(int index);
