@@ -116,6 +116,8 @@ static ColumnMap disbursement_map;
 
 static const char *const receivable_columns[] = {"receivable_account"};
 static ColumnMap receivable_map;
+static const char *const line_of_columns[] = {"line_id"};
+static ColumnMap line_of_map;
 
 static ClPlan pending_lookup_plan = {
 	"SELECT d.drawdown_id, d.ref, h.ref, d.transit_hold_id"
@@ -393,6 +395,46 @@ receivable_find(int64 line_id, int64 *account)
 }
 
 /*
+ * receivable_line_of: the line whose receivable account account_id is, or
+ * 0: a probe of credit_line_accounts' unique receivable_account index
+ * without SPI (as receivable_find), the command counter advanced first.
+ * No lock: set_credit_line_account is the only writer.  Registered with
+ * posting.c (cl_refuse_receivables), which refuses a caller's postings on a
+ * receivable (security audit 0.3).
+ */
+static int64
+receivable_line_of(int64 account_id)
+{
+	Relation	rel;
+	Relation	index;
+	TupleTableSlot *slot;
+	const AttrNumber *att;
+	ScanKeyData key;
+	Snapshot	snapshot;
+	int64		line = 0;
+
+	rel = table_open(cl_relation_oid("credit_line_accounts"), AccessShareLock);
+	index = index_open(cl_relation_oid("credit_line_accounts_receivable_account_key"),
+					   AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	att = cl_column_map(&line_of_map, rel, line_of_columns, 1);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(account_id));
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	if (cl_find_row(rel, index, &key, 1, snapshot, slot))
+	{
+		bool		isnull;
+
+		line = DatumGetInt64(slot_getattr(slot, att[0], &isnull));
+	}
+	UnregisterSnapshot(snapshot);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	table_close(rel, NoLock);
+	return line;
+}
+
+/*
  * receivable_of: the receivable account of a line; LD006 if it has none.
  */
 static int64
@@ -520,7 +562,7 @@ pending_money(const char *ref, int64 receivable, int64 to_account, int64 amount,
 	fc->args[5].isnull = false;
 	fc->args[6].value = JsonbPGetDatum(lending_metadata(line_id, drawdown_id));
 	fc->args[6].isnull = false;
-	return DatumGetInt64(cl_transfer_pending_impl(fc));
+	return DatumGetInt64(cl_transfer_pending_lending(fc));
 }
 
 /*
@@ -1047,14 +1089,17 @@ static const PendingTransitHooks transit_hooks = {
 /*
  * cl_lending_init: plug lending into the modules below it, which never
  * call lending by name: the money holds' pending-disbursement hooks
- * (holds.c) and the credit engine's refusal of credit-only changes on a
- * lending line (credit_engine.c).  Called from _PG_init.
+ * (holds.c), the credit engine's refusal of credit-only changes on a
+ * lending line (credit_engine.c) and the posting engine's refusal of
+ * money-only changes on a receivable account (posting.c).  Called from
+ * _PG_init.
  */
 void
 cl_lending_init(void)
 {
 	holds_set_transit_hooks(&transit_hooks);
 	credit_set_credit_only_guard(cl_lending_refuse_credit_only);
+	posting_set_receivable_lookup(receivable_line_of);
 }
 
 /*

@@ -99,6 +99,18 @@ extern void transfer_rows_close(TransferRows *tr);
 /* holds.c registers the release of due reservations at load */
 extern void posting_set_release_due(HotReleaseDue fn);
 
+/*
+ * Receivable accounts (lending.c registers the look-up at load): the line
+ * whose receivable account an account is, 0 if none.  Caller-initiated
+ * postings on a receivable are refused (cl_refuse_receivables); only
+ * lending's own moves post there.
+ */
+typedef int64 (*ReceivableLineFn) (int64 account_id);
+extern void posting_set_receivable_lookup(ReceivableLineFn fn);
+extern int64 cl_receivable_line(int64 account_id);
+extern void cl_refuse_receivable(int64 account_id, int64 line_id);
+extern void cl_refuse_receivables(const PostingLeg *legs, int nlegs);
+
 extern bool cl_known_none(int64 id);
 extern void cl_note_none(int64 id, bool none);
 extern bool posting_evaluate(PostingKind kind, const PostingLeg *legs, int nlegs,
