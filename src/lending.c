@@ -154,6 +154,30 @@ static ClPlan account_for_line_plan = {
 	1, {INT8OID}
 };
 
+/*
+ * The account's row, locked against postings in mode 'none' while its
+ * balance is compared (they lock it FOR NO KEY UPDATE), and its open
+ * pending transfers and funds holds (audit 0.3: once it is a receivable,
+ * posting one of them would move its balance without the line).
+ */
+static ClPlan account_lock_plan = {
+	"SELECT 1 FROM creditledger.ledger_accounts"
+	" WHERE account_id OPERATOR(pg_catalog.=) $1 FOR SHARE",
+	1, {INT8OID}
+};
+
+static ClPlan account_holds_plan = {
+	"SELECT (SELECT pg_catalog.count(*) FROM creditledger.ledger_pending_transfers p"
+	"         WHERE p.status OPERATOR(pg_catalog.=) 'pending'::pg_catalog.text"
+	"           AND (p.debit_account OPERATOR(pg_catalog.=) $1"
+	"                OR p.credit_account OPERATOR(pg_catalog.=) $1))"
+	"       OPERATOR(pg_catalog.+)"
+	"       (SELECT pg_catalog.count(*) FROM creditledger.ledger_funds_holds h"
+	"         WHERE h.status OPERATOR(pg_catalog.=) 'open'::pg_catalog.text"
+	"           AND h.account_id OPERATOR(pg_catalog.=) $1)",
+	1, {INT8OID}
+};
+
 static ClPlan line_loans_plan = {
 	"SELECT (SELECT coalesce(pg_catalog.sum(w.outstanding), 0)::bigint"
 	"          FROM creditledger.ledger_credit_drawdowns w"
@@ -650,9 +674,11 @@ graph_lock_try(void)
 /*
  * set_credit_line_account(line, receivable_account): the account that
  * holds the principal lent under the line (admin).  The account must be
- * open (LD003), debit-normal (22023), in the line's currency (LD009) and
- * no other line's (22023); no disbursement of the line may be in transit
- * and its outstanding drawdowns must equal the account's balance (LD008),
+ * open (LD003), debit-normal (22023), in the line's currency (LD009),
+ * no other line's and without open pending transfers or funds holds
+ * (22023; its row is locked, FOR SHARE, while its balance is compared);
+ * no disbursement of the line may be in transit and its outstanding
+ * drawdowns must equal the account's balance (LD008),
  * so credit_used_equals_receivable holds from the start.  Setting the
  * same account again changes nothing.  A change is a zero-delta credit
  * journal entry (op 'receivable') on the line's chain.
@@ -696,6 +722,7 @@ set_credit_line_account_impl(PG_FUNCTION_ARGS)
 	{
 		Datum		v[1] = {Int64GetDatum(account)};
 
+		cl_exec(&account_lock_plan, v, NULL, 1);
 		cl_exec(&account_for_line_plan, v, NULL, 1);
 	}
 	if (SPI_processed == 0)
@@ -734,6 +761,20 @@ set_credit_line_account_impl(PG_FUNCTION_ARGS)
 	{
 		cl_spi_finish();
 		PG_RETURN_VOID();
+	}
+	{
+		Datum		v[1] = {Int64GetDatum(account)};
+		int64		open_holds;
+
+		cl_exec(&account_holds_plan, v, NULL, 1);
+		open_holds = cl_getint64(0, 1, NULL);
+		if (open_holds > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("account " INT64_FORMAT " has open pending transfers or funds holds", account),
+					 errdetail(INT64_FORMAT " pending transfer(s) or funds hold(s) on the account are open; once it is a receivable, only lending moves its money.",
+							   open_holds),
+					 errhint("Post, void or release them first.")));
 	}
 	{
 		Datum		v[1] = {Int64GetDatum(line)};
