@@ -244,8 +244,8 @@ typedef struct BulkAccount
 	int64		balance;
 	int64		held;
 	uint32		written;		/* the last write_rows call that wrote it */
-	bool		receivable_known;	/* receivable_line was looked up */
-	int64		receivable_line;	/* the line whose receivable it is, or 0 */
+	int64		receivable_line;	/* the line whose receivable it is, or 0
+									 * (BatchState.receivables_known) */
 } BulkAccount;
 
 /* A linked group: items first..last. */
@@ -1028,6 +1028,7 @@ typedef struct BatchState
 	int			ngroups;
 	BulkAccount *accs;			/* ascending ids */
 	int			naccs;
+	bool		receivables_known;	/* accs' receivable_line looked up */
 	uint32		gen;			/* heads read under an older one are stale */
 	uint32		writes;			/* write_rows calls so far */
 	bool		atomic;
@@ -1318,16 +1319,27 @@ eval_item(BatchState *bs, int i, HTAB *vtab, EvalUndo *u)
 		return EVAL_OK;
 	}
 
-	/* a receivable takes lending's postings alone, as in transfer() */
+	/*
+	 * a receivable takes lending's postings alone, as in transfer(): every
+	 * account of the batch looked up at once, on the first item evaluated
+	 */
+	if (!bs->receivables_known)
+	{
+		int64	   *ids = palloc(sizeof(int64) * Max(bs->naccs, 1) * 2);
+		int64	   *lines = ids + Max(bs->naccs, 1);
+
+		for (int k = 0; k < bs->naccs; k++)
+			ids[k] = bs->accs[k].id;
+		(void) cl_receivable_lines(ids, bs->naccs, lines);
+		for (int k = 0; k < bs->naccs; k++)
+			bs->accs[k].receivable_line = lines[k];
+		pfree(ids);
+		bs->receivables_known = true;
+	}
 	for (int k = 0; k < it->nacc; k++)
 	{
 		BulkAccount *b = &bs->accs[it->acc[k]];
 
-		if (!b->receivable_known)
-		{
-			b->receivable_line = cl_receivable_line(b->id);
-			b->receivable_known = true;
-		}
 		if (b->receivable_line != 0)
 			cl_refuse_receivable(b->id, b->receivable_line);
 	}

@@ -116,7 +116,7 @@ static ColumnMap disbursement_map;
 
 static const char *const receivable_columns[] = {"receivable_account"};
 static ColumnMap receivable_map;
-static const char *const line_of_columns[] = {"line_id"};
+static const char *const line_of_columns[] = {"receivable_account", "line_id"};
 static ColumnMap line_of_map;
 
 static ClPlan pending_lookup_plan = {
@@ -419,15 +419,18 @@ receivable_find(int64 line_id, int64 *account)
 }
 
 /*
- * receivable_line_of: the line whose receivable account account_id is, or
- * 0: a probe of credit_line_accounts' unique receivable_account index
- * without SPI (as receivable_find), the command counter advanced first.
- * No lock: set_credit_line_account is the only writer.  Registered with
- * posting.c (cl_refuse_receivables), which refuses a caller's postings on a
+ * receivable_lines_of: for ids (ascending, distinct), lines[i] the line
+ * whose receivable account ids[i] is, or 0; returns how many are.  One
+ * scan of credit_line_accounts' unique receivable_account index for all
+ * of them (an array key), without SPI, under the calling statement's
+ * snapshot (a receivable set by an earlier statement of this transaction
+ * or committed before this statement started is seen).  No lock:
+ * set_credit_line_account is the only writer.  Registered with posting.c
+ * (cl_refuse_receivables), which refuses a caller's postings on a
  * receivable (security audit 0.3).
  */
-static int64
-receivable_line_of(int64 account_id)
+static int
+receivable_lines_of(const int64 *ids, int n, int64 *lines)
 {
 	Relation	rel;
 	Relation	index;
@@ -435,27 +438,51 @@ receivable_line_of(int64 account_id)
 	const AttrNumber *att;
 	ScanKeyData key;
 	Snapshot	snapshot;
-	int64		line = 0;
+	IndexScanDesc scan;
+	int			found = 0;
 
+	memset(lines, 0, sizeof(int64) * n);
 	rel = table_open(cl_relation_oid("credit_line_accounts"), AccessShareLock);
 	index = index_open(cl_relation_oid("credit_line_accounts_receivable_account_key"),
 					   AccessShareLock);
 	slot = table_slot_create(rel, NULL);
-	att = cl_column_map(&line_of_map, rel, line_of_columns, 1);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(account_id));
-	CommandCounterIncrement();
-	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	if (cl_find_row(rel, index, &key, 1, snapshot, slot))
+	att = cl_column_map(&line_of_map, rel, line_of_columns, 2);
+	if (n == 1)
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ids[0]));
+	else
+	{
+		Datum	   *d = palloc(sizeof(Datum) * n);
+
+		for (int i = 0; i < n; i++)
+			d[i] = Int64GetDatum(ids[i]);
+		ScanKeyEntryInitialize(&key, SK_SEARCHARRAY, 1, BTEqualStrategyNumber, InvalidOid,
+							   InvalidOid, F_INT8EQ,
+							   PointerGetDatum(construct_array(d, n, INT8OID, sizeof(int64),
+															   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)));
+	}
+	snapshot = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot()
+								: GetTransactionSnapshot());
+	scan = index_beginscan(rel, index, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
+		int64		account = DatumGetInt64(slot_getattr(slot, att[0], &isnull));
+		int64		line = DatumGetInt64(slot_getattr(slot, att[1], &isnull));
 
-		line = DatumGetInt64(slot_getattr(slot, att[0], &isnull));
+		for (int i = 0; i < n; i++)
+			if (ids[i] == account && lines[i] == 0)
+			{
+				lines[i] = line;
+				found++;
+			}
 	}
+	index_endscan(scan);
 	UnregisterSnapshot(snapshot);
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(index, AccessShareLock);
 	table_close(rel, NoLock);
-	return line;
+	return found;
 }
 
 /*
@@ -1140,7 +1167,7 @@ cl_lending_init(void)
 {
 	holds_set_transit_hooks(&transit_hooks);
 	credit_set_credit_only_guard(cl_lending_refuse_credit_only);
-	posting_set_receivable_lookup(receivable_line_of);
+	posting_set_receivable_lookup(receivable_lines_of);
 }
 
 /*

@@ -468,12 +468,27 @@ check_blocks(const PostingLeg *legs, int nlegs, AccountPlan *plans, int nplans)
  * The receivable accounts' look-up (lending.c's, registered at load; NULL
  * in a backend that has not loaded lending: then no account is one).
  */
-static ReceivableLineFn receivable_line = NULL;
+static ReceivableLinesFn receivable_lines = NULL;
 
 void
-posting_set_receivable_lookup(ReceivableLineFn fn)
+posting_set_receivable_lookup(ReceivableLinesFn fn)
 {
-	receivable_line = fn;
+	receivable_lines = fn;
+}
+
+/*
+ * cl_receivable_lines: for ids (ascending, distinct), lines[i] the line
+ * whose receivable account ids[i] is, or 0; returns how many are.
+ */
+int
+cl_receivable_lines(const int64 *ids, int n, int64 *lines)
+{
+	if (receivable_lines == NULL || n == 0)
+	{
+		memset(lines, 0, sizeof(int64) * n);
+		return 0;
+	}
+	return receivable_lines(ids, n, lines);
 }
 
 /*
@@ -483,7 +498,10 @@ posting_set_receivable_lookup(ReceivableLineFn fn)
 int64
 cl_receivable_line(int64 account_id)
 {
-	return receivable_line != NULL ? receivable_line(account_id) : 0;
+	int64		line;
+
+	(void) cl_receivable_lines(&account_id, 1, &line);
+	return line;
 }
 
 /*
@@ -517,21 +535,20 @@ void
 cl_refuse_receivables(const PostingLeg *legs, int nlegs)
 {
 	int64	   *ids;
+	int64	   *lines;
 	int			n;
 
-	if (receivable_line == NULL)
+	if (receivable_lines == NULL)
 		return;
-	ids = palloc(sizeof(int64) * nlegs);
+	ids = palloc(sizeof(int64) * nlegs * 2);
+	lines = ids + nlegs;
 	for (int i = 0; i < nlegs; i++)
 		ids[i] = legs[i].account_id;
 	n = cl_sort_unique_ids(ids, nlegs);
-	for (int i = 0; i < n; i++)
-	{
-		int64		line = receivable_line(ids[i]);
-
-		if (line != 0)
-			cl_refuse_receivable(ids[i], line);
-	}
+	if (receivable_lines(ids, n, lines) > 0)
+		for (int i = 0; i < n; i++)
+			if (lines[i] != 0)
+				cl_refuse_receivable(ids[i], lines[i]);
 	pfree(ids);
 }
 
