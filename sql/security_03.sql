@@ -152,6 +152,19 @@ SET ROLE regress_s3_admin;
 SELECT creditledger.set_credit_line_account(:loan2, :recv2);
 RESET ROLE;
 SELECT count(*) AS receivables FROM credit_line_accounts;
+-- nor does lending move another line's receivable: disbursing line 1 into
+-- line 2's receivable, or repaying line 1 out of it
+SET ROLE regress_s3_app;
+SELECT creditledger.credit_repay('s3-d2', 's3-x13', :recv2, 1);
+SELECT creditledger.credit_disburse_direct(:loan, 's3-x14', :recv2, 1);
+SELECT creditledger.credit_disburse_direct(:loan, 's3-x15', :recv2, 1, pending => true);
+SELECT creditledger.credit_freeze(:loan, 1, 's3-h16') > 0 AS frozen;
+SELECT creditledger.credit_disburse('s3-h16', 's3-x16', :recv2);
+SELECT creditledger.credit_disburse('s3-h16', 's3-x17', :recv2, pending => true);
+RESET ROLE;
+SELECT balance(:recv2) AS receivable2, used, frozen FROM credit_line_state(:loan);
+SELECT count(*) AS refused_left_rows FROM ledger_transfers WHERE voucher LIKE 's3-x%';
+SELECT * FROM pg_temp.still_safe();
 
 ------------------------------------------------------------------------
 -- 2. post_batch: no item field reaches SQL text; every account and

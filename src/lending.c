@@ -440,9 +440,14 @@ receivable_lines_of(const int64 *ids, int n, int64 *lines)
 	Snapshot	snapshot;
 	IndexScanDesc scan;
 	int			found = 0;
+	Oid			relid;
 
 	memset(lines, 0, sizeof(int64) * n);
-	rel = table_open(cl_relation_oid("credit_line_accounts"), AccessShareLock);
+	/* a release before 0.3.0 (not updated yet) has no receivable accounts */
+	relid = cl_relation_oid_if_exists("credit_line_accounts");
+	if (!OidIsValid(relid))
+		return 0;
+	rel = table_open(relid, AccessShareLock);
 	index = index_open(cl_relation_oid("credit_line_accounts_receivable_account_key"),
 					   AccessShareLock);
 	slot = table_slot_create(rel, NULL);
@@ -504,16 +509,23 @@ receivable_of(int64 line_id, const char *what)
 
 /*
  * refuse_self: 22023 when the borrower's (or payer's) account is the
- * receivable account itself.
+ * receivable account itself, or another line's receivable account
+ * (security audit 0.3: disbursing into, or repaying from, another line's
+ * receivable moved that receivable without its line).
  */
 static void
 refuse_self(int64 account, int64 receivable, const char *name)
 {
+	int64		other;
+
 	if (account == receivable)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s " INT64_FORMAT " is the line's receivable account", name, account),
 				 errdetail("A disbursement or repayment moves money between the receivable account and another account.")));
+	other = cl_receivable_line(account);
+	if (other != 0)
+		cl_refuse_receivable(account, other);
 }
 
 /*
