@@ -67,7 +67,7 @@ SHLIB_LINK += $(filter -lcrypto, $(LIBS))
 
 TEST_CONF = --temp-config=$(srcdir)/test/creditledger.conf
 
-REGRESS      = install accounts transfers entries reversal journal hot stats privileges verify credit credit_limits credit_batched bcp security bulk holds batch batch_bulk lending
+REGRESS      = install accounts transfers entries reversal journal hot stats privileges verify credit credit_limits credit_batched bcp security security_03 bulk holds batch batch_bulk lending
 REGRESS_OPTS = --temp-instance=tmp_check $(TEST_CONF)
 
 ISOLATION      = opposite_transfers same_voucher double_reversal overdraw_race \

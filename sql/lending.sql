@@ -336,9 +336,11 @@ SELECT * FROM pg_temp.rules();
 ------------------------------------------------------------------------
 -- the rules catch a broken link (each inside a rollback)
 ------------------------------------------------------------------------
--- money without credit: a plain transfer into a receivable
-BEGIN;
+-- money without credit: a plain transfer on a receivable is refused
+-- (22023, security audit 0.3); a balance changed behind the guard is found
 SELECT transfer('ld-bug', :recv2, :bank, 1) > 0 AS ok;
+BEGIN;
+UPDATE ledger_accounts SET balance = balance + 1 WHERE account_id = :recv2;
 SELECT rule, status, mismatches FROM bcp_run(ARRAY['credit_used_equals_receivable'], false);
 ROLLBACK;
 -- credit without money: a drawdown's outstanding changed behind the guard

@@ -244,6 +244,8 @@ typedef struct BulkAccount
 	int64		balance;
 	int64		held;
 	uint32		written;		/* the last write_rows call that wrote it */
+	int64		receivable_line;	/* the line whose receivable it is, or 0
+									 * (BatchState.receivables_known) */
 } BulkAccount;
 
 /* A linked group: items first..last. */
@@ -1026,6 +1028,7 @@ typedef struct BatchState
 	int			ngroups;
 	BulkAccount *accs;			/* ascending ids */
 	int			naccs;
+	bool		receivables_known;	/* accs' receivable_line looked up */
 	uint32		gen;			/* heads read under an older one are stale */
 	uint32		writes;			/* write_rows calls so far */
 	bool		atomic;
@@ -1275,7 +1278,8 @@ refresh_heads(BatchState *bs, int first, int last)
  * eval_item: evaluate item i in memory, as its single call would run
  * against the balances the items before it left: its shape or argument
  * error; its voucher (a replay of a posting already written, or of an
- * earlier item of the segment; LD004 for another payload); its accounts
+ * earlier item of the segment; LD004 for another payload); a receivable
+ * account (22023, as transfer() and post_entry() refuse it); its accounts
  * (LD003 in ascending id order); then posting_evaluate's checks (LD012,
  * LD009/LD010, 22003, LD001).  A new posting moves the working balances
  * (recorded in u) and takes its voucher.  Raises the item's error.
@@ -1315,6 +1319,30 @@ eval_item(BatchState *bs, int i, HTAB *vtab, EvalUndo *u)
 		return EVAL_OK;
 	}
 
+	/*
+	 * a receivable takes lending's postings alone, as in transfer(): every
+	 * account of the batch looked up at once, on the first item evaluated
+	 */
+	if (!bs->receivables_known)
+	{
+		int64	   *ids = palloc(sizeof(int64) * Max(bs->naccs, 1) * 2);
+		int64	   *lines = ids + Max(bs->naccs, 1);
+
+		for (int k = 0; k < bs->naccs; k++)
+			ids[k] = bs->accs[k].id;
+		(void) cl_receivable_lines(ids, bs->naccs, lines);
+		for (int k = 0; k < bs->naccs; k++)
+			bs->accs[k].receivable_line = lines[k];
+		pfree(ids);
+		bs->receivables_known = true;
+	}
+	for (int k = 0; k < it->nacc; k++)
+	{
+		BulkAccount *b = &bs->accs[it->acc[k]];
+
+		if (b->receivable_line != 0)
+			cl_refuse_receivable(b->id, b->receivable_line);
+	}
 	for (int k = 0; k < it->nacc; k++)
 	{
 		BulkAccount *b = &bs->accs[it->acc[k]];

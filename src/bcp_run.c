@@ -271,9 +271,10 @@ cl_bcp_runner_role(void)
 }
 
 /*
- * as_owner_begin / as_owner_end: run the enclosed SPI statements as the owner
- * of a table (restricted: no SET ROLE, no temporary objects), for the two
- * writes a run makes on behalf of its caller.
+ * as_user_begin / as_user_end: run the enclosed SPI statements as role
+ * (restricted: no SET ROLE, no temporary objects): a rule, as the runner
+ * role or as the caller, and the two writes a run makes on behalf of its
+ * caller, as the tables' owner.
  */
 static void
 as_user_begin(Oid role, Oid *save_user, int *save_sec)
@@ -397,8 +398,13 @@ cl_bcp_add_rule(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
-		int			guc_level = pin_rule_settings();
+		int			guc_level;
+		Oid			save_user;
+		int			save_sec;
 
+		/* the caller's rights, restricted as when the rule runs (run_rule) */
+		as_user_begin(GetUserId(), &save_user, &save_sec);
+		guc_level = pin_rule_settings();
 		cl_spi_connect();
 		rule_timeout_arm();
 		(void) run_readonly(psprintf("SELECT * FROM (\n%s\n) AS bcp_rule LIMIT 0", check_sql),
@@ -406,6 +412,7 @@ cl_bcp_add_rule(PG_FUNCTION_ARGS)
 		rule_timeout_disarm();
 		cl_spi_finish();
 		AtEOXact_GUC(false, guc_level);
+		as_user_end(save_user, save_sec);
 		rule_subxact_commit(oldcxt, oldowner);
 	}
 	PG_CATCH();
@@ -549,8 +556,14 @@ run_rule(const BcpRule *rule, Oid role, Snapshot snapshot, ClBcpResult *result)
 		char	   *sql;
 		bool		isnull;
 
-		if (OidIsValid(role))
-			as_user_begin(role, &save_user, &save_sec);
+		/*
+		 * Restricted even as the caller (security audit 0.3): a rule run by
+		 * a role whose session user is a superuser (SET ROLE auditor) could
+		 * set_config('role', 'postgres', false) and go on as a superuser, or
+		 * take any role the session user may; restricted, SET ROLE and SET
+		 * SESSION AUTHORIZATION are refused (42501).
+		 */
+		as_user_begin(OidIsValid(role) ? role : GetUserId(), &save_user, &save_sec);
 		guc_level = pin_rule_settings();
 		cl_bcp_check_rule_text(rule->check_sql);
 		sql = psprintf("WITH m AS MATERIALIZED (\n%s\n)"
@@ -592,8 +605,7 @@ run_rule(const BcpRule *rule, Oid role, Snapshot snapshot, ClBcpResult *result)
 		result->status = result->mismatches == 0 ? "pass" : "fail";
 		cl_spi_finish();
 		AtEOXact_GUC(false, guc_level);
-		if (OidIsValid(role))
-			as_user_end(save_user, save_sec);
+		as_user_end(save_user, save_sec);
 		rule_subxact_commit(oldcxt, oldowner);
 	}
 	PG_CATCH();

@@ -183,12 +183,17 @@ static ClPlan spread_some_plan = {
 	5, {INT8OID, INT4ARRAYOID, INT4OID, INT8OID, INT8OID}
 };
 
-/* expiry */
+/*
+ * expiry (every name and operator qualified, as everywhere: the worker
+ * runs these; security audit 0.3 qualified unnest and turned an IN, which
+ * looks "=" up by name, into OPERATOR(pg_catalog.=) ANY)
+ */
 
 static ClPlan due_under_plan = {
 	"SELECT h.hold_id FROM creditledger.ledger_credit_holds h"
 	" WHERE h.status OPERATOR(pg_catalog.=) 'open' AND h.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
-	"   AND h.line_id IN (SELECT unnest(creditledger._credit_subtree(c.line_id))"
+	"   AND h.line_id OPERATOR(pg_catalog.=) ANY"
+	"       (SELECT pg_catalog.unnest(creditledger._credit_subtree(c.line_id))"
 	"                       FROM creditledger.credit_lines c"
 	"                      WHERE c.line_id OPERATOR(pg_catalog.=) ANY ($1)"
 	"                        AND c.available OPERATOR(pg_catalog.<) $2)"
@@ -204,9 +209,9 @@ static ClPlan due_all_plan = {
 };
 
 static ClPlan expire_nodes_plan = {
-	"SELECT DISTINCT u.n FROM (SELECT unnest(creditledger._credit_nodes(x.line_id)) AS n"
+	"SELECT DISTINCT u.n FROM (SELECT pg_catalog.unnest(creditledger._credit_nodes(x.line_id)) AS n"
 	"    FROM creditledger.ledger_credit_holds x WHERE x.hold_id OPERATOR(pg_catalog.=) ANY ($1)"
-	"  UNION ALL SELECT unnest($2::bigint[])) u ORDER BY 1",
+	"  UNION ALL SELECT pg_catalog.unnest($2::bigint[])) u ORDER BY 1",
 	2, {INT8ARRAYOID, INT8ARRAYOID}
 };
 

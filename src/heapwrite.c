@@ -132,6 +132,26 @@ relation_oids_invalidate(Datum arg, Oid relid)
 }
 
 /*
+ * cl_relation_oid_if_exists: the OID of creditledger.relname, or InvalidOid
+ * when the installed release has no such relation (the library runs
+ * against an older schema until ALTER EXTENSION UPDATE); a relation found
+ * is cached as by cl_relation_oid, a missing one is looked up again.
+ */
+Oid
+cl_relation_oid_if_exists(const char *relname)
+{
+	Oid			nsp;
+
+	if (relation_oids != NULL && strlen(relname) < NAMEDATALEN &&
+		hash_search(relation_oids, relname, HASH_FIND, NULL) != NULL)
+		return cl_relation_oid(relname);
+	nsp = get_namespace_oid("creditledger", true);
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid(relname, nsp)))
+		return InvalidOid;
+	return cl_relation_oid(relname);
+}
+
+/*
  * cl_relation_oid: the OID of creditledger.relname.
  */
 Oid

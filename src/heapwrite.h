@@ -59,5 +59,6 @@ extern const AttrNumber *cl_column_map_optional(ColumnMap *map, Relation rel,
 												const char *const *names, int n,
 												int nrequired);
 extern Oid	cl_relation_oid(const char *relname);
+extern Oid	cl_relation_oid_if_exists(const char *relname);
 
 #endif							/* CREDITLEDGER_HEAPWRITE_H */

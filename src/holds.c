@@ -1242,6 +1242,35 @@ guess_account(LockContext *lc, int64 id, AccountInfo *g)
 }
 
 /*
+ * Set while lending.c's pending disbursement runs transfer_pending
+ * (cl_transfer_pending_lending): the one pending transfer allowed on a
+ * receivable account (posting.h: cl_refuse_receivables).
+ */
+static bool pending_for_lending = false;
+
+/*
+ * cl_transfer_pending_lending: transfer_pending for a pending disbursement
+ * (lending.c), whose debit is the line's receivable account.
+ */
+Datum
+cl_transfer_pending_lending(FunctionCallInfo fcinfo)
+{
+	Datum		result;
+
+	pending_for_lending = true;
+	PG_TRY();
+	{
+		result = cl_transfer_pending_impl(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		pending_for_lending = false;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
  * transfer_pending(voucher, debit_account, credit_account, amount,
  * expires_at, memo, metadata): reserve amount on each account the transfer
  * would decrease; returns the pending id.
@@ -1382,6 +1411,13 @@ cl_transfer_pending_impl(PG_FUNCTION_ARGS)
 	/* 2. the accounts: mode locks and reads, ascending */
 	ids[0] = Min(debit, credit);
 	ids[1] = Max(debit, credit);
+	/* a receivable takes lending's pending disbursements alone */
+	if (!pending_for_lending)
+	{
+		PostingLeg	legs[2] = {{debit, 'D', amount}, {credit, 'C', amount}};
+
+		cl_refuse_receivables(legs, 2);
+	}
 	for (int i = 0; i < 2; i++)
 	{
 		cl_mode_lock(ids[i], false);
@@ -1728,6 +1764,13 @@ hold_funds_impl(PG_FUNCTION_ARGS)
 	}
 	id = cl_getint64(0, 1, NULL);
 
+	/* a hold on a receivable could only stop its repayments (audit 0.3) */
+	{
+		int64		line = cl_receivable_line(account);
+
+		if (line != 0)
+			cl_refuse_receivable(account, line);
+	}
 	cl_mode_lock(account, false);
 	lock_context_open(&lc);
 	cl_require_open_account(&lc, account, &info);

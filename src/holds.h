@@ -44,6 +44,7 @@ extern int64 cl_expire_due_holds(void);
 
 /* the single calls' implementations, which post_batch runs item by item */
 extern Datum cl_transfer_pending_impl(PG_FUNCTION_ARGS);
+extern Datum cl_transfer_pending_lending(FunctionCallInfo fcinfo);
 extern Datum cl_transfer_post_impl(PG_FUNCTION_ARGS);
 extern Datum cl_transfer_void_impl(PG_FUNCTION_ARGS);
 

@@ -116,6 +116,8 @@ static ColumnMap disbursement_map;
 
 static const char *const receivable_columns[] = {"receivable_account"};
 static ColumnMap receivable_map;
+static const char *const line_of_columns[] = {"receivable_account", "line_id"};
+static ColumnMap line_of_map;
 
 static ClPlan pending_lookup_plan = {
 	"SELECT d.drawdown_id, d.ref, h.ref, d.transit_hold_id"
@@ -149,6 +151,30 @@ static ClPlan account_for_line_plan = {
 	"       (SELECT x.line_id FROM creditledger.credit_line_accounts x"
 	"         WHERE x.receivable_account OPERATOR(pg_catalog.=) a.account_id)"
 	"  FROM creditledger.accounts a WHERE a.account_id OPERATOR(pg_catalog.=) $1",
+	1, {INT8OID}
+};
+
+/*
+ * The account's row, locked against postings in mode 'none' while its
+ * balance is compared (they lock it FOR NO KEY UPDATE), and its open
+ * pending transfers and funds holds (audit 0.3: once it is a receivable,
+ * posting one of them would move its balance without the line).
+ */
+static ClPlan account_lock_plan = {
+	"SELECT 1 FROM creditledger.ledger_accounts"
+	" WHERE account_id OPERATOR(pg_catalog.=) $1 FOR SHARE",
+	1, {INT8OID}
+};
+
+static ClPlan account_holds_plan = {
+	"SELECT (SELECT pg_catalog.count(*) FROM creditledger.ledger_pending_transfers p"
+	"         WHERE p.status OPERATOR(pg_catalog.=) 'pending'::pg_catalog.text"
+	"           AND (p.debit_account OPERATOR(pg_catalog.=) $1"
+	"                OR p.credit_account OPERATOR(pg_catalog.=) $1))"
+	"       OPERATOR(pg_catalog.+)"
+	"       (SELECT pg_catalog.count(*) FROM creditledger.ledger_funds_holds h"
+	"         WHERE h.status OPERATOR(pg_catalog.=) 'open'::pg_catalog.text"
+	"           AND h.account_id OPERATOR(pg_catalog.=) $1)",
 	1, {INT8OID}
 };
 
@@ -393,6 +419,78 @@ receivable_find(int64 line_id, int64 *account)
 }
 
 /*
+ * receivable_lines_of: for ids (ascending, distinct), lines[i] the line
+ * whose receivable account ids[i] is, or 0; returns how many are.  One
+ * scan of credit_line_accounts' unique receivable_account index for all
+ * of them (an array key), without SPI, under the calling statement's
+ * snapshot (a receivable set by an earlier statement of this transaction
+ * or committed before this statement started is seen).  No lock:
+ * set_credit_line_account is the only writer.  Registered with posting.c
+ * (cl_refuse_receivables), which refuses a caller's postings on a
+ * receivable (security audit 0.3).
+ */
+static int
+receivable_lines_of(const int64 *ids, int n, int64 *lines)
+{
+	Relation	rel;
+	Relation	index;
+	TupleTableSlot *slot;
+	const AttrNumber *att;
+	ScanKeyData key;
+	Snapshot	snapshot;
+	IndexScanDesc scan;
+	int			found = 0;
+	Oid			relid;
+
+	memset(lines, 0, sizeof(int64) * n);
+	/* a release before 0.3.0 (not updated yet) has no receivable accounts */
+	relid = cl_relation_oid_if_exists("credit_line_accounts");
+	if (!OidIsValid(relid))
+		return 0;
+	rel = table_open(relid, AccessShareLock);
+	index = index_open(cl_relation_oid("credit_line_accounts_receivable_account_key"),
+					   AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	att = cl_column_map(&line_of_map, rel, line_of_columns, 2);
+	if (n == 1)
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ids[0]));
+	else
+	{
+		Datum	   *d = palloc(sizeof(Datum) * n);
+
+		for (int i = 0; i < n; i++)
+			d[i] = Int64GetDatum(ids[i]);
+		ScanKeyEntryInitialize(&key, SK_SEARCHARRAY, 1, BTEqualStrategyNumber, InvalidOid,
+							   InvalidOid, F_INT8EQ,
+							   PointerGetDatum(construct_array(d, n, INT8OID, sizeof(int64),
+															   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)));
+	}
+	snapshot = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot()
+								: GetTransactionSnapshot());
+	scan = index_beginscan(rel, index, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		int64		account = DatumGetInt64(slot_getattr(slot, att[0], &isnull));
+		int64		line = DatumGetInt64(slot_getattr(slot, att[1], &isnull));
+
+		for (int i = 0; i < n; i++)
+			if (ids[i] == account && lines[i] == 0)
+			{
+				lines[i] = line;
+				found++;
+			}
+	}
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	table_close(rel, NoLock);
+	return found;
+}
+
+/*
  * receivable_of: the receivable account of a line; LD006 if it has none.
  */
 static int64
@@ -411,16 +509,23 @@ receivable_of(int64 line_id, const char *what)
 
 /*
  * refuse_self: 22023 when the borrower's (or payer's) account is the
- * receivable account itself.
+ * receivable account itself, or another line's receivable account
+ * (security audit 0.3: disbursing into, or repaying from, another line's
+ * receivable moved that receivable without its line).
  */
 static void
 refuse_self(int64 account, int64 receivable, const char *name)
 {
+	int64		other;
+
 	if (account == receivable)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s " INT64_FORMAT " is the line's receivable account", name, account),
 				 errdetail("A disbursement or repayment moves money between the receivable account and another account.")));
+	other = cl_receivable_line(account);
+	if (other != 0)
+		cl_refuse_receivable(account, other);
 }
 
 /*
@@ -520,7 +625,7 @@ pending_money(const char *ref, int64 receivable, int64 to_account, int64 amount,
 	fc->args[5].isnull = false;
 	fc->args[6].value = JsonbPGetDatum(lending_metadata(line_id, drawdown_id));
 	fc->args[6].isnull = false;
-	return DatumGetInt64(cl_transfer_pending_impl(fc));
+	return DatumGetInt64(cl_transfer_pending_lending(fc));
 }
 
 /*
@@ -608,9 +713,11 @@ graph_lock_try(void)
 /*
  * set_credit_line_account(line, receivable_account): the account that
  * holds the principal lent under the line (admin).  The account must be
- * open (LD003), debit-normal (22023), in the line's currency (LD009) and
- * no other line's (22023); no disbursement of the line may be in transit
- * and its outstanding drawdowns must equal the account's balance (LD008),
+ * open (LD003), debit-normal (22023), in the line's currency (LD009),
+ * no other line's and without open pending transfers or funds holds
+ * (22023; its row is locked, FOR SHARE, while its balance is compared);
+ * no disbursement of the line may be in transit and its outstanding
+ * drawdowns must equal the account's balance (LD008),
  * so credit_used_equals_receivable holds from the start.  Setting the
  * same account again changes nothing.  A change is a zero-delta credit
  * journal entry (op 'receivable') on the line's chain.
@@ -654,6 +761,7 @@ set_credit_line_account_impl(PG_FUNCTION_ARGS)
 	{
 		Datum		v[1] = {Int64GetDatum(account)};
 
+		cl_exec(&account_lock_plan, v, NULL, 1);
 		cl_exec(&account_for_line_plan, v, NULL, 1);
 	}
 	if (SPI_processed == 0)
@@ -692,6 +800,20 @@ set_credit_line_account_impl(PG_FUNCTION_ARGS)
 	{
 		cl_spi_finish();
 		PG_RETURN_VOID();
+	}
+	{
+		Datum		v[1] = {Int64GetDatum(account)};
+		int64		open_holds;
+
+		cl_exec(&account_holds_plan, v, NULL, 1);
+		open_holds = cl_getint64(0, 1, NULL);
+		if (open_holds > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("account " INT64_FORMAT " has open pending transfers or funds holds", account),
+					 errdetail(INT64_FORMAT " pending transfer(s) or funds hold(s) on the account are open; once it is a receivable, only lending moves its money.",
+							   open_holds),
+					 errhint("Post, void or release them first.")));
 	}
 	{
 		Datum		v[1] = {Int64GetDatum(line)};
@@ -1047,14 +1169,17 @@ static const PendingTransitHooks transit_hooks = {
 /*
  * cl_lending_init: plug lending into the modules below it, which never
  * call lending by name: the money holds' pending-disbursement hooks
- * (holds.c) and the credit engine's refusal of credit-only changes on a
- * lending line (credit_engine.c).  Called from _PG_init.
+ * (holds.c), the credit engine's refusal of credit-only changes on a
+ * lending line (credit_engine.c) and the posting engine's refusal of
+ * money-only changes on a receivable account (posting.c).  Called from
+ * _PG_init.
  */
 void
 cl_lending_init(void)
 {
 	holds_set_transit_hooks(&transit_hooks);
 	credit_set_credit_only_guard(cl_lending_refuse_credit_only);
+	posting_set_receivable_lookup(receivable_lines_of);
 }
 
 /*

@@ -465,6 +465,94 @@ check_blocks(const PostingLeg *legs, int nlegs, AccountPlan *plans, int nplans)
 }
 
 /*
+ * The receivable accounts' look-up (lending.c's, registered at load; NULL
+ * in a backend that has not loaded lending: then no account is one).
+ */
+static ReceivableLinesFn receivable_lines = NULL;
+
+void
+posting_set_receivable_lookup(ReceivableLinesFn fn)
+{
+	receivable_lines = fn;
+}
+
+/*
+ * cl_receivable_lines: for ids (ascending, distinct), lines[i] the line
+ * whose receivable account ids[i] is, or 0; returns how many are.
+ */
+int
+cl_receivable_lines(const int64 *ids, int n, int64 *lines)
+{
+	if (receivable_lines == NULL || n == 0)
+	{
+		memset(lines, 0, sizeof(int64) * n);
+		return 0;
+	}
+	return receivable_lines(ids, n, lines);
+}
+
+/*
+ * cl_receivable_line: the credit line whose receivable account account_id
+ * is, or 0.
+ */
+int64
+cl_receivable_line(int64 account_id)
+{
+	int64		line;
+
+	(void) cl_receivable_lines(&account_id, 1, &line);
+	return line;
+}
+
+/*
+ * cl_refuse_receivable: 22023 for a caller's posting, pending transfer or
+ * funds hold on account_id, the receivable account of line_id.  (Security
+ * audit 0.3: a plain transfer, entry, reversal, pending transfer or hold
+ * on a receivable moved its balance without the line's drawdowns, so an
+ * application could reverse a repayment and draw the regained credit
+ * again, lending past the line's limit, or drain a receivable, and
+ * credit_used_equals_receivable failed.  Only credit_disburse,
+ * credit_disburse_direct and credit_repay, and posting or voiding their
+ * pending disbursements, move money there.)
+ */
+void
+cl_refuse_receivable(int64 account_id, int64 line_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("account " INT64_FORMAT " is the receivable account of credit line " INT64_FORMAT,
+					account_id, line_id),
+			 errdetail("Only credit_disburse, credit_disburse_direct and credit_repay move money on a line's receivable account, so that its balance stays the line's outstanding drawdowns."),
+			 errhint("Use credit_disburse or credit_repay.")));
+}
+
+/*
+ * cl_refuse_receivables: cl_refuse_receivable for the first of the legs'
+ * accounts, in ascending id order, that is a receivable account (the
+ * order post_batch checks them in).
+ */
+void
+cl_refuse_receivables(const PostingLeg *legs, int nlegs)
+{
+	int64	   *ids;
+	int64	   *lines;
+	int			n;
+
+	if (receivable_lines == NULL)
+		return;
+	ids = palloc(sizeof(int64) * nlegs * 2);
+	lines = ids + nlegs;
+	for (int i = 0; i < nlegs; i++)
+		ids[i] = legs[i].account_id;
+	n = cl_sort_unique_ids(ids, nlegs);
+	if (receivable_lines(ids, n, lines) > 0)
+		for (int i = 0; i < n; i++)
+			if (lines[i] != 0)
+				cl_refuse_receivable(ids[i], lines[i]);
+	pfree(ids);
+}
+
+/*
  * posting_evaluate: the checks post_legs makes, in its order and with its
  * errors, for a posting whose accounts are all in hot mode 'none', open,
  * and locked by the caller, who keeps their state in memory (post_batch's

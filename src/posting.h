@@ -99,6 +99,20 @@ extern void transfer_rows_close(TransferRows *tr);
 /* holds.c registers the release of due reservations at load */
 extern void posting_set_release_due(HotReleaseDue fn);
 
+/*
+ * Receivable accounts (lending.c registers the look-up at load): for ids
+ * (ascending, distinct), lines[i] is the line whose receivable account
+ * ids[i] is, or 0; returns how many are.  Caller-initiated postings on a
+ * receivable are refused (cl_refuse_receivables); only lending's own moves
+ * post there.
+ */
+typedef int (*ReceivableLinesFn) (const int64 *ids, int n, int64 *lines);
+extern void posting_set_receivable_lookup(ReceivableLinesFn fn);
+extern int64 cl_receivable_line(int64 account_id);
+extern int	cl_receivable_lines(const int64 *ids, int n, int64 *lines);
+extern void cl_refuse_receivable(int64 account_id, int64 line_id);
+extern void cl_refuse_receivables(const PostingLeg *legs, int nlegs);
+
 extern bool cl_known_none(int64 id);
 extern void cl_note_none(int64 id, bool none);
 extern bool posting_evaluate(PostingKind kind, const PostingLeg *legs, int nlegs,

@@ -610,7 +610,10 @@ cl_transfer_impl(PG_FUNCTION_ARGS)
 	cl_spi_connect();
 	id = claim_voucher(pp.voucher, &p, &replayed);
 	if (!replayed)
+	{
+		cl_refuse_receivables(pp.legs, 2);	/* lending's alone */
 		post_legs(id, pp.voucher, POSTING_TRANSFER, pp.legs, 2, NULL, 0);
+	}
 	cl_spi_finish();
 	PG_RETURN_INT64(id);
 }
@@ -794,7 +797,10 @@ cl_post_entry_impl(PG_FUNCTION_ARGS)
 	cl_spi_connect();
 	id = claim_voucher(pp.voucher, &p, &replayed);
 	if (!replayed)
+	{
+		cl_refuse_receivables(pp.legs, pp.nlegs);	/* lending's alone */
 		post_legs(id, pp.voucher, POSTING_ENTRY, pp.legs, pp.nlegs, NULL, 0);
+	}
 	cl_spi_finish();
 	PG_RETURN_INT64(id);
 }
@@ -900,6 +906,21 @@ cl_reverse_impl(PG_FUNCTION_ARGS)
 	}
 	if (nlegs == 0)
 		elog(ERROR, "creditledger: transfer " INT64_FORMAT " has no journal entries", orig);
+
+	/*
+	 * A transfer on a receivable account (a disbursement or a repayment) is
+	 * undone only through lending: reversing a repayment gave the money
+	 * back while the line kept the credit returned (security audit 0.3).
+	 */
+	for (int i = 0; i < nlegs; i++)
+	{
+		int64		line = cl_receivable_line(legs[i].account_id);
+
+		if (line != 0)
+			reversal_refused(voucher,
+							 psprintf("It moves money on account " INT64_FORMAT ", the receivable account of credit line " INT64_FORMAT ", which only credit_disburse and credit_repay change.",
+									  legs[i].account_id, line));
+	}
 	post_legs(id, rvoucher, POSTING_REVERSAL, legs, nlegs, NULL, 0);
 	cl_spi_finish();
 	PG_RETURN_INT64(id);

@@ -164,10 +164,13 @@ SELECT code, balance FROM accounts WHERE account_id IN (:recv_carol, :carol) ORD
 SET client_min_messages = warning;
 SELECT rule, status, mismatches FROM bcp_run(ARRAY['credit_used_equals_receivable',
     'credit_frozen_covers_disbursements_in_transit', 'credit_totals'], record => false) ORDER BY rule;
-\echo '-- 6. a deliberately broken link: money posted to the receivable without credit'
-\echo '      (a buggy app calls transfer() instead of credit_repay()); caught, shown, rolled back'
-BEGIN;
+\echo '-- 6. a buggy app calls transfer() instead of credit_repay(): refused, a receivable'
+\echo '      moves only with its line; a balance changed behind the guard is caught, rolled back'
+\set ON_ERROR_STOP 0
 SELECT transfer('buggy-repay', :carol, :recv_carol, 1000) AS transfer;
+\set ON_ERROR_STOP 1
+BEGIN;
+UPDATE ledger_accounts SET balance = balance - 1000 WHERE account_id = :recv_carol;
 SELECT rule, status, mismatches, sample FROM bcp_run(ARRAY['credit_used_equals_receivable'], record => false);
 ROLLBACK;
 SELECT rule, status, mismatches FROM bcp_run(ARRAY['credit_used_equals_receivable'], record => false);

@@ -180,6 +180,15 @@ for my $type ('bigint', 'integer', 'text', 'jsonb', '"char"')
 {
 	plant(undef, [ [ 'a', $type ], [ 'b', $type ] ], 'boolean', 'a = b', '=');
 }
+# what the 0.3 periodic tasks compare and add (expiries, temporary limits,
+# batched hot lines): a due time, an amount
+for my $op ('<', '<=', '>', '>=')
+{
+	plant(undef, [ [ 'a', 'timestamptz' ], [ 'b', 'timestamptz' ] ], 'boolean', "a $op b", $op);
+}
+plant(undef, [ [ 'a', 'bigint' ], [ 'b', 'bigint' ] ], 'bigint', 'a + b', '+');
+plant(undef, [ [ 'a', 'bigint' ], [ 'b', 'bigint' ] ], 'bigint', 'a - b', '-');
+plant('sum', [ [ 'a', 'bigint' ] ], 'bigint', 'a');
 $plants .= q{
 ALTER DATABASE ledger SET search_path = public, pg_catalog;
 ALTER ROLE dbowner SET search_path = public, pg_catalog;
@@ -266,6 +275,56 @@ wait_drained('dbowner\'s later increases');
 my $cycles = su(q{SELECT cycles FROM creditledger.stat_workers WHERE database = 'ledger'});
 $node->poll_query_until('ledger',
 	"SELECT cycles >= $cycles + 40 FROM creditledger.stat_workers WHERE database = 'ledger'");
+
+###########################################################################
+# The 0.3 periodic tasks: due pending transfers, funds holds, credit holds
+# and a pending disbursement expire, a temporary limit starts and ends, a
+# batched hot line's pending slice changes are journaled, all by the worker
+###########################################################################
+
+su( qq{
+SELECT creditledger.open_account('recv', 'CNY', 'debit', 0);
+SELECT creditledger.create_credit_line('loan', 'CNY', 1000);
+SELECT creditledger.set_credit_line_account(creditledger.credit_line_id('loan'),
+                                            creditledger.account_id('recv'));
+SELECT creditledger.create_credit_line('batched', 'CNY', 1000);
+SELECT creditledger.set_credit_line_hot(creditledger.credit_line_id('batched'), 4, 'batched');
+SELECT creditledger.transfer_pending('due-pending', $id{plain}, $id{bank}, 5,
+                                     pg_catalog.now() OPERATOR(pg_catalog.+) interval '1 second');
+SELECT creditledger.hold_funds('due-hold', $id{plain}, 5, 'soon',
+                               pg_catalog.now() OPERATOR(pg_catalog.+) interval '1 second');
+SELECT creditledger.credit_freeze(creditledger.credit_line_id('loan'), 10, 'due-credit-hold',
+                                  pg_catalog.now() OPERATOR(pg_catalog.+) interval '1 second');
+SELECT creditledger.credit_freeze(creditledger.credit_line_id('loan'), 20, 'due-disb-hold',
+                                  pg_catalog.now() OPERATOR(pg_catalog.+) interval '1 second');
+SELECT creditledger.credit_disburse('due-disb-hold', 'due-disb', $id{plain}, pending => true);
+SELECT creditledger.set_temporary_limit(creditledger.credit_line_id('loan'), 'due-tl', 100,
+    pg_catalog.now() OPERATOR(pg_catalog.+) interval '2 seconds',
+    pg_catalog.now() OPERATOR(pg_catalog.+) interval '1 second');
+SELECT creditledger.credit_freeze(creditledger.credit_line_id('batched'), 7, 'batched-hold');
+});
+ok( $node->poll_query_until(
+		'ledger', q{SELECT (SELECT pg_catalog.count(*) FROM creditledger.ledger_pending_transfers
+		             WHERE voucher OPERATOR(pg_catalog.=) ANY (ARRAY['due-pending', 'due-disb'])
+		               AND status OPERATOR(pg_catalog.=) 'expired') OPERATOR(pg_catalog.=) 2
+		        AND EXISTS (SELECT FROM creditledger.ledger_funds_holds
+		             WHERE ref OPERATOR(pg_catalog.=) 'due-hold'
+		               AND status OPERATOR(pg_catalog.=) 'expired')
+		        AND EXISTS (SELECT FROM creditledger.ledger_credit_holds
+		             WHERE ref OPERATOR(pg_catalog.=) 'due-credit-hold'
+		               AND status OPERATOR(pg_catalog.=) 'expired')
+		        AND EXISTS (SELECT FROM creditledger.ledger_credit_temporary_limits
+		             WHERE ref OPERATOR(pg_catalog.=) 'due-tl'
+		               AND status OPERATOR(pg_catalog.=) 'expired')
+		        AND NOT EXISTS (SELECT FROM creditledger.credit_line_slices
+		             WHERE pending_since IS NOT NULL)}),
+	'the worker expired the due pending transfers (a disbursement in transit included), '
+	  . 'funds hold and credit hold, started and ended the temporary limit and settled '
+	  . 'the batched line');
+is( su(
+		q{SELECT pg_catalog.string_agg(rule, ',') FROM creditledger.bcp_run(record => false)
+		   WHERE status OPERATOR(pg_catalog.<>) 'pass'}),
+	'', 'every built-in rule passes after the tasks');
 
 ###########################################################################
 # Nothing planted ever ran
