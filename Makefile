@@ -77,7 +77,7 @@ ISOLATION      = opposite_transfers same_voucher double_reversal overdraw_race \
                  pending_overdraw pending_post_vs_void pending_post_vs_expiry funds_hold_vs_transfer \
                  block_vs_post pending_same_voucher batch_lock_order batch_vs_single batch_voucher_race credit_hot_same_xact credit_hot_wait_one credit_hot_settle credit_graph_cache \
                  lending_disburse_vs_transfers lending_post_vs_void lending_repay_race lending_post_vs_expiry \
-                 split_wait_one split_short_probe
+                 split_wait_one split_short_probe lending_receivable_race
 ISOLATION_OPTS = --inputdir=test --outputdir=output_iso \
                  --temp-instance=tmp_check_iso $(TEST_CONF)
 

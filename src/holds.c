@@ -1764,14 +1764,17 @@ hold_funds_impl(PG_FUNCTION_ARGS)
 	}
 	id = cl_getint64(0, 1, NULL);
 
-	/* a hold on a receivable could only stop its repayments (audit 0.3) */
+	/*
+	 * a hold on a receivable could only stop its repayments (audit 0.3):
+	 * checked under the account's mode lock (see cl_refuse_receivables)
+	 */
+	cl_mode_lock(account, false);
 	{
 		int64		line = cl_receivable_line(account);
 
 		if (line != 0)
 			cl_refuse_receivable(account, line);
 	}
-	cl_mode_lock(account, false);
 	lock_context_open(&lc);
 	cl_require_open_account(&lc, account, &info);
 	cl_reserve_chain(&lc, &info, amount, NULL, &head);

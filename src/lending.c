@@ -422,10 +422,12 @@ receivable_find(int64 line_id, int64 *account)
  * receivable_lines_of: for ids (ascending, distinct), lines[i] the line
  * whose receivable account ids[i] is, or 0; returns how many are.  One
  * scan of credit_line_accounts' unique receivable_account index for all
- * of them (an array key), without SPI, under the calling statement's
- * snapshot (a receivable set by an earlier statement of this transaction
- * or committed before this statement started is seen).  No lock:
- * set_credit_line_account is the only writer.  Registered with posting.c
+ * of them (an array key), without SPI, under a snapshot taken now (the
+ * latest: what is committed, and this transaction's own earlier
+ * commands), so that a caller holding the accounts' mode locks sees every
+ * set_credit_line_account that held one before it (cl_refuse_receivables,
+ * lockorder.h).  No row lock: set_credit_line_account, the only writer,
+ * holds the account's mode lock exclusively.  Registered with posting.c
  * (cl_refuse_receivables), which refuses a caller's postings on a
  * receivable (security audit 0.3).
  */
@@ -465,8 +467,8 @@ receivable_lines_of(const int64 *ids, int n, int64 *lines)
 							   PointerGetDatum(construct_array(d, n, INT8OID, sizeof(int64),
 															   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)));
 	}
-	snapshot = RegisterSnapshot(ActiveSnapshotSet() ? GetActiveSnapshot()
-								: GetTransactionSnapshot());
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	scan = index_beginscan(rel, index, snapshot, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
@@ -758,6 +760,14 @@ set_credit_line_account_impl(PG_FUNCTION_ARGS)
 	had = !isnull;
 	if (had)
 		current = DatumGetInt64(d);
+	/*
+	 * The account's mode lock, exclusive (lockorder.h step 5, as
+	 * set_account_block): a posting, pending transfer or funds hold on it
+	 * in flight is waited for (and then in the balance compared below);
+	 * one that comes later waits for this call and, its look-up taken under
+	 * that lock, finds the account a receivable (cl_refuse_receivables).
+	 */
+	cl_mode_lock(account, true);
 	{
 		Datum		v[1] = {Int64GetDatum(account)};
 

@@ -42,7 +42,9 @@
  *      the graph lock shared and nothing else;
  *   5. account mode locks: advisory (account id high, low, class
  *      CL_MODE_LOCK_CLASS), shared by postings, exclusive by set_hot_mode,
- *      close_account, set_account_block; ascending account id;
+ *      close_account, set_account_block, set_credit_line_account (a
+ *      caller's posting looks receivable accounts up after taking its
+ *      shared ones: posting.c cl_refuse_receivables); ascending account id;
  *   6. account rows (FOR NO KEY UPDATE through the primary key), ascending
  *      account id, each followed by its sub-accounts in ascending order;
  *      within one split account, a sub-account is its sub-account lock

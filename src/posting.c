@@ -529,7 +529,12 @@ cl_refuse_receivable(int64 account_id, int64 line_id)
 /*
  * cl_refuse_receivables: cl_refuse_receivable for the first of the legs'
  * accounts, in ascending id order, that is a receivable account (the
- * order post_batch checks them in).
+ * order post_batch checks them in).  The accounts' mode locks are taken
+ * first (shared, ascending: lockorder.h step 5, as the posting itself
+ * takes them next), so the look-up, under a snapshot taken after them,
+ * sees a set_credit_line_account that held one of them exclusively (it
+ * does, until it commits); one that comes later waits for this posting
+ * and then compares the account's balance with it in.
  */
 void
 cl_refuse_receivables(const PostingLeg *legs, int nlegs)
@@ -545,6 +550,8 @@ cl_refuse_receivables(const PostingLeg *legs, int nlegs)
 	for (int i = 0; i < nlegs; i++)
 		ids[i] = legs[i].account_id;
 	n = cl_sort_unique_ids(ids, nlegs);
+	for (int i = 0; i < n; i++)
+		cl_mode_lock(ids[i], false);
 	if (receivable_lines(ids, n, lines) > 0)
 		for (int i = 0; i < n; i++)
 			if (lines[i] != 0)

@@ -911,7 +911,19 @@ cl_reverse_impl(PG_FUNCTION_ARGS)
 	 * A transfer on a receivable account (a disbursement or a repayment) is
 	 * undone only through lending: reversing a repayment gave the money
 	 * back while the line kept the credit returned (security audit 0.3).
+	 * The legs' mode locks first, as cl_refuse_receivables takes them.
 	 */
+	{
+		int64	   *ids = palloc(sizeof(int64) * nlegs);
+		int			n;
+
+		for (int i = 0; i < nlegs; i++)
+			ids[i] = legs[i].account_id;
+		n = cl_sort_unique_ids(ids, nlegs);
+		for (int i = 0; i < n; i++)
+			cl_mode_lock(ids[i], false);
+		pfree(ids);
+	}
 	for (int i = 0; i < nlegs; i++)
 	{
 		int64		line = cl_receivable_line(legs[i].account_id);
