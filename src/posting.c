@@ -527,24 +527,26 @@ cl_refuse_receivable(int64 account_id, int64 line_id)
 }
 
 /*
- * cl_refuse_receivables: cl_refuse_receivable for the first of the legs'
- * accounts, in ascending id order, that is a receivable account (the
- * order post_batch checks them in).  The accounts' mode locks are taken
- * first (shared, ascending: lockorder.h step 5, as the posting itself
- * takes them next), so the look-up, under a snapshot taken after them,
- * sees a set_credit_line_account that held one of them exclusively (it
- * does, until it commits); one that comes later waits for this posting
- * and then compares the account's balance with it in.
+ * cl_first_receivable: the first of the legs' accounts, in ascending id
+ * order (the order post_batch checks them in), that is a receivable
+ * account, with its line in *line; 0 if none is.  The accounts' mode
+ * locks are taken first (shared, ascending: lockorder.h step 5, as the
+ * posting itself takes them next), so the look-up, under a snapshot taken
+ * after them, sees a set_credit_line_account that held one of them
+ * exclusively (it does, until it commits); one that comes later waits for
+ * this posting and then compares the account's balance with it in.
  */
-void
-cl_refuse_receivables(const PostingLeg *legs, int nlegs)
+int64
+cl_first_receivable(const PostingLeg *legs, int nlegs, int64 *line)
 {
 	int64	   *ids;
 	int64	   *lines;
+	int64		account = 0;
 	int			n;
 
+	*line = 0;
 	if (receivable_lines == NULL)
-		return;
+		return 0;
 	ids = palloc(sizeof(int64) * nlegs * 2);
 	lines = ids + nlegs;
 	for (int i = 0; i < nlegs; i++)
@@ -553,10 +555,28 @@ cl_refuse_receivables(const PostingLeg *legs, int nlegs)
 	for (int i = 0; i < n; i++)
 		cl_mode_lock(ids[i], false);
 	if (receivable_lines(ids, n, lines) > 0)
-		for (int i = 0; i < n; i++)
+		for (int i = 0; i < n && account == 0; i++)
 			if (lines[i] != 0)
-				cl_refuse_receivable(ids[i], lines[i]);
+			{
+				account = ids[i];
+				*line = lines[i];
+			}
 	pfree(ids);
+	return account;
+}
+
+/*
+ * cl_refuse_receivables: cl_refuse_receivable for the first of the legs'
+ * accounts that is a receivable account (cl_first_receivable).
+ */
+void
+cl_refuse_receivables(const PostingLeg *legs, int nlegs)
+{
+	int64		line;
+	int64		account = cl_first_receivable(legs, nlegs, &line);
+
+	if (account != 0)
+		cl_refuse_receivable(account, line);
 }
 
 /*

@@ -111,6 +111,7 @@ extern void posting_set_receivable_lookup(ReceivableLinesFn fn);
 extern int64 cl_receivable_line(int64 account_id);
 extern int	cl_receivable_lines(const int64 *ids, int n, int64 *lines);
 extern void cl_refuse_receivable(int64 account_id, int64 line_id);
+extern int64 cl_first_receivable(const PostingLeg *legs, int nlegs, int64 *line);
 extern void cl_refuse_receivables(const PostingLeg *legs, int nlegs);
 
 extern bool cl_known_none(int64 id);

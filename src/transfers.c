@@ -911,27 +911,16 @@ cl_reverse_impl(PG_FUNCTION_ARGS)
 	 * A transfer on a receivable account (a disbursement or a repayment) is
 	 * undone only through lending: reversing a repayment gave the money
 	 * back while the line kept the credit returned (security audit 0.3).
-	 * The legs' mode locks first, as cl_refuse_receivables takes them.
+	 * Looked up under the legs' mode locks (cl_first_receivable).
 	 */
 	{
-		int64	   *ids = palloc(sizeof(int64) * nlegs);
-		int			n;
+		int64		line;
+		int64		account = cl_first_receivable(legs, nlegs, &line);
 
-		for (int i = 0; i < nlegs; i++)
-			ids[i] = legs[i].account_id;
-		n = cl_sort_unique_ids(ids, nlegs);
-		for (int i = 0; i < n; i++)
-			cl_mode_lock(ids[i], false);
-		pfree(ids);
-	}
-	for (int i = 0; i < nlegs; i++)
-	{
-		int64		line = cl_receivable_line(legs[i].account_id);
-
-		if (line != 0)
+		if (account != 0)
 			reversal_refused(voucher,
 							 psprintf("It moves money on account " INT64_FORMAT ", the receivable account of credit line " INT64_FORMAT ", which only credit_disburse and credit_repay change.",
-									  legs[i].account_id, line));
+									  account, line));
 	}
 	post_legs(id, rvoucher, POSTING_REVERSAL, legs, nlegs, NULL, 0);
 	cl_spi_finish();
