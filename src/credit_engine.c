@@ -1499,9 +1499,7 @@ freeze_hold(int64 line, int64 amount, const char *ref, bool has_expiry,
 					 errmsg("expires_at must be in the future"),
 					 errdetail("The value given was %s.", ts_text(expires_at))));
 		if (!credit_line_read(line, &first))
-			ereport(ERROR,
-					(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
-					 errmsg("credit line " INT64_FORMAT " does not exist", line)));
+			line_missing(line);
 		ids = credit_nodes(line, &n);
 		any_due = credit_holds_any_due();
 		if (credit_hold_claim(ref, line, amount, has_expiry, expires_at, &hold))
