@@ -48,10 +48,11 @@ cg_total() {
 }
 
 # cg_per_call KIND KEEPDIR NAME: (Ir(300) - Ir(100)) / 200, or exit on a
-# failed count; with KEEPDIR, the 300-call profile is kept as KEEPDIR/NAME.
+# failed count; with KEEPDIR, the 300-call profile is kept as KEEPDIR/NAME
+# and the 100-call one as KEEPDIR/NAME.100 (their difference is 200 calls).
 cg_per_call() {
     local i1 i3
-    i1=$(cg_total "$1" 100 "")
+    i1=$(cg_total "$1" 100 "${2:+$2/$3.100}")
     i3=$(cg_total "$1" 300 "${2:+$2/$3}")
     [ -n "$i1" ] && [ -n "$i3" ] && [ "$i3" -gt "$i1" ] || { echo "no count for $1" >&2; exit 1; }
     echo $(( (i3 - i1) / 200 ))
