@@ -90,7 +90,11 @@
 #      run each, in turn: single transfer() calls (transfer_uniform.sql),
 #      then for each size N of BATCH_SIZES (1 10 100 1000) a bare multi-row
 #      INSERT of N rows (insert_multi.sql, the ceiling) and post_batch of N
-#      uniform transfers (batch_uniform.sql); then 100-item batches into one
+#      uniform transfers (batch_uniform.sql); then 100-item uniform batches
+#      twice more, each run after a VACUUM of ledger_accounts: plain, and
+#      behind a gate the caller keeps (batch_uniform_gated.sql: an advisory
+#      lock in a statement of its own before the batch), with the account
+#      rows' updates and HOT share during each; then 100-item batches into one
 #      buffered account (a one-client flush loop alongside, as the worker
 #      serves only the ledger database); single calls and post_batch of 100
 #      uniform over the large pool (batches rarely overlap: the engine
@@ -1040,7 +1044,7 @@ batch_run() {
     [ "$hot" = 0 ] || flusher=$hot
     RUN_DB=$BATCH_DB FLUSHER_FOR=$flusher pgbench_run "$logf" "$clients" "$BENCH_SECONDS" "$script" \
         -D lo="${RUN_LO:-$BATCH_LO}" -D hi="${RUN_HI:-$BATCH_HI}" -D naccounts="${RUN_N:-$BATCH_ACCOUNTS}" \
-        -D n="$n" -D hot="$hot" \
+        -D n="$n" -D hot="$hot" -D gate=4242 \
         -D nclients="$clients" || rc=$?
     IFS='|' read -r tps failed aborted errs <<<"$(run_summary "$logf")"
     echo "$tps|$failed|$aborted|$errs"
@@ -1048,6 +1052,13 @@ batch_run() {
         show_failure "batch $name" "$clients" "$logf" "$rc"
         return 1
     fi
+}
+# accounts_state: "updates|HOT updates|pages" of ledger_accounts in the
+#   batch database (the statistics of every finished session included).
+accounts_state() {
+    sleep 1   # the pgbench sessions' last statistics are flushed as they exit
+    qbb "SELECT n_tup_upd, n_tup_hot_upd, pg_relation_size(relid) / 8192 FROM pg_stat_user_tables
+          WHERE relid = 'creditledger.ledger_accounts'::regclass"
 }
 # batch_bulk NAME TXNS: BATCH_BULK transfers through post_batch calls of
 #   1,000 uniform items in TXNS transactions (1 or BATCH_BULK/1000), one
@@ -1093,6 +1104,14 @@ if want batch; then
         log "batch: bare INSERT of $n rows, then post_batch of $n transfers, $BATCH_CLIENTS clients"
         BATCH[insert:$n]=$(batch_run "insert$n" insert_multi.sql "$n") || RUN_FAILURES=$((RUN_FAILURES + 1))
         BATCH[batch:$n]=$(batch_run "b$n" batch_uniform.sql "$n") || RUN_FAILURES=$((RUN_FAILURES + 1))
+    done
+    log "batch: post_batch of 100 uniform transfers, plain and behind a caller's gate, fresh account rows each"
+    for w in plain gated; do
+        script=batch_uniform.sql; [ "$w" = gated ] && script=batch_uniform_gated.sql
+        qbb "VACUUM creditledger.ledger_accounts" >/dev/null
+        a0=$(accounts_state)
+        BATCH[contended:$w]=$(batch_run "contended-$w" "$script" 100) || RUN_FAILURES=$((RUN_FAILURES + 1))
+        BATCH[accounts:$w]="$a0|$(accounts_state)"
     done
     for n in 100 1000; do
         log "batch: post_batch of $n transfers, each client on its own accounts"
@@ -1751,6 +1770,22 @@ report_batch() {
     elif awk -v r="$r" -v t="$BATCH_TARGET" 'BEGIN { exit !(r >= t) }'; then v=MET
     else v="NOT MET"; fi
     echo "Target: post_batch of $BATCH_TARGET_SIZE >= ${BATCH_TARGET}x the single-call rate (uniform over the $BATCH_ACCOUNTS accounts): $r: **$v**"
+    echo
+    echo "Contended batches: 100 uniform transfers per call once more, each run right after a VACUUM of"
+    echo "ledger_accounts, plain and behind a gate the caller keeps (batch_uniform_gated.sql: one exclusive"
+    echo "advisory lock taken in a statement of its own, then the batch, in one transaction), with what the"
+    echo "run did to the account rows (README, Batch posting: contended batches)."
+    echo
+    echo "| workload | calls/s | rows/s | / single transfer() | account row updates | HOT | ledger_accounts pages before -> after |"
+    echo "|:--|--:|--:|--:|--:|--:|--:|"
+    local w label u0 h0 p0 u1 h1 p1
+    for w in plain gated; do
+        label="post_batch of 100, uniform"; [ "$w" = gated ] && label="the same behind the caller's gate"
+        tps=$(bfield "contended:$w" 1)
+        rows=$(awk -v t="$tps" 'BEGIN { if (t != "") printf "%.0f", t * 100 }')
+        IFS='|' read -r u0 h0 p0 u1 h1 p1 <<<"${BATCH[accounts:$w]:-}"
+        echo "| $label | ${tps:-FAIL} | ${rows:-FAIL} | $(ratio "$rows" "$single") | $(awk -v a="$u0" -v b="$u1" 'BEGIN { if (b != "") print b - a; else print "n/a" }') | $(awk -v a="$u0" -v b="$u1" -v c="$h0" -v d="$h1" 'BEGIN { if (b != "" && b > a) printf "%.0f%%", 100 * (d - c) / (b - a); else print "n/a" }') | ${p0:-?} -> ${p1:-?} |"
+    done
     echo
     if [ "$BATCH_POOL" -gt 0 ]; then
         local ps
