@@ -12,14 +12,16 @@
 #                 (default slices) of limit BENCH_RACE_LIMIT, nothing released
 #   race plain    the same under a plain parent
 #
-# Order: the throughput workloads run twice, the second time in mirrored
-# order (transfer, freeze, freeze, transfer at each client count; free, hot,
-# chain, chain, hot, free), and a workload's rate is the mean of its two
-# runs.  Every run adds rows (holds, journal entries, dead versions), so a
+# Order: the throughput workloads run in ROUNDS rounds (default 4), every
+# other one in mirrored order (transfer, freeze, freeze, transfer, ... at
+# each client count; free, hot, chain, chain, hot, free, ...), and a
+# workload's rate is the mean of its runs.  Every run adds rows (holds, journal entries, dead versions), so a
 # workload run later meets bigger tables and indexes than one run earlier;
 # in a mirrored schedule each compared pair has the same mean position, so
 # that growth cancels out of the ratio instead of always counting against
-# the workload run second.  Each round's ratio is in the log table too.
+# the workload run second; more rounds average out more of this machine's
+# run-to-run swings (about 10% between two 15 s runs of one workload).
+# Each round's ratio is in the report too.
 #
 # Targets: freeze >= 80% of transfer (16 and 64); hot >= 90% of free; chain
 # >= 75% of free; each race: final frozen <= limit and > limit - 10 (within
@@ -27,12 +29,15 @@
 # Also checked: every line's frozen = its subtree's open holds, a hot line's
 # slices plus its row hold exactly its available, verify_chain() is clean.
 #
-# Environment: PGBIN, BENCH_SECONDS (default 15), BENCH_RACE_LIMIT (default
+# Environment: PGBIN, BENCH_SECONDS (default 10), BENCH_ROUNDS (default 4,
+# even), BENCH_RACE_LIMIT (default
 # 5000: filled within the first seconds), BENCH_THREADS (default 2).  Writes bench-results/engine.md.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 
-SECS=${BENCH_SECONDS:-15}
+SECS=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-4}
+[ $((ROUNDS % 2)) = 0 ] && [ "$ROUNDS" -ge 2 ] || { echo "BENCH_ROUNDS must be even and at least 2, not '$ROUNDS'" >&2; exit 2; }
 THREADS=${BENCH_THREADS:-2}
 RACE_LIMIT=${BENCH_RACE_LIMIT:-5000}
 NLINES=1000
@@ -79,7 +84,16 @@ run() {
 lines() { local r; r=$(range "$1"); echo "-D lo=${r% *} -D hi=${r#* }"; }
 # mean NAME:CLIENTS: the mean of its rounds' rates into TPS[NAME:CLIENTS].
 mean() {
-    TPS[$1]=$(awk -v a="${TPS[$1:1]:-0}" -v b="${TPS[$1:2]:-0}" 'BEGIN { printf "%.0f", (a + b) / 2 }')
+    TPS[$1]=$(for ((r = 1; r <= ROUNDS; r++)); do echo "${TPS[$1:$r]:-0}"; done |
+              awk '{ s += $1 } END { printf "%.0f", s / NR }')
+}
+# rounds NAME BASE CLIENTS: each round's ratio of NAME to BASE, "a / b / ...".
+rounds() {
+    local r out=""
+    for ((r = 1; r <= ROUNDS; r++)); do
+        out+="${out:+ / }$(pct "${TPS[$1:$3:$r]:-}" "${TPS[$2:$3:$r]:-}")"
+    done
+    echo "$out"
 }
 transfer_run() { run transfer "$1" transfer_uniform.sql -D lo="$ALO" -D hi="$AHI" -D naccounts=1000; }
 # shellcheck disable=SC2046
@@ -88,12 +102,16 @@ freeze_only() { run freeze "$1" credit_freeze_only.sql $(lines be-fz); }
 pair() { run "$1" 64 credit_freeze_unfreeze.sql $(lines "be-$1"); }
 
 for c in 16 64; do
-    ROUND=1; transfer_run $c; freeze_only $c
-    ROUND=2; freeze_only $c; transfer_run $c
+    for ((ROUND = 1; ROUND <= ROUNDS; ROUND += 2)); do
+        transfer_run $c; freeze_only $c
+        ROUND=$((ROUND + 1)); freeze_only $c; transfer_run $c; ROUND=$((ROUND - 1))
+    done
     mean transfer:$c; mean freeze:$c
 done
-ROUND=1; pair free; pair hot; pair chain
-ROUND=2; pair chain; pair hot; pair free
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND += 2)); do
+    pair free; pair hot; pair chain
+    ROUND=$((ROUND + 1)); pair chain; pair hot; pair free; ROUND=$((ROUND - 1))
+done
 for w in free hot chain; do mean $w:64; done
 ROUND=
 # shellcheck disable=SC2046
@@ -126,17 +144,17 @@ DEADLOCKS=$(grep -c '40P01' "$dir/server.log" || true)
 {
     echo "# Credit engine benchmark ($(date -u '+%Y-%m-%d %H:%M UTC'), ${SECS}s per run, default slice count $SLICES)"
     echo
-    echo "Throughput rows: the mean of two runs in mirrored order (round 1 / round 2 ratios in brackets)."
+    echo "Throughput rows: the mean of $ROUNDS runs, every other round in mirrored order (each round's ratio in brackets)."
     echo
     echo "| measure | tps | ratio | target |"
     echo "|---|---|---|---|"
     for c in 16 64; do
         echo "| transfer (uniform), $c clients | ${TPS[transfer:$c]:-?} | | |"
-        echo "| credit_freeze, no parent, $c clients | ${TPS[freeze:$c]:-?} | $(pct "${TPS[freeze:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(pct "${TPS[freeze:$c:1]:-}" "${TPS[transfer:$c:1]:-}") / $(pct "${TPS[freeze:$c:2]:-}" "${TPS[transfer:$c:2]:-}")) | >= 80% |"
+        echo "| credit_freeze, no parent, $c clients | ${TPS[freeze:$c]:-?} | $(pct "${TPS[freeze:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(rounds freeze transfer $c)) | >= 80% |"
     done
     echo "| freeze+unfreeze, no parent, 64 clients | ${TPS[free:64]:-?} | | |"
-    echo "| freeze+unfreeze under one hot parent ($SLICES slices), 64 | ${TPS[hot:64]:-?} | $(pct "${TPS[hot:64]:-}" "${TPS[free:64]:-}") of no parent ($(pct "${TPS[hot:64:1]:-}" "${TPS[free:64:1]:-}") / $(pct "${TPS[hot:64:2]:-}" "${TPS[free:64:2]:-}")) | >= 90% |"
-    echo "| freeze+unfreeze, customer -> hot group -> hot product, 64 | ${TPS[chain:64]:-?} | $(pct "${TPS[chain:64]:-}" "${TPS[free:64]:-}") of no parent ($(pct "${TPS[chain:64:1]:-}" "${TPS[free:64:1]:-}") / $(pct "${TPS[chain:64:2]:-}" "${TPS[free:64:2]:-}")) | >= 75% |"
+    echo "| freeze+unfreeze under one hot parent ($SLICES slices), 64 | ${TPS[hot:64]:-?} | $(pct "${TPS[hot:64]:-}" "${TPS[free:64]:-}") of no parent ($(rounds hot free 64)) | >= 90% |"
+    echo "| freeze+unfreeze, customer -> hot group -> hot product, 64 | ${TPS[chain:64]:-?} | $(pct "${TPS[chain:64]:-}" "${TPS[free:64]:-}") of no parent ($(rounds chain free 64)) | >= 75% |"
     echo "| race, hot parent (limit $RL), 64 clients | ${TPS[race_hot:64]:-?} attempts/s | final frozen $RH: $(bound "$RH" "$RL") | <= limit, within one freeze (10) |"
     echo "| race, plain parent (limit $RL), 64 clients | ${TPS[race_plain:64]:-?} attempts/s | final frozen $RP: $(bound "$RP" "$RL") | same |"
     echo

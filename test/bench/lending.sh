@@ -12,12 +12,15 @@
 #                     (credit_use_direct on 1000 other lines under the same
 #                     group, without receivable accounts), 16 and 64
 #
-# Order: at each client count the four workloads run twice, the second
-# time in mirrored order (transfer, disburse, freeze+disburse, use_direct,
-# then use_direct ... transfer), and a workload's rate is the mean of its
-# two runs: every run grows the tables and indexes the next one meets, and
-# in a mirrored schedule the compared workloads have the same mean
-# position, so that growth cancels out of their ratio.
+# Order: at each client count the four workloads run in ROUNDS rounds
+# (default 4), every other round in mirrored order (transfer,
+# disburse, freeze+disburse, use_direct, then use_direct ... transfer, and
+# again), and a workload's rate is the mean of its runs: every run grows
+# the tables and indexes the next one meets, and in a mirrored schedule
+# the compared workloads have the same mean position, so that growth
+# cancels out of their ratio; more rounds average out more of this
+# machine's run-to-run swings (about 10% between two 15 s runs of one
+# workload).
 #
 # Target: disburse >= 60% of transfer at 16 and 64 clients (a credit use
 # plus a transfer: 50-100% is the plausible range).  Checked after the load:
@@ -25,12 +28,15 @@
 # credit_frozen_covers_disbursements_in_transit), credit_totals and
 # verify_chain() find nothing; deadlocks in the server log are counted.
 #
-# Environment: PGBIN, BENCH_SECONDS (default 15), BENCH_THREADS (default 2).
+# Environment: PGBIN, BENCH_SECONDS (default 10), BENCH_ROUNDS (default 4,
+# even), BENCH_THREADS (default 2).
 # Writes bench-results/lending.md.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 
-SECS=${BENCH_SECONDS:-15}
+SECS=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-4}
+[ $((ROUNDS % 2)) = 0 ] && [ "$ROUNDS" -ge 2 ] || { echo "BENCH_ROUNDS must be even and at least 2, not '$ROUNDS'" >&2; exit 2; }
 THREADS=${BENCH_THREADS:-2}
 NLINES=1000
 DB=bench
@@ -59,7 +65,7 @@ SLICES=$(q "SELECT hot_slices FROM creditledger.ledger_credit_lines WHERE code =
 
 declare -A TPS=() FAILED=()
 # run NAME CLIENTS SCRIPT ARGS...: one pgbench run; TPS[NAME:CLIENTS:ROUND]
-# (ROUND: 1 or 2, 0 for the warm-up); failed transactions add up in
+# (ROUND: 1 .. ROUNDS, 0 for the warm-up); failed transactions add up in
 # FAILED[NAME:CLIENTS].
 run() {
     local name=$1 c=$2 script=$3 f; shift 3
@@ -88,12 +94,26 @@ SECS_SAVED=$SECS; SECS=3; ROUND=0
 workload transfer 16; workload disburse 16
 SECS=$SECS_SAVED
 for c in 16 64; do
-    ROUND=1; for w in "${WORKLOADS[@]}"; do workload "$w" $c; done
-    ROUND=2; for ((i = ${#WORKLOADS[@]} - 1; i >= 0; i--)); do workload "${WORKLOADS[$i]}" $c; done
+    for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+        if [ $((ROUND % 2)) = 1 ]; then
+            for w in "${WORKLOADS[@]}"; do workload "$w" $c; done
+        else
+            for ((i = ${#WORKLOADS[@]} - 1; i >= 0; i--)); do workload "${WORKLOADS[$i]}" $c; done
+        fi
+    done
     for w in "${WORKLOADS[@]}"; do
-        TPS[$w:$c]=$(awk -v a="${TPS[$w:$c:1]:-0}" -v b="${TPS[$w:$c:2]:-0}" 'BEGIN { printf "%.0f", (a + b) / 2 }')
+        TPS[$w:$c]=$(for ((r = 1; r <= ROUNDS; r++)); do echo "${TPS[$w:$c:$r]:-0}"; done |
+                     awk '{ s += $1 } END { printf "%.0f", s / NR }')
     done
 done
+# rounds NAME CLIENTS: each round's ratio of NAME to transfer, "a / b / ...".
+rounds() {
+    local r out=""
+    for ((r = 1; r <= ROUNDS; r++)); do
+        out+="${out:+ / }$(pct "${TPS[$1:$2:$r]:-}" "${TPS[transfer:$2:$r]:-}")"
+    done
+    echo "$out"
+}
 
 pct() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
 met() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0 && a >= 0.6 * b) print "met"; else print "NOT met" }'; }
@@ -108,15 +128,15 @@ DEADLOCKS=$(grep -c '40P01' "$dir/server.log" || true)
 {
     echo "# Lending benchmark ($(date -u '+%Y-%m-%d %H:%M UTC'), ${SECS}s per run, $NLINES lines under one hot group line of $SLICES slices)"
     echo
-    echo "Rates: the mean of two runs in mirrored order (round 1 / round 2 ratios in brackets)."
+    echo "Rates: the mean of $ROUNDS runs, every other round in mirrored order (each round's ratio in brackets)."
     echo
     echo "| measure | tps | ratio | target |"
     echo "|---|---|---|---|"
     for c in 16 64; do
         echo "| transfer (uniform), $c clients | ${TPS[transfer:$c]:-?} | | |"
-        echo "| credit_disburse_direct (immediate), $c clients | ${TPS[disburse:$c]:-?} | $(pct "${TPS[disburse:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(pct "${TPS[disburse:$c:1]:-}" "${TPS[transfer:$c:1]:-}") / $(pct "${TPS[disburse:$c:2]:-}" "${TPS[transfer:$c:2]:-}")): $(met "${TPS[disburse:$c]:-}" "${TPS[transfer:$c]:-}") | >= 60% |"
-        echo "| credit_freeze + credit_disburse (one transaction), $c clients | ${TPS[freeze_disburse:$c]:-?} | $(pct "${TPS[freeze_disburse:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(pct "${TPS[freeze_disburse:$c:1]:-}" "${TPS[transfer:$c:1]:-}") / $(pct "${TPS[freeze_disburse:$c:2]:-}" "${TPS[transfer:$c:2]:-}")) | |"
-        echo "| credit_use_direct alone (the credit half), $c clients | ${TPS[use_direct:$c]:-?} | $(pct "${TPS[use_direct:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(pct "${TPS[use_direct:$c:1]:-}" "${TPS[transfer:$c:1]:-}") / $(pct "${TPS[use_direct:$c:2]:-}" "${TPS[transfer:$c:2]:-}")) | |"
+        echo "| credit_disburse_direct (immediate), $c clients | ${TPS[disburse:$c]:-?} | $(pct "${TPS[disburse:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(rounds disburse $c)): $(met "${TPS[disburse:$c]:-}" "${TPS[transfer:$c]:-}") | >= 60% |"
+        echo "| credit_freeze + credit_disburse (one transaction), $c clients | ${TPS[freeze_disburse:$c]:-?} | $(pct "${TPS[freeze_disburse:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(rounds freeze_disburse $c)) | |"
+        echo "| credit_use_direct alone (the credit half), $c clients | ${TPS[use_direct:$c]:-?} | $(pct "${TPS[use_direct:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(rounds use_direct $c)) | |"
     done
     echo
     echo "Failed transactions: disburse ${FAILED[disburse:16]:-?}/${FAILED[disburse:64]:-?}, freeze+disburse ${FAILED[freeze_disburse:16]:-?}/${FAILED[freeze_disburse:64]:-?}."
