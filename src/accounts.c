@@ -92,17 +92,6 @@ static ClPlan account_exists_plan = {
 };
 
 /*
- * unknown_account: raise LD003 for an account id nobody has.
- */
-static void
-unknown_account(int64 id)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-			 errmsg("account " INT64_FORMAT " does not exist", id)));
-}
-
-/*
  * check_hot_mode: validate hot_mode and shards (22023); returns the mode.
  */
 static HotMode
@@ -133,7 +122,7 @@ require_account(int64 id)
 
 	cl_exec(&account_exists_plan, values, NULL, 1);
 	if (SPI_processed == 0)
-		unknown_account(id);
+		cl_raise_account_missing(id);
 }
 
 /*
@@ -268,7 +257,7 @@ close_account_impl(PG_FUNCTION_ARGS)
 	cl_spi_connect();
 	cl_exec(&lock_for_close_plan, values, NULL, 1);
 	if (SPI_processed == 0)
-		unknown_account(id);
+		cl_raise_account_missing(id);
 	if (strcmp(TextDatumGetCString(cl_getdatum(0, 1, &isnull)), "open") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
@@ -312,7 +301,7 @@ balance_impl(PG_FUNCTION_ARGS)
 	cl_spi_connect();
 	cl_exec_readonly(&account_state_plan, values, NULL, 1);
 	if (SPI_processed == 0)
-		unknown_account(id);
+		cl_raise_account_missing(id);
 	balance = cl_getint64(0, 5, NULL);
 	cl_spi_finish();
 	PG_RETURN_INT64(balance);
@@ -335,7 +324,7 @@ account_state_impl(PG_FUNCTION_ARGS)
 	cl_spi_connect();
 	cl_exec_readonly(&account_state_plan, values, NULL, 1);
 	if (SPI_processed == 0)
-		unknown_account(id);
+		cl_raise_account_missing(id);
 	{
 		int			natts = rsinfo->setDesc->natts;
 		Datum	   *row = palloc(sizeof(Datum) * natts);

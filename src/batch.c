@@ -1348,13 +1348,9 @@ eval_item(BatchState *bs, int i, HTAB *vtab, EvalUndo *u)
 		BulkAccount *b = &bs->accs[it->acc[k]];
 
 		if (!b->exists)
-			ereport(ERROR,
-					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-					 errmsg("account " INT64_FORMAT " does not exist", b->id)));
+			cl_raise_account_missing(b->id);
 		if (!b->info.open)
-			ereport(ERROR,
-					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-					 errmsg("account " INT64_FORMAT " is closed", b->id)));
+			cl_raise_account_closed(b->id);
 	}
 	infos = palloc(sizeof(AccountInfo) * it->nacc);
 	bal = palloc(sizeof(int64) * it->nacc * 3);

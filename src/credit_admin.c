@@ -297,9 +297,7 @@ read_line(int64 line_id, int64 *version)
 
 	cl_exec(&line_plan, v, NULL, 1);
 	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
-				 errmsg("credit line " INT64_FORMAT " does not exist", line_id)));
+		cl_raise_line_missing(line_id);
 	if (version)
 		*version = cl_getint64(0, 2, NULL);
 	return TextDatumGetCString(cl_getdatum(0, 1, &isnull));

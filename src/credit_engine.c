@@ -1276,18 +1276,6 @@ reference_claim(const char *kind, const char *ref, int64 target, int64 hold_id,
 }
 
 /*
- * line_missing: LD006 for a line that does not exist (as this
- * transaction sees it).
- */
-static void
-line_missing(int64 line)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
-			 errmsg("credit line " INT64_FORMAT " does not exist", line)));
-}
-
-/*
  * lock_line_nodes: release_due and lock_nodes(ids, n, false, true) for a
  * drawdown without a hold on line (ids: its nodes, from
  * credit_line_nodes_found, which found the line, at *tid, or had it
@@ -1308,7 +1296,7 @@ lock_line_nodes(int64 line, const int64 *ids, int n, const ItemPointerData *tid,
 	release_due(ids, n, amount, any_due);
 	/* where credit_line_nodes_found saw the row, unless the release wrote since */
 	if (!credit_lines_lock_line(ids, n, line, any_due ? NULL : tid, lines))
-		line_missing(line);
+		cl_raise_line_missing(line);
 	for (int i = 0; i < n; i++)
 		if (lines[i].line_id == line)
 			credit_line_guard(line, &lines[i]);
@@ -1499,7 +1487,7 @@ freeze_hold(int64 line, int64 amount, const char *ref, bool has_expiry,
 					 errmsg("expires_at must be in the future"),
 					 errdetail("The value given was %s.", ts_text(expires_at))));
 		if (!credit_line_read(line, &first))
-			line_missing(line);
+			cl_raise_line_missing(line);
 		ids = credit_nodes(line, &n);
 		any_due = credit_holds_any_due();
 		if (credit_hold_claim(ref, line, amount, has_expiry, expires_at, &hold))
@@ -1714,7 +1702,7 @@ cl_credit_use_line(int64 line, const char *ref, int64 amount, Datum payload, Cre
 	any_due = credit_holds_any_due();
 	ids = credit_line_nodes_found(line, &n, &tid);
 	if (ids == NULL)
-		line_missing(line);
+		cl_raise_line_missing(line);
 	nodes = lock_line_nodes(line, ids, n, &tid, amount, any_due);
 	check_usable(line, nodes, n);
 	apply_all(nodes, n, "use", ref, 0, amount, 0);
@@ -1998,7 +1986,7 @@ cl_credit_transit_direct(int64 line, const char *ref, const char *transit_ref, i
 	any_due = credit_holds_any_due();
 	ids = credit_line_nodes_found(line, &n, &tid);
 	if (ids == NULL)
-		line_missing(line);
+		cl_raise_line_missing(line);
 	nodes = lock_line_nodes(line, ids, n, &tid, amount, any_due);
 	check_usable(line, nodes, n);
 	r->hold_id = open_transit_hold(transit_ref, line, amount, id);

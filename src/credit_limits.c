@@ -284,9 +284,7 @@ fetch_line(int64 id, bool lock, LineRow *l)
 
 	cl_exec(lock ? &line_lock_plan : &line_plan, args, NULL, 1);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
-				 errmsg("credit line " INT64_FORMAT " does not exist", id)));
+		cl_raise_line_missing(id);
 	l->line_id = id;
 	l->code = text_column(0, 2);
 	l->currency = text_column(0, 3);

@@ -1431,13 +1431,9 @@ cl_transfer_pending_impl(PG_FUNCTION_ARGS)
 			 */
 			if (cl_lock_main(&lc, ids[i], LockWaitBlock, LockTupleNoKeyExclusive, &info[i],
 							 &locked_head[i]) != LOCK_OK)
-				ereport(ERROR,
-						(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-						 errmsg("account " INT64_FORMAT " does not exist", ids[i])));
+				cl_raise_account_missing(ids[i]);
 			if (!info[i].open)
-				ereport(ERROR,
-						(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-						 errmsg("account " INT64_FORMAT " is closed", ids[i])));
+				cl_raise_account_closed(ids[i]);
 			row_locked[i] = true;
 		}
 		else
@@ -1926,13 +1922,9 @@ set_account_block_impl(PG_FUNCTION_ARGS)
 	lock_context_open(&lc);
 	r = cl_lock_main(&lc, account, LockWaitBlock, LockTupleNoKeyExclusive, &info, &head);
 	if (r != LOCK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-				 errmsg("account " INT64_FORMAT " does not exist", account)));
+		cl_raise_account_missing(account);
 	if (!info.open)
-		ereport(ERROR,
-				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-				 errmsg("account " INT64_FORMAT " is closed", account)));
+		cl_raise_account_closed(account);
 	if (info.block != block)
 	{
 		HoldRecord	rec = {"block", 'A', account, name, 0, 0,

@@ -712,13 +712,9 @@ hot_convert(int64 account_id, HotMode mode, int32 shards)
 	lock_context_open(&lc);
 	if (cl_lock_main(&lc, account_id, LockWaitBlock, LockTupleExclusive, &info,
 					 &main_head) != LOCK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-				 errmsg("account " INT64_FORMAT " does not exist", account_id)));
+		cl_raise_account_missing(account_id);
 	if (!info.open)
-		ereport(ERROR,
-				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-				 errmsg("account " INT64_FORMAT " is closed", account_id)));
+		cl_raise_account_closed(account_id);
 	if (info.hot_mode == mode && info.shards == new_n)
 	{
 		lock_context_close(&lc);
@@ -888,9 +884,7 @@ hot_flush_account(int64 account_id, int64 limit, bool skip_locked)
 	r = cl_lock_main(&lc, account_id, skip_locked ? LockWaitSkip : LockWaitBlock,
 					 LockTupleNoKeyExclusive, &info, &main_head);
 	if (r == LOCK_NOT_FOUND)
-		ereport(ERROR,
-				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-				 errmsg("account " INT64_FORMAT " does not exist", account_id)));
+		cl_raise_account_missing(account_id);
 	if (r == LOCK_OK)
 	{
 		applied = hot_apply_buffer(&lc, &info, &main_head, limit);

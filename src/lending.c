@@ -752,9 +752,7 @@ set_credit_line_account_impl(PG_FUNCTION_ARGS)
 		cl_exec(&line_for_account_plan, v, NULL, 1);
 	}
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
-				 errmsg("credit line " INT64_FORMAT " does not exist", line)));
+		cl_raise_line_missing(line);
 	line_currency = TextDatumGetCString(cl_getdatum(0, 1, &isnull));
 	d = cl_getdatum(0, 2, &isnull);
 	had = !isnull;
@@ -775,18 +773,14 @@ set_credit_line_account_impl(PG_FUNCTION_ARGS)
 		cl_exec(&account_for_line_plan, v, NULL, 1);
 	}
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-				 errmsg("account " INT64_FORMAT " does not exist", account)));
+		cl_raise_account_missing(account);
 	currency = TextDatumGetCString(cl_getdatum(0, 1, &isnull));
 	normal_side = TextDatumGetCString(cl_getdatum(0, 2, &isnull));
 	status = TextDatumGetCString(cl_getdatum(0, 3, &isnull));
 	balance = cl_getint64(0, 4, NULL);
 	d = cl_getdatum(0, 5, &isnull);
 	if (strcmp(status, "open") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-				 errmsg("account " INT64_FORMAT " is closed", account)));
+		cl_raise_account_closed(account);
 	if (strcmp(normal_side, "debit") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -490,13 +490,9 @@ void
 cl_require_open_account(LockContext *lc, int64 id, AccountInfo *info)
 {
 	if (!cl_read_account(lc, id, info))
-		ereport(ERROR,
-				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-				 errmsg("account " INT64_FORMAT " does not exist", id)));
+		cl_raise_account_missing(id);
 	if (!info->open)
-		ereport(ERROR,
-				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-				 errmsg("account " INT64_FORMAT " is closed", id)));
+		cl_raise_account_closed(id);
 }
 
 /*
@@ -755,13 +751,9 @@ lock_accounts_impl(PG_FUNCTION_ARGS)
 		cl_mode_lock(ids[i], false);
 		if (cl_lock_main(&lc, ids[i], LockWaitBlock, LockTupleNoKeyExclusive,
 						 &info, NULL) == LOCK_NOT_FOUND)
-			ereport(ERROR,
-					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-					 errmsg("account " INT64_FORMAT " does not exist", ids[i])));
+			cl_raise_account_missing(ids[i]);
 		if (!info.open)
-			ereport(ERROR,
-					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-					 errmsg("account " INT64_FORMAT " is closed", ids[i])));
+			cl_raise_account_closed(ids[i]);
 	}
 	lock_context_close(&lc);
 	PG_RETURN_VOID();

@@ -332,13 +332,9 @@ read_account(LockContext *lc, AccountPlan *p, int64 id, bool lock_now)
 	{
 		if (cl_lock_main(lc, id, LockWaitBlock, LockTupleNoKeyExclusive,
 						 &p->info, &p->head) != LOCK_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-					 errmsg("account " INT64_FORMAT " does not exist", id)));
+			cl_raise_account_missing(id);
 		if (!p->info.open)
-			ereport(ERROR,
-					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-					 errmsg("account " INT64_FORMAT " is closed", id)));
+			cl_raise_account_closed(id);
 		p->row_locked = true;
 	}
 	else

@@ -589,6 +589,37 @@ cl_transfer_prepare(FunctionCallInfo fcinfo, PreparedPosting *out)
 }
 
 /*
+ * post_prepared: a checked transfer or entry (cl_transfer_prepare,
+ * cl_entry_prepare): claim its voucher and, unless that is a replay of the
+ * same call, post its legs, refusing receivable accounts (they move only
+ * through lending).  Returns the transfer id (on a replay, the first
+ * call's).
+ */
+static int64
+post_prepared(PreparedPosting *pp)
+{
+	CallPayload p;
+	bool		replayed;
+	int64		id;
+
+	memset(&p, 0, sizeof(p));
+	p.kind = pp->kind;
+	p.memo = pp->memo;
+	p.metadata = pp->metadata;
+	memcpy(p.hash, pp->hash, CL_HASH_LEN);
+
+	cl_spi_connect();
+	id = claim_voucher(pp->voucher, &p, &replayed);
+	if (!replayed)
+	{
+		cl_refuse_receivables(pp->legs, pp->nlegs);
+		post_legs(id, pp->voucher, pp->posting_kind, pp->legs, pp->nlegs, NULL, 0);
+	}
+	cl_spi_finish();
+	return id;
+}
+
+/*
  * transfer(voucher, debit_account, credit_account, amount, memo, metadata):
  * debit one account and credit another; returns the transfer id.
  */
@@ -596,26 +627,9 @@ Datum
 cl_transfer_impl(PG_FUNCTION_ARGS)
 {
 	PreparedPosting pp;
-	CallPayload p;
-	bool		replayed;
-	int64		id;
 
 	cl_transfer_prepare(fcinfo, &pp);
-	memset(&p, 0, sizeof(p));
-	p.kind = pp.kind;
-	p.memo = pp.memo;
-	p.metadata = pp.metadata;
-	memcpy(p.hash, pp.hash, CL_HASH_LEN);
-
-	cl_spi_connect();
-	id = claim_voucher(pp.voucher, &p, &replayed);
-	if (!replayed)
-	{
-		cl_refuse_receivables(pp.legs, 2);	/* lending's alone */
-		post_legs(id, pp.voucher, POSTING_TRANSFER, pp.legs, 2, NULL, 0);
-	}
-	cl_spi_finish();
-	PG_RETURN_INT64(id);
+	PG_RETURN_INT64(post_prepared(&pp));
 }
 
 /*
@@ -783,26 +797,9 @@ Datum
 cl_post_entry_impl(PG_FUNCTION_ARGS)
 {
 	PreparedPosting pp;
-	CallPayload p;
-	bool		replayed;
-	int64		id;
 
 	cl_entry_prepare(fcinfo, &pp);
-	memset(&p, 0, sizeof(p));
-	p.kind = pp.kind;
-	p.memo = pp.memo;
-	p.metadata = pp.metadata;
-	memcpy(p.hash, pp.hash, CL_HASH_LEN);
-
-	cl_spi_connect();
-	id = claim_voucher(pp.voucher, &p, &replayed);
-	if (!replayed)
-	{
-		cl_refuse_receivables(pp.legs, pp.nlegs);	/* lending's alone */
-		post_legs(id, pp.voucher, POSTING_ENTRY, pp.legs, pp.nlegs, NULL, 0);
-	}
-	cl_spi_finish();
-	PG_RETURN_INT64(id);
+	PG_RETURN_INT64(post_prepared(&pp));
 }
 
 /*

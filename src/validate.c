@@ -1,9 +1,12 @@
 /*
- * validate.c: argument checks shared by every SQL-callable function.
+ * validate.c: argument checks and the error reports shared by every
+ * SQL-callable function.
  *
  * The contract's order of checks starts here: NULL arguments (22004), then
- * malformed ones (22023), before any table is read.  Nothing here touches
- * shared state, so there is no locking.
+ * malformed ones (22023), before any table is read.  The reports of what
+ * was not found or may not be used (LD001, LD003, LD006) are here too, so
+ * that every function words them alike.  Nothing here touches shared
+ * state, so there is no locking.
  */
 #include "postgres.h"
 
@@ -159,4 +162,39 @@ cl_raise_insufficient(int64 account_id, int64 balance, int64 after, int64 min_ba
 			 errdetail("The balance is " INT64_FORMAT "; the posting would leave " INT64_FORMAT
 					   ", below the minimum balance of " INT64_FORMAT ".",
 					   balance, after, min_balance)));
+}
+
+/*
+ * cl_raise_account_missing: LD003 for an account id that no account has
+ * (as the caller's snapshot or lock sees the accounts).
+ */
+void
+cl_raise_account_missing(int64 account_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+			 errmsg("account " INT64_FORMAT " does not exist", account_id)));
+}
+
+/*
+ * cl_raise_account_closed: LD003 for a closed account.
+ */
+void
+cl_raise_account_closed(int64 account_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
+			 errmsg("account " INT64_FORMAT " is closed", account_id)));
+}
+
+/*
+ * cl_raise_line_missing: LD006 for a credit line id that no line has (as
+ * the caller sees the lines).
+ */
+void
+cl_raise_line_missing(int64 line_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CL_CREDIT_LINE_UNAVAILABLE),
+			 errmsg("credit line " INT64_FORMAT " does not exist", line_id)));
 }

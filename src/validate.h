@@ -1,5 +1,6 @@
 /*
- * validate.h: argument checks shared by every SQL-callable function.
+ * validate.h: argument checks and the error reports shared by every
+ * SQL-callable function.
  */
 #ifndef CREDITLEDGER_VALIDATE_H
 #define CREDITLEDGER_VALIDATE_H
@@ -27,6 +28,15 @@ extern void cl_check_currency(const char *currency);
 
 /* LD001: the posting would leave the account below its floor. */
 extern void cl_raise_insufficient(int64 account_id, int64 balance, int64 after,
-								  int64 min_balance);
+								  int64 min_balance) pg_attribute_noreturn();
+
+/* LD003: no such account, as the caller sees the accounts. */
+extern void cl_raise_account_missing(int64 account_id) pg_attribute_noreturn();
+
+/* LD003: the account is closed. */
+extern void cl_raise_account_closed(int64 account_id) pg_attribute_noreturn();
+
+/* LD006: no such credit line, as the caller sees the lines. */
+extern void cl_raise_line_missing(int64 line_id) pg_attribute_noreturn();
 
 #endif							/* CREDITLEDGER_VALIDATE_H */

@@ -23,6 +23,7 @@
 #include "errcodes.h"
 #include "opstats.h"
 #include "spi_plans.h"
+#include "validate.h"
 #include "verify_scan.h"
 
 CL_TRACKED_FUNCTION(cl_verify_chain, CL_OP_VERIFY_CHAIN, verify_chain_impl)
@@ -94,9 +95,7 @@ verify_chain_impl(PG_FUNCTION_ARGS)
 
 	/* ids start at 1; 0 stands for "every chain" in verify_chains */
 	if (!PG_ARGISNULL(0) && account <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-				 errmsg("account " INT64_FORMAT " does not exist", account)));
+		cl_raise_account_missing(account);
 
 	InitMaterializedSRF(fcinfo, 0);
 	cl_spi_connect();

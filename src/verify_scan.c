@@ -63,6 +63,7 @@
 #include "heapwrite.h"
 #include "journal.h"
 #include "spi_plans.h"
+#include "validate.h"
 #include "verify_scan.h"
 
 /* A chain: (account, sub-account) or (credit line, slice). */
@@ -754,9 +755,7 @@ verify_chains(int64 account,
 								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "creditledger: could not look up account " INT64_FORMAT, account);
 		if (SPI_processed == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_CL_ACCOUNT_UNAVAILABLE),
-					 errmsg("account " INT64_FORMAT " does not exist", account)));
+			cl_raise_account_missing(account);
 	}
 
 	for (int pass = 0; pass < (has_credit ? 2 : 1); pass++)
