@@ -269,10 +269,16 @@ INSERT INTO creditledger.alert_thresholds
 --   not their shape (kind entry, no reverses, voucher
 --   'creditledger:<what>:<account>:<transfer id>').
 -- reversals_exact keeps checking existence, kind and mirror legs of the
--- original.  Cost: two scans of the journal hash-joined with
--- ledger_transfers and one SHA-256 per transfer, no per-row index probes;
--- a transfer's checks are one array unnested (a LATERAL VALUES list costs
--- twice as much): about 0.3 s for 100,000 entries of 50,000 transfers.
+-- original.  Cost: two scans of the journal (one hash-joined with
+-- ledger_transfers, one grouped by transfer) and one SHA-256 per
+-- transfer; a transfer's checks are one array unnested (a LATERAL VALUES
+-- list costs twice as much).  The legs are counted per table, journal and
+-- buffer apart, not over their UNION ALL: grouped so, the journal's
+-- statistics tell the planner how many transfers there are, and it
+-- streams the count in transfer_id order next to ledger_transfers instead
+-- of building the whole count again in every parallel worker and spilling
+-- it to disk (1,000,000 entries of 500,000 transfers: 3.1 s against
+-- 4.5-4.9 s on this 2-core machine, work_mem 4MB).
 --------------------------------------------------------------------------
 INSERT INTO creditledger.bcp_rules (name, severity, builtin, description, check_sql) VALUES
 ('transfers_consistent', 'critical', true,
@@ -302,9 +308,12 @@ SELECT 'transfer' AS source, t.transfer_id AS id, t.transfer_id, t.voucher, unne
               || int4send(octet_length(t.payload_hash)) || t.payload_hash
               || int8send((extract(epoch FROM t.created_at) * 1000000)::bigint))
           THEN 'row_hash differs from the hash of the row''s fields (CLT1)' END,
-    CASE WHEN l.transfer_id IS NULL THEN 'no journal entry and no buffered posting' END,
-    CASE WHEN t.kind = 'transfer' AND (l.legs <> 2 OR l.debits <> 1)
-          THEN format('kind transfer with %s legs, %s of them debits', l.legs, l.debits) END,
+    CASE WHEN j.transfer_id IS NULL AND b.transfer_id IS NULL
+          THEN 'no journal entry and no buffered posting' END,
+    CASE WHEN t.kind = 'transfer' AND (j.transfer_id IS NOT NULL OR b.transfer_id IS NOT NULL)
+           AND (coalesce(j.legs, 0) + coalesce(b.legs, 0) <> 2 OR coalesce(j.debits, 0) + coalesce(b.debits, 0) <> 1)
+          THEN format('kind transfer with %s legs, %s of them debits', coalesce(j.legs, 0) + coalesce(b.legs, 0),
+                      coalesce(j.debits, 0) + coalesce(b.debits, 0)) END,
     CASE WHEN t.kind NOT IN ('transfer', 'entry', 'reversal') THEN format('unknown kind %L', t.kind) END,
     CASE WHEN t.kind = 'reversal' AND o.transfer_id IS NOT NULL
            AND t.payload_hash <> sha256(int4send(8) || 'reversal'::bytea
@@ -318,11 +327,10 @@ SELECT 'transfer' AS source, t.transfer_id AS id, t.transfer_id, t.voucher, unne
                     AND t.voucher LIKE 'creditledger:%:' || t.transfer_id::text)
           THEN 'the zero payload_hash of an internal move on a transfer that is not one' END]) AS problem
   FROM creditledger.ledger_transfers t
-  LEFT JOIN (SELECT u.transfer_id, count(*) AS legs, count(*) FILTER (WHERE u.side = 'D') AS debits
-               FROM (SELECT transfer_id, side FROM creditledger.journal_entries
-                     UNION ALL
-                     SELECT transfer_id, side FROM creditledger.posting_buffer) u
-              GROUP BY u.transfer_id) l ON l.transfer_id = t.transfer_id
+  LEFT JOIN (SELECT transfer_id, count(*) AS legs, count(*) FILTER (WHERE side = 'D') AS debits
+               FROM creditledger.journal_entries GROUP BY transfer_id) j ON j.transfer_id = t.transfer_id
+  LEFT JOIN (SELECT transfer_id, count(*) AS legs, count(*) FILTER (WHERE side = 'D') AS debits
+               FROM creditledger.posting_buffer GROUP BY transfer_id) b ON b.transfer_id = t.transfer_id
   LEFT JOIN creditledger.ledger_transfers o ON o.transfer_id = t.reverses
 ) s
  WHERE s.problem IS NOT NULL$r$);
