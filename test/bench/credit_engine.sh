@@ -15,8 +15,9 @@
 # Order: the throughput workloads run in ROUNDS rounds (default 4), every
 # other one in mirrored order (transfer, freeze, freeze, transfer, ... at
 # each client count; free, hot, chain, chain, hot, free, ...), and a
-# workload's rate is the mean of its runs.  Every run adds rows (holds, journal entries, dead versions), so a
-# workload run later meets bigger tables and indexes than one run earlier;
+# workload's rate is the mean of its runs.  Every run adds rows (holds,
+# journal entries, dead versions), so a workload run later meets bigger
+# tables and indexes than one run earlier;
 # in a mirrored schedule each compared pair has the same mean position, so
 # that growth cancels out of the ratio instead of always counting against
 # the workload run second; more rounds average out more of this machine's
@@ -30,8 +31,8 @@
 # slices plus its row hold exactly its available, verify_chain() is clean.
 #
 # Environment: PGBIN, BENCH_SECONDS (default 10), BENCH_ROUNDS (default 4,
-# even), BENCH_RACE_LIMIT (default
-# 5000: filled within the first seconds), BENCH_THREADS (default 2).  Writes bench-results/engine.md.
+# even), BENCH_RACE_LIMIT (default 5000: filled within the first seconds),
+# BENCH_THREADS (default 2).  Writes bench-results/engine.md.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 
