@@ -1762,14 +1762,13 @@ hold_funds_impl(PG_FUNCTION_ARGS)
 
 	/*
 	 * a hold on a receivable could only stop its repayments (audit 0.3):
-	 * checked under the account's mode lock (see cl_refuse_receivables)
+	 * cl_refuse_receivables takes the account's mode lock (shared), then
+	 * looks it up
 	 */
-	cl_mode_lock(account, false);
 	{
-		int64		line = cl_receivable_line(account);
+		PostingLeg	leg = {account, 'D', amount};
 
-		if (line != 0)
-			cl_refuse_receivable(account, line);
+		cl_refuse_receivables(&leg, 1);
 	}
 	lock_context_open(&lc);
 	cl_require_open_account(&lc, account, &info);

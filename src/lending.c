@@ -513,7 +513,10 @@ receivable_of(int64 line_id, const char *what)
  * refuse_self: 22023 when the borrower's (or payer's) account is the
  * receivable account itself, or another line's receivable account
  * (security audit 0.3: disbursing into, or repaying from, another line's
- * receivable moved that receivable without its line).
+ * receivable moved that receivable without its line).  Looked up without
+ * the account's mode lock, unlike cl_refuse_receivables: every caller
+ * holds the credit graph lock shared, which set_credit_line_account takes
+ * exclusively, so no account becomes a receivable until this call ends.
  */
 static void
 refuse_self(int64 account, int64 receivable, const char *name)

@@ -527,10 +527,11 @@ cl_refuse_receivable(int64 account_id, int64 line_id)
  * order (the order post_batch checks them in), that is a receivable
  * account, with its line in *line; 0 if none is.  The accounts' mode
  * locks are taken first (shared, ascending: lockorder.h step 5, as the
- * posting itself takes them next), so the look-up, under a snapshot taken
- * after them, sees a set_credit_line_account that held one of them
- * exclusively (it does, until it commits); one that comes later waits for
- * this posting and then compares the account's balance with it in.
+ * posting itself takes them next; held on return in every case), so the
+ * look-up, under a snapshot taken after them, sees a
+ * set_credit_line_account that held one of them exclusively (it does,
+ * until it commits); one that comes later waits for this posting and then
+ * compares the account's balance with it in.
  */
 int64
 cl_first_receivable(const PostingLeg *legs, int nlegs, int64 *line)
@@ -541,8 +542,6 @@ cl_first_receivable(const PostingLeg *legs, int nlegs, int64 *line)
 	int			n;
 
 	*line = 0;
-	if (receivable_lines == NULL)
-		return 0;
 	ids = palloc(sizeof(int64) * nlegs * 2);
 	lines = ids + nlegs;
 	for (int i = 0; i < nlegs; i++)
@@ -550,7 +549,7 @@ cl_first_receivable(const PostingLeg *legs, int nlegs, int64 *line)
 	n = cl_sort_unique_ids(ids, nlegs);
 	for (int i = 0; i < n; i++)
 		cl_mode_lock(ids[i], false);
-	if (receivable_lines(ids, n, lines) > 0)
+	if (receivable_lines != NULL && receivable_lines(ids, n, lines) > 0)
 		for (int i = 0; i < n && account == 0; i++)
 			if (lines[i] != 0)
 			{

@@ -31,7 +31,8 @@
 # Prints one line per workload and the ratios the issue's targets are
 # about (transfer / freeze would be the tps ratio freeze / transfer were
 # the calls CPU-bound).  CALLGRIND_KEEP=DIR keeps the 300-call profiles
-# there (DIR/cg.KIND.out) for callgrind_annotate.  ONLY="freeze free"
+# there (DIR/cg.KIND.out, the 100-call ones beside: cg.KIND.out.100) for
+# callgrind_annotate.  ONLY="freeze free"
 # restricts the workloads.  Needs valgrind.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"

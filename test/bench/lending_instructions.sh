@@ -36,7 +36,8 @@
 # what the issue's target (disburse tps >= 60% of transfer's) is about
 # were the calls CPU-bound (the target then needs disburse / transfer
 # <= 1.67).  CALLGRIND_KEEP=DIR keeps the 300-call profiles there
-# (DIR/cg.KIND.out) for callgrind_annotate --inclusive=yes.
+# (DIR/cg.KIND.out, the 100-call ones beside: cg.KIND.out.100) for
+# callgrind_annotate --inclusive=yes.
 # ONLY="transfer disburse" restricts the workloads.  Needs valgrind.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
