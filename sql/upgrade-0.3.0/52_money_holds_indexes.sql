@@ -1,5 +1,5 @@
 --------------------------------------------------------------------------
--- Money holds: three indexes no query needs, dropped (README, Benchmarks,
+-- Money holds: three indexes no query needs, dropped (doc/benchmark-history.md,
 -- money holds).  Every pending transfer and every hold chain entry paid
 -- an index entry for each (CPU, WAL, and after a checkpoint a full-page
 -- image), and no statement of the extension uses them:

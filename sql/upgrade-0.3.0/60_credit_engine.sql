@@ -40,8 +40,9 @@ ALTER FUNCTION creditledger.credit_expire_holds() SECURITY DEFINER;
 -- The default slice count is twice the concurrent callers of a busy
 -- application (128 for 64): a slice is held from the change to the commit,
 -- so with about as many slices as callers they still collide and queue
--- (README "Benchmarks": 64 slices gave 72-96% of the no-parent rate at 64
--- clients, 128 gave 100% and more).
+-- (doc/benchmark-history.md: 64 slices gave 72-96% of the no-parent rate at
+-- 64 clients; 128 gave 85-98% in the release's later runs, README
+-- "Benchmarks").
 CREATE OR REPLACE FUNCTION creditledger.set_credit_line_hot(line bigint, slices int DEFAULT 128)
 RETURNS void AS 'MODULE_PATHNAME', 'cl_set_credit_line_hot'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;

@@ -100,8 +100,9 @@ COMMENT ON FUNCTION creditledger.close_credit_line(bigint) IS
 -- The default slice count is twice the concurrent callers of a busy
 -- application (128 for 64): a slice is held from the change to the commit,
 -- so with about as many slices as callers they still collide and queue
--- (README "Benchmarks": 64 slices gave 72-96% of the no-parent rate at 64
--- clients, 128 gave 100% and more).
+-- (doc/benchmark-history.md: 64 slices gave 72-96% of the no-parent rate at
+-- 64 clients; 128 gave 85-98% in the release's later runs, README
+-- "Benchmarks").
 --
 -- journal: 'batched' (the default) writes a change under the line into its
 -- slice's pending columns and leaves the slice's journal entry to
