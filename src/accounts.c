@@ -370,9 +370,6 @@ PG_FUNCTION_INFO_V1(cl_sweep_account);
 Datum
 cl_sweep_account(PG_FUNCTION_ARGS)
 {
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"account\" must not be null")));
+	cl_require_arg(fcinfo, 0, "account");
 	PG_RETURN_INT64(hot_sweep_account(PG_GETARG_INT64(0)));
 }

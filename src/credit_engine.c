@@ -1307,28 +1307,11 @@ lock_line_nodes(int64 line, const int64 *ids, int n, const ItemPointerData *tid,
  * Argument checks (validate.c speaks for every function)
  * ------------------------------------------------------------------------ */
 
-static void
-require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"%s\" must not be null", name)));
-}
-
-/* a reference: NULL (22004), then its form (validate.c) */
-static char *
-ref_arg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	require_arg(fcinfo, argno, name);
-	return cl_voucher_arg(fcinfo, argno, name);
-}
-
 /* an amount: NULL (22004), then positive (validate.c) */
 static int64
 amount_arg(FunctionCallInfo fcinfo, int argno)
 {
-	require_arg(fcinfo, argno, "amount");
+	cl_require_arg(fcinfo, argno, "amount");
 	return cl_amount_arg(fcinfo, argno, "amount");
 }
 
@@ -1448,10 +1431,10 @@ credit_freeze_impl(PG_FUNCTION_ARGS)
 	TimestampTz expires_at = has_expiry ? PG_GETARG_TIMESTAMPTZ(3) : 0;
 	CreditOpResult r;
 
-	require_arg(fcinfo, 0, "line");
+	cl_require_arg(fcinfo, 0, "line");
 	line = PG_GETARG_INT64(0);
 	amount = amount_arg(fcinfo, 1);
-	ref = ref_arg(fcinfo, 2, "ref");
+	ref = cl_required_voucher_arg(fcinfo, 2, "ref");
 	cl_spi_connect();
 	freeze_hold(line, amount, ref, has_expiry, expires_at, &r);
 	cl_spi_finish();
@@ -1516,8 +1499,8 @@ freeze_hold(int64 line, int64 amount, const char *ref, bool has_expiry,
 static Datum
 credit_unfreeze_impl(PG_FUNCTION_ARGS)
 {
-	char	   *hold_ref = ref_arg(fcinfo, 0, "hold_ref");
-	char	   *ref = ref_arg(fcinfo, 1, "ref");
+	char	   *hold_ref = cl_required_voucher_arg(fcinfo, 0, "hold_ref");
+	char	   *ref = cl_required_voucher_arg(fcinfo, 1, "ref");
 	bool		has_amount = !PG_ARGISNULL(2);
 	Payload		p;
 	Datum		payload;
@@ -1568,8 +1551,8 @@ credit_unfreeze_impl(PG_FUNCTION_ARGS)
 static Datum
 credit_use_impl(PG_FUNCTION_ARGS)
 {
-	char	   *hold_ref = ref_arg(fcinfo, 0, "hold_ref");
-	char	   *ref = ref_arg(fcinfo, 1, "ref");
+	char	   *hold_ref = cl_required_voucher_arg(fcinfo, 0, "hold_ref");
+	char	   *ref = cl_required_voucher_arg(fcinfo, 1, "ref");
 	bool		has_amount = !PG_ARGISNULL(2);
 	bool		release_rest;
 	Payload		p;
@@ -1578,7 +1561,7 @@ credit_use_impl(PG_FUNCTION_ARGS)
 
 	if (has_amount)
 		(void) cl_amount_arg(fcinfo, 2, "amount");
-	require_arg(fcinfo, 3, "release_rest");
+	cl_require_arg(fcinfo, 3, "release_rest");
 	release_rest = PG_GETARG_BOOL(3);
 	payload_begin(&p);
 	payload_text(&p, "kind", "use");
@@ -1658,10 +1641,10 @@ credit_use_direct_impl(PG_FUNCTION_ARGS)
 	Datum		payload;
 	CreditOpResult r;
 
-	require_arg(fcinfo, 0, "line");
+	cl_require_arg(fcinfo, 0, "line");
 	line = PG_GETARG_INT64(0);
 	amount = amount_arg(fcinfo, 1);
-	ref = ref_arg(fcinfo, 2, "ref");
+	ref = cl_required_voucher_arg(fcinfo, 2, "ref");
 	payload_begin(&p);
 	payload_text(&p, "kind", "direct");
 	payload_int(&p, "line", false, line);
@@ -1718,8 +1701,8 @@ cl_credit_use_line(int64 line, const char *ref, int64 amount, Datum payload, Cre
 static Datum
 credit_return_impl(PG_FUNCTION_ARGS)
 {
-	char	   *drawdown_ref = ref_arg(fcinfo, 0, "drawdown_ref");
-	char	   *ref = ref_arg(fcinfo, 1, "ref");
+	char	   *drawdown_ref = cl_required_voucher_arg(fcinfo, 0, "drawdown_ref");
+	char	   *ref = cl_required_voucher_arg(fcinfo, 1, "ref");
 	int64		amount = amount_arg(fcinfo, 2);
 	Payload		p;
 	Datum		payload;

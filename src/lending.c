@@ -287,24 +287,6 @@ lending_metadata(int64 line_id, int64 drawdown_id)
 	return DatumGetJsonbP(payload_end(&m));
 }
 
-/* a required argument: 22004 when NULL */
-static void
-require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"%s\" must not be null", name)));
-}
-
-/* a reference: NULL (22004), then its form (validate.c) */
-static char *
-ref_arg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	require_arg(fcinfo, argno, name);
-	return cl_voucher_arg(fcinfo, argno, name);
-}
-
 /*
  * The receivable cache: each line's receivable account (or that it has
  * none), per backend, valid while the credit graph's generation
@@ -875,15 +857,15 @@ credit_disburse_impl(PG_FUNCTION_ARGS)
 	CreditOpResult r;
 	int64		receivable;
 
-	hold_ref = ref_arg(fcinfo, 0, "hold_ref");
-	ref = ref_arg(fcinfo, 1, "ref");
-	require_arg(fcinfo, 2, "to_account");
+	hold_ref = cl_required_voucher_arg(fcinfo, 0, "hold_ref");
+	ref = cl_required_voucher_arg(fcinfo, 1, "ref");
+	cl_require_arg(fcinfo, 2, "to_account");
 	to_account = PG_GETARG_INT64(2);
 	if (has_amount)
 		amount = cl_amount_arg(fcinfo, 3, "amount");
-	require_arg(fcinfo, 4, "release_rest");
+	cl_require_arg(fcinfo, 4, "release_rest");
 	release_rest = PG_GETARG_BOOL(4);
-	require_arg(fcinfo, 5, "pending");
+	cl_require_arg(fcinfo, 5, "pending");
 	pending = PG_GETARG_BOOL(5);
 	payload_text(&p, "kind", "disburse");
 	payload_text(&p, "hold_ref", hold_ref);
@@ -962,14 +944,14 @@ credit_disburse_direct_impl(PG_FUNCTION_ARGS)
 	CreditOpResult r;
 	int64		receivable;
 
-	require_arg(fcinfo, 0, "line");
+	cl_require_arg(fcinfo, 0, "line");
 	line = PG_GETARG_INT64(0);
-	ref = ref_arg(fcinfo, 1, "ref");
-	require_arg(fcinfo, 2, "to_account");
+	ref = cl_required_voucher_arg(fcinfo, 1, "ref");
+	cl_require_arg(fcinfo, 2, "to_account");
 	to_account = PG_GETARG_INT64(2);
-	require_arg(fcinfo, 3, "amount");
+	cl_require_arg(fcinfo, 3, "amount");
 	amount = cl_amount_arg(fcinfo, 3, "amount");
-	require_arg(fcinfo, 4, "pending");
+	cl_require_arg(fcinfo, 4, "pending");
 	pending = PG_GETARG_BOOL(4);
 	payload_text(&p, "kind", "disburse_direct");
 	payload_int(&p, "line", false, line);
@@ -1027,11 +1009,11 @@ credit_repay_impl(PG_FUNCTION_ARGS)
 	Datum		payload;
 	CreditOpResult r;
 
-	drawdown_ref = ref_arg(fcinfo, 0, "drawdown_ref");
-	ref = ref_arg(fcinfo, 1, "ref");
-	require_arg(fcinfo, 2, "from_account");
+	drawdown_ref = cl_required_voucher_arg(fcinfo, 0, "drawdown_ref");
+	ref = cl_required_voucher_arg(fcinfo, 1, "ref");
+	cl_require_arg(fcinfo, 2, "from_account");
 	from_account = PG_GETARG_INT64(2);
-	require_arg(fcinfo, 3, "amount");
+	cl_require_arg(fcinfo, 3, "amount");
 	amount = cl_amount_arg(fcinfo, 3, "amount");
 	payload_text(&p, "kind", "repay");
 	payload_text(&p, "drawdown_ref", drawdown_ref);

@@ -29,11 +29,23 @@ cl_require_args(FunctionCallInfo fcinfo, const char *const *names, int n)
 {
 	for (int i = 0; i < n; i++)
 	{
-		if (names[i] != NULL && PG_ARGISNULL(i))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("argument \"%s\" must not be null", names[i])));
+		if (names[i] != NULL)
+			cl_require_arg(fcinfo, i, names[i]);
 	}
+}
+
+/*
+ * cl_require_arg: raise null_value_not_allowed when argument argno (SQL
+ * name: name) is NULL; for functions that check their arguments one by
+ * one, each just before it is read.
+ */
+void
+cl_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null", name)));
 }
 
 /* The reference namespace kept for the extension's own moves */
@@ -101,6 +113,17 @@ cl_voucher_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 				 errdetail("References starting with \"%s\" are reserved for the extension's internal moves.",
 						   CL_RESERVED_PREFIX)));
 	return ref;
+}
+
+/*
+ * cl_required_voucher_arg: a posting reference that must be given: NULL
+ * (22004), then its form (cl_voucher_arg, 22023).
+ */
+char *
+cl_required_voucher_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	cl_require_arg(fcinfo, argno, name);
+	return cl_voucher_arg(fcinfo, argno, name);
 }
 
 /*

@@ -13,8 +13,10 @@
 #define CL_MAX_REFERENCE_CHARS 128
 
 extern void cl_require_args(FunctionCallInfo fcinfo, const char *const *names, int n);
+extern void cl_require_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern char *cl_reference_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern char *cl_voucher_arg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern char *cl_required_voucher_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern void cl_check_metadata(Jsonb *metadata, const char *name);
 extern int64 cl_amount_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern void cl_check_currency(const char *currency);
