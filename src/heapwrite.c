@@ -132,30 +132,12 @@ relation_oids_invalidate(Datum arg, Oid relid)
 }
 
 /*
- * cl_relation_oid_if_exists: the OID of creditledger.relname, or InvalidOid
- * when the installed release has no such relation (the library runs
- * against an older schema until ALTER EXTENSION UPDATE); a relation found
- * is cached as by cl_relation_oid, a missing one is looked up again.
+ * relation_oid: the OID of creditledger.relname, cached until a relcache
+ * invalidation names it; when there is no such relation, InvalidOid if
+ * missing_ok (not cached: it is looked up again next time), else an error.
  */
-Oid
-cl_relation_oid_if_exists(const char *relname)
-{
-	Oid			nsp;
-
-	if (relation_oids != NULL && strlen(relname) < NAMEDATALEN &&
-		hash_search(relation_oids, relname, HASH_FIND, NULL) != NULL)
-		return cl_relation_oid(relname);
-	nsp = get_namespace_oid("creditledger", true);
-	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid(relname, nsp)))
-		return InvalidOid;
-	return cl_relation_oid(relname);
-}
-
-/*
- * cl_relation_oid: the OID of creditledger.relname.
- */
-Oid
-cl_relation_oid(const char *relname)
+static Oid
+relation_oid(const char *relname, bool missing_ok)
 {
 	static bool registered = false;
 	RelationOidEntry *e;
@@ -169,10 +151,14 @@ cl_relation_oid(const char *relname)
 		if (e != NULL)
 			return e->relid;
 	}
-	nsp = get_namespace_oid("creditledger", false);
-	relid = get_relname_relid(relname, nsp);
+	nsp = get_namespace_oid("creditledger", missing_ok);
+	relid = OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
 	if (!OidIsValid(relid))
+	{
+		if (missing_ok)
+			return InvalidOid;
 		elog(ERROR, "creditledger: relation creditledger.%s does not exist", relname);
+	}
 	if (strlen(relname) >= NAMEDATALEN)
 		return relid;
 	if (!registered)
@@ -193,6 +179,26 @@ cl_relation_oid(const char *relname)
 	e = hash_search(relation_oids, relname, HASH_ENTER, &found);
 	e->relid = relid;
 	return relid;
+}
+
+/*
+ * cl_relation_oid: the OID of creditledger.relname (an error if missing).
+ */
+Oid
+cl_relation_oid(const char *relname)
+{
+	return relation_oid(relname, false);
+}
+
+/*
+ * cl_relation_oid_if_exists: the OID of creditledger.relname, or InvalidOid
+ * when the installed release has no such relation (the library runs
+ * against an older schema until ALTER EXTENSION UPDATE).
+ */
+Oid
+cl_relation_oid_if_exists(const char *relname)
+{
+	return relation_oid(relname, true);
 }
 
 /*
