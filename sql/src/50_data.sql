@@ -308,12 +308,9 @@ SELECT 'transfer' AS source, t.transfer_id AS id, t.transfer_id, t.voucher, unne
               || int4send(octet_length(t.payload_hash)) || t.payload_hash
               || int8send((extract(epoch FROM t.created_at) * 1000000)::bigint))
           THEN 'row_hash differs from the hash of the row''s fields (CLT1)' END,
-    CASE WHEN j.transfer_id IS NULL AND b.transfer_id IS NULL
-          THEN 'no journal entry and no buffered posting' END,
-    CASE WHEN t.kind = 'transfer' AND (j.transfer_id IS NOT NULL OR b.transfer_id IS NOT NULL)
-           AND (coalesce(j.legs, 0) + coalesce(b.legs, 0) <> 2 OR coalesce(j.debits, 0) + coalesce(b.debits, 0) <> 1)
-          THEN format('kind transfer with %s legs, %s of them debits', coalesce(j.legs, 0) + coalesce(b.legs, 0),
-                      coalesce(j.debits, 0) + coalesce(b.debits, 0)) END,
+    CASE WHEN n.legs = 0 THEN 'no journal entry and no buffered posting' END,
+    CASE WHEN t.kind = 'transfer' AND n.legs > 0 AND (n.legs <> 2 OR n.debits <> 1)
+          THEN format('kind transfer with %s legs, %s of them debits', n.legs, n.debits) END,
     CASE WHEN t.kind NOT IN ('transfer', 'entry', 'reversal') THEN format('unknown kind %L', t.kind) END,
     CASE WHEN t.kind = 'reversal' AND o.transfer_id IS NOT NULL
            AND t.payload_hash <> sha256(int4send(8) || 'reversal'::bytea
@@ -331,6 +328,8 @@ SELECT 'transfer' AS source, t.transfer_id AS id, t.transfer_id, t.voucher, unne
                FROM creditledger.journal_entries GROUP BY transfer_id) j ON j.transfer_id = t.transfer_id
   LEFT JOIN (SELECT transfer_id, count(*) AS legs, count(*) FILTER (WHERE side = 'D') AS debits
                FROM creditledger.posting_buffer GROUP BY transfer_id) b ON b.transfer_id = t.transfer_id
+  CROSS JOIN LATERAL (SELECT coalesce(j.legs, 0) + coalesce(b.legs, 0) AS legs,
+                             coalesce(j.debits, 0) + coalesce(b.debits, 0) AS debits) n
   LEFT JOIN creditledger.ledger_transfers o ON o.transfer_id = t.reverses
 ) s
  WHERE s.problem IS NOT NULL$r$);
