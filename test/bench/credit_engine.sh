@@ -12,16 +12,11 @@
 #                 (default slices) of limit BENCH_RACE_LIMIT, nothing released
 #   race plain    the same under a plain parent
 #
-# Order: the throughput workloads run in ROUNDS rounds (default 4), every
-# other one in mirrored order (transfer, freeze, freeze, transfer, ... at
-# each client count; free, hot, chain, chain, hot, free, ...), and a
-# workload's rate is the mean of its runs.  Every run adds rows (holds,
-# journal entries, dead versions), so a workload run later meets bigger
-# tables and indexes than one run earlier;
-# in a mirrored schedule each compared pair has the same mean position, so
-# that growth cancels out of the ratio instead of always counting against
-# the workload run second; more rounds average out more of this machine's
-# run-to-run swings (about 10% between two 15 s runs of one workload).
+# Order: the throughput workloads run in mirrored rounds (rounds.sh:
+# transfer, freeze, freeze, transfer, ... at each client count; free, hot,
+# chain, chain, hot, free, ...), and a workload's rate is the mean of its
+# runs; every run adds rows (holds, journal entries, dead versions), and
+# the mirrored schedule cancels that growth out of the ratios.
 # Each round's ratio is in the report too.
 #
 # Targets: freeze >= 80% of transfer (16 and 64); hot >= 90% of free; chain
@@ -35,10 +30,9 @@
 # BENCH_THREADS (default 2).  Writes bench-results/engine.md.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/rounds.sh"
 
 SECS=${BENCH_SECONDS:-10}
-ROUNDS=${BENCH_ROUNDS:-4}
-[ $((ROUNDS % 2)) = 0 ] && [ "$ROUNDS" -ge 2 ] || { echo "BENCH_ROUNDS must be even and at least 2, not '$ROUNDS'" >&2; exit 2; }
 THREADS=${BENCH_THREADS:-2}
 RACE_LIMIT=${BENCH_RACE_LIMIT:-5000}
 NLINES=1000
@@ -83,44 +77,27 @@ run() {
          "aborted: $(grep -c 'aborted in command' "$f" || true)" >>"$f"
 }
 lines() { local r; r=$(range "$1"); echo "-D lo=${r% *} -D hi=${r#* }"; }
-# mean NAME:CLIENTS: the mean of its rounds' rates into TPS[NAME:CLIENTS].
-mean() {
-    TPS[$1]=$(for ((r = 1; r <= ROUNDS; r++)); do echo "${TPS[$1:$r]:-0}"; done |
-              awk '{ s += $1 } END { printf "%.0f", s / NR }')
-}
-# rounds NAME BASE CLIENTS: each round's ratio of NAME to BASE, "a / b / ...".
-rounds() {
-    local r out=""
-    for ((r = 1; r <= ROUNDS; r++)); do
-        out+="${out:+ / }$(pct "${TPS[$1:$3:$r]:-}" "${TPS[$2:$3:$r]:-}")"
-    done
-    echo "$out"
-}
 transfer_run() { run transfer "$1" transfer_uniform.sql -D lo="$ALO" -D hi="$AHI" -D naccounts=1000; }
 # shellcheck disable=SC2046
 freeze_only() { run freeze "$1" credit_freeze_only.sql $(lines be-fz); }
 # shellcheck disable=SC2046
 pair() { run "$1" 64 credit_freeze_unfreeze.sql $(lines "be-$1"); }
 
+# at_clients WORKLOAD: transfer or freeze at $c clients.
+at_clients() { if [ "$1" = transfer ]; then transfer_run "$c"; else freeze_only "$c"; fi; }
+
 for c in 16 64; do
-    for ((ROUND = 1; ROUND <= ROUNDS; ROUND += 2)); do
-        transfer_run $c; freeze_only $c
-        ROUND=$((ROUND + 1)); freeze_only $c; transfer_run $c; ROUND=$((ROUND - 1))
-    done
-    mean transfer:$c; mean freeze:$c
+    rounds_run at_clients transfer freeze
+    rounds_mean transfer:$c; rounds_mean freeze:$c
 done
-for ((ROUND = 1; ROUND <= ROUNDS; ROUND += 2)); do
-    pair free; pair hot; pair chain
-    ROUND=$((ROUND + 1)); pair chain; pair hot; pair free; ROUND=$((ROUND - 1))
-done
-for w in free hot chain; do mean $w:64; done
+rounds_run pair free hot chain
+for w in free hot chain; do rounds_mean $w:64; done
 ROUND=
 # shellcheck disable=SC2046
 run race_hot 64 credit_race.sql $(lines be-race-hot) -D maxamount=10
 # shellcheck disable=SC2046
 run race_plain 64 credit_race.sql $(lines be-race-plain) -D maxamount=10
 
-pct() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
 race() {
     q "SELECT frozen || '|' || limit_amount FROM creditledger.credit_lines WHERE code = '$1'"
 }
@@ -151,11 +128,11 @@ DEADLOCKS=$(grep -c '40P01' "$dir/server.log" || true)
     echo "|---|---|---|---|"
     for c in 16 64; do
         echo "| transfer (uniform), $c clients | ${TPS[transfer:$c]:-?} | | |"
-        echo "| credit_freeze, no parent, $c clients | ${TPS[freeze:$c]:-?} | $(pct "${TPS[freeze:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(rounds freeze transfer $c)) | >= 80% |"
+        echo "| credit_freeze, no parent, $c clients | ${TPS[freeze:$c]:-?} | $(pct "${TPS[freeze:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(rounds_ratios freeze transfer $c)) | >= 80% |"
     done
     echo "| freeze+unfreeze, no parent, 64 clients | ${TPS[free:64]:-?} | | |"
-    echo "| freeze+unfreeze under one hot parent ($SLICES slices), 64 | ${TPS[hot:64]:-?} | $(pct "${TPS[hot:64]:-}" "${TPS[free:64]:-}") of no parent ($(rounds hot free 64)) | >= 90% |"
-    echo "| freeze+unfreeze, customer -> hot group -> hot product, 64 | ${TPS[chain:64]:-?} | $(pct "${TPS[chain:64]:-}" "${TPS[free:64]:-}") of no parent ($(rounds chain free 64)) | >= 75% |"
+    echo "| freeze+unfreeze under one hot parent ($SLICES slices), 64 | ${TPS[hot:64]:-?} | $(pct "${TPS[hot:64]:-}" "${TPS[free:64]:-}") of no parent ($(rounds_ratios hot free 64)) | >= 90% |"
+    echo "| freeze+unfreeze, customer -> hot group -> hot product, 64 | ${TPS[chain:64]:-?} | $(pct "${TPS[chain:64]:-}" "${TPS[free:64]:-}") of no parent ($(rounds_ratios chain free 64)) | >= 75% |"
     echo "| race, hot parent (limit $RL), 64 clients | ${TPS[race_hot:64]:-?} attempts/s | final frozen $RH: $(bound "$RH" "$RL") | <= limit, within one freeze (10) |"
     echo "| race, plain parent (limit $RL), 64 clients | ${TPS[race_plain:64]:-?} attempts/s | final frozen $RP: $(bound "$RP" "$RL") | same |"
     echo

@@ -12,15 +12,10 @@
 #                     (credit_use_direct on 1000 other lines under the same
 #                     group, without receivable accounts), 16 and 64
 #
-# Order: at each client count the four workloads run in ROUNDS rounds
-# (default 4), every other round in mirrored order (transfer,
-# disburse, freeze+disburse, use_direct, then use_direct ... transfer, and
-# again), and a workload's rate is the mean of its runs: every run grows
-# the tables and indexes the next one meets, and in a mirrored schedule
-# the compared workloads have the same mean position, so that growth
-# cancels out of their ratio; more rounds average out more of this
-# machine's run-to-run swings (about 10% between two 15 s runs of one
-# workload).
+# Order: at each client count the four workloads run in mirrored rounds
+# (rounds.sh: transfer, disburse, freeze+disburse, use_direct, then
+# use_direct ... transfer, and again), and a workload's rate is the mean
+# of its runs, so that the tables' growth cancels out of the ratios.
 #
 # Target: disburse >= 60% of transfer at 16 and 64 clients (a credit use
 # plus a transfer: 50-100% is the plausible range).  Checked after the load:
@@ -33,10 +28,9 @@
 # Writes bench-results/lending.md.
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/rounds.sh"
 
 SECS=${BENCH_SECONDS:-10}
-ROUNDS=${BENCH_ROUNDS:-4}
-[ $((ROUNDS % 2)) = 0 ] && [ "$ROUNDS" -ge 2 ] || { echo "BENCH_ROUNDS must be even and at least 2, not '$ROUNDS'" >&2; exit 2; }
 THREADS=${BENCH_THREADS:-2}
 NLINES=1000
 DB=bench
@@ -93,29 +87,13 @@ WORKLOADS=(transfer disburse freeze_disburse use_direct)
 SECS_SAVED=$SECS; SECS=3; ROUND=0
 workload transfer 16; workload disburse 16
 SECS=$SECS_SAVED
+# at_clients WORKLOAD: the workload at $c clients.
+at_clients() { workload "$1" "$c"; }
 for c in 16 64; do
-    for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
-        if [ $((ROUND % 2)) = 1 ]; then
-            for w in "${WORKLOADS[@]}"; do workload "$w" $c; done
-        else
-            for ((i = ${#WORKLOADS[@]} - 1; i >= 0; i--)); do workload "${WORKLOADS[$i]}" $c; done
-        fi
-    done
-    for w in "${WORKLOADS[@]}"; do
-        TPS[$w:$c]=$(for ((r = 1; r <= ROUNDS; r++)); do echo "${TPS[$w:$c:$r]:-0}"; done |
-                     awk '{ s += $1 } END { printf "%.0f", s / NR }')
-    done
+    rounds_run at_clients "${WORKLOADS[@]}"
+    for w in "${WORKLOADS[@]}"; do rounds_mean $w:$c; done
 done
-# rounds NAME CLIENTS: each round's ratio of NAME to transfer, "a / b / ...".
-rounds() {
-    local r out=""
-    for ((r = 1; r <= ROUNDS; r++)); do
-        out+="${out:+ / }$(pct "${TPS[$1:$2:$r]:-}" "${TPS[transfer:$2:$r]:-}")"
-    done
-    echo "$out"
-}
 
-pct() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
 met() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0 && a >= 0.6 * b) print "met"; else print "NOT met" }'; }
 CHECKS=$(q "SELECT coalesce(string_agg(rule || ' ' || status, ', ' ORDER BY rule), '') FROM creditledger.bcp_run(
                 ARRAY['credit_used_equals_receivable', 'credit_frozen_covers_disbursements_in_transit',
@@ -134,9 +112,9 @@ DEADLOCKS=$(grep -c '40P01' "$dir/server.log" || true)
     echo "|---|---|---|---|"
     for c in 16 64; do
         echo "| transfer (uniform), $c clients | ${TPS[transfer:$c]:-?} | | |"
-        echo "| credit_disburse_direct (immediate), $c clients | ${TPS[disburse:$c]:-?} | $(pct "${TPS[disburse:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(rounds disburse $c)): $(met "${TPS[disburse:$c]:-}" "${TPS[transfer:$c]:-}") | >= 60% |"
-        echo "| credit_freeze + credit_disburse (one transaction), $c clients | ${TPS[freeze_disburse:$c]:-?} | $(pct "${TPS[freeze_disburse:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(rounds freeze_disburse $c)) | |"
-        echo "| credit_use_direct alone (the credit half), $c clients | ${TPS[use_direct:$c]:-?} | $(pct "${TPS[use_direct:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(rounds use_direct $c)) | |"
+        echo "| credit_disburse_direct (immediate), $c clients | ${TPS[disburse:$c]:-?} | $(pct "${TPS[disburse:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(rounds_ratios disburse transfer $c)): $(met "${TPS[disburse:$c]:-}" "${TPS[transfer:$c]:-}") | >= 60% |"
+        echo "| credit_freeze + credit_disburse (one transaction), $c clients | ${TPS[freeze_disburse:$c]:-?} | $(pct "${TPS[freeze_disburse:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(rounds_ratios freeze_disburse transfer $c)) | |"
+        echo "| credit_use_direct alone (the credit half), $c clients | ${TPS[use_direct:$c]:-?} | $(pct "${TPS[use_direct:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(rounds_ratios use_direct transfer $c)) | |"
     done
     echo
     echo "Failed transactions: disburse ${FAILED[disburse:16]:-?}/${FAILED[disburse:64]:-?}, freeze+disburse ${FAILED[freeze_disburse:16]:-?}/${FAILED[freeze_disburse:64]:-?}."

@@ -1,0 +1,45 @@
+# rounds.sh: the mirrored rounds of the credit engine's and the lending
+# benches (credit_engine.sh, lending.sh), sourced by both.  A workload's
+# rate is the mean of ROUNDS runs (BENCH_ROUNDS, default 4, even), every
+# other round in the opposite order: every run grows the tables and
+# indexes the next one meets, and in a mirrored schedule the compared
+# workloads have the same mean position, so that growth cancels out of
+# their ratio; more rounds average out more of the machine's run-to-run
+# swings.  The caller keeps its rates in the associative array TPS, one
+# round's as TPS[NAME:CLIENTS:ROUND].
+
+ROUNDS=${BENCH_ROUNDS:-4}
+[ $((ROUNDS % 2)) = 0 ] && [ "$ROUNDS" -ge 2 ] ||
+    { echo "BENCH_ROUNDS must be even and at least 2, not '$ROUNDS'" >&2; exit 2; }
+
+# rounds_run CMD WORKLOAD...: ROUNDS rounds of "CMD WORKLOAD" for each
+# workload, in the given order in odd rounds and the opposite one in even
+# rounds, with ROUND set to the round's number (1 .. ROUNDS).
+rounds_run() {
+    local cmd=$1 i; shift
+    for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+        if [ $((ROUND % 2)) = 1 ]; then
+            for ((i = 1; i <= $#; i++)); do "$cmd" "${!i}"; done
+        else
+            for ((i = $#; i >= 1; i--)); do "$cmd" "${!i}"; done
+        fi
+    done
+}
+
+# rounds_mean NAME:CLIENTS: the mean of its rounds' rates into TPS[NAME:CLIENTS].
+rounds_mean() {
+    TPS[$1]=$(for ((r = 1; r <= ROUNDS; r++)); do echo "${TPS[$1:$r]:-0}"; done |
+              awk '{ s += $1 } END { printf "%.0f", s / NR }')
+}
+
+# pct A B: A as a percentage of B ("n/a" without B).
+pct() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
+
+# rounds_ratios NAME BASE CLIENTS: each round's ratio of NAME to BASE, "a / b / ...".
+rounds_ratios() {
+    local r out=""
+    for ((r = 1; r <= ROUNDS; r++)); do
+        out+="${out:+ / }$(pct "${TPS[$1:$3:$r]:-}" "${TPS[$2:$3:$r]:-}")"
+    done
+    echo "$out"
+}
