@@ -10,11 +10,42 @@ ALTER TABLE creditledger.ledger_credit_lines ADD COLUMN hot_batched boolean NOT 
 COMMENT ON COLUMN creditledger.ledger_credit_lines.hot_batched IS
     'A hot line whose slices'' journal is written in batches (credit_lines.journal_chains = batched): a change adds to its slice''s pending_* columns, and credit_settle_hot_lines() (the background worker) appends one chained entry per slice for them. false: one entry per change on the slice (per_slice).';
 
-ALTER TABLE creditledger.credit_line_slices
-    ADD COLUMN pending_frozen   bigint NOT NULL DEFAULT 0,
-    ADD COLUMN pending_used     bigint NOT NULL DEFAULT 0,
-    ADD COLUMN pending_returned bigint NOT NULL DEFAULT 0,
-    ADD COLUMN pending_since    timestamptz;
+-- The slices table is rebuilt with the pending columns, in the column order
+-- of the current script (sql/src/10_tables/40_credit.sql: the order a
+-- change writes them, which keeps a slice update's WAL record short; adding
+-- the columns would append them).  The old table is renamed with its
+-- constraints, copied and dropped once credit_lines, the one view on it, is
+-- replaced below.  No function or view outside this script reads it by
+-- column position.
+ALTER TABLE creditledger.credit_line_slices RENAME TO credit_line_slices_0_2;
+ALTER TABLE creditledger.credit_line_slices_0_2
+    RENAME CONSTRAINT credit_line_slices_pkey TO credit_line_slices_0_2_pkey;
+ALTER TABLE creditledger.credit_line_slices_0_2
+    RENAME CONSTRAINT credit_line_slices_line_id_fkey TO credit_line_slices_0_2_line_id_fkey;
+ALTER TABLE creditledger.credit_line_slices_0_2
+    RENAME CONSTRAINT credit_line_slices_slice_check TO credit_line_slices_0_2_slice_check;
+CREATE TABLE creditledger.credit_line_slices (
+    line_id    bigint NOT NULL REFERENCES creditledger.ledger_credit_lines,
+    slice      int NOT NULL CHECK (slice >= 1),
+    version    bigint NOT NULL DEFAULT 0,
+    last_hash  bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000',
+    pending_since    timestamptz,
+    returned   bigint NOT NULL DEFAULT 0,
+    pending_returned bigint NOT NULL DEFAULT 0,
+    used       bigint NOT NULL DEFAULT 0,
+    pending_used     bigint NOT NULL DEFAULT 0,
+    headroom   bigint NOT NULL DEFAULT 0,
+    frozen     bigint NOT NULL DEFAULT 0,
+    pending_frozen   bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (line_id, slice)
+) WITH (fillfactor = 10);
+INSERT INTO creditledger.credit_line_slices
+       (line_id, slice, version, last_hash, returned, used, headroom, frozen)
+SELECT line_id, slice, version, last_hash, returned, used, headroom, frozen
+  FROM creditledger.credit_line_slices_0_2;
+COMMENT ON TABLE creditledger.credit_line_slices IS
+    'Slices 1..hot_slices of a hot credit line: each holds part of the line''s headroom (their sum is the line''s available amount, less what expiries freed since the last gather) and is the head of its own credit-journal chain. Taken with FOR NO KEY UPDATE SKIP LOCKED; gathered under locks on all slices when none has enough.';
+SELECT pg_catalog.pg_extension_config_dump('creditledger.credit_line_slices', '');
 COMMENT ON COLUMN creditledger.credit_line_slices.pending_frozen IS
     'Of frozen, what no journal entry has recorded yet (a batched hot line: settled by credit_settle_hot_lines); frozen - pending_frozen is the chain head''s frozen_after. Likewise pending_used and pending_returned.';
 COMMENT ON COLUMN creditledger.credit_line_slices.pending_since IS
@@ -71,6 +102,10 @@ SELECT l.line_id, l.code, l.currency, l.limit_amount,
                       WHERE x.line_id = l.line_id) s ON true;
 COMMENT ON VIEW creditledger.credit_lines IS
     'Every credit line with its totals (own and usage descendants''): frozen, used, returned, available = limit + temporary_limit - frozen - used - (revolving ? 0 : returned); status active|suspended|closed|expired|not_yet_valid; parents (every link, whatever its control); journal_chains says whether its credit journal is one chain (line), one per hot slice with an entry per change (per_slice) or one per hot slice written in batches by the worker (batched; the totals include what is not journaled yet); temporary_limit = its active temporary limits; granted = the limits of its children linked with control grant or both (never above limit_amount).';
+-- Out of the extension first: that also takes it out of the tables pg_dump
+-- dumps the rows of (pg_extension.extconfig), which a DROP TABLE leaves.
+ALTER EXTENSION creditledger DROP TABLE creditledger.credit_line_slices_0_2;
+DROP TABLE creditledger.credit_line_slices_0_2;
 
 UPDATE creditledger.bcp_rules SET
     description = 'Every chain head (account, sub-account, credit line, hot slice) has the balance (or frozen/used/returned; a batched hot line''s slice: less its pending amounts), version and hash of its chain''s last entry.',
