@@ -43,6 +43,7 @@ CONF=(
     "shared_buffers = 1GB" "max_connections = 200" "max_wal_size = 8GB" "min_wal_size = 1GB"
     "checkpoint_timeout = 30min" "checkpoint_completion_target = 0.9" "work_mem = 16MB"
     "log_min_messages = warning" "log_line_prefix = '%m [%p] %e '" "creditledger.database = ''"
+    "autovacuum = off"
 )
 scratch_dir engine; dir=$SCRATCH
 cp "$SRC"/test/bench/*.sql "$dir"/ && chown -R "$PGUSER_OS": "$dir"
@@ -66,13 +67,13 @@ RUN=0
 run() {
     local name=$1 c=$2 script=$3 f t; shift 3
     RUN=$((RUN + 1)); f="$OUT/engine-logs/$name-c$c${ROUND:+-r$ROUND}.log"
-    q "CHECKPOINT" >/dev/null
+    run_prepare
     log "engine bench: $name, $c clients, ${SECS}s${ROUND:+, round $ROUND}"
     as_pg "$PGBIN/pgbench" -n -M prepared --failures-detailed -c "$c" -j "$THREADS" -T "$SECS" \
         -D run=$RUN "$@" -f "$dir/$script" "$DB" >"$f" 2>&1 || echo "pgbench exit $?" >>"$f"
     t=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$f")
     TPS[$name:$c]=$t
-    if [ -n "${ROUND:-}" ]; then TPS[$name:$c:$ROUND]=$t; fi
+    if [ -n "${ROUND:-}" ]; then TPS[$name:$c:$ROUND]=$t; wal_end "$name:$c:$ROUND" "$t" "$SECS"; fi
     echo "failed: $(awk -F'[: ]+' '/^number of failed transactions/ { print $5; exit }' "$f")," \
          "aborted: $(grep -c 'aborted in command' "$f" || true)" >>"$f"
 }
@@ -108,10 +109,13 @@ CHECKS=$(q "
   WITH RECURSIVE down(top, id) AS (
       SELECT line_id, line_id FROM creditledger.ledger_credit_lines
       UNION SELECT d.top, k.child_id FROM creditledger.credit_line_links k JOIN down d ON k.parent_id = d.id)
-  SELECT (SELECT count(*) FROM creditledger.credit_lines l
-           WHERE l.frozen <> (SELECT coalesce(sum(h.remaining), 0) FROM down d
-                                JOIN creditledger.ledger_credit_holds h ON h.line_id = d.id AND h.status = 'open'
-                               WHERE d.top = l.line_id)) || ' lines off their holds, ' ||
+  , open_holds(line_id, remaining) AS (
+      SELECT line_id, sum(remaining) FROM creditledger.ledger_credit_holds
+       WHERE status = 'open' GROUP BY line_id)
+  , under(top, remaining) AS (
+      SELECT d.top, sum(o.remaining) FROM down d JOIN open_holds o ON o.line_id = d.id GROUP BY d.top)
+  SELECT (SELECT count(*) FROM creditledger.credit_lines l LEFT JOIN under u ON u.top = l.line_id
+           WHERE l.frozen <> coalesce(u.remaining, 0)) || ' lines off their holds, ' ||
          (SELECT count(*) FROM creditledger.credit_lines l WHERE l.hot_slices > 0
              AND l.available <> (SELECT sum(headroom) FROM creditledger.credit_line_slices s
                                   WHERE s.line_id = l.line_id)) || ' hot lines whose slices differ from available, ' ||
@@ -135,6 +139,8 @@ DEADLOCKS=$(grep -c '40P01' "$dir/server.log" || true)
     echo "| freeze+unfreeze, customer -> hot group -> hot product, 64 | ${TPS[chain:64]:-?} | $(pct "${TPS[chain:64]:-}" "${TPS[free:64]:-}") of no parent ($(rounds_ratios chain free 64)) | >= 75% |"
     echo "| race, hot parent (limit $RL), 64 clients | ${TPS[race_hot:64]:-?} attempts/s | final frozen $RH: $(bound "$RH" "$RL") | <= limit, within one freeze (10) |"
     echo "| race, plain parent (limit $RL), 64 clients | ${TPS[race_plain:64]:-?} attempts/s | final frozen $RP: $(bound "$RP" "$RL") | same |"
+    echo
+    echo "WAL per pgbench transaction (a freeze; a freeze+unfreeze pair for free, hot and chain), the mean over the rounds (pg_stat_wal; the share of it that full-page images make, which each run's CHECKPOINT starts afresh): transfer $(rounds_wal transfer:16) / $(rounds_wal transfer:64) at 16 / 64 clients, freeze $(rounds_wal freeze:16) / $(rounds_wal freeze:64); at 64 clients free $(rounds_wal free:64), hot $(rounds_wal hot:64), chain $(rounds_wal chain:64)."
     echo
     echo "Checks after the load: $CHECKS; deadlocks (40P01) in the server log: $DEADLOCKS."
 } | tee "$OUT/engine.md"

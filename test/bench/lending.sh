@@ -40,6 +40,7 @@ CONF=(
     "shared_buffers = 1GB" "max_connections = 200" "max_wal_size = 8GB" "min_wal_size = 1GB"
     "checkpoint_timeout = 30min" "checkpoint_completion_target = 0.9" "work_mem = 16MB"
     "log_min_messages = warning" "log_line_prefix = '%m [%p] %e '" "creditledger.database = ''"
+    "autovacuum = off"
 )
 scratch_dir lending; dir=$SCRATCH
 cp "$SRC"/test/bench/*.sql "$dir"/ && chown -R "$PGUSER_OS": "$dir"
@@ -64,11 +65,12 @@ declare -A TPS=() FAILED=()
 run() {
     local name=$1 c=$2 script=$3 f; shift 3
     f="$OUT/lending-logs/$name-c$c-r$ROUND.log"
-    q "CHECKPOINT" >/dev/null
+    run_prepare
     log "lending bench: $name, $c clients, ${SECS}s, round $ROUND"
     as_pg "$PGBIN/pgbench" -n -M prepared --failures-detailed -c "$c" -j "$THREADS" -T "$SECS" \
         "$@" -f "$dir/$script" "$DB" >"$f" 2>&1 || echo "pgbench exit $?" >>"$f"
     TPS[$name:$c:$ROUND]=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$f")
+    wal_end "$name:$c:$ROUND" "${TPS[$name:$c:$ROUND]}" "$SECS"
     FAILED[$name:$c]=$(( ${FAILED[$name:$c]:-0} +
         $(awk -F'[: ]+' '/^number of failed transactions/ { print $5; exit }' "$f" | grep . || echo 0) ))
 }
@@ -116,6 +118,12 @@ DEADLOCKS=$(grep -c '40P01' "$dir/server.log" || true)
         echo "| credit_freeze + credit_disburse (one transaction), $c clients | ${TPS[freeze_disburse:$c]:-?} | $(pct "${TPS[freeze_disburse:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(rounds_ratios freeze_disburse transfer $c)) | |"
         echo "| credit_use_direct alone (the credit half), $c clients | ${TPS[use_direct:$c]:-?} | $(pct "${TPS[use_direct:$c]:-}" "${TPS[transfer:$c]:-}") of transfer ($(rounds_ratios use_direct transfer $c)) | |"
     done
+    echo
+    echo "WAL per transaction, the mean over the rounds (pg_stat_wal; the share of it that full-page images make, which each run's CHECKPOINT starts afresh):"
+    echo
+    echo "| workload | 16 clients | 64 clients |"
+    echo "|---|---|---|"
+    for w in "${WORKLOADS[@]}"; do echo "| $w | $(rounds_wal $w:16) | $(rounds_wal $w:64) |"; done
     echo
     echo "Failed transactions: disburse ${FAILED[disburse:16]:-?}/${FAILED[disburse:64]:-?}, freeze+disburse ${FAILED[freeze_disburse:16]:-?}/${FAILED[freeze_disburse:64]:-?}."
     echo "Checks after the load: $CHECKS; $VERIFY verify_chain problems; $DISBURSED; deadlocks (40P01) in the server log: $DEADLOCKS."

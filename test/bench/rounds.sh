@@ -43,3 +43,42 @@ rounds_ratios() {
     done
     echo "$out"
 }
+
+# run_prepare: what every run of these benches starts from, whatever ran
+# before it: a VACUUM ANALYZE (the clusters run with autovacuum = off, so
+# that no vacuum of a grown table lands inside one run and not in another:
+# on two cores one worker takes half the machine; this does autovacuum's
+# work between the runs, outside the measured window, and keeps the
+# planner's statistics as fresh), a CHECKPOINT (no dirty buffers and no
+# checkpoint left over from the previous run), and pg_stat_wal zeroed for
+# wal_end.
+run_prepare() {
+    q "VACUUM (ANALYZE)" >/dev/null
+    q "CHECKPOINT" >/dev/null
+    q "SELECT pg_catalog.pg_stat_reset_shared('wal')" >/dev/null
+}
+
+# WAL per run (pg_stat_wal, zeroed by run_prepare): wal_end
+# NAME:CLIENTS:ROUND TPS SECONDS keeps the run's WAL bytes per transaction
+# in WALB[...] and the share of them that full-page images make (at 8,192
+# bytes each, an upper bound: an image leaves out its page's hole) in
+# FPI[...].  The caller defines q (a query on the bench
+# database).  They explain a ratio: a workload that touches more distinct
+# pages after each CHECKPOINT writes more images, and at 64 clients the
+# commit's WAL flush is what most sessions wait on.
+declare -A WALB=() FPI=()
+wal_end() {
+    local st
+    st=$(q "SELECT wal_bytes || ' ' || wal_fpi FROM pg_catalog.pg_stat_wal")
+    WALB[$1]=$(awk -v b="${st% *}" -v t="${2:-0}" -v s="$3" 'BEGIN { if (t > 0) printf "%.0f", b / (t * s); else print 0 }')
+    FPI[$1]=$(awk -v b="${st% *}" -v f="${st#* }" 'BEGIN { if (b > 0) printf "%.0f", 100 * f * 8192 / b; else print 0 }')
+}
+
+# rounds_wal NAME:CLIENTS: "B bytes (F% images)", the means over the rounds.
+rounds_wal() {
+    local r b=0 f=0
+    for ((r = 1; r <= ROUNDS; r++)); do
+        b=$((b + ${WALB[$1:$r]:-0})); f=$((f + ${FPI[$1:$r]:-0}))
+    done
+    echo "$((b / ROUNDS)) bytes ($((f / ROUNDS))% images)"
+}
