@@ -1,12 +1,13 @@
 # rounds.sh: the mirrored rounds of the credit engine's and the lending
-# benches (credit_engine.sh, lending.sh), sourced by both.  A workload's
-# rate is the mean of ROUNDS runs (BENCH_ROUNDS, default 4, even), every
-# other round in the opposite order: every run grows the tables and
-# indexes the next one meets, and in a mirrored schedule the compared
-# workloads have the same mean position, so that growth cancels out of
-# their ratio; more rounds average out more of the machine's run-to-run
-# swings.  The caller keeps its rates in the associative array TPS, one
-# round's as TPS[NAME:CLIENTS:ROUND].
+# benches (credit_engine.sh, lending.sh), sourced by both, with what each of
+# their runs starts from and the WAL each run writes.  A workload's rate is
+# the mean of ROUNDS runs (BENCH_ROUNDS, default 4, even), every other
+# round in the opposite order: every run grows the tables and indexes the
+# next one meets, and in a mirrored schedule the compared workloads have
+# the same mean position, so that growth cancels out of their ratio; more
+# rounds average out more of the machine's run-to-run swings.  The caller
+# keeps its rates in the associative array TPS, one round's as
+# TPS[NAME:CLIENTS:ROUND], and defines q, a query on the bench database.
 
 ROUNDS=${BENCH_ROUNDS:-4}
 [ $((ROUNDS % 2)) = 0 ] && [ "$ROUNDS" -ge 2 ] ||
@@ -62,8 +63,7 @@ run_prepare() {
 # NAME:CLIENTS:ROUND TPS SECONDS keeps the run's WAL bytes per transaction
 # in WALB[...] and the share of them that full-page images make (at 8,192
 # bytes each, an upper bound: an image leaves out its page's hole) in
-# FPI[...].  The caller defines q (a query on the bench
-# database).  They explain a ratio: a workload that touches more distinct
+# FPI[...].  They explain a ratio: a workload that touches more distinct
 # pages after each CHECKPOINT writes more images, and at 64 clients the
 # commit's WAL flush is what most sessions wait on.
 declare -A WALB=() FPI=()
