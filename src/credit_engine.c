@@ -1304,18 +1304,6 @@ lock_line_nodes(int64 line, const int64 *ids, int n, const ItemPointerData *tid,
 }
 
 /* ------------------------------------------------------------------------
- * Argument checks (validate.c speaks for every function)
- * ------------------------------------------------------------------------ */
-
-/* an amount: NULL (22004), then positive (validate.c) */
-static int64
-amount_arg(FunctionCallInfo fcinfo, int argno)
-{
-	cl_require_arg(fcinfo, argno, "amount");
-	return cl_amount_arg(fcinfo, argno, "amount");
-}
-
-/* ------------------------------------------------------------------------
  * Holds
  * ------------------------------------------------------------------------ */
 
@@ -1433,7 +1421,7 @@ credit_freeze_impl(PG_FUNCTION_ARGS)
 
 	cl_require_arg(fcinfo, 0, "line");
 	line = PG_GETARG_INT64(0);
-	amount = amount_arg(fcinfo, 1);
+	amount = cl_required_amount_arg(fcinfo, 1, "amount");
 	ref = cl_required_voucher_arg(fcinfo, 2, "ref");
 	cl_spi_connect();
 	freeze_hold(line, amount, ref, has_expiry, expires_at, &r);
@@ -1643,7 +1631,7 @@ credit_use_direct_impl(PG_FUNCTION_ARGS)
 
 	cl_require_arg(fcinfo, 0, "line");
 	line = PG_GETARG_INT64(0);
-	amount = amount_arg(fcinfo, 1);
+	amount = cl_required_amount_arg(fcinfo, 1, "amount");
 	ref = cl_required_voucher_arg(fcinfo, 2, "ref");
 	payload_begin(&p);
 	payload_text(&p, "kind", "direct");
@@ -1703,7 +1691,7 @@ credit_return_impl(PG_FUNCTION_ARGS)
 {
 	char	   *drawdown_ref = cl_required_voucher_arg(fcinfo, 0, "drawdown_ref");
 	char	   *ref = cl_required_voucher_arg(fcinfo, 1, "ref");
-	int64		amount = amount_arg(fcinfo, 2);
+	int64		amount = cl_required_amount_arg(fcinfo, 2, "amount");
 	Payload		p;
 	Datum		payload;
 	CreditOpResult r;

@@ -949,8 +949,7 @@ credit_disburse_direct_impl(PG_FUNCTION_ARGS)
 	ref = cl_required_voucher_arg(fcinfo, 1, "ref");
 	cl_require_arg(fcinfo, 2, "to_account");
 	to_account = PG_GETARG_INT64(2);
-	cl_require_arg(fcinfo, 3, "amount");
-	amount = cl_amount_arg(fcinfo, 3, "amount");
+	amount = cl_required_amount_arg(fcinfo, 3, "amount");
 	cl_require_arg(fcinfo, 4, "pending");
 	pending = PG_GETARG_BOOL(4);
 	payload_text(&p, "kind", "disburse_direct");
@@ -1013,8 +1012,7 @@ credit_repay_impl(PG_FUNCTION_ARGS)
 	ref = cl_required_voucher_arg(fcinfo, 1, "ref");
 	cl_require_arg(fcinfo, 2, "from_account");
 	from_account = PG_GETARG_INT64(2);
-	cl_require_arg(fcinfo, 3, "amount");
-	amount = cl_amount_arg(fcinfo, 3, "amount");
+	amount = cl_required_amount_arg(fcinfo, 3, "amount");
 	payload_text(&p, "kind", "repay");
 	payload_text(&p, "drawdown_ref", drawdown_ref);
 	payload_int(&p, "from_account", false, from_account);

@@ -157,6 +157,17 @@ cl_amount_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 }
 
 /*
+ * cl_required_amount_arg: an amount that must be given: NULL (22004), then
+ * positive (cl_amount_arg, 22023).
+ */
+int64
+cl_required_amount_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	cl_require_arg(fcinfo, argno, name);
+	return cl_amount_arg(fcinfo, argno, name);
+}
+
+/*
  * cl_check_currency: three upper-case ASCII letters.
  */
 void

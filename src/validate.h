@@ -19,6 +19,7 @@ extern char *cl_voucher_arg(FunctionCallInfo fcinfo, int argno, const char *name
 extern char *cl_required_voucher_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern void cl_check_metadata(Jsonb *metadata, const char *name);
 extern int64 cl_amount_arg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern int64 cl_required_amount_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern void cl_check_currency(const char *currency);
 
 /* Raise 22004 unless every named argument (0..n-1) is non-NULL. */
