@@ -359,6 +359,18 @@ SELECT rule, status, mismatches, sample -> 0 ->> 'ref' AS ref
 ROLLBACK;
 SELECT * FROM pg_temp.rules();
 
+-- this backend's receivable cache: an account it found to be no line's
+-- receivable (a disbursement into it refused later, by its floor: LD001)
+-- is refused as another line's receivable (22023) once a line takes it
+-- (the designation moves the credit graph's generation)
+SELECT open_account('ld:later', 'CNY', 'debit', 0) AS later \gset
+SELECT create_credit_line('ld:c3', 'CNY', 1000) AS c3 \gset
+SELECT credit_disburse_direct(:c1, 'ld-later1', :later, 5);
+SELECT set_credit_line_account(:c3, :later);
+SELECT credit_disburse_direct(:c1, 'ld-later2', :later, 5);
+SELECT credit_repay('ld-dd1', 'ld-later3', :later, 1);
+SELECT count(*) AS refused_left_nothing FROM ledger_transfers WHERE voucher LIKE 'ld-later%';
+
 -- everything verifies
 SELECT count(*) AS chain_problems FROM verify_chain();
 SELECT rule, status FROM bcp_run(record => false) WHERE status <> 'pass' AND severity = 'critical';

@@ -289,7 +289,8 @@ lending_metadata(int64 line_id, int64 drawdown_id)
 
 /*
  * The receivable cache: each line's receivable account (or that it has
- * none), per backend, valid while the credit graph's generation
+ * none), and each account's line when it is one's receivable (or that it
+ * is none's), per backend, valid while the credit graph's generation
  * (lockorder.h: cl_credit_graph_cache_check) is the one it was filled
  * under.  set_credit_line_account, the only writer of
  * credit_line_accounts, takes the graph lock exclusively, which bumps the
@@ -299,25 +300,38 @@ lending_metadata(int64 line_id, int64 drawdown_id)
  * this transaction took it exclusively, REPEATABLE READ or SERIALIZABLE,
  * no shared segment) the cache is neither read nor filled.
  */
+typedef enum ReceivableKind
+{
+	RECEIVABLE_OF_LINE,			/* key: a line; value: its receivable account */
+	LINE_OF_ACCOUNT				/* key: an account; value: the line it is the
+								 * receivable of */
+} ReceivableKind;
+
+typedef struct ReceivableKey
+{
+	int64		id;
+	int32		kind;			/* ReceivableKind */
+} ReceivableKey;
+
 typedef struct ReceivableEntry
 {
-	int64		line_id;		/* hash key */
-	bool		has;			/* false: the line has no receivable account */
-	int64		account;
+	ReceivableKey key;			/* hash key (zeroed padding included) */
+	bool		has;			/* false: no such account or line */
+	int64		value;
 } ReceivableEntry;
 
 static HTAB *receivable_cache = NULL;
 static CreditGraphStamp receivable_stamp;	/* what the cache was filled under */
 
-/* The lines whose receivable a backend keeps before it starts afresh. */
-#define CL_RECEIVABLE_CACHE_LINES 100000
+/* The entries a backend keeps before it starts afresh. */
+#define CL_RECEIVABLE_CACHE_ENTRIES 100000
 
 /*
  * receivable_cache_ready: whether the receivable cache may be used now,
  * emptied first when it is stale (cl_credit_graph_cache_check: the
  * generation moved, or credit_line_accounts is another table than it was
- * filled from) or when it holds CL_RECEIVABLE_CACHE_LINES lines (a bound
- * on a backend's memory).
+ * filled from) or when it holds CL_RECEIVABLE_CACHE_ENTRIES entries (a
+ * bound on a backend's memory).
  */
 static bool
 receivable_cache_ready(void)
@@ -329,16 +343,59 @@ receivable_cache_ready(void)
 	if (state == GRAPH_CACHE_OFF)
 		return false;
 	if (state == GRAPH_CACHE_CURRENT && receivable_cache != NULL &&
-		hash_get_num_entries(receivable_cache) < CL_RECEIVABLE_CACHE_LINES)
+		hash_get_num_entries(receivable_cache) < CL_RECEIVABLE_CACHE_ENTRIES)
 		return true;
 	if (receivable_cache != NULL)
 		hash_destroy(receivable_cache);
-	info.keysize = sizeof(int64);
+	info.keysize = sizeof(ReceivableKey);
 	info.entrysize = sizeof(ReceivableEntry);
 	info.hcxt = TopMemoryContext;
 	receivable_cache = hash_create("creditledger receivable accounts", 256, &info,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	return true;
+}
+
+/*
+ * receivable_key: the cache's key of (kind, id), padding zeroed.
+ */
+static ReceivableKey
+receivable_key(ReceivableKind kind, int64 id)
+{
+	ReceivableKey key;
+
+	memset(&key, 0, sizeof(key));
+	key.id = id;
+	key.kind = (int32) kind;
+	return key;
+}
+
+/*
+ * receivable_cached: the cache's entry for (kind, id), or NULL when it has
+ * none; the caller has checked receivable_cache_ready().
+ */
+static ReceivableEntry *
+receivable_cached(ReceivableKind kind, int64 id)
+{
+	ReceivableKey key = receivable_key(kind, id);
+
+	return hash_search(receivable_cache, &key, HASH_FIND, NULL);
+}
+
+/*
+ * receivable_remember: enter what a lookup found for (kind, id) (has
+ * false: nothing), after the lookup succeeded, so that an error inside
+ * one never leaves an entry behind; the caller has checked
+ * receivable_cache_ready() before the lookup (the graph lock it holds
+ * keeps the generation from moving meanwhile).
+ */
+static void
+receivable_remember(ReceivableKind kind, int64 id, bool has, int64 value)
+{
+	ReceivableKey key = receivable_key(kind, id);
+	ReceivableEntry *e = hash_search(receivable_cache, &key, HASH_ENTER, NULL);
+
+	e->has = has;
+	e->value = has ? value : 0;
 }
 
 /*
@@ -363,11 +420,11 @@ receivable_find(int64 line_id, int64 *account)
 
 	if (cache)
 	{
-		ReceivableEntry *e = hash_search(receivable_cache, &line_id, HASH_FIND, NULL);
+		ReceivableEntry *e = receivable_cached(RECEIVABLE_OF_LINE, line_id);
 
 		if (e != NULL)
 		{
-			*account = e->account;
+			*account = e->value;
 			return e->has;
 		}
 	}
@@ -391,12 +448,7 @@ receivable_find(int64 line_id, int64 *account)
 	index_close(index, AccessShareLock);
 	table_close(rel, NoLock);
 	if (cache)
-	{
-		ReceivableEntry *e = hash_search(receivable_cache, &line_id, HASH_ENTER, NULL);
-
-		e->has = found;
-		e->account = found ? *account : 0;
-	}
+		receivable_remember(RECEIVABLE_OF_LINE, line_id, found, found ? *account : 0);
 	return found;
 }
 
@@ -492,6 +544,30 @@ receivable_of(int64 line_id, const char *what)
 }
 
 /*
+ * receivable_line_of: the line whose receivable account account is (0:
+ * none), as cl_receivable_line finds it, or from the receivable cache
+ * when it may be used (the caller holds the credit graph lock shared).
+ */
+static int64
+receivable_line_of(int64 account)
+{
+	bool		cache = receivable_cache_ready();
+	int64		line;
+
+	if (cache)
+	{
+		ReceivableEntry *e = receivable_cached(LINE_OF_ACCOUNT, account);
+
+		if (e != NULL)
+			return e->value;
+	}
+	line = cl_receivable_line(account);
+	if (cache)
+		receivable_remember(LINE_OF_ACCOUNT, account, line != 0, line);
+	return line;
+}
+
+/*
  * refuse_self: 22023 when the borrower's (or payer's) account is the
  * receivable account itself, or another line's receivable account
  * (security audit 0.3: disbursing into, or repaying from, another line's
@@ -510,7 +586,7 @@ refuse_self(int64 account, int64 receivable, const char *name)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s " INT64_FORMAT " is the line's receivable account", name, account),
 				 errdetail("A disbursement or repayment moves money between the receivable account and another account.")));
-	other = cl_receivable_line(account);
+	other = receivable_line_of(account);
 	if (other != 0)
 		cl_refuse_receivable(account, other);
 }
