@@ -359,10 +359,11 @@ SELECT rule, status, mismatches, sample -> 0 ->> 'ref' AS ref
 ROLLBACK;
 SELECT * FROM pg_temp.rules();
 
--- this backend's receivable cache: an account it found to be no line's
--- receivable (a disbursement into it refused later, by its floor: LD001)
--- is refused as another line's receivable (22023) once a line takes it
--- (the designation moves the credit graph's generation)
+-- this backend's receivable cache: an account it looked up and found to
+-- be no line's receivable (the disbursement into it then refused by the
+-- account's floor, LD001) is refused as another line's receivable (22023)
+-- once a line takes it (the designation moves the credit graph's
+-- generation)
 SELECT open_account('ld:later', 'CNY', 'debit', 0) AS later \gset
 SELECT create_credit_line('ld:c3', 'CNY', 1000) AS c3 \gset
 SELECT credit_disburse_direct(:c1, 'ld-later1', :later, 5);

@@ -316,7 +316,8 @@ typedef struct ReceivableKey
 typedef struct ReceivableEntry
 {
 	ReceivableKey key;			/* hash key (zeroed padding included) */
-	bool		has;			/* false: no such account or line */
+	bool		has;			/* false: the line has no receivable, or the
+								 * account is no line's receivable */
 	int64		value;
 } ReceivableEntry;
 
