@@ -50,15 +50,9 @@ NLINES=1000
 DB=bench
 OUT=$SRC/bench-results
 mkdir -p "$OUT/lending-logs"
-CONF=(
-    "shared_buffers = 1GB" "max_connections = 200" "max_wal_size = 8GB" "min_wal_size = 1GB"
-    "checkpoint_timeout = 30min" "checkpoint_completion_target = 0.9" "work_mem = 16MB"
-    "log_min_messages = warning" "log_line_prefix = '%m [%p] %e '" "creditledger.database = ''"
-    "autovacuum = off"
-)
 scratch_dir lending; dir=$SCRATCH
 cp "$SRC"/test/bench/*.sql "$dir"/ && chown -R "$PGUSER_OS": "$dir"
-start_cluster "$dir" "$(free_port)" "${CONF[@]}"
+start_cluster "$dir" "$(free_port)" "${ROUNDS_CONF[@]}"
 as_pg "$PGBIN/createdb" "$DB"
 q() { as_pg "$PGBIN/psql" -X -qAt -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
 

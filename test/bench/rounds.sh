@@ -9,6 +9,16 @@
 # keeps its rates in the associative array TPS, one round's as
 # TPS[NAME:CLIENTS:ROUND], and defines q, a query on the bench database.
 
+# ROUNDS_CONF: the server settings of both benches' clusters: bench.sh's
+# (shared_buffers, a WAL size and checkpoint_timeout at which checkpoints
+# come only where run_prepare asks), with autovacuum off (run_prepare).
+ROUNDS_CONF=(
+    "shared_buffers = 1GB" "max_connections = 200" "max_wal_size = 8GB" "min_wal_size = 1GB"
+    "checkpoint_timeout = 30min" "checkpoint_completion_target = 0.9" "work_mem = 16MB"
+    "log_min_messages = warning" "log_line_prefix = '%m [%p] %e '" "creditledger.database = ''"
+    "autovacuum = off"
+)
+
 ROUNDS=${BENCH_ROUNDS:-4}
 [ $((ROUNDS % 2)) = 0 ] && [ "$ROUNDS" -ge 2 ] ||
     { echo "BENCH_ROUNDS must be even and at least 2, not '$ROUNDS'" >&2; exit 2; }
