@@ -79,6 +79,14 @@ SELECT pg_temp.bal(:recv) AS recv, pg_temp.bal(:alice) AS alice;
 SELECT w.ref, w.amount, w.outstanding, t.voucher, t.kind, t.memo, t.metadata ->> 'drawdown' = w.drawdown_id::text AS md
   FROM ledger_credit_drawdowns w JOIN ledger_transfers t ON t.voucher = w.ref WHERE w.drawdown_id = :d1;
 SELECT ref, status, posted, in_transit, outstanding FROM credit_disbursements WHERE drawdown_id = :d1;
+-- an immediate disbursement has no row of its own: the view reads the
+-- borrower from its drawdown, the transfer and the receivable from its
+-- transfer (voucher = ref, metadata)
+SELECT line_id = :c1 AS line, receivable_account = :recv AS recv, to_account = :alice AS borrower,
+       transfer_id = (SELECT transfer_id FROM ledger_transfers WHERE voucher = 'ld-d1') AS transfer,
+       pending_id IS NULL AS no_pending, amount
+  FROM credit_disbursements WHERE drawdown_id = :d1;
+SELECT count(*) FROM ledger_credit_pending_disbursements WHERE drawdown_id = :d1;
 -- replay: the same id, nothing more; another payload: LD004
 SELECT credit_disburse('ld-h0', 'ld-d1', :alice, 300) = :d1 AS replay;
 SELECT credit_disburse('ld-h0', 'ld-d1', :alice, 301);
@@ -371,6 +379,24 @@ SELECT set_credit_line_account(:c3, :later);
 SELECT credit_disburse_direct(:c1, 'ld-later2', :later, 5);
 SELECT credit_repay('ld-dd1', 'ld-later3', :later, 1);
 SELECT count(*) AS refused_left_nothing FROM ledger_transfers WHERE voucher LIKE 'ld-later%';
+
+-- a pending disbursement posted with its own ref as the transfer's voucher
+-- (another namespace) is still one disbursement, posted
+SELECT credit_disburse_direct(:c1, 'ld-same', :alice, 3, pending => true) AS same \gset
+SELECT transfer_post('ld-same', 'ld-same') > 0 AS posted;
+SELECT ref, status, posted, transfer_id IS NULL AS no_transfer, pending_id IS NOT NULL AS pending
+  FROM credit_disbursements WHERE ref = 'ld-same';
+
+-- the view: one row for each drawdown of a disbursement, none for a
+-- credit-only one (on a line without a receivable account)
+SELECT create_credit_line('ld:only', 'CNY', 100) AS only \gset
+SELECT credit_use_direct(:only, 1, 'ld-credit-only') > 0 AS used;
+SELECT w.payload ->> 'kind' AS kind, count(*) AS drawdowns, count(d.drawdown_id) AS in_view,
+       count(DISTINCT d.drawdown_id) AS distinct_in_view
+  FROM ledger_credit_drawdowns w LEFT JOIN credit_disbursements d USING (drawdown_id)
+ GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS immediate_rows_elsewhere FROM ledger_credit_pending_disbursements p
+  JOIN credit_disbursements d USING (drawdown_id) WHERE d.status = 'disbursed';
 
 -- everything verifies
 SELECT count(*) AS chain_problems FROM verify_chain();

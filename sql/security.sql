@@ -441,8 +441,8 @@ SELECT creditledger.credit_repay('sec-ld-d1', 'sec-ld-r1', :a, 40) > 0 AS repaid
 SELECT creditledger.transfer_void('sec-ld-p1-void', 'sec-ld-p1') > 0 AS voided;
 -- the tables stay the extension's
 UPDATE creditledger.credit_line_accounts SET receivable_account = :a;
-INSERT INTO creditledger.ledger_credit_disbursements (drawdown_id, ref, line_id, receivable_account, to_account, amount, transfer_id)
-VALUES (1, 'x', :loan, :recv, :a, 1, 1);
+INSERT INTO creditledger.ledger_credit_pending_disbursements (drawdown_id, ref, line_id, receivable_account, to_account, amount, pending_id, transit_hold_id)
+VALUES (1, 'x', :loan, :recv, :a, 1, 1, 1);
 RESET ROLE;
 SELECT * FROM pg_temp.still_safe(:'fp');
 

@@ -38,7 +38,7 @@
  * cl_claim_transfer_voucher, which computes the row_hash of
  * ledger_transfers_seal and checks with direct_check_insert_rules that the
  * table has no other INSERT rule).
- * lending.c appends disbursement rows (ledger_credit_disbursements) with
+ * lending.c appends pending disbursements (ledger_credit_pending_disbursements) with
  * direct_insert, checking their CHECK constraints' conditions itself.
  *
  * One more deliberate difference from SQL: when an update is not HOT but

@@ -11,7 +11,12 @@
  * account (posting.c), under one reference: the drawdown's ref is the
  * transfer's voucher.  A repayment is the engine's return plus a transfer
  * from the payer's account to the receivable, under one reference (the
- * return's ref, the transfer's voucher).  Both halves are written by the
+ * return's ref, the transfer's voucher).  An immediate disbursement is
+ * recorded by its drawdown (whose payload names the borrower) and its
+ * transfer (whose metadata names line, drawdown and receivable) alone; a
+ * pending one also by its row in ledger_credit_pending_disbursements
+ * (record_pending); the view credit_disbursements shows both kinds.
+ * Both halves are written by the
  * same code as the single calls, so hot accounts (split, buffered), blocks,
  * floors, currencies and chains behave as for any posting; an error in
  * either half rolls back both, as everything runs in the caller's
@@ -100,15 +105,18 @@ static ClPlan hold_expiry_plan = {
 	1, {TEXTOID}
 };
 
-/* ledger_credit_disbursements' columns, all of them, as record() writes them */
+/*
+ * ledger_credit_pending_disbursements' columns, all of them, as
+ * record_pending() writes them
+ */
 static const char *const disbursement_columns[] = {
 	"drawdown_id", "ref", "line_id", "receivable_account", "to_account", "amount",
-	"pending_id", "transfer_id", "transit_hold_id", "created_at"
+	"pending_id", "transit_hold_id", "created_at"
 };
 enum
 {
 	DB_DRAWDOWN_ID, DB_REF, DB_LINE_ID, DB_RECEIVABLE, DB_TO_ACCOUNT, DB_AMOUNT,
-	DB_PENDING_ID, DB_TRANSFER_ID, DB_TRANSIT_HOLD_ID, DB_CREATED_AT, DB_COUNT
+	DB_PENDING_ID, DB_TRANSIT_HOLD_ID, DB_CREATED_AT, DB_COUNT
 };
 StaticAssertDecl(lengthof(disbursement_columns) == DB_COUNT,
 				 "disbursement_columns and DB_* differ");
@@ -121,14 +129,14 @@ static ColumnMap line_of_map;
 
 static ClPlan pending_lookup_plan = {
 	"SELECT d.drawdown_id, d.ref, h.ref, d.transit_hold_id"
-	"  FROM creditledger.ledger_credit_disbursements d"
+	"  FROM creditledger.ledger_credit_pending_disbursements d"
 	"  JOIN creditledger.ledger_credit_holds h ON h.hold_id OPERATOR(pg_catalog.=) d.transit_hold_id"
 	" WHERE d.pending_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 
 static ClPlan batch_lookup_plan = {
-	"SELECT d.transit_hold_id FROM creditledger.ledger_credit_disbursements d"
+	"SELECT d.transit_hold_id FROM creditledger.ledger_credit_pending_disbursements d"
 	"  JOIN creditledger.ledger_pending_transfers p"
 	"    ON p.pending_id OPERATOR(pg_catalog.=) d.pending_id"
 	" WHERE p.voucher OPERATOR(pg_catalog.=) ANY ($1)"
@@ -183,7 +191,7 @@ static ClPlan line_loans_plan = {
 	"          FROM creditledger.ledger_credit_drawdowns w"
 	"         WHERE w.line_id OPERATOR(pg_catalog.=) $1),"
 	"       (SELECT pg_catalog.count(*) FROM creditledger.ledger_credit_drawdowns w"
-	"          JOIN creditledger.ledger_credit_disbursements d"
+	"          JOIN creditledger.ledger_credit_pending_disbursements d"
 	"            ON d.drawdown_id OPERATOR(pg_catalog.=) w.drawdown_id"
 	"          JOIN creditledger.ledger_pending_transfers p"
 	"            ON p.pending_id OPERATOR(pg_catalog.=) d.pending_id"
@@ -275,15 +283,19 @@ payload_end(Payload *p)
 
 /*
  * lending_metadata: a disbursement's or repayment's money metadata,
- * {"credit_line": line, "drawdown": drawdown}.
+ * {"credit_line": line, "drawdown": drawdown, "receivable_account":
+ * receivable}: what the view credit_disbursements reads of an immediate
+ * disbursement's transfer besides its id (the account the line lent from
+ * then; set_credit_line_account may later give the line another).
  */
 static Jsonb *
-lending_metadata(int64 line_id, int64 drawdown_id)
+lending_metadata(int64 line_id, int64 drawdown_id, int64 receivable)
 {
 	Payload		m = {NULL};
 
 	payload_int(&m, "credit_line", false, line_id);
 	payload_int(&m, "drawdown", false, drawdown_id);
+	payload_int(&m, "receivable_account", false, receivable);
 	return DatumGetJsonbP(payload_end(&m));
 }
 
@@ -605,15 +617,16 @@ transit_ref(const char *ref)
  * post_money: the money half of an immediate disbursement or a repayment:
  * claim voucher in the transfers' namespace (LD004 when any transfer has
  * it already: the credit reference was new, so it cannot be this call's)
- * and post amount from debit to credit.  Returns the transfer id.  The
+ * and post amount from debit to credit; receivable is the line's (debit
+ * for a disbursement, credit for a repayment), named in the metadata.  The
  * transfer's payload hash is SHA-256 of the kind and the call's payload
  * in jsonb's binary form (canonical: keys sorted, no whitespace), which
  * needs no text output; no replay ever compares it with another call's
  * (a claimed voucher is always LD004 here).
  */
-static int64
+static void
 post_money(const char *voucher, const char *kind, Datum payload, int64 debit, int64 credit,
-		   int64 amount, int64 line_id, int64 drawdown_id)
+		   int64 amount, int64 line_id, int64 drawdown_id, int64 receivable)
 {
 	Jsonb	   *jb = DatumGetJsonbP(payload);
 	pg_cryptohash_ctx *ctx = cl_hash_ctx_create();
@@ -630,7 +643,7 @@ post_money(const char *voucher, const char *kind, Datum payload, int64 debit, in
 	pg_cryptohash_free(ctx);
 	id = cl_claim_transfer_voucher(voucher, "transfer", hash,
 								   cstring_to_text(kind),
-								   lending_metadata(line_id, drawdown_id),
+								   lending_metadata(line_id, drawdown_id, receivable),
 								   &replayed);
 	if (replayed)
 		ereport(ERROR,
@@ -642,7 +655,6 @@ post_money(const char *voucher, const char *kind, Datum payload, int64 debit, in
 	legs[0] = (PostingLeg) {debit, 'D', amount};
 	legs[1] = (PostingLeg) {credit, 'C', amount};
 	post_legs(id, voucher, POSTING_TRANSFER, legs, 2, NULL, 0);
-	return id;
 }
 
 /*
@@ -687,27 +699,30 @@ pending_money(const char *ref, int64 receivable, int64 to_account, int64 amount,
 	fc->args[4].isnull = !has_expiry;
 	fc->args[5].value = CStringGetTextDatum(PENDING_MEMO);
 	fc->args[5].isnull = false;
-	fc->args[6].value = JsonbPGetDatum(lending_metadata(line_id, drawdown_id));
+	fc->args[6].value = JsonbPGetDatum(lending_metadata(line_id, drawdown_id, receivable));
 	fc->args[6].isnull = false;
 	return DatumGetInt64(cl_transfer_pending_lending(fc));
 }
 
 /*
- * record: the disbursement's row (what links the drawdown to its money),
- * appended through heapwrite.c's direct_insert with its index entries
- * (the unique checks of drawdown_id and pending_id included; ref is the
- * drawdown's, unique among drawdowns) instead of an SPI INSERT.  What that bypasses, and what stands in for it (as in
- * credit_rows.c): the CHECK constraints (amount > 0, exactly one of
- * transfer and pending with its transit hold), checked here before the
- * write; the foreign keys' checks: the drawdown was claimed by this call
- * and the line's row is locked by it (FOR NO KEY UPDATE, or FOR KEY SHARE
- * for a hot line: credit_line_guard), the locks those checks would take;
- * created_at is now(), as its default.  The table has no other trigger,
- * and one with columns this library does not know is refused.
+ * record_pending: a pending disbursement's row (what links its drawdown to
+ * its pending transfer and transit hold), appended through heapwrite.c's
+ * direct_insert with its index entries (the unique checks of drawdown_id
+ * and pending_id included; ref is the drawdown's, unique among drawdowns)
+ * instead of an SPI INSERT.  An immediate disbursement has no row: its
+ * drawdown and its transfer (voucher = ref, lending_metadata) are the
+ * whole record.  What the direct insert bypasses, and what stands in for
+ * it (as in credit_rows.c): the CHECK constraint (amount > 0) and the NOT
+ * NULLs, checked here before the write; the foreign keys' checks: the
+ * drawdown was claimed by this call and the line's row is locked by it
+ * (FOR NO KEY UPDATE, or FOR KEY SHARE for a hot line: credit_line_guard),
+ * the locks those checks would take; created_at is now(), as its default.
+ * The table has no other trigger, and one with columns this library does
+ * not know is refused.
  */
 static void
-record(int64 drawdown_id, const char *ref, int64 line_id, int64 receivable, int64 to_account,
-	   int64 amount, int64 pending_id, int64 transfer_id, int64 transit_hold_id)
+record_pending(int64 drawdown_id, const char *ref, int64 line_id, int64 receivable,
+			   int64 to_account, int64 amount, int64 pending_id, int64 transit_hold_id)
 {
 	DirectTable t;
 	const AttrNumber *att;
@@ -718,8 +733,7 @@ record(int64 drawdown_id, const char *ref, int64 line_id, int64 receivable, int6
 	Datum		c[DB_COUNT];
 	bool		n[DB_COUNT] = {false};
 
-	if (amount <= 0 || (pending_id == 0) != (transit_hold_id == 0) ||
-		(pending_id == 0) == (transfer_id == 0))
+	if (amount <= 0 || pending_id == 0 || transit_hold_id == 0)
 		elog(ERROR, "creditledger: inconsistent disbursement of drawdown " INT64_FORMAT,
 			 drawdown_id);
 	c[DB_DRAWDOWN_ID] = Int64GetDatum(drawdown_id);
@@ -729,14 +743,10 @@ record(int64 drawdown_id, const char *ref, int64 line_id, int64 receivable, int6
 	c[DB_TO_ACCOUNT] = Int64GetDatum(to_account);
 	c[DB_AMOUNT] = Int64GetDatum(amount);
 	c[DB_PENDING_ID] = Int64GetDatum(pending_id);
-	n[DB_PENDING_ID] = pending_id == 0;
-	c[DB_TRANSFER_ID] = Int64GetDatum(transfer_id);
-	n[DB_TRANSFER_ID] = transfer_id == 0;
 	c[DB_TRANSIT_HOLD_ID] = Int64GetDatum(transit_hold_id);
-	n[DB_TRANSIT_HOLD_ID] = transit_hold_id == 0;
 	c[DB_CREATED_AT] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 
-	direct_open(&t, "ledger_credit_disbursements");
+	direct_open(&t, "ledger_credit_pending_disbursements");
 	desc = RelationGetDescr(t.rel);
 	for (int i = 0; i < desc->natts; i++)
 		if (!TupleDescAttr(desc, i)->attisdropped)
@@ -958,13 +968,10 @@ credit_disburse_impl(PG_FUNCTION_ARGS)
 		cl_credit_use_hold(hold_ref, ref, has_amount, amount, release_rest, payload, &r);
 		if (!r.replayed)
 		{
-			int64		tid;
-
 			receivable = receivable_of(r.line_id, "A disbursement");
 			refuse_self(to_account, receivable, "to_account");
-			tid = post_money(ref, "credit_disburse", payload, receivable, to_account, r.amount,
-							 r.line_id, r.id);
-			record(r.id, ref, r.line_id, receivable, to_account, r.amount, 0, tid, 0);
+			post_money(ref, "credit_disburse", payload, receivable, to_account, r.amount,
+					   r.line_id, r.id, receivable);
 		}
 	}
 	else
@@ -995,7 +1002,7 @@ credit_disburse_impl(PG_FUNCTION_ARGS)
 			refuse_self(to_account, receivable, "to_account");
 			pid = pending_money(ref, receivable, to_account, r.amount, has_expiry, expires_at,
 								r.line_id, r.id);
-			record(r.id, ref, r.line_id, receivable, to_account, r.amount, pid, 0, r.hold_id);
+			record_pending(r.id, ref, r.line_id, receivable, to_account, r.amount, pid, r.hold_id);
 		}
 	}
 	cl_spi_finish();
@@ -1042,13 +1049,10 @@ credit_disburse_direct_impl(PG_FUNCTION_ARGS)
 		cl_credit_use_line(line, ref, amount, payload, &r);
 		if (!r.replayed)
 		{
-			int64		tid;
-
 			receivable = receivable_of(line, "A disbursement");
 			refuse_self(to_account, receivable, "to_account");
-			tid = post_money(ref, "credit_disburse", payload, receivable, to_account, amount,
-							 line, r.id);
-			record(r.id, ref, line, receivable, to_account, amount, 0, tid, 0);
+			post_money(ref, "credit_disburse", payload, receivable, to_account, amount, line,
+					   r.id, receivable);
 		}
 	}
 	else
@@ -1061,7 +1065,7 @@ credit_disburse_direct_impl(PG_FUNCTION_ARGS)
 			receivable = receivable_of(line, "A disbursement");
 			refuse_self(to_account, receivable, "to_account");
 			pid = pending_money(ref, receivable, to_account, amount, false, 0, line, r.id);
-			record(r.id, ref, line, receivable, to_account, amount, pid, 0, r.hold_id);
+			record_pending(r.id, ref, line, receivable, to_account, amount, pid, r.hold_id);
 		}
 	}
 	cl_spi_finish();
@@ -1103,8 +1107,8 @@ credit_repay_impl(PG_FUNCTION_ARGS)
 		int64		receivable = receivable_of(r.line_id, "A repayment");
 
 		refuse_self(from_account, receivable, "from_account");
-		(void) post_money(ref, "credit_repay", payload, from_account, receivable, amount,
-						  r.line_id, 0);
+		post_money(ref, "credit_repay", payload, from_account, receivable, amount, r.line_id, 0,
+				   receivable);
 	}
 	cl_spi_finish();
 	PG_RETURN_INT64(r.id);

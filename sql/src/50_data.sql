@@ -529,12 +529,11 @@ INSERT INTO creditledger.bcp_rules (name, severity, builtin, description, check_
        CASE WHEN p.status = 'pending' THEN p.amount - p.posted ELSE 0 END AS in_transit,
        CASE WHEN h.status = 'open' THEN h.remaining ELSE 0 END AS frozen,
        p.posted, w.amount AS drawn
-  FROM creditledger.ledger_credit_disbursements d
+  FROM creditledger.ledger_credit_pending_disbursements d
   LEFT JOIN creditledger.ledger_pending_transfers p ON p.pending_id = d.pending_id
   LEFT JOIN creditledger.ledger_credit_holds h ON h.hold_id = d.transit_hold_id
   LEFT JOIN creditledger.ledger_credit_drawdowns w ON w.drawdown_id = d.drawdown_id
- WHERE d.pending_id IS NOT NULL
-   AND (p.pending_id IS NULL OR h.hold_id IS NULL OR w.drawdown_id IS NULL
+ WHERE (p.pending_id IS NULL OR h.hold_id IS NULL OR w.drawdown_id IS NULL
         OR h.line_id <> d.line_id OR p.voucher <> d.ref
         OR p.debit_account <> d.receivable_account OR p.credit_account <> d.to_account
         OR p.amount <> d.amount OR w.amount <> p.posted

@@ -16,24 +16,28 @@ COMMENT ON TABLE creditledger.credit_line_accounts IS
     'Receivable account of a credit line (set_credit_line_account): debit-normal, the line''s currency, one line per account; it holds the principal lent under the line (credit_used_equals_receivable). Written only by creditledger functions.';
 SELECT pg_catalog.pg_extension_config_dump('creditledger.credit_line_accounts', '');
 
-CREATE TABLE creditledger.ledger_credit_disbursements (
+CREATE TABLE creditledger.ledger_credit_pending_disbursements (
     drawdown_id        bigint PRIMARY KEY REFERENCES creditledger.ledger_credit_drawdowns,
-    ref                text NOT NULL UNIQUE,
+    ref                text NOT NULL,
     line_id            bigint NOT NULL REFERENCES creditledger.ledger_credit_lines,
     receivable_account bigint NOT NULL,
     to_account         bigint NOT NULL,
     amount             bigint NOT NULL CHECK (amount > 0),
-    pending_id         bigint UNIQUE,
-    transfer_id        bigint,
-    transit_hold_id    bigint,
-    created_at         timestamptz NOT NULL DEFAULT now(),
-    CHECK ((pending_id IS NULL) = (transit_hold_id IS NULL)),
-    CHECK ((pending_id IS NULL) <> (transfer_id IS NULL))
+    pending_id         bigint NOT NULL UNIQUE,
+    transit_hold_id    bigint NOT NULL,
+    created_at         timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX ledger_credit_disbursements_line_idx ON creditledger.ledger_credit_disbursements (line_id);
-COMMENT ON TABLE creditledger.ledger_credit_disbursements IS
-    'Disbursements (credit_disburse, credit_disburse_direct): the drawdown and its money under one ref: the transfer (transfer_id) of an immediate one, or the pending transfer (pending_id, voucher = ref) and the transit hold (transit_hold_id, ref creditledger:disbursement:<ref>) that keeps its credit frozen while in transit. Written only by creditledger functions.';
-SELECT pg_catalog.pg_extension_config_dump('creditledger.ledger_credit_disbursements', '');
+-- A pending disbursement is found by its pending transfer (post, void,
+-- expiry, post_batch), a line's through its drawdowns (same drawdown_id).
+-- ref is the drawdown's (unique there: ledger_credit_drawdowns_ref_key, and
+-- drawdown_id is the key here), so it needs no unique index of its own.
+-- An immediate disbursement has no row here: its drawdown (payload kind
+-- disburse or disburse_direct, pending false) and its transfer (voucher =
+-- the drawdown's ref, metadata naming line, drawdown and receivable
+-- account) say all of it (the view credit_disbursements joins them).
+COMMENT ON TABLE creditledger.ledger_credit_pending_disbursements IS
+    'Pending disbursements (credit_disburse, credit_disburse_direct with pending => true): the drawdown, the pending transfer (pending_id, voucher = ref) and the transit hold (transit_hold_id, ref creditledger:disbursement:<ref>) that keeps its credit frozen while in transit. An immediate disbursement is its drawdown and its transfer (voucher = ref) alone. Written only by creditledger functions.';
+SELECT pg_catalog.pg_extension_config_dump('creditledger.ledger_credit_pending_disbursements', '');
 
 CREATE FUNCTION creditledger.set_credit_line_account(line bigint, receivable_account bigint)
 RETURNS void AS 'MODULE_PATHNAME', 'cl_set_credit_line_account' LANGUAGE C VOLATILE
@@ -68,18 +72,25 @@ COMMENT ON FUNCTION creditledger.credit_repay(text, text, bigint, bigint) IS
     'Atomically transfers amount (voucher ref) from from_account to the line''s receivable account and returns it to the drawdown (at most its outstanding, LD008). Idempotent on ref (the returns'' namespace); returns the credit operation id.';
 
 CREATE VIEW creditledger.credit_disbursements AS
+SELECT w.drawdown_id, w.ref, w.line_id,
+       (t.metadata ->> 'receivable_account')::bigint AS receivable_account,
+       (w.payload ->> 'to_account')::bigint AS to_account, w.amount,
+       'disbursed'::text AS status, w.amount AS posted, 0::bigint AS in_transit,
+       w.outstanding, w.returned, t.transfer_id, NULL::bigint AS pending_id, w.created_at
+  FROM creditledger.ledger_credit_drawdowns w
+  JOIN creditledger.ledger_transfers t ON t.voucher = w.ref
+ WHERE w.payload ->> 'kind' IN ('disburse', 'disburse_direct')
+   AND NOT (w.payload ->> 'pending')::boolean
+UNION ALL
 SELECT d.drawdown_id, d.ref, d.line_id, d.receivable_account, d.to_account, d.amount,
-       CASE WHEN d.pending_id IS NULL THEN 'disbursed'
-            WHEN p.status = 'pending' THEN 'in_transit'
-            ELSE p.status END AS status,
-       CASE WHEN d.pending_id IS NULL THEN d.amount ELSE p.posted END AS posted,
-       CASE WHEN p.status = 'pending' THEN p.amount - p.posted ELSE 0 END AS in_transit,
-       w.outstanding, w.returned, d.transfer_id, d.pending_id, d.created_at
-  FROM creditledger.ledger_credit_disbursements d
+       CASE WHEN p.status = 'pending' THEN 'in_transit' ELSE p.status END,
+       p.posted, CASE WHEN p.status = 'pending' THEN p.amount - p.posted ELSE 0 END,
+       w.outstanding, w.returned, NULL::bigint, d.pending_id, d.created_at
+  FROM creditledger.ledger_credit_pending_disbursements d
   JOIN creditledger.ledger_credit_drawdowns w ON w.drawdown_id = d.drawdown_id
-  LEFT JOIN creditledger.ledger_pending_transfers p ON p.pending_id = d.pending_id;
+  JOIN creditledger.ledger_pending_transfers p ON p.pending_id = d.pending_id;
 COMMENT ON VIEW creditledger.credit_disbursements IS
-    'One row per disbursement: status disbursed (immediate), in_transit (放款在途: pending transfer not yet settled), posted, voided or expired; posted = what became a drawdown, in_transit = what is still frozen for it; outstanding and returned from its drawdown.';
+    'One row per disbursement: status disbursed (immediate: its drawdown and its transfer, voucher = ref), in_transit (放款在途: pending transfer not yet settled), posted, voided or expired; posted = what became a drawdown, in_transit = what is still frozen for it; outstanding and returned from its drawdown.';
 
 INSERT INTO creditledger.bcp_rules (name, severity, builtin, description, check_sql) VALUES
 ('credit_used_equals_receivable', 'critical', true,
@@ -98,12 +109,11 @@ INSERT INTO creditledger.bcp_rules (name, severity, builtin, description, check_
        CASE WHEN p.status = 'pending' THEN p.amount - p.posted ELSE 0 END AS in_transit,
        CASE WHEN h.status = 'open' THEN h.remaining ELSE 0 END AS frozen,
        p.posted, w.amount AS drawn
-  FROM creditledger.ledger_credit_disbursements d
+  FROM creditledger.ledger_credit_pending_disbursements d
   LEFT JOIN creditledger.ledger_pending_transfers p ON p.pending_id = d.pending_id
   LEFT JOIN creditledger.ledger_credit_holds h ON h.hold_id = d.transit_hold_id
   LEFT JOIN creditledger.ledger_credit_drawdowns w ON w.drawdown_id = d.drawdown_id
- WHERE d.pending_id IS NOT NULL
-   AND (p.pending_id IS NULL OR h.hold_id IS NULL OR w.drawdown_id IS NULL
+ WHERE (p.pending_id IS NULL OR h.hold_id IS NULL OR w.drawdown_id IS NULL
         OR h.line_id <> d.line_id OR p.voucher <> d.ref
         OR p.debit_account <> d.receivable_account OR p.credit_account <> d.to_account
         OR p.amount <> d.amount OR w.amount <> p.posted

@@ -110,7 +110,7 @@ CHECKS=$(q "SELECT coalesce(string_agg(rule || ' ' || status, ', ' ORDER BY rule
                       'credit_totals', 'credit_records_consistent'], false)")
 VERIFY=$(q "SELECT count(*) FROM creditledger.verify_chain()")
 DISBURSED=$(q "SELECT count(*) || ' disbursements, group used ' || (SELECT used FROM creditledger.credit_lines WHERE code = 'bl-group')
-                 FROM creditledger.ledger_credit_disbursements")
+                 FROM creditledger.credit_disbursements")
 DEADLOCKS=$(grep -c '40P01' "$dir/server.log" || true)
 
 {
