@@ -172,7 +172,10 @@ SELECT credit_repay('ld-d1', 'ld-r1', :alice, 100) AS r1 \gset
 SELECT * FROM pg_temp.line(:c1);
 SELECT pg_temp.bal(:recv) AS recv, pg_temp.bal(:alice) AS alice;
 SELECT outstanding, returned FROM ledger_credit_drawdowns WHERE ref = 'ld-d1';
-SELECT t.kind, t.memo FROM ledger_transfers t WHERE t.voucher = 'ld-r1';
+SELECT t.kind, t.memo,
+       t.metadata ->> 'drawdown' = (SELECT drawdown_id::text FROM ledger_credit_drawdowns WHERE ref = 'ld-d1') AS names_drawdown,
+       t.metadata ->> 'receivable_account' = :'recv' AS names_receivable
+  FROM ledger_transfers t WHERE t.voucher = 'ld-r1';
 -- replay; another payload: LD004
 SELECT credit_repay('ld-d1', 'ld-r1', :alice, 100) = :r1 AS replay;
 SELECT credit_repay('ld-d1', 'ld-r1', :alice, 101);

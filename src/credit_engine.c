@@ -1713,7 +1713,7 @@ credit_return_impl(PG_FUNCTION_ARGS)
  * cl_credit_return_drawdown: credit_return's work, inside SPI: give back
  * amount (at most the outstanding, LD008) of drawdown drawdown_ref under
  * return ref (payload kept for replays).  r: the operation id, the
- * drawdown's line and amount.
+ * drawdown's id and line, and amount.
  */
 void
 cl_credit_return_drawdown(const char *drawdown_ref, const char *ref, int64 amount,
@@ -1742,6 +1742,7 @@ cl_credit_return_drawdown(const char *drawdown_ref, const char *ref, int64 amoun
 	drawdown_id = drawdown.drawdown_id;
 	outstanding = drawdown.outstanding;
 	r->line_id = drawdown.line_id;
+	r->drawdown_id = drawdown_id;
 	ids = credit_nodes(drawdown.line_id, &n);
 	if (!reference_claim("return", ref, drawdown_id, 0, amount, payload, true, &id))
 	{

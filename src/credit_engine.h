@@ -27,6 +27,7 @@ typedef struct CreditOpResult
 	int64		line_id;		/* the line acted on */
 	int64		amount;			/* the amount applied */
 	int64		hold_id;		/* transit operations: the transit hold */
+	int64		drawdown_id;	/* a return: the drawdown returned to */
 } CreditOpResult;
 
 /*

@@ -1107,8 +1107,8 @@ credit_repay_impl(PG_FUNCTION_ARGS)
 		int64		receivable = receivable_of(r.line_id, "A repayment");
 
 		refuse_self(from_account, receivable, "from_account");
-		post_money(ref, "credit_repay", payload, from_account, receivable, amount, r.line_id, 0,
-				   receivable);
+		post_money(ref, "credit_repay", payload, from_account, receivable, amount, r.line_id,
+				   r.drawdown_id, receivable);
 	}
 	cl_spi_finish();
 	PG_RETURN_INT64(r.id);
