@@ -38,8 +38,9 @@
  * cl_claim_transfer_voucher, which computes the row_hash of
  * ledger_transfers_seal and checks with direct_check_insert_rules that the
  * table has no other INSERT rule).
- * lending.c appends pending disbursements (ledger_credit_pending_disbursements) with
- * direct_insert, checking their CHECK constraints' conditions itself.
+ * lending.c appends pending disbursements' rows
+ * (ledger_credit_pending_disbursements) with direct_insert, checking their
+ * CHECK constraint's and NOT NULLs' conditions itself.
  *
  * One more deliberate difference from SQL: when an update is not HOT but
  * changes no column that any index covers (the chain-head columns balance,

@@ -15,14 +15,13 @@
  * recorded by its drawdown (whose payload names the borrower) and its
  * transfer (whose metadata names line, drawdown and receivable) alone; a
  * pending one also by its row in ledger_credit_pending_disbursements
- * (record_pending); the view credit_disbursements shows both kinds.
- * Both halves are written by the
- * same code as the single calls, so hot accounts (split, buffered), blocks,
- * floors, currencies and chains behave as for any posting; an error in
- * either half rolls back both, as everything runs in the caller's
- * transaction.  A line with a receivable account lends only through these
- * functions: credit_use, credit_use_direct and credit_return on it are
- * refused (they would move credit without money).
+ * (record_pending); the view credit_disbursements shows both kinds.  Both
+ * halves are written by the same code as the single calls, so hot accounts
+ * (split, buffered), blocks, floors, currencies and chains behave as for
+ * any posting; an error in either half rolls back both, as everything
+ * runs in the caller's transaction.  A line with a receivable account
+ * lends only through these functions: credit_use, credit_use_direct and
+ * credit_return on it are refused (they would move credit without money).
  *
  * Pending disbursements: the money is a pending transfer whose voucher is
  * the ref (holds.c); the credit stays frozen in a transit hold of its own
