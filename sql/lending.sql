@@ -368,6 +368,22 @@ UPDATE ledger_credit_holds SET remaining = 0, released_amount = amount, status =
 SELECT rule, status, mismatches, sample -> 0 ->> 'ref' AS ref
   FROM bcp_run(ARRAY['credit_frozen_covers_disbursements_in_transit'], false);
 ROLLBACK;
+-- an immediate disbursement (no row of its own) whose transfer no longer
+-- names its drawdown, or whose transfer is gone: credit_records_consistent
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE ledger_transfers SET metadata = jsonb_set(metadata, '{drawdown}', '0') WHERE voucher = 'ld-dd1';
+SELECT rule, status, mismatches, sample -> 0 ->> 'record' AS record, sample -> 0 ->> 'ref' AS ref,
+       sample -> 0 ->> 'detail' LIKE 'transfer % names line %, drawdown 0' AS detail
+  FROM bcp_run(ARRAY['credit_records_consistent'], false);
+ROLLBACK;
+BEGIN;
+SET LOCAL session_replication_role = replica;
+DELETE FROM ledger_transfers WHERE voucher = 'ld-dd1';
+SELECT rule, status, mismatches, sample -> 0 ->> 'record' AS record, sample -> 0 ->> 'ref' AS ref,
+       sample -> 0 ->> 'detail' AS detail
+  FROM bcp_run(ARRAY['credit_records_consistent'], false);
+ROLLBACK;
 SELECT * FROM pg_temp.rules();
 
 -- this backend's receivable cache: an account it looked up and found to

@@ -183,7 +183,7 @@ SELECT c.line_id, c.code, c.frozen, e.frozen AS holds_frozen, c.used, e.used AS 
   FROM creditledger.credit_lines
  WHERE available < 0 AND limit_decreased_at IS NOT NULL$r$),
 ('credit_records_consistent', 'critical', true,
- 'Holds and drawdowns add up: amount = remaining + used + released (open exactly while something remains), amount = outstanding + returned, a hold''s drawdowns sum to its used amount, and a hot line''s slices never hold more headroom than the line has.',
+ 'Holds and drawdowns add up: amount = remaining + used + released (open exactly while something remains), amount = outstanding + returned, a hold''s drawdowns sum to its used amount, and a hot line''s slices never hold more headroom than the line has; an immediate disbursement''s drawdown has its transfer (voucher = its ref) and the transfer''s metadata names that line and drawdown.',
  $r$SELECT 'hold' AS record, h.hold_id AS id, h.ref, h.status AS detail
   FROM creditledger.ledger_credit_holds h
  WHERE h.amount <> h.remaining + h.used_amount + h.released_amount
@@ -203,7 +203,19 @@ SELECT 'hot line', c.line_id, c.code, format('available %s, slices'' headroom %s
                        coalesce(bool_or(x.headroom > 0) FILTER (WHERE x.slice <= c.hot_slices), false) AS any_positive
                   FROM creditledger.credit_line_slices x WHERE x.line_id = c.line_id) s ON true
  WHERE (c.hot_slices > 0 AND (s.headroom > c.available OR (c.available < 0 AND s.any_positive)))
-    OR s.outside <> 0$r$),
+    OR s.outside <> 0
+UNION ALL
+SELECT 'disbursement', w.drawdown_id, w.ref,
+       CASE WHEN t.transfer_id IS NULL THEN 'no transfer has its ref as voucher'
+            ELSE format('transfer %s names line %s, drawdown %s', t.transfer_id,
+                        t.metadata ->> 'credit_line', t.metadata ->> 'drawdown') END
+  FROM creditledger.ledger_credit_drawdowns w
+  LEFT JOIN creditledger.ledger_transfers t ON t.voucher = w.ref
+ WHERE w.payload ->> 'kind' IN ('disburse', 'disburse_direct')
+   AND NOT (w.payload ->> 'pending')::boolean
+   AND (t.transfer_id IS NULL
+        OR t.metadata ->> 'credit_line' IS DISTINCT FROM w.line_id::text
+        OR t.metadata ->> 'drawdown' IS DISTINCT FROM w.drawdown_id::text)$r$),
 ('holds_not_overdue', 'warning', true,
  'No open hold stays past its expires_at longer than creditledger.bcp_hold_overdue (is the worker expiring holds?).',
  $r$SELECT hold_id, ref, line_id, remaining, expires_at, now() - expires_at AS overdue

@@ -1,10 +1,12 @@
 -- 0.2.0 -> 0.3.0: lending: credit and money in one transaction.
 -- set_credit_line_account, credit_disburse, credit_disburse_direct,
 -- credit_repay (lending.c), the receivable accounts of lines, the
--- disbursements, their view and the two critical built-in BCP rules
--- credit_used_equals_receivable and
--- credit_frozen_covers_disbursements_in_transit.  Identical to
--- sql/src/*/70_lending.sql and the lending part of sql/src/50_data.sql.
+-- pending disbursements, the view of all disbursements, the two critical
+-- built-in BCP rules credit_used_equals_receivable and
+-- credit_frozen_covers_disbursements_in_transit, and
+-- credit_records_consistent's check of immediate disbursements.  Identical
+-- to sql/src/*/70_lending.sql and the lending and credit_records_consistent
+-- parts of sql/src/50_data.sql.
 
 CREATE TABLE creditledger.credit_line_accounts (
     line_id            bigint PRIMARY KEY REFERENCES creditledger.ledger_credit_lines,
@@ -119,3 +121,42 @@ INSERT INTO creditledger.bcp_rules (name, severity, builtin, description, check_
         OR p.amount <> d.amount OR w.amount <> p.posted
         OR CASE WHEN p.status = 'pending' THEN p.amount - p.posted ELSE 0 END
            <> CASE WHEN h.status = 'open' THEN h.remaining ELSE 0 END)$r$);
+
+-- credit_records_consistent also checks each immediate disbursement, which
+-- has no row of its own: its drawdown's transfer (voucher = ref) exists and
+-- its metadata names the drawdown's line and the drawdown.
+UPDATE creditledger.bcp_rules SET
+    description = 'Holds and drawdowns add up: amount = remaining + used + released (open exactly while something remains), amount = outstanding + returned, a hold''s drawdowns sum to its used amount, and a hot line''s slices never hold more headroom than the line has; an immediate disbursement''s drawdown has its transfer (voucher = its ref) and the transfer''s metadata names that line and drawdown.',
+    check_sql = $r$SELECT 'hold' AS record, h.hold_id AS id, h.ref, h.status AS detail
+  FROM creditledger.ledger_credit_holds h
+ WHERE h.amount <> h.remaining + h.used_amount + h.released_amount
+    OR least(h.remaining, h.used_amount, h.released_amount) < 0
+    OR (h.status = 'open') <> (h.remaining > 0)
+    OR h.used_amount <> (SELECT coalesce(sum(w.amount), 0) FROM creditledger.ledger_credit_drawdowns w
+                          WHERE w.hold_id = h.hold_id)
+UNION ALL
+SELECT 'drawdown', w.drawdown_id, w.ref, format('amount %s, outstanding %s, returned %s', w.amount, w.outstanding, w.returned)
+  FROM creditledger.ledger_credit_drawdowns w
+ WHERE w.amount <> w.outstanding + w.returned OR w.outstanding < 0 OR w.returned < 0
+UNION ALL
+SELECT 'hot line', c.line_id, c.code, format('available %s, slices'' headroom %s', c.available, s.headroom)
+  FROM creditledger.credit_lines c
+  JOIN LATERAL (SELECT coalesce(sum(x.headroom) FILTER (WHERE x.slice <= c.hot_slices), 0) AS headroom,
+                       coalesce(sum(abs(x.headroom)) FILTER (WHERE x.slice > c.hot_slices), 0) AS outside,
+                       coalesce(bool_or(x.headroom > 0) FILTER (WHERE x.slice <= c.hot_slices), false) AS any_positive
+                  FROM creditledger.credit_line_slices x WHERE x.line_id = c.line_id) s ON true
+ WHERE (c.hot_slices > 0 AND (s.headroom > c.available OR (c.available < 0 AND s.any_positive)))
+    OR s.outside <> 0
+UNION ALL
+SELECT 'disbursement', w.drawdown_id, w.ref,
+       CASE WHEN t.transfer_id IS NULL THEN 'no transfer has its ref as voucher'
+            ELSE format('transfer %s names line %s, drawdown %s', t.transfer_id,
+                        t.metadata ->> 'credit_line', t.metadata ->> 'drawdown') END
+  FROM creditledger.ledger_credit_drawdowns w
+  LEFT JOIN creditledger.ledger_transfers t ON t.voucher = w.ref
+ WHERE w.payload ->> 'kind' IN ('disburse', 'disburse_direct')
+   AND NOT (w.payload ->> 'pending')::boolean
+   AND (t.transfer_id IS NULL
+        OR t.metadata ->> 'credit_line' IS DISTINCT FROM w.line_id::text
+        OR t.metadata ->> 'drawdown' IS DISTINCT FROM w.drawdown_id::text)$r$
+ WHERE name = 'credit_records_consistent';
