@@ -327,9 +327,9 @@ typedef struct ReceivableKey
 typedef struct ReceivableEntry
 {
 	ReceivableKey key;			/* hash key (zeroed padding included) */
-	bool		has;			/* false: the line has no receivable, or the
-								 * account is no line's receivable */
-	int64		value;
+	int64		value;			/* 0: the line has no receivable, or the
+								 * account is no line's receivable (ids
+								 * start at 1) */
 } ReceivableEntry;
 
 static HTAB *receivable_cache = NULL;
@@ -394,20 +394,19 @@ receivable_cached(ReceivableKind kind, int64 id)
 }
 
 /*
- * receivable_remember: enter what a lookup found for (kind, id) (has
- * false: nothing), after the lookup succeeded, so that an error inside
- * one never leaves an entry behind; the caller has checked
- * receivable_cache_ready() before the lookup (the graph lock it holds
- * keeps the generation from moving meanwhile).
+ * receivable_remember: enter what a lookup found for (kind, id) (0:
+ * nothing), after the lookup succeeded, so that an error inside one never
+ * leaves an entry behind; the caller has checked receivable_cache_ready()
+ * before the lookup (the graph lock it holds keeps the generation from
+ * moving meanwhile).
  */
 static void
-receivable_remember(ReceivableKind kind, int64 id, bool has, int64 value)
+receivable_remember(ReceivableKind kind, int64 id, int64 value)
 {
 	ReceivableKey key = receivable_key(kind, id);
 	ReceivableEntry *e = hash_search(receivable_cache, &key, HASH_ENTER, NULL);
 
-	e->has = has;
-	e->value = has ? value : 0;
+	e->value = value;
 }
 
 /*
@@ -437,7 +436,7 @@ receivable_find(int64 line_id, int64 *account)
 		if (e != NULL)
 		{
 			*account = e->value;
-			return e->has;
+			return e->value != 0;
 		}
 	}
 	rel = table_open(cl_relation_oid("credit_line_accounts"), AccessShareLock);
@@ -460,7 +459,7 @@ receivable_find(int64 line_id, int64 *account)
 	index_close(index, AccessShareLock);
 	table_close(rel, NoLock);
 	if (cache)
-		receivable_remember(RECEIVABLE_OF_LINE, line_id, found, found ? *account : 0);
+		receivable_remember(RECEIVABLE_OF_LINE, line_id, found ? *account : 0);
 	return found;
 }
 
@@ -575,7 +574,7 @@ receivable_line_of(int64 account)
 	}
 	line = cl_receivable_line(account);
 	if (cache)
-		receivable_remember(LINE_OF_ACCOUNT, account, line != 0, line);
+		receivable_remember(LINE_OF_ACCOUNT, account, line);
 	return line;
 }
 
@@ -730,7 +729,6 @@ record_pending(int64 drawdown_id, const char *ref, int64 line_id, int64 receivab
 	Datum	   *v;
 	bool	   *isnull;
 	Datum		c[DB_COUNT];
-	bool		n[DB_COUNT] = {false};
 
 	if (amount <= 0 || pending_id == 0 || transit_hold_id == 0)
 		elog(ERROR, "creditledger: inconsistent disbursement of drawdown " INT64_FORMAT,
@@ -760,7 +758,7 @@ record_pending(int64 drawdown_id, const char *ref, int64 line_id, int64 receivab
 	for (int i = 0; i < DB_COUNT; i++)
 	{
 		v[att[i] - 1] = c[i];
-		isnull[att[i] - 1] = n[i];
+		isnull[att[i] - 1] = false;
 	}
 	(void) direct_insert(&t, v, isnull);
 	direct_close(&t);
