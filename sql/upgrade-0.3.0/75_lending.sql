@@ -124,29 +124,12 @@ INSERT INTO creditledger.bcp_rules (name, severity, builtin, description, check_
 
 -- credit_records_consistent also checks each immediate disbursement, which
 -- has no row of its own: its drawdown's transfer (voucher = ref) exists and
--- its metadata names the drawdown's line and the drawdown.
+-- its metadata names the drawdown's line and the drawdown.  Its query is
+-- 0.2.0's with that branch appended (TAP 007 compares it with a fresh
+-- install's).
 UPDATE creditledger.bcp_rules SET
     description = 'Holds and drawdowns add up: amount = remaining + used + released (open exactly while something remains), amount = outstanding + returned, a hold''s drawdowns sum to its used amount, and a hot line''s slices never hold more headroom than the line has; an immediate disbursement''s drawdown has its transfer (voucher = its ref) and the transfer''s metadata names that line and drawdown.',
-    check_sql = $r$SELECT 'hold' AS record, h.hold_id AS id, h.ref, h.status AS detail
-  FROM creditledger.ledger_credit_holds h
- WHERE h.amount <> h.remaining + h.used_amount + h.released_amount
-    OR least(h.remaining, h.used_amount, h.released_amount) < 0
-    OR (h.status = 'open') <> (h.remaining > 0)
-    OR h.used_amount <> (SELECT coalesce(sum(w.amount), 0) FROM creditledger.ledger_credit_drawdowns w
-                          WHERE w.hold_id = h.hold_id)
-UNION ALL
-SELECT 'drawdown', w.drawdown_id, w.ref, format('amount %s, outstanding %s, returned %s', w.amount, w.outstanding, w.returned)
-  FROM creditledger.ledger_credit_drawdowns w
- WHERE w.amount <> w.outstanding + w.returned OR w.outstanding < 0 OR w.returned < 0
-UNION ALL
-SELECT 'hot line', c.line_id, c.code, format('available %s, slices'' headroom %s', c.available, s.headroom)
-  FROM creditledger.credit_lines c
-  JOIN LATERAL (SELECT coalesce(sum(x.headroom) FILTER (WHERE x.slice <= c.hot_slices), 0) AS headroom,
-                       coalesce(sum(abs(x.headroom)) FILTER (WHERE x.slice > c.hot_slices), 0) AS outside,
-                       coalesce(bool_or(x.headroom > 0) FILTER (WHERE x.slice <= c.hot_slices), false) AS any_positive
-                  FROM creditledger.credit_line_slices x WHERE x.line_id = c.line_id) s ON true
- WHERE (c.hot_slices > 0 AND (s.headroom > c.available OR (c.available < 0 AND s.any_positive)))
-    OR s.outside <> 0
+    check_sql = check_sql || $r$
 UNION ALL
 SELECT 'disbursement', w.drawdown_id, w.ref,
        CASE WHEN t.transfer_id IS NULL THEN 'no transfer has its ref as voucher'
